@@ -1,0 +1,89 @@
+"""The valve catalogue: the 8 known valve ids and their templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import TemplateError
+from .paths import templates_dir
+
+# Class order of every model: the label names of the csf-shuntvalves data set.
+VALVE_IDS: tuple[str, ...] = (
+    "codman_hakim_programmable",
+    "codman_certas_plus",
+    "sophysa_sophy_minism8",
+    "miethke_progav_2",
+    "miethke_progav_1",
+    "medtronic_ps_medical_strata",
+    "integra_dp",
+    "medtronic_ps_medical_delta",
+)
+UNKNOWN_VALVE_ID = "unknown"
+
+
+@dataclass(frozen=True)
+class Valve:
+    valve_id: str
+    name: str
+    manufacturer: str
+    kind: str  # "programmable" or "fixed"
+    template: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    folder: Path | None = None
+
+    @property
+    def diagram(self) -> Path | None:
+        if self.folder is None:
+            return None
+        path = self.folder / "diagram.svg"
+        return path if path.exists() else None
+
+
+def load_template(folder: Path) -> dict[str, Any]:
+    path = folder / "template.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TemplateError(f"template missing: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError(f"template {path} must be a mapping")
+    for key in ("id", "name", "manufacturer", "type"):
+        if key not in data:
+            raise TemplateError(f"template {path} lacks '{key}'")
+    return data
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(root: Path | None = None) -> dict[str, Valve]:
+    """All valves with a template under ``root`` (default: bundled templates), keyed by id.
+
+    Raises:
+        TemplateError: a known valve id has no valid template.
+    """
+    root = root or templates_dir()
+    valves: dict[str, Valve] = {}
+    for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+        folder = root / valve_id
+        if not folder.is_dir():
+            if valve_id == UNKNOWN_VALVE_ID:
+                continue
+            raise TemplateError(f"no template folder for valve '{valve_id}' in {root}")
+        data = load_template(folder)
+        if data["id"] != valve_id:
+            raise TemplateError(f"{folder}/template.yaml says id '{data['id']}', expected '{valve_id}'")
+        kind = str(data["type"]).split()[0]
+        valves[valve_id] = Valve(valve_id, str(data["name"]), str(data["manufacturer"]), kind, data, folder)
+    return valves
+
+
+def display_name(valve_id: str) -> str:
+    try:
+        return load_catalogue()[valve_id].name
+    except (KeyError, TemplateError):
+        return valve_id

@@ -1,0 +1,56 @@
+"""`valvereader` command line. With no subcommand (or only paths) it opens the window.
+
+Each subcommand lives in the module that owns it, which provides ``add_arguments(parser)``
+and ``run(args) -> int``; those modules import heavy packages (torch, Qt) inside ``run`` only,
+so that ``valvereader --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import DISCLAIMER, __version__
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "classify": ("valvereader.classify", "identify the valve in X-ray files or folders"),
+    "info": ("valvereader.io.info", "show what the loader sees in a file"),
+    "phantoms": ("valvereader.phantoms.cli", "generate phantom skull radiographs with valves"),
+    "train": ("valvereader.training.cli_train", "train a valve model"),
+    "evaluate": ("valvereader.training.cli_evaluate", "cross-validate or test a valve model"),
+    "view": ("valvereader.gui.launch", "open the viewer (optionally save a screenshot and exit)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="valvereader",
+        description=f"Shunt Valve Reader {__version__}. {DISCLAIMER}",
+    )
+    parser.add_argument("--version", action="version", version=f"valvereader {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=help_text, description=f"{help_text}. {DISCLAIMER}")
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `valvereader` or `valvereader FILE...` opens the window, like any desktop viewer.
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+        argv = ["view", *argv]
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

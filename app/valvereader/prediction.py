@@ -1,0 +1,97 @@
+"""What the model says about one radiograph, and how sure it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .geometry import Box
+
+
+class Verdict(str, Enum):
+    CONFIDENT = "confident"
+    REVIEW = "review"
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        return {"confident": "Confident", "review": "Needs review", "unknown": "Unknown valve"}[self.value]
+
+
+@dataclass(frozen=True)
+class VerdictThresholds:
+    """Chosen on validation data; stored in the model card.
+
+    confident: max softmax at or above which (and ood below ``ood_review``) a result is confident.
+    unknown_confidence: max softmax below which the valve is called unknown.
+    ood_review / ood_unknown: open-set score (higher = less like the training valves) above
+    which the result needs review / is called unknown. None disables the open-set rule.
+    """
+
+    confident: float = 0.90
+    unknown_confidence: float = 0.50
+    ood_review: float | None = None
+    ood_unknown: float | None = None
+
+    def verdict(self, confidence: float, ood_score: float | None) -> Verdict:
+        if confidence < self.unknown_confidence:
+            return Verdict.UNKNOWN
+        if ood_score is not None and self.ood_unknown is not None and ood_score >= self.ood_unknown:
+            return Verdict.UNKNOWN
+        if ood_score is not None and self.ood_review is not None and ood_score >= self.ood_review:
+            return Verdict.REVIEW
+        return Verdict.CONFIDENT if confidence >= self.confident else Verdict.REVIEW
+
+
+def softmax_entropy(probabilities: np.ndarray) -> float:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
+    return float(-(p * np.log(p)).sum())
+
+
+def top2_margin(probabilities: np.ndarray) -> float:
+    p = np.sort(np.asarray(probabilities, dtype=np.float64))[::-1]
+    return float(p[0] - (p[1] if p.size > 1 else 0.0))
+
+
+@dataclass
+class Prediction:
+    """Probabilities over ``valve_ids`` plus uncertainty, verdict, box and attention map.
+
+    ``box`` and ``heatmap`` are in the original image's pixel coordinates; ``heatmap`` is
+    float32 (rows, columns) in 0..1 ("model attention", not a finding) or None.
+    """
+
+    valve_ids: tuple[str, ...]
+    probabilities: np.ndarray
+    verdict: Verdict
+    ood_score: float | None = None
+    box: Box | None = None
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+    model: str = ""
+    pipeline: str = ""  # "locate+identify" or "whole-image"
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def predicted(self) -> str:
+        return self.valve_ids[self.index]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+    @property
+    def entropy(self) -> float:
+        return softmax_entropy(self.probabilities)
+
+    @property
+    def margin(self) -> float:
+        return top2_margin(self.probabilities)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        order = np.argsort(self.probabilities)[::-1]
+        return [(self.valve_ids[i], float(self.probabilities[i])) for i in order]

@@ -1,0 +1,53 @@
+"""Shared fixtures. Tests that read ../shared skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Qt tests run offscreen and never touch the developer's real settings.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    from valvereader.paths import shared_dir as find
+
+    found = find()
+    if found is None:
+        pytest.skip("../shared is not present (fresh clone): skipped")
+    return found
+
+
+@pytest.fixture(scope="session")
+def crops_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "csf-shuntvalves"
+    if not path.is_dir():
+        pytest.skip("csf-shuntvalves data not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dicom_zoo(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "dicom-zoo"
+    if not path.is_dir():
+        pytest.skip("dicom-zoo not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def valve_facts(shared_dir: Path) -> Path:
+    path = shared_dir / "valves"
+    if not (path / "valve-facts.yaml").exists():
+        pytest.skip("valve facts not present")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests from writing the developer's real settings, review files or logs."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("VALVEREADER_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))

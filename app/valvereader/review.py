@@ -1,0 +1,360 @@
+"""Review decisions and cached results of a batch, kept next to the batch so nothing is lost.
+
+    store = ReviewStore(batch_folder)            # <folder>/valvereader-review.jsonl
+    store.record(image, "corrected", corrected_valve_id="integra_dp", predicted="codman_certas_plus",
+                 confidence=0.62)
+    store.get(image)                             # -> ReviewRecord | None
+    store.all()                                  # -> {image path: ReviewRecord}
+
+Every decision is one JSON line appended and fsynced before ``record`` returns (the last
+line for an image wins), so killing the program loses nothing already decided. On opening:
+a torn last line (crash mid-write) is ignored with a warning; any other damage (a bad line
+in the middle, bytes that are not UTF-8) sets the file aside as
+``valvereader-review.jsonl.corrupt-<timestamp>``, a fresh file is written with every record
+that could be read, and a warning is logged. Never fatal. If the batch folder cannot be
+written, the review file goes to ``<config dir>/reviews/`` instead (warning logged).
+
+``ResultCache`` does the same for predictions (``<folder>/.valvereader-results.jsonl``), so a
+batch that was killed resumes where it stopped. Heatmaps are not cached (recomputed on
+demand). Image paths are stored relative to the batch folder when inside it, so a batch
+folder can be moved or shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from . import atomic
+from .geometry import Box
+from .prediction import Prediction, Verdict
+from .settings import config_dir, set_aside
+
+__all__ = ["ReviewStore", "ReviewRecord", "Decision", "ResultCache", "REVIEW_FILE", "RESULTS_FILE"]
+
+log = logging.getLogger(__name__)
+
+REVIEW_FILE = "valvereader-review.jsonl"
+RESULTS_FILE = ".valvereader-results.jsonl"
+Decision = Literal["accepted", "rejected", "corrected"]
+DECISIONS: tuple[str, ...] = get_args(Decision)
+_CLEARED = "cleared"
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One reader's decision on one image.
+
+    ``image`` is the key as stored (relative to the batch folder when inside it);
+    ``corrected_valve_id`` is set for "corrected"; ``reading`` is the setting read with the
+    reading aid; ``predicted``/``confidence`` are what the model said when the decision was made.
+    """
+
+    image: str
+    decision: str
+    corrected_valve_id: str | None = None
+    reading: str | None = None
+    predicted: str | None = None
+    confidence: float | None = None
+    time: str = ""
+
+    @property
+    def final_valve_id(self) -> str | None:
+        """The valve the reader settled on: the correction, the accepted prediction, or None."""
+        if self.decision == "corrected":
+            return self.corrected_valve_id
+        if self.decision == "accepted":
+            return self.predicted
+        return None
+
+
+def _default_location(batch: Path, filename: str) -> tuple[Path, Path]:
+    """(folder that keys are relative to, file) for a batch folder, an image, or the file itself."""
+    batch = batch.expanduser()
+    if batch.suffix == ".jsonl" and not batch.is_dir():
+        return batch.parent.resolve(), batch.resolve()
+    folder = batch if batch.is_dir() else batch.parent
+    folder = folder.resolve()
+    return folder, folder / filename
+
+
+def _writable(folder: Path) -> bool:
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+class _JsonlStore:
+    """Append-only JSONL keyed by image; shared by ReviewStore and ResultCache."""
+
+    _what = "records"
+
+    def __init__(self, batch_folder_or_file: str | os.PathLike[str], filename: str) -> None:
+        self.folder, self.path = _default_location(Path(batch_folder_or_file), filename)
+        if not _writable(self.path.parent):
+            digest = hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+            fallback = config_dir() / "reviews" / f"{digest}-{self.path.name.lstrip('.')}"
+            log.warning(
+                "Cannot write %s in %s (read-only?); %s are kept in %s instead",
+                self.path.name, self.path.parent, self._what, fallback,
+            )
+            self.path = fallback
+        self._lock = threading.Lock()
+        self._records: dict[str, dict[str, Any]] = {}
+        self._load()
+
+    # --- keys --------------------------------------------------------------------------------
+    def key(self, image_path: str | os.PathLike[str]) -> str:
+        """The stored key of ``image_path``: relative (POSIX) inside the batch folder, else absolute."""
+        path = Path(image_path).expanduser()
+        if not path.is_absolute():
+            path = self.folder / path
+        path = Path(os.path.normpath(path))
+        try:
+            return path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # --- reading -----------------------------------------------------------------------------
+    def _valid(self, entry: Any) -> bool:
+        return isinstance(entry, dict) and isinstance(entry.get("image"), str)
+
+    def _load(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("Cannot read %s (%s); starting with no %s", self.path, exc, self._what)
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            self._salvage(text, "it is not UTF-8 text")
+            return
+        lines = text.split("\n")
+        torn_tail = not text.endswith("\n") and bool(lines[-1].strip())
+        bad: list[int] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            entry = self._parse(line)
+            if entry is None:
+                bad.append(number)
+                continue
+            self._records[entry["image"]] = entry
+        if not bad:
+            return
+        if bad == [len(lines)] and torn_tail:
+            log.warning(
+                "%s: the last line was cut off (the program stopped while writing); it is ignored",
+                self.path,
+            )
+            # Drop it now, or the next append would leave it in the middle of the file.
+            self._rewrite()
+            return
+        self._salvage(text, f"line(s) {', '.join(map(str, bad[:5]))} cannot be read")
+
+    def _parse(self, line: str) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            return None
+        return entry if self._valid(entry) else None
+
+    def _salvage(self, text: str, reason: str) -> None:
+        self._records = {}
+        for line in text.split("\n"):
+            entry = self._parse(line) if line.strip() else None
+            if entry is not None:
+                self._records[entry["image"]] = entry
+        aside = set_aside(self.path)
+        log.warning(
+            "%s is damaged (%s); it was moved to %s and the %d readable %s were kept",
+            self.path, reason, aside, len(self._records), self._what,
+        )
+        if aside != self.path:
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self._records.values())
+        atomic.write_text(self.path, body)
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            atomic.append_line(self.path, json.dumps(entry, ensure_ascii=False))
+            self._records[entry["image"]] = entry
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, image_path: object) -> bool:
+        return isinstance(image_path, (str, os.PathLike)) and self.key(image_path) in self._records
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ReviewStore(_JsonlStore):
+    """Accept / reject / correct decisions of one batch, saved as they are made."""
+
+    _what = "review decisions"
+
+    def __init__(self, batch_folder_or_file: str | os.PathLike[str]) -> None:
+        super().__init__(batch_folder_or_file, REVIEW_FILE)
+
+    def _valid(self, entry: Any) -> bool:
+        return super()._valid(entry) and entry.get("decision") in (*DECISIONS, _CLEARED)
+
+    def record(
+        self,
+        image_path: str | os.PathLike[str],
+        decision: Decision,
+        corrected_valve_id: str | None = None,
+        reading: str | None = None,
+        predicted: str | None = None,
+        confidence: float | None = None,
+    ) -> ReviewRecord:
+        """Save a decision now (fsynced before returning) and return it.
+
+        Raises:
+            ValueError: unknown decision, or "corrected" without ``corrected_valve_id``.
+            OSError: the review file cannot be written.
+        """
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        if decision == "corrected" and not corrected_valve_id:
+            raise ValueError("a 'corrected' decision needs the valve id the reader chose")
+        record = ReviewRecord(
+            image=self.key(image_path),
+            decision=decision,
+            corrected_valve_id=corrected_valve_id,
+            reading=reading,
+            predicted=predicted,
+            confidence=None if confidence is None else float(confidence),
+            time=_now(),
+        )
+        self._append(asdict(record))
+        return record
+
+    def clear(self, image_path: str | os.PathLike[str]) -> None:
+        """Undo the decision on an image (recorded as a line too, so it survives a crash)."""
+        self._append({"image": self.key(image_path), "decision": _CLEARED, "time": _now()})
+
+    def get(self, image_path: str | os.PathLike[str]) -> ReviewRecord | None:
+        """The latest decision on ``image_path``, or None if none (or cleared)."""
+        entry = self._records.get(self.key(image_path))
+        return _to_record(entry)
+
+    def all(self) -> dict[str, ReviewRecord]:
+        """Every current decision, keyed as stored (see ``key``)."""
+        out = {}
+        for key, entry in self._records.items():
+            record = _to_record(entry)
+            if record is not None:
+                out[key] = record
+        return out
+
+    def __iter__(self) -> Iterator[ReviewRecord]:
+        return iter(self.all().values())
+
+
+def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
+    if entry is None or entry.get("decision") == _CLEARED:
+        return None
+    known = {k: entry.get(k) for k in ("corrected_valve_id", "reading", "predicted", "confidence")}
+    confidence = known["confidence"]
+    return ReviewRecord(
+        image=entry["image"],
+        decision=entry["decision"],
+        corrected_valve_id=known["corrected_valve_id"],
+        reading=known["reading"],
+        predicted=known["predicted"],
+        confidence=float(confidence) if isinstance(confidence, (int, float)) else None,
+        time=str(entry.get("time", "")),
+    )
+
+
+class ResultCache(_JsonlStore):
+    """Predictions of a batch (without heatmaps), so a killed batch resumes.
+
+    An entry is used only if the image file's size and modification time and the model
+    name are unchanged.
+    """
+
+    _what = "cached results"
+
+    def __init__(self, batch_folder_or_file: str | os.PathLike[str]) -> None:
+        super().__init__(batch_folder_or_file, RESULTS_FILE)
+
+    def _valid(self, entry: Any) -> bool:
+        return (
+            super()._valid(entry)
+            and isinstance(entry.get("valve_ids"), list)
+            and isinstance(entry.get("probabilities"), list)
+            and len(entry["valve_ids"]) == len(entry["probabilities"])
+            and entry.get("verdict") in {v.value for v in Verdict}
+        )
+
+    def _stamp(self, image_path: Path) -> list[int] | None:
+        try:
+            st = image_path.stat()
+        except OSError:
+            return None
+        return [int(st.st_size), int(st.st_mtime_ns)]
+
+    def put(self, image_path: str | os.PathLike[str], prediction: Prediction) -> None:
+        """Save ``prediction`` for ``image_path`` now (fsynced)."""
+        path = Path(image_path)
+        entry: dict[str, Any] = {
+            "image": self.key(path),
+            "stamp": self._stamp(self.folder / path if not path.is_absolute() else path),
+            "model": prediction.model,
+            "pipeline": prediction.pipeline,
+            "valve_ids": list(prediction.valve_ids),
+            "probabilities": [float(p) for p in np.asarray(prediction.probabilities).ravel()],
+            "verdict": prediction.verdict.value,
+            "ood_score": None if prediction.ood_score is None else float(prediction.ood_score),
+            "box": None if prediction.box is None else list(prediction.box.as_tuple()),
+            "time": _now(),
+        }
+        self._append(entry)
+
+    def get(self, image_path: str | os.PathLike[str], model: str | None = None) -> Prediction | None:
+        """The cached prediction, or None if absent, stale (file changed) or from another model."""
+        path = Path(image_path)
+        entry = self._records.get(self.key(path))
+        if entry is None:
+            return None
+        if model is not None and entry.get("model") != model:
+            return None
+        absolute = self.folder / path if not path.is_absolute() else path
+        if entry.get("stamp") != self._stamp(absolute):
+            return None
+        box = entry.get("box")
+        try:
+            return Prediction(
+                valve_ids=tuple(str(v) for v in entry["valve_ids"]),
+                probabilities=np.asarray(entry["probabilities"], dtype=np.float32),
+                verdict=Verdict(entry["verdict"]),
+                ood_score=entry.get("ood_score"),
+                box=Box(*(int(v) for v in box)) if isinstance(box, list) and len(box) == 4 else None,
+                model=str(entry.get("model", "")),
+                pipeline=str(entry.get("pipeline", "")),
+            )
+        except (TypeError, ValueError):
+            return None
+
+    def images(self) -> list[str]:
+        """Keys of every cached image."""
+        return list(self._records)

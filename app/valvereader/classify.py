@@ -1,0 +1,186 @@
+"""`valvereader classify PATH... --output results.csv`: identify valves in many files.
+
+Rows are written (and flushed to disk) as each file is done, so Ctrl-C or a crash keeps them;
+``--resume`` skips files already in the CSV. A broken file gets a row with status "error" and
+the reason; the run goes on. Loading runs ahead of the network in a background thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from . import DISCLAIMER
+from .catalogue import VALVE_IDS
+
+BASE_COLUMNS = [
+    "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
+    "box_x0", "box_y0", "box_x1", "box_y1", "model",
+]
+SKIP_SUFFIXES = {".csv", ".md", ".txt", ".json", ".jsonl", ".py", ".yaml", ".yml", ".pdf", ".html"}
+SKIP_NAMES = {"DICOMDIR", "LICENSE", "README"}
+
+
+def columns(valve_ids: Iterable[str] = VALVE_IDS) -> list[str]:
+    return BASE_COLUMNS + [f"p_{valve_id}" for valve_id in valve_ids]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
+    parser.add_argument("--output", "-o", type=Path, default=Path("results.csv"), help="CSV to write")
+    parser.add_argument("--heatmaps", type=Path, help="folder for model-attention overlay PNGs")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda or mps")
+    parser.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights)")
+    parser.add_argument("--runtime", choices=["onnx", "torch"], help="force a runtime")
+    parser.add_argument("--resume", action="store_true", help="skip files already in --output")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def iter_files(paths: Iterable[Path], exclude: set[Path] = frozenset()) -> Iterator[Path]:
+    """Files under ``paths`` in a stable order, skipping hidden files and obvious non-images."""
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    candidate = Path(root) / name
+                    if name.startswith(".") or name in SKIP_NAMES or candidate.suffix.lower() in SKIP_SUFFIXES:
+                        continue
+                    if candidate.resolve() not in exclude:
+                        yield candidate
+        else:
+            yield path
+
+
+def _done_paths(output: Path) -> set[str]:
+    if not output.exists():
+        return set()
+    with open(output, newline="", encoding="utf-8") as handle:
+        return {row["path"] for row in csv.DictReader(handle) if row.get("path")}
+
+
+def _load(path: Path):
+    from .io import load
+
+    return load(path)
+
+
+def _error_row(path: Path, message: str) -> dict[str, object]:
+    return {"path": str(path), "status": "error", "error": message}
+
+
+def run(args: argparse.Namespace) -> int:
+    from .errors import InputError, ValveReaderError, WeightsMissingError
+    from .predict import load_predictor
+
+    try:
+        predictor = load_predictor(args.weights, args.device, args.runtime)
+    except WeightsMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except ValveReaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+    output: Path = args.output
+    done = _done_paths(output) if args.resume else set()
+    files = [p for p in iter_files(args.paths, {output.resolve()}) if str(p) not in done]
+    fieldnames = columns(predictor.valve_ids)
+    append = args.resume and output.exists()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if args.heatmaps:
+        args.heatmaps.mkdir(parents=True, exist_ok=True)
+    print(f"{DISCLAIMER}  Model: {predictor.model_name} ({predictor.pipeline}, {predictor.device})", file=sys.stderr)
+
+    from tqdm import tqdm
+
+    ok = errors = 0
+    with open(output, "a" if append else "w", newline="", encoding="utf-8") as handle, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader") as pool:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
+        if not append:
+            writer.writeheader()
+        # Load the next file while the network works on this one.
+        pending: list[Future] = [pool.submit(_load, p) for p in files[:2]]
+        progress = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.no_progress)
+        for index, path in enumerate(files):
+            future = pending.pop(0)
+            if index + 2 < len(files):
+                pending.append(pool.submit(_load, files[index + 2]))
+            try:
+                radiograph = future.result()
+                prediction = predictor.predict(radiograph, with_heatmap=bool(args.heatmaps))
+                row = prediction_row(path, prediction)
+                if args.heatmaps:
+                    save_overlay(radiograph.pixels, prediction, args.heatmaps / f"{index:05d}_{path.stem}.png")
+                ok += 1
+            except InputError as exc:
+                row, errors = _error_row(path, str(exc)), errors + 1
+            except ValveReaderError as exc:
+                row, errors = _error_row(path, f"{type(exc).__name__}: {exc}"), errors + 1
+            except MemoryError:
+                row, errors = _error_row(path, "out of memory while reading this file"), errors + 1
+            except Exception as exc:  # one broken file must not end a batch of thousands
+                row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
+            writer.writerow(row)
+            handle.flush()
+            os.fsync(handle.fileno())
+            progress.update(1)
+        progress.close()
+    print(f"{ok} classified, {errors} failed, {len(done)} skipped (already done) -> {output}", file=sys.stderr)
+    return 0 if ok > 0 or (not files and done) else 1
+
+
+def prediction_row(path: Path, prediction) -> dict[str, object]:
+    box = prediction.box
+    row: dict[str, object] = {
+        "path": str(path),
+        "status": "ok",
+        "error": "",
+        "predicted": prediction.predicted,
+        "confidence": f"{prediction.confidence:.4f}",
+        "entropy": f"{prediction.entropy:.4f}",
+        "margin": f"{prediction.margin:.4f}",
+        "verdict": prediction.verdict.value,
+        "box_x0": box.x0 if box else "",
+        "box_y0": box.y0 if box else "",
+        "box_x1": box.x1 if box else "",
+        "box_y1": box.y1 if box else "",
+        "model": prediction.model,
+    }
+    for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
+        row[f"p_{valve_id}"] = f"{float(p):.5f}"
+    return row
+
+
+def save_overlay(pixels, prediction, path: Path) -> None:
+    """Grey image with the model-attention map in a jet-like palette and the box."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    grey = (np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+    rgb = np.stack([grey] * 3, axis=-1).astype(np.float32)
+    if prediction.heatmap is not None:
+        h = prediction.heatmap
+        colour = np.stack([np.clip(1.5 - abs(4 * h - 3), 0, 1), np.clip(1.5 - abs(4 * h - 2), 0, 1),
+                           np.clip(1.5 - abs(4 * h - 1), 0, 1)], axis=-1) * 255
+        alpha = (0.45 * (h > 0.05))[..., None]
+        rgb = rgb * (1 - alpha) + colour * alpha
+    image = Image.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    if prediction.box is not None:
+        draw.rectangle(prediction.box.as_tuple(), outline=(0, 255, 0), width=max(2, image.width // 400))
+    draw.text((8, 8), f"{prediction.predicted} {prediction.confidence:.2f} ({prediction.verdict.label}) - model attention", fill=(255, 255, 0))
+    draw.text((8, image.height - 16), DISCLAIMER, fill=(255, 255, 0))
+    from .atomic import write_bytes  # noqa: PLC0415 - written atomically like every export
+
+    import io as _io
+
+    buffer = _io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())

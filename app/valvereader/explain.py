@@ -1,0 +1,91 @@
+"""Model attention maps ("where the network looked"). Not a finding.
+
+For networks whose logits are a linear layer over the global average of the last feature map
+(ResNet, EfficientNet), Grad-CAM on that layer equals the class activation map
+``relu(sum_c w[k, c] * F[c])``: the same map for the cost of the forward pass already made.
+``gradcam_reference`` runs pytorch-grad-cam for tests that prove the two agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .geometry import Box
+
+
+def class_activation_map(features: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """CAM for one image: ``features`` (C, h, w), ``class_weights`` (C,) → (h, w) in 0..1."""
+    cam = np.tensordot(class_weights.astype(np.float32), features.astype(np.float32), axes=(0, 0))
+    cam = np.maximum(cam, 0.0)
+    peak = float(cam.max())
+    return (cam / peak).astype(np.float32) if peak > 0 else np.zeros_like(cam, dtype=np.float32)
+
+
+def place_map(cam: np.ndarray, region: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Resize ``cam`` onto ``region`` of an image of ``shape``; zero elsewhere."""
+    heatmap = np.zeros(shape, dtype=np.float32)
+    region = region.clip(shape)
+    if region.width <= 0 or region.height <= 0:
+        return heatmap
+    resized = Image.fromarray(cam.astype(np.float32), mode="F").resize(
+        (region.width, region.height), Image.Resampling.BILINEAR
+    )
+    heatmap[region.y0 : region.y1, region.x0 : region.x1] = np.clip(np.asarray(resized), 0.0, 1.0)
+    return heatmap
+
+
+def attention_box(cam: np.ndarray, region: Box, level: float = 0.5) -> Box:
+    """Box around the part of ``cam`` at or above ``level`` × its peak, in image coordinates
+    (``cam`` covers ``region``)."""
+    h, w = cam.shape
+    ys, xs = np.nonzero(cam >= level * max(float(cam.max()), 1e-12))
+    if ys.size == 0:
+        return region
+    sx, sy = region.width / w, region.height / h
+    return Box(
+        region.x0 + int(np.floor(xs.min() * sx)),
+        region.y0 + int(np.floor(ys.min() * sy)),
+        region.x0 + int(np.ceil((xs.max() + 1) * sx)),
+        region.y0 + int(np.ceil((ys.max() + 1) * sy)),
+    )
+
+
+def gradcam_reference(model, batch: np.ndarray, class_index: int) -> np.ndarray:  # pragma: no cover - torch
+    """pytorch-grad-cam (the reference implementation) on the last feature map, for tests.
+
+    ``model`` is a ``valvereader.model.architectures.ValveNet``. An identity "tap" module is
+    put where the last feature map leaves the backbone, and the logits are recomputed from it
+    exactly as ValveNet does (linear layer over the spatial mean), so gradients flow through
+    the tap. Returns (h, w) in 0..1 at the feature map's resolution.
+    """
+    import torch
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    class Tapped(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.inner = inner
+            self.tap = torch.nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            _, features = self.inner(x)
+            return self.inner.classifier(self.tap(features).mean(dim=(2, 3)))
+
+    tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    wrapped = Tapped(model.eval())
+    captured: list[torch.Tensor] = []
+    hook = wrapped.tap.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
+    with GradCAM(model=wrapped, target_layers=[wrapped.tap]) as cam:
+        cam(input_tensor=tensor, targets=[ClassifierOutputTarget(class_index)])
+        h, w = captured[0].shape[-2:]
+        # The per-layer map before pytorch-grad-cam upsamples it to the input size.
+        grads = cam.activations_and_grads.gradients[0].cpu().numpy()
+        acts = cam.activations_and_grads.activations[0].cpu().numpy()
+        layer_map = cam.get_cam_image(tensor, wrapped.tap, [ClassifierOutputTarget(class_index)], acts, grads)
+    hook.remove()
+    layer_map = np.maximum(layer_map[0], 0).astype(np.float32)
+    assert layer_map.shape == (h, w)
+    peak = float(layer_map.max())
+    return layer_map / peak if peak > 0 else layer_map

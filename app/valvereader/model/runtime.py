@@ -1,0 +1,140 @@
+"""Run a network from its model card: ONNX Runtime by default, torch when asked for a GPU.
+
+ONNX Runtime starts in well under a second and needs no torch, so the window and the command
+line stay fast on a laptop; torch (CUDA, then MPS) is used when a GPU is asked for or found.
+Both give the same outputs for the same inputs (tests compare them).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import ModelError
+from .card import ModelCard
+
+
+class Backend(Protocol):
+    """Runs a batch (N, 1, S, S) float32 in 0..1 and returns named outputs."""
+
+    device: str
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def _cpu_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class OnnxBackend:
+    """ONNX Runtime session over the card's ``onnx`` file (sha256 checked first)."""
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int | None = None):
+        import onnxruntime as ort
+
+        path = card.verify("onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or _cpu_threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load {path.name} with ONNX Runtime: {exc}") from exc
+        self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+        self.output_names = [output.name for output in self.session.get_outputs()]
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})
+        return dict(zip(self.output_names, outputs))
+
+
+class TorchBackend:
+    """The reference PyTorch model from the card's safetensors file (sha256 checked first)."""
+
+    def __init__(self, card: ModelCard, device: str = "cpu"):
+        import torch
+        from safetensors.torch import load_file
+
+        from .architectures import build_model
+
+        path = card.verify("safetensors")
+        num_outputs = len(card.class_ids) if card.class_ids else int(card.data.get("num_outputs", 1))
+        model = build_model(card.architecture, num_outputs, pretrained=False)
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelError(
+                f"{path.name} does not fit {card.architecture}: missing {list(missing)[:3]}, "
+                f"unexpected {list(unexpected)[:3]}"
+            )
+        self.torch = torch
+        self.device = device
+        self.model = model.to(device).eval()
+        self.output_names = list(card.data.get("outputs", ["logits", "features"]))
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        torch = self.torch
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            outputs = self.model(tensor)
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        return {name: out.float().cpu().numpy() for name, out in zip(self.output_names, outputs)}
+
+
+def _gpu_present() -> bool:
+    """Cheap check for an NVIDIA driver, without importing torch (6–11 s here)."""
+    return Path("/proc/driver/nvidia/version").exists()
+
+
+def resolve_device(requested: str | None) -> str:
+    """"auto"/None → CUDA if an NVIDIA driver is present, then MPS on Apple silicon, then CPU."""
+    requested = (requested or "auto").lower()
+    if requested != "auto":
+        if requested not in ("cpu", "cuda", "mps") and not requested.startswith("cuda:"):
+            raise ModelError(f"unknown device '{requested}': use auto, cpu, cuda or mps")
+        return requested
+    if _gpu_present():
+        return "cuda"
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
+
+
+def open_backend(card: ModelCard, device: str | None = None, runtime: str | None = None) -> Backend:
+    """ONNX Runtime on the CPU (or its CUDA provider); torch for CUDA/MPS or when asked.
+
+    ``runtime`` forces "onnx" or "torch". A GPU device falls back to the CPU with ONNX Runtime
+    when torch or the GPU is not usable.
+    """
+    device = resolve_device(device)
+    if runtime is None:
+        runtime = "onnx" if device == "cpu" else "torch"
+    if runtime == "torch":
+        try:
+            import torch
+
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise ModelError("CUDA was asked for but torch sees no CUDA device")
+            if device == "mps" and not torch.backends.mps.is_available():
+                raise ModelError("MPS was asked for but is not available")
+            return TorchBackend(card, device)
+        except ImportError:
+            if card.file("onnx") is None:
+                raise ModelError("torch is not installed and the model has no ONNX file") from None
+            runtime, device = "onnx", "cpu"
+        except ModelError:
+            if device == "cpu" or card.file("onnx") is None:
+                raise
+            runtime, device = "onnx", "cpu"
+    if card.file("onnx") is None:
+        return TorchBackend(card, "cpu")
+    return OnnxBackend(card, device)

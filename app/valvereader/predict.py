@@ -1,0 +1,235 @@
+"""From a radiograph to a Prediction: locate the valve, identify it, explain, give a verdict.
+
+Two pipelines (see the training docs):
+- "locate+identify": a locator finds the valve's box in the whole radiograph, the identifier
+  classifies a square crop around it at high resolution (used when both are installed);
+- "whole-image": the identifier sees the whole (border-cropped) image, as in Vach et al.
+
+Networks run through ``valvereader.model.runtime`` (ONNX Runtime on the CPU, torch on a GPU);
+nothing here imports torch or Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError, WeightsMissingError
+from .explain import attention_box, class_activation_map, place_map
+from .geometry import Box
+from .model.card import ModelCard
+from .model.runtime import Backend, open_backend
+from .paths import weights_dir as default_weights_dir
+from .prediction import Prediction
+from .preprocess import PreparedImage, Preprocess
+from .radiograph import Radiograph
+
+IDENTIFIER_CARD = "identifier.json"
+LOCATOR_CARD = "locator.json"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Preprocess:
+    config = card.preprocessing
+    return Preprocess(
+        size=card.input_size,
+        threshold=float(config.get("threshold", 0.02)),
+        crop_border=bool(config.get("crop_border", crop_border_default)),
+    )
+
+
+class OpenSetScorer:
+    """The card's open-set score, computed in numpy (higher = less like any training valve)."""
+
+    def __init__(self, card: ModelCard):
+        spec = card.data.get("openset") or {}
+        self.method = str(spec.get("method", "none")).lower()
+        self.arrays: dict[str, np.ndarray] = {}
+        if self.method == "mahalanobis":
+            from safetensors.numpy import load_file
+
+            self.arrays = {k: v.astype(np.float64) for k, v in load_file(str(card.verify("openset"))).items()}
+            for key in ("class_means", "precision"):
+                if key not in self.arrays:
+                    raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
+        self.temperature = float(spec.get("temperature", 1.0))
+
+    def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
+        if self.method == "mahalanobis":
+            diffs = pooled[:, None, :].astype(np.float64) - self.arrays["class_means"][None, :, :]
+            squared = np.einsum("nkc,cd,nkd->nk", diffs, self.arrays["precision"], diffs)
+            return np.sqrt(np.maximum(squared, 0.0)).min(axis=1)
+        if self.method == "energy":
+            t = self.temperature
+            scaled = logits / t
+            peak = scaled.max(axis=1, keepdims=True)
+            return -(t * (peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))))
+        return None
+
+
+@dataclass
+class Located:
+    box: Box | None
+    score: float
+
+
+class Predictor:
+    """Identifies the valve in radiographs. Build with :func:`load_predictor`."""
+
+    def __init__(
+        self,
+        identifier: ModelCard,
+        locator: ModelCard | None = None,
+        device: str | None = None,
+        runtime: str | None = None,
+    ):
+        identifier.check_classes()
+        self.identifier_card = identifier
+        self.locator_card = locator
+        self.valve_ids: tuple[str, ...] = identifier.class_ids
+        self.thresholds = identifier.thresholds
+        self._identify = _preprocess_from(identifier)
+        self._identifier: Backend = open_backend(identifier, device, runtime)
+        self._scorer = OpenSetScorer(identifier)
+        self._classifier_weights = self._load_classifier_weights(identifier)
+        self._locate: Preprocess | None = None
+        self._locator: Backend | None = None
+        if locator is not None:
+            self._locate = _preprocess_from(locator)
+            self._locator = open_backend(locator, device, runtime)
+        self.device = self._identifier.device
+        self.pipeline = "locate+identify" if locator is not None else "whole-image"
+        self.crop_scale = float((locator.data.get("crop_scale") if locator else None) or 1.6)
+        self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
+
+    @staticmethod
+    def _load_classifier_weights(card: ModelCard) -> np.ndarray:
+        """The final linear layer (K, C), needed for the class activation map."""
+        from safetensors.numpy import load_file
+
+        path = card.file("classifier") or card.file("safetensors")
+        if path is None:
+            raise WeightsMissingError(f"{card.path.name} lists no safetensors file for the classifier layer")
+        role = "classifier" if card.file("classifier") else "safetensors"
+        tensors = load_file(str(card.verify(role)))
+        key = str(card.data.get("classifier_weight_key", "classifier.weight"))
+        if key not in tensors:
+            raise ModelError(f"{path.name} has no '{key}' tensor for the attention map")
+        return tensors[key].astype(np.float32)
+
+    # --- descriptions -----------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return self.identifier_card.title
+
+    @property
+    def card(self) -> dict:
+        return self.identifier_card.data
+
+    # --- stages -----------------------------------------------------------------------------
+    def locate(self, radiograph: Radiograph) -> Located:
+        """The valve's box in the radiograph's pixel coordinates, or box None if not found."""
+        if self._locator is None or self._locate is None:
+            return Located(None, 0.0)
+        prepared = self._locate(radiograph.pixels)
+        outputs = self._locator.run(prepared.pixels[None, None])
+        return decode_locator(outputs, prepared, self._locate.size, self.locator_min_score)
+
+    def identify(self, radiograph: Radiograph, region: Box | None = None) -> tuple[PreparedImage, dict[str, np.ndarray]]:
+        prepared = self._identify(radiograph.pixels, region)
+        return prepared, self._identifier.run(prepared.pixels[None, None])
+
+    def predict(self, radiograph: Radiograph, with_heatmap: bool = True) -> Prediction:
+        """Identify the valve in one radiograph.
+
+        Returns a Prediction whose box and heatmap are in the radiograph's pixel coordinates.
+        """
+        located = self.locate(radiograph)
+        region = None
+        if located.box is not None:
+            region = located.box.square(self.crop_scale, minimum=32).clip(radiograph.shape)
+        prepared, outputs = self.identify(radiograph, region)
+        return self._finish(radiograph.shape, prepared, outputs, located, with_heatmap)
+
+    def _finish(
+        self,
+        shape: tuple[int, int],
+        prepared: PreparedImage,
+        outputs: dict[str, np.ndarray],
+        located: Located,
+        with_heatmap: bool,
+    ) -> Prediction:
+        logits = outputs["logits"].astype(np.float64)
+        features = outputs["features"]
+        probabilities = _softmax(logits)[0]
+        ood = self._scorer(logits, features.mean(axis=(2, 3)))
+        ood_score = None if ood is None else float(ood[0])
+        index = int(np.argmax(probabilities))
+        cam = class_activation_map(features[0], self._classifier_weights[index])
+        box = located.box if located.box is not None else attention_box(cam, prepared.crop)
+        heatmap = place_map(cam, prepared.crop, shape) if with_heatmap else None
+        return Prediction(
+            valve_ids=self.valve_ids,
+            probabilities=probabilities.astype(np.float32),
+            verdict=self.thresholds.verdict(float(probabilities[index]), ood_score),
+            ood_score=ood_score,
+            box=box,
+            heatmap=heatmap,
+            model=self.model_name,
+            pipeline=self.pipeline,
+        )
+
+
+def decode_locator(
+    outputs: dict[str, np.ndarray], prepared: PreparedImage, size: int, min_score: float
+) -> Located:
+    """Peak of the centre heatmap and the box size there, mapped back to the source image.
+
+    Locator outputs: "heatmap" (1, 1, h, w) logits of the valve centre, "size" (1, 2, h, w)
+    box width and height as fractions of the input side.
+    """
+    heat = 1.0 / (1.0 + np.exp(-outputs["heatmap"][0, 0].astype(np.float64)))
+    h, w = heat.shape
+    peak = int(np.argmax(heat))
+    py, px = divmod(peak, w)
+    score = float(heat[py, px])
+    if score < min_score:
+        return Located(None, score)
+    bw, bh = (float(v) for v in outputs["size"][0, :, py, px])
+    cx, cy = (px + 0.5) / w, (py + 0.5) / h  # fractions of the input
+    crop = prepared.crop
+    x0 = crop.x0 + (cx - bw / 2) * crop.width
+    x1 = crop.x0 + (cx + bw / 2) * crop.width
+    y0 = crop.y0 + (cy - bh / 2) * crop.height
+    y1 = crop.y0 + (cy + bh / 2) * crop.height
+    box = Box(int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))).clip(prepared.source_shape)
+    return Located(box if box.width > 0 and box.height > 0 else None, score)
+
+
+def load_predictor(
+    weights_dir: Path | None = None, device: str | None = None, runtime: str | None = None
+) -> Predictor:
+    """The predictor for the weights in ``weights_dir`` (default: the bundled weights).
+
+    Raises:
+        WeightsMissingError: no identifier model card there — says where to put one.
+        WeightsIntegrityError: a checksum or the class list does not match.
+    """
+    folder = Path(weights_dir) if weights_dir else default_weights_dir()
+    identifier_path = folder / IDENTIFIER_CARD
+    if not identifier_path.exists():
+        raise WeightsMissingError(
+            f"No valve model installed: {identifier_path} not found. Put identifier.json with its "
+            f"identifier.onnx/.safetensors into {folder} (or pass --weights DIR / set VALVEREADER_WEIGHTS)."
+        )
+    identifier = ModelCard.load(identifier_path)
+    locator_path = folder / LOCATOR_CARD
+    locator = ModelCard.load(locator_path) if locator_path.exists() else None
+    return Predictor(identifier, locator, device=device, runtime=runtime)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes", "write_text", "write_json", "append_line"]
+__all__ = ["append_line", "write_bytes", "write_json", "write_text"]
 
 
 def _fsync_dir(folder: Path) -> None:

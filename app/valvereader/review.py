@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -40,7 +40,7 @@ from .geometry import Box
 from .prediction import Prediction, Verdict
 from .settings import config_dir, set_aside
 
-__all__ = ["ReviewStore", "ReviewRecord", "Decision", "ResultCache", "REVIEW_FILE", "RESULTS_FILE"]
+__all__ = ["RESULTS_FILE", "REVIEW_FILE", "Decision", "ResultCache", "ReviewRecord", "ReviewStore"]
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class _JsonlStore:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ReviewStore(_JsonlStore):

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from . import atomic
 
-__all__ = ["Settings", "WindowPreset", "config_dir", "log_dir", "settings_path", "DEFAULT_WINDOW_PRESETS"]
+__all__ = ["DEFAULT_WINDOW_PRESETS", "Settings", "WindowPreset", "config_dir", "log_dir", "settings_path"]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,8 @@ class Settings:
         try:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict):
-                raise ValueError("top level is not a JSON object")
-        except (UnicodeDecodeError, ValueError) as exc:
+                raise TypeError("top level is not a JSON object")
+        except (UnicodeDecodeError, ValueError, TypeError) as exc:
             aside = set_aside(path)
             log.warning(
                 "Settings file %s is corrupt (%s); it was moved to %s and defaults are used",

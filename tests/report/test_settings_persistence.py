@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from valvereader.settings import MAX_RECENT_FILES, Settings, WindowPreset, config_dir, log_dir, settings_path
+from valvereader.settings import (
+    MAX_RECENT_FILES,
+    Settings,
+    WindowPreset,
+    config_dir,
+    log_dir,
+    settings_path,
+)
 
 
 def test_config_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

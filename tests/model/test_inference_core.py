@@ -1,0 +1,142 @@
+"""Model cards, runtimes, the attention map and the predictor, on a tiny exported network."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from tiny_model import build_tiny, synthetic_radiograph, write_tiny_weights  # noqa: E402
+
+from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMissingError  # noqa: E402
+from valvereader.explain import class_activation_map, gradcam_reference  # noqa: E402
+from valvereader.geometry import Box  # noqa: E402
+from valvereader.model.card import ModelCard  # noqa: E402
+from valvereader.predict import decode_locator, load_predictor  # noqa: E402
+from valvereader.prediction import Verdict  # noqa: E402
+from valvereader.preprocess import PreparedImage  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    write_tiny_weights(folder)
+    return folder
+
+
+def test_missing_weights_say_where_to_put_them(tmp_path: Path) -> None:
+    with pytest.raises(WeightsMissingError, match=str(tmp_path)):
+        load_predictor(tmp_path)
+
+
+def test_tampered_onnx_is_refused_by_checksum(weights: Path, tmp_path: Path) -> None:
+    for item in weights.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    with open(tmp_path / "identifier.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(WeightsIntegrityError, match="sha256"):
+        load_predictor(tmp_path)
+
+
+def test_card_with_other_classes_is_refused(weights: Path, tmp_path: Path) -> None:
+    for item in weights.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card["class_ids"] = list(reversed(card["class_ids"]))
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsIntegrityError, match="catalogue"):
+        load_predictor(tmp_path)
+
+
+def test_card_that_is_not_json_gives_a_card_error(tmp_path: Path) -> None:
+    (tmp_path / "identifier.json").write_text("{not json")
+    with pytest.raises(ModelCardError, match="not valid JSON"):
+        ModelCard.load(tmp_path / "identifier.json")
+
+
+def test_prediction_has_probabilities_heatmap_and_box_in_image_coordinates(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    radiograph = synthetic_radiograph((120, 90))
+    prediction = predictor.predict(radiograph)
+    assert prediction.probabilities.shape == (8,)
+    assert abs(float(prediction.probabilities.sum()) - 1.0) < 1e-5
+    assert prediction.heatmap is not None and prediction.heatmap.shape == (120, 90)
+    assert 0.0 <= prediction.heatmap.min() and prediction.heatmap.max() <= 1.0
+    box = prediction.box
+    assert box is not None and Box.full((120, 90)).contains(box) and box.width > 0
+    # The black border is outside the region the model saw, so it has no attention.
+    assert prediction.heatmap[:5].max() == 0.0
+    assert prediction.verdict in set(Verdict)
+    assert prediction.pipeline == "whole-image"
+
+
+def test_onnx_runtime_matches_torch_reference(weights: Path) -> None:
+    import torch
+
+    model = build_tiny()
+    predictor = load_predictor(weights, device="cpu")
+    radiograph = synthetic_radiograph()
+    prepared, outputs = predictor.identify(radiograph)
+    with torch.no_grad():
+        logits, features = model(torch.from_numpy(prepared.pixels[None, None]))
+    assert np.abs(outputs["logits"] - logits.numpy()).max() < 1e-4
+    assert np.abs(outputs["features"] - features.numpy()).max() < 1e-4
+
+
+def test_class_activation_map_equals_pytorch_grad_cam() -> None:
+    import torch
+
+    model = build_tiny(seed=3)
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(0, 1, (1, 1, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        logits, features = model(torch.from_numpy(batch))
+    for k in range(3):
+        ours = class_activation_map(features[0].numpy(), model.classifier.weight[k].detach().numpy())
+        reference = gradcam_reference(model, batch, k)
+        if reference.max() == 0 and ours.max() == 0:
+            continue
+        corr = np.corrcoef(ours.ravel(), reference.ravel())[0, 1]
+        assert corr >= 0.999, f"class {k}: correlation {corr:.5f}"
+
+
+def test_locator_box_maps_back_through_the_border_crop() -> None:
+    h = w = 16
+    heat = np.full((1, 1, h, w), -10.0, dtype=np.float32)
+    heat[0, 0, 4, 8] = 5.0  # centre at ((8.5/16), (4.5/16)) of the input
+    size = np.zeros((1, 2, h, w), dtype=np.float32)
+    size[0, :, 4, 8] = (0.25, 0.125)
+    prepared = PreparedImage(np.zeros((64, 64), np.float32), Box(100, 50, 420, 370), (500, 600))
+    located = decode_locator({"heatmap": heat, "size": size}, prepared, 64, 0.3)
+    assert located.box is not None and located.score > 0.99
+    cx, cy = located.box.center
+    assert abs(cx - (100 + 8.5 / 16 * 320)) <= 1 and abs(cy - (50 + 4.5 / 16 * 320)) <= 1
+    assert abs(located.box.width - 80) <= 2 and abs(located.box.height - 40) <= 2
+
+
+def test_locator_below_threshold_finds_nothing() -> None:
+    heat = np.full((1, 1, 8, 8), -5.0, dtype=np.float32)
+    prepared = PreparedImage(np.zeros((32, 32), np.float32), Box(0, 0, 32, 32), (32, 32))
+    located = decode_locator({"heatmap": heat, "size": np.zeros((1, 2, 8, 8), np.float32)}, prepared, 32, 0.3)
+    assert located.box is None
+
+
+def test_low_confidence_threshold_gives_unknown_verdict(tmp_path: Path) -> None:
+    write_tiny_weights(tmp_path, thresholds={"confident": 0.99, "unknown_confidence": 0.99})
+    prediction = load_predictor(tmp_path, device="cpu").predict(synthetic_radiograph())
+    assert prediction.verdict is Verdict.UNKNOWN
+
+
+def test_pipeline_runs_with_sockets_blocked(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    prediction = load_predictor(weights, device="cpu").predict(synthetic_radiograph())
+    assert prediction.probabilities.shape == (8,)

@@ -1,0 +1,282 @@
+"""Performance benchmark (issue 7): the program against its own floor and the paper's way.
+
+Usage:  python benchmarks/run.py [--weights DIR] [--batch 200] [--memory-files 1000] [--quick]
+
+Everything is measured in one run on this machine and reported as ratios where it matters
+(the machine is noisy). Writes benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- test data -------------------------------------------------------------------------------
+def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", patient: str = "BENCH") -> None:
+    """A DX image, 12 bits stored, uncompressed, like a skull radiograph from a CR/DX plate."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "DX", patient, patient
+    ds.BodyPartExamined, ds.ViewPosition = "SKULL", "LL"
+    stored = np.clip(pixels * 4095, 0, 4095).astype(np.uint16)
+    if photometric == "MONOCHROME1":
+        stored = 4095 - stored
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.ImagerPixelSpacing = [0.139, 0.139]
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def synthetic_skull(shape: tuple[int, int], rng: np.random.Generator, crop: np.ndarray | None) -> np.ndarray:
+    """A cheap stand-in radiograph: smooth skull-like ellipse, noise, and a real crop pasted in."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = ((yy - h / 2) / (0.42 * h)) ** 2 + ((xx - w / 2) / (0.40 * w)) ** 2
+    img = np.where(r < 1, 0.35 + 0.25 * np.exp(-((np.sqrt(r) - 0.95) ** 2) / 0.002), 0.08).astype(np.float32)
+    img += rng.normal(0, 0.02, shape).astype(np.float32)
+    img[:, : w // 40] = 0  # collimation border
+    if crop is not None:
+        ch, cw = crop.shape
+        y0, x0 = rng.integers(h // 5, h - ch - h // 5), rng.integers(w // 5, w - cw - w // 5)
+        img[y0 : y0 + ch, x0 : x0 + cw] = np.maximum(img[y0 : y0 + ch, x0 : x0 + cw], crop)
+    return np.clip(img, 0, 1)
+
+
+def real_crops(limit: int) -> list[np.ndarray]:
+    from PIL import Image
+
+    from valvereader.paths import shared_dir
+
+    shared = shared_dir()
+    if shared is None:
+        return []
+    files = sorted((shared / "data" / "csf-shuntvalves").glob("*/*.png"))[:: max(1, 1556 // limit)][:limit]
+    crops = []
+    for f in files:
+        im = Image.open(f).convert("L")
+        im.thumbnail((500, 500))
+        crops.append(np.asarray(im, dtype=np.float32) / 255.0)
+    return crops
+
+
+def make_files(folder: Path, count: int, shape: tuple[int, int], seed: int) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    crops = real_crops(min(count, 50)) or [None]
+    paths = []
+    for i in range(count):
+        path = folder / f"img{i:04d}.dcm"
+        write_dicom(path, synthetic_skull(shape, rng, crops[i % len(crops)]), "MONOCHROME1" if i % 2 else "MONOCHROME2")
+        paths.append(path)
+    return paths
+
+
+# --- measurements ----------------------------------------------------------------------------
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores usable, {mem:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"onnxruntime {onnxruntime.__version__}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--memory-files", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.batch, args.memory_files, args.repeat = 8, 20, 3
+
+    from valvereader.io import load
+    from valvereader.predict import load_predictor
+
+    predictor = load_predictor(args.weights, device="cpu")
+    rows: list[tuple[str, str, str]] = []
+    work = Path(tempfile.mkdtemp(prefix="vr-bench-"))
+
+    # 1. one 2000×2500 DICOM: open → valve, verdict and heatmap, against the bare forward pass(es)
+    (work / "big").mkdir()
+    big = make_files(work / "big", 1, (2500, 2000), seed=1)[0]
+    radiograph = load(big)
+    located = predictor.locate(radiograph)
+    region = located.box.square(predictor.crop_scale, 32).clip(radiograph.shape) if located.box else None
+    prepared = predictor._identify(radiograph.pixels, region)
+    loc_input = predictor._locate(radiograph.pixels).pixels[None, None] if predictor._locate else None
+    batch1 = prepared.pixels[None, None]
+
+    def forward_only() -> None:
+        if loc_input is not None:
+            predictor._locator.run(loc_input)
+        predictor._identifier.run(batch1)
+
+    forward_only()
+    predictor.predict(load(big))
+    t_forward = statistics.median(timed(forward_only, args.repeat))
+    t_end = statistics.median(timed(lambda: predictor.predict(load(big), with_heatmap=True), args.repeat))
+    rows += [
+        ("One 2000×2500 DICOM: bare forward pass(es)", f"{t_forward * 1000:.0f} ms", predictor.pipeline),
+        ("One 2000×2500 DICOM: open → valve, verdict, heatmap", f"{t_end * 1000:.0f} ms",
+         f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms)"),
+    ]
+
+    # 2. batch of N DICOMs: pipelined loading vs model-only throughput
+    (work / "batch").mkdir()
+    files = make_files(work / "batch", args.batch, (1280, 1024), seed=2)
+    tensors = []
+    for f in files[: min(20, len(files))]:
+        r = load(f)
+        tensors.append((predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None,
+                        predictor._identify(r.pixels).pixels[None, None]))
+
+    def model_only() -> None:
+        for i in range(len(files)):
+            loc, ident = tensors[i % len(tensors)]
+            if loc is not None:
+                predictor._locator.run(loc)
+            predictor._identifier.run(ident)
+
+    t_model = timed(model_only, 1)[0]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = [pool.submit(load, f) for f in files[:2]]
+        for i in range(len(files)):
+            rad = pending.pop(0).result()
+            if i + 2 < len(files):
+                pending.append(pool.submit(load, files[i + 2]))
+            predictor.predict(rad, with_heatmap=False)
+    t_batch = time.perf_counter() - start
+    rows += [
+        (f"Batch of {len(files)} DICOMs (1280×1024): model only", f"{len(files) / t_model:.1f} img/s", ""),
+        (f"Batch of {len(files)} DICOMs: load + preprocess + predict", f"{len(files) / t_batch:.1f} img/s",
+         f"{t_model / t_batch * 100:.0f} % of model-only (target ≥ 90 %)"),
+    ]
+
+    # 4. the paper's pipeline: DICOM → JPEG on disk → read → resize → predict (same model)
+    from PIL import Image
+
+    jpeg_dir = work / "jpeg"
+    jpeg_dir.mkdir()
+    subset = files[: min(40, len(files))]
+    start = time.perf_counter()
+    for f in subset:
+        r = load(f)
+        out = jpeg_dir / (f.stem + ".jpg")
+        Image.fromarray((r.pixels * 255).astype(np.uint8)).save(out, quality=95)
+        img = np.asarray(Image.open(out).convert("L").resize((predictor._identify.size,) * 2), dtype=np.float32) / 255
+        predictor._identifier.run(img[None, None])
+    t_paper = (time.perf_counter() - start) / len(subset)
+    start = time.perf_counter()
+    for f in subset:
+        predictor.predict(load(f), with_heatmap=False)
+    t_ours = (time.perf_counter() - start) / len(subset)
+    rows += [
+        ("Paper's pipeline (DICOM → JPEG file → resize → predict), per image", f"{t_paper * 1000:.0f} ms", ""),
+        ("Ours, same files and model, per image (sequential)", f"{t_ours * 1000:.0f} ms",
+         f"speed-up {t_paper / t_ours:.2f} ×" + (" (ours also runs the locator)" if predictor._locator else "")),
+    ]
+
+    # 6. memory over a long batch stays flat
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(rss_mb())
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    checkpoints = []
+    for i in range(args.memory_files):
+        predictor.predict(load(files[i % len(files)]), with_heatmap=True)
+        if i in (min(99, args.memory_files // 10), args.memory_files - 1):
+            checkpoints.append(rss_mb())
+    stop.set()
+    thread.join()
+    rows += [(f"Peak RSS over {args.memory_files} files", f"{max(samples):.0f} MB",
+              f"RSS after {min(100, args.memory_files // 10 + 1)} files {checkpoints[0]:.0f} MB, after all {checkpoints[-1]:.0f} MB")]
+
+    # 3. start-up: window visible, first result (measured by the viewer's own probe if present)
+    probe = [sys.executable, "-m", "valvereader", "view", str(big), "--screenshot", str(work / "shot.png")]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", VALVEREADER_TIMING="1")
+    start = time.perf_counter()
+    proc = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
+    t_view = time.perf_counter() - start
+    timing_lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("timing:")]
+    rows.append(("`valvereader view FILE --screenshot` whole process (start → result → picture → exit)",
+                 f"{t_view:.2f} s", "; ".join(timing_lines) or f"exit {proc.returncode}"))
+
+    # 5. GPU
+    rows.append(("CUDA latency / throughput", "not measured", "no GPU on this machine or task"))
+
+    lines = [
+        "# Benchmark results", "",
+        f"Machine: {machine()}.", f"Model: {predictor.model_name}; pipeline {predictor.pipeline}; runtime ONNX Runtime on the CPU.",
+        f"Command: `python benchmarks/run.py{' --quick' if args.quick else ''}` ({time.strftime('%Y-%m-%d %H:%M')}).",
+        "Timings are medians where repeated; ratios are within this one run.", "",
+        "| measurement | value | note |", "| --- | --- | --- |",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows], "",
+    ]
+    args.output.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -68,3 +68,7 @@ class DatasetError(ValveReaderError):
 
 class TemplateError(ValveReaderError):
     """A valve template that fails its schema."""
+
+
+class UnreadableFileError(InputError):
+    """The path does not exist, is a folder, or cannot be opened (permissions, I/O error)."""

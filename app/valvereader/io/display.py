@@ -1,0 +1,218 @@
+"""Stored DICOM values → what a radiologist sees: float32 in 0..1, white = dense.
+
+Order as in DICOM PS3.3 C.11 (grey pipeline): modality LUT/rescale → VOI LUT or window
+(fallback: robust percentiles) → MONOCHROME1 / presentation-LUT inversion. Colour images
+become grey by luminance. The LUT arithmetic is pydicom's (``pydicom.pixels.processing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi,
+    apply_windowing,
+)
+
+from ..errors import UnsupportedImageError
+
+ROBUST_PERCENTILES = (0.5, 99.5)
+_PERCENTILE_SAMPLE = 1_000_000  # pixels; percentiles of a strided sample are stable and fast
+# ITU-R BT.601 luma, the Y of YBR_FULL: how DICOM itself turns RGB into grey.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+@dataclass
+class Rendering:
+    """Display pixels plus what was done to make them."""
+
+    pixels: np.ndarray
+    window_center: float | None = None
+    window_width: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Grey (float64) from an (..., 3) RGB array."""
+    return np.asarray(rgb[..., :3], dtype=np.float64) @ _LUMA
+
+
+def robust_window(values: np.ndarray, exclude: np.ndarray | None = None) -> tuple[float, float]:
+    """(center, width) spanning the 0.5th to 99.5th percentile of the finite, non-excluded
+    values. Width is at least 1e-6 so a flat image still gets a valid window."""
+    flat = values.reshape(-1)
+    valid = np.isfinite(flat)
+    if exclude is not None:
+        valid &= ~exclude.reshape(-1)
+    chosen = flat[valid]
+    if chosen.size == 0:
+        chosen = flat[np.isfinite(flat)]
+    if chosen.size == 0:
+        return 0.5, 1.0
+    step = max(1, chosen.size // _PERCENTILE_SAMPLE)
+    low, high = np.percentile(chosen[::step], ROBUST_PERCENTILES)
+    if not high > low:
+        low, high = float(chosen.min()), float(chosen.max())
+    width = max(float(high - low), 1e-6)
+    return float(low) + width / 2, width
+
+
+def window_to_unit(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Apply a window (pydicom's ``apply_windowing``) and return 0..1.
+
+    The window is applied through a minimal data set whose output range is 0..65535, so the
+    result divides cleanly to 0..1 whatever the source's bit depth and rescale were.
+    """
+    window = Dataset()
+    window.PhotometricInterpretation = "MONOCHROME2"
+    window.BitsStored = 16
+    window.PixelRepresentation = 0
+    window.WindowCenter = float(center)
+    window.WindowWidth = float(width)
+    window.VOILUTFunction = function
+    out = apply_windowing(np.asarray(values, dtype=np.float64), window)
+    return np.asarray(out, dtype=np.float64) / 65535.0
+
+
+def _first_number(value: object) -> float | None:
+    """First value of a possibly multi-valued DS element, or None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        items = list(value)  # type: ignore[call-overload]
+        if not items:
+            return None
+        value = items[0]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _voi_lut_unit(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
+    """Apply the first VOI LUT of the VOI LUT Sequence and scale its output range to 0..1."""
+    item = ds.VOILUTSequence[0]
+    descriptor = item.get("LUTDescriptor")
+    if descriptor is None or "LUTData" not in item or len(descriptor) != 3:
+        return None
+    entries = int(descriptor[0]) or 65536
+    first = int(descriptor[1])
+    # The LUT's own output range (not the nominal bit depth, which writers often get wrong).
+    table = apply_voi(np.arange(first, first + entries, dtype=np.int64), ds)
+    low, high = float(np.min(table)), float(np.max(table))
+    integer = np.round(np.nan_to_num(values)).astype(np.int64)
+    out = np.asarray(apply_voi(integer, ds), dtype=np.float64)
+    if not high > low:
+        return np.zeros_like(out)
+    return (out - low) / (high - low)
+
+
+def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
+    raw = np.asarray(arr)
+    try:
+        values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - a broken modality LUT: show stored values
+        notes.append(f"Modality LUT/rescale unusable ({type(exc).__name__}); stored values shown")
+        values = np.asarray(raw, dtype=np.float64)
+    if not np.isfinite(values).all():
+        notes.append("non-finite pixel values shown as black")
+        values = np.nan_to_num(values, nan=np.nan, posinf=np.nan, neginf=np.nan)
+
+    padding = None
+    if "PixelPaddingValue" in ds and raw.dtype.kind in "iu":
+        try:
+            pad = int(ds.PixelPaddingValue)
+            pad_limit = int(ds.get("PixelPaddingRangeLimit", pad))
+            padding = (raw >= min(pad, pad_limit)) & (raw <= max(pad, pad_limit))
+        except (TypeError, ValueError):
+            padding = None
+
+    rendering = Rendering(pixels=np.empty(0), notes=notes)
+    unit: np.ndarray | None = None
+    if ds.get("VOILUTSequence"):
+        try:
+            unit = _voi_lut_unit(values, ds)
+        except Exception as exc:  # noqa: BLE001 - a broken LUT falls back to a window
+            notes.append(f"VOI LUT unusable ({exc}); window used instead")
+            unit = None
+        if unit is not None:
+            notes.append("VOI LUT from the file applied")
+
+    if unit is None:
+        center = _first_number(ds.get("WindowCenter"))
+        width = _first_number(ds.get("WindowWidth"))
+        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+        if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+            notes.append(f"VOI LUT Function {function!r} unknown; LINEAR used")
+            function = "LINEAR"
+        usable = center is not None and width is not None and (
+            width >= 1 if function == "LINEAR" else width > 0
+        )
+        if center is not None and width is not None and not usable:
+            notes.append(f"window in the file unusable (width {width:g}); robust window used")
+        if not usable:
+            center, width = robust_window(values, padding)
+            function = "LINEAR_EXACT"  # exact percentiles, no DICOM half-pixel shift
+            notes.append("no window in the file: 0.5-99.5 percentile window used")
+        assert center is not None and width is not None
+        unit = window_to_unit(values, center, width, function)
+        rendering.window_center, rendering.window_width = center, width
+
+    unit = np.nan_to_num(unit, nan=0.0)
+    if padding is not None and padding.any():
+        unit[padding] = 0.0  # padding is background: black whatever the polarity
+
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+    invert = photometric == "MONOCHROME1"
+    if shape == "INVERSE" and photometric == "MONOCHROME2":
+        invert = True
+        notes.append("Presentation LUT Shape INVERSE: shown inverted")
+    elif shape == "IDENTITY" and photometric == "MONOCHROME1":
+        notes.append("MONOCHROME1 with Presentation LUT Shape IDENTITY: inverted as MONOCHROME1")
+    if invert:
+        unit = 1.0 - unit
+        if padding is not None and padding.any():
+            unit[padding] = 0.0
+    rendering.pixels = np.clip(unit, 0.0, 1.0).astype(np.float32)
+    return rendering
+
+
+def _colour(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        full_scale = 255.0 if rgb.dtype == np.uint8 else 65535.0
+        notes.append("palette colour converted to grey")
+    else:
+        rgb = np.asarray(arr)
+        bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
+        full_scale = float(2**bits - 1)
+        notes.append(f"{photometric or 'colour'} converted to grey (luminance)")
+    grey = luminance(rgb) / full_scale
+    return Rendering(pixels=np.clip(grey, 0.0, 1.0).astype(np.float32), notes=notes)
+
+
+def render(arr: np.ndarray, ds: Dataset, notes: list[str] | None = None) -> Rendering:
+    """One decoded frame (colour already as RGB, or palette indices) → display pixels.
+
+    Raises:
+        UnsupportedImageError: a photometric interpretation this program cannot show.
+    """
+    notes = [] if notes is None else notes
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric in ("MONOCHROME1", "MONOCHROME2") and arr.ndim == 2:
+        return _grey(arr, ds, notes)
+    if photometric == "PALETTE COLOR" and arr.ndim == 2:
+        return _colour(arr, ds, notes)
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        return _colour(arr, ds, notes)
+    raise UnsupportedImageError(
+        f"photometric interpretation {photometric or '(missing)'} with pixel shape {arr.shape} "
+        "cannot be shown; grey (MONOCHROME1/2), RGB, YBR and PALETTE COLOR are supported"
+    )

@@ -1,0 +1,118 @@
+"""PNG, JPEG and TIFF files as Radiographs (Pillow). 16-bit grey stays 16-bit."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import (
+    AbsurdDimensionsError,
+    InputError,
+    NotDicomError,
+    TruncatedDataError,
+    UnsupportedImageError,
+)
+from ..radiograph import Radiograph, RadiographMeta
+from .display import luminance, robust_window
+
+SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF"})
+MAX_IMAGE_PIXELS = 1 << 28
+
+
+def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
+    """Pixels of an opened, loaded image as float in 0..1 and the bit depth they came in."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image, dtype=np.float64) / 65535.0, 16
+    if mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        if values.size and values.min() >= 0 and values.max() <= 65535:
+            return values / 65535.0, 16
+        center, width = robust_window(values)
+        notes.append("32-bit integer image: 0.5-99.5 percentile window used")
+        return np.clip((values - (center - width / 2)) / width, 0, 1), 32
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() >= 0 and finite.max() <= 1:
+            return np.nan_to_num(values), 32
+        center, width = robust_window(values)
+        notes.append("floating-point image: 0.5-99.5 percentile window used")
+        return np.nan_to_num(np.clip((values - (center - width / 2)) / width, 0, 1)), 32
+    if mode in ("L", "1"):
+        return np.asarray(image.convert("L"), dtype=np.float64) / 255.0, 8
+    if mode in ("LA", "La"):
+        return np.asarray(image.getchannel(0), dtype=np.float64) / 255.0, 8
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
+    notes.append(f"{mode} image converted to grey (luminance)")
+    return luminance(rgb) / 255.0, 8
+
+
+def load_image(path: Path, frame: int = 0) -> Radiograph:
+    """Load a PNG, JPEG or TIFF file; the frame-th page of a multi-page TIFF.
+
+    Raises:
+        NotDicomError, UnsupportedImageError, TruncatedDataError, AbsurdDimensionsError,
+        InputError (frame out of range).
+    """
+    name = path.name
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except UnidentifiedImageError as exc:
+        raise NotDicomError(f"{name} is neither DICOM nor a readable PNG, JPEG or TIFF image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise AbsurdDimensionsError(f"{name}: image dimensions are implausibly large ({exc})") from exc
+    with image:
+        if image.format not in SUPPORTED_FORMATS:
+            raise UnsupportedImageError(
+                f"{name} is a {image.format} image; PNG, JPEG, TIFF and DICOM are supported"
+            )
+        width, height = image.size
+        if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:
+            raise AbsurdDimensionsError(f"{name}: image size {width} x {height} pixels is absurd")
+        frames = int(getattr(image, "n_frames", 1) or 1)
+        if not 0 <= frame < frames:
+            raise InputError(f"{name}: page {frame + 1} asked for, but the file has {frames}")
+        try:
+            if frame:
+                image.seek(frame)
+            if frames > 1:
+                notes.append(f"multi-page: page {frame + 1} of {frames} shown")
+            image.load()
+            if image.format in ("JPEG", "MPO"):
+                transposed = ImageOps.exif_transpose(image)
+                if transposed is not None and transposed.size != image.size:
+                    notes.append("rotated as its EXIF orientation says")
+                image_to_read = transposed if transposed is not None else image
+            else:
+                image_to_read = image
+            unit, bits = _to_unit(image_to_read, notes)
+        except OSError as exc:
+            message = str(exc)
+            if "truncated" in message.lower() or "broken data stream" in message.lower():
+                raise TruncatedDataError(f"{name}: the image file is truncated ({message})") from exc
+            raise UnsupportedImageError(f"{name}: the image cannot be decoded ({message})") from exc
+        except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
+            raise UnsupportedImageError(
+                f"{name}: the image cannot be decoded ({type(exc).__name__}: {exc})"
+            ) from exc
+        file_format = "JPEG" if image.format == "MPO" else str(image.format)
+        mode = image.mode
+    if unit.ndim != 2:
+        raise UnsupportedImageError(f"{name}: image of shape {unit.shape} is not a 2-D picture")
+    meta = RadiographMeta(
+        source=str(path),
+        file_format=file_format,
+        photometric="MONOCHROME2" if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F") else mode,
+        bits_stored=bits,
+        frames=frames,
+        original_shape=(int(unit.shape[0]), int(unit.shape[1])),
+        notes=notes,
+    )
+    return Radiograph(pixels=np.clip(unit, 0, 1).astype(np.float32), meta=meta)

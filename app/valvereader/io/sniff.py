@@ -1,0 +1,85 @@
+"""Decide what kind of file a path is from its first bytes, without reading pixels.
+
+DICOM is recognised by the 'DICM' marker after the 128-byte preamble, or, for files written
+without preamble and meta header, by a header that parses into several standard tags.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Literal
+
+FileKind = Literal["dicom", "image"]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+# Files a folder scan never opens: reports, tables, archives, DICOMDIR indexes.
+SKIPPED_SUFFIXES = frozenset(
+    {
+        ".txt", ".csv", ".tsv", ".json", ".xml", ".md", ".rst", ".yaml", ".yml", ".html",
+        ".htm", ".pdf", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".tar", ".py", ".log",
+        ".ini", ".cfg", ".toml", ".dump", ".icc", ".db", ".sqlite", ".exe", ".dll", ".so",
+        ".mp4", ".avi", ".mov", ".doc", ".docx", ".xls", ".xlsx", ".ds_store", ".lnk",
+    }
+)
+SKIPPED_NAMES = frozenset({"DICOMDIR", "THUMBS.DB", "DESKTOP.INI"})
+
+_HEAD_BYTES = 132
+_RAW_HEADER_PROBE = 16384
+# Groups that open a DICOM data set written without preamble (meta, identification, patient).
+_LEADING_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
+
+
+def is_skipped_name(path: Path) -> bool:
+    """True for names a folder scan ignores without opening (DICOMDIR, .txt, .csv ...)."""
+    return path.name.upper() in SKIPPED_NAMES or path.suffix.lower() in SKIPPED_SUFFIXES
+
+
+def image_kind_from_head(head: bytes) -> FileKind | None:
+    """'dicom' or 'image' from the first 132 bytes alone; None when they do not say."""
+    if len(head) >= _HEAD_BYTES and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(PNG_MAGIC) or head.startswith(JPEG_MAGIC) or head[:4] in TIFF_MAGICS:
+        return "image"
+    return None
+
+
+def looks_like_raw_dicom(head: bytes) -> bool:
+    """True if ``head`` (the start of a file) parses as a DICOM data set without preamble."""
+    if len(head) < 8:
+        return False
+    group_le = int.from_bytes(head[0:2], "little")
+    group_be = int.from_bytes(head[0:2], "big")
+    if group_le not in _LEADING_GROUPS and group_be not in _LEADING_GROUPS:
+        return False
+    import pydicom
+    from pydicom.datadict import dictionary_has_tag
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
+            known = [tag for tag in ds.keys() if dictionary_has_tag(tag)]
+    except Exception:  # noqa: BLE001 - any parse failure means "not DICOM" here
+        return False
+    return len(known) >= 3
+
+
+def sniff(path: str | Path) -> FileKind | None:
+    """'dicom', 'image' or None (not a file this program reads). Reads at most 16 KiB.
+
+    Raises:
+        OSError: the file cannot be opened (callers turn this into a typed error).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(_RAW_HEADER_PROBE)
+    kind = image_kind_from_head(head[:_HEAD_BYTES])
+    if kind is not None:
+        return kind
+    if looks_like_raw_dicom(head):
+        return "dicom"
+    return None

@@ -1,0 +1,85 @@
+"""A template as text blocks (heading, lines) shared by the GUI template panel and the PDF report."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for type hints; templates imports this module lazily
+    from .templates import DialSetting, Template
+
+CANONICAL_VIEW = (
+    "Angles: valve seen from the scalp, inlet at 12 o'clock, flow downward, degrees clockwise."
+)
+TAG_LEGEND = (
+    "Tags: [C] confirmed (manufacturer/regulator), [S] secondary source, "
+    "[M] approximate (measured from a figure), [U] unverified - check before relying on it."
+)
+
+
+def _tagged(text: str, tag: str) -> str:
+    return f"{text} {'[U] unverified' if tag == 'U' else f'[{tag}]'}"
+
+
+def setting_line(setting: DialSetting) -> str:
+    """'30 mmH2O: indicator at 68 deg (2:16) [M]' or '...: indicator angle not known [U] unverified'."""
+    from .templates import clock_position
+
+    if setting.angle_deg is None:
+        where = "indicator angle not known"
+    else:
+        where = f"indicator at {setting.angle_deg:g} deg ({clock_position(setting.angle_deg)})"
+    return _tagged(f"{setting.text()}: {where}", setting.tag)
+
+
+def sections(t: Template) -> list[tuple[str, list[str]]]:
+    """The template as (heading, lines); every fact line ends with its tag."""
+    s = t.settings
+    out: list[tuple[str, list[str]]] = []
+
+    valve = [f"{t.name} - {t.manufacturer}", f"Type: {t.type}", t.summary.line()]
+    if t.mechanism:
+        valve.append(t.mechanism.line())
+    out.append(("Valve", valve))
+
+    unit = f"{s.unit}, {s.quantity}" if s.unit else s.quantity
+    lines = [_tagged(f"Scale: {unit}", s.tag)]
+    dial = t.dial
+    if dial is not None:
+        lines.append(CANONICAL_VIEW)
+        lines.append(s.angles.line())
+        lines += [setting_line(v) for v in s.values]
+    elif s.values:
+        lines.append(s.angles.line())
+        lines += [_tagged(f"Level {v.text()}", v.value_tag) for v in s.values]
+    else:
+        lines.append(s.angles.line())
+    for r in s.ranges:
+        values = ", ".join(f"{x:g}" for x in r.values)
+        lines.append(_tagged(f"Range {r.name} ({r.dots} dots): {values} {s.unit or ''}".rstrip(), r.tag))
+    lines += [f"Special position: {f.line()}" for f in s.special_positions]
+    lines += [f.line() for f in s.variants]
+    out.append(("Settings", lines))
+
+    out.append(("How to read the X-ray", [f"{i}. {f.line()}" for i, f in enumerate(t.reading_steps, 1)]))
+    marks = [f.line() for f in t.reference_marks] + [f"Mirror image: {t.mirror_check.line()}"]
+    out.append(("Reference marks and mirror image", marks))
+    out.append(("Radiopaque parts", [f.line() for f in [*t.radiopaque_parts, *t.appearance, t.distinguishing]]))
+
+    check = {True: "yes", False: "not required by the manufacturer", None: "not known"}[t.mri.check_after_mri]
+    mri = [t.mri.conditions.line(), f"Check the setting after MRI: {check}. {t.mri.advice.line()}"]
+    out.append(("MRI", mri))
+    if t.adjustment:
+        out.append(("Adjustment", [t.adjustment.line()]))
+    out.append(("Pitfalls", [f.line() for f in t.pitfalls]))
+    unverified = [f"[U] unverified: {f.text}" for f in t.unverified_facts()]
+    out.append(("Unverified", unverified or ["No fact of this template is tagged unverified."]))
+    out.append(("Sources", [f"{key}: {text}" for key, text in t.sources.items()] + [TAG_LEGEND]))
+    return out
+
+
+def as_plain_text(t: Template) -> str:
+    """All sections as one plain-text page (headings underlined), for logs and quick looks."""
+    parts = []
+    for heading, lines in sections(t):
+        parts.append(f"{heading}\n{'-' * len(heading)}\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,483 @@
+"""Pressure-reading templates: typed, schema-checked views of resources/templates/<id>/template.yaml.
+
+A template tells a radiologist how to read one valve's setting on an X-ray. Every fact keeps
+its evidence tag (C confirmed, S secondary, M measured from a figure, U unverified) and the
+keys of its sources, so that the GUI and the PDF report can show how far each line is trusted.
+
+Angles use the canonical view: valve seen from the scalp, inlet at 12 o'clock, flow
+downward, degrees clockwise. No Qt here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
+from .errors import TemplateError
+from .paths import templates_dir
+
+TAGS: tuple[str, ...] = ("C", "S", "M", "U")  # strongest evidence first
+TAG_MEANING: dict[str, str] = {
+    "C": "confirmed in a manufacturer or regulator document",
+    "S": "secondary source",
+    "M": "approximate, measured from a figure",
+    "U": "unverified",
+}
+SCHEMA_FILE = "schema.json"
+
+
+def weakest_tag(*tags: str) -> str:
+    """The least trusted of ``tags`` (U weaker than M weaker than S weaker than C)."""
+    return max(tags, key=TAGS.index)
+
+
+def clock_position(angle_deg: float) -> str:
+    """A canonical angle as a clock reading: 90 -> '3:00', 68 -> '2:16'."""
+    minutes = round((angle_deg % 360.0) * 2.0) % 720  # 360 degrees = 720 clock minutes
+    hours, mins = divmod(minutes, 60)
+    return f"{hours or 12}:{mins:02d}"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One statement of a template with its evidence tag and source keys."""
+
+    text: str
+    tag: str
+    sources: tuple[str, ...] = ()
+    name: str = ""
+
+    @property
+    def unverified(self) -> bool:
+        return self.tag == "U"
+
+    def line(self) -> str:
+        """The text with its tag, e.g. 'Setting 8 is off. [C]'; [U] facts say 'unverified'."""
+        head = f"{self.name}: " if self.name else ""
+        marker = "[U] unverified" if self.unverified else f"[{self.tag}]"
+        return f"{head}{self.text} {marker}"
+
+
+@dataclass(frozen=True)
+class DialSetting:
+    """One position of a valve's scale and where its indicator points in the canonical view.
+
+    ``tag`` is the weaker of ``value_tag`` (is this a setting of the valve?) and ``angle_tag``
+    (does the indicator point there?): the trust a reading through the dial deserves.
+    ``angle_deg`` is None when the angle is not known.
+    """
+
+    label: str
+    value: float | str | None
+    unit: str | None
+    angle_deg: float | None
+    tag: str
+    value_tag: str = "C"
+    angle_tag: str = "U"
+    pressure: str = ""
+
+    def text(self) -> str:
+        """'100 mmH2O', 'setting 1 (25 mmH2O (+/-20))', 'performance level 0.5 (15-25 mmH2O ...)'."""
+        if self.unit == "performance level":
+            base = f"performance level {self.label}"
+        elif self.unit and self.label == _plain(self.value):
+            base = f"{self.label} {self.unit}"
+        else:
+            base = f"setting {self.label}"
+            if not self.pressure and self.value is not None and self.unit:
+                return f"{base} ({_plain(self.value)} {self.unit})"
+        return f"{base} ({self.pressure})" if self.pressure else base
+
+
+def _plain(value: float | str | None) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _angle_gap(a: float, b: float) -> float:
+    d = abs(a - b) % 360.0
+    return min(d, 360.0 - d)
+
+
+@dataclass(frozen=True)
+class Dial:
+    """The valve's scale as a dial: settings at indicator angles in the canonical view."""
+
+    settings: list[DialSetting]
+    sense: str | None = None
+    tolerance_deg: float | None = None  # how far the published angles may be off
+    angles: Fact | None = None
+
+    @property
+    def readable(self) -> bool:
+        """True when at least one setting has a known indicator angle."""
+        return any(s.angle_deg is not None for s in self.settings)
+
+    @property
+    def capture_deg(self) -> float:
+        """Half the typical gap between neighbouring settings: farther than this from every
+        setting (e.g. in a dead sector) an indicator angle matches none."""
+        angles = sorted(s.angle_deg for s in self.settings if s.angle_deg is not None)
+        if len(angles) < 2:
+            return 180.0
+        gaps = sorted(
+            (angles[(i + 1) % len(angles)] - a) % 360.0 or 360.0 for i, a in enumerate(angles)
+        )
+        return max(gaps[len(gaps) // 2] / 2.0, 1e-6)
+
+    def setting_at(self, angle_deg: float, mirrored: bool = False) -> DialSetting | None:
+        """The setting whose indicator angle is nearest to ``angle_deg``.
+
+        Args:
+            angle_deg: indicator direction, degrees clockwise from the inlet (12 o'clock).
+            mirrored: the angle was measured on a mirror image (valve seen through its base),
+                so its sense is reversed before matching.
+
+        Returns:
+            The nearest setting, or None when no angle is known or the indicator lies farther
+            than ``capture_deg`` from every setting.
+        """
+        if not math.isfinite(angle_deg):
+            return None
+        canonical = (-angle_deg if mirrored else angle_deg) % 360.0
+        known = [s for s in self.settings if s.angle_deg is not None]
+        if not known:
+            return None
+        best = min(known, key=lambda s: _angle_gap(canonical, float(s.angle_deg or 0.0)))
+        gap = _angle_gap(canonical, float(best.angle_deg or 0.0))
+        return best if gap <= self.capture_deg + 1e-9 else None
+
+    def setting(self, label: str) -> DialSetting:
+        """The setting called ``label``. Raises KeyError if there is none."""
+        for s in self.settings:
+            if s.label == label:
+                return s
+        raise KeyError(label)
+
+
+@dataclass(frozen=True)
+class PressureRange:
+    """A range variant coded by radiopaque dots (Sophy): the values of positions 1..n."""
+
+    name: str
+    dots: int
+    values: tuple[float, ...]
+    tag: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    adjustable: bool | None
+    quantity: str
+    unit: str | None
+    tag: str
+    sources: tuple[str, ...]
+    angles: Fact
+    sense: str | None
+    tolerance_deg: float | None
+    values: list[DialSetting]
+    ranges: list[PressureRange]
+    special_positions: list[Fact]
+    variants: list[Fact]
+
+
+@dataclass(frozen=True)
+class MriInfo:
+    conditions: Fact
+    check_after_mri: bool | None  # None: not known from our sources
+    advice: Fact
+
+    def line(self) -> str:
+        """One line for a report: conditions, then whether the setting must be checked."""
+        check = {True: "yes", False: "not required by the manufacturer", None: "not known"}
+        return f"MRI: {self.conditions.line()} Check the setting after MRI: {check[self.check_after_mri]}."
+
+
+@dataclass(frozen=True)
+class Template:
+    """A valve's pressure-reading template. Build with :func:`load_template`."""
+
+    valve_id: str
+    facts_id: str | None
+    name: str
+    manufacturer: str
+    type: str
+    summary: Fact
+    mechanism: Fact | None
+    radiopaque_parts: list[Fact]
+    appearance: list[Fact]
+    distinguishing: Fact
+    settings: Settings
+    reading_steps: list[Fact]
+    reference_marks: list[Fact]
+    mirror_check: Fact
+    mri: MriInfo
+    adjustment: Fact | None
+    pitfalls: list[Fact]
+    open_questions: list[Fact]
+    sources: dict[str, str]
+    folder: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """'programmable', 'fixed' or 'unknown' (first word of ``type``)."""
+        return self.type.split()[0]
+
+    @property
+    def dial(self) -> Dial | None:
+        """The reading dial of an adjustable valve (angles may all be unknown); None otherwise."""
+        if self.kind != "programmable" or not self.settings.values:
+            return None
+        s = self.settings
+        return Dial(list(s.values), s.sense, s.tolerance_deg, s.angles)
+
+    @property
+    def diagram(self) -> Path | None:
+        if self.folder is None:
+            return None
+        path = self.folder / "diagram.svg"
+        return path if path.exists() else None
+
+    def all_facts(self) -> list[Fact]:
+        s = self.settings
+        facts = [self.summary, *([self.mechanism] if self.mechanism else [])]
+        facts += [*self.radiopaque_parts, *self.appearance, self.distinguishing, s.angles]
+        facts += [*s.special_positions, *s.variants, *self.reading_steps, *self.reference_marks]
+        facts += [self.mirror_check, self.mri.conditions, self.mri.advice]
+        facts += [*([self.adjustment] if self.adjustment else []), *self.pitfalls]
+        return facts + list(self.open_questions)
+
+    def unverified_facts(self) -> list[Fact]:
+        """Every [U] fact, each once, in template order; settings with unknown or unverified
+        angles appear as one fact per setting."""
+        seen: set[str] = set()
+        found: list[Fact] = []
+        for fact in self.all_facts():
+            if fact.unverified and fact.text not in seen:
+                seen.add(fact.text)
+                found.append(fact)
+        unknown = [s.label for s in self.settings.values if s.tag == "U" and s.angle_deg is None]
+        unsure = [s.label for s in self.settings.values if s.tag == "U" and s.angle_deg is not None]
+        if unknown and self.dial is not None:
+            text = f"Indicator angle not known for setting(s) {', '.join(unknown)}"
+            found.append(Fact(text, "U", self.settings.angles.sources))
+        if unsure:
+            text = f"Indicator angles of setting(s) {', '.join(unsure)} are unverified"
+            found.append(Fact(text, "U", self.settings.angles.sources))
+        unsure_values = [s.label for s in self.settings.values if s.value_tag == "U"]
+        if unsure_values:
+            found.append(Fact(f"Setting value(s) {', '.join(unsure_values)} unverified", "U", self.settings.sources))
+        return found
+
+    def as_sections(self) -> list[tuple[str, list[str]]]:
+        """The template as (heading, lines) for the GUI panel and the PDF report.
+
+        Every line ends with its tag; [U] lines say 'unverified'. Reading steps are numbered.
+        """
+        from .template_text import sections  # text layout lives apart to keep this module small
+
+        return sections(self)
+
+
+# --- loading and validation -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    path = templates_dir() / SCHEMA_FILE
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise TemplateError(f"template schema missing: {path}; reinstall valvereader") from exc
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate(data: Any, origin: str = "template") -> None:
+    """Check a parsed template against the schema and the rules the schema cannot say.
+
+    Raises:
+        TemplateError: naming ``origin``, the key path and what is wrong.
+    """
+    import jsonschema  # imported here: only template loading needs it
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.path)))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise TemplateError(f"{origin}: at {_where(first.absolute_path)}: {first.message}{more}")
+    valve_id = data["id"]
+    if valve_id not in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+        raise TemplateError(f"{origin}: id '{valve_id}' is not a catalogue valve id")
+    kind = data["type"].split()[0]
+    if (valve_id == UNKNOWN_VALVE_ID) != (kind == "unknown"):
+        raise TemplateError(f"{origin}: only the 'unknown' template may have type 'unknown ...'")
+    _check_sources(data, origin)
+    _check_settings(data["settings"], kind, origin)
+
+
+def _check_sources(data: dict[str, Any], origin: str) -> None:
+    known = set(data["sources"])
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key in node.get("source", []) if "tag" in node else []:
+                if key not in known:
+                    raise TemplateError(f"{origin}: at {path}: source '{key}' is not listed under 'sources'")
+            for key, child in node.items():
+                if key != "sources":
+                    walk(child, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                walk(child, f"{path}[{i}]")
+
+    walk(data, "")
+
+
+def _check_settings(settings: dict[str, Any], kind: str, origin: str) -> None:
+    values = settings["values"]
+    labels = [v["label"] for v in values]
+    if len(set(labels)) != len(labels):
+        raise TemplateError(f"{origin}: settings.values has duplicate labels {labels}")
+    expected = {"programmable": True, "fixed": False, "unknown": None}[kind]
+    if settings["adjustable"] is not expected:
+        raise TemplateError(f"{origin}: settings.adjustable must be {expected} for a {kind} valve")
+    if kind == "programmable" and not values:
+        raise TemplateError(f"{origin}: a programmable valve needs its settings under settings.values")
+    angles_tag = settings["angles"]["tag"]
+    for i, v in enumerate(values):
+        where = f"{origin}: at settings.values[{i}] (label {v['label']})"
+        if v["angle_deg"] is None and v["angle_tag"] != "U":
+            raise TemplateError(f"{where}: an unknown angle (null) must be tagged U")
+        if v["angle_deg"] is not None and kind != "programmable":
+            raise TemplateError(f"{where}: a {kind} valve has no dial, so angle_deg must be null")
+        if v["angle_deg"] is not None and TAGS.index(v["angle_tag"]) < TAGS.index(angles_tag):
+            raise TemplateError(f"{where}: angle_tag {v['angle_tag']} claims more than settings.angles ({angles_tag})")
+    for j, r in enumerate(settings.get("ranges", [])):
+        if len(r["values"]) != len(values):
+            raise TemplateError(
+                f"{origin}: settings.ranges[{j}] has {len(r['values'])} values for {len(values)} positions"
+            )
+
+
+def _fact(node: dict[str, Any]) -> Fact:
+    return Fact(str(node["text"]).strip(), node["tag"], tuple(node["source"]), str(node.get("name", "")))
+
+
+def _number(value: Any) -> float | str | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "template") -> Template:
+    """Validate ``data`` and build a :class:`Template`. Raises TemplateError."""
+    validate(data, origin)
+    s = data["settings"]
+    unit = s["unit"]
+    values = [
+        DialSetting(
+            label=str(v["label"]),
+            value=_number(v["value"]),
+            unit=unit,
+            angle_deg=None if v["angle_deg"] is None else float(v["angle_deg"]),
+            tag=weakest_tag(v["tag"], v["angle_tag"]),
+            value_tag=v["tag"],
+            angle_tag=v["angle_tag"],
+            pressure=str(v.get("pressure", "")),
+        )
+        for v in s["values"]
+    ]
+    settings = Settings(
+        adjustable=s["adjustable"],
+        quantity=s["quantity"],
+        unit=unit,
+        tag=s["tag"],
+        sources=tuple(s["source"]),
+        angles=_fact(s["angles"]),
+        sense=s["angles"]["sense"],
+        tolerance_deg=s["angles"]["tolerance_deg"],
+        values=values,
+        ranges=[
+            PressureRange(r["name"], r["dots"], tuple(float(x) for x in r["values"]), r["tag"], tuple(r["source"]))
+            for r in s.get("ranges", [])
+        ],
+        special_positions=[_fact(f) for f in s["special_positions"]],
+        variants=[_fact(f) for f in s.get("variants", [])],
+    )
+    mri = data["mri"]
+    return Template(
+        valve_id=data["id"],
+        facts_id=data["facts_id"],
+        name=data["name"],
+        manufacturer=data["manufacturer"],
+        type=data["type"],
+        summary=_fact(data["summary"]),
+        mechanism=_fact(data["mechanism"]) if "mechanism" in data else None,
+        radiopaque_parts=[_fact(f) for f in data["radiopaque_parts"]],
+        appearance=[_fact(f) for f in data["appearance"]],
+        distinguishing=_fact(data["distinguishing"]),
+        settings=settings,
+        reading_steps=[_fact(f) for f in data["reading_steps"]],
+        reference_marks=[_fact(f) for f in data["reference_marks"]],
+        mirror_check=_fact(data["mirror_check"]),
+        mri=MriInfo(_fact(mri["conditions"]), mri["check_after_mri"], _fact(mri["advice"])),
+        adjustment=_fact(data["adjustment"]) if "adjustment" in data else None,
+        pitfalls=[_fact(f) for f in data["pitfalls"]],
+        open_questions=[_fact(f) for f in data["open_questions"]],
+        sources=dict(data["sources"]),
+        folder=folder,
+        raw=data,
+    )
+
+
+def load_template(valve_id: str, root: Path | None = None) -> Template:
+    """The template of ``valve_id`` (one of catalogue.VALVE_IDS or 'unknown').
+
+    Args:
+        valve_id: catalogue id.
+        root: templates folder; default the bundled resources/templates.
+
+    Raises:
+        TemplateError: unknown id, missing file, invalid YAML or a schema violation.
+    """
+    return _load(valve_id, root or templates_dir())
+
+
+@lru_cache(maxsize=32)
+def _load(valve_id: str, root: Path) -> Template:
+    if valve_id not in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+        raise TemplateError(f"no template for valve id '{valve_id}'; known ids: {', '.join(VALVE_IDS)}, unknown")
+    folder = root / valve_id
+    path = folder / "template.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TemplateError(f"template missing: {path}; reinstall valvereader or restore the file") from exc
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError(f"template {path} must be a mapping of keys, not {type(data).__name__}")
+    template = from_dict(data, folder, origin=str(path))
+    if template.valve_id != valve_id:
+        raise TemplateError(f"{path} says id '{template.valve_id}', expected '{valve_id}'")
+    return template
+
+
+def load_all(root: Path | None = None) -> dict[str, Template]:
+    """Every template (8 valves and 'unknown'), keyed by valve id. Raises TemplateError."""
+    return {vid: load_template(vid, root) for vid in (*VALVE_IDS, UNKNOWN_VALVE_ID)}

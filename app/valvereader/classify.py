@@ -57,11 +57,21 @@ def iter_files(paths: Iterable[Path], exclude: set[Path] = frozenset()) -> Itera
             yield path
 
 
+def _drop_torn_tail(output: Path) -> None:
+    """A run killed mid-write can leave a partial last line: cut it so resume starts clean."""
+    data = output.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(output, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
 def _done_paths(output: Path) -> set[str]:
+    """Paths with a complete row (status ok or error) in an earlier run's CSV."""
     if not output.exists():
         return set()
+    _drop_torn_tail(output)
     with open(output, newline="", encoding="utf-8") as handle:
-        return {row["path"] for row in csv.DictReader(handle) if row.get("path")}
+        return {row["path"] for row in csv.DictReader(handle) if row.get("status") in ("ok", "error")}
 
 
 def _load(path: Path):

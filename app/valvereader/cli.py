@@ -32,11 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"valvereader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=f"{help_text}. {DISCLAIMER}")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            # A missing optional part (e.g. training without torch) must not break the rest.
+            sub_parser.add_argument("rest", nargs=argparse.REMAINDER)
+            sub_parser.set_defaults(_module=_Unavailable(name, exc))
+            continue
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_module=module)
     return parser
+
+
+class _Unavailable:
+    def __init__(self, name: str, error: ImportError):
+        self.name, self.error = name, error
+
+    def run(self, args: argparse.Namespace) -> int:
+        print(f"error: 'valvereader {self.name}' is not available here: {self.error}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

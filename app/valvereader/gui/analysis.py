@@ -1,0 +1,113 @@
+"""The batch analysis loop that runs in a worker: load each study, ask the model, hand the
+result back. The study on screen jumps the queue; one failing file never stops the batch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import WeightsMissingError
+from ..prediction import Prediction
+from ..radiograph import RadiographMeta
+from . import render
+from .services import RadiographCache, describe_error
+from .worker import WorkerContext
+
+HEATMAP_MAX_SIDE = 1024  # the overlay is smooth; a full-size float map per study wastes memory
+
+
+class AnalysisQueue:
+    """Indices still to analyse, in order; ``prioritise`` moves one to the front."""
+
+    def __init__(self, indices: list[int]):
+        self._pending = list(indices)
+        self._lock = threading.Lock()
+        self.total = len(indices)
+
+    def prioritise(self, index: int) -> None:
+        with self._lock:
+            if index in self._pending:
+                self._pending.remove(index)
+                self._pending.insert(0, index)
+
+    def next(self) -> int | None:
+        with self._lock:
+            return self._pending.pop(0) if self._pending else None
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+
+@dataclass
+class StudyResult:
+    batch: int
+    index: int
+    thumbnail: np.ndarray | None
+    meta: RadiographMeta | None
+    prediction: Prediction | None
+    error: str | None
+
+
+@dataclass
+class ModelStatus:
+    """The predictor once loaded, or why there is none (shown in the result panel)."""
+
+    predictor: Any | None
+    message: str
+
+
+def load_model(weights_dir: Path | None, device: str | None) -> ModelStatus:
+    try:
+        from ..predict import load_predictor  # heavy: kept off the start-up path
+    except ImportError as exc:
+        return ModelStatus(None, f"The inference module cannot be imported: {exc}")
+    try:
+        predictor = load_predictor(weights_dir, device)
+    except WeightsMissingError as exc:
+        return ModelStatus(None, str(exc))
+    return ModelStatus(predictor, getattr(predictor, "model_name", "model"))
+
+
+def _shrink(prediction: Prediction) -> Prediction:
+    heatmap = prediction.heatmap
+    if heatmap is None or max(heatmap.shape) <= HEATMAP_MAX_SIDE:
+        return prediction
+    step = int(np.ceil(max(heatmap.shape) / HEATMAP_MAX_SIDE))
+    return replace(prediction, heatmap=np.ascontiguousarray(heatmap[::step, ::step]))
+
+
+def analyse_batch(
+    context: WorkerContext,
+    batch: int,
+    paths: list[Path],
+    queue: AnalysisQueue,
+    cache: RadiographCache,
+    model: Callable[[], ModelStatus],
+) -> int:
+    """Emits a ``ModelStatus`` first, then one ``StudyResult`` per study; returns the count."""
+    status = model()
+    context.emit(status)
+    done = 0
+    while (index := queue.next()) is not None:
+        context.check()
+        path = paths[index]
+        context.progress(done, queue.total, path.name)
+        thumbnail = meta = prediction = error = None
+        try:
+            radiograph = cache.get(path)
+            thumbnail, meta = render.thumbnail(radiograph.pixels), radiograph.meta
+            if status.predictor is not None:
+                prediction = _shrink(status.predictor.predict(radiograph, with_heatmap=True))
+        except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
+            error = describe_error(exc)
+        done += 1
+        context.emit(StudyResult(batch, index, thumbnail, meta, prediction, error))
+    context.progress(done, queue.total, "")
+    return done

@@ -1,0 +1,100 @@
+"""From what is on screen to files, through ``valvereader.report``: the view as PNG and a
+one-page PDF, the worklist as CSV and multi-page PDF, a DICOM Secondary Capture."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .. import atomic
+from ..catalogue import UNKNOWN_VALVE_ID
+from ..radiograph import RadiographMeta
+from . import render
+from .state import ReviewDecision, Study
+from .template_panel import diagram_path, load_template
+from .result_panel import valve_label
+
+
+def review_text(study: Study) -> str | None:
+    if study.decision is ReviewDecision.NONE:
+        return None
+    if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
+        return f"Corrected to {valve_label(study.corrected_valve_id)[0]}"
+    return study.decision.label
+
+
+def shown_valve(study: Study) -> str | None:
+    """The valve whose template belongs with the study: the reader's correction first."""
+    if study.corrected_valve_id:
+        return study.corrected_valve_id
+    if study.prediction is None:
+        return None
+    return study.prediction.predicted if study.prediction.verdict.value != "unknown" else UNKNOWN_VALVE_ID
+
+
+def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarray | None,
+                   model_name: str, deidentify: bool, heatmap_shown: bool) -> Any:
+    from ..report import ReportContent
+
+    if study.prediction is None:
+        raise ValueError("There is no model result for this study to put in a report")
+    valve_id = shown_valve(study)
+    template = load_template(valve_id) if valve_id else None
+    sections = list(template.as_sections()) if template is not None and hasattr(template, "as_sections") else []
+    return ReportContent(
+        view_rgb=view_rgb, prediction=study.prediction, meta=study.meta or RadiographMeta(source=str(study.path)),
+        valve_crop_rgb=valve_crop_rgb, template_svg=diagram_path(valve_id) if valve_id else None,
+        template_sections=sections, reading=study.reading or None, review=review_text(study),
+        model_name=model_name, deidentify=deidentify,
+        heatmap_shown=heatmap_shown and study.prediction.heatmap is not None,
+        attention_colours=render.attention_colours(),
+    )
+
+
+def save_png(view_rgb: np.ndarray, path: Path, content: Any | None) -> Path:
+    """With a model result: the report module's PNG (view + footer naming verdict, model and the
+    decision-support line). Without: the view alone, which carries the line itself."""
+    if content is not None:
+        from ..report import export_png
+
+        return export_png(content, path)
+    from io import BytesIO
+
+    buffer = BytesIO()
+    Image.fromarray(view_rgb).save(buffer, format="PNG")
+    return atomic.write_bytes(path, buffer.getvalue())
+
+
+def save_pdf(content: Any, path: Path) -> Path:
+    from ..report import export_pdf
+
+    return export_pdf(content, path)
+
+
+def save_secondary_capture(content: Any, source: Path, path: Path) -> Path:
+    from ..report import export_secondary_capture
+
+    return export_secondary_capture(content, source, path)
+
+
+def save_worklist_csv(studies: Sequence[Study], path: Path, deidentify: bool, review_store: Any) -> Path:
+    from ..report import export_worklist_csv, worklist_row
+
+    rows = []
+    for study in studies:
+        record = review_store.get(study.path) if review_store is not None else None
+        rows.append(worklist_row(study.path, prediction=study.prediction, meta=study.meta,
+                                 review=record, error=study.error))
+    return export_worklist_csv(rows, path, deidentify=deidentify)
+
+
+def save_worklist_pdf(contents: Sequence[Any], path: Path) -> Path:
+    from ..report import export_worklist_pdf
+
+    if not contents:
+        raise ValueError("No analysed study to put in the worklist report")
+    return export_worklist_pdf(contents, path)

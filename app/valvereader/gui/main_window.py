@@ -1,0 +1,367 @@
+"""The main window: viewport in the middle, worklist left, result + template right, toolbar
+on top, status line with progress and the decision-support line at the bottom. It wires the
+Qt-free models (ViewState, DialState, Worklist) to widgets and runs long work in workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDockWidget, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+)
+
+from .. import DISCLAIMER, __version__
+from ..settings import Settings
+from .actions import build_actions
+from .analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch, load_model
+from .canvas import ImageCanvas
+from .notify import Notifier
+from .result_panel import ResultPanel
+from .review import ReviewController
+from .services import RadiographCache, describe_error, expand_paths
+from .state import DialState, Study, ViewState, Worklist
+from .template_panel import TemplatePanel
+from .valve_view import ValveView
+from .worker import Worker
+from .worklist import WorklistPanel
+
+log = logging.getLogger(__name__)
+ModelLoader = Callable[[], ModelStatus]
+
+
+class MainWindow(QMainWindow):
+    settled = Signal()  # the study on screen is shown with its result (or its error)
+
+    def __init__(self, settings: Settings | None = None, model_loader: ModelLoader | None = None,
+                 weights_dir: Path | None = None, device: str | None = None):
+        super().__init__()
+        self.settings = settings if settings is not None else Settings.load()
+        self.model_loader: ModelLoader = model_loader or (lambda: load_model(weights_dir, device or self.settings.device or None))
+        self.model_status: ModelStatus | None = None
+        self.view, self.dial, self.worklist = ViewState(), DialState(), Worklist()
+        self.cache = RadiographCache()
+        self.pool = QThreadPool.globalInstance()
+        self.workers: set[Worker] = set()
+        self._batch = 0
+        self._queue: AnalysisQueue | None = None
+        self._analysis: Worker | None = None
+        self._shown_index = -1  # study whose radiograph is on the canvas
+        self.setWindowTitle(f"Shunt Valve Reader {__version__}")
+        self.setAcceptDrops(True)
+        self._build_widgets()
+        self.notifier = Notifier(self.statusBar(), self)
+        self.review = ReviewController(self)
+        self.actions_by_name: dict[str, QAction] = build_actions(self)
+        self._restore_settings()
+        self.worklist.changed.connect(self._on_worklist_changed)
+
+    # --- layout --------------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.canvas = ImageCanvas(self.view)
+        self.setCentralWidget(self.canvas)
+        self.worklist_panel = WorklistPanel(self.worklist)
+        self.worklist_panel.activated.connect(self.go_to)
+        self.worklist_dock = self._dock("Worklist", self.worklist_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.result_panel = ResultPanel()
+        self.valve_view = ValveView(self.view, self.dial)
+        self.template_panel = TemplatePanel()
+        self.valve_view.reading_changed.connect(self._on_dial_reading)
+        self.template_panel.reading_chosen.connect(self._on_reading_chosen)
+        self.template_panel.correction_requested.connect(lambda v: self.review.correct(v))
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        zoom_box = QWidget()
+        zoom_layout = QVBoxLayout(zoom_box)
+        zoom_layout.setContentsMargins(6, 0, 0, 0)
+        title = QLabel("Valve (zoomed) · reading dial")
+        title.setObjectName("dim")
+        zoom_layout.addWidget(title)
+        zoom_layout.addWidget(self.valve_view, 1)
+        lower.addWidget(zoom_box)
+        lower.addWidget(self.template_panel)
+        lower.setSizes([260, 300])
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.result_panel)
+        right.addWidget(lower)
+        right.setSizes([330, 520])
+        self.right_dock = self._dock("Result and template", right, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the analysis (Esc in the status line)")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        disclaimer = QLabel(DISCLAIMER)
+        disclaimer.setObjectName("disclaimer")
+        status = self.statusBar()
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        status.addPermanentWidget(disclaimer)
+        self.canvas.measured.connect(lambda text: self.statusBar().showMessage(f"Distance: {text}", 10000))
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.view.heatmap_opacity = s.heatmap_opacity
+        self.view.show_heatmap = s.show_heatmap
+        self.view.show_box = s.show_box
+        self.view.show_corner_text = s.show_corner_text
+        self.resize(1600, 1000)
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        self.worklist_dock.setVisible(s.worklist_visible)
+        self.right_dock.setVisible(s.result_panel_visible)
+        self.worklist_panel.set_filter(s.worklist_filter)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        s.window_state = bytes(self.saveState().toBase64().data()).decode()
+        s.worklist_visible = self.worklist_dock.isVisible()
+        s.result_panel_visible = self.right_dock.isVisible()
+        s.heatmap_opacity = float(self.view.heatmap_opacity)
+        s.show_heatmap, s.show_box = bool(self.view.show_heatmap), bool(self.view.show_box)
+        s.show_corner_text = bool(self.view.show_corner_text)
+        s.worklist_filter = self.worklist_panel.proxy.mode
+        try:
+            s.save()
+        except OSError as exc:
+            self.notifier.warning(f"Settings could not be saved: {exc}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.cancel_analysis()
+        self.save_settings()
+        super().closeEvent(event)
+
+    # --- workers -------------------------------------------------------------------------------
+    def start_worker(self, function: Callable[..., Any], *args: Any, returned: Callable[[Any], None] | None = None,
+                     yielded: Callable[[Any], None] | None = None, what: str = "") -> Worker:
+        worker = Worker(function, *args)
+        self.workers.add(worker)
+        if returned is not None:
+            worker.signals.returned.connect(returned)
+        if yielded is not None:
+            worker.signals.yielded.connect(yielded)
+        worker.signals.errored.connect(lambda exc: self.notifier.error(f"{what}: {describe_error(exc)}" if what else
+                                                                        describe_error(exc), exc))
+        worker.signals.finished.connect(lambda: self.workers.discard(worker))
+        return worker.start(self.pool)
+
+    # --- opening -------------------------------------------------------------------------------
+    def open_paths(self, paths: Iterable[str | Path]) -> None:
+        """Files and folders → a batch (scanned in the background), then analysed in order."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        for path in paths:
+            if path.is_file():
+                self.settings.add_recent_file(path)
+        folder = paths[0] if paths[0].is_dir() else paths[0].parent
+        self.settings.last_folder = str(folder)
+        self.statusBar().showMessage(f"Scanning {len(paths)} item(s)…")
+        self.start_worker(lambda ctx: expand_paths(paths), returned=self._set_batch, what="Opening")
+
+    def _set_batch(self, result: tuple[list[Study], Path | None]) -> None:
+        studies, folder = result
+        if not studies:
+            self.notifier.warning("No radiographs found there (DICOM, PNG, JPEG or TIFF).")
+            return
+        self.cancel_analysis()
+        self._batch += 1
+        self.cache.clear()
+        self._shown_index = -1
+        self.review.open(folder, studies)
+        self.worklist.replace(studies, folder)
+        self.worklist_dock.setVisible(len(studies) > 1 or self.settings.worklist_visible)
+        self.start_analysis([i for i, s in enumerate(studies) if s.error is None])
+        self.statusBar().showMessage(f"{len(studies)} studies from {folder}", 5000)
+
+    def start_analysis(self, indices: list[int]) -> None:
+        if not indices:
+            self._check_settled()
+            return
+        self._queue = AnalysisQueue(indices)
+        if 0 <= self.worklist.current < len(self.worklist.studies):
+            self._queue.prioritise(self.worklist.current)
+        model = (lambda: self.model_status) if self.model_status and self.model_status.predictor else self.model_loader
+        paths = [s.path for s in self.worklist.studies]
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, model,
+                                   yielded=self._on_analysis_event, what="Analysis")
+        worker.signals.progress.connect(self._on_progress)
+        worker.signals.finished.connect(self._analysis_finished)
+        self._analysis = worker
+
+    def cancel_analysis(self) -> None:
+        if self._analysis is not None:
+            self._analysis.cancel()
+            self.statusBar().showMessage("Analysis cancelled; Analyse (Ctrl+Return) resumes it", 8000)
+
+    def resume_analysis(self) -> None:
+        if self._analysis is None:
+            self.start_analysis([i for i, s in enumerate(self.worklist.studies) if not s.analysed])
+
+    def _analysis_finished(self) -> None:
+        self._analysis = None
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self._check_settled()
+
+    def _on_progress(self, done: int, total: int, name: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done}/{total} analysed")
+        if name:
+            self.statusBar().showMessage(f"Analysing {name}…")
+
+    def _on_analysis_event(self, event: Any) -> None:
+        if isinstance(event, ModelStatus):
+            self.model_status = event
+            if event.predictor is None:
+                self.notifier.warning(event.message)
+            return
+        if not isinstance(event, StudyResult) or event.batch != self._batch:
+            return
+        self.worklist.update(event.index, thumbnail=event.thumbnail, meta=event.meta,
+                             prediction=event.prediction, error=event.error)
+        if event.error:
+            name = self.worklist.studies[event.index].path.name
+            self.notifier.error(f"{name}: {event.error}")
+        if event.index == self.worklist.current:
+            self.show_result()
+
+    # --- navigation and display ----------------------------------------------------------------
+    def go_to(self, index: int) -> None:
+        if 0 <= index < len(self.worklist.studies):
+            self.worklist.current = index
+
+    def step(self, delta: int) -> None:
+        target = self.worklist_panel.neighbour(delta)
+        if target is not None:
+            self.go_to(target)
+
+    def _on_worklist_changed(self, name: str) -> None:
+        if name == "current":
+            self.show_study(self.worklist.current)
+
+    def show_study(self, index: int) -> None:
+        study = self.worklist.current_study
+        if study is None:
+            return
+        if self._queue is not None:
+            self._queue.prioritise(index)
+        self.view.set_window(0.5, 1.0)
+        self.view.invert = False
+        self.view.reset_geometry()
+        self.dial.reset()
+        self.canvas.set_radiograph(None)
+        self._shown_index = -1
+        self.canvas.placeholder = f"Loading {study.path.name}…"
+        self.result_panel.show_message("Analysing…", f"{study.path.name}")
+        self.valve_view.set_valve(None, None)
+        self.template_panel.show_valve(None)
+        self.setWindowTitle(f"{study.path.name} – Shunt Valve Reader {__version__}")
+        if study.error and not study.analysed:
+            self._show_error(study)
+            return
+        batch = self._batch
+        self.start_worker(lambda ctx: self.cache.get(study.path),
+                          returned=lambda radiograph: self._radiograph_loaded(batch, index, radiograph),
+                          what=study.path.name)
+
+    def _radiograph_loaded(self, batch: int, index: int, radiograph: Any) -> None:
+        if batch != self._batch or index != self.worklist.current:
+            return
+        self._shown_index = index
+        self.canvas.set_radiograph(radiograph)
+        self.show_result()
+
+    def _show_error(self, study: Study) -> None:
+        self.canvas.placeholder = f"{study.path.name} cannot be shown:\n{study.error}"
+        self.canvas.update()
+        self.result_panel.show_message("Cannot read", study.error or "")
+        self._check_settled()
+
+    def show_result(self) -> None:
+        """Put the current study's model result on the canvas and panels."""
+        study = self.worklist.current_study
+        if study is None:
+            return
+        if study.error:
+            self._show_error(study)
+            return
+        if self._shown_index != self.worklist.current:
+            return
+        if study.prediction is None:
+            if self.model_status is not None and self.model_status.predictor is None:
+                self.result_panel.show_message("No model installed", self.model_status.message)
+            elif not study.analysed and self._analysis is None:
+                self.result_panel.show_message("Not analysed", "Analysis was cancelled. Analyse (Ctrl+Return) resumes it.")
+            self._check_settled()
+            return
+        prediction = study.prediction
+        self.canvas.set_prediction(prediction)
+        self.result_panel.show_prediction(prediction, study.corrected_valve_id)
+        self.valve_view.set_valve(self.canvas.radiograph, prediction.box)
+        from .export import shown_valve
+
+        valve_id = shown_valve(study)
+        self.template_panel.show_valve(valve_id)
+        self.valve_view.set_template(self.template_panel.template)
+        if study.reading:
+            self.template_panel.set_reading(study.reading)
+        self._check_settled()
+
+    def _on_dial_reading(self, text: str) -> None:
+        if text:
+            self.template_panel.set_reading(text)
+            self._on_reading_chosen(text)
+
+    def _on_reading_chosen(self, text: str) -> None:
+        study = self.worklist.current_study
+        if study is not None:
+            study.reading = text or None
+
+    # --- state for headless use ----------------------------------------------------------------
+    def is_settled(self) -> bool:
+        study = self.worklist.current_study
+        if study is None:
+            return False
+        if study.error:
+            return True
+        if self._shown_index != self.worklist.current:
+            return False
+        return study.analysed or (self.model_status is not None and self.model_status.predictor is None) \
+            or self._analysis is None
+
+    def _check_settled(self) -> None:
+        if self.is_settled():
+            QTimer.singleShot(0, self.settled.emit)
+
+    # --- drag and drop -------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)

@@ -1,0 +1,154 @@
+"""What the model says, in words first: verdict badge, valve and maker, a bar per class;
+numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one click deeper."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (
+    QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+)
+
+from ..catalogue import TemplateError, load_catalogue
+from ..prediction import Prediction, Verdict
+
+VERDICT_COLOURS = {
+    Verdict.CONFIDENT: ("#1f6f43", "#d8f5e3"),
+    Verdict.REVIEW: ("#8a5a00", "#fff0cc"),
+    Verdict.UNKNOWN: ("#7a1f2b", "#ffdce1"),
+}
+VERDICT_MEANING = {
+    Verdict.CONFIDENT: "The model is sure and the image looks like its training valves. Still check the template.",
+    Verdict.REVIEW: "The model is unsure or the image is unusual. Compare with the template before trusting it.",
+    Verdict.UNKNOWN: "This does not look like any valve the model knows. Read the valve yourself.",
+}
+
+
+def valve_label(valve_id: str) -> tuple[str, str]:
+    """(name, manufacturer) from the catalogue, falling back to the id."""
+    try:
+        valve = load_catalogue().get(valve_id)
+    except (TemplateError, OSError):
+        valve = None
+    if valve is None:
+        return (valve_id.replace("_", " ").title(), "")
+    return (valve.name, valve.manufacturer.split(" [")[0])
+
+
+class ProbabilityBar(QWidget):
+    """A horizontal bar; the number is drawn only when asked for."""
+
+    def __init__(self, value: float, highlight: bool, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.value = value
+        self.highlight = highlight
+        self.show_number = False
+        self.setMinimumHeight(14)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802
+        painter = QPainter(self)
+        rect = self.rect().adjusted(0, 2, -1, -2)
+        painter.fillRect(rect, QColor(45, 48, 54))
+        filled = rect.adjusted(0, 0, int(-(1 - self.value) * rect.width()), 0)
+        painter.fillRect(filled, QColor(90, 170, 230) if self.highlight else QColor(110, 118, 130))
+        if self.show_number:
+            painter.setPen(QColor(235, 235, 235))
+            painter.drawText(rect.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             f"{self.value * 100:.1f} %")
+
+
+class ResultPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.badge = QLabel("No result yet")
+        self.badge.setObjectName("verdictBadge")
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.valve = QLabel("")
+        self.valve.setObjectName("valveName")
+        self.valve.setWordWrap(True)
+        self.meaning = QLabel("")
+        self.meaning.setWordWrap(True)
+        self.meaning.setObjectName("dim")
+        self.details_button = QPushButton("Show numbers")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Probabilities, confidence, entropy and top-2 gap")
+        self.details_button.toggled.connect(self._show_numbers)
+        self.bars = QGridLayout()
+        self.bars.setColumnStretch(1, 1)
+        self.numbers = QLabel("")
+        self.numbers.setObjectName("dim")
+        self.numbers.setVisible(False)
+        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for widget in (self.badge, self.valve, self.meaning):
+            layout.addWidget(widget)
+        layout.addLayout(self.bars)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.numbers)
+        layout.addStretch(1)
+        self._bar_widgets: list[ProbabilityBar] = []
+        self.show_message("No result yet", "Open an image to analyse it.")
+
+    def _set_badge(self, text: str, fg: str, bg: str) -> None:
+        self.badge.setText(text)
+        self.badge.setStyleSheet(f"background:{bg}; color:{fg}; border-radius:4px; padding:6px;"
+                                 "font-size:15pt; font-weight:bold;")
+
+    def _clear_bars(self) -> None:
+        while self.bars.count():
+            item = self.bars.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self._bar_widgets = []
+
+    def show_message(self, headline: str, text: str, busy: bool = False) -> None:
+        """No prediction (busy, no model, error): say so plainly."""
+        self._set_badge(headline, "#d0d4da", "#2b2f36")
+        self.valve.setText("")
+        self.meaning.setText(text)
+        self._clear_bars()
+        self.numbers.setText("")
+        self.details_button.setVisible(False)
+
+    def show_prediction(self, prediction: Prediction, corrected_valve_id: str | None = None) -> None:
+        fg, bg = VERDICT_COLOURS[prediction.verdict]
+        self._set_badge(prediction.verdict.label, fg, bg)
+        shown = prediction.predicted if prediction.verdict is not Verdict.UNKNOWN else None
+        if shown is not None:
+            name, maker = valve_label(shown)
+            self.valve.setText(f"<b>{name}</b><br>{maker}")
+        else:
+            name, _ = valve_label(prediction.predicted)
+            self.valve.setText(f"<b>Unknown valve</b><br>closest known: {name}")
+        if corrected_valve_id:
+            cname, _ = valve_label(corrected_valve_id)
+            self.valve.setText(self.valve.text() + f"<br><i>Reader's correction: {cname}</i>")
+        self.meaning.setText(VERDICT_MEANING[prediction.verdict])
+        self._clear_bars()
+        for row, (valve_id, p) in enumerate(prediction.ranked()):
+            label = QLabel(valve_label(valve_id)[0])
+            label.setToolTip(valve_id)
+            label.setMaximumWidth(190)
+            bar = ProbabilityBar(p, row == 0)
+            bar.show_number = self.details_button.isChecked()
+            self.bars.addWidget(label, row, 0)
+            self.bars.addWidget(bar, row, 1)
+            self._bar_widgets.append(bar)
+        ood = "n/a" if prediction.ood_score is None else f"{prediction.ood_score:.3f}"
+        self.numbers.setText(
+            f"Confidence (top probability): {prediction.confidence * 100:.1f} %\n"
+            f"Entropy: {prediction.entropy:.3f} nats\n"
+            f"Top-2 gap: {prediction.margin * 100:.1f} points\n"
+            f"Open-set score: {ood}\n"
+            f"Model: {prediction.model or '—'} ({prediction.pipeline or '—'})")
+        self.details_button.setVisible(True)
+        self.numbers.setVisible(self.details_button.isChecked())
+
+    def _show_numbers(self, shown: bool) -> None:
+        self.details_button.setText("Hide numbers" if shown else "Show numbers")
+        self.numbers.setVisible(shown)
+        for bar in self._bar_widgets:
+            bar.show_number = shown
+            bar.update()

@@ -1,0 +1,142 @@
+"""The pressure-reading template beside the zoomed valve: diagram (QtSvg), reading steps and
+facts (unverified [U] facts marked), a picker for another valve's template (recorded as a
+correction) and the setting the reader settles on (goes into the report)."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtSvgWidgets import QSvgWidget
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, load_catalogue
+from ..errors import TemplateError
+from .result_panel import valve_label
+from .valve_view import dial_settings, setting_text
+
+log = logging.getLogger(__name__)
+UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
+
+
+def load_template(valve_id: str) -> Any | None:
+    """The templates module's template, or None if it (or the valve's page) is missing."""
+    try:
+        from ..templates import load_template as load
+    except ImportError:
+        return None
+    try:
+        return load(valve_id)
+    except (TemplateError, KeyError, OSError, ValueError) as exc:
+        log.warning("Template for %s cannot be loaded: %s", valve_id, exc)
+        return None
+
+
+def diagram_path(valve_id: str) -> Path | None:
+    try:
+        valve = load_catalogue().get(valve_id)
+    except (TemplateError, OSError):
+        return None
+    return valve.diagram if valve is not None else None
+
+
+def sections_html(template: Any) -> str:
+    if template is None or not hasattr(template, "as_sections"):
+        return "<p><i>No reading template is installed for this valve.</i></p>"
+    parts = []
+    for title, lines in template.as_sections():
+        items = "".join(f"<li>{_mark_unverified(line)}</li>" for line in lines) or "<li><i>missing</i></li>"
+        parts.append(f"<h4>{html.escape(title)}</h4><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def _mark_unverified(line: str) -> str:
+    text = html.escape(str(line))
+    if "[U" in line or "unverified" in line.lower():
+        return f"{UNVERIFIED} {text}"
+    return text
+
+
+class TemplatePanel(QWidget):
+    correction_requested = Signal(str)  # valve id the reader picked instead of the model's
+    reading_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.valve_id: str | None = None
+        self.template: Any = None
+        self._updating = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Template:"))
+        self.picker = QComboBox()
+        self.picker.setToolTip("Show another valve's template; this records a correction (C)")
+        for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+            self.picker.addItem(valve_label(valve_id)[0] if valve_id != UNKNOWN_VALVE_ID else "Unknown valve",
+                                valve_id)
+        self.picker.activated.connect(self._picked)
+        row.addWidget(self.picker, 1)
+        layout.addLayout(row)
+        self.diagram = QSvgWidget()
+        self.diagram.setMinimumSize(QSize(160, 160))
+        self.diagram.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.no_diagram = QLabel("No diagram for this valve")
+        self.no_diagram.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_diagram.setObjectName("dim")
+        layout.addWidget(self.diagram, 2)
+        layout.addWidget(self.no_diagram)
+        reading_row = QHBoxLayout()
+        reading_row.addWidget(QLabel("Reading:"))
+        self.reading = QComboBox()
+        self.reading.setToolTip("The setting you read; set by the dial or chosen here; goes into the report")
+        self.reading.activated.connect(lambda _: self.reading_chosen.emit(self.current_reading()))
+        reading_row.addWidget(self.reading, 1)
+        layout.addLayout(reading_row)
+        self.sections = QTextBrowser()
+        self.sections.setOpenExternalLinks(False)
+        layout.addWidget(self.sections, 3)
+        self.show_valve(None)
+
+    def show_valve(self, valve_id: str | None) -> None:
+        self.valve_id = valve_id
+        self.template = load_template(valve_id) if valve_id else None
+        index = self.picker.findData(valve_id) if valve_id else -1
+        self.picker.setCurrentIndex(index)
+        path = diagram_path(valve_id) if valve_id else None
+        if path is not None:
+            self.diagram.load(str(path))
+        else:
+            self.diagram.load(b"")
+        self.diagram.setVisible(path is not None)
+        self.no_diagram.setVisible(path is None and valve_id is not None)
+        self.reading.clear()
+        self.reading.addItem("— not read —", "")
+        for setting in dial_settings(self.template):
+            text = setting_text(setting)
+            self.reading.addItem(text, text)
+        self.sections.setHtml(sections_html(self.template) if valve_id else
+                              "<p><i>The template appears when a valve is identified.</i></p>")
+
+    def set_reading(self, text: str) -> None:
+        index = self.reading.findData(text) if text else 0
+        self.reading.setCurrentIndex(max(index, 0))
+
+    def current_reading(self) -> str:
+        return str(self.reading.currentData() or "")
+
+    def _picked(self, index: int) -> None:
+        valve_id = self.picker.itemData(index)
+        if valve_id and valve_id != self.valve_id:
+            self.show_valve(valve_id)
+            self.correction_requested.emit(valve_id)
+
+    def template_sections(self) -> list[tuple[str, list[str]]]:
+        if self.template is None or not hasattr(self.template, "as_sections"):
+            return []
+        return list(self.template.as_sections())

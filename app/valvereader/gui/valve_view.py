@@ -1,0 +1,229 @@
+"""The zoomed valve with the reading-aid dial on top. Drag moves the dial, the wheel turns it
+(Shift: fine), right-click (or Ctrl+click) marks where the indicator points; the dial then
+names the setting there. Keys [ ] turn, M mirrors, G shows/hides (bound in the window)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtWidgets import QWidget
+
+from ..geometry import Box
+from ..radiograph import Radiograph
+from . import render
+from .canvas import grey_qimage
+from .state import DialState, ViewState
+
+DIAL_COLOUR = QColor(120, 230, 140)
+INDICATOR_COLOUR = QColor(255, 210, 60)
+
+
+def dial_settings(template: Any) -> list[Any]:
+    dial = getattr(template, "dial", None)
+    return list(getattr(dial, "settings", []) or []) if dial is not None else []
+
+
+def setting_at(template: Any, angle_deg: float, mirrored: bool) -> Any | None:
+    """The template's setting nearest ``angle_deg`` (canonical frame), or None without a dial."""
+    dial = getattr(template, "dial", None)
+    if dial is None:
+        return None
+    if hasattr(dial, "setting_at"):
+        return dial.setting_at(angle_deg, mirrored=mirrored)
+    angled = [s for s in dial_settings(template) if getattr(s, "angle_deg", None) is not None]
+    if not angled:
+        return None
+    target = (-angle_deg if mirrored else angle_deg) % 360.0
+    return min(angled, key=lambda s: abs((s.angle_deg - target + 180.0) % 360.0 - 180.0))
+
+
+def setting_text(setting: Any) -> str:
+    if setting is None:
+        return ""
+    label = getattr(setting, "label", None)
+    if label:
+        return str(label)
+    return f"{getattr(setting, 'value', '')} {getattr(setting, 'unit', '')}".strip()
+
+
+class ValveView(QWidget):
+    reading_changed = Signal(str)
+
+    def __init__(self, view: ViewState, dial: DialState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view = view
+        self.dial = dial
+        self.template: Any = None
+        self._image: QImage | None = None
+        self._crop: np.ndarray | None = None
+        self._drag: tuple[QPointF, tuple[float, float]] | None = None
+        self.setMinimumSize(220, 220)
+        self.setToolTip("Zoomed valve with the reading dial: drag to move, wheel or [ ] to turn, "
+                        "M to mirror, right-click where the indicator points, G to hide")
+        view.changed.connect(self._on_view_changed)
+        dial.changed.connect(lambda name: self.update())
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return width
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def set_valve(self, radiograph: Radiograph | None, box: Box | None) -> None:
+        """Crop a square around ``box`` (1.6× its size) for display; None clears."""
+        if radiograph is None or box is None:
+            self._crop = None
+        else:
+            region = box.square(scale=1.6, minimum=32).clip(radiograph.shape)
+            self._crop = render.quantize(radiograph.pixels[region.y0:region.y1, region.x0:region.x1])
+        self._render()
+        self.update()
+
+    def set_template(self, template: Any) -> None:
+        self.template = template
+        self._emit_reading()
+        self.update()
+
+    def _on_view_changed(self, name: str) -> None:
+        if name in ("window_center", "window_width", "invert"):
+            self._render()
+            self.update()
+
+    def _render(self) -> None:
+        if self._crop is None or self._crop.size == 0:
+            self._image = None
+            return
+        v = self.view
+        self._image = grey_qimage(render.apply_window(self._crop, v.window_center, v.window_width, v.invert))
+
+    # --- geometry ------------------------------------------------------------------------------
+    def _square(self) -> QRectF:
+        side = min(self.width(), self.height())
+        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+
+    def _dial_centre(self) -> QPointF:
+        sq = self._square()
+        return QPointF(sq.left() + self.dial.center[0] * sq.width(), sq.top() + self.dial.center[1] * sq.height())
+
+    def _radius(self) -> float:
+        return self._square().width() / 2 * self.dial.scale
+
+    def _point(self, angle_deg: float, radius: float) -> QPointF:
+        centre = self._dial_centre()
+        rad = math.radians(angle_deg)
+        return QPointF(centre.x() + radius * math.sin(rad), centre.y() - radius * math.cos(rad))
+
+    # --- painting ------------------------------------------------------------------------------
+    def paintEvent(self, event: object) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.black)
+        sq = self._square()
+        if self._image is None:
+            painter.setPen(QColor(140, 140, 140))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             "Zoomed valve appears here\nonce the model has found it")
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.drawImage(sq, self._image)
+        if self.dial.visible:
+            self._draw_dial(painter)
+
+    def _draw_dial(self, painter: QPainter) -> None:
+        r = self._radius()
+        centre = self._dial_centre()
+        painter.setPen(QPen(DIAL_COLOUR, 1.5))
+        painter.drawEllipse(centre, r, r)
+        sign = -1.0 if self.dial.mirrored else 1.0
+        # reference: the inlet direction (12 o'clock of the template)
+        inlet = self.dial.rotation
+        painter.setPen(QPen(DIAL_COLOUR, 2.5))
+        painter.drawLine(self._point(inlet, r), self._point(inlet, r * 1.18))
+        painter.drawText(self._point(inlet, r * 1.3) + QPointF(-14, 4), "inlet")
+        painter.setPen(QPen(DIAL_COLOUR, 1.5))
+        for setting in dial_settings(self.template):
+            angle = getattr(setting, "angle_deg", None)
+            if angle is None:
+                continue
+            a = self.dial.rotation + sign * float(angle)
+            painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
+            text_at = self._point(a, r * 0.72)
+            painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,
+                             str(getattr(setting, "value", "")))
+        if self.dial.indicator_deg is not None:
+            painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
+            painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
+        label = self.reading()
+        text = f"Indicator → {label}" if label else (
+            "Right-click where the indicator points" if dial_settings(self.template) else
+            "No dial for this valve")
+        if self.dial.mirrored:
+            text += "  (mirrored)"
+        painter.setPen(QColor(0, 0, 0))
+        rect = QRectF(0, self.height() - 22, self.width(), 20)
+        painter.fillRect(rect, QColor(0, 0, 0, 160))
+        painter.setPen(INDICATOR_COLOUR if label else QColor(200, 200, 200))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def reading(self) -> str:
+        relative = self.dial.relative_indicator()
+        if relative is None or self.template is None:
+            return ""
+        return setting_text(setting_at(self.template, relative, self.dial.mirrored))
+
+    def _emit_reading(self) -> None:
+        self.reading_changed.emit(self.reading())
+
+    # --- interaction ---------------------------------------------------------------------------
+    def mark_indicator(self, pos: QPointF) -> None:
+        centre = self._dial_centre()
+        angle = math.degrees(math.atan2(pos.x() - centre.x(), -(pos.y() - centre.y()))) % 360.0
+        self.dial.indicator_deg = angle
+        self._emit_reading()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if event.button() == Qt.MouseButton.RightButton or (event.button() == Qt.MouseButton.LeftButton and ctrl):
+            self.mark_indicator(event.position())
+        elif event.button() == Qt.MouseButton.LeftButton:
+            self._drag = (event.position(), self.dial.center)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is None:
+            return
+        origin, start = self._drag
+        side = max(1.0, self._square().width())
+        x = min(max(start[0] + (event.position().x() - origin.x()) / side, 0.0), 1.0)
+        y = min(max(start[1] + (event.position().y() - origin.y()) / side, 0.0), 1.0)
+        self.dial.center = (x, y)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag = None
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        fine = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        self.turn((1.0 if fine else 5.0) * event.angleDelta().y() / 120.0)
+
+    def turn(self, degrees: float) -> None:
+        self.dial.rotation = (self.dial.rotation + degrees) % 360.0
+        self._emit_reading()
+
+    def mirror(self) -> None:
+        self.dial.mirrored = not self.dial.mirrored
+        self._emit_reading()
+
+    def render_rgb(self) -> np.ndarray:
+        """What the view shows now, as (h, w, 3) uint8 (for the report's valve crop)."""
+        image = self.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        return qimage_to_rgb(image)
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.bytesPerLine() * h)
+    return buffer.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()

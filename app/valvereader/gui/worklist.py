@@ -1,0 +1,212 @@
+"""The batch worklist: thumbnail, file or patient, predicted valve, confidence, verdict,
+review status; sortable, filterable ("needs review", "not reviewed"), bound to ``Worklist``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, QSortFilterProxyModel, Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout,
+    QWidget,
+)
+
+from ..prediction import Verdict
+from .result_panel import valve_label
+from .state import ReviewDecision, Study, Worklist
+
+COLUMNS = ("", "File / patient", "Valve", "Confidence", "Verdict", "Review")
+FILTERS = {
+    "all": "All studies",
+    "needs review": "Needs review",
+    "unknown": "Unknown valve",
+    "unreviewed": "Not reviewed yet",
+    "errors": "Errors",
+}
+VERDICT_TEXT_COLOURS = {Verdict.CONFIDENT: QColor(120, 210, 150), Verdict.REVIEW: QColor(240, 190, 90),
+                        Verdict.UNKNOWN: QColor(240, 120, 130)}
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class WorklistModel(QAbstractTableModel):
+    def __init__(self, worklist: Worklist):
+        super().__init__()
+        self.worklist = worklist
+        self._pixmaps: dict[int, QPixmap] = {}
+        worklist.reset.connect(self._reset)
+        worklist.study_changed.connect(self._study_changed)
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    def _study_changed(self, row: int) -> None:
+        self._pixmaps.pop(row, None)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.worklist.studies)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def _thumbnail(self, row: int, study: Study) -> QPixmap | None:
+        if study.thumbnail is None:
+            return None
+        if row not in self._pixmaps:
+            t = study.thumbnail
+            image = QImage(t.data, t.shape[1], t.shape[0], t.strides[0], QImage.Format.Format_Grayscale8)
+            self._pixmaps[row] = QPixmap.fromImage(image.copy())
+        return self._pixmaps[row]
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        study = self.worklist.studies[row]
+        p = study.prediction
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return self._thumbnail(row, study)
+        if role == Qt.ItemDataRole.UserRole:  # sort keys
+            return [row, study.path.name.lower(), valve_label(p.predicted)[0] if p else "",
+                    p.confidence if p else -1.0, study.verdict_label, study.decision.label][column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return study.error or str(study.path)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == 4 and p is not None:
+                return VERDICT_TEXT_COLOURS[p.verdict]
+            if column == 4 and study.error:
+                return QColor(240, 120, 130)
+            return None
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if column == 1:
+            who = study.patient_id or (study.meta.patient_id if study.meta else None)
+            return f"{study.path.name}\n{who}" if who else study.path.name
+        if column == 2:
+            if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
+                return valve_label(study.corrected_valve_id)[0] + " (corrected)"
+            return valve_label(p.predicted)[0] if p else ""
+        if column == 3:
+            return f"{p.confidence * 100:.0f} %" if p else ""
+        if column == 4:
+            return study.verdict_label
+        if column == 5:
+            return study.decision.label
+        return None
+
+
+class WorklistFilter(QSortFilterProxyModel):
+    def __init__(self, model: WorklistModel):
+        super().__init__()
+        self.setSourceModel(model)
+        self.setSortRole(Qt.ItemDataRole.UserRole)
+        self.mode = "all"
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode if mode in FILTERS else "all"
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: ModelIndex) -> bool:  # noqa: N802
+        study = self.sourceModel().worklist.studies[row]  # type: ignore[attr-defined]
+        if self.mode == "needs review":
+            return study.needs_review
+        if self.mode == "unknown":
+            return study.prediction is not None and study.prediction.verdict is Verdict.UNKNOWN
+        if self.mode == "unreviewed":
+            return study.decision is ReviewDecision.NONE
+        if self.mode == "errors":
+            return study.error is not None
+        return True
+
+
+class WorklistPanel(QWidget):
+    """Emits ``activated(row)`` (a source row) when the reader picks a study."""
+
+    activated = Signal(int)
+
+    def __init__(self, worklist: Worklist, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.worklist = worklist
+        self.model = WorklistModel(worklist)
+        self.proxy = WorklistFilter(self.model)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show:"))
+        self.filter = QComboBox()
+        for key, text in FILTERS.items():
+            self.filter.addItem(text, key)
+        self.filter.currentIndexChanged.connect(lambda _: self.set_filter(self.filter.currentData()))
+        row.addWidget(self.filter, 1)
+        layout.addLayout(row)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Up/Down belong to the window
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(44)
+        self.table.setIconSize(QSize(40, 40))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.clicked.connect(lambda index: self.activated.emit(self.proxy.mapToSource(index).row()))
+        layout.addWidget(self.table)
+        self.summary = QLabel("")
+        self.summary.setObjectName("dim")
+        layout.addWidget(self.summary)
+        worklist.changed.connect(lambda name: self._select_current() if name == "current" else None)
+        worklist.study_changed.connect(lambda _: self._update_summary())
+        worklist.reset.connect(self._update_summary)
+
+    def set_filter(self, mode: str) -> None:
+        self.proxy.set_mode(mode)
+        index = self.filter.findData(self.proxy.mode)
+        if index != self.filter.currentIndex():
+            self.filter.setCurrentIndex(index)
+        self._select_current()
+
+    def visible_rows(self) -> list[int]:
+        """Source rows in the order shown (sorted, filtered)."""
+        return [self.proxy.mapToSource(self.proxy.index(r, 0)).row() for r in range(self.proxy.rowCount())]
+
+    def neighbour(self, delta: int) -> int | None:
+        """The source row ``delta`` steps from the current one in the shown order."""
+        rows = self.visible_rows()
+        if not rows:
+            return None
+        if self.worklist.current not in rows:
+            return rows[0] if delta > 0 else rows[-1]
+        position = min(max(rows.index(self.worklist.current) + delta, 0), len(rows) - 1)
+        return rows[position]
+
+    def _select_current(self) -> None:
+        source = self.model.index(self.worklist.current, 0)
+        index = self.proxy.mapFromSource(source)
+        if index.isValid():
+            self.table.selectRow(index.row())
+            self.table.scrollTo(index)
+        else:
+            self.table.clearSelection()
+
+    def _update_summary(self) -> None:
+        studies = self.worklist.studies
+        done = sum(s.analysed for s in studies)
+        reviewed = sum(s.decision is not ReviewDecision.NONE for s in studies)
+        review = sum(s.needs_review for s in studies)
+        self.summary.setText(f"{len(studies)} studies · {done} analysed · {review} need review · "
+                             f"{reviewed} reviewed")

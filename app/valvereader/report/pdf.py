@@ -1,0 +1,396 @@
+"""One-page A4 PDF report (and a multi-page worklist of such pages) drawn with reportlab.
+
+Page, top to bottom: header (program, date), the decision-support line, patient and study
+(or a de-identification note), the view with its "model attention" overlay beside the
+result (verdict in words, numbers, probability of every class), then the zoomed valve, the
+template diagram (vector, through svglib) and its reading notes, and a footer repeating
+the model, version and disclaimer. The document metadata never names the patient.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import atomic
+from ..catalogue import display_name, load_catalogue
+from ..errors import TemplateError
+from ..prediction import Verdict
+from .content import ATTENTION_LABEL, PROGRAM, ReportContent
+from .fonts import font_path
+
+log = logging.getLogger(__name__)
+
+PAGE_W, PAGE_H = 595.28, 841.89  # A4 in points
+MARGIN = 36.0
+INK = (0.10, 0.11, 0.13)
+MUTED = (0.42, 0.44, 0.48)
+RULE = (0.80, 0.82, 0.85)
+PANEL = (0.965, 0.97, 0.975)
+VERDICT_COLOURS = {
+    Verdict.CONFIDENT: (0.13, 0.50, 0.28),
+    Verdict.REVIEW: (0.78, 0.47, 0.05),
+    Verdict.UNKNOWN: (0.70, 0.16, 0.16),
+}
+VERDICT_MEANING = {
+    Verdict.CONFIDENT: "The model is sure of this valve. Still compare the valve with the template "
+    "before reading its setting.",
+    Verdict.REVIEW: "The model is not sure. Compare the valve with the template and the other likely "
+    "valves before relying on this result.",
+    Verdict.UNKNOWN: "The valve looks unlike every valve the model knows. Identify it from the "
+    "implant records or the manufacturer's documents.",
+}
+MAX_IMAGE_SIDE = 1400  # px; about 300 dpi at the printed size
+
+
+def _fonts() -> tuple[str, str]:
+    """(regular, bold) font names, registering a Unicode TrueType font once."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    regular, bold = font_path(False), font_path(True)
+    if regular is None or bold is None:
+        return "Helvetica", "Helvetica-Bold"
+    if "VR-Sans" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont("VR-Sans", str(regular)))
+        pdfmetrics.registerFont(TTFont("VR-Sans-Bold", str(bold)))
+    return "VR-Sans", "VR-Sans-Bold"
+
+
+def _image_reader(rgb: np.ndarray) -> Any:
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    image = Image.fromarray(rgb, "RGB")
+    if max(image.size) > MAX_IMAGE_SIDE:
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+    return ImageReader(image)
+
+
+class _Page:
+    """Draws one report page on a reportlab canvas."""
+
+    def __init__(self, canvas: Any, content: ReportContent, number: int, total: int) -> None:
+        self.c = canvas
+        self.content = content
+        self.number, self.total = number, total
+        self.font, self.bold = _fonts()
+
+    # --- primitives --------------------------------------------------------------------------
+    def text(self, x: float, y: float, text: str, size: float = 8.5, bold: bool = False,
+             colour: tuple[float, float, float] = INK, align: str = "left") -> None:
+        self.c.setFont(self.bold if bold else self.font, size)
+        self.c.setFillColorRGB(*colour)
+        if align == "right":
+            self.c.drawRightString(x, y, text)
+        elif align == "centre":
+            self.c.drawCentredString(x, y, text)
+        else:
+            self.c.drawString(x, y, text)
+
+    def wrapped(self, x: float, y: float, text: str, width: float, size: float = 8.0,
+                bold: bool = False, colour: tuple[float, float, float] = INK,
+                leading: float | None = None, bottom: float = 0.0) -> float:
+        """Draw ``text`` wrapped to ``width``; stop (with an ellipsis) above ``bottom``. Returns the next y."""
+        from reportlab.lib.utils import simpleSplit
+
+        leading = leading or size * 1.3
+        lines = simpleSplit(text, self.bold if bold else self.font, size, width)
+        for i, line in enumerate(lines):
+            if y - leading < bottom and i < len(lines) - 1:
+                self.text(x, y, line.rstrip() + " …", size, bold, colour)
+                return y - leading
+            self.text(x, y, line, size, bold, colour)
+            y -= leading
+        return y
+
+    def rule(self, y: float, x0: float = MARGIN, x1: float = PAGE_W - MARGIN) -> None:
+        self.c.setStrokeColorRGB(*RULE)
+        self.c.setLineWidth(0.6)
+        self.c.line(x0, y, x1, y)
+
+    def heading(self, x: float, y: float, text: str) -> None:
+        self.text(x, y, text.upper(), 7.5, bold=True, colour=MUTED)
+
+    def picture(self, rgb: np.ndarray, x: float, y: float, w: float, h: float,
+                background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[float, float, float, float]:
+        """Fit ``rgb`` into the box (x, y = lower left) on a dark ground; returns the drawn rectangle."""
+        self.c.setFillColorRGB(*background)
+        self.c.rect(x, y, w, h, stroke=0, fill=1)
+        rows, cols = rgb.shape[:2]
+        scale = min(w / cols, h / rows)
+        dw, dh = cols * scale, rows * scale
+        dx, dy = x + (w - dw) / 2, y + (h - dh) / 2
+        self.c.drawImage(_image_reader(rgb), dx, dy, dw, dh)
+        return dx, dy, dw, dh
+
+    # --- sections ----------------------------------------------------------------------------
+    def draw(self) -> None:
+        top = PAGE_H - MARGIN
+        y = self.header(top)
+        y = self.disclaimer_band(y - 8)
+        y = self.identity(y - 14)
+        y = self.main_row(y - 10)
+        y = self.probability_table(y - 8)
+        self.lower_row(y - 10, MARGIN + 34)
+        self.footer()
+
+    def header(self, top: float) -> float:
+        content = self.content
+        self.text(MARGIN, top - 14, PROGRAM, 16, bold=True)
+        self.text(MARGIN, top - 28, "Shunt valve identification report", 9.5, colour=MUTED)
+        right = PAGE_W - MARGIN
+        self.text(right, top - 12, f"Created {content.created_text()}", 8.5, colour=MUTED, align="right")
+        self.text(right, top - 24, f"Model: {content.model_title}", 8.5, colour=MUTED, align="right")
+        self.rule(top - 38)
+        return top - 38
+
+    def disclaimer_band(self, top: float) -> float:
+        height = 18.0
+        self.c.setFillColorRGB(1.0, 0.95, 0.82)
+        self.c.setStrokeColorRGB(0.90, 0.74, 0.35)
+        self.c.setLineWidth(0.6)
+        self.c.roundRect(MARGIN, top - height, PAGE_W - 2 * MARGIN, height, 3, stroke=1, fill=1)
+        self.text(PAGE_W / 2, top - 12.5, self.content.disclaimer, 9, bold=True,
+                  colour=(0.45, 0.28, 0.0), align="centre")
+        return top - height
+
+    def identity(self, top: float) -> float:
+        content = self.content
+        left = content.identity_lines()
+        if not left:
+            left = [("Patient", "de-identified export (name, ID, dates and file name left out)")]
+        right = content.acquisition_lines()
+        y = top
+        for label, value in left:
+            self.text(MARGIN, y, label, 8, colour=MUTED)
+            self.text(MARGIN + 62, y, str(value), 8.5, bold=label == "Patient" and not content.deidentify)
+            y -= 12
+        left_end, y = y, top
+        column = MARGIN + 270
+        for label, value in right:
+            self.text(column, y, label, 8, colour=MUTED)
+            y = self.wrapped(column + 62, y, str(value), PAGE_W - MARGIN - column - 62, 8.5, leading=11)
+            y -= 1
+        bottom = min(left_end, y) + 4
+        self.rule(bottom)
+        return bottom
+
+    def main_row(self, top: float) -> float:
+        content = self.content
+        prediction = content.prediction
+        image_w, image_h = 300.0, 270.0
+        x0 = MARGIN
+        self.heading(x0, top - 8, "Image as shown")
+        self.picture(content.view_rgb, x0, top - 14 - image_h, image_w, image_h)
+        y = top - 14 - image_h - 11
+        if content.heatmap_shown:
+            y = self.colour_bar(x0, y, image_w)
+        # Result column
+        x = x0 + image_w + 18
+        width = PAGE_W - MARGIN - x
+        self.heading(x, top - 8, "Result")
+        colour = VERDICT_COLOURS[prediction.verdict]
+        self.c.setFillColorRGB(*colour)
+        self.c.roundRect(x, top - 40, width, 24, 4, stroke=0, fill=1)
+        self.text(x + 10, top - 32, prediction.verdict.label, 12, bold=True, colour=(1, 1, 1))
+        self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
+                  colour=(1, 1, 1), align="right")
+        ry = top - 58
+        ry = self.wrapped(x, ry, display_name(prediction.predicted), width, 12, bold=True)
+        maker = _maker_line(prediction.predicted)
+        if maker:
+            ry = self.wrapped(x, ry + 2, maker, width, 8.5, colour=MUTED)
+        ry -= 4
+        numbers = [
+            ("Confidence", f"{prediction.confidence:.1%}"),
+            ("Entropy", f"{prediction.entropy:.2f} nats"),
+            ("Top-2 gap", f"{prediction.margin:.2f}"),
+        ]
+        if prediction.ood_score is not None:
+            numbers.append(("Open-set score", f"{prediction.ood_score:.2f}"))
+        if content.reading:
+            numbers.append(("Reading", content.reading))
+        if content.review:
+            numbers.append(("Review", content.review))
+        for label, value in numbers:
+            self.text(x, ry, label, 8, colour=MUTED)
+            ry = self.wrapped(x + 70, ry, value, width - 70, 8.5, bold=label in ("Reading", "Review"))
+            ry -= 1
+        ry -= 8
+        self.heading(x, ry, "What the verdict means")
+        self.wrapped(x, ry - 13, VERDICT_MEANING[prediction.verdict], width, 8, colour=INK,
+                     bottom=top - 14 - image_h)
+        return min(y, top - 14 - image_h - 11)
+
+    def colour_bar(self, x: float, y: float, width: float) -> float:
+        colours = self.content.attention_colours
+        label = f"Overlay: {ATTENTION_LABEL} (where the model looked), not a finding"
+        if colours is not None and len(colours) > 1:
+            bar_w, bar_h = 80.0, 6.0
+            step = bar_w / len(colours)
+            for i, rgb in enumerate(np.asarray(colours, dtype=float) / 255.0):
+                self.c.setFillColorRGB(*rgb[:3])
+                self.c.rect(x + i * step, y - 1, step + 0.3, bar_h, stroke=0, fill=1)
+            self.text(x, y - 9, "low", 6.5, colour=MUTED)
+            self.text(x + bar_w, y - 9, "high", 6.5, colour=MUTED, align="right")
+            self.wrapped(x + bar_w + 8, y, label, width - bar_w - 8, 7.5, colour=MUTED)
+            return y - 12
+        return self.wrapped(x, y, label, width, 7.5, colour=MUTED)
+
+    def probability_table(self, top: float) -> float:
+        """Every class, most likely first: name, maker, a bar and the probability."""
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        prediction = self.content.prediction
+        self.rule(top + 4)
+        self.heading(MARGIN, top - 8, "Probability of every valve")
+        y = top - 22
+        name_w = 235.0
+        maker_x = MARGIN + name_w + 10
+        bar_x, bar_w = PAGE_W - MARGIN - 130, 90.0
+        for valve_id, probability in prediction.ranked():
+            is_top = valve_id == prediction.predicted
+            font = self.bold if is_top else self.font
+            name = display_name(valve_id)
+            while stringWidth(name, font, 8) > name_w and len(name) > 4:
+                name = name[:-2].rstrip() + "…"
+            self.text(MARGIN, y, name, 8, bold=is_top)
+            maker = _maker_line(valve_id, kind=False) or ""
+            while maker and stringWidth(maker, self.font, 7.5) > bar_x - maker_x - 8:
+                maker = maker[:-2].rstrip() + "…"
+            self.text(maker_x, y, maker, 7.5, colour=MUTED)
+            self.c.setFillColorRGB(0.91, 0.92, 0.94)
+            self.c.rect(bar_x, y - 1, bar_w, 7, stroke=0, fill=1)
+            self.c.setFillColorRGB(*(VERDICT_COLOURS[prediction.verdict] if is_top else MUTED))
+            self.c.rect(bar_x, y - 1, bar_w * max(0.0, min(1.0, probability)), 7, stroke=0, fill=1)
+            self.text(PAGE_W - MARGIN, y, f"{probability:.1%}", 8, bold=is_top, align="right")
+            y -= 11.5
+        return y + 4
+
+    def lower_row(self, top: float, bottom: float) -> None:
+        content = self.content
+        self.rule(top + 4)
+        box = 135.0
+        x = MARGIN
+        self.heading(x, top - 8, "Valve, zoomed")
+        if content.valve_crop_rgb is not None:
+            self.picture(content.valve_crop_rgb, x, top - 14 - box, box, box)
+        else:
+            self.placeholder(x, top - 14 - box, box, box, "no valve crop")
+        x += box + 14
+        self.heading(x, top - 8, "Template")
+        self.c.setFillColorRGB(1, 1, 1)
+        self.c.setStrokeColorRGB(*RULE)
+        self.c.rect(x, top - 14 - box, box, box, stroke=1, fill=1)
+        if not self.svg(content.template_svg, x + 4, top - 10 - box, box - 8, box - 8):
+            self.placeholder(x, top - 14 - box, box, box, "template diagram not available")
+        x += box + 14
+        width = PAGE_W - MARGIN - x
+        self.heading(x, top - 8, "How to read it")
+        y = top - 22
+        sections = content.template_sections or [("", ["No template notes for this valve."])]
+        for title, lines in sections:
+            if y < bottom + 12:
+                break
+            if title:
+                y = self.wrapped(x, y, title, width, 8, bold=True, bottom=bottom)
+            for line in lines:
+                if y < bottom + 10:
+                    break
+                y = self.wrapped(x + 6, y, f"• {line}", width - 6, 7.2, bottom=bottom)
+            y -= 3
+
+    def placeholder(self, x: float, y: float, w: float, h: float, text: str) -> None:
+        self.c.setStrokeColorRGB(*RULE)
+        self.c.setFillColorRGB(*PANEL)
+        self.c.rect(x, y, w, h, stroke=1, fill=1)
+        self.text(x + w / 2, y + h / 2, text, 7.5, colour=MUTED, align="centre")
+
+    def svg(self, path: Path | None, x: float, y: float, w: float, h: float) -> bool:
+        """Draw an SVG as vectors into the box; False if it cannot be drawn."""
+        if path is None or not Path(path).is_file():
+            return False
+        try:
+            from reportlab.graphics import renderPDF
+            from svglib.svglib import svg2rlg
+        except ImportError:
+            log.warning("svglib is not installed; the template diagram is left out of the PDF")
+            return False
+        logging.getLogger("svglib").setLevel(logging.ERROR)
+        try:
+            drawing = svg2rlg(str(path))
+        except Exception as exc:  # noqa: BLE001 - a broken diagram must not stop the report
+            log.warning("Template diagram %s cannot be drawn: %s", path, exc)
+            return False
+        if drawing is None or not drawing.width or not drawing.height:
+            return False
+        scale = min(w / drawing.width, h / drawing.height)
+        drawing.scale(scale, scale)
+        dw, dh = drawing.width * scale, drawing.height * scale
+        renderPDF.draw(drawing, self.c, x + (w - dw) / 2, y + (h - dh) / 2)
+        return True
+
+    def footer(self) -> None:
+        content = self.content
+        self.rule(MARGIN + 22)
+        self.text(MARGIN, MARGIN + 10,
+                  f"{content.disclaimer}  Model: {content.model_title}. {content.program_line}.",
+                  7.5, colour=MUTED)
+        self.text(MARGIN, MARGIN, "Check the valve against the template with your own eyes; the "
+                  "verdict is the model's, not a diagnosis.", 7, colour=MUTED)
+        self.text(PAGE_W - MARGIN, MARGIN + 10, f"Page {self.number} of {self.total}", 7.5,
+                  colour=MUTED, align="right")
+
+
+def _maker_line(valve_id: str, kind: bool = True) -> str | None:
+    try:
+        valve = load_catalogue().get(valve_id)
+    except TemplateError:
+        return None
+    if valve is None:
+        return None
+    return f"{valve.manufacturer} · {valve.kind}" if kind else valve.manufacturer
+
+
+def _render(contents: Sequence[ReportContent], title: str) -> bytes:
+    from reportlab.pdfgen.canvas import Canvas
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(PAGE_W, PAGE_H), pageCompression=1)
+    # Metadata never names the patient, whatever the de-identification choice.
+    canvas.setTitle(title)
+    canvas.setAuthor(PROGRAM)
+    canvas.setSubject(contents[0].disclaimer)
+    canvas.setCreator(contents[0].program_line)
+    for number, content in enumerate(contents, start=1):
+        _Page(canvas, content, number, len(contents)).draw()
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def export_pdf(content: ReportContent, path: str | Path) -> Path:
+    """Write the one-page A4 report for ``content`` atomically; returns the path.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    return atomic.write_bytes(path, _render([content], f"{PROGRAM} report"))
+
+
+def export_worklist_pdf(contents: Sequence[ReportContent], path: str | Path) -> Path:
+    """Write one report page per study, in order, atomically; returns the path.
+
+    Raises:
+        ValueError: ``contents`` is empty.
+        OSError: the file cannot be written.
+    """
+    if not contents:
+        raise ValueError("the worklist is empty: there is nothing to export")
+    return atomic.write_bytes(path, _render(list(contents), f"{PROGRAM} worklist"))

@@ -184,6 +184,9 @@ class Predictor:
             heatmap=heatmap,
             model=self.model_name,
             pipeline=self.pipeline,
+            attention=cam,
+            attention_region=prepared.crop,
+            image_shape=shape,
         )
 
 

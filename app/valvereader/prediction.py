@@ -71,6 +71,19 @@ class Prediction:
     heatmap: np.ndarray | None = field(default=None, repr=False)
     model: str = ""
     pipeline: str = ""  # "locate+identify" or "whole-image"
+    # The attention map at the network's resolution and the image region it covers: enough to
+    # draw it scaled (cheap) without building the full-size ``heatmap``.
+    attention: np.ndarray | None = field(default=None, repr=False)
+    attention_region: Box | None = None
+    image_shape: tuple[int, int] | None = None
+
+    def full_heatmap(self) -> np.ndarray | None:
+        """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""
+        if self.heatmap is None and self.attention is not None and self.attention_region and self.image_shape:
+            from .explain import place_map
+
+            self.heatmap = place_map(self.attention, self.attention_region, self.image_shape)
+        return self.heatmap
 
     @property
     def index(self) -> int:

@@ -140,3 +140,12 @@ def test_pipeline_runs_with_sockets_blocked(weights: Path, monkeypatch: pytest.M
     monkeypatch.setattr(socket, "create_connection", refuse)
     prediction = load_predictor(weights, device="cpu").predict(synthetic_radiograph())
     assert prediction.probabilities.shape == (8,)
+
+
+def test_lazy_heatmap_equals_the_eager_one(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    radiograph = synthetic_radiograph((100, 140))
+    eager = predictor.predict(radiograph, with_heatmap=True)
+    lazy = predictor.predict(radiograph, with_heatmap=False)
+    assert lazy.heatmap is None and lazy.attention is not None
+    assert np.array_equal(lazy.full_heatmap(), eager.heatmap)

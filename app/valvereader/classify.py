@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from . import DISCLAIMER
 from .catalogue import VALVE_IDS
+
+log = logging.getLogger(__name__)
 
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
@@ -76,8 +79,11 @@ def _done_paths(output: Path) -> set[str]:
 
 def _load(path: Path):
     from .io import load
+    from .logs import remember_identifiers
 
-    return load(path)
+    radiograph = load(path)
+    remember_identifiers(radiograph.meta)
+    return radiograph
 
 
 def _error_row(path: Path, message: str) -> dict[str, object]:
@@ -86,7 +92,11 @@ def _error_row(path: Path, message: str) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     from .errors import InputError, ValveReaderError, WeightsMissingError
+    from .logs import setup_logging
     from .predict import load_predictor
+
+    if not any(getattr(h, "_valvereader", False) for h in logging.getLogger("valvereader").handlers):
+        setup_logging()
 
     try:
         predictor = load_predictor(args.weights, args.device, args.runtime)
@@ -137,11 +147,14 @@ def run(args: argparse.Namespace) -> int:
                 row, errors = _error_row(path, "out of memory while reading this file"), errors + 1
             except Exception as exc:  # one broken file must not end a batch of thousands
                 row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
+            if row["status"] == "error":
+                log.warning("skipped %s: %s", path, row["error"])
             writer.writerow(row)
             handle.flush()
             os.fsync(handle.fileno())
             progress.update(1)
         progress.close()
+    log.info("classify: %d classified, %d failed, %d skipped -> %s", ok, errors, len(done), output)
     print(f"{ok} classified, {errors} failed, {len(done)} skipped (already done) -> {output}", file=sys.stderr)
     return 0 if ok > 0 or (not files and done) else 1
 

@@ -120,3 +120,26 @@ def test_killing_a_batch_keeps_every_finished_row(weights: Path, tmp_path: Path)
     code = main(["classify", str(folder), "--output", str(out), "--weights", str(weights), "--no-progress", "--resume"])
     assert code == 0
     assert len({r["path"] for r in read_rows(out)}) == 400
+
+
+def test_logs_hold_no_patient_names(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from run import write_dicom  # the benchmark's DX writer
+
+    logs = tmp_path / "logs"
+    monkeypatch.setenv("VALVEREADER_LOG_DIR", str(logs))
+    folder = tmp_path / "Doe^Jane_study"
+    folder.mkdir()
+    write_dicom(folder / "a.dcm", np.random.default_rng(0).uniform(0, 1, (80, 60)), patient="Doe^Jane")
+    (folder / "broken.dcm").write_bytes(b"junk")
+    from valvereader.logs import setup_logging
+
+    log_path = setup_logging(folder=logs)
+    main(["classify", str(folder), "--output", str(tmp_path / "r.csv"), "--weights", str(weights), "--no-progress"])
+    import logging
+
+    for handler in logging.getLogger("valvereader").handlers:
+        handler.flush()
+    text = log_path.read_text()
+    assert "broken.dcm" in text  # the skip was logged...
+    assert "Jane" not in text and "Doe" not in text  # ...without the patient's name

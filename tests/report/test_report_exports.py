@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from planted_patient import write_source_dicom
 
 from valvereader import DISCLAIMER
 from valvereader.catalogue import display_name
@@ -124,38 +125,6 @@ def test_worklist_csv_defuses_spreadsheet_formulas(tmp_path: Path) -> None:
     path = export_worklist_csv([worklist_row("=HYPERLINK(1)")], tmp_path / "w.csv", deidentify=False)
     table = list(csv.DictReader(path.read_text().splitlines()[:-1]))
     assert table[0]["image"] == "'=HYPERLINK(1)"
-
-
-def write_source_dicom(path: Path) -> Path:
-    """A small DX image with the planted patient, as a PACS would send it."""
-    from planted_patient import (
-        PLANTED_ACCESSION,
-        PLANTED_BIRTH,
-        PLANTED_ID,
-        PLANTED_NAME,
-        PLANTED_STUDY_DATE,
-    )
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate = PLANTED_NAME, PLANTED_ID, PLANTED_BIRTH
-    ds.PatientSex = "F"
-    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = PLANTED_STUDY_DATE, "101010", PLANTED_ACCESSION
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.StudyID, ds.ReferringPhysicianName, ds.Modality = "1", "", "DX"
-    ds.Rows = ds.Columns = 16
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = np.zeros((16, 16), dtype=np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def dciodvfy_errors(path: Path) -> list[str]:

@@ -1,0 +1,63 @@
+"""PNG, JPEG and TIFF through valvereader.io.load: bit depth kept, colour to grey."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from valvereader.io import load
+
+
+def test_png_8_bit_scales_to_0_1(tmp_path: Path) -> None:
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(values).save(tmp_path / "a.png")
+    image = load(tmp_path / "a.png")
+    assert image.meta.file_format == "PNG" and image.meta.bits_stored == 8
+    np.testing.assert_allclose(image.pixels, values / 255.0, atol=1e-6)
+
+
+def test_png_16_bit_keeps_16_bit_precision(tmp_path: Path) -> None:
+    values = (np.arange(64 * 64, dtype=np.uint32) * 16 + 3).astype(np.uint16).reshape(64, 64)
+    Image.fromarray(values).save(tmp_path / "b.png")
+    image = load(tmp_path / "b.png")
+    assert image.meta.bits_stored == 16
+    np.testing.assert_allclose(image.pixels, values / 65535.0, atol=1e-7)
+    # Neighbouring 16-bit values stay distinct (8-bit would merge them).
+    assert len(np.unique(image.pixels)) == values.size
+
+
+def test_tiff_16_bit_and_multi_page_note(tmp_path: Path) -> None:
+    pages = [Image.fromarray(np.full((8, 8), v, dtype=np.uint16)) for v in (1000, 30000)]
+    pages[0].save(tmp_path / "c.tif", save_all=True, append_images=pages[1:])
+    first = load(tmp_path / "c.tif")
+    second = load(tmp_path / "c.tif", frame=1)
+    assert first.meta.file_format == "TIFF"
+    assert first.pixels[0, 0] == pytest.approx(1000 / 65535, abs=1e-6)
+    assert second.pixels[0, 0] == pytest.approx(30000 / 65535, abs=1e-6)
+    assert any("page 2 of 2" in note for note in second.meta.notes)
+
+
+def test_jpeg_loads_close_to_its_source(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:64, 0:64]
+    values = ((x + y) * 2).astype(np.uint8)
+    Image.fromarray(values).save(tmp_path / "d.jpg", quality=95)
+    image = load(tmp_path / "d.jpg")
+    assert image.meta.file_format == "JPEG"
+    assert np.abs(image.pixels - values / 255.0).max() < 0.05
+
+
+def test_rgb_png_becomes_grey(tmp_path: Path) -> None:
+    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
+    rgb[..., 1] = 255
+    Image.fromarray(rgb).save(tmp_path / "e.png")
+    image = load(tmp_path / "e.png")
+    assert image.shape == (4, 4)
+    assert image.pixels[0, 0] == pytest.approx(0.587, abs=1e-3)
+
+
+def test_image_without_extension_is_found_by_content(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((4, 5), dtype=np.uint8)).save(tmp_path / "noext", format="PNG")
+    assert load(tmp_path / "noext").shape == (4, 5)

@@ -1,0 +1,98 @@
+"""Real valve crops placed into phantom skulls, blended in the attenuation domain."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..catalogue import VALVE_IDS
+from ..errors import DatasetError
+from ..geometry import Box
+
+
+@dataclass(frozen=True)
+class Crop:
+    path: Path
+    valve_id: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.path.parent.name}/{self.path.name}"
+
+
+def find_crops(folder: Path) -> list[Crop]:
+    """The crops under ``folder`` (its ``manifest.csv`` if present, else one folder per valve id).
+
+    Raises:
+        DatasetError: the folder holds no crop of a catalogue valve.
+    """
+    folder = Path(folder)
+    crops: list[Crop] = []
+    manifest = folder / "manifest.csv"
+    if manifest.exists():
+        with manifest.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("label") in VALVE_IDS and (folder / row["path"]).exists():
+                    crops.append(Crop(folder / row["path"], row["label"]))
+    else:
+        for valve_id in VALVE_IDS:
+            for path in sorted((folder / valve_id).glob("*.png")):
+                crops.append(Crop(path, valve_id))
+    if not crops:
+        raise DatasetError(f"no valve crops found in {folder}: expected manifest.csv or folders named "
+                           f"after the valve ids ({', '.join(VALVE_IDS[:2])}, ...)")
+    return sorted(crops, key=lambda c: c.source)
+
+
+def load_crop(crop: Crop) -> np.ndarray:
+    with Image.open(crop.path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float], side_px: float,
+               angle_deg: float, contrast: float, rng: np.random.Generator) -> Box | None:
+    """Blend ``pixels`` (a 0..1 crop) into ``mu`` in place; returns the placed crop's box (clipped).
+
+    The crop's grey levels become attenuation: its median is matched to the phantom's local
+    median and its valve (99.5th percentile) to ``contrast`` above it; the edges are feathered.
+    """
+    h, w = mu.shape
+    ch, cw = pixels.shape
+    scale = side_px / max(ch, cw)
+    new_w, new_h = max(8, int(round(cw * scale))), max(8, int(round(ch * scale)))
+    small = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    median = float(np.median(small))
+    peak = float(np.percentile(small, 99.5))
+    gain = contrast / max(peak - median, 0.05)
+    feather = max(2.0, 0.08 * min(new_w, new_h))
+    yy, xx = np.mgrid[0:new_h, 0:new_w].astype(np.float32)
+    edge = np.minimum(np.minimum(xx + 0.5, new_w - xx - 0.5), np.minimum(yy + 0.5, new_h - yy - 0.5))
+    weight = np.clip(edge / feather, 0.0, 1.0)
+    weight = weight * weight * (3 - 2 * weight)  # smoothstep
+    # Affine: crop centre -> image centre, rotated.
+    a = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    offset = np.asarray(centre_xy) - rot @ np.array([new_w / 2.0, new_h / 2.0])
+    matrix = np.hstack([rot, offset[:, None]]).astype(np.float64)
+    warped = cv2.warpAffine(small, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=median)
+    warped_weight = cv2.warpAffine(weight, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    ys, xs = np.nonzero(warped_weight > 0.02)
+    if ys.size == 0:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    region = mu[y0:y1, x0:x1]
+    local = float(np.median(region))
+    crop_mu = local + gain * (warped[y0:y1, x0:x1] - median)
+    wgt = warped_weight[y0:y1, x0:x1]
+    region *= 1.0 - wgt
+    region += wgt * crop_mu
+    inside = warped_weight > 0.5
+    ys, xs = np.nonzero(inside)
+    if ys.size == 0:
+        return None
+    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)

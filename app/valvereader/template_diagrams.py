@@ -327,8 +327,8 @@ def _status_lines(template: Template) -> list[tuple[str, str]]:
 
 def diagram_svg(template: Template) -> str:
     """The complete diagram.svg text for ``template`` (deterministic)."""
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny" '
-           f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny" '
+            f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}">'),
            f"<title>{escape(template.name)}: reading diagram (canonical view)</title>",
            rect(1, 1, WIDTH - 2, HEIGHT - 2, PANEL, PANEL_EDGE, 14, 1.5)]
     out += [text(18, 28, template.name, 16 if len(template.name) <= 50 else 13 if len(template.name) <= 64 else 12, TEXT, "start", "bold"),

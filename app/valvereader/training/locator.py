@@ -1,0 +1,547 @@
+"""Training and measuring the valve locator (``valvereader.model.locator_net``).
+
+Data: the ground-truth CSV written by ``valvereader.phantoms.generate`` (file, patient_id,
+kind, valve_id, box_x0..box_y1, ...). Each radiograph goes through the same
+:class:`valvereader.preprocess.Preprocess` as at inference; its valve box becomes fractions
+of the prepared input. Targets are CenterNet's: a Gaussian peak at the box centre's cell of
+the stride-8 map, and the box size at the cells near the centre.
+
+The locator's stem and first blocks stay at their ImageNet weights, so their output is
+computed once per (augmented) image and cached; an epoch then costs only the upper blocks
+and the heads, which keeps training within minutes on two shared CPU cores.
+
+Run ``python -m valvereader.training.locator --help`` for the steps: prepare, train, ship,
+evaluate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..geometry import Box
+from ..preprocess import PreparedImage, Preprocess
+
+BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
+CHECKPOINT = "locator_checkpoint.safetensors"
+CHECKPOINT_STATE = "locator_checkpoint.json"
+BEST = "locator_best.safetensors"
+INTENDED_USE = "research demonstration, not for clinical use"
+
+
+# --- data ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LocatorSample:
+    """One whole radiograph with its valve box (source pixels)."""
+
+    path: Path
+    box: Box
+    kind: str = ""
+    valve_id: str = ""
+    patient_id: str = ""
+    source_crop: str = ""
+
+
+def read_ground_truth(path: str | Path) -> list[LocatorSample]:
+    """Samples from a phantom/composite ground-truth CSV; file paths relative to its folder.
+
+    Raises:
+        DatasetError: file or columns missing, or no rows.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError as exc:
+        raise DatasetError(f"ground-truth CSV not found: {path}") from exc
+    if not rows:
+        raise DatasetError(f"ground-truth CSV {path} has no rows")
+    missing = {"file", *BOX_COLUMNS} - set(rows[0])
+    if missing:
+        raise DatasetError(f"ground-truth CSV {path} lacks column(s) {', '.join(sorted(missing))}")
+    samples = []
+    for row in rows:
+        file = Path(row["file"])
+        box = Box(*(int(round(float(row[c]))) for c in BOX_COLUMNS))
+        samples.append(
+            LocatorSample(
+                file if file.is_absolute() else path.parent / file,
+                box,
+                row.get("kind", ""),
+                row.get("valve_id", ""),
+                row.get("patient_id", ""),
+                row.get("source_crop", ""),
+            )
+        )
+    return samples
+
+
+def box_fractions(box: Box, prepared: PreparedImage) -> np.ndarray:
+    """``box`` (source pixels) as x0, y0, x1, y1 fractions of the prepared input, clipped to 0..1."""
+    crop = prepared.crop
+    values = [
+        (box.x0 - crop.x0) / crop.width,
+        (box.y0 - crop.y0) / crop.height,
+        (box.x1 - crop.x0) / crop.width,
+        (box.y1 - crop.y0) / crop.height,
+    ]
+    return np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+
+
+@dataclass
+class PreparedSet:
+    """Model inputs of a set of radiographs and their boxes as fractions of the input."""
+
+    images: np.ndarray  # (N, S, S) float16 in 0..1
+    boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1 in 0..1
+    files: list[str]
+    kinds: list[str]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, images=self.images, boxes=self.boxes, files=np.asarray(self.files), kinds=np.asarray(self.kinds))
+
+    @classmethod
+    def load(cls, path: Path) -> "PreparedSet":
+        with np.load(path) as data:
+            return cls(data["images"], data["boxes"], [str(f) for f in data["files"]], [str(k) for k in data["kinds"]])
+
+
+def prepare_set(samples: Sequence[LocatorSample], size: int, threshold: float = 0.02, log: Callable[[str], None] = print) -> PreparedSet:
+    """Load each radiograph with the project's loader and prepare it as at inference."""
+    from ..io import load
+
+    preprocess = Preprocess(size=size, threshold=threshold, crop_border=True)
+    images = np.zeros((len(samples), size, size), dtype=np.float16)
+    boxes = np.zeros((len(samples), 4), dtype=np.float32)
+    for i, sample in enumerate(samples):
+        prepared = preprocess(load(sample.path).pixels)
+        images[i] = prepared.pixels
+        boxes[i] = box_fractions(sample.box, prepared)
+        if (i + 1) % 200 == 0:
+            log(f"prepared {i + 1}/{len(samples)}")
+    return PreparedSet(images, boxes, [str(s.path) for s in samples], [s.kind for s in samples])
+
+
+# --- augmentation -------------------------------------------------------------------------
+def augment(image: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random view of one prepared image: zoom into a window holding the box, mirror,
+    exposure. Returns the new image (same size) and box fractions."""
+    from ..preprocess import squish_resize
+
+    size = image.shape[0]
+    image = image.astype(np.float32)
+    box = box.copy()
+    if rng.random() < 0.5:
+        # Tighter collimation: a window of 60-100 % of each side that still holds the box.
+        wx, wy = rng.uniform(0.6, 1.0, 2)
+        wx, wy = max(wx, box[2] - box[0] + 0.02), max(wy, box[3] - box[1] + 0.02)
+        x0 = rng.uniform(max(0.0, box[2] - wx), min(box[0], 1.0 - wx)) if wx < 1 else 0.0
+        y0 = rng.uniform(max(0.0, box[3] - wy), min(box[1], 1.0 - wy)) if wy < 1 else 0.0
+        wx, wy = min(wx, 1.0), min(wy, 1.0)
+        c0, r0 = int(x0 * size), int(y0 * size)
+        c1, r1 = max(c0 + 8, int(round((x0 + wx) * size))), max(r0 + 8, int(round((y0 + wy) * size)))
+        image = squish_resize(image[r0:r1, c0:c1], size)
+        sx, sy = (c1 - c0) / size, (r1 - r0) / size
+        box = np.array([(box[0] - c0 / size) / sx, (box[1] - r0 / size) / sy, (box[2] - c0 / size) / sx, (box[3] - r0 / size) / sy])
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+        box = np.array([1.0 - box[2], box[1], 1.0 - box[0], box[3]])
+    gamma = float(np.exp(rng.normal(0.0, 0.25)))
+    contrast, brightness = rng.uniform(0.8, 1.2), rng.uniform(-0.08, 0.08)
+    image = np.clip(image, 0.0, 1.0) ** gamma
+    image = (image - 0.5) * contrast + 0.5 + brightness
+    image = image + rng.normal(0.0, rng.uniform(0.0, 0.02), image.shape)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), np.clip(box, 0.0, 1.0).astype(np.float32)
+
+
+# --- targets, loss, decoding --------------------------------------------------------------
+def centre_targets(boxes: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CenterNet targets on a ``grid``×``grid`` map for boxes (N, 4) in fractions.
+
+    Returns heat (N, 1, g, g) with exactly 1 at the centre cell, size (N, 2, g, g) = box
+    width and height, and the size loss weight (N, 1, g, g): 1 where heat ≥ 0.5.
+    """
+    n = len(boxes)
+    heat = np.zeros((n, 1, grid, grid), dtype=np.float32)
+    size = np.zeros((n, 2, grid, grid), dtype=np.float32)
+    yy, xx = np.mgrid[0:grid, 0:grid].astype(np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        cx = min(grid - 1, max(0, int((x0 + x1) / 2 * grid)))
+        cy = min(grid - 1, max(0, int((y0 + y1) / 2 * grid)))
+        sigma = max(0.7, min(x1 - x0, y1 - y0) * grid / 6.0)
+        heat[i, 0] = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma * sigma))
+        heat[i, 0, cy, cx] = 1.0
+        size[i, 0], size[i, 1] = x1 - x0, y1 - y0
+    weight = (heat >= 0.5).astype(np.float32)
+    return heat, size, weight
+
+
+def locator_loss(logits, size, heat, size_target, weight, size_weight: float = 5.0):  # type: ignore[no-untyped-def]
+    """Penalty-reduced focal loss on the centre map (CenterNet) + weighted L1 on the size."""
+    import torch.nn.functional as F
+
+    positive = heat >= 1.0
+    log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
+    p = log_p.exp()
+    pos = -(log_p * (1 - p) ** 2)[positive].sum()
+    neg = -(log_not_p * p**2 * (1 - heat) ** 4)[~positive].sum()
+    focal = (pos + neg) / positive.sum().clamp(min=1)
+    l1 = ((size - size_target).abs() * weight).sum() / weight.sum().clamp(min=1)
+    return focal + size_weight * l1, focal.detach(), l1.detach()
+
+
+def decode_fractions(heatmap: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) as fractions of the input and peak scores (N,) from locator outputs,
+    by :func:`valvereader.predict.decode_locator` itself (on a 10 000-pixel frame)."""
+    from ..predict import decode_locator
+
+    frame = 10_000
+    prepared = PreparedImage(np.zeros((1, 1), np.float32), Box(0, 0, frame, frame), (frame, frame))
+    boxes = np.full((len(heatmap), 4), np.nan, dtype=np.float64)
+    scores = np.zeros(len(heatmap))
+    for i in range(len(heatmap)):
+        located = decode_locator({"heatmap": heatmap[i : i + 1], "size": size[i : i + 1]}, prepared, 0, 0.0)
+        scores[i] = located.score
+        if located.box is not None:
+            boxes[i] = np.asarray(located.box.as_tuple(), dtype=np.float64) / frame
+    return boxes, scores
+
+
+def box_metrics(predicted: np.ndarray, truth: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0.0) -> dict[str, float]:
+    """How often the predicted box finds the valve. Boxes (N, 4) in any common frame; NaN = none.
+
+    found_centre: the predicted box contains the true box's centre; found_iou03: IoU ≥ 0.3;
+    centre_in_truth: the predicted centre lies inside the true box.
+    """
+    predicted = np.asarray(predicted, dtype=np.float64).copy()
+    truth = np.asarray(truth, dtype=np.float64)
+    if scores is not None:
+        predicted[np.asarray(scores) < min_score] = np.nan
+    valid = ~np.isnan(predicted).any(axis=1)
+    tcx, tcy = (truth[:, 0] + truth[:, 2]) / 2, (truth[:, 1] + truth[:, 3]) / 2
+    pcx, pcy = (predicted[:, 0] + predicted[:, 2]) / 2, (predicted[:, 1] + predicted[:, 3]) / 2
+    with np.errstate(invalid="ignore"):
+        contains = (predicted[:, 0] <= tcx) & (tcx <= predicted[:, 2]) & (predicted[:, 1] <= tcy) & (tcy <= predicted[:, 3])
+        inside = (truth[:, 0] <= pcx) & (pcx <= truth[:, 2]) & (truth[:, 1] <= pcy) & (pcy <= truth[:, 3])
+        iw = np.clip(np.minimum(predicted[:, 2], truth[:, 2]) - np.maximum(predicted[:, 0], truth[:, 0]), 0, None)
+        ih = np.clip(np.minimum(predicted[:, 3], truth[:, 3]) - np.maximum(predicted[:, 1], truth[:, 1]), 0, None)
+        inter = iw * ih
+        union = (predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1]) + (truth[:, 2] - truth[:, 0]) * (truth[:, 3] - truth[:, 1]) - inter
+        iou = np.where(valid, inter / np.maximum(union, 1e-12), 0.0)
+    n = max(1, len(truth))
+    return {
+        "images": int(len(truth)),
+        "found_centre": float((contains & valid).sum() / n),
+        "found_iou03": float(((iou >= 0.3) & valid).sum() / n),
+        "found_either": float(((contains | (iou >= 0.3)) & valid).sum() / n),
+        "centre_in_truth": float((inside & valid).sum() / n),
+        "mean_iou": float(iou.mean()) if len(iou) else 0.0,
+        "median_iou": float(np.median(iou)) if len(iou) else 0.0,
+        "no_box": float((~valid).sum() / n),
+    }
+
+
+# --- training -----------------------------------------------------------------------------
+@dataclass
+class LocatorConfig:
+    """Everything that decides a locator training run; written beside every checkpoint."""
+
+    input_size: int = 320
+    epochs: int = 12
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    size_weight: float = 5.0
+    variants: int = 2  # views per training image (the first unaugmented), cached once
+    seed: int = 0
+    threads: int = 1
+
+
+def stride8_features(model, images: np.ndarray, batch: int = 16) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The frozen part's output (N, C, S/8, S/8) as float16."""
+    import torch
+
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            chunk = torch.from_numpy(np.asarray(images[start : start + batch], dtype=np.float32))[:, None]
+            out.append(model.stride8(chunk).numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
+def _views(data: PreparedSet, variants: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``variants`` views of every image (view 0 unaugmented), as (V·N, S, S) and (V·N, 4)."""
+    images, boxes = [data.images.astype(np.float32)], [data.boxes]
+    for v in range(1, variants):
+        rng = np.random.default_rng([seed, v])
+        pairs = [augment(img, box, rng) for img, box in zip(data.images, data.boxes)]
+        images.append(np.stack([p[0] for p in pairs]))
+        boxes.append(np.stack([p[1] for p in pairs]))
+    return np.concatenate(images), np.concatenate(boxes)
+
+
+def _predict_from_features(model, features: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    import torch
+
+    heats, sizes = [], []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(features), batch):
+            heat, size = model.forward_from_stride8(torch.from_numpy(features[start : start + batch].astype(np.float32)))
+            heats.append(heat.numpy())
+            sizes.append(size.numpy())
+    return np.concatenate(heats), np.concatenate(sizes)
+
+
+def train_locator(
+    config: LocatorConfig,
+    train_set: PreparedSet,
+    val_set: PreparedSet | None,
+    out_dir: Path,
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+):  # type: ignore[no-untyped-def]
+    """Train a LocatorNet; checkpoints (safetensors + JSON) in ``out_dir`` after every epoch.
+
+    Returns the model with the weights of the best validation epoch (found_either, then
+    mean IoU), or of the last epoch without a validation set.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ..model.locator_net import LocatorNet
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = LocatorNet(pretrained=True)
+    model.freeze()
+    started = time.time()
+    images, boxes = _views(train_set, config.variants, config.seed)
+    features = stride8_features(model, images)
+    del images
+    grid = features.shape[-1]
+    heat_t, size_t, weight_t = centre_targets(boxes, grid)
+    val_features = stride8_features(model, val_set.images) if val_set is not None and len(val_set) else None
+    log(f"cached {len(features)} training views and {0 if val_features is None else len(val_features)} validation images in {time.time() - started:.0f} s")
+
+    n = len(train_set)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.15)
+    state_path = out_dir / CHECKPOINT_STATE
+    history: list[dict[str, float]] = []
+    first_epoch, best_key = 0, (-1.0, -1.0)
+    if resume and state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state.get("config") == asdict(config):
+            model.load_state_dict(load_file(str(out_dir / CHECKPOINT)), strict=False)
+            first_epoch, history = int(state["epoch"]), list(state["history"])
+            best_key = tuple(state.get("best_key", best_key))  # type: ignore[assignment]
+            for _ in range(first_epoch * steps_per_epoch):
+                scheduler.step()  # same schedule; Adam's moments restart (no pickled optimizer state)
+            log(f"resumed after epoch {first_epoch}")
+    for epoch in range(first_epoch, config.epochs):
+        model.train()
+        rng = np.random.default_rng([config.seed, 1000 + epoch])
+        # One view of each image per epoch.
+        order = rng.permutation(n) + n * rng.integers(0, config.variants, n)
+        totals = np.zeros(3)
+        tick = time.time()
+        for start in range(0, n, config.batch_size):
+            idx = np.sort(order[start : start + config.batch_size])
+            logits, size = model.forward_from_stride8(torch.from_numpy(features[idx].astype(np.float32)))
+            loss, focal, l1 = locator_loss(
+                logits, size, torch.from_numpy(heat_t[idx]), torch.from_numpy(size_t[idx]), torch.from_numpy(weight_t[idx]), config.size_weight
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            totals += (float(loss), float(focal), float(l1))
+        record = {"epoch": epoch + 1, "loss": totals[0] / steps_per_epoch, "focal": totals[1] / steps_per_epoch, "size_l1": totals[2] / steps_per_epoch, "seconds": time.time() - tick}
+        if val_features is not None and val_set is not None:
+            heat, size = _predict_from_features(model, val_features)
+            predicted, _ = decode_fractions(heat, size)
+            metrics = box_metrics(predicted, val_set.boxes)
+            record.update({f"val_{k}": v for k, v in metrics.items() if k != "images"})
+            key = (metrics["found_either"], metrics["mean_iou"])
+            if key > best_key:
+                best_key = key
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / BEST))
+        history.append(record)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / CHECKPOINT))
+        state_path.write_text(json.dumps({"epoch": epoch + 1, "config": asdict(config), "history": history, "best_key": list(best_key)}, indent=1))
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    if val_features is not None and (out_dir / BEST).exists():
+        model.load_state_dict(load_file(str(out_dir / BEST)), strict=False)
+    return model.eval()
+
+
+# --- shipping and measuring ---------------------------------------------------------------
+def write_card(
+    folder: Path,
+    model,  # type: ignore[no-untyped-def]
+    config: LocatorConfig,
+    metrics: dict,
+    extra: dict | None = None,
+    name: str = "locator",
+) -> Path:
+    """``name``.onnx + .safetensors + .json in ``folder``; checks ONNX against torch first.
+
+    Raises:
+        ModelError: the ONNX outputs differ from torch's.
+    """
+    import onnxruntime as ort
+    import torch
+    from safetensors.torch import save_file
+
+    from ..errors import ModelError
+    from ..model.card import sha256_of
+    from ..model.locator_net import ARCHITECTURE, STRIDE, export_onnx
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    onnx_path = export_onnx(model, folder / f"{name}.onnx", config.input_size)
+    st_path = folder / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st_path))
+    probe = np.random.default_rng(0).random((2, 1, config.input_size, config.input_size), dtype=np.float32)
+    with torch.no_grad():
+        reference = [t.numpy() for t in model(torch.from_numpy(probe))]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {"image": probe})
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(reference, exported))
+    if difference > 1e-3:
+        raise ModelError(f"{onnx_path.name} differs from the torch model by {difference:.2g}")
+    card = {
+        "name": "valve-locator",
+        "version": "1.0",
+        "task": "locate",
+        "architecture": ARCHITECTURE,
+        "input_size": config.input_size,
+        "output_stride": STRIDE,
+        "outputs": ["heatmap", "size"],
+        "preprocessing": {"threshold": 0.02, "crop_border": True},
+        "files": {
+            "onnx": {"path": onnx_path.name, "sha256": sha256_of(onnx_path)},
+            "safetensors": {"path": st_path.name, "sha256": sha256_of(st_path)},
+        },
+        "onnx_vs_torch_max_abs_difference": difference,
+        "training": asdict(config),
+        "metrics": metrics,
+        "intended_use": INTENDED_USE,
+    }
+    card.update(extra or {})
+    card_path = folder / f"{name}.json"
+    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return card_path
+
+
+def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: float | None = None) -> tuple[dict, list[dict]]:
+    """Run a shipped locator exactly as the program does (ONNX Runtime, ``decode_locator``) on
+    whole radiographs and compare its boxes with the truth in source pixels.
+
+    Returns the metrics and one row per image.
+    """
+    from ..io import load
+    from ..model.card import ModelCard
+    from ..model.runtime import OnnxBackend
+    from ..predict import _preprocess_from, decode_locator
+
+    card = ModelCard.load(card_path)
+    backend = OnnxBackend(card, "cpu")
+    preprocess = _preprocess_from(card)
+    threshold = float((card.data.get("thresholds") or {}).get("min_score", 0.0)) if min_score is None else min_score
+    predicted = np.full((len(samples), 4), np.nan)
+    truth = np.zeros((len(samples), 4))
+    rows = []
+    seconds = 0.0
+    for i, sample in enumerate(samples):
+        radiograph = load(sample.path)
+        tick = time.perf_counter()
+        prepared = preprocess(radiograph.pixels)
+        located = decode_locator(backend.run(prepared.pixels[None, None]), prepared, preprocess.size, threshold)
+        seconds += time.perf_counter() - tick
+        truth[i] = sample.box.as_tuple()
+        if located.box is not None:
+            predicted[i] = located.box.as_tuple()
+        rows.append({"file": sample.path.name, "kind": sample.kind, "valve_id": sample.valve_id, "score": round(located.score, 4),
+                     "box": None if located.box is None else list(located.box.as_tuple()), "truth": list(sample.box.as_tuple()),
+                     "iou": round(located.box.iou(sample.box), 4) if located.box is not None else 0.0})
+    metrics = box_metrics(predicted, truth)
+    metrics["min_score"] = threshold
+    metrics["seconds_per_image"] = seconds / max(1, len(samples))
+    for kind in sorted({s.kind for s in samples}):
+        mask = np.array([s.kind == kind for s in samples])
+        metrics[f"by_kind_{kind}"] = box_metrics(predicted[mask], truth[mask])
+    return metrics, rows
+
+
+# --- command line -------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m valvereader.training.locator", description=__doc__.split("\n")[0])
+    steps = parser.add_subparsers(dest="step", required=True)
+    prepare = steps.add_parser("prepare", help="load and preprocess a ground-truth CSV's radiographs into an .npz")
+    prepare.add_argument("--csv", type=Path, required=True)
+    prepare.add_argument("--out", type=Path, required=True)
+    prepare.add_argument("--size", type=int, default=LocatorConfig.input_size)
+    train = steps.add_parser("train", help="train on prepared sets; checkpoints every epoch")
+    train.add_argument("--train", type=Path, nargs="+", required=True, help="prepared .npz file(s)")
+    train.add_argument("--val", type=Path, help="prepared .npz for model selection")
+    train.add_argument("--out", type=Path, default=Path("runs/locator"))
+    for key, value in asdict(LocatorConfig()).items():
+        train.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
+    train.add_argument("--no-resume", action="store_true")
+    train.add_argument("--ship", type=Path, help="write locator.onnx/.safetensors/.json into this folder")
+    evaluate = steps.add_parser("evaluate", help="measure a shipped locator on a ground-truth CSV")
+    evaluate.add_argument("--card", type=Path, required=True)
+    evaluate.add_argument("--csv", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path, help="JSON file for metrics and per-image rows")
+    args = parser.parse_args(argv)
+
+    if args.step == "prepare":
+        data = prepare_set(read_ground_truth(args.csv), args.size)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        data.save(args.out)
+        print(f"{len(data)} images → {args.out}")
+        return 0
+    if args.step == "train":
+        config = LocatorConfig(**{k: getattr(args, k) for k in asdict(LocatorConfig())})
+        parts = [PreparedSet.load(p) for p in args.train]
+        train_set = PreparedSet(
+            np.concatenate([p.images for p in parts]), np.concatenate([p.boxes for p in parts]),
+            [f for p in parts for f in p.files], [k for p in parts for k in p.kinds],
+        )
+        val_set = PreparedSet.load(args.val) if args.val else None
+        model = train_locator(config, train_set, val_set, args.out, resume=not args.no_resume)
+        if args.ship:
+            state = json.loads((args.out / CHECKPOINT_STATE).read_text())
+            print(write_card(args.ship, model, config, {"training_history": state["history"]}))
+        return 0
+    metrics, rows = evaluate_card(args.card, read_ground_truth(args.csv))
+    print(json.dumps(metrics, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"metrics": metrics, "images": rows}, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -86,6 +86,8 @@ def make_window(qtbot):  # noqa: ANN001, ANN201
         qtbot.addWidget(window)
         window.resize(1400, 900)
         window.show()
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=5000)  # single-key shortcuts need an active window
         return window
 
     return make

@@ -215,10 +215,10 @@ class ImageCanvas(QWidget):
         painter.setPen(QColor(200, 200, 200))
         painter.drawRect(bar)
         a = Qt.AlignmentFlag
-        self._shadow_text(painter, QRectF(bar.left() - 60, bar.top() - 20, 72, 16), a.AlignRight, "high")
-        self._shadow_text(painter, QRectF(bar.left() - 60, bar.bottom() + 2, 72, 16), a.AlignRight, "low")
+        self._shadow_text(painter, QRectF(bar.center().x() - 26, bar.top() - 18, 52, 16), a.AlignCenter, "high")
+        self._shadow_text(painter, QRectF(bar.center().x() - 26, bar.bottom() + 2, 52, 16), a.AlignCenter, "low")
         painter.save()
-        painter.translate(bar.left() - 8, bar.center().y())
+        painter.translate(bar.left() - 4, bar.center().y())
         painter.rotate(-90)
         self._shadow_text(painter, QRectF(-80, -14, 160, 14), a.AlignCenter, "model attention")
         painter.restore()

@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name: dict[str, QAction] = build_actions(self)
         self._restore_settings()
         self.worklist.changed.connect(self._on_worklist_changed)
+        self.canvas.setFocus()
 
     # --- layout --------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -73,22 +74,20 @@ class MainWindow(QMainWindow):
         self.valve_view.reading_changed.connect(self._on_dial_reading)
         self.template_panel.reading_chosen.connect(self._on_reading_chosen)
         self.template_panel.correction_requested.connect(lambda v: self.review.correct(v))
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        zoom_box = QWidget()
-        zoom_layout = QVBoxLayout(zoom_box)
-        zoom_layout.setContentsMargins(6, 0, 0, 0)
-        title = QLabel("Valve (zoomed) · reading dial")
-        title.setObjectName("dim")
-        zoom_layout.addWidget(title)
-        zoom_layout.addWidget(self.valve_view, 1)
-        lower.addWidget(zoom_box)
+        # zoomed valve and the template's diagram side by side, the template text below
+        pair = QSplitter(Qt.Orientation.Horizontal)
+        pair.addWidget(_titled("Valve (zoomed) · reading dial", self.valve_view))
+        pair.addWidget(_titled("Template", self.template_panel.diagram_box))
+        lower = QSplitter(Qt.Orientation.Vertical)
+        lower.addWidget(pair)
         lower.addWidget(self.template_panel)
         lower.setSizes([260, 300])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.result_panel)
         right.addWidget(lower)
-        right.setSizes([330, 520])
+        right.setSizes([300, 600])
         self.right_dock = self._dock("Result and template", right, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.worklist_dock, self.right_dock], [380, 520], Qt.Orientation.Horizontal)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(180)
         self.progress.setVisible(False)
@@ -150,7 +149,8 @@ class MainWindow(QMainWindow):
 
     # --- workers -------------------------------------------------------------------------------
     def start_worker(self, function: Callable[..., Any], *args: Any, returned: Callable[[Any], None] | None = None,
-                     yielded: Callable[[Any], None] | None = None, what: str = "") -> Worker:
+                     yielded: Callable[[Any], None] | None = None, what: str = "",
+                     errored: Callable[[BaseException], None] | None = None) -> Worker:
         worker = Worker(function, *args)
         self.workers.add(worker)
         if returned is not None:
@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
             worker.signals.yielded.connect(yielded)
         worker.signals.errored.connect(lambda exc: self.notifier.error(f"{what}: {describe_error(exc)}" if what else
                                                                         describe_error(exc), exc))
+        if errored is not None:
+            worker.signals.errored.connect(errored)
         worker.signals.finished.connect(lambda: self.workers.discard(worker))
         return worker.start(self.pool)
 
@@ -187,7 +189,8 @@ class MainWindow(QMainWindow):
         self._shown_index = -1
         self.review.open(folder, studies)
         self.worklist.replace(studies, folder)
-        self.worklist_dock.setVisible(len(studies) > 1 or self.settings.worklist_visible)
+        # one image needs no worklist; a batch always shows it
+        self.worklist_dock.setVisible(len(studies) > 1)
         self.start_analysis([i for i, s in enumerate(studies) if s.error is None])
         self.statusBar().showMessage(f"{len(studies)} studies from {folder}", 5000)
 
@@ -220,6 +223,8 @@ class MainWindow(QMainWindow):
 
     def _analysis_finished(self) -> None:
         self._analysis = None
+        done = sum(s.analysed for s in self.worklist.studies)
+        self.statusBar().showMessage(f"{done} of {len(self.worklist.studies)} studies analysed", 8000)
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self._check_settled()
@@ -284,7 +289,7 @@ class MainWindow(QMainWindow):
         batch = self._batch
         self.start_worker(lambda ctx: self.cache.get(study.path),
                           returned=lambda radiograph: self._radiograph_loaded(batch, index, radiograph),
-                          what=study.path.name)
+                          errored=lambda exc: self._radiograph_failed(batch, index, exc), what=study.path.name)
 
     def _radiograph_loaded(self, batch: int, index: int, radiograph: Any) -> None:
         if batch != self._batch or index != self.worklist.current:
@@ -293,10 +298,23 @@ class MainWindow(QMainWindow):
         self.canvas.set_radiograph(radiograph)
         self.show_result()
 
+    def _radiograph_failed(self, batch: int, index: int, exc: BaseException) -> None:
+        if batch != self._batch or index != self.worklist.current:
+            return
+        study = self.worklist.studies[index]
+        if not study.error:
+            self.worklist.update(index, error=describe_error(exc))
+        self._show_error(study)
+
     def _show_error(self, study: Study) -> None:
-        self.canvas.placeholder = f"{study.path.name} cannot be shown:\n{study.error}"
-        self.canvas.update()
-        self.result_panel.show_message("Cannot read", study.error or "")
+        """The image could not be read (nothing on the canvas) or the model failed on it."""
+        self._shown_index = self.worklist.current
+        if self.canvas.radiograph is None:
+            self.canvas.placeholder = f"{study.path.name} cannot be shown:\n{study.error}"
+            self.canvas.update()
+            self.result_panel.show_message("Cannot read", study.error or "")
+        else:
+            self.result_panel.show_message("Analysis failed", f"{study.error}\nThe image is shown without a result.")
         self._check_settled()
 
     def show_result(self) -> None:
@@ -344,8 +362,6 @@ class MainWindow(QMainWindow):
         study = self.worklist.current_study
         if study is None:
             return False
-        if study.error:
-            return True
         if self._shown_index != self.worklist.current:
             return False
         return study.analysed or (self.model_status is not None and self.model_status.predictor is None) \
@@ -365,3 +381,14 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
+
+
+def _titled(title: str, widget: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(4, 0, 4, 0)
+    label = QLabel(title)
+    label.setObjectName("dim")
+    layout.addWidget(label)
+    layout.addWidget(widget, 1)
+    return box

@@ -35,6 +35,15 @@ def valve_label(valve_id: str) -> tuple[str, str]:
     return (valve.name, valve.manufacturer.split(" [")[0])
 
 
+def short_name(valve_id: str) -> str:
+    """A worklist-sized name: 'CODMAN CERTAS Plus', 'proGAV 2.0', 'Integra fixed DP'."""
+    name = valve_label(valve_id)[0].split(" (")[0]
+    for tail in (" Programmable Valve", " programmable valve", " adjustable valve", " Adjustable Valve", " Valve",
+                 " valve"):
+        name = name.replace(tail, "")
+    return name if len(name) <= 24 else name[:23] + "…"
+
+
 class ProbabilityBar(QWidget):
     """A horizontal bar; the number is drawn only when asked for."""
 

@@ -5,6 +5,7 @@ correction) and the setting the reader settles on (goes into the report)."""
 from __future__ import annotations
 
 import html
+import re
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .result_panel import valve_label
 from .valve_view import dial_settings, setting_text
 
 log = logging.getLogger(__name__)
+TAG = re.compile(r"\s*\[[CSMU/]+\]\s*$")
 UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
 
 
@@ -56,10 +58,15 @@ def sections_html(template: Any) -> str:
 
 
 def _mark_unverified(line: str) -> str:
-    text = html.escape(str(line))
-    if "[U" in line or "unverified" in line.lower():
-        return f"{UNVERIFIED} {text}"
-    return text
+    """Unverified facts get a visible badge up front; the other tags are dimmed at the end."""
+    line = str(line)
+    for marker in ("[U] unverified", "[U]"):
+        if line.rstrip().endswith(marker):
+            return f"{UNVERIFIED} {html.escape(line.rstrip()[: -len(marker)].rstrip())}"
+    match = TAG.search(line)
+    if match:
+        return f"{html.escape(line[: match.start()])}<span style='color:#7d838b'>{html.escape(match.group(0))}</span>"
+    return html.escape(line)
 
 
 class TemplatePanel(QWidget):
@@ -83,14 +90,18 @@ class TemplatePanel(QWidget):
         self.picker.activated.connect(self._picked)
         row.addWidget(self.picker, 1)
         layout.addLayout(row)
+        # The diagram lives in its own box so the window can set it beside the zoomed valve.
+        self.diagram_box = QWidget()
+        box_layout = QVBoxLayout(self.diagram_box)
+        box_layout.setContentsMargins(0, 0, 0, 0)
         self.diagram = QSvgWidget()
         self.diagram.setMinimumSize(QSize(160, 160))
         self.diagram.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.no_diagram = QLabel("No diagram for this valve")
         self.no_diagram.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.no_diagram.setObjectName("dim")
-        layout.addWidget(self.diagram, 2)
-        layout.addWidget(self.no_diagram)
+        box_layout.addWidget(self.diagram, 1)
+        box_layout.addWidget(self.no_diagram, 1)
         reading_row = QHBoxLayout()
         reading_row.addWidget(QLabel("Reading:"))
         self.reading = QComboBox()
@@ -108,13 +119,14 @@ class TemplatePanel(QWidget):
         self.template = load_template(valve_id) if valve_id else None
         index = self.picker.findData(valve_id) if valve_id else -1
         self.picker.setCurrentIndex(index)
-        path = diagram_path(valve_id) if valve_id else None
+        path = getattr(self.template, "diagram", None) or (diagram_path(valve_id) if valve_id else None)
         if path is not None:
             self.diagram.load(str(path))
         else:
             self.diagram.load(b"")
         self.diagram.setVisible(path is not None)
-        self.no_diagram.setVisible(path is None and valve_id is not None)
+        self.no_diagram.setVisible(path is None)
+        self.no_diagram.setText("No diagram for this valve" if valve_id else "Template diagram")
         self.reading.clear()
         self.reading.addItem("— not read —", "")
         for setting in dial_settings(self.template):

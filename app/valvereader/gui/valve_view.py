@@ -44,6 +44,8 @@ def setting_at(template: Any, angle_deg: float, mirrored: bool) -> Any | None:
 def setting_text(setting: Any) -> str:
     if setting is None:
         return ""
+    if callable(getattr(setting, "text", None)):
+        return str(setting.text())
     label = getattr(setting, "label", None)
     if label:
         return str(label)
@@ -153,13 +155,13 @@ class ValveView(QWidget):
             painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
             text_at = self._point(a, r * 0.72)
             painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,
-                             str(getattr(setting, "value", "")))
+                             str(getattr(setting, "label", "")))
         if self.dial.indicator_deg is not None:
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
         label = self.reading()
         text = f"Indicator → {label}" if label else (
-            "Right-click where the indicator points" if dial_settings(self.template) else
+            "Right-click: mark the indicator" if dial_settings(self.template) else
             "No dial for this valve")
         if self.dial.mirrored:
             text += "  (mirrored)"

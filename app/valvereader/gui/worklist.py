@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..prediction import Verdict
-from .result_panel import valve_label
+from .result_panel import short_name
 from .state import ReviewDecision, Study, Worklist
 
 COLUMNS = ("", "File / patient", "Valve", "Confidence", "Verdict", "Review")
@@ -78,7 +78,7 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return self._thumbnail(row, study)
         if role == Qt.ItemDataRole.UserRole:  # sort keys
-            return [row, study.path.name.lower(), valve_label(p.predicted)[0] if p else "",
+            return [row, study.path.name.lower(), short_name(p.predicted) if p else "",
                     p.confidence if p else -1.0, study.verdict_label, study.decision.label][column]
         if role == Qt.ItemDataRole.ToolTipRole:
             return study.error or str(study.path)
@@ -95,8 +95,8 @@ class WorklistModel(QAbstractTableModel):
             return f"{study.path.name}\n{who}" if who else study.path.name
         if column == 2:
             if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
-                return valve_label(study.corrected_valve_id)[0] + " (corrected)"
-            return valve_label(p.predicted)[0] if p else ""
+                return short_name(study.corrected_valve_id) + " (corrected)"
+            return short_name(p.predicted) if p else ""
         if column == 3:
             return f"{p.confidence * 100:.0f} %" if p else ""
         if column == 4:
@@ -114,8 +114,9 @@ class WorklistFilter(QSortFilterProxyModel):
         self.mode = "all"
 
     def set_mode(self, mode: str) -> None:
+        self.beginFilterChange()
         self.mode = mode if mode in FILTERS else "all"
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def filterAcceptsRow(self, row: int, parent: ModelIndex) -> bool:  # noqa: N802
         study = self.sourceModel().worklist.studies[row]  # type: ignore[attr-defined]
@@ -163,7 +164,11 @@ class WorklistPanel(QWidget):
         self.table.setIconSize(QSize(40, 40))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(1, 96)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.clicked.connect(lambda index: self.activated.emit(self.proxy.mapToSource(index).row()))
         layout.addWidget(self.table)
         self.summary = QLabel("")

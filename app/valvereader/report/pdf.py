@@ -164,15 +164,16 @@ class _Page:
         content = self.content
         left = content.identity_lines()
         if not left:
-            left = [("Patient", "de-identified export (name, ID, dates and file name left out)")]
+            left = [("Patient", "de-identified: name, ID, dates and file name left out")]
         right = content.acquisition_lines()
         y = top
+        column = MARGIN + 270
         for label, value in left:
             self.text(MARGIN, y, label, 8, colour=MUTED)
-            self.text(MARGIN + 62, y, str(value), 8.5, bold=label == "Patient" and not content.deidentify)
-            y -= 12
+            y = self.wrapped(MARGIN + 62, y, str(value), column - MARGIN - 70, 8.5, leading=11,
+                             bold=label == "Patient" and not content.deidentify)
+            y -= 1
         left_end, y = y, top
-        column = MARGIN + 270
         for label, value in right:
             self.text(column, y, label, 8, colour=MUTED)
             y = self.wrapped(column + 62, y, str(value), PAGE_W - MARGIN - column - 62, 8.5, leading=11)
@@ -184,7 +185,7 @@ class _Page:
     def main_row(self, top: float) -> float:
         content = self.content
         prediction = content.prediction
-        image_w, image_h = 300.0, 270.0
+        image_w, image_h = 300.0, 255.0
         x0 = MARGIN
         self.heading(x0, top - 8, "Image as shown")
         self.picture(content.view_rgb, x0, top - 14 - image_h, image_w, image_h)
@@ -270,41 +271,54 @@ class _Page:
             self.c.setFillColorRGB(*(VERDICT_COLOURS[prediction.verdict] if is_top else MUTED))
             self.c.rect(bar_x, y - 1, bar_w * max(0.0, min(1.0, probability)), 7, stroke=0, fill=1)
             self.text(PAGE_W - MARGIN, y, f"{probability:.1%}", 8, bold=is_top, align="right")
-            y -= 11.5
+            y -= 11
         return y + 4
 
     def lower_row(self, top: float, bottom: float) -> None:
+        """The zoomed valve beside its template diagram (to compare by eye), then reading notes."""
         content = self.content
         self.rule(top + 4)
-        box = 135.0
+        height = max(100.0, min(150.0, top - 14 - bottom))
+        y_box = top - 14 - height
         x = MARGIN
         self.heading(x, top - 8, "Valve, zoomed")
         if content.valve_crop_rgb is not None:
-            self.picture(content.valve_crop_rgb, x, top - 14 - box, box, box)
+            self.picture(content.valve_crop_rgb, x, y_box, height, height)
         else:
-            self.placeholder(x, top - 14 - box, box, box, "no valve crop")
-        x += box + 14
+            self.placeholder(x, y_box, height, height, "no valve crop")
+        x += height + 12
+        diagram_w = height * 640 / 470  # the templates' diagrams are drawn 640 × 470
         self.heading(x, top - 8, "Template")
         self.c.setFillColorRGB(1, 1, 1)
         self.c.setStrokeColorRGB(*RULE)
-        self.c.rect(x, top - 14 - box, box, box, stroke=1, fill=1)
-        if not self.svg(content.template_svg, x + 4, top - 10 - box, box - 8, box - 8):
-            self.placeholder(x, top - 14 - box, box, box, "template diagram not available")
-        x += box + 14
+        self.c.rect(x, y_box, diagram_w, height, stroke=1, fill=1)
+        if not self.svg(content.template_svg, x + 2, y_box + 2, diagram_w - 4, height - 4):
+            self.placeholder(x, y_box, diagram_w, height, "template diagram not available")
+        x += diagram_w + 12
         width = PAGE_W - MARGIN - x
         self.heading(x, top - 8, "How to read it")
-        y = top - 22
-        sections = content.template_sections or [("", ["No template notes for this valve."])]
+        y = top - 21
+        sections = _reading_order(content.template_sections)
+        if not sections:
+            sections = [("", ["No template notes for this valve."])]
+        shown_all = True
+        text_bottom = bottom + 11  # room for the closing note
         for title, lines in sections:
-            if y < bottom + 12:
+            if y < text_bottom + 18:
+                shown_all = False
                 break
             if title:
-                y = self.wrapped(x, y, title, width, 8, bold=True, bottom=bottom)
+                y = self.wrapped(x, y, title, width, 7.5, bold=True, bottom=text_bottom)
             for line in lines:
-                if y < bottom + 10:
+                if y < text_bottom + 8:
+                    shown_all = False
                     break
-                y = self.wrapped(x + 6, y, f"• {line}", width - 6, 7.2, bottom=bottom)
-            y -= 3
+                bullet = "" if line[:1].isdigit() else "• "
+                y = self.wrapped(x + 5, y, f"{bullet}{line}", width - 5, 6.8, leading=8.4,
+                                 bottom=text_bottom)
+            y -= 2
+        if not shown_all or len(sections) < len(content.template_sections):
+            self.text(x, bottom, "More in the viewer's template panel.", 6.8, colour=MUTED)
 
     def placeholder(self, x: float, y: float, w: float, h: float, text: str) -> None:
         self.c.setStrokeColorRGB(*RULE)
@@ -346,6 +360,23 @@ class _Page:
                   "verdict is the model's, not a diagnosis.", 7, colour=MUTED)
         self.text(PAGE_W - MARGIN, MARGIN + 10, f"Page {self.number} of {self.total}", 7.5,
                   colour=MUTED, align="right")
+
+
+# The notes a reader needs at the film first; the rest (specifications, sources) stay in the viewer.
+_SECTION_PRIORITY = ("read", "mirror", "reference", "pitfall", "unverified", "mri")
+_SECTION_LEFT_OUT = ("valve", "sources", "adjustment", "radiopaque", "settings")
+
+
+def _reading_order(sections: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, Sequence[str]]]:
+    def rank(title: str) -> int:
+        lowered = title.lower()
+        for i, word in enumerate(_SECTION_PRIORITY):
+            if word in lowered:
+                return i
+        return len(_SECTION_PRIORITY)
+
+    kept = [s for s in sections if s[0].strip().lower() not in _SECTION_LEFT_OUT]
+    return sorted(kept, key=lambda s: rank(s[0]))
 
 
 def _maker_line(valve_id: str, kind: bool = True) -> str | None:

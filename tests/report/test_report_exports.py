@@ -132,13 +132,17 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
 
 
-@pytest.mark.parametrize("deidentify", [True, False])
+@pytest.mark.parametrize(("deidentify", "source_kind"), [(True, "dicom"), (False, "dicom"), (False, "png")])
 def test_secondary_capture_passes_dciodvfy_and_opens_in_dcmtk(
-    tmp_path: Path, make_content: Callable[..., object], deidentify: bool
+    tmp_path: Path, make_content: Callable[..., object], deidentify: bool, source_kind: str
 ) -> None:
     if shutil.which("dciodvfy") is None:
         pytest.skip("dicom3tools (dciodvfy) not installed")
-    source = write_source_dicom(tmp_path / "source.dcm")
+    if source_kind == "dicom":
+        source = write_source_dicom(tmp_path / "source.dcm")
+    else:
+        source = tmp_path / "source.png"
+        Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(source)
     path = export_secondary_capture(make_content(deidentify=deidentify), source, tmp_path / "sc.dcm")
     assert dciodvfy_errors(path) == []
     if shutil.which("dcm2pnm"):

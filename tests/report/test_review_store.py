@@ -115,3 +115,21 @@ def test_result_cache_resumes_and_ignores_changed_files(batch: Path) -> None:
     assert cache.get(batch / "a.dcm", model="other") is None
     (batch / "a.dcm").write_bytes(b"changed content")
     assert ResultCache(batch).get(batch / "a.dcm") is None
+
+
+def test_result_cache_keeps_every_finished_image_when_the_batch_is_killed(batch: Path) -> None:
+    code = (
+        "import os, sys\nimport numpy as np\n"
+        "from valvereader.prediction import Prediction, Verdict\n"
+        "from valvereader.review import ResultCache\n"
+        "cache = ResultCache(sys.argv[1])\n"
+        "for name in ('a.dcm', 'b.dcm'):\n"
+        "    cache.put(os.path.join(sys.argv[1], name), Prediction(('x', 'y'), np.array([0.9, 0.1]), "
+        "Verdict.CONFIDENT, model='m'))\n"
+        "os._exit(9)  # killed before c.png\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(batch)], check=False)
+    cache = ResultCache(batch)
+    assert cache.get(batch / "a.dcm", model="m") is not None
+    assert cache.get(batch / "b.dcm", model="m") is not None
+    assert cache.get(batch / "c.png", model="m") is None

@@ -108,7 +108,7 @@ def build_secondary_capture(content: ReportContent, source_path: str | Path | No
             study_uid = hd.UID()
         sc = hd.sc.SCImage(study_instance_uid=study_uid, **identity, **common)
     sc.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: names, "–" and "≙" survive
-    sc.PatientOrientation = ""  # Type 2: unknown after the viewer's rotate/flip
+    sc.PatientOrientation = []  # Type 2: unknown after the viewer's rotate/flip
     # A shunt valve sits on the skull, an unpaired part: no Laterality (dciodvfy checks this).
     sc.BodyPartExamined = "SKULL"
     if "Laterality" in sc:

@@ -29,6 +29,7 @@ FILM, FILM_EDGE = "#3d4349", "#1c1f22"
 HOUSING, HOUSING_EDGE = "#596169", "#86909a"
 OPAQUE, HOLE = "#f5f5f5", "#0b0b0b"
 TICK, TICK_UNVERIFIED, INDICATOR = "#0d47a1", "#b33c00", "#ff5a1f"
+OVERLAY = ("#ffe066", "#ff9f43")  # reading-aid ticks on a radiograph: verified-ish, unverified
 
 Drawer = Callable[[float | None], list[str]]
 
@@ -209,6 +210,17 @@ EXAMPLE_SETTING: dict[str, str] = {
     "miethke_progav_1": "10",
     "medtronic_ps_medical_strata": "1.5",
 }
+LOOK_FOR: dict[str, str] = {
+    "codman_hakim_programmable": "white cam disc with a notch on its rim (the setting), inlet ring above it, side dot upper right.",
+    "codman_certas_plus": "two bar magnets around a round centre; the one with the small ball is the indicator; its sector is the setting.",
+    "sophysa_sophy_minism8": "two square magnets on a diagonal; count the range dots (0-3) near the top connector.",
+    "miethke_progav_2": "4 white magnet dots, 2 black bores at the rear; the gap between the front magnets points to the setting.",
+    "miethke_progav_1": "white rotor magnet dots; the rotor tip points to the setting; flat housing side on the right.",
+    "medtronic_ps_medical_strata": "dark rotor disc with one white notch (the setting); flow triangle with a bar on its right.",
+    "integra_dp": "two short dense cylinders in line on the catheter; no rotor, dial or magnets.",
+    "medtronic_ps_medical_delta": "one or two tiny triangles (sometimes a dot) along the catheter; easy to miss.",
+    UNKNOWN_VALVE_ID: "describe what is visible; identify the valve from the implant record.",
+}
 SECTOR_DIALS = {"codman_certas_plus"}  # the setting is a 45-degree sector, not a point
 MIRROR_CUE: dict[str, str] = {
     "codman_hakim_programmable": "Side dot LEFT of the axis and the scale runs anticlockwise: flip before reading.",
@@ -226,18 +238,25 @@ MIRROR_CUE: dict[str, str] = {
 # --- the page ------------------------------------------------------------------------------------
 
 
-def _dial_marks(dial: Dial, radius: float, labels: bool, size: float) -> list[str]:
+def _dial_marks(dial: Dial, radius: float, labels: bool, size: float,
+                colours: tuple[str, str] = (TICK, TICK_UNVERIFIED), shadow: str | None = None) -> list[str]:
+    """A tick (and label) per setting with a known angle; unverified ones dashed in the second colour.
+    ``shadow`` draws a dark copy under each mark so it reads on a radiograph."""
     out: list[str] = []
     for s in dial.settings:
         if s.angle_deg is None:
             continue
-        colour = TICK_UNVERIFIED if s.angle_tag == "U" else TICK
+        colour = colours[1] if s.angle_tag == "U" else colours[0]
         dash = ' stroke-dasharray="3 2"' if s.angle_tag == "U" else ""
         x0, y0 = _polar(s.angle_deg, radius - 6)
         x1, y1 = _polar(s.angle_deg, radius + 10)
+        lx, ly = _polar(s.angle_deg, radius + 22)
+        if shadow:
+            out.append(line(x0 + 1, y0 + 1, x1 + 1, y1 + 1, shadow, 3.0))
+            if labels:
+                out.append(text(lx + 1, ly + size * 0.36 + 1, s.label, size, shadow, "middle", "bold"))
         out.append(line(x0, y0, x1, y1, colour, 2.0, dash))
         if labels:
-            lx, ly = _polar(s.angle_deg, radius + 22)
             out.append(text(lx, ly + size * 0.36, s.label, size, colour, "middle", "bold"))
     return out
 
@@ -334,8 +353,8 @@ def diagram_svg(template: Template) -> str:
     out += [text(18, 28, template.name, 16 if len(template.name) <= 50 else 13 if len(template.name) <= 64 else 12, TEXT, "start", "bold"),
             text(18, 48, "Canonical view: seen from the scalp, inlet up, flow down. Not for diagnostic use.", 11)]
     if template.dial is not None and any(s.tag == "U" for s in template.dial.settings):
-        badge = "[U] UNVERIFIED ANGLES - confirm the setting with the manufacturer's tool"
-        out += [rect(18, 58, 408, 20, "#fff3e0", TICK_UNVERIFIED, 4, 1.2),
+        badge = "[U] UNVERIFIED ANGLES - confirm with the maker's tool"
+        out += [rect(18, 58, 380, 20, "#fff3e0", TICK_UNVERIFIED, 4, 1.2),
                 text(24, 72, badge, 11, TICK_UNVERIFIED, "start", "bold")]
     # inlet / flow / outlet arrow on the left
     out += [text(44, CY - 112, "inlet", 11, TEXT, "middle"), line(44, CY - 100, 44, CY + 92, TEXT, 1.5),
@@ -349,6 +368,8 @@ def diagram_svg(template: Template) -> str:
             f'<g transform="translate({_f(ix)},{_f(iy + 14)})">{_view(template, 0.4, True, False)}</g>']
     for i, cue in enumerate(wrap(MIRROR_CUE[template.valve_id], 34)[:3]):
         out.append(text(533, 216 + 13 * i, cue, 10, TEXT, "middle"))
+    for i, row in enumerate(wrap("Look for: " + LOOK_FOR[template.valve_id], 72)[:2]):
+        out.append(text(18, 442 + 14 * i, row, 11))
     legend = _legend(template, 446, 282)
     out += legend
     top = 282 + 16 * (len(legend) - 1) // 2 + 30  # legend = heading + (mark, label) per row
@@ -365,10 +386,10 @@ def dial_svg(template: Template) -> str:
     is known."""
     dial = template.dial
     scale = 100.0 / R
-    marks = _dial_marks(dial, R, True, 13) if dial is not None else []
-    ring = circle(0, 0, R, "none", "#ffffff", 1.5, ' stroke-opacity="0.8"')
-    axis = line(0, -R, 0, R, "#ffffff", 1.0, ' stroke-dasharray="4 4" stroke-opacity="0.7"')
-    inlet = text(0, -R - 38, "inlet", 12, "#ffffff", "middle")
+    marks = _dial_marks(dial, R, True, 15, OVERLAY, "#000000") if dial is not None else []
+    ring = circle(0, 0, R, "none", OVERLAY[0], 1.5, ' stroke-opacity="0.8"')
+    axis = line(0, -R, 0, R, OVERLAY[0], 1.0, ' stroke-dasharray="4 4" stroke-opacity="0.7"')
+    inlet = text(0, -R - 38, "inlet", 13, OVERLAY[0], "middle", "bold")
     return ('<svg xmlns="http://www.w3.org/2000/svg" version="1.2" baseProfile="tiny" width="300" height="300" '
             'viewBox="-150 -150 300 300">'
             f'<g transform="scale({_f(scale)})">{ring}{axis}{inlet}{"".join(marks)}</g></svg>\n')

@@ -112,5 +112,5 @@ def write_dicom(path: Path, display: np.ndarray, spec: DicomSpec) -> None:
     ds.PixelData = stored.tobytes()
     syntax = SYNTAXES[spec.syntax]
     if syntax != ExplicitVRLittleEndian:
-        ds.compress(syntax, stored)
+        ds.compress(syntax, stored, generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)

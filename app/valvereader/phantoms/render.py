@@ -97,8 +97,12 @@ def _edge_field(field: Box, site: tuple[float, float], reach_px: float, rng: np.
     return Box(**values).clip((10**6, 10**6))
 
 
-def render(job: Job, out_dir: Path) -> Truth:
-    """Render ``job`` into ``out_dir / job.file`` and return its ground truth."""
+def render(job: Job, out_dir: Path, draw_valve: bool = True) -> Truth:
+    """Render ``job`` into ``out_dir / job.file`` and return its ground truth.
+
+    ``draw_valve=False`` leaves the valve out but draws everything else identically (tests use
+    it to see exactly which pixels the valve changed).
+    """
     rng = np.random.default_rng([job.seed, job.index, 1])
     anatomy_rng = np.random.default_rng([job.seed, job.patient_index, 2, 0 if job.view == "lateral" else 1])
     valve_rng = np.random.default_rng([job.seed, job.patient_index, 3])
@@ -126,14 +130,19 @@ def render(job: Job, out_dir: Path) -> Truth:
                     mirrored=bool(valve_rng.random() < 0.5), magnification=float(rng.uniform(1.0, 1.3)))
         layer = render_valve(design, angle, pose, px_per_mm, site)
         reach = design.extent() * px_per_mm * pose.magnification * 0.6
-        add_patch(mu, layer.attenuation, layer.x0, layer.y0)
+        if draw_valve:
+            add_patch(mu, layer.attenuation, layer.x0, layer.y0)
         _catheters(mu, layer.inlet_xy, layer.outlet_xy, layer.hub_xy, np.asarray(centre), px_per_mm, rng)
         truth.box, truth.pose, truth.indicator_deg = layer.box(), pose, angle
     elif job.kind == "composite" and job.crop is not None:
         pixels = load_crop(job.crop)
-        side = float(rng.uniform(0.12, 0.32) * min(h, w))
+        # Crops look near native resolution (a valve ~100 px): keep their scale, within limits.
+        native = max(pixels.shape) * rng.uniform(0.55, 1.1) * min(h, w) / 1024.0
+        side = float(np.clip(native, 0.1 * min(h, w), 0.45 * min(h, w)))
         angle_deg = float(rng.normal(0, 25))
-        truth.box = place_crop(mu, pixels, site, side, angle_deg, float(rng.uniform(1.0, 2.4)), rng)
+        contrast = float(rng.uniform(1.0, 2.4))
+        if draw_valve:
+            truth.box = place_crop(mu, pixels, site, side, angle_deg, contrast, rng)
         truth.crop_scale, truth.crop_angle = side / max(pixels.shape), angle_deg
         reach = side * 0.35
     if job.position == "edge":

@@ -84,7 +84,23 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def compare(path: Path, out_dir: Path) -> PeerResult:
+# DCMTK's free toolkit has no JPEG 2000 / HTJ2K decoder: no point asking it.
+_DCMTK_CANNOT_DECODE = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
+                        "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203")
+
+
+def _transfer_syntax(path: Path) -> str:
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    return str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", ""))
+
+
+def compare(path: Path, out_dir: Path, quick: bool = False) -> PeerResult:
+    """Our rendering vs DCMTK's. ``quick`` skips DCMTK where no comparison can result
+    (our loader rejected the file, or DCMTK has no decoder for its compression)."""
     from valvereader.errors import InputError
     from valvereader.io import load
 
@@ -93,6 +109,8 @@ def compare(path: Path, out_dir: Path) -> PeerResult:
         ours_status = "ok"
     except InputError as exc:
         ours, ours_status = None, type(exc).__name__
+    if quick and (ours is None or _transfer_syntax(path) in _DCMTK_CANNOT_DECODE):
+        return PeerResult(path, ours_status, "not run")
     theirs, voi, theirs_status = render_dcmtk(path, out_dir)
     result = PeerResult(path, ours_status, theirs_status, voi=voi)
     if ours is not None and theirs is not None:

@@ -23,6 +23,7 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    RLELossless,
 )
 
 from ..errors import (
@@ -244,9 +245,27 @@ def _check_size(ds: Dataset, uid: UID, keyword: str, name: str, file_size: int, 
         )
 
 
-def _decode_frame(ds: Dataset, uid: UID, raw: bytes, frame: int, name: str) -> np.ndarray:
+def _pixel_array(ds: Dataset, uid: UID, frame: int) -> np.ndarray:
+    """Decode one frame. Rust decoders (pylibjpeg-rle) panic on some damaged data with a
+    BaseException that is not an Exception; RLE is then retried with pydicom's own decoder."""
     try:
         return np.asarray(pixel_array(ds, index=frame))
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except Exception:
+        raise
+    except BaseException as panic:  # pyo3 PanicException
+        if uid == RLELossless:
+            try:
+                return np.asarray(pixel_array(ds, index=frame, decoding_plugin="pydicom"))
+            except Exception as exc:
+                raise exc from panic
+        raise RuntimeError(f"decoder crashed: {type(panic).__name__}: {panic}") from panic
+
+
+def _decode_frame(ds: Dataset, uid: UID, raw: bytes, frame: int, name: str) -> np.ndarray:
+    try:
+        return _pixel_array(ds, uid, frame)
     except (MemoryError, OverflowError) as exc:
         raise PixelDataSizeError(f"{name}: pixel data too large to decode ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise anything; map to typed errors

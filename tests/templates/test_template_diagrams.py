@@ -67,8 +67,10 @@ def qapp() -> Any:
 
 @pytest.mark.gui
 @pytest.mark.parametrize("valve_id", ALL_IDS)
-def test_every_diagram_renders_to_a_non_blank_image(valve_id: str, qapp: Any) -> None:
-    image = _render(diagram_svg(load_template(valve_id)), qapp)
+def test_every_committed_diagram_renders_to_a_non_blank_image(valve_id: str, qapp: Any) -> None:
+    diagram = load_template(valve_id).diagram
+    assert diagram is not None
+    image = _render(diagram.read_text(encoding="utf-8"), qapp)
     assert (image.width(), image.height()) == (WIDTH, HEIGHT)
     colours = {image.pixel(x, y) for x in range(0, WIDTH, 7) for y in range(0, HEIGHT, 7)}
     assert len(colours) > 8  # panel, film, parts, text: not a blank page

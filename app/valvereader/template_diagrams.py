@@ -250,7 +250,9 @@ def _dial_marks(dial: Dial, radius: float, labels: bool, size: float,
         dash = ' stroke-dasharray="3 2"' if s.angle_tag == "U" else ""
         x0, y0 = _polar(s.angle_deg, radius - 6)
         x1, y1 = _polar(s.angle_deg, radius + 10)
-        lx, ly = _polar(s.angle_deg, radius + 22)
+        # wide labels at 3 and 9 o'clock need more room than narrow ones at 12 and 6
+        half_width = 0.3 * size * len(s.label) * abs(math.sin(math.radians(s.angle_deg)))
+        lx, ly = _polar(s.angle_deg, radius + 16 + size * 0.4 + half_width)
         if shadow:
             out.append(line(x0 + 1, y0 + 1, x1 + 1, y1 + 1, shadow, 3.0))
             if labels:

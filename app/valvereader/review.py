@@ -269,18 +269,32 @@ class ReviewStore(_JsonlStore):
         return iter(self.all().values())
 
 
+def _number(value: Any) -> float | None:
+    """A finite float, or None for anything else (a hand-edited or damaged file)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
     if entry is None or entry.get("decision") == _CLEARED:
         return None
     known = {k: entry.get(k) for k in ("corrected_valve_id", "reading", "predicted", "confidence")}
-    confidence = known["confidence"]
     return ReviewRecord(
         image=entry["image"],
         decision=entry["decision"],
-        corrected_valve_id=known["corrected_valve_id"],
-        reading=known["reading"],
-        predicted=known["predicted"],
-        confidence=float(confidence) if isinstance(confidence, (int, float)) else None,
+        corrected_valve_id=_text(known["corrected_valve_id"]),
+        reading=_text(known["reading"]),
+        predicted=_text(known["predicted"]),
+        confidence=_number(known["confidence"]),
         time=str(entry.get("time", "")),
     )
 
@@ -343,16 +357,19 @@ class ResultCache(_JsonlStore):
             return None
         box = entry.get("box")
         try:
+            probabilities = np.asarray(entry["probabilities"], dtype=np.float32)
+            if probabilities.ndim != 1 or not np.all(np.isfinite(probabilities)):
+                return None
             return Prediction(
                 valve_ids=tuple(str(v) for v in entry["valve_ids"]),
-                probabilities=np.asarray(entry["probabilities"], dtype=np.float32),
+                probabilities=probabilities,
                 verdict=Verdict(entry["verdict"]),
-                ood_score=entry.get("ood_score"),
+                ood_score=_number(entry.get("ood_score")),
                 box=Box(*(int(v) for v in box)) if isinstance(box, list) and len(box) == 4 else None,
                 model=str(entry.get("model", "")),
                 pipeline=str(entry.get("pipeline", "")),
             )
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
 
     def images(self) -> list[str]:

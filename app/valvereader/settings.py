@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -164,7 +165,7 @@ class Settings:
             value = data[f.name]
             try:
                 setattr(self, f.name, _coerce(f.name, value, getattr(defaults, f.name)))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 log.warning("Setting '%s' has an invalid value (%s); using the default", f.name, exc)
 
     # --- helpers the viewer needs ------------------------------------------------------------
@@ -197,27 +198,31 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError("expected a finite number")
+    return float(value)
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
     if name == "window_presets":
         if not isinstance(value, list):
             raise TypeError("expected a list of presets")
         presets = []
         for item in value:
-            if not isinstance(item, dict):
+            if not isinstance(item, dict) or not {"name", "center", "width"} <= item.keys():
                 raise TypeError("a preset must be an object with name, center and width")
-            width = float(item["width"])
+            center, width = _finite(item["center"]), _finite(item["width"])
             if not width > 0:
                 raise ValueError("a preset's width must be positive")
-            presets.append(WindowPreset(str(item["name"]), float(item["center"]), width))
+            presets.append(WindowPreset(str(item["name"]), center, width))
         return presets
     if name == "recent_files":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise TypeError("expected a list of paths")
         return value[:MAX_RECENT_FILES]
     if name == "heatmap_opacity":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError("expected a number")
-        return min(1.0, max(0.0, float(value)))
+        return min(1.0, max(0.0, _finite(value)))
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise TypeError("expected true or false")

@@ -11,7 +11,17 @@ import pytest
 
 from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
 from valvereader.template_diagrams import (
-    CX, CY, EXAMPLE_SETTING, HEIGHT, INDICATOR, R, TICK, TICK_UNVERIFIED, WIDTH, diagram_svg, dial_svg,
+    CX,
+    CY,
+    EXAMPLE_SETTING,
+    HEIGHT,
+    INDICATOR,
+    TICK,
+    TICK_UNVERIFIED,
+    WIDTH,
+    R,
+    diagram_svg,
+    dial_svg,
 )
 from valvereader.templates import load_template
 

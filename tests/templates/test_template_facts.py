@@ -35,8 +35,8 @@ def facts(valve_facts: Path) -> dict[str, dict[str, Any]]:
         text = (valve_facts / name).read_text(encoding="utf-8")
         for entry in yaml.safe_load(text)["valves"]:
             merged.setdefault(entry["id"], {"main": {}, "add": {}, "raw": ""})[key] = entry
-        for fid in merged:
-            merged[fid]["raw"] += text
+        for entry_facts in merged.values():
+            entry_facts["raw"] += text
     return merged
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from .. import atomic
 from ..catalogue import UNKNOWN_VALVE_ID
@@ -63,6 +62,8 @@ def save_png(view_rgb: np.ndarray, path: Path, content: Any | None) -> Path:
 
         return export_png(content, path)
     from io import BytesIO
+
+    from PIL import Image
 
     buffer = BytesIO()
     Image.fromarray(view_rgb).save(buffer, format="PNG")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import DISCLAIMER, __version__
+from ..catalogue import load_catalogue
 from ..settings import Settings
 from .actions import build_actions
 from .analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch, load_model
@@ -60,6 +61,9 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.worklist.changed.connect(self._on_worklist_changed)
         self.canvas.setFocus()
+        # the catalogue parses every template's YAML: warm it in the background, not at start-up
+        self.start_worker(lambda ctx: load_catalogue(), returned=lambda _: self.template_panel.refresh_names(),
+                          what="Valve catalogue")
 
     # --- layout --------------------------------------------------------------------------------
     def _build_widgets(self) -> None:

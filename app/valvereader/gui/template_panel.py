@@ -84,9 +84,11 @@ class TemplatePanel(QWidget):
         row.addWidget(QLabel("Template:"))
         self.picker = QComboBox()
         self.picker.setToolTip("Show another valve's template; this records a correction (C)")
+        # Names from the ids for now: parsing every template's YAML would delay start-up by
+        # a second or more; refresh_names() puts the catalogue's names in once it is loaded.
         for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
-            self.picker.addItem(valve_label(valve_id)[0] if valve_id != UNKNOWN_VALVE_ID else "Unknown valve",
-                                valve_id)
+            self.picker.addItem(valve_id.replace("_", " ").title() if valve_id != UNKNOWN_VALVE_ID
+                                else "Unknown valve", valve_id)
         self.picker.activated.connect(self._picked)
         row.addWidget(self.picker, 1)
         layout.addLayout(row)
@@ -113,6 +115,12 @@ class TemplatePanel(QWidget):
         self.sections.setOpenExternalLinks(False)
         layout.addWidget(self.sections, 3)
         self.show_valve(None)
+
+    def refresh_names(self) -> None:
+        for index in range(self.picker.count()):
+            valve_id = self.picker.itemData(index)
+            if valve_id != UNKNOWN_VALVE_ID:
+                self.picker.setItemText(index, valve_label(valve_id)[0])
 
     def show_valve(self, valve_id: str | None) -> None:
         self.valve_id = valve_id

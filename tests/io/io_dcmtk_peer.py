@@ -58,11 +58,11 @@ def render_dcmtk(path: Path, out_dir: Path) -> tuple[np.ndarray | None, str, str
     options, voi = voi_option(path)
     out = out_dir / (path.stem + ".png")
     command = [str(dcmtk_tool()), "+on2", "+G", "+F", "1", *options, str(path), str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0 or not out.exists():
         if options != ["+Wm"]:  # a window DCMTK rejects: try min-max like our fallback
             command = [str(dcmtk_tool()), "+on2", "+G", "+F", "1", "+Wm", str(path), str(out)]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
             voi = "min-max (file window rejected)"
         if done.returncode != 0 or not out.exists():
             lines = [ln for ln in (done.stderr or done.stdout).splitlines() if "E:" in ln or "F:" in ln]

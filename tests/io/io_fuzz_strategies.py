@@ -7,7 +7,7 @@ Shared by tests/io/test_io_fuzz.py (few examples, in the suite) and scripts/fuzz
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from hypothesis import strategies as st
@@ -44,7 +44,7 @@ TRANSFER_SYNTAXES = [
 ]
 
 
-def _dataset(name: str):  # noqa: ANN202 - pydicom Dataset
+def _dataset(name: str):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
@@ -85,7 +85,7 @@ def _dataset(name: str):  # noqa: ANN202 - pydicom Dataset
     return ds
 
 
-@lru_cache(maxsize=None)
+@cache
 def seed_bytes(name: str) -> bytes:
     """A valid small DICOM file of kind ``name`` (see SEED_NAMES), as bytes."""
     buffer = io.BytesIO()

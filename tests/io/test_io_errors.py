@@ -16,8 +16,8 @@ from pydicom.uid import BasicTextSRStorage, JPEG2000Lossless, RLELossless, gener
 from valvereader.errors import (
     AbsurdDimensionsError,
     InputError,
-    NoPixelDataError,
     NonImageObjectError,
+    NoPixelDataError,
     NotDicomError,
     PixelDataSizeError,
     TruncatedDataError,
@@ -197,3 +197,45 @@ def test_gif_is_an_unsupported_image(tmp_path: Path) -> None:
     Image.new("L", (8, 8), 128).save(path)
     with pytest.raises(NotDicomError):
         load(path)  # GIF is not sniffed as an image this program reads
+
+
+def test_a_panicking_native_decoder_becomes_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyo3 decoders (pylibjpeg-rle) raise PanicException, a BaseException, on some damaged data.
+    class PanicException(BaseException):
+        pass
+
+    def panic(*args: object, **kwargs: object) -> None:
+        raise PanicException("index out of bounds")
+
+    import valvereader.io.dicom as dicom_module
+
+    ds = make_dataset(ramp(), bits_stored=12)
+    ds.compress(JPEG2000Lossless)
+    path = save(ds, tmp_path / "j2k.dcm")
+    monkeypatch.setattr(dicom_module, "pixel_array", panic)
+    with pytest.raises(UnsupportedImageError, match="j2k.dcm"):
+        load(path)
+
+
+def test_a_panicking_rle_decoder_falls_back_to_pydicoms_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class PanicException(BaseException):
+        pass
+
+    import valvereader.io.dicom as dicom_module
+
+    real = dicom_module.pixel_array
+    plugins: list[str] = []
+
+    def flaky(ds: object, **kwargs: object) -> object:
+        plugins.append(str(kwargs.get("decoding_plugin", "")))
+        if not kwargs.get("decoding_plugin"):
+            raise PanicException("index out of bounds")
+        return real(ds, **kwargs)
+
+    ds = make_dataset(ramp(), bits_stored=12)
+    reference = load(save(ds, tmp_path / "ref.dcm")).pixels
+    ds.compress(RLELossless)
+    path = save(ds, tmp_path / "rle.dcm")
+    monkeypatch.setattr(dicom_module, "pixel_array", flaky)
+    np.testing.assert_allclose(load(path).pixels, reference, atol=1e-6)
+    assert plugins == ["", "pydicom"]

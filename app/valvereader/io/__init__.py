@@ -17,7 +17,7 @@ from ..errors import InputError, NotDicomError, UnreadableFileError, Unsupported
 from ..radiograph import Radiograph
 from .scan import ScanEntry, is_supported_file, scan
 
-__all__ = ["load", "is_supported_file", "scan", "ScanEntry"]
+__all__ = ["ScanEntry", "is_supported_file", "load", "scan"]
 
 
 def load(path: str | Path, frame: int = 0) -> Radiograph:
@@ -66,7 +66,7 @@ def load(path: str | Path, frame: int = 0) -> Radiograph:
         raise UnreadableFileError(f"cannot read {name}: {exc.strerror or exc}") from exc
     except MemoryError as exc:
         raise UnsupportedImageError(f"{name}: not enough memory to load this image") from exc
-    except Exception as exc:  # noqa: BLE001 - the contract: only typed errors leave load()
+    except Exception as exc:
         raise UnsupportedImageError(
             f"{name} could not be loaded ({type(exc).__name__}: {str(exc)[:200]})"
         ) from exc

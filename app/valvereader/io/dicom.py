@@ -29,8 +29,8 @@ from pydicom.uid import (
 from ..errors import (
     AbsurdDimensionsError,
     InputError,
-    NoPixelDataError,
     NonImageObjectError,
+    NoPixelDataError,
     NotDicomError,
     PixelDataSizeError,
     TruncatedDataError,
@@ -88,7 +88,7 @@ def parse(raw: bytes, name: str) -> Dataset:
         raise NotDicomError(f"{name} is not a DICOM file ({exc})") from exc
     except EOFError as exc:
         raise TruncatedDataError(f"{name}: the file ends inside its DICOM header ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on damaged headers
+    except Exception as exc:
         raise UnsupportedImageError(
             f"{name}: the DICOM header is damaged and cannot be read ({type(exc).__name__}: {exc})"
         ) from exc
@@ -268,7 +268,7 @@ def _decode_frame(ds: Dataset, uid: UID, raw: bytes, frame: int, name: str) -> n
         return _pixel_array(ds, uid, frame)
     except (MemoryError, OverflowError) as exc:
         raise PixelDataSizeError(f"{name}: pixel data too large to decode ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - decoders raise anything; map to typed errors
+    except Exception as exc:
         message = " ".join(str(exc).split())
         lowered = message.lower()
         if uid.is_encapsulated and _SEQUENCE_DELIMITER_LE not in raw and _SEQUENCE_DELIMITER_BE not in raw:
@@ -382,7 +382,7 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
         rendering = render(array, ds, notes)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - LUT attributes can be malformed in many ways
+    except Exception as exc:
         raise UnsupportedImageError(
             f"{name}: the grey-level attributes (rescale, LUTs, window) are malformed "
             f"({type(exc).__name__}: {str(exc)[:200]})"

@@ -112,31 +112,52 @@ def _voi_lut_unit(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
     return (out - low) / (high - low)
 
 
+def _stored_value_domain(raw: np.ndarray) -> np.ndarray | None:
+    """Every stored value from the image's minimum to maximum, when the image is integer and
+    large with at most 2**17 levels: the LUTs are then computed once per level and the image
+    indexed into them (exact, and several times faster than per-pixel float arithmetic)."""
+    if raw.dtype.kind not in "iu" or raw.size < 1 << 16:
+        return None
+    low, high = int(raw.min()), int(raw.max())
+    if high - low > 1 << 17:
+        return None
+    return np.arange(low, high + 1).astype(raw.dtype)
+
+
+def _padding_mask(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
+    """True where a stored value is Pixel Padding (background outside the exposed field)."""
+    if "PixelPaddingValue" not in ds or values.dtype.kind not in "iu":
+        return None
+    try:
+        pad = int(ds.PixelPaddingValue)
+        pad_limit = int(ds.get("PixelPaddingRangeLimit", pad))
+    except (TypeError, ValueError):
+        return None
+    return (values >= min(pad, pad_limit)) & (values <= max(pad, pad_limit))
+
+
 def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
     raw = np.asarray(arr)
+    domain = _stored_value_domain(raw)
+    # ``stored`` is what the LUT chain runs on: the image itself, or each of its levels once.
+    stored = raw if domain is None else domain
     try:
-        values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+        values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - a broken modality LUT: show stored values
         notes.append(f"Modality LUT/rescale unusable ({type(exc).__name__}); stored values shown")
-        values = np.asarray(raw, dtype=np.float64)
+        values = np.asarray(stored, dtype=np.float64)
     if not np.isfinite(values).all():
         notes.append("non-finite pixel values shown as black")
-        values = np.nan_to_num(values, nan=np.nan, posinf=np.nan, neginf=np.nan)
-
-    padding = None
-    if "PixelPaddingValue" in ds and raw.dtype.kind in "iu":
-        try:
-            pad = int(ds.PixelPaddingValue)
-            pad_limit = int(ds.get("PixelPaddingRangeLimit", pad))
-            padding = (raw >= min(pad, pad_limit)) & (raw <= max(pad, pad_limit))
-        except (TypeError, ValueError):
-            padding = None
+        values = np.where(np.isfinite(values), values, np.nan)
+    padding = _padding_mask(stored, ds)
 
     rendering = Rendering(pixels=np.empty(0), notes=notes)
     unit: np.ndarray | None = None
     if ds.get("VOILUTSequence"):
         try:
             unit = _voi_lut_unit(values, ds)
+            if unit is None:
+                notes.append("VOI LUT incomplete (no descriptor or data); window used instead")
         except Exception as exc:  # noqa: BLE001 - a broken LUT falls back to a window
             notes.append(f"VOI LUT unusable ({exc}); window used instead")
             unit = None
@@ -156,7 +177,7 @@ def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
         if center is not None and width is not None and not usable:
             notes.append(f"window in the file unusable (width {width:g}); robust window used")
         if not usable:
-            center, width = robust_window(values, padding)
+            center, width = _robust_window_of_image(raw, domain, values, padding)
             function = "LINEAR_EXACT"  # exact percentiles, no DICOM half-pixel shift
             notes.append("no window in the file: 0.5-99.5 percentile window used")
         assert center is not None and width is not None
@@ -164,9 +185,6 @@ def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
         rendering.window_center, rendering.window_width = center, width
 
     unit = np.nan_to_num(unit, nan=0.0)
-    if padding is not None and padding.any():
-        unit[padding] = 0.0  # padding is background: black whatever the polarity
-
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
     invert = photometric == "MONOCHROME1"
@@ -177,10 +195,25 @@ def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
         notes.append("MONOCHROME1 with Presentation LUT Shape IDENTITY: inverted as MONOCHROME1")
     if invert:
         unit = 1.0 - unit
-        if padding is not None and padding.any():
-            unit[padding] = 0.0
-    rendering.pixels = np.clip(unit, 0.0, 1.0).astype(np.float32)
+    if padding is not None:
+        unit[padding] = 0.0  # padding is background: black whatever the polarity
+    unit = np.clip(unit, 0.0, 1.0).astype(np.float32)
+    if domain is not None:
+        unit = unit[raw - domain[0]] if domain[0] != 0 else unit[raw]
+    rendering.pixels = unit
     return rendering
+
+
+def _robust_window_of_image(
+    raw: np.ndarray, domain: np.ndarray | None, values: np.ndarray, padding: np.ndarray | None
+) -> tuple[float, float]:
+    """Percentile window of the image's modality values (from the per-level table when the
+    LUT path is used), leaving out padding."""
+    if domain is None:
+        return robust_window(values, padding)
+    step = max(1, raw.size // _PERCENTILE_SAMPLE)
+    index = raw.reshape(-1)[::step].astype(np.int64) - int(domain[0])
+    return robust_window(values[index], None if padding is None else padding[index])
 
 
 def _colour(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:

@@ -43,7 +43,7 @@ def image_kind_from_head(head: bytes) -> FileKind | None:
     """'dicom' or 'image' from the first 132 bytes alone; None when they do not say."""
     if len(head) >= _HEAD_BYTES and head[128:132] == b"DICM":
         return "dicom"
-    if head.startswith(PNG_MAGIC) or head.startswith(JPEG_MAGIC) or head[:4] in TIFF_MAGICS:
+    if head.startswith((PNG_MAGIC, JPEG_MAGIC)) or head[:4] in TIFF_MAGICS:
         return "image"
     return None
 
@@ -63,7 +63,8 @@ def looks_like_raw_dicom(head: bytes) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
-            known = [tag for tag in ds.keys() if dictionary_has_tag(tag)]
+            tags = list(ds.keys())
+            known = [tag for tag in tags if dictionary_has_tag(tag)]
     except Exception:  # noqa: BLE001 - any parse failure means "not DICOM" here
         return False
     return len(known) >= 3

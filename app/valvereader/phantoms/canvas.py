@@ -25,21 +25,24 @@ class Canvas:
         a = np.deg2rad(angle_deg)
         self._rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) * self.px_per_mm
         self._flip = -1.0 if flip else 1.0
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- frames -----------------------------------------------------------------------------
     def to_px(self, points: Sequence[Point] | np.ndarray) -> np.ndarray:
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2) * np.array([self._flip, 1.0])
         return p @ self._rot.T + np.asarray(self.centre)
 
-    def grid_mm(self, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Head-frame millimetre coordinates of every ``step``-th pixel centre."""
-        h, w = self.shape
-        ys, xs = np.mgrid[0:h:step, 0:w:step].astype(np.float32)
-        dx, dy = xs + 0.5 * step - self.centre[0], ys + 0.5 * step - self.centre[1]
-        inv = np.linalg.inv(self._rot)
-        x = (inv[0, 0] * dx + inv[0, 1] * dy) * self._flip
-        y = inv[1, 0] * dx + inv[1, 1] * dy
-        return x.astype(np.float32), y.astype(np.float32)
+    def grid_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Head-frame millimetre coordinates of every pixel centre (computed once)."""
+        if self._grid is None:
+            h, w = self.shape
+            xs = np.arange(w, dtype=np.float32)[None, :] + np.float32(0.5 - self.centre[0])
+            ys = np.arange(h, dtype=np.float32)[:, None] + np.float32(0.5 - self.centre[1])
+            inv = np.linalg.inv(self._rot).astype(np.float32)
+            x = (inv[0, 0] * xs + inv[0, 1] * ys) * np.float32(self._flip)
+            y = inv[1, 0] * xs + inv[1, 1] * ys
+            self._grid = (x, y)
+        return self._grid
 
     # --- primitives -------------------------------------------------------------------------
     def _layer(self, pts: np.ndarray, margin: float):

@@ -22,13 +22,15 @@ class Exposure:
     gamma: float = 1.0
     unsharp: float = 0.5
     unsharp_mm: float = 3.0
+    range_compression: float = 0.5  # share of the large-scale log signal removed, as consoles do
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Exposure":
         return cls(photons=float(np.exp(rng.uniform(np.log(2500), np.log(30000)))),
                    scatter_fraction=rng.uniform(0.1, 0.5), heel=rng.uniform(0.04, 0.2),
                    heel_angle_deg=rng.uniform(0, 360), gamma=rng.uniform(0.75, 1.35),
-                   unsharp=rng.uniform(0.1, 0.9), unsharp_mm=rng.uniform(1.5, 5.0))
+                   unsharp=rng.uniform(0.1, 0.9), unsharp_mm=rng.uniform(1.5, 5.0),
+                   range_compression=rng.uniform(0.3, 0.7))
 
 
 def _small_blur(image: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -52,6 +54,13 @@ def expose(mu: np.ndarray, exposure: Exposure, px_per_mm: float, rng: np.random.
     counts = signal * np.float32(exposure.photons)
     counts += np.sqrt(counts) * rng.standard_normal(counts.shape, dtype=np.float32)
     log_signal = -np.log(np.maximum(counts, 0.5) / np.float32(exposure.photons))
+    if exposure.range_compression > 0:
+        # Dynamic range compression: the face and neck no longer outshine the vault.
+        body = log_signal > 0.3
+        low_pass = _small_blur(np.where(body, log_signal, 0.0).astype(np.float32), 12.0 * px_per_mm)
+        weight = _small_blur(body.astype(np.float32), 12.0 * px_per_mm)
+        low_pass = low_pass / np.maximum(weight, 1e-3)
+        log_signal = log_signal - exposure.range_compression * body * (low_pass - float(np.median(low_pass[body])) if body.any() else 0.0)
     sample = log_signal[::4, ::4]
     low, high = np.percentile(sample, [1.0, 99.8])
     display = np.clip((log_signal - low) / max(high - low, 1e-3), 0.0, 1.0)

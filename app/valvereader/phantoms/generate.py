@@ -29,8 +29,8 @@ def _spec(rng: np.random.Generator, patient_id: str, patient: dict, instance: in
           shape: tuple[int, int]) -> DicomSpec:
     syntax = str(rng.choice(["explicit", "rle", "jpeg2000"], p=[0.35, 0.35, 0.30]))
     bits = int(rng.choice([8, 10, 12, 14, 16], p=[0.15, 0.2, 0.35, 0.2, 0.1]))
-    # ~0.2 mm at the detector for 1280 px across a 24x30 cm field; scaled for other sizes.
-    spacing = float(rng.uniform(0.19, 0.25) * 1280.0 / max(shape))
+    # A 24x30 cm (or larger) field over 1280 px, as a downsampled CR/DX; scaled for other sizes.
+    spacing = float(rng.uniform(0.25, 0.31) * 1280.0 / max(shape))
     return DicomSpec(patient_id=patient_id, patient_name=patient["name"], patient_sex=patient["sex"],
                      birth_date=patient["birth"], study_date=patient["dates"][min(instance - 1, 2) // 2],
                      study_seed=f"{patient['seed']}-{instance // 3}", instance=instance, view=view,
@@ -160,6 +160,8 @@ def generate(count: int, out_dir: str | os.PathLike[str], seed: int = 0,
     else:
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             rows = list(pool.imap(_render_row, tasks, chunksize=2))
+            pool.close()
+            pool.join()
     path = out / CSV_NAME
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

@@ -13,6 +13,7 @@ then cannot keep two images of one patient apart, and reports must say so.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -31,6 +32,21 @@ from ..preprocess import Preprocess
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NO_PATIENT_PREFIX = "image:"
 
+
+
+def _typed_errors(reader):
+    """Any malformed content a reader trips over becomes a DatasetError naming the file."""
+
+    @functools.wraps(reader)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return reader(path, *args, **kwargs)
+        except DatasetError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, csv.Error, RecursionError) as exc:
+            raise DatasetError(f"cannot read {path}: malformed content ({type(exc).__name__}: {exc})") from exc
+
+    return wrapper
 
 @dataclass(frozen=True)
 class Sample:
@@ -55,6 +71,7 @@ def _resolve(root: Path, text: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+@_typed_errors
 def read_manifest(path: str | Path) -> list[Sample]:
     """Samples from a CSV with columns ``path,label`` and optionally ``patient_id``.
 
@@ -84,6 +101,7 @@ def read_manifest(path: str | Path) -> list[Sample]:
     return samples
 
 
+@_typed_errors
 def read_class_folders(root: str | Path, labels: Sequence[str] | None = None) -> list[Sample]:
     """Samples from ``root/<label>/*.png`` (one folder per class, searched recursively).
 
@@ -138,6 +156,7 @@ def _choice_and_box(annotation: dict) -> tuple[str | None, Box | None, tuple[int
     return label, box, size
 
 
+@_typed_errors
 def read_label_studio(path: str | Path, image_root: str | Path | None = None) -> list[Sample]:
     """Samples from a Label Studio JSON export (choices or rectangle labels).
 
@@ -176,6 +195,7 @@ def read_label_studio(path: str | Path, image_root: str | Path | None = None) ->
     return samples
 
 
+@_typed_errors
 def read_phantom_truth(path: str | Path, margin: float = 1.5) -> list[Sample]:
     """Samples from the phantom ground-truth CSV (``file, patient_id, kind, valve_id, box_x0..box_y1``).
 

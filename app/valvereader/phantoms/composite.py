@@ -56,7 +56,8 @@ def load_crop(crop: Crop) -> np.ndarray:
 
 def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float], side_px: float,
                angle_deg: float, contrast: float, rng: np.random.Generator) -> Box | None:
-    """Blend ``pixels`` (a 0..1 crop) into ``mu`` in place; returns the placed crop's box (clipped).
+    """Blend ``pixels`` (a 0..1 crop) into ``mu`` in place; returns the box around the placed
+    (rotated) crop rectangle, clipped to the image.
 
     The crop's grey levels become attenuation: its median is matched to the phantom's local
     median and its valve (99.5th percentile) to ``contrast`` above it; the edges are feathered.
@@ -91,8 +92,7 @@ def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float
     wgt = warped_weight[y0:y1, x0:x1]
     region *= 1.0 - wgt
     region += wgt * crop_mu
-    inside = warped_weight > 0.5
-    ys, xs = np.nonzero(inside)
-    if ys.size == 0:
-        return None
-    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    corners = matrix[:, :2] @ np.array([[0, new_w, new_w, 0], [0, 0, new_h, new_h]], float) + matrix[:, 2:]
+    box = Box(int(np.floor(corners[0].min())), int(np.floor(corners[1].min())),
+              int(np.ceil(corners[0].max())), int(np.ceil(corners[1].max()))).clip((h, w))
+    return box if box.width > 0 and box.height > 0 else None

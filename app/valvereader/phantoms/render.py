@@ -48,6 +48,8 @@ class Truth:
     distractors: list[str]
     crop_scale: float | None = None
     crop_angle: float | None = None
+    field: Box | None = None  # the exposed (not collimated) rectangle
+    attenuation: np.ndarray | None = None  # only when render(..., keep_attenuation=True)
 
 
 def _tube(mu: np.ndarray, points: np.ndarray, width_px: float, px_per_mm: float) -> None:
@@ -97,11 +99,12 @@ def _edge_field(field: Box, site: tuple[float, float], reach_px: float, rng: np.
     return Box(**values).clip((10**6, 10**6))
 
 
-def render(job: Job, out_dir: Path, draw_valve: bool = True) -> Truth:
+def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: bool = False) -> Truth:
     """Render ``job`` into ``out_dir / job.file`` and return its ground truth.
 
     ``draw_valve=False`` leaves the valve out but draws everything else identically (tests use
-    it to see exactly which pixels the valve changed).
+    it to see exactly which pixels the valve changed); ``keep_attenuation`` returns the
+    attenuation map before exposure in ``Truth.attenuation``.
     """
     rng = np.random.default_rng([job.seed, job.index, 1])
     anatomy_rng = np.random.default_rng([job.seed, job.patient_index, 2, 0 if job.view == "lateral" else 1])
@@ -151,6 +154,9 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True) -> Truth:
     if job.position == "edge":
         field = _edge_field(field, site, reach, rng).clip((h, w))
     clutter.lead_marker(mu, field, "L" if rng.random() < 0.5 else "R", px_per_mm, rng)
+    truth.field = field
+    if keep_attenuation:
+        truth.attenuation = mu.copy()
     display = expose(mu, Exposure.random(rng), px_per_mm, rng)
     clutter.collimate(display, field, rng)
     if rng.random() < 0.8:

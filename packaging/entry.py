@@ -1,0 +1,46 @@
+"""Entry point of the frozen ShuntValveReader bundle (PyInstaller runs this file).
+
+It is ``valvereader.cli:main`` with two additions that only matter in the bundle:
+a clear message when a subcommand needs torch (training and evaluation are left out of the
+bundle on purpose: inference runs on ONNX Runtime) and Qt plugin paths that point inside
+the bundle, never at a Qt installed on the workstation.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+
+def _frozen_environment() -> None:
+    base = getattr(sys, "_MEIPASS", None)
+    if not base:
+        return
+    # A system Qt's plugins must not be mixed with the bundled Qt.
+    for name in ("QT_PLUGIN_PATH", "QML2_IMPORT_PATH"):
+        os.environ.pop(name, None)
+
+
+def main() -> int:
+    multiprocessing.freeze_support()
+    _frozen_environment()
+    from valvereader.cli import main as cli_main
+
+    try:
+        return cli_main()
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in {"torch", "torchvision", "onnx", "pytorch_grad_cam", "cv2"}:
+            print(
+                f"ShuntValveReader: this command needs '{missing}', which the desktop bundle "
+                "leaves out (inference runs on ONNX Runtime). Use the Python install with the "
+                "'train' extra for training, evaluation and GPU inference.",
+                file=sys.stderr,
+            )
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

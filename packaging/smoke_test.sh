@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Smoke test of the desktop bundle: it must start with no Python beside it, offline, headless,
+# open a sample and save a screenshot, decode compressed DICOM, and classify the samples with
+# the same result as the Python install.
+#
+#   bash packaging/smoke_test.sh [dist/ShuntValveReader]
+#
+# PYTHON (default python3.11) is the *Python install* used as the reference (run from app/).
+# The bundle itself runs with an empty environment (env -i: no PYTHONPATH, no PATH to a
+# Python, HOME and config in a temporary folder) and, where `unshare -n` works, without any
+# network interface. Exit status 0 only if every check passes.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUNDLE="$(cd "${1:-$ROOT/dist/ShuntValveReader}" && pwd)"
+EXE="$BUNDLE/ShuntValveReader"
+PYTHON="${PYTHON:-python3.11}"
+HELPERS="$ROOT/packaging/smoke_helpers.py"
+WORK="$(mktemp -d /tmp/valvereader-smoke.XXXXXX)"
+mkdir -p "$WORK/home" "$WORK/config" "$WORK/empty-bin" "$WORK/run"
+chmod 700 "$WORK/run"
+FAILED=0
+pass() { printf 'PASS  %s\n' "$*"; }
+fail() { printf 'FAIL  %s\n' "$*"; FAILED=1; }
+note() { printf 'NOTE  %s\n' "$*"; }
+
+[[ -x "$EXE" ]] || { echo "no bundle at $EXE (run packaging/build.sh)"; exit 1; }
+
+# Offline: a private network namespace (loopback only, down) when we are allowed one.
+OFFLINE=()
+if unshare -n true 2>/dev/null; then
+    OFFLINE=(unshare -n)
+elif unshare -rn true 2>/dev/null; then
+    OFFLINE=(unshare -rn)
+else
+    note "unshare -n not permitted here: the bundle runs with the network present"
+fi
+
+bundle() {
+    # No Python on PATH, no Python variables, a throw-away home and config folder.
+    ${OFFLINE[@]+"${OFFLINE[@]}"} timeout 600 \
+        env -i HOME="$WORK/home" PATH="$WORK/empty-bin" LANG=C.UTF-8 \
+        XDG_RUNTIME_DIR="$WORK/run" QT_QPA_PLATFORM=offscreen \
+        VALVEREADER_CONFIG_DIR="$WORK/config" "$EXE" "$@"
+}
+reference() {
+    PYTHONPATH="$ROOT/app" VALVEREADER_CONFIG_DIR="$WORK/config-py" QT_QPA_PLATFORM=offscreen \
+        timeout 900 "$PYTHON" -m valvereader "$@"
+}
+
+echo "bundle: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1))"
+echo "work:   $WORK"
+
+# 0. Nothing of torch (or a Python) inside; it starts at all.
+if find "$BUNDLE" \( -name 'libtorch*' -o -path '*/torch/*' -o -name 'libpython*.so*' -prune \) -print \
+        | grep -q -E 'torch'; then
+    fail "torch found in the bundle"
+else
+    pass "no torch in the bundle"
+fi
+if out=$(bundle --version 2>&1); then pass "starts: $out"; else fail "--version: $out"; fi
+
+# 1. Headless viewer on a bundled sample, with a screenshot.
+SAMPLE=""
+for f in "$ROOT"/resources/samples/*; do
+    case "${f,,}" in
+        *.dcm|*.png|*.jpg|*.jpeg|*.tif|*.tiff) SAMPLE="$f"; break ;;
+    esac
+done
+if [[ -z $SAMPLE ]]; then
+    note "resources/samples/ has no image yet: screenshot of the empty window instead"
+    SHOT_ARGS=()
+else
+    SHOT_ARGS=("$SAMPLE")
+fi
+start=$SECONDS
+if bundle view ${SHOT_ARGS[@]+"${SHOT_ARGS[@]}"} --screenshot "$WORK/shot.png" >"$WORK/view.log" 2>&1 \
+        && [[ -s "$WORK/shot.png" ]] && "$PYTHON" "$HELPERS" check-png "$WORK/shot.png"; then
+    pass "view ${SAMPLE#"$ROOT"/} --screenshot ($((SECONDS - start)) s) -> $WORK/shot.png"
+else
+    fail "view --screenshot (log: $WORK/view.log)"; tail -n 15 "$WORK/view.log"
+fi
+
+# 2. Compressed DICOM: the bundle's decoders give the same display image as the Python install.
+"$PYTHON" "$HELPERS" codec-files "$WORK/codecs" > "$WORK/codecs.txt"
+while IFS=$'\t' read -r name what; do
+    f="$WORK/codecs/$name"
+    b_png="$WORK/codecs/$name.bundle.png" p_png="$WORK/codecs/$name.python.png"
+    bundle info "$f" --png "$b_png" >"$WORK/codecs/$name.bundle.log" 2>&1; rc_b=$?
+    reference info "$f" --png "$p_png" >"$WORK/codecs/$name.python.log" 2>&1; rc_p=$?
+    if [[ $rc_b -ne 0 && $rc_p -ne 0 ]]; then
+        if [[ "$(tail -n 1 "$WORK/codecs/$name.bundle.log")" == "$(tail -n 1 "$WORK/codecs/$name.python.log")" ]]; then
+            pass "decode $what ($name): fails exactly as in the Python install"
+        else
+            fail "decode $what ($name): both fail, differently: $(tail -n 1 "$WORK/codecs/$name.bundle.log")"
+        fi
+    elif [[ $rc_b -ne 0 ]]; then
+        fail "decode $what ($name): $(tail -n 1 "$WORK/codecs/$name.bundle.log")"
+    elif [[ $rc_p -ne 0 ]]; then
+        note "decode $what ($name): bundle ok, the Python install failed"
+    elif "$PYTHON" "$HELPERS" compare-png "$b_png" "$p_png"; then
+        pass "decode $what"
+    else
+        fail "decode $what ($name): image differs from the Python install"
+    fi
+done < "$WORK/codecs.txt"
+
+# 3. classify the samples: same classes, probabilities within 1e-4 of the Python install.
+TARGET="resources/samples"
+if ! compgen -G "$ROOT/resources/samples/*.*" >/dev/null; then
+    note "resources/samples/ is empty: classifying the codec test files instead"
+    TARGET="$WORK/codecs"
+fi
+start=$SECONDS
+bundle classify "$TARGET" --device cpu --output "$WORK/bundle.csv" >"$WORK/classify.bundle.log" 2>&1
+rc_bundle=$?
+t_bundle=$((SECONDS - start))
+reference classify "$TARGET" --device cpu --output "$WORK/python.csv" >"$WORK/classify.python.log" 2>&1
+rc_python=$?
+if grep -qi "weights" "$WORK/classify.bundle.log" && [[ ! -s "$WORK/bundle.csv" || $rc_bundle -ne 0 ]] \
+        && ! compgen -G "$ROOT/weights/*.onnx" >/dev/null; then
+    note "no weights/*.onnx in this checkout; the bundle says: $(grep -i weights "$WORK/classify.bundle.log" | head -n 2)"
+    if [[ $rc_bundle -eq $rc_python ]]; then
+        pass "classify without weights: same exit status as the Python install ($rc_bundle)"
+    else
+        fail "classify without weights: exit $rc_bundle, Python install $rc_python"
+    fi
+elif [[ ! -s "$WORK/bundle.csv" ]]; then
+    fail "classify wrote no CSV (exit $rc_bundle): $(tail -n 3 "$WORK/classify.bundle.log")"
+else
+    if [[ $rc_bundle -ne $rc_python ]]; then
+        fail "classify exit status: bundle $rc_bundle, Python install $rc_python"
+    fi
+    if "$PYTHON" "$HELPERS" compare-csv "$WORK/bundle.csv" "$WORK/python.csv" --tol 1e-4; then
+        pass "classify $TARGET (${t_bundle} s): same as the Python install -> $WORK/bundle.csv"
+    else
+        fail "classify: the bundle and the Python install disagree ($WORK/bundle.csv vs $WORK/python.csv)"
+    fi
+fi
+
+# 4. Settings and logs went to the configured folder, nowhere else.
+if [[ -n "$(ls -A "$WORK/home" 2>/dev/null)" ]]; then
+    note "the bundle wrote into HOME: $(cd "$WORK/home" && find . -maxdepth 3 | head -n 5 | tr '\n' ' ')"
+fi
+
+if [[ $FAILED == 0 ]]; then
+    echo "SMOKE TEST PASSED"
+else
+    echo "SMOKE TEST FAILED (files in $WORK)"
+fi
+exit $FAILED

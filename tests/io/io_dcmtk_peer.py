@@ -30,8 +30,14 @@ class PeerResult:
     voi: str = ""
 
 
-def dcmtk_tool() -> str | None:
-    """dcmj2pnm (with DCMTK's JPEG and JPEG-LS decoders) if installed, else dcm2pnm."""
+_JPEG_LS = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
+
+
+def dcmtk_tool(transfer_syntax: str = "") -> str | None:
+    """DCMTK's renderer for a transfer syntax: dcml2pnm (JPEG-LS), dcmj2pnm (JPEG, RLE and
+    uncompressed), dcm2pnm (uncompressed) - whichever is installed."""
+    if transfer_syntax in _JPEG_LS and shutil.which("dcml2pnm"):
+        return shutil.which("dcml2pnm")
     return shutil.which("dcmj2pnm") or shutil.which("dcm2pnm")
 
 
@@ -56,12 +62,13 @@ def voi_option(path: Path) -> tuple[list[str], str]:
 
 def render_dcmtk(path: Path, out_dir: Path) -> tuple[np.ndarray | None, str, str]:
     options, voi = voi_option(path)
+    tool = str(dcmtk_tool(_transfer_syntax(path)))
     out = out_dir / (path.stem + ".png")
-    command = [str(dcmtk_tool()), "+on2", "+G", "+F", "1", *options, str(path), str(out)]
+    command = [tool, "+on2", "+G", "+F", "1", *options, str(path), str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0 or not out.exists():
         if options != ["+Wm"]:  # a window DCMTK rejects: try min-max like our fallback
-            command = [str(dcmtk_tool()), "+on2", "+G", "+F", "1", "+Wm", str(path), str(out)]
+            command = [tool, "+on2", "+G", "+F", "1", "+Wm", str(path), str(out)]
             done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
             voi = "min-max (file window rejected)"
         if done.returncode != 0 or not out.exists():

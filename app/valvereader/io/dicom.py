@@ -369,6 +369,11 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
         raise InputError(f"{name}: frame {frame + 1} asked for, but the file has {frames} frame(s)")
     if keyword == "PixelData":
         _check_decoder(uid, name)
+        if uid == RLELossless and bits == 1:
+            raise UnsupportedTransferSyntaxError(
+                f"{name}: 1-bit RLE Lossless pixel data (a segmentation mask) cannot be decoded "
+                "by pydicom 3.0; convert it uncompressed (e.g. dcmdrle) or open the radiograph itself"
+            )
     _check_size(ds, uid, keyword, name, len(raw), frames)
     _check_frame_size(rows, columns, samples, bits, name)
     array = _decode_frame(ds, uid, raw, frame, name)

@@ -1,0 +1,140 @@
+"""Light checks of packaging/ (the PyInstaller build itself runs in packaging/build.sh, not here)."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import csv
+import importlib.util
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+SCRIPTS = ("build.sh", "smoke_test.sh", "install.sh")
+
+
+def _load_helpers():
+    spec = importlib.util.spec_from_file_location("smoke_helpers", PACKAGING / "smoke_helpers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_spec_parses_and_names_what_matters():
+    text = (PACKAGING / "ValveReader.spec").read_text()
+    tree = ast.parse(text)
+    calls = {node.func.id for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert {"Analysis", "PYZ", "EXE", "COLLECT"} <= calls
+    assert 'NAME = "ShuntValveReader"' in text
+    # data where valvereader.paths looks inside a bundle
+    assert '"valvereader/resources"' in text and '"valvereader/weights"' in text
+    # pixel-data plugins are found through entry points: metadata must be copied
+    for dist in ("pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle"):
+        assert f'"{dist}"' in text
+    excludes = next(node for node in ast.walk(tree)
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "excludes")
+    names = {elt.value for elt in excludes.value.elts}
+    assert {"torch", "torchvision", "onnx", "pytorch_grad_cam", "tensorboard", "matplotlib"} <= names
+
+
+def test_entry_script_is_the_cli():
+    text = (PACKAGING / "entry.py").read_text()
+    ast.parse(text)
+    assert "from valvereader.cli import main" in text
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_scripts_are_executable_bash(name):
+    path = PACKAGING / name
+    assert path.stat().st_mode & stat.S_IXUSR, f"{name} is not executable"
+    assert path.read_text().startswith("#!/usr/bin/env bash")
+    bash = shutil.which("bash")
+    if bash:
+        subprocess.run([bash, "-n", str(path)], check=True)
+
+
+def test_desktop_file_is_valid():
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read(PACKAGING / "valvereader.desktop", encoding="utf-8")
+    assert parser.sections() == ["Desktop Entry"]
+    entry = parser["Desktop Entry"]
+    for key in ("Type", "Name", "Exec", "Icon", "Categories"):
+        assert entry.get(key), key
+    assert entry["Type"] == "Application"
+    assert entry["Terminal"] in {"true", "false"}
+    assert entry["Exec"].split()[0].endswith("/ShuntValveReader")
+    assert "%F" in entry["Exec"] or "%f" in entry["Exec"]
+    for key in ("Categories", "MimeType", "Keywords"):
+        assert entry[key].endswith(";"), f"{key} must end with ';'"
+    categories = entry["Categories"].split(";")
+    # MedicalSoftware is an additional category: it needs Science or Education beside it
+    assert "MedicalSoftware" not in categories or "Science" in categories
+    known = {"Type", "Version", "Name", "GenericName", "Comment", "Exec", "TryExec", "Icon",
+             "Terminal", "Categories", "MimeType", "Keywords", "StartupNotify", "StartupWMClass"}
+    assert set(entry) <= known
+    assert (PACKAGING / f"{entry['Icon']}.png").is_file()
+    assert (PACKAGING / f"{entry['Icon']}.svg").is_file()
+
+
+def test_icon_files():
+    png = (PACKAGING / "valvereader.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (256, 256)
+    root = ET.parse(PACKAGING / "valvereader.svg").getroot()
+    assert root.tag.endswith("svg")
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_compare_csv(tmp_path, capsys):
+    helpers = _load_helpers()
+    row = {"path": "a.png", "status": "ok", "predicted": "integra_dp", "verdict": "confident",
+           "confidence": "0.91", "p_integra_dp": "0.91", "p_codman_certas_plus": "0.09"}
+    _write_csv(tmp_path / "a.csv", [row])
+    _write_csv(tmp_path / "b.csv", [dict(row, p_integra_dp="0.91005")])
+    assert helpers.compare_csv(tmp_path / "a.csv", tmp_path / "b.csv", 1e-4) == 0
+    _write_csv(tmp_path / "c.csv", [dict(row, p_integra_dp="0.9102")])
+    assert helpers.compare_csv(tmp_path / "a.csv", tmp_path / "c.csv", 1e-4) == 1
+    _write_csv(tmp_path / "d.csv", [dict(row, predicted="codman_certas_plus")])
+    assert helpers.compare_csv(tmp_path / "a.csv", tmp_path / "d.csv", 1e-4) == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not shutil.which("bash"), reason="Linux installer")
+def test_install_script_user_mode(tmp_path):
+    bundle = tmp_path / "ShuntValveReader"
+    bundle.mkdir()
+    exe = bundle / "ShuntValveReader"
+    exe.write_text("#!/bin/sh\necho fake\n")
+    exe.chmod(0o755)
+    for name in ("valvereader.desktop", "valvereader.png", "valvereader.svg", "install.sh"):
+        shutil.copy(PACKAGING / name, bundle / name)
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    subprocess.run(["bash", str(bundle / "install.sh"), "--user"], check=True, env=env,
+                   capture_output=True)
+    target = home / ".local/opt/ShuntValveReader"
+    assert (target / "ShuntValveReader").is_file()
+    desktop = (home / ".local/share/applications/valvereader.desktop").read_text()
+    assert f"Exec={target}/ShuntValveReader view %F" in desktop
+    assert (home / ".local/share/icons/hicolor/256x256/apps/valvereader.png").is_file()
+    assert (home / ".local/bin/valvereader").resolve() == (target / "ShuntValveReader").resolve()
+    subprocess.run(["bash", str(target / "install.sh"), "--user", "--uninstall"], check=True,
+                   env=env, capture_output=True)
+    assert not target.exists()
+    assert not (home / ".local/share/applications/valvereader.desktop").exists()

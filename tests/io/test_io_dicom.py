@@ -192,3 +192,15 @@ def test_signed_pixels_with_padding_show_padding_black(tmp_path: Path) -> None:
     image = load(save(ds, tmp_path / "pad.dcm"))
     assert (image.pixels[:4] == 0).all()
     assert image.pixels[4:].max() > 0.9
+
+
+def test_invalid_identifying_values_are_not_quoted_in_warnings(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    ds = make_dataset(ramp())
+    ds.PatientName = "Secret^Person\\Other"
+    ds.PatientBirthDate = "19xx0101"
+    ds.PatientID = "ID-" + "9" * 80  # too long for LO
+    meta = load(save(ds, tmp_path / "phi.dcm")).meta
+    assert meta.patient_birth_date == "19xx0101"  # still read, just not validated aloud
+    for warning in recwarn:
+        text = str(warning.message)
+        assert "Secret" not in text and "19xx" not in text and "999999" not in text, text

@@ -39,6 +39,7 @@ from ..errors import (
 )
 from ..radiograph import PixelSpacing, Radiograph, RadiographMeta
 from .display import render
+from .sniff import quiet_pydicom
 from .syntaxes import (
     is_non_image_sop_class,
     sop_class_name,
@@ -360,6 +361,7 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
         InputError subclasses: see the module docstring; nothing else escapes.
     """
     name = path.name
+    quiet_pydicom()
     raw = path.read_bytes()
     ds = parse(raw, name)
     keyword = _check_pixels_present(ds, name)

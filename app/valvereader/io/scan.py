@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .sniff import is_skipped_name, sniff
+from .sniff import is_skipped_name, quiet_pydicom, sniff
 from .syntaxes import is_non_image_sop_class, sop_class_name
 
 ScanKind = Literal["dicom", "image", "non-image", "unknown"]
@@ -49,6 +49,7 @@ def is_supported_file(path: str | Path) -> bool:
 def _dicom_entry(path: Path) -> ScanEntry | None:
     import pydicom
 
+    quiet_pydicom()
     try:
         ds = pydicom.dcmread(
             path, stop_before_pixels=True, force=True, defer_size="256 KB", specific_tags=_HEADER_TAGS

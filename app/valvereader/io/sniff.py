@@ -7,7 +7,6 @@ without preamble and meta header, by a header that parses into several standard 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +31,15 @@ _HEAD_BYTES = 132
 _RAW_HEADER_PROBE = 16384
 # Groups that open a DICOM data set written without preamble (meta, identification, patient).
 _LEADING_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
+
+
+def quiet_pydicom() -> None:
+    """Turn off pydicom's value validation on reading: its warnings and log lines quote the
+    offending value, which can be a patient's name or birth date (issue 8.5: no names in
+    logs). Loading never depends on those checks; idempotent and cheap."""
+    from pydicom import config
+
+    config.settings.reading_validation_mode = config.IGNORE
 
 
 def is_skipped_name(path: Path) -> bool:
@@ -59,12 +67,12 @@ def looks_like_raw_dicom(head: bytes) -> bool:
     import pydicom
     from pydicom.datadict import dictionary_has_tag
 
+    quiet_pydicom()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
-            tags = list(ds.keys())
-            known = [tag for tag in tags if dictionary_has_tag(tag)]
+        # catch_warnings is not thread-safe (workers scan in threads); warnings are let through.
+        ds = pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True)
+        tags = list(ds.keys())
+        known = [tag for tag in tags if dictionary_has_tag(tag)]
     except Exception:  # noqa: BLE001 - any parse failure means "not DICOM" here
         return False
     return len(known) >= 3

@@ -4,6 +4,7 @@ tests run offscreen in seconds without model weights."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ class FakePredictor:
     around the brightest blob. ``fail_on`` names files whose prediction raises."""
 
     model_name = "fake-model 0.0"
-    card = {"name": "fake-model", "version": "0.0", "license": "test only"}
+    card: ClassVar[dict[str, str]] = {"name": "fake-model", "version": "0.0", "license": "test only"}
     valve_ids = VALVE_IDS
 
     def __init__(self, fail_on: tuple[str, ...] = (), confidences: dict[str, float] | None = None):
@@ -45,7 +46,7 @@ class FakePredictor:
         self.confidences = confidences or {}
         self.calls: list[str] = []
 
-    def predict(self, radiograph, with_heatmap: bool = True) -> Prediction:  # noqa: ANN001
+    def predict(self, radiograph, with_heatmap: bool = True) -> Prediction:
         name = Path(radiograph.meta.source).name
         self.calls.append(name)
         if any(part in name for part in self.fail_on):
@@ -72,13 +73,13 @@ def batch_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_window(qtbot):  # noqa: ANN001, ANN201
+def make_window(qtbot):
     """``make_window(predictor=FakePredictor())`` → a shown MainWindow with isolated settings."""
     from valvereader.gui.analysis import ModelStatus
     from valvereader.gui.main_window import MainWindow
     from valvereader.settings import Settings
 
-    def make(predictor: object | None = None, message: str = "fake"):  # noqa: ANN202
+    def make(predictor: object | None = None, message: str = "fake"):
         predictor = FakePredictor() if predictor is None else predictor
         status = ModelStatus(predictor if predictor is not False else None,
                              "No valve model installed: put weights in /nowhere" if predictor is False else message)

@@ -7,16 +7,16 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import skull_image, write_png
 from PySide6.QtCore import QPointF, Qt
 
+from conftest import skull_image, write_png
 from valvereader.review import ReviewStore
 
 pytestmark = pytest.mark.gui
 templates = pytest.importorskip("valvereader.templates")
 
 
-def point_at(view, angle_deg: float) -> QPointF:  # noqa: ANN001
+def point_at(view, angle_deg: float) -> QPointF:
     centre = view._dial_centre()
     r = view._radius() * 0.8
     return QPointF(centre.x() + r * math.sin(math.radians(angle_deg)), centre.y() - r * math.cos(math.radians(angle_deg)))

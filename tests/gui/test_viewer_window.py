@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FakePredictor, skull_image, write_png
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from conftest import FakePredictor, skull_image, write_png
 from valvereader.gui.state import ReviewDecision
 from valvereader.review import ReviewStore
 
@@ -16,16 +16,16 @@ pytestmark = pytest.mark.gui
 TIMEOUT = 15000
 
 
-def wait_settled(qtbot, window) -> None:  # noqa: ANN001
+def wait_settled(qtbot, window) -> None:
     qtbot.waitUntil(window.is_settled, timeout=TIMEOUT)
 
 
-def wait_batch_done(qtbot, window) -> None:  # noqa: ANN001
+def wait_batch_done(qtbot, window) -> None:
     qtbot.waitUntil(lambda: bool(window.worklist.studies) and all(s.analysed for s in window.worklist.studies),
                     timeout=TIMEOUT)
 
 
-def drop(window, paths: list[Path]) -> None:  # noqa: ANN001
+def drop(window, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
@@ -187,7 +187,7 @@ def test_cancel_stops_the_analysis_and_analyse_resumes_it(qtbot, make_window, ba
     import time
 
     class SlowPredictor(FakePredictor):
-        def predict(self, radiograph, with_heatmap: bool = True):  # noqa: ANN001, ANN201
+        def predict(self, radiograph, with_heatmap: bool = True):
             time.sleep(0.3)
             return super().predict(radiograph, with_heatmap)
 

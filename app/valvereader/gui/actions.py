@@ -27,7 +27,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     w.exports = ExportController(w)  # type: ignore[attr-defined]
     v = w.view
 
-    def add(name: str, text: str, group: str, slot: Callable[[], object] | None, keys: tuple[str, ...] = (),
+    def add(name: str, text: str, group: str, slot: Callable[..., object] | None, keys: tuple[str, ...] = (),
             checkable: bool = False, checked: bool = False) -> QAction:
         action = QAction(text, w)
         if keys:
@@ -227,14 +227,18 @@ def _toolbar(w: MainWindow, a: dict[str, QAction]) -> None:
             bar.addAction(a[name])
             a[name].setIconText(short[name])
         if group == ("heatmap",):
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, 100)
-            slider.setFixedWidth(90)
-            slider.setValue(int(w.view.heatmap_opacity * 100))
-            slider.setToolTip("Opacity of the model attention overlay")
-            slider.valueChanged.connect(lambda value: setattr(w.view, "heatmap_opacity", value / 100.0))
-            w.view.changed.connect(lambda name: slider.setValue(int(round(w.view.heatmap_opacity * 100)))
-                                   if name == "heatmap_opacity" else None)
-            w.opacity_slider = slider  # type: ignore[attr-defined]
             bar.addWidget(QLabel(" opacity "))
-            bar.addWidget(slider)
+            bar.addWidget(_opacity_slider(w))
+
+
+def _opacity_slider(w: MainWindow) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, 100)
+    slider.setFixedWidth(90)
+    slider.setValue(round(w.view.heatmap_opacity * 100))
+    slider.setToolTip("Opacity of the model attention overlay")
+    slider.valueChanged.connect(lambda value: setattr(w.view, "heatmap_opacity", value / 100.0))
+    w.view.changed.connect(lambda name: slider.setValue(round(w.view.heatmap_opacity * 100))
+                           if name == "heatmap_opacity" else None)
+    w.opacity_slider = slider  # type: ignore[attr-defined]
+    return slider

@@ -9,8 +9,16 @@ import math
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QColor, QFont, QImage, QKeyEvent, QLinearGradient, QMouseEvent, QPainter, QPen,
-    QTransform, QWheelEvent,
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QLinearGradient,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QTransform,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
 
@@ -136,7 +144,7 @@ class ImageCanvas(QWidget):
         self.view.pan = (px + anchor.x() - moved.x(), py + anchor.y() - moved.y())
 
     # --- painting ------------------------------------------------------------------------------
-    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt name
+    def paintEvent(self, event: object) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), Qt.GlobalColor.black)
         if self._image is None:
@@ -177,9 +185,9 @@ class ImageCanvas(QWidget):
         painter.drawText(rect, flags, text)
 
     def _draw_corner_text(self, painter: QPainter) -> None:
-        meta = self.radiograph.meta if self.radiograph else None
-        if meta is None:
+        if self.radiograph is None:
             return
+        meta = self.radiograph.meta
         font = QFont(painter.font())
         font.setPointSizeF(max(8.0, font.pointSizeF()))
         painter.setFont(font)
@@ -191,7 +199,7 @@ class ImageCanvas(QWidget):
             " ".join(filter(None, [meta.modality, meta.body_part])),
             meta.view_position or "", _format_date(meta.study_date)]))
         v = self.view
-        bottom_left = (f"W {v.window_width * 100:.0f} L {v.window_center * 100:.0f}"
+        bottom_left = (f"W {v.window_width * 100:.0f} % L {v.window_center * 100:.0f} %"
                        f"{'  inverted' if v.invert else ''}\n"
                        f"Zoom {self.current_zoom() * 100:.0f} %  Rot {v.rotation}°"
                        f"{'  flip H' if v.flip_horizontal else ''}{'  flip V' if v.flip_vertical else ''}")
@@ -249,7 +257,7 @@ class ImageCanvas(QWidget):
         return f"{mm:.1f} mm\n{spacing.describe()}"
 
     # --- interaction ---------------------------------------------------------------------------
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
         pos = event.position()
         button = event.button()
@@ -262,7 +270,7 @@ class ImageCanvas(QWidget):
         elif button == Qt.MouseButton.LeftButton:
             self._drag = ("window", pos, (self.view.window_center, self.view.window_width))
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._drag is None:
             return
         kind, origin, start = self._drag
@@ -278,18 +286,18 @@ class ImageCanvas(QWidget):
             step = 0.0005 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.003
             self.view.set_window(start[0] + dy * step, start[1] + dx * step)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._drag and self._drag[0] == "measure" and self.measurements:
             start, end = self.measurements[-1]
             self.measured.emit(self.describe_distance(start, end).replace("\n", " "))
         self._drag = None
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom_by(1.15 ** steps, event.position())
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
         elif event.key() == Qt.Key.Key_Escape:
@@ -299,7 +307,7 @@ class ImageCanvas(QWidget):
         else:
             super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
         super().keyReleaseEvent(event)

@@ -133,6 +133,7 @@ class ExportController:
                 context.progress(number, len(studies), study.path.name)
                 radiograph = cache.get(study.path)
                 p = study.prediction
+                assert p is not None  # only analysed studies were chosen
                 rgb = render.compose_rgb(radiograph.pixels, p.heatmap, opacity, p.box.as_tuple() if p.box else None)
                 contents.append(export.report_content(study, rgb, None, model, deidentify, opacity > 0))
             return export.save_worklist_pdf(contents, path)

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from .main_window import MainWindow
     from .theme import apply_theme
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Shunt Valve Reader")
     app.setOrganizationName("valvereader")
     apply_theme(app)
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         window.resize(int(width), int(height))
     window.show()
     if os.environ.get("VALVEREADER_TIMING"):
-        print(f"window shown after {time.perf_counter() - started:.2f} s", file=sys.stderr)
+        print(f"window shown after {time.perf_counter() - started:.2f} s "
+              f"(cpu {time.process_time():.2f} s since the process began)", file=sys.stderr)
     paths = [p for p in args.paths]
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths(paths))

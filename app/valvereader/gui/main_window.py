@@ -12,7 +12,14 @@ from typing import Any
 from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QDockWidget, QLabel, QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from .. import DISCLAIMER, __version__
@@ -146,7 +153,7 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.notifier.warning(f"Settings could not be saved: {exc}")
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_analysis()
         self.save_settings()
         super().closeEvent(event)
@@ -165,22 +172,24 @@ class MainWindow(QMainWindow):
                                                                         describe_error(exc), exc))
         if errored is not None:
             worker.signals.errored.connect(errored)
-        worker.signals.finished.connect(lambda: self.workers.discard(worker))
+        # Keep the Python object alive a little past ``finished``: the pool thread is still
+        # unwinding run() when the signal arrives, and freeing it then can crash the process.
+        worker.signals.finished.connect(lambda: QTimer.singleShot(2000, lambda: self.workers.discard(worker)))
         return worker.start(self.pool)
 
     # --- opening -------------------------------------------------------------------------------
     def open_paths(self, paths: Iterable[str | Path]) -> None:
         """Files and folders → a batch (scanned in the background), then analysed in order."""
-        paths = [Path(p) for p in paths]
-        if not paths:
+        chosen = [Path(p) for p in paths]
+        if not chosen:
             return
-        for path in paths:
+        for path in chosen:
             if path.is_file():
                 self.settings.add_recent_file(path)
-        folder = paths[0] if paths[0].is_dir() else paths[0].parent
+        folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
         self.settings.last_folder = str(folder)
-        self.statusBar().showMessage(f"Scanning {len(paths)} item(s)…")
-        self.start_worker(lambda ctx: expand_paths(paths), returned=self._set_batch, what="Opening")
+        self.statusBar().showMessage(f"Scanning {len(chosen)} item(s)…")
+        self.start_worker(lambda ctx: expand_paths(chosen), returned=self._set_batch, what="Opening")
 
     def _set_batch(self, result: tuple[list[Study], Path | None]) -> None:
         studies, folder = result
@@ -205,7 +214,8 @@ class MainWindow(QMainWindow):
         self._queue = AnalysisQueue(indices)
         if 0 <= self.worklist.current < len(self.worklist.studies):
             self._queue.prioritise(self.worklist.current)
-        model = (lambda: self.model_status) if self.model_status and self.model_status.predictor else self.model_loader
+        loaded = self.model_status
+        model = (lambda: loaded) if loaded is not None and loaded.predictor is not None else self.model_loader
         paths = [s.path for s in self.worklist.studies]
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -376,11 +386,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.settled.emit)
 
     # --- drag and drop -------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
             event.acceptProposedAction()

@@ -6,7 +6,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
-    QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..catalogue import TemplateError, load_catalogue
@@ -55,7 +60,7 @@ class ProbabilityBar(QWidget):
         self.setMinimumHeight(14)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def paintEvent(self, event: object) -> None:  # noqa: N802
+    def paintEvent(self, event: object) -> None:
         painter = QPainter(self)
         rect = self.rect().adjusted(0, 2, -1, -2)
         painter.fillRect(rect, QColor(45, 48, 54))
@@ -108,8 +113,9 @@ class ResultPanel(QWidget):
     def _clear_bars(self) -> None:
         while self.bars.count():
             item = self.bars.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self._bar_widgets = []
 
     def show_message(self, headline: str, text: str, busy: bool = False) -> None:

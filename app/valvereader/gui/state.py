@@ -32,6 +32,8 @@ class Event:
 class _Evented:
     """Setting a public attribute emits ``changed(name)`` when the value differs."""
 
+    changed: Event
+
     def __init__(self) -> None:
         object.__setattr__(self, "changed", Event())
 
@@ -155,6 +157,9 @@ class Study:
 class Worklist(_Evented):
     """The batch: studies in order, the current index; ``study_changed(index)`` fires when a
     study learns something (prediction, error, decision)."""
+
+    study_changed: Event
+    reset: Event
 
     def __init__(self) -> None:
         super().__init__()

@@ -5,15 +5,21 @@ correction) and the setting the reader settles on (goes into the report)."""
 from __future__ import annotations
 
 import html
-import re
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, load_catalogue

@@ -69,10 +69,10 @@ class ValveView(QWidget):
         view.changed.connect(self._on_view_changed)
         dial.changed.connect(lambda name: self.update())
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802
+    def heightForWidth(self, width: int) -> int:
         return width
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802
+    def hasHeightForWidth(self) -> bool:
         return True
 
     def set_valve(self, radiograph: Radiograph | None, box: Box | None) -> None:
@@ -120,7 +120,7 @@ class ValveView(QWidget):
         return QPointF(centre.x() + radius * math.sin(rad), centre.y() - radius * math.cos(rad))
 
     # --- painting ------------------------------------------------------------------------------
-    def paintEvent(self, event: object) -> None:  # noqa: N802
+    def paintEvent(self, event: object) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), Qt.GlobalColor.black)
         sq = self._square()
@@ -187,14 +187,14 @@ class ValveView(QWidget):
         self.dial.indicator_deg = angle
         self._emit_reading()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
         if event.button() == Qt.MouseButton.RightButton or (event.button() == Qt.MouseButton.LeftButton and ctrl):
             self.mark_indicator(event.position())
         elif event.button() == Qt.MouseButton.LeftButton:
             self._drag = (event.position(), self.dial.center)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._drag is None:
             return
         origin, start = self._drag
@@ -203,10 +203,10 @@ class ValveView(QWidget):
         y = min(max(start[1] + (event.position().y() - origin.y()) / side, 0.0), 1.0)
         self.dial.center = (x, y)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag = None
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         fine = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
         self.turn((1.0 if fine else 5.0) * event.angleDelta().y() / 120.0)
 

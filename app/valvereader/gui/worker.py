@@ -84,6 +84,6 @@ class Worker(QRunnable):
             self.done.set()
             signals.finished.emit()
 
-    def start(self, pool: QThreadPool | None = None) -> "Worker":
+    def start(self, pool: QThreadPool | None = None) -> Worker:
         (pool or QThreadPool.globalInstance()).start(self)
         return self

@@ -85,6 +85,30 @@ rm -rf "$BUNDLE"
 end=$(date +%s)
 BUILD_SECONDS=$((end - start))
 
+# SHA256SUMS in the weights folder, from the model cards (files.<role>.sha256), so that IT can
+# check the shipped weights with `sha256sum -c SHA256SUMS` and no other tool.
+"$PYTHON" - "$BUNDLE/_internal/valvereader/weights" <<'PY'
+import json, sys
+from pathlib import Path
+folder = Path(sys.argv[1])
+lines = []
+for card in sorted(folder.glob("*.json")):
+    try:
+        files = json.loads(card.read_text()).get("files", {})
+    except (ValueError, AttributeError):
+        continue
+    for entry in files.values():
+        if isinstance(entry, dict) and entry.get("sha256") and (folder / entry.get("path", "")).is_file():
+            lines.append(f"{entry['sha256']}  {entry['path']}")
+if lines:
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    print(f"weights: {len(lines)} files listed in SHA256SUMS")
+PY
+if [[ -f "$BUNDLE/_internal/valvereader/weights/SHA256SUMS" ]]; then
+    (cd "$BUNDLE/_internal/valvereader/weights" && sha256sum --quiet -c SHA256SUMS) \
+        || { echo "build.sh: bundled weights do not match their model cards" >&2; exit 1; }
+fi
+
 # Desktop integration files beside the executable.
 cp "$ROOT/packaging/valvereader.desktop" "$ROOT/packaging/valvereader.png" \
    "$ROOT/packaging/valvereader.svg" "$BUNDLE/"
@@ -109,7 +133,7 @@ if [[ $ARCHIVE == 1 ]]; then
     rm -f "$DIST/$NAME"-*.tar.zst "$DIST/$NAME"-*.tar.gz "$DIST/$NAME"-*.sha256
     if command -v zstd >/dev/null 2>&1; then
         ARCHIVE_PATH="$DIST/$NAME-$VERSION-linux-$ARCH.tar.zst"
-        tar -C "$DIST" -cf - "$NAME" | zstd -q -T0 -19 -o "$ARCHIVE_PATH"
+        tar -C "$DIST" -cf - "$NAME" | zstd -q -T0 -12 -o "$ARCHIVE_PATH"
     else
         ARCHIVE_PATH="$DIST/$NAME-$VERSION-linux-$ARCH.tar.gz"
         tar -C "$DIST" -czf "$ARCHIVE_PATH" "$NAME"

@@ -6,6 +6,9 @@
 #   bash packaging/smoke_test.sh [dist/ShuntValveReader]
 #
 # PYTHON (default python3.11) is the *Python install* used as the reference (run from app/).
+# SMOKE_WEIGHTS=DIR runs view and classify with --weights DIR in both (e.g. before the trained
+# weights are in weights/); by default the bundle uses its bundled weights and the Python
+# install the checkout's weights/.
 # The bundle itself runs with an empty environment (env -i: no PYTHONPATH, no PATH to a
 # Python, HOME and config in a temporary folder) and, where `unshare -n` works, without any
 # network interface. Exit status 0 only if every check passes.
@@ -49,6 +52,12 @@ reference() {
         timeout 900 "$PYTHON" -m valvereader "$@"
 }
 
+WEIGHT_ARGS=()
+if [[ -n "${SMOKE_WEIGHTS:-}" ]]; then
+    WEIGHT_ARGS=(--weights "$(cd "$SMOKE_WEIGHTS" && pwd)")
+    note "using --weights ${WEIGHT_ARGS[1]} in both"
+fi
+
 echo "bundle: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1))"
 echo "work:   $WORK"
 
@@ -75,7 +84,7 @@ else
     SHOT_ARGS=("$SAMPLE")
 fi
 start=$SECONDS
-if bundle view ${SHOT_ARGS[@]+"${SHOT_ARGS[@]}"} --screenshot "$WORK/shot.png" >"$WORK/view.log" 2>&1 \
+if bundle view ${SHOT_ARGS[@]+"${SHOT_ARGS[@]}"} ${WEIGHT_ARGS[@]+"${WEIGHT_ARGS[@]}"} --screenshot "$WORK/shot.png" >"$WORK/view.log" 2>&1 \
         && [[ -s "$WORK/shot.png" ]] && "$PYTHON" "$HELPERS" check-png "$WORK/shot.png"; then
     pass "view ${SAMPLE#"$ROOT"/} --screenshot ($((SECONDS - start)) s) -> $WORK/shot.png"
 else
@@ -83,20 +92,22 @@ else
 fi
 
 # 2. Compressed DICOM: the bundle's decoders give the same display image as the Python install.
+mkdir -p "$WORK/codec-out"
 "$PYTHON" "$HELPERS" codec-files "$WORK/codecs" > "$WORK/codecs.txt"
 while IFS=$'\t' read -r name what; do
     f="$WORK/codecs/$name"
-    b_png="$WORK/codecs/$name.bundle.png" p_png="$WORK/codecs/$name.python.png"
-    bundle info "$f" --png "$b_png" >"$WORK/codecs/$name.bundle.log" 2>&1; rc_b=$?
-    reference info "$f" --png "$p_png" >"$WORK/codecs/$name.python.log" 2>&1; rc_p=$?
+    out="$WORK/codec-out/$name"
+    b_png="$out.bundle.png" p_png="$out.python.png"
+    bundle info "$f" --png "$b_png" >"$out.bundle.log" 2>&1; rc_b=$?
+    reference info "$f" --png "$p_png" >"$out.python.log" 2>&1; rc_p=$?
     if [[ $rc_b -ne 0 && $rc_p -ne 0 ]]; then
-        if [[ "$(tail -n 1 "$WORK/codecs/$name.bundle.log")" == "$(tail -n 1 "$WORK/codecs/$name.python.log")" ]]; then
+        if [[ "$(tail -n 1 "$out.bundle.log")" == "$(tail -n 1 "$out.python.log")" ]]; then
             pass "decode $what ($name): fails exactly as in the Python install"
         else
-            fail "decode $what ($name): both fail, differently: $(tail -n 1 "$WORK/codecs/$name.bundle.log")"
+            fail "decode $what ($name): both fail, differently: $(tail -n 1 "$out.bundle.log")"
         fi
     elif [[ $rc_b -ne 0 ]]; then
-        fail "decode $what ($name): $(tail -n 1 "$WORK/codecs/$name.bundle.log")"
+        fail "decode $what ($name): $(tail -n 1 "$out.bundle.log")"
     elif [[ $rc_p -ne 0 ]]; then
         note "decode $what ($name): bundle ok, the Python install failed"
     elif "$PYTHON" "$HELPERS" compare-png "$b_png" "$p_png"; then
@@ -113,13 +124,13 @@ if ! compgen -G "$ROOT/resources/samples/*.*" >/dev/null; then
     TARGET="$WORK/codecs"
 fi
 start=$SECONDS
-bundle classify "$TARGET" --device cpu --output "$WORK/bundle.csv" >"$WORK/classify.bundle.log" 2>&1
+bundle classify "$TARGET" ${WEIGHT_ARGS[@]+"${WEIGHT_ARGS[@]}"} --device cpu --output "$WORK/bundle.csv" >"$WORK/classify.bundle.log" 2>&1
 rc_bundle=$?
 t_bundle=$((SECONDS - start))
-reference classify "$TARGET" --device cpu --output "$WORK/python.csv" >"$WORK/classify.python.log" 2>&1
+reference classify "$TARGET" ${WEIGHT_ARGS[@]+"${WEIGHT_ARGS[@]}"} --device cpu --output "$WORK/python.csv" >"$WORK/classify.python.log" 2>&1
 rc_python=$?
 if grep -qi "weights" "$WORK/classify.bundle.log" && [[ ! -s "$WORK/bundle.csv" || $rc_bundle -ne 0 ]] \
-        && ! compgen -G "$ROOT/weights/*.onnx" >/dev/null; then
+        && ! compgen -G "$ROOT/weights/*.onnx" >/dev/null && [[ -z "${SMOKE_WEIGHTS:-}" ]]; then
     note "no weights/*.onnx in this checkout; the bundle says: $(grep -i weights "$WORK/classify.bundle.log" | head -n 2)"
     if [[ $rc_bundle -eq $rc_python ]]; then
         pass "classify without weights: same exit status as the Python install ($rc_bundle)"

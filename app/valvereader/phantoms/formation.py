@@ -49,10 +49,12 @@ def expose(mu: np.ndarray, exposure: Exposure, px_per_mm: float, rng: np.random.
     ramp = (np.cos(a) * (np.arange(w, dtype=np.float32)[None, :] / w - 0.5)
             + np.sin(a) * (np.arange(h, dtype=np.float32)[:, None] / h - 0.5))
     primary = (1.0 + exposure.heel * ramp) * np.exp(-mu)
-    primary = cv2.GaussianBlur(primary, (0, 0), 0.6)  # focal spot and detector blur
     signal = primary + exposure.scatter_fraction * _small_blur(primary, 25.0 * px_per_mm)
     counts = signal * np.float32(exposure.photons)
     counts += np.sqrt(counts) * rng.standard_normal(counts.shape, dtype=np.float32)
+    # Light spread in the phosphor comes after the quanta are absorbed: it blurs signal and
+    # noise alike, so the noise is correlated as on real CR/DX images.
+    counts = cv2.GaussianBlur(counts, (0, 0), 0.8)
     log_signal = -np.log(np.maximum(counts, 0.5) / np.float32(exposure.photons))
     if exposure.range_compression > 0:
         # Dynamic range compression: the face and neck no longer outshine the vault.

@@ -104,8 +104,10 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         checkable=True, checked=True)
     SHEET.append(("Reading dial", "Drag / Wheel / Right-click", "Move dial / turn it / mark where the indicator points"))
     # Help
-    add("shortcuts", "Keyboard shortcuts", "Help", lambda: _dialog(w, "Keyboard shortcuts", shortcuts_html(SHEET)),
-        ("?", "F1"))
+    sheet = add("shortcuts", "Keyboard shortcuts", "Help",
+                lambda: _dialog(w, "Keyboard shortcuts", shortcuts_html(SHEET)), ("?", "F1"))
+    # "?" arrives as Shift+? on most keyboard layouts
+    sheet.setShortcuts([*sheet.shortcuts(), QKeySequence("Shift+?")])
     add("about", "About Shunt Valve Reader", "Help", lambda: _dialog(w, "About", _about(w)))
     _menus(w, actions)
     _toolbar(w, actions)

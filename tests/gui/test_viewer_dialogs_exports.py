@@ -1,0 +1,95 @@
+"""Help dialogs, de-identified exports, the worklist PDF, and the Qt-free display models."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import skull_image, write_png
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from valvereader import __version__
+from valvereader.gui import render
+from valvereader.gui.about import TextDialog
+from valvereader.gui.state import ViewState
+
+pytestmark = pytest.mark.gui
+
+
+def open_dialogs() -> list[TextDialog]:
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, TextDialog) and w.isVisible()]
+
+
+def test_about_shows_version_model_card_licences_and_attribution(qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    qtbot.waitUntil(window.is_settled, timeout=15000)
+    window.actions_by_name["about"].trigger()
+    text = open_dialogs()[-1].text.toPlainText()
+    for expected in (__version__, "fake-model", "CC BY 4.0", "Rhomberg", "LGPL", "not for diagnostic use"):
+        assert expected in text
+
+
+def test_question_mark_opens_the_shortcut_sheet_listing_every_key(qtbot, make_window) -> None:
+    window = make_window()
+    qtbot.keyClick(window, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: bool(open_dialogs()), timeout=5000)
+    text = open_dialogs()[-1].text.toPlainText()
+    for key in ("Shift+H", "Shift+V", "Accept result", "Reject result", "Model attention overlay", "Ctrl+0"):
+        assert key in text
+
+
+def test_deidentified_export_leaves_out_the_corner_text(qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    qtbot.waitUntil(window.is_settled, timeout=15000)
+    window.canvas.radiograph.meta.patient_name = "Doe^Jane"
+    window.settings.deidentify_exports = False
+    with_text = window.exports.view_rgb()
+    window.settings.deidentify_exports = True
+    without = window.exports.view_rgb()
+    corner = (slice(0, 40), slice(0, 200))
+    assert with_text[corner].max() > without[corner].max()
+    assert window.view.show_corner_text  # the screen itself is unchanged
+
+
+def test_worklist_pdf_has_a_page_per_analysed_study(qtbot, make_window, batch_folder: Path, tmp_path: Path) -> None:
+    window = make_window()
+    window.open_paths([batch_folder])
+    qtbot.waitUntil(lambda: bool(window.worklist.studies) and all(s.analysed for s in window.worklist.studies),
+                    timeout=15000)
+    out = tmp_path / "worklist.pdf"
+    window.exports.worklist_pdf(out)
+    qtbot.waitUntil(out.exists, timeout=30000)
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", data)) == 4
+
+
+def test_window_lookup_table_maps_the_window_to_black_and_white() -> None:
+    lut = render.window_lut(0.5, 0.5)
+    assert lut[0] == 0 and lut[-1] == 255
+    assert lut[len(lut) // 2] in (127, 128)
+    assert render.window_lut(0.5, 0.5, invert=True)[0] == 255
+
+
+def test_attention_overlay_is_transparent_where_attention_is_low() -> None:
+    heatmap = np.zeros((10, 10), dtype=np.float32)
+    heatmap[5, 5] = 1.0
+    rgba = render.attention_rgba(heatmap, opacity=0.5)
+    assert rgba[0, 0, 3] == 0
+    assert rgba[5, 5, 3] == round(0.5 * 255)
+
+
+def test_view_state_reports_each_change_once() -> None:
+    view = ViewState()
+    seen: list[str] = []
+    view.changed.connect(seen.append)
+    view.invert = True
+    view.invert = True
+    view.rotate(-90)
+    assert seen == ["invert", "rotation"]
+    assert view.rotation == 270

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import skull_image, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from conftest import skull_image, write_png
 from valvereader import __version__
 from valvereader.gui import render
 from valvereader.gui.about import TextDialog

@@ -49,7 +49,9 @@ class MainWindow(QMainWindow):
                  weights_dir: Path | None = None, device: str | None = None):
         super().__init__()
         self.settings = settings if settings is not None else Settings.load()
-        self.model_loader: ModelLoader = model_loader or (lambda: load_model(weights_dir, device or self.settings.device or None))
+        weights = weights_dir or (Path(self.settings.weights_dir) if self.settings.weights_dir else None)
+        self.model_loader: ModelLoader = model_loader or (
+            lambda: load_model(weights, device or self.settings.device or None))
         self.model_status: ModelStatus | None = None
         self.view, self.dial, self.worklist = ViewState(), DialState(), Worklist()
         self.cache = RadiographCache()

@@ -190,7 +190,7 @@ def test_truncated_png_is_truncated(tmp_path: Path) -> None:
         load(cut)
 
 
-def test_gif_is_an_unsupported_image(tmp_path: Path) -> None:
+def test_gif_is_refused_as_a_format_this_program_does_not_read(tmp_path: Path) -> None:
     from PIL import Image
 
     path = tmp_path / "anim.gif"

@@ -374,7 +374,7 @@ def train_locator(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            totals += (float(loss), float(focal), float(l1))
+            totals += (loss.item(), focal.item(), l1.item())
         record = {"epoch": epoch + 1, "loss": totals[0] / steps_per_epoch, "focal": totals[1] / steps_per_epoch, "size_l1": totals[2] / steps_per_epoch, "seconds": time.time() - tick}
         if val_features is not None and val_set is not None:
             heat, size = _predict_from_features(model, val_features)

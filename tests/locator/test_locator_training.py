@@ -98,7 +98,7 @@ def test_augmented_view_keeps_the_rectangle_inside_its_box():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    config = LocatorConfig(input_size=SIZE, epochs=6, batch_size=8, lr=3e-3, variants=2, threads=2)
+    config = LocatorConfig(input_size=SIZE, epochs=6, batch_size=8, lr=3e-3, variants=2, threads=1)
     out = tmp_path_factory.mktemp("locator_run")
     model = train_locator(config, bright_rectangles(48, seed=0), bright_rectangles(12, seed=1), out, log=lambda _: None)
     return model, config, out

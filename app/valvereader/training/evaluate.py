@@ -154,7 +154,10 @@ def choose_thresholds(
     correct = probabilities.argmax(axis=1) == true
     order = np.argsort(-conf)
     running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(running >= target_precision)
+    sorted_conf = conf[order]
+    # Only cut between different confidences, so tied images fall on the same side.
+    group_end = np.r_[sorted_conf[:-1] > sorted_conf[1:], True]
+    ok = np.flatnonzero((running >= target_precision) & group_end)
     # Lowest confidence such that everything at or above it is still precise enough.
     confident = float(conf[order][ok[-1]]) if ok.size else 0.99
     confident = float(min(0.99, max(0.5, confident)))
@@ -164,7 +167,7 @@ def choose_thresholds(
     if ood_scores is not None and len(ood_scores):
         review = float(np.quantile(ood_scores, ood_review_quantile))
         unknown_ood = float(np.quantile(ood_scores, ood_unknown_quantile))
-    thresholds = VerdictThresholds(round(confident, 4), round(unknown, 4), review, unknown_ood)
+    thresholds = VerdictThresholds(confident, unknown, review, unknown_ood)
     verdicts = [thresholds.verdict(float(c), None if ood_scores is None else float(o))
                 for c, o in zip(conf, ood_scores if ood_scores is not None else [None] * len(conf))]
     names = np.array([v.value for v in verdicts])

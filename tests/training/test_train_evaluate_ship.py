@@ -1,0 +1,53 @@
+"""End to end on tiny images: train → evaluate → ship, and the shipped card passes the loader's checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from valvereader.catalogue import VALVE_IDS
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> None:
+    import torch
+
+    from valvereader.model.card import ModelCard
+    from valvereader.training import cli_evaluate, cli_train
+    from valvereader.training.ship import ship_identifier
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    for k, valve in enumerate(VALVE_IDS):
+        for i in range(5):
+            image = (rng.random((40, 36)) * 60).astype(np.uint8)
+            image[k * 4 : k * 4 + 8, 10:26] = 250
+            (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
+    run = tmp_path / "runs" / "tiny"
+    assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", "32", "--epochs", "1",
+                           "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.3",
+                           "--validation-fraction", "0.3", "--no-progress"]) == 0
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["split"]["train"]) & set(split["split"]["test"])
+    evaluation = tmp_path / "evaluation"
+    assert cli_evaluate.main(["--run", str(run), "--out", str(evaluation), "--cam-examples", "4"]) == 0
+    report = (evaluation / "report.md").read_text()
+    assert "no patient identifiers" in report and "Held-out test" in report
+    for figure in ("confusion_test.png", "reliability_test.png", "attention_test.png"):
+        assert (evaluation / figure).stat().st_size > 1000
+    card_path = ship_identifier(run, evaluation, tmp_path / "weights")
+    card = ModelCard.load(card_path)
+    card.check_classes()
+    for role in ("safetensors", "onnx", "openset"):
+        card.verify(role)
+    data = card.data
+    assert data["class_ids"] == list(VALVE_IDS)
+    assert "research demonstration, not for clinical use" in data["intended_use"].lower()
+    assert "no patient ids" in data["metrics"]["protocol"]
+    assert data["metrics"]["onnx_vs_torch_max_abs_logit_difference"] < 1e-4
+    assert set(data["thresholds"]) >= {"confident", "unknown_confidence", "ood_review", "ood_unknown"}
+    assert data["data_attribution"]["doi"] == "10.1007/s00701-024-05940-3"

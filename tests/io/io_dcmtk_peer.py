@@ -6,6 +6,7 @@ docs/dicom-robustness.md:  python tests/io/io_dcmtk_peer.py ../shared/data/dicom
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def voi_option(path: Path) -> tuple[list[str], str]:
 def render_dcmtk(path: Path, out_dir: Path) -> tuple[np.ndarray | None, str, str]:
     options, voi = voi_option(path)
     tool = str(dcmtk_tool(_transfer_syntax(path)))
-    out = out_dir / (path.stem + ".png")
+    # Unique per source path: zoo folders repeat file names, and comparisons run in threads.
+    out = out_dir / (hashlib.sha1(str(path).encode()).hexdigest()[:16] + ".png")
     command = [tool, "+on2", "+G", "+F", "1", *options, str(path), str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0 or not out.exists():
@@ -127,11 +129,22 @@ def compare(path: Path, out_dir: Path, quick: bool = False) -> PeerResult:
     return result
 
 
-def dicom_files(root: Path) -> list[Path]:
+def dicom_files(root: Path, unique: bool = False) -> list[Path]:
+    """DICOM files under ``root``; with ``unique``, byte-identical copies only once."""
     from valvereader.io import is_supported_file
     from valvereader.io.sniff import sniff
 
-    return [p for p in sorted(root.rglob("*")) if p.is_file() and is_supported_file(p) and sniff(p) == "dicom"]
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_supported_file(p) and sniff(p) == "dicom"]
+    if not unique:
+        return files
+    seen: set[str] = set()
+    kept = []
+    for path in files:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(path)
+    return kept
 
 
 def main(argv: list[str]) -> int:

@@ -143,8 +143,8 @@ class ResultPanel(QWidget):
         self.meaning.setText(VERDICT_MEANING[prediction.verdict])
         self._clear_bars()
         for row, (valve_id, p) in enumerate(prediction.ranked()):
-            label = QLabel(valve_label(valve_id)[0])
-            label.setToolTip(valve_id)
+            label = QLabel(short_name(valve_id))
+            label.setToolTip(f"{valve_label(valve_id)[0]} ({valve_id})")
             label.setMaximumWidth(190)
             bar = ProbabilityBar(p, row == 0)
             bar.show_number = self.details_button.isChecked()

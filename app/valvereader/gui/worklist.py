@@ -30,7 +30,7 @@ from ..prediction import Verdict
 from .result_panel import short_name
 from .state import ReviewDecision, Study, Worklist
 
-COLUMNS = ("", "File / patient", "Valve", "Confidence", "Verdict", "Review")
+COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
 FILTERS = {
     "all": "All studies",
     "needs review": "Needs review",
@@ -174,10 +174,11 @@ class WorklistPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(44)
         self.table.setIconSize(QSize(40, 40))
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.resizeSection(1, 96)
+        header.setMinimumSectionSize(24)
+        for column, width in enumerate((46, 92, 100, 44, 84, 78)):
+            header.resizeSection(column, width)
         self.table.setWordWrap(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.clicked.connect(lambda index: self.activated.emit(self.proxy.mapToSource(index).row()))

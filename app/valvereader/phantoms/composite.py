@@ -73,7 +73,9 @@ def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float
     background = cv2.GaussianBlur(small, (0, 0), max(3.0, 0.08 * max(new_w, new_h)))
     detail = small - background
     gain = contrast / max(float(np.percentile(detail, 99.7)), 0.03)
-    feather = max(2.0, 0.1 * min(new_w, new_h))
+    # A crop without a strong valve must not turn its background texture into a bright patch.
+    gain = min(gain, 0.12 / max(float(detail.std()), 1e-3))
+    feather = max(2.0, 0.15 * min(new_w, new_h))
     yy, xx = np.mgrid[0:new_h, 0:new_w].astype(np.float32)
     edge = np.minimum(np.minimum(xx + 0.5, new_w - xx - 0.5), np.minimum(yy + 0.5, new_h - yy - 0.5))
     weight = np.clip(edge / feather, 0.0, 1.0) * np.clip((background - 0.04) / 0.08, 0.0, 1.0)

@@ -30,7 +30,7 @@ def _spec(rng: np.random.Generator, patient_id: str, patient: dict, instance: in
     syntax = str(rng.choice(["explicit", "rle", "jpeg2000"], p=[0.35, 0.35, 0.30]))
     bits = int(rng.choice([8, 10, 12, 14, 16], p=[0.15, 0.2, 0.35, 0.2, 0.1]))
     # A 24x30 cm (or larger) field over 1280 px, as a downsampled CR/DX; scaled for other sizes.
-    spacing = float(rng.uniform(0.25, 0.31) * 1280.0 / max(shape))
+    spacing = float(rng.uniform(0.23, 0.33) * 1280.0 / max(shape))
     return DicomSpec(patient_id=patient_id, patient_name=patient["name"], patient_sex=patient["sex"],
                      birth_date=patient["birth"], study_date=patient["dates"][min(instance - 1, 2) // 2],
                      study_seed=f"{patient['seed']}-{instance // 3}", instance=instance, view=view,
@@ -84,8 +84,9 @@ def plan(count: int, seed: int, crops: Sequence[Crop] = (), views: Sequence[str]
         position = str(rng.choice(POSITIONS, p=[0.5, 0.3, 0.2]))
         settings = settings_of(valve_id) if kind == "phantom" else ()
         setting = str(rng.choice(settings)) if settings else ""
+        first_view = int(rng.integers(len(views)))
         for k in range(n_images):
-            view = views[k % len(views)]
+            view = views[(first_view + k) % len(views)]
             if settings and k > 0 and rng.random() < 0.4:
                 setting = str(rng.choice(settings))  # re-programmed between films
             index = len(jobs)

@@ -69,17 +69,18 @@ def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 40) -> np.n
 
 
 def _catheters(mu: np.ndarray, inlet: tuple[float, float], outlet: tuple[float, float], hub: tuple[float, float],
-               head_centre: np.ndarray, px_per_mm: float, rng: np.random.Generator) -> None:
-    h, w = mu.shape
+               ventricle: np.ndarray, route: np.ndarray, neck: np.ndarray, px_per_mm: float,
+               rng: np.random.Generator) -> None:
+    """Ventricular catheter from the inlet into the head; distal catheter from the outlet past
+    ``route`` (behind the ear) down to ``neck``."""
     inlet_v, outlet_v = np.asarray(inlet), np.asarray(outlet)
     up = inlet_v - np.asarray(hub)
     up /= np.linalg.norm(up) + 1e-9
     down = outlet_v - np.asarray(hub)
     down /= np.linalg.norm(down) + 1e-9
-    ventricle = head_centre + rng.normal(0, 15, 2) * px_per_mm
     proximal = _bezier(inlet_v, inlet_v + up * rng.uniform(10, 25) * px_per_mm, ventricle)
-    neck = np.array([np.clip(outlet_v[0] + rng.normal(0, 0.15) * w, 0, w), h + 40.0])
-    distal = _bezier(outlet_v, outlet_v + down * rng.uniform(20, 50) * px_per_mm, neck)
+    start = _bezier(outlet_v, outlet_v + down * rng.uniform(15, 30) * px_per_mm, route, 30)
+    distal = np.vstack([start, _bezier(route, route + (neck - route) * 0.3 + rng.normal(0, 8, 2) * px_per_mm, neck, 30)])
     width = rng.uniform(2.2, 3.0) * px_per_mm
     _tube(mu, proximal, width, px_per_mm)
     _tube(mu, distal, width, px_per_mm)
@@ -116,9 +117,9 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
     flip = bool(rng.random() < 0.5)
     # Vertex a little below the top edge; lateral heads sit back so that the face fits.
     back = (-1.0 if flip else 1.0) * 14.0 * head_ppm if job.view == "lateral" else 0.0
-    centre = (w * 0.5 - back + rng.uniform(-0.04, 0.04) * w, h * rng.uniform(0.03, 0.09) + 80.0 * head_ppm)
+    centre = (w * 0.5 - back + rng.uniform(-0.06, 0.06) * w, h * rng.uniform(0.0, 0.1) + 80.0 * head_ppm)
     # Anatomy at half resolution (4x faster); the detector blur hides the difference.
-    canvas = Canvas((h // 2, w // 2), head_ppm / 2, (centre[0] / 2, centre[1] / 2), rng.normal(0, 4), flip)
+    canvas = Canvas((h // 2, w // 2), head_ppm / 2, (centre[0] / 2, centre[1] / 2), rng.normal(0, 7), flip)
     anatomy = skull.lateral(canvas, anatomy_rng) if job.view == "lateral" else skull.anteroposterior(canvas, anatomy_rng)
     found = clutter.distractors(canvas, anatomy, job.view, rng)
     mu = cv2.resize(canvas.mu, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -138,7 +139,16 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
         reach = design.extent() * px_per_mm * pose.magnification * 0.6
         if draw_valve:
             add_patch(mu, layer.attenuation, layer.x0, layer.y0)
-        _catheters(mu, layer.inlet_xy, layer.outlet_xy, layer.hub_xy, np.asarray(centre), px_per_mm, rng)
+        ear_x, ear_y = anatomy.ear
+        # AP: the catheter runs down the valve's side of the head (in the head's own frame).
+        side = (1.0 if site[0] >= centre[0] else -1.0) * (-1.0 if flip else 1.0)
+        if job.view == "lateral":
+            points = [(15.0 + rng.normal(0, 8), rng.normal(0, 8)), (ear_x - 25, ear_y - 5), (ear_x - 30, 260.0)]
+        else:
+            points = [(rng.normal(0, 15), rng.normal(0, 8)), (side * (anatomy.vault[0] + 3), ear_y - 10),
+                      (side * 45.0, 260.0)]
+        ventricle, route, neck = 2.0 * canvas.to_px(points)
+        _catheters(mu, layer.inlet_xy, layer.outlet_xy, layer.hub_xy, ventricle, route, neck, px_per_mm, rng)
         truth.box, truth.pose, truth.indicator_deg = layer.box(), pose, angle
     elif job.kind == "composite" and job.crop is not None:
         pixels = load_crop(job.crop)

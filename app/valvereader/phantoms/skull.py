@@ -44,7 +44,7 @@ def _shell(canvas: Canvas, rng: np.random.Generator, a: float, b: float, c: floa
     k2 = k1 - diploe / r
     k3 = k2 - table2 / r
     scalp = path(1.0 + rng.uniform(5.0, 8.0) / r) - path(outer)
-    texture = 1.0 + 0.25 * fractal_noise(canvas.shape, rng, texture_cell_mm * canvas.px_per_mm, octaves=3)
+    texture = 1.0 + 0.18 * fractal_noise(canvas.shape, rng, texture_cell_mm * canvas.px_per_mm, octaves=3)
     bone = CORTEX * (path(outer) - path(k1) + path(k2) - path(k3)) + DIPLOE * texture * (path(k1) - path(k2))
     if keep is not None:
         bone *= keep
@@ -54,7 +54,8 @@ def _shell(canvas: Canvas, rng: np.random.Generator, a: float, b: float, c: floa
     canvas.mu += soft + bone
 
 
-def _suture(canvas: Canvas, rng: np.random.Generator, points: list[tuple[float, float]]) -> None:
+def _suture(canvas: Canvas, rng: np.random.Generator, points: list[tuple[float, float]],
+            density: float = -0.3) -> None:
     """A serrated dark line through the bone (it only subtracts where bone is)."""
     pts = np.asarray(points, float)
     t = np.linspace(0, 1, 120)
@@ -63,11 +64,11 @@ def _suture(canvas: Canvas, rng: np.random.Generator, points: list[tuple[float, 
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
     normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-9
     zig = 1.1 * np.sign(np.sin(np.arange(120) * rng.uniform(2.0, 2.8))) * rng.uniform(0.4, 1.0, 120)
-    canvas.polyline(line + normal * zig[:, None], rng.uniform(0.5, 0.9), -0.35, blur_mm=0.15)
+    canvas.polyline(line + normal * zig[:, None], rng.uniform(0.5, 0.9), density * rng.uniform(0.6, 1.0), blur_mm=0.2)
 
 
 def _teeth(canvas: Canvas, rng: np.random.Generator, x0: float, x1: float, occlusal: float, n: int,
-           copies: int) -> list[tuple[float, float]]:
+           copies: int, density: float = 1.0) -> list[tuple[float, float]]:
     """Upper and lower teeth meeting at ``occlusal``; ``copies`` > 1 superimposes both sides."""
     crowns = []
     xs = np.linspace(x0, x1, n)
@@ -84,8 +85,8 @@ def _teeth(canvas: Canvas, rng: np.random.Generator, x0: float, x1: float, occlu
                 crown_y = top + sign * crown_h / 2
                 root_end = top + sign * (crown_h + root_h)
                 canvas.polygon([(x - width * 0.4, crown_y), (x + width * 0.4, crown_y),
-                                (x + width * 0.12, root_end), (x - width * 0.12, root_end)], 0.45, blur_mm=0.4)
-                canvas.ellipse((x, crown_y), (width / 2, crown_h / 2), 0.55, blur_mm=0.4)
+                                (x + width * 0.12, root_end), (x - width * 0.12, root_end)], 0.45 * density, blur_mm=0.5)
+                canvas.ellipse((x, crown_y), (width / 2, crown_h / 2), 0.55 * density, blur_mm=0.5)
                 canvas.ellipse((x, crown_y), (width / 2 - 0.8, crown_h / 2 - 0.8), -0.2, blur_mm=0.6)  # pulp
                 crowns.append((float(x), float(crown_y)))
     return crowns
@@ -168,9 +169,9 @@ def anteroposterior(canvas: Canvas, rng: np.random.Generator) -> Anatomy:
     x, y = canvas.grid_mm()
     keep = 1.0 / (1.0 + np.exp((y - 66.0 - 0.1 * np.abs(x)) / 5.0))
     soft_keep = 1.0 / (1.0 + np.exp((y - 74.0) / 8.0))
-    canvas.polygon([(-a + 6, 50), (a - 6, 50), (a - 6, 112), (50, 135), (0, 150), (-50, 135), (-a + 6, 112)],
-                   WATER * 90, blur_mm=8)
-    canvas.polygon([(-58, 120), (58, 120), (56, 260), (-56, 260)], WATER * 80, blur_mm=10)
+    canvas.polygon([(-a + 6, 50), (a - 6, 50), (a - 8, 95), (a - 20, 125), (32, 146), (0, 152), (-32, 146),
+                    (-a + 20, 125), (-a + 8, 95)], WATER * 90, blur_mm=8)
+    canvas.polygon([(-48, 125), (48, 125), (52, 260), (-52, 260)], WATER * 80, blur_mm=12)
     _shell(canvas, rng, a, b, c, keep, texture_cell_mm=rng.uniform(3, 6), soft_keep=soft_keep)
     bone_tex = 1.0 + 0.15 * fractal_noise(canvas.shape, rng, 4.0 * canvas.px_per_mm, octaves=3)
     eye_y = rng.uniform(26, 34)
@@ -181,8 +182,8 @@ def anteroposterior(canvas: Canvas, rng: np.random.Generator) -> Anatomy:
         canvas.ellipse((side * (a - 8), eye_y + 36), (7, 11), 0.6, blur_mm=2.5, texture=bone_tex)
         cx = side * 31
         rim = [(cx - 17, eye_y - 12), (cx + 17, eye_y - 13), (cx + 18, eye_y + 12), (cx - 16, eye_y + 14)]
-        canvas.polyline(rim, 2.0, 0.3, closed=True, blur_mm=1.5)
-        canvas.polygon(rim, -0.15, blur_mm=3.0)
+        canvas.polyline(rim, 2.2, 0.5, closed=True, blur_mm=1.2)
+        canvas.polygon(rim, -0.35, blur_mm=3.0)
         canvas.polyline([(side * 14, eye_y - 8), (side * 40, eye_y + 10)], 1.2, 0.25, blur_mm=0.8)
         canvas.ellipse((side * 30, eye_y + 42), (12, 14), -0.45, blur_mm=3.0)
         canvas.polyline([(side * 48, eye_y + 22), (side * (a - 2), eye_y + 30)], 4, 0.4, blur_mm=1.5)
@@ -191,19 +192,19 @@ def anteroposterior(canvas: Canvas, rng: np.random.Generator) -> Anatomy:
     canvas.polyline([(0, eye_y + 12), (0, eye_y + 58)], 2.0, 0.35, blur_mm=0.6)  # septum
     canvas.polyline([(-38, eye_y + 62), (38, eye_y + 62)], 3, 0.5, blur_mm=1.5)  # palate
     occlusal = eye_y + 76 + rng.uniform(-2, 2)
-    teeth = _teeth(canvas, rng, -28, 28, occlusal, int(rng.integers(11, 15)), copies=1)
+    teeth = _teeth(canvas, rng, -26, 26, occlusal, int(rng.integers(9, 12)), copies=1, density=0.6)
     o = rng.uniform(0, 5)
     mandible = [(-a + 8, eye_y + 30), (-a + 12, occlusal + 8 + o), (-30, occlusal + 30 + o), (0, occlusal + 36 + o),
                 (30, occlusal + 30 + o), (a - 12, occlusal + 8 + o), (a - 8, eye_y + 30)]
-    canvas.polyline(mandible, 8, 0.45, blur_mm=2.0, texture=bone_tex)
-    canvas.polyline(mandible, 2.5, 0.35, blur_mm=0.8)
+    canvas.polyline(mandible, 8, 0.6, blur_mm=2.0, texture=bone_tex)
+    canvas.polyline(mandible, 2.5, 0.5, blur_mm=0.8)
     canvas.polyline([(0, eye_y + 50), (0, eye_y + 66)], 9, 0.5, blur_mm=2.0)  # dens behind the palate
     for i in range(5):  # cervical bodies below and behind the mandible
         cy = occlusal + 22 + 20 * i
         canvas.polygon([(-12, cy - 7), (12, cy - 7), (13, cy + 7), (-13, cy + 7)], 0.6, blur_mm=1.5, texture=bone_tex)
     _suture(canvas, rng, [(rng.normal(0, 2), -b - 2), (rng.normal(0, 2), -b * 0.5), (rng.normal(0, 3), -10)])
     for side in (-1, 1):  # lambdoid seen through the vault
-        _suture(canvas, rng, [(0, -b * 0.55), (side * a * 0.5, -15), (side * a * 0.85, 25)])
+        _suture(canvas, rng, [(0, -b * 0.55), (side * a * 0.5, -15), (side * a * 0.85, 25)], density=-0.15)
     sites = {"parietal": (rng.choice([-1, 1]) * rng.uniform(a * 0.55, a * 0.8), rng.uniform(-30, 5)),
              "occipital": (rng.choice([-1, 1]) * rng.uniform(10, 40), rng.uniform(-20, 20)),
              "frontal": (rng.choice([-1, 1]) * rng.uniform(15, 35), rng.uniform(-b + 10, -b + 25))}

@@ -22,15 +22,15 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     for k, valve in enumerate(VALVE_IDS):
-        for i in range(5):
+        for i in range(10):
             image = (rng.random((40, 36)) * 60).astype(np.uint8)
             image[k * 4 : k * 4 + 8, 10:26] = 250
             (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
     run = tmp_path / "runs" / "tiny"
     assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", "32", "--epochs", "1",
-                           "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.3",
-                           "--validation-fraction", "0.3", "--no-progress"]) == 0
+                           "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.2",
+                           "--validation-fraction", "0.2", "--no-progress"]) == 0
     split = json.loads((run / "split.json").read_text())
     assert not set(split["split"]["train"]) & set(split["split"]["test"])
     evaluation = tmp_path / "evaluation"

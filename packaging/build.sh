@@ -4,8 +4,8 @@
 #
 #   bash packaging/build.sh [--venv] [--no-smoke] [--no-archive]
 #
-#   --venv        build in a fresh torch-free virtual environment (build/pkgvenv) made from
-#                 $PYTHON with `pip install ".[packaging]"`. This is also done automatically
+#   --venv        build in a torch-free virtual environment (build/pkgvenv) made from $PYTHON
+#                 with pyproject's dependencies + the packaging extra. This is also done automatically
 #                 when $PYTHON lacks PyInstaller or a runtime dependency.
 #   --no-smoke    skip packaging/smoke_test.sh
 #   --no-archive  skip the compressed archive
@@ -51,8 +51,14 @@ if [[ $USE_VENV == 1 ]]; then
     if [[ ! -x "$VENV/bin/python" ]]; then
         "$PYTHON" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet "$ROOT[packaging]"
+    # The runtime dependencies and the packaging extra from pyproject.toml (not torch, not the
+    # package itself: the spec takes valvereader from app/).
+    "$VENV/bin/python" - "$ROOT/pyproject.toml" > "$VENV/requirements.txt" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["packaging"]))
+PY
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements.txt"
     PYTHON="$VENV/bin/python"
 fi
 "$PYTHON" -c "$RUNTIME_CHECK"

@@ -70,6 +70,17 @@ else
 fi
 if out=$(bundle --version 2>&1); then pass "starts: $out"; else fail "--version: $out"; fi
 
+# Libraries the bundle expects from the system and does not find here (GTK 3 and Wayland are
+# optional: Qt falls back to its own dialogs and to X11).
+missing=$(cd "$BUNDLE/_internal" && find . -name '*.so*' -type f -print0 \
+    | LD_LIBRARY_PATH="$BUNDLE/_internal" xargs -0 -n 50 ldd 2>/dev/null | grep 'not found' \
+    | awk '{print $1}' | sort -u | grep -v -E '^lib(gtk-3|gdk-3|wayland-)' | tr '\n' ' ')
+if [[ -n $missing ]]; then
+    note "system libraries missing on this machine (some plugins will not load): $missing"
+else
+    pass "every bundled library resolves (GTK 3 / Wayland aside)"
+fi
+
 # 1. Headless viewer on a bundled sample, with a screenshot.
 SAMPLE=""
 for f in "$ROOT"/resources/samples/*; do

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,6 +35,7 @@ from .services import RadiographCache, describe_error, expand_paths
 from .state import DialState, Study, ViewState, Worklist
 from .template_panel import TemplatePanel
 from .valve_view import ValveView
+from .window_settings import restore_window, save_window
 from .worker import Worker
 from .worklist import WorklistPanel
 
@@ -126,34 +127,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _restore_settings(self) -> None:
-        s = self.settings
-        self.view.heatmap_opacity = s.heatmap_opacity
-        self.view.show_heatmap = s.show_heatmap
-        self.view.show_box = s.show_box
-        self.view.show_corner_text = s.show_corner_text
-        self.resize(1600, 1000)
-        if s.window_geometry:
-            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
-        if s.window_state:
-            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
-        self.worklist_dock.setVisible(s.worklist_visible)
-        self.right_dock.setVisible(s.result_panel_visible)
-        self.worklist_panel.set_filter(s.worklist_filter)
+        restore_window(self)
 
     def save_settings(self) -> None:
-        s = self.settings
-        s.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        s.window_state = bytes(self.saveState().toBase64().data()).decode()
-        s.worklist_visible = self.worklist_dock.isVisible()
-        s.result_panel_visible = self.right_dock.isVisible()
-        s.heatmap_opacity = float(self.view.heatmap_opacity)
-        s.show_heatmap, s.show_box = bool(self.view.show_heatmap), bool(self.view.show_box)
-        s.show_corner_text = bool(self.view.show_corner_text)
-        s.worklist_filter = self.worklist_panel.proxy.mode
-        try:
-            s.save()
-        except OSError as exc:
-            self.notifier.warning(f"Settings could not be saved: {exc}")
+        save_window(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_analysis()

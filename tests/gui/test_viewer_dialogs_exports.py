@@ -93,3 +93,12 @@ def test_view_state_reports_each_change_once() -> None:
     view.rotate(-90)
     assert seen == ["invert", "rotation"]
     assert view.rotation == 270
+
+
+def test_zoomed_view_falls_back_to_the_attention_peak_when_the_box_is_not_valve_sized() -> None:
+    heatmap = np.zeros((50, 50), dtype=np.float32)
+    heatmap[10, 40] = 1.0
+    assert render.zoom_box((10, 10, 30, 30), heatmap, (1000, 1000)) == (10, 10, 30, 30)
+    x0, y0, x1, y1 = render.zoom_box((0, 0, 1000, 900), heatmap, (1000, 1000))
+    assert (x0 + x1) / 2 == pytest.approx(810, abs=1) and (y0 + y1) / 2 == pytest.approx(210, abs=1)
+    assert render.zoom_box(None, None, (100, 100)) is None

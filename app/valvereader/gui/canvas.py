@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from .. import DISCLAIMER
+from ..geometry import Box
 from ..prediction import Prediction
 from ..radiograph import Radiograph
 from . import render
@@ -160,7 +161,7 @@ class ImageCanvas(QWidget):
         painter.drawImage(QRectF(0, 0, w, h), self._image)
         if self._overlay is not None and self.view.show_heatmap:
             painter.drawImage(QRectF(0, 0, w, h), self._overlay)
-        box = self.prediction.box if self.prediction is not None else None
+        box = self.valve_box()
         if box is not None and self.view.show_box:
             pen = QPen(BOX_COLOUR, 2)
             pen.setCosmetic(True)
@@ -177,6 +178,15 @@ class ImageCanvas(QWidget):
         if self._overlay is not None and self.view.show_heatmap:
             self._draw_colour_bar(painter)
         self._draw_disclaimer(painter)
+
+    def valve_box(self) -> Box | None:
+        """The model's box when it marks a valve-sized region; a box over most of the image
+        (whole-image model without a located valve) would claim a location it does not know."""
+        box = self.prediction.box if self.prediction is not None else None
+        if box is None or self.radiograph is None:
+            return None
+        rows, cols = self.radiograph.shape
+        return box if box.width * box.height <= 0.25 * rows * cols else None
 
     def _shadow_text(self, painter: QPainter, rect: QRectF, flags: int, text: str) -> None:
         painter.setPen(QColor(0, 0, 0, 220))

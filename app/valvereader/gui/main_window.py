@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 
 from .. import DISCLAIMER, __version__
 from ..catalogue import load_catalogue
+from ..geometry import Box
 from ..settings import Settings
+from . import render
 from .actions import build_actions
 from .analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch, load_model
 from .canvas import ImageCanvas
@@ -330,7 +332,9 @@ class MainWindow(QMainWindow):
         prediction = study.prediction
         self.canvas.set_prediction(prediction)
         self.result_panel.show_prediction(prediction, study.corrected_valve_id)
-        self.valve_view.set_valve(self.canvas.radiograph, prediction.box)
+        region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, prediction.heatmap,
+                                 self.canvas.radiograph.shape) if self.canvas.radiograph is not None else None
+        self.valve_view.set_valve(self.canvas.radiograph, Box(*region) if region else None)
         from .export import shown_valve
 
         valve_id = shown_valve(study)

@@ -99,3 +99,20 @@ def compose_rgb(pixels: np.ndarray, heatmap: np.ndarray | None, opacity: float,
             out[y0:y1 + 1, min(x0 + t, x1)] = colour
             out[y0:y1 + 1, max(x1 - t, x0)] = colour
     return np.ascontiguousarray(out)
+
+
+def zoom_box(box: tuple[int, int, int, int] | None, heatmap: np.ndarray | None,
+             shape: tuple[int, int], max_fraction: float = 0.25) -> tuple[int, int, int, int] | None:
+    """Region for the zoomed valve view: the model's box when it is valve-sized; otherwise a
+    square around the attention peak (an eighth of the shorter side); None without either."""
+    rows, cols = shape
+    if box is not None:
+        x0, y0, x1, y1 = box
+        if (x1 - x0) * (y1 - y0) <= max_fraction * rows * cols:
+            return box
+    if heatmap is None or heatmap.size == 0:
+        return None
+    y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    cy, cx = (y + 0.5) * rows / heatmap.shape[0], (x + 0.5) * cols / heatmap.shape[1]
+    half = max(16, min(rows, cols) // 16)
+    return (int(cx - half), int(cy - half), int(cx + half), int(cy + half))

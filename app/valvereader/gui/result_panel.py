@@ -3,6 +3,8 @@ numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one clic
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
@@ -42,7 +44,7 @@ def valve_label(valve_id: str) -> tuple[str, str]:
 
 def short_name(valve_id: str) -> str:
     """A worklist-sized name: 'CODMAN CERTAS Plus', 'proGAV 2.0', 'Integra fixed DP'."""
-    name = valve_label(valve_id)[0].split(" (")[0]
+    name = re.sub(r"\s*\([^)]*\)", "", valve_label(valve_id)[0])
     for tail in (" Programmable Valve", " programmable valve", " adjustable valve", " Adjustable Valve", " Valve",
                  " valve"):
         name = name.replace(tail, "")

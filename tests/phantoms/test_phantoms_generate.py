@@ -16,7 +16,6 @@ from valvereader.phantoms import generate
 from valvereader.phantoms.dicom_out import SYNTAXES, DicomSpec, write_dicom
 from valvereader.phantoms.generate import plan
 from valvereader.phantoms.render import render
-from valvereader.phantoms.sheet import display_pixels
 
 SIZE = (256, 320)
 
@@ -28,7 +27,9 @@ def _rows(csv_path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def phantom_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate(10, tmp_path_factory.mktemp("phantoms"), seed=11, workers=1, size=SIZE, none_fraction=0.2)
+    return generate(
+        10, tmp_path_factory.mktemp("phantoms"), seed=11, workers=1, size=SIZE, none_fraction=0.2
+    )
 
 
 def test_every_file_loads_with_plain_pydicom_at_the_planned_size(phantom_set: Path) -> None:
@@ -80,7 +81,9 @@ def test_box_contains_every_pixel_the_valve_changes(tmp_path: Path) -> None:
         truth = render(job, tmp_path / "with", keep_attenuation=True)
         bare = render(job, tmp_path / "without", draw_valve=False, keep_attenuation=True)
         field = truth.field
-        changed = np.abs(truth.attenuation - bare.attenuation)[field.y0 : field.y1, field.x0 : field.x1]
+        changed = np.abs(truth.attenuation - bare.attenuation)[
+            field.y0 : field.y1, field.x0 : field.x1
+        ]
         ys, xs = np.nonzero(changed > 0.05)
         if ys.size == 0:  # the whole valve lies outside the exposed field
             assert truth.box is None
@@ -109,11 +112,26 @@ def test_same_seed_gives_identical_files_and_csv_whatever_the_workers(tmp_path: 
 
 
 @pytest.mark.parametrize("syntax", sorted(SYNTAXES))
-@pytest.mark.parametrize("photometric,bits", [("MONOCHROME2", 8), ("MONOCHROME1", 12), ("MONOCHROME2", 16)])
-def test_written_pixels_decode_back_exactly(tmp_path: Path, syntax: str, photometric: str, bits: int) -> None:
+@pytest.mark.parametrize(
+    "photometric,bits", [("MONOCHROME2", 8), ("MONOCHROME1", 12), ("MONOCHROME2", 16)]
+)
+def test_written_pixels_decode_back_exactly(
+    tmp_path: Path, syntax: str, photometric: str, bits: int
+) -> None:
     display = np.random.default_rng(0).random((64, 80)).astype(np.float32)
-    spec = DicomSpec("P1", "PHANTOM^1", "F", "19700101", "20200101", "s", 1, "lateral",
-                     photometric=photometric, bits_stored=bits, syntax=syntax)
+    spec = DicomSpec(
+        "P1",
+        "PHANTOM^1",
+        "F",
+        "19700101",
+        "20200101",
+        "s",
+        1,
+        "lateral",
+        photometric=photometric,
+        bits_stored=bits,
+        syntax=syntax,
+    )
     write_dicom(tmp_path / "x.dcm", display, spec)
     ds = pydicom.dcmread(tmp_path / "x.dcm")
     assert ds.file_meta.TransferSyntaxUID == SYNTAXES[syntax]
@@ -125,7 +143,9 @@ def test_written_pixels_decode_back_exactly(tmp_path: Path, syntax: str, photome
 
 
 def test_composites_record_their_crop_and_its_valve(tmp_path: Path, crops_dir: Path) -> None:
-    path = generate(6, tmp_path, seed=3, composites_from=crops_dir, workers=1, size=SIZE, composite_fraction=1.0)
+    path = generate(
+        6, tmp_path, seed=3, composites_from=crops_dir, workers=1, size=SIZE, composite_fraction=1.0
+    )
     rows = _rows(path)
     assert {row["kind"] for row in rows} == {"composite"}
     for row in rows:
@@ -137,7 +157,9 @@ def test_composites_record_their_crop_and_its_valve(tmp_path: Path, crops_dir: P
     assert all(len(crops) == 1 for crops in by_patient.values())  # one crop per patient
 
 
-def test_composite_box_holds_the_crop_where_the_image_changed(tmp_path: Path, crops_dir: Path) -> None:
+def test_composite_box_holds_the_crop_where_the_image_changed(
+    tmp_path: Path, crops_dir: Path
+) -> None:
     from valvereader.phantoms.composite import find_crops
 
     jobs = plan(12, seed=5, crops=find_crops(crops_dir), shape=SIZE, composite_fraction=1.0)
@@ -146,7 +168,9 @@ def test_composite_box_holds_the_crop_where_the_image_changed(tmp_path: Path, cr
         truth = render(job, tmp_path / "with", keep_attenuation=True)
         bare = render(job, tmp_path / "without", draw_valve=False, keep_attenuation=True)
         field = truth.field
-        changed = np.abs(truth.attenuation - bare.attenuation)[field.y0 : field.y1, field.x0 : field.x1]
+        changed = np.abs(truth.attenuation - bare.attenuation)[
+            field.y0 : field.y1, field.x0 : field.x1
+        ]
         ys, xs = np.nonzero(changed > 0.05)
         xs, ys = xs + field.x0, ys + field.y0
         assert truth.box is not None and ys.size > 10

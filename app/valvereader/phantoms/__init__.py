@@ -42,11 +42,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def generate(count: int, out_dir: str | os.PathLike[str], seed: int = 0,
-             composites_from: str | os.PathLike[str] | None = None,
-             views: Sequence[str] = ("lateral", "ap"), workers: int = 2,
-             size: tuple[int, int] = (1024, 1280), composite_fraction: float = 0.5,
-             none_fraction: float = 0.0) -> Path:
+def generate(
+    count: int,
+    out_dir: str | os.PathLike[str],
+    seed: int = 0,
+    composites_from: str | os.PathLike[str] | None = None,
+    views: Sequence[str] = ("lateral", "ap"),
+    workers: int = 2,
+    size: tuple[int, int] = (1024, 1280),
+    composite_fraction: float = 0.5,
+    none_fraction: float = 0.0,
+) -> Path:
     """Render ``count`` phantom/composite radiographs; returns the ground-truth CSV path.
 
     Raises:
@@ -55,8 +61,17 @@ def generate(count: int, out_dir: str | os.PathLike[str], seed: int = 0,
     """
     from .generate import generate as _generate
 
-    return _generate(count, out_dir, seed, composites_from, views, workers, size, composite_fraction,
-                     none_fraction)
+    return _generate(
+        count,
+        out_dir,
+        seed,
+        composites_from,
+        views,
+        workers,
+        size,
+        composite_fraction,
+        none_fraction,
+    )
 
 
 __all__ = ["generate"]

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 Point = tuple[float, float]
+Points = Sequence[Point] | Sequence[Sequence[float]] | np.ndarray
 
 
 class Canvas:
@@ -16,8 +17,14 @@ class Canvas:
     ``mu`` is float32 (rows, columns); drawing adds ``density`` times the coverage of a shape.
     """
 
-    def __init__(self, shape: tuple[int, int], px_per_mm: float, centre: Point, angle_deg: float = 0.0,
-                 flip: bool = False):
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        px_per_mm: float,
+        centre: Point,
+        angle_deg: float = 0.0,
+        flip: bool = False,
+    ):
         self.mu = np.zeros(shape, np.float32)
         self.shape = shape
         self.px_per_mm = float(px_per_mm)
@@ -28,7 +35,7 @@ class Canvas:
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- frames -----------------------------------------------------------------------------
-    def to_px(self, points: Sequence[Point] | np.ndarray) -> np.ndarray:
+    def to_px(self, points: Points) -> np.ndarray:
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2) * np.array([self._flip, 1.0])
         return p @ self._rot.T + np.asarray(self.centre)
 
@@ -55,20 +62,34 @@ class Canvas:
             return None
         return x0, y0, np.zeros((y1 - y0, x1 - x0), np.uint8)
 
-    def _commit(self, x0: int, y0: int, layer: np.ndarray, density: float, blur_mm: float,
-                texture: np.ndarray | None) -> None:
-        values = layer.astype(np.float32) * (density / 255.0)
+    def _commit(
+        self,
+        x0: int,
+        y0: int,
+        layer: np.ndarray,
+        density: float,
+        blur_mm: float,
+        texture: np.ndarray | None,
+    ) -> None:
+        values: np.ndarray = layer.astype(np.float32) * np.float32(density / 255.0)
         if blur_mm > 0:
-            values = cv2.GaussianBlur(values, (0, 0), blur_mm * self.px_per_mm)
+            values = np.asarray(cv2.GaussianBlur(values, (0, 0), blur_mm * self.px_per_mm))
         region = self.mu[y0 : y0 + layer.shape[0], x0 : x0 + layer.shape[1]]
         if texture is not None:
             values *= texture[y0 : y0 + layer.shape[0], x0 : x0 + layer.shape[1]]
         region += values
 
-    def polyline(self, points: Sequence[Point], thickness_mm: float, density: float, closed: bool = False,
-                 blur_mm: float = 0.0, texture: np.ndarray | None = None) -> None:
+    def polyline(
+        self,
+        points: Points,
+        thickness_mm: float,
+        density: float,
+        closed: bool = False,
+        blur_mm: float = 0.0,
+        texture: np.ndarray | None = None,
+    ) -> None:
         pts = self.to_px(points)
-        thick = max(1, int(round(thickness_mm * self.px_per_mm)))
+        thick = max(1, round(thickness_mm * self.px_per_mm))
         got = self._layer(pts, thick + 3 * blur_mm * self.px_per_mm + 2)
         if got is None:
             return
@@ -77,8 +98,13 @@ class Canvas:
         cv2.polylines(layer, [shifted], closed, 255, thick, cv2.LINE_AA, shift=4)
         self._commit(x0, y0, layer, density, blur_mm, texture)
 
-    def polygon(self, points: Sequence[Point], density: float, blur_mm: float = 0.0,
-                texture: np.ndarray | None = None) -> None:
+    def polygon(
+        self,
+        points: Points,
+        density: float,
+        blur_mm: float = 0.0,
+        texture: np.ndarray | None = None,
+    ) -> None:
         pts = self.to_px(points)
         got = self._layer(pts, 3 * blur_mm * self.px_per_mm + 2)
         if got is None:
@@ -88,21 +114,47 @@ class Canvas:
         cv2.fillPoly(layer, [shifted], 255, cv2.LINE_AA, shift=4)
         self._commit(x0, y0, layer, density, blur_mm, texture)
 
-    def ellipse(self, centre: Point, radii: tuple[float, float], density: float, angle_deg: float = 0.0,
-                blur_mm: float = 0.0, thickness_mm: float | None = None, texture: np.ndarray | None = None,
-                arc: tuple[float, float] = (0.0, 360.0)) -> None:
+    def ellipse(
+        self,
+        centre: Point,
+        radii: tuple[float, float],
+        density: float,
+        angle_deg: float = 0.0,
+        blur_mm: float = 0.0,
+        thickness_mm: float | None = None,
+        texture: np.ndarray | None = None,
+        arc: tuple[float, float] = (0.0, 360.0),
+    ) -> None:
         t = np.deg2rad(np.linspace(arc[0], arc[1], 72))
         a = np.deg2rad(angle_deg)
         ex, ey = radii[0] * np.cos(t), radii[1] * np.sin(t)
-        pts = np.stack([centre[0] + ex * np.cos(a) - ey * np.sin(a), centre[1] + ex * np.sin(a) + ey * np.cos(a)], 1)
+        pts = np.stack(
+            [
+                centre[0] + ex * np.cos(a) - ey * np.sin(a),
+                centre[1] + ex * np.sin(a) + ey * np.cos(a),
+            ],
+            1,
+        )
         if thickness_mm is None:
             self.polygon(pts, density, blur_mm, texture)
         else:
-            self.polyline(pts, thickness_mm, density, closed=arc == (0.0, 360.0), blur_mm=blur_mm, texture=texture)
+            self.polyline(
+                pts,
+                thickness_mm,
+                density,
+                closed=arc == (0.0, 360.0),
+                blur_mm=blur_mm,
+                texture=texture,
+            )
 
 
-def fractal_noise(shape: tuple[int, int], rng: np.random.Generator, cell_px: float,
-                  octaves: int = 4, persistence: float = 0.55) -> np.ndarray:
+def fractal_noise(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    cell_px: float,
+    octaves: int = 4,
+    persistence: float = 0.55,
+) -> np.ndarray:
     """Smooth random texture, zero mean, about unit standard deviation, float32."""
     h, w = shape
     total = np.zeros(shape, np.float32)

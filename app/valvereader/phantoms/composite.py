@@ -44,8 +44,10 @@ def find_crops(folder: Path) -> list[Crop]:
             for path in sorted((folder / valve_id).glob("*.png")):
                 crops.append(Crop(path, valve_id))
     if not crops:
-        raise DatasetError(f"no valve crops found in {folder}: expected manifest.csv or folders named "
-                           f"after the valve ids ({', '.join(VALVE_IDS[:2])}, ...)")
+        raise DatasetError(
+            f"no valve crops found in {folder}: expected manifest.csv or folders named "
+            f"after the valve ids ({', '.join(VALVE_IDS[:2])}, ...)"
+        )
     return sorted(crops, key=lambda c: c.source)
 
 
@@ -54,8 +56,15 @@ def load_crop(crop: Crop) -> np.ndarray:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
-def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float], side_px: float,
-               angle_deg: float, contrast: float, rng: np.random.Generator) -> Box | None:
+def place_crop(
+    mu: np.ndarray,
+    pixels: np.ndarray,
+    centre_xy: tuple[float, float],
+    side_px: float,
+    angle_deg: float,
+    contrast: float,
+    rng: np.random.Generator,
+) -> Box | None:
     """Blend ``pixels`` (a 0..1 crop) into ``mu`` in place; returns the box around the placed
     (rotated) crop rectangle, clipped to the image.
 
@@ -67,8 +76,10 @@ def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float
     h, w = mu.shape
     ch, cw = pixels.shape
     scale = side_px / max(ch, cw)
-    new_w, new_h = max(8, int(round(cw * scale))), max(8, int(round(ch * scale)))
-    small = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    new_w, new_h = max(8, round(cw * scale)), max(8, round(ch * scale))
+    small = cv2.resize(
+        pixels, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     small = cv2.GaussianBlur(small, (0, 0), 0.7)  # its own noise would add to the simulated noise
     background = cv2.GaussianBlur(small, (0, 0), max(3.0, 0.08 * max(new_w, new_h)))
     detail = small - background
@@ -77,18 +88,32 @@ def place_crop(mu: np.ndarray, pixels: np.ndarray, centre_xy: tuple[float, float
     gain = min(gain, 0.12 / max(float(detail.std()), 1e-3))
     feather = max(2.0, 0.15 * min(new_w, new_h))
     yy, xx = np.mgrid[0:new_h, 0:new_w].astype(np.float32)
-    edge = np.minimum(np.minimum(xx + 0.5, new_w - xx - 0.5), np.minimum(yy + 0.5, new_h - yy - 0.5))
+    edge = np.minimum(
+        np.minimum(xx + 0.5, new_w - xx - 0.5), np.minimum(yy + 0.5, new_h - yy - 0.5)
+    )
     weight = np.clip(edge / feather, 0.0, 1.0) * np.clip((background - 0.04) / 0.08, 0.0, 1.0)
     weight = weight * weight * (3 - 2 * weight)  # smoothstep
     a = np.deg2rad(angle_deg)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     offset = np.asarray(centre_xy) - rot @ np.array([new_w / 2.0, new_h / 2.0])
     matrix = np.hstack([rot, offset[:, None]]).astype(np.float64)
-    added = cv2.warpAffine((gain * detail * weight).astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR,
-                           borderValue=0.0)
+    added = cv2.warpAffine(
+        (gain * detail * weight).astype(np.float32),
+        matrix,
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderValue=0.0,
+    )
     mu += added
     np.maximum(mu, 0.0, out=mu)
-    corners = matrix[:, :2] @ np.array([[0, new_w, new_w, 0], [0, 0, new_h, new_h]], float) + matrix[:, 2:]
-    box = Box(int(np.floor(corners[0].min())), int(np.floor(corners[1].min())),
-              int(np.ceil(corners[0].max())), int(np.ceil(corners[1].max()))).clip((h, w))
+    corners = (
+        matrix[:, :2] @ np.array([[0, new_w, new_w, 0], [0, 0, new_h, new_h]], float)
+        + matrix[:, 2:]
+    )
+    box = Box(
+        int(np.floor(corners[0].min())),
+        int(np.floor(corners[1].min())),
+        int(np.ceil(corners[0].max())),
+        int(np.ceil(corners[1].max())),
+    ).clip((h, w))
     return box if box.width > 0 and box.height > 0 else None

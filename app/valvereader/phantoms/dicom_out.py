@@ -9,8 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import (ExplicitVRLittleEndian, JPEG2000Lossless, PYDICOM_IMPLEMENTATION_UID,
-                         RLELossless, generate_uid)
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+    generate_uid,
+)
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 CR_IMAGE = "1.2.840.10008.5.1.4.1.1.1"
@@ -49,7 +55,7 @@ def to_stored(display: np.ndarray, bits: int, photometric: str) -> np.ndarray:
 def write_dicom(path: Path, display: np.ndarray, spec: DicomSpec) -> None:
     """Save ``display`` (float 0..1, rows x columns) as a single-frame DX/CR object."""
     stored = to_stored(display, spec.bits_stored, spec.photometric)
-    sop_class = DX_FOR_PRESENTATION if spec.modality == "DX" else CR_IMAGE
+    sop_class = UID(DX_FOR_PRESENTATION if spec.modality == "DX" else CR_IMAGE)
     sop_uid = generate_uid(entropy_srcs=[spec.study_seed, str(spec.instance), "sop"])
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -81,7 +87,7 @@ def write_dicom(path: Path, display: np.ndarray, spec: DicomSpec) -> None:
     ds.BodyPartExamined = "SKULL"
     ds.KVP = f"{spec.kvp:.0f}"
     ds.ExposureInuAs = int(spec.mas * 1000)
-    ds.Exposure = int(round(spec.mas))
+    ds.Exposure = round(spec.mas)
     ds.ImagerPixelSpacing = [f"{spec.pixel_spacing_mm:.4f}", f"{spec.pixel_spacing_mm:.4f}"]
     ds.DistanceSourceToDetector = "1150"
     ds.ViewPosition = "LL" if spec.view == "lateral" else "AP"

@@ -43,18 +43,33 @@ def _clock(hours: int, minutes: int) -> float:
 INDICATOR_ANGLES: dict[str, dict[str, float]] = {
     "codman_hakim_programmable": {str(p): _hakim_angle(p) for p in range(30, 201, 10)},
     # [M] sector_angles_deg_canonical, setting = position 1..8
-    "codman_certas_plus": {"1": 135.0, "2": 180.0, "3": 225.0, "4": 270.0,
-                           "5": 315.0, "6": 0.0, "7": 45.0, "8": 90.0},
-    "miethke_progav_2": {str(p): _progav_angle(p) for p in range(0, 21)},
-    "miethke_progav_1": {str(p): _progav_angle(p) for p in range(0, 21)},
+    "codman_certas_plus": {
+        "1": 135.0,
+        "2": 180.0,
+        "3": 225.0,
+        "4": 270.0,
+        "5": 315.0,
+        "6": 0.0,
+        "7": 45.0,
+        "8": 90.0,
+    },
+    "miethke_progav_2": {str(p): _progav_angle(p) for p in range(21)},
+    "miethke_progav_1": {str(p): _progav_angle(p) for p in range(21)},
     # [M] StrataMR Fig 6 clock positions, setting = performance level
-    "medtronic_ps_medical_strata": {"0.5": _clock(3, 0), "1.0": _clock(5, 30), "1.5": _clock(7, 45),
-                                    "2.0": _clock(10, 15), "2.5": _clock(12, 40)},
+    "medtronic_ps_medical_strata": {
+        "0.5": _clock(3, 0),
+        "1.0": _clock(5, 30),
+        "1.5": _clock(7, 45),
+        "2.0": _clock(10, 15),
+        "2.5": _clock(12, 40),
+    },
     # [U] ASSUMED: the facts file has no angle per position for the Sophy SM8. The phantoms
     # place position 1 at 125 deg (the one X-ray in the MRI guide) and step 45 deg clockwise.
     # Setting = opening pressure of the standard SM8 range (1 radiopaque point), mmH2O.
-    "sophysa_sophy_minism8": {str(p): (125.0 + 45.0 * i) % 360.0
-                              for i, p in enumerate((30, 50, 70, 90, 110, 140, 170, 200))},
+    "sophysa_sophy_minism8": {
+        str(p): (125.0 + 45.0 * i) % 360.0
+        for i, p in enumerate((30, 50, 70, 90, 110, 140, 170, 200))
+    },
 }
 ASSUMED_ANGLES: frozenset[str] = frozenset({"sophysa_sophy_minism8"})
 

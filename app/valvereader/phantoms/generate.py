@@ -17,32 +17,76 @@ from .facts import UNKNOWN_DESIGNS, settings_of
 from .render import Job, Truth, render
 
 CSV_NAME = "ground_truth.csv"
-COLUMNS = ("file", "patient_id", "kind", "valve_id", "setting", "box_x0", "box_y0", "box_x1", "box_y1",
-           "view", "rotation_deg", "tilt_deg", "mirrored", "magnification", "position", "source_crop",
-           "indicator_angle_deg", "photometric", "bits_stored", "transfer_syntax", "modality",
-           "pixel_spacing_mm", "distractors")
+COLUMNS = (
+    "file",
+    "patient_id",
+    "kind",
+    "valve_id",
+    "setting",
+    "box_x0",
+    "box_y0",
+    "box_x1",
+    "box_y1",
+    "view",
+    "rotation_deg",
+    "tilt_deg",
+    "mirrored",
+    "magnification",
+    "position",
+    "source_crop",
+    "indicator_angle_deg",
+    "photometric",
+    "bits_stored",
+    "transfer_syntax",
+    "modality",
+    "pixel_spacing_mm",
+    "distractors",
+)
 VIEWS = ("lateral", "ap")
 POSITIONS = ("parietal", "occipital", "frontal")
 
 
-def _spec(rng: np.random.Generator, patient_id: str, patient: dict, instance: int, view: str,
-          shape: tuple[int, int]) -> DicomSpec:
+def _spec(
+    rng: np.random.Generator,
+    patient_id: str,
+    patient: dict,
+    instance: int,
+    view: str,
+    shape: tuple[int, int],
+) -> DicomSpec:
     syntax = str(rng.choice(["explicit", "rle", "jpeg2000"], p=[0.35, 0.35, 0.30]))
     bits = int(rng.choice([8, 10, 12, 14, 16], p=[0.15, 0.2, 0.35, 0.2, 0.1]))
     # A 24x30 cm (or larger) field over 1280 px, as a downsampled CR/DX; scaled for other sizes.
     spacing = float(rng.uniform(0.23, 0.33) * 1280.0 / max(shape))
-    return DicomSpec(patient_id=patient_id, patient_name=patient["name"], patient_sex=patient["sex"],
-                     birth_date=patient["birth"], study_date=patient["dates"][min(instance - 1, 2) // 2],
-                     study_seed=f"{patient['seed']}-{instance // 3}", instance=instance, view=view,
-                     modality=str(rng.choice(["DX", "CR"], p=[0.6, 0.4])),
-                     photometric="MONOCHROME1" if rng.random() < 0.3 else "MONOCHROME2",
-                     bits_stored=bits, syntax=syntax, pixel_spacing_mm=round(spacing, 4),
-                     kvp=float(rng.choice([60, 63, 66, 70, 73, 77, 81])), mas=float(rng.uniform(4, 25)))
+    return DicomSpec(
+        patient_id=patient_id,
+        patient_name=patient["name"],
+        patient_sex=patient["sex"],
+        birth_date=patient["birth"],
+        study_date=patient["dates"][min(instance - 1, 2) // 2],
+        study_seed=f"{patient['seed']}-{instance // 3}",
+        instance=instance,
+        view=view,
+        modality=str(rng.choice(["DX", "CR"], p=[0.6, 0.4])),
+        photometric="MONOCHROME1" if rng.random() < 0.3 else "MONOCHROME2",
+        bits_stored=bits,
+        syntax=syntax,
+        pixel_spacing_mm=round(spacing, 4),
+        kvp=float(rng.choice([60, 63, 66, 70, 73, 77, 81])),
+        mas=float(rng.uniform(4, 25)),
+    )
 
 
-def plan(count: int, seed: int, crops: Sequence[Crop] = (), views: Sequence[str] = VIEWS,
-         shape: tuple[int, int] = (1024, 1280), composite_fraction: float = 0.5,
-         unknown_fraction: float = 0.12, none_fraction: float = 0.0) -> list[Job]:
+def plan(
+    count: int,
+    seed: int,
+    crops: Sequence[Crop] = (),
+    views: Sequence[str] = VIEWS,
+    shape: tuple[int, int] = (1024, 1280),
+    composite_fraction: float = 0.5,
+    unknown_fraction: float = 0.12,
+    none_fraction: float = 0.0,
+) -> list[Job]:
     """Decide every image: patients with 2-5 images each, valve, setting, view, format.
 
     Each crop goes to one patient (crops are reused, by further patients, only when ``count``
@@ -60,11 +104,16 @@ def plan(count: int, seed: int, crops: Sequence[Crop] = (), views: Sequence[str]
         patient_index += 1
         patient_id = f"PH{seed % 10000:04d}{patient_index:05d}"
         year = int(rng.integers(1935, 2020))
-        patient = {"name": f"PHANTOM^{patient_index:05d}", "sex": str(rng.choice(["F", "M"])),
-                   "birth": f"{year}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}",
-                   "seed": f"{seed}-{patient_index}",
-                   "dates": [f"{int(rng.integers(2008, 2025))}{m:02d}{int(rng.integers(1, 29)):02d}"
-                             for m in sorted(rng.integers(1, 13, 2))]}
+        patient = {
+            "name": f"PHANTOM^{patient_index:05d}",
+            "sex": str(rng.choice(["F", "M"])),
+            "birth": f"{year}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}",
+            "seed": f"{seed}-{patient_index}",
+            "dates": [
+                f"{int(rng.integers(2008, 2025))}{m:02d}{int(rng.integers(1, 29)):02d}"
+                for m in sorted(rng.integers(1, 13, 2))
+            ],
+        }
         n_images = min(int(rng.integers(2, 6)), count - len(jobs))
         crop: Crop | None = None
         draw = rng.random()
@@ -73,7 +122,10 @@ def plan(count: int, seed: int, crops: Sequence[Crop] = (), views: Sequence[str]
             crop = crops[crop_order[next_crop % len(crop_order)]]
             next_crop += 1
             valve_id = crop.valve_id
-        elif draw < composite_fraction + (1 - composite_fraction) * none_fraction and none_fraction > 0:
+        elif (
+            draw < composite_fraction + (1 - composite_fraction) * none_fraction
+            and none_fraction > 0
+        ):
             kind, valve_id = "phantom", "none"
         else:
             kind = "phantom"
@@ -92,10 +144,23 @@ def plan(count: int, seed: int, crops: Sequence[Crop] = (), views: Sequence[str]
             index = len(jobs)
             spec = _spec(rng, patient_id, patient, k + 1, view, shape)
             place = "edge" if rng.random() < 0.12 else position
-            jobs.append(Job(index=index, seed=seed, patient_index=patient_index, patient_id=patient_id,
-                            kind=kind, valve_id=valve_id, setting=setting, view=view, position=place,
-                            crop=crop, file=f"images/{patient_id}_{k + 1:02d}_{view}.dcm", shape=shape,
-                            spec=spec))
+            jobs.append(
+                Job(
+                    index=index,
+                    seed=seed,
+                    patient_index=patient_index,
+                    patient_id=patient_id,
+                    kind=kind,
+                    valve_id=valve_id,
+                    setting=setting,
+                    view=view,
+                    position=place,
+                    crop=crop,
+                    file=f"images/{patient_id}_{k + 1:02d}_{view}.dcm",
+                    shape=shape,
+                    spec=spec,
+                )
+            )
     return jobs
 
 
@@ -107,20 +172,29 @@ def row(job: Job, truth: Truth) -> dict[str, str]:
     box = truth.box
     pose = truth.pose
     return {
-        "file": job.file, "patient_id": job.patient_id, "kind": job.kind, "valve_id": job.valve_id,
+        "file": job.file,
+        "patient_id": job.patient_id,
+        "kind": job.kind,
+        "valve_id": job.valve_id,
         "setting": job.setting,
-        "box_x0": str(box.x0) if box else "", "box_y0": str(box.y0) if box else "",
-        "box_x1": str(box.x1) if box else "", "box_y1": str(box.y1) if box else "",
+        "box_x0": str(box.x0) if box else "",
+        "box_y0": str(box.y0) if box else "",
+        "box_x1": str(box.x1) if box else "",
+        "box_y1": str(box.y1) if box else "",
         "view": job.view,
         "rotation_deg": _fmt(pose.rotation_deg if pose else truth.crop_angle, 1),
         "tilt_deg": _fmt(pose.tilt_deg if pose else None, 1),
         "mirrored": ("1" if pose.mirrored else "0") if pose else "",
         "magnification": _fmt(pose.magnification if pose else truth.crop_scale, 3),
-        "position": job.position, "source_crop": job.crop.source if job.crop else "",
+        "position": job.position,
+        "source_crop": job.crop.source if job.crop else "",
         "indicator_angle_deg": _fmt(truth.indicator_deg, 1),
-        "photometric": job.spec.photometric, "bits_stored": str(job.spec.bits_stored),
-        "transfer_syntax": job.spec.syntax, "modality": job.spec.modality,
-        "pixel_spacing_mm": f"{job.spec.pixel_spacing_mm:.4f}", "distractors": ";".join(truth.distractors),
+        "photometric": job.spec.photometric,
+        "bits_stored": str(job.spec.bits_stored),
+        "transfer_syntax": job.spec.syntax,
+        "modality": job.spec.modality,
+        "pixel_spacing_mm": f"{job.spec.pixel_spacing_mm:.4f}",
+        "distractors": ";".join(truth.distractors),
     }
 
 
@@ -135,10 +209,17 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def generate(count: int, out_dir: str | os.PathLike[str], seed: int = 0,
-             composites_from: str | os.PathLike[str] | None = None, views: Sequence[str] = VIEWS,
-             workers: int = 2, size: tuple[int, int] = (1024, 1280), composite_fraction: float = 0.5,
-             none_fraction: float = 0.0) -> Path:
+def generate(
+    count: int,
+    out_dir: str | os.PathLike[str],
+    seed: int = 0,
+    composites_from: str | os.PathLike[str] | None = None,
+    views: Sequence[str] = VIEWS,
+    workers: int = 2,
+    size: tuple[int, int] = (1024, 1280),
+    composite_fraction: float = 0.5,
+    none_fraction: float = 0.0,
+) -> Path:
     """Render ``count`` radiographs into ``out_dir`` and return the ground-truth CSV's path.
 
     See the package docstring for the CSV columns. ``size`` is (rows, columns).
@@ -152,8 +233,15 @@ def generate(count: int, out_dir: str | os.PathLike[str], seed: int = 0,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     crops = find_crops(Path(composites_from)) if composites_from is not None else []
-    jobs = plan(count, seed, crops, tuple(views), (int(size[0]), int(size[1])),
-                composite_fraction if crops else 0.0, none_fraction=none_fraction)
+    jobs = plan(
+        count,
+        seed,
+        crops,
+        tuple(views),
+        (int(size[0]), int(size[1])),
+        composite_fraction if crops else 0.0,
+        none_fraction=none_fraction,
+    )
     tasks = [(job, str(out)) for job in jobs]
     if workers <= 1:
         _init_worker()

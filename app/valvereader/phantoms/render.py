@@ -56,10 +56,10 @@ def _tube(mu: np.ndarray, points: np.ndarray, width_px: float, px_per_mm: float)
     """Barium silicone catheter with its denser radiopaque stripe."""
     pts = np.round(points * 16).astype(np.int32)
     layer = np.zeros(mu.shape, np.uint8)
-    cv2.polylines(layer, [pts], False, 255, max(1, int(round(width_px))), cv2.LINE_AA, shift=4)
+    cv2.polylines(layer, [pts], False, 255, max(1, round(width_px)), cv2.LINE_AA, shift=4)
     mu += layer.astype(np.float32) * np.float32(0.12 / 255)
     layer[:] = 0
-    cv2.polylines(layer, [pts], False, 255, max(1, int(round(0.25 * width_px))), cv2.LINE_AA, shift=4)
+    cv2.polylines(layer, [pts], False, 255, max(1, round(0.25 * width_px)), cv2.LINE_AA, shift=4)
     mu += layer.astype(np.float32) * np.float32(0.3 / 255)
 
 
@@ -68,9 +68,17 @@ def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 40) -> np.n
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
 
-def _catheters(mu: np.ndarray, inlet: tuple[float, float], outlet: tuple[float, float], hub: tuple[float, float],
-               ventricle: np.ndarray, route: np.ndarray, neck: np.ndarray, px_per_mm: float,
-               rng: np.random.Generator) -> None:
+def _catheters(
+    mu: np.ndarray,
+    inlet: tuple[float, float],
+    outlet: tuple[float, float],
+    hub: tuple[float, float],
+    ventricle: np.ndarray,
+    route: np.ndarray,
+    neck: np.ndarray,
+    px_per_mm: float,
+    rng: np.random.Generator,
+) -> None:
     """Ventricular catheter from the inlet into the head; distal catheter from the outlet past
     ``route`` (behind the ear) down to ``neck``."""
     inlet_v, outlet_v = np.asarray(inlet), np.asarray(outlet)
@@ -79,20 +87,46 @@ def _catheters(mu: np.ndarray, inlet: tuple[float, float], outlet: tuple[float, 
     down = outlet_v - np.asarray(hub)
     down /= np.linalg.norm(down) + 1e-9
     proximal = _bezier(inlet_v, inlet_v + up * rng.uniform(10, 25) * px_per_mm, ventricle)
+    # The burr hole the ventricular catheter passes through: a round gap in the bone.
+    hole = proximal[int(rng.integers(3, 10))]
+    radius = rng.uniform(5.5, 7.5) * px_per_mm
+    layer = np.zeros(mu.shape, np.uint8)
+    cv2.circle(
+        layer,
+        (int(hole[0] * 16), int(hole[1] * 16)),
+        int(radius * 16),
+        255,
+        -1,
+        cv2.LINE_AA,
+        shift=4,
+    )
+    mu -= cv2.GaussianBlur(layer, (0, 0), 0.4 * px_per_mm).astype(np.float32) * np.float32(
+        rng.uniform(0.15, 0.3) / 255
+    )
+    np.maximum(mu, 0.0, out=mu)
     start = _bezier(outlet_v, outlet_v + down * rng.uniform(15, 30) * px_per_mm, route, 30)
-    distal = np.vstack([start, _bezier(route, route + (neck - route) * 0.3 + rng.normal(0, 8, 2) * px_per_mm, neck, 30)])
+    distal = np.vstack(
+        [
+            start,
+            _bezier(
+                route, route + (neck - route) * 0.3 + rng.normal(0, 8, 2) * px_per_mm, neck, 30
+            ),
+        ]
+    )
     width = rng.uniform(2.2, 3.0) * px_per_mm
     _tube(mu, proximal, width, px_per_mm)
     _tube(mu, distal, width, px_per_mm)
 
 
-def _edge_field(field: Box, site: tuple[float, float], reach_px: float, rng: np.random.Generator) -> Box:
+def _edge_field(
+    field: Box, site: tuple[float, float], reach_px: float, rng: np.random.Generator
+) -> Box:
     """Move the nearest field edge so that it cuts through the valve at ``site``."""
     x, y = site
     distances = {"x0": x - field.x0, "y0": y - field.y0, "x1": field.x1 - x, "y1": field.y1 - y}
     edge = min(distances, key=distances.get)  # type: ignore[arg-type]
     offset = rng.uniform(-0.3, 0.6) * reach_px
-    values = dict(x0=field.x0, y0=field.y0, x1=field.x1, y1=field.y1)
+    values = {"x0": field.x0, "y0": field.y0, "x1": field.x1, "y1": field.y1}
     if edge in ("x0", "y0"):
         values[edge] = int(max(0, (x if edge == "x0" else y) - offset))
     else:
@@ -100,7 +134,9 @@ def _edge_field(field: Box, site: tuple[float, float], reach_px: float, rng: np.
     return Box(**values).clip((10**6, 10**6))
 
 
-def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: bool = False) -> Truth:
+def render(
+    job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: bool = False
+) -> Truth:
     """Render ``job`` into ``out_dir / job.file`` and return its ground truth.
 
     ``draw_valve=False`` leaves the valve out but draws everything else identically (tests use
@@ -108,7 +144,9 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
     attenuation map before exposure in ``Truth.attenuation``.
     """
     rng = np.random.default_rng([job.seed, job.index, 1])
-    anatomy_rng = np.random.default_rng([job.seed, job.patient_index, 2, 0 if job.view == "lateral" else 1])
+    anatomy_rng = np.random.default_rng(
+        [job.seed, job.patient_index, 2, 0 if job.view == "lateral" else 1]
+    )
     valve_rng = np.random.default_rng([job.seed, job.patient_index, 3])
     h, w = job.shape
     spacing = job.spec.pixel_spacing_mm
@@ -117,14 +155,29 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
     flip = bool(rng.random() < 0.5)
     # Vertex a little below the top edge; lateral heads sit back so that the face fits.
     back = (-1.0 if flip else 1.0) * 14.0 * head_ppm if job.view == "lateral" else 0.0
-    centre = (w * 0.5 - back + rng.uniform(-0.06, 0.06) * w, h * rng.uniform(0.0, 0.1) + 80.0 * head_ppm)
+    centre = (
+        w * 0.5 - back + rng.uniform(-0.06, 0.06) * w,
+        h * rng.uniform(0.0, 0.1) + 80.0 * head_ppm,
+    )
     # Anatomy at half resolution (4x faster); the detector blur hides the difference.
-    canvas = Canvas((h // 2, w // 2), head_ppm / 2, (centre[0] / 2, centre[1] / 2), rng.normal(0, 7), flip)
-    anatomy = skull.lateral(canvas, anatomy_rng) if job.view == "lateral" else skull.anteroposterior(canvas, anatomy_rng)
+    canvas = Canvas(
+        (h // 2, w // 2), head_ppm / 2, (centre[0] / 2, centre[1] / 2), rng.normal(0, 7), flip
+    )
+    anatomy = (
+        skull.lateral(canvas, anatomy_rng)
+        if job.view == "lateral"
+        else skull.anteroposterior(canvas, anatomy_rng)
+    )
     found = clutter.distractors(canvas, anatomy, job.view, rng)
     mu = cv2.resize(canvas.mu, (w, h), interpolation=cv2.INTER_LINEAR)
-    base_site = job.position if job.position != "edge" else str(valve_rng.choice(["parietal", "occipital", "frontal"]))
-    site = tuple(2.0 * canvas.to_px([anatomy.sites[base_site]])[0] + rng.normal(0, 3, 2) * px_per_mm)
+    base_site = (
+        job.position
+        if job.position != "edge"
+        else str(valve_rng.choice(["parietal", "occipital", "frontal"]))
+    )
+    site = tuple(
+        2.0 * canvas.to_px([anatomy.sites[base_site]])[0] + rng.normal(0, 3, 2) * px_per_mm
+    )
     field = clutter.collimation_field((h, w), rng)
     truth = Truth(None, None, None, found)
     reach = 12.0 * px_per_mm
@@ -132,9 +185,13 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
     if job.kind == "phantom" and job.valve_id != "none":
         design = build_design(job.valve_id, valve_rng)
         angle = indicator_angle(job.valve_id, job.setting) if job.setting else None
-        pose = Pose(rotation_deg=float(valve_rng.normal(0, 40) + rng.normal(0, 8)),
-                    tilt_deg=float(rng.uniform(0, 50)), tilt_axis_deg=float(rng.uniform(0, 180)),
-                    mirrored=bool(valve_rng.random() < 0.5), magnification=float(rng.uniform(1.0, 1.3)))
+        pose = Pose(
+            rotation_deg=float(valve_rng.normal(0, 40) + rng.normal(0, 8)),
+            tilt_deg=float(rng.uniform(0, 50)),
+            tilt_axis_deg=float(rng.uniform(0, 180)),
+            mirrored=bool(valve_rng.random() < 0.5),
+            magnification=float(rng.uniform(1.0, 1.3)),
+        )
         layer = render_valve(design, angle, pose, px_per_mm, site)
         reach = design.extent() * px_per_mm * pose.magnification * 0.6
         if draw_valve:
@@ -143,12 +200,29 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
         # AP: the catheter runs down the valve's side of the head (in the head's own frame).
         side = (1.0 if site[0] >= centre[0] else -1.0) * (-1.0 if flip else 1.0)
         if job.view == "lateral":
-            points = [(15.0 + rng.normal(0, 8), rng.normal(0, 8)), (ear_x - 25, ear_y - 5), (ear_x - 30, 260.0)]
+            points = [
+                (15.0 + rng.normal(0, 8), rng.normal(0, 8)),
+                (ear_x - 25, ear_y - 5),
+                (ear_x - 30, 260.0),
+            ]
         else:
-            points = [(rng.normal(0, 15), rng.normal(0, 8)), (side * (anatomy.vault[0] + 3), ear_y - 10),
-                      (side * 45.0, 260.0)]
+            points = [
+                (rng.normal(0, 15), rng.normal(0, 8)),
+                (side * (anatomy.vault[0] + 3), ear_y - 10),
+                (side * 45.0, 260.0),
+            ]
         ventricle, route, neck = 2.0 * canvas.to_px(points)
-        _catheters(mu, layer.inlet_xy, layer.outlet_xy, layer.hub_xy, ventricle, route, neck, px_per_mm, rng)
+        _catheters(
+            mu,
+            layer.inlet_xy,
+            layer.outlet_xy,
+            layer.hub_xy,
+            ventricle,
+            route,
+            neck,
+            px_per_mm,
+            rng,
+        )
         truth.box, truth.pose, truth.indicator_deg = layer.box(), pose, angle
     elif job.kind == "composite" and job.crop is not None:
         pixels = load_crop(job.crop)
@@ -170,13 +244,24 @@ def render(job: Job, out_dir: Path, draw_valve: bool = True, keep_attenuation: b
     display = expose(mu, Exposure.random(rng), px_per_mm, rng)
     clutter.collimate(display, field, rng)
     if rng.random() < 0.8:
-        lines = [job.view.upper() if rng.random() < 0.5 else ("LAT" if job.view == "lateral" else "AP"),
-                 job.spec.study_date[:4] + "-" + job.spec.study_date[4:6] + "-" + job.spec.study_date[6:],
-                 f"{job.spec.kvp:.0f} kV  {job.spec.mas:.1f} mAs", job.spec.patient_id]
+        lines = [
+            job.view.upper() if rng.random() < 0.5 else ("LAT" if job.view == "lateral" else "AP"),
+            job.spec.study_date[:4]
+            + "-"
+            + job.spec.study_date[4:6]
+            + "-"
+            + job.spec.study_date[6:],
+            f"{job.spec.kvp:.0f} kV  {job.spec.mas:.1f} mAs",
+            job.spec.patient_id,
+        ]
         clutter.burn_text(display, field, lines, rng)
     if truth.box is not None:
-        clipped = Box(max(truth.box.x0, field.x0), max(truth.box.y0, field.y0),
-                      min(truth.box.x1, field.x1), min(truth.box.y1, field.y1))
+        clipped = Box(
+            max(truth.box.x0, field.x0),
+            max(truth.box.y0, field.y0),
+            min(truth.box.x1, field.x1),
+            min(truth.box.y1, field.y1),
+        )
         truth.box = clipped if clipped.width > 0 and clipped.height > 0 else None
     path = out_dir / job.file
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,60 @@ from .render import render
 
 # (file stem, kind, valve id, crop file or setting, view, photometric, transfer syntax)
 SAMPLES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
-    ("composite_codman_hakim", "composite", "codman_hakim_programmable", "codmanhakim_10.png", "lateral", "MONOCHROME2", "jpeg2000"),
-    ("composite_progav2_mono1", "composite", "miethke_progav_2", "progav2_0.png", "ap", "MONOCHROME1", "jpeg2000"),
-    ("composite_strata", "composite", "medtronic_ps_medical_strata", "medtronic_ps_medical_strata_10.png", "lateral", "MONOCHROME2", "jpeg2000"),
-    ("composite_sophy", "composite", "sophysa_sophy_minism8", "sophy_0.png", "lateral", "MONOCHROME1", "jpeg2000"),
-    ("composite_integra_dp", "composite", "integra_dp", "integra_dp_11.png", "ap", "MONOCHROME2", "jpeg2000"),
-    ("phantom_certas_plus_4", "phantom", "codman_certas_plus", "4", "lateral", "MONOCHROME2", "jpeg2000"),
+    (
+        "composite_codman_hakim",
+        "composite",
+        "codman_hakim_programmable",
+        "codmanhakim_10.png",
+        "lateral",
+        "MONOCHROME2",
+        "jpeg2000",
+    ),
+    (
+        "composite_progav2_mono1",
+        "composite",
+        "miethke_progav_2",
+        "progav2_0.png",
+        "ap",
+        "MONOCHROME1",
+        "jpeg2000",
+    ),
+    (
+        "composite_strata",
+        "composite",
+        "medtronic_ps_medical_strata",
+        "medtronic_ps_medical_strata_10.png",
+        "lateral",
+        "MONOCHROME2",
+        "jpeg2000",
+    ),
+    (
+        "composite_sophy",
+        "composite",
+        "sophysa_sophy_minism8",
+        "sophy_0.png",
+        "lateral",
+        "MONOCHROME1",
+        "jpeg2000",
+    ),
+    (
+        "composite_integra_dp",
+        "composite",
+        "integra_dp",
+        "integra_dp_11.png",
+        "ap",
+        "MONOCHROME2",
+        "jpeg2000",
+    ),
+    (
+        "phantom_certas_plus_4",
+        "phantom",
+        "codman_certas_plus",
+        "4",
+        "lateral",
+        "MONOCHROME2",
+        "jpeg2000",
+    ),
 )
 
 ATTRIBUTION = """# Sample radiographs: attribution
@@ -60,11 +108,27 @@ def build_samples(crops_dir: Path, out_dir: Path, seed: int = 2026) -> Path:
     for i, (stem, kind, valve_id, detail, view, photometric, syntax) in enumerate(SAMPLES):
         template = base[i * 2]
         crop = Crop(crops_dir / valve_id / detail, valve_id) if kind == "composite" else None
-        spec = replace(template.spec, view=view, photometric=photometric, syntax=syntax, bits_stored=12,
-                       patient_id=f"SAMPLE{i + 1:02d}", patient_name=f"SAMPLE^{i + 1:02d}")
-        job = replace(template, kind=kind, valve_id=valve_id, crop=crop, view=view, position="parietal",
-                      setting=detail if kind == "phantom" else "", file=f"{stem}.dcm", spec=spec,
-                      patient_id=spec.patient_id)
+        spec = replace(
+            template.spec,
+            view=view,
+            photometric=photometric,
+            syntax=syntax,
+            bits_stored=12,
+            patient_id=f"SAMPLE{i + 1:02d}",
+            patient_name=f"SAMPLE^{i + 1:02d}",
+        )
+        job = replace(
+            template,
+            kind=kind,
+            valve_id=valve_id,
+            crop=crop,
+            view=view,
+            position="parietal",
+            setting=detail if kind == "phantom" else "",
+            file=f"{stem}.dcm",
+            spec=spec,
+            patient_id=spec.patient_id,
+        )
         rows.append(row(job, render(job, out_dir)))
     path = out_dir / "ground_truth.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -77,7 +141,9 @@ def build_samples(crops_dir: Path, out_dir: Path, seed: int = 2026) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     shared = shared_dir()
     default_crops = shared / "data" / "csf-shuntvalves" if shared else None
     parser.add_argument("--crops", type=Path, default=default_crops, required=default_crops is None)

@@ -34,7 +34,11 @@ class Pose:
             a = np.deg2rad(deg)
             return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
 
-        tilt = rot(self.tilt_axis_deg) @ np.diag([np.cos(np.deg2rad(self.tilt_deg)), 1.0]) @ rot(-self.tilt_axis_deg)
+        tilt = (
+            rot(self.tilt_axis_deg)
+            @ np.diag([np.cos(np.deg2rad(self.tilt_deg)), 1.0])
+            @ rot(-self.tilt_axis_deg)
+        )
         mirror = np.diag([-1.0, 1.0]) if self.mirrored else np.eye(2)
         return px_per_mm * self.magnification * rot(self.rotation_deg) @ tilt @ mirror
 
@@ -58,7 +62,12 @@ class ValveLayer:
         cols = np.flatnonzero((self.mask > threshold).any(axis=0))
         if rows.size == 0:
             return None
-        return Box(self.x0 + int(cols[0]), self.y0 + int(rows[0]), self.x0 + int(cols[-1]) + 1, self.y0 + int(rows[-1]) + 1)
+        return Box(
+            self.x0 + int(cols[0]),
+            self.y0 + int(rows[0]),
+            self.x0 + int(cols[-1]) + 1,
+            self.y0 + int(rows[-1]) + 1,
+        )
 
 
 def _turn(u: np.ndarray, v: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +78,13 @@ def _turn(u: np.ndarray, v: np.ndarray, angle_deg: float) -> tuple[np.ndarray, n
     return c * u + s * v, -s * u + c * v
 
 
-def render_valve(design: ValveDesign, indicator_deg: float | None, pose: Pose, px_per_mm: float,
-                 center_xy: tuple[float, float]) -> ValveLayer:
+def render_valve(
+    design: ValveDesign,
+    indicator_deg: float | None,
+    pose: Pose,
+    px_per_mm: float,
+    center_xy: tuple[float, float],
+) -> ValveLayer:
     """Draw ``design`` with its hub at image point ``center_xy`` (pixels, continuous coordinates,
     pixel (row i, column j) covers [j, j+1) x [i, i+1)).
 
@@ -109,9 +123,16 @@ def render_valve(design: ValveDesign, indicator_deg: float | None, pose: Pose, p
         x, y = forward @ np.asarray(point, dtype=np.float64)
         return (float(cx + x), float(cy + y))
 
-    return ValveLayer(attenuation.astype(np.float32), mask.astype(np.float32),
-                      {k: np.asarray(m, np.float32) for k, m in role_masks.items()},
-                      x0, y0, to_image(design.inlet), to_image(design.outlet), (float(cx), float(cy)))
+    return ValveLayer(
+        attenuation.astype(np.float32),
+        mask.astype(np.float32),
+        {k: np.asarray(m, np.float32) for k, m in role_masks.items()},
+        x0,
+        y0,
+        to_image(design.inlet),
+        to_image(design.outlet),
+        (float(cx), float(cy)),
+    )
 
 
 def add_patch(image: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:

@@ -185,17 +185,6 @@ def render(
     if job.kind == "phantom" and job.valve_id != "none":
         design = build_design(job.valve_id, valve_rng)
         angle = indicator_angle(job.valve_id, job.setting) if job.setting else None
-        pose = Pose(
-            rotation_deg=float(valve_rng.normal(0, 40) + rng.normal(0, 8)),
-            tilt_deg=float(rng.uniform(0, 50)),
-            tilt_axis_deg=float(rng.uniform(0, 180)),
-            mirrored=bool(valve_rng.random() < 0.5),
-            magnification=float(rng.uniform(1.0, 1.3)),
-        )
-        layer = render_valve(design, angle, pose, px_per_mm, site)
-        reach = design.extent() * px_per_mm * pose.magnification * 0.6
-        if draw_valve:
-            add_patch(mu, layer.attenuation, layer.x0, layer.y0)
         ear_x, ear_y = anatomy.ear
         # AP: the catheter runs down the valve's side of the head (in the head's own frame).
         side = (1.0 if site[0] >= centre[0] else -1.0) * (-1.0 if flip else 1.0)
@@ -212,6 +201,21 @@ def render(
                 (side * 45.0, 260.0),
             ]
         ventricle, route, neck = 2.0 * canvas.to_px(points)
+        # Surgeons point the outlet along the distal catheter's course (behind the ear,
+        # down the neck): the drawn outlet (canonical +y) is turned toward the route.
+        dx, dy = (route if np.hypot(*(route - site)) > 40 * px_per_mm else neck) - np.asarray(site)
+        toward = float(np.degrees(np.arctan2(-dx, dy)))
+        pose = Pose(
+            rotation_deg=float(toward + valve_rng.normal(0, 20) + rng.normal(0, 6)),
+            tilt_deg=float(rng.uniform(0, 50)),
+            tilt_axis_deg=float(rng.uniform(0, 180)),
+            mirrored=bool(valve_rng.random() < 0.5),
+            magnification=float(rng.uniform(1.0, 1.3)),
+        )
+        layer = render_valve(design, angle, pose, px_per_mm, site)
+        reach = design.extent() * px_per_mm * pose.magnification * 0.6
+        if draw_valve:
+            add_patch(mu, layer.attenuation, layer.x0, layer.y0)
         _catheters(
             mu,
             layer.inlet_xy,

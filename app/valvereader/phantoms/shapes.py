@@ -19,6 +19,8 @@ class Shape(Protocol):
 
     def extent(self) -> float: ...  # largest distance of the shape from the origin, mm
 
+    def bound(self) -> tuple[float, float, float]: ...  # a circle (x, y, r) holding the shape
+
 
 @dataclass(frozen=True)
 class Circle:
@@ -31,6 +33,9 @@ class Circle:
 
     def extent(self) -> float:
         return float(np.hypot(self.cx, self.cy) + self.r)
+
+    def bound(self) -> tuple[float, float, float]:
+        return (self.cx, self.cy, self.r)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class Ring:
     def extent(self) -> float:
         return float(np.hypot(self.cx, self.cy) + self.r_out)
 
+    def bound(self) -> tuple[float, float, float]:
+        return (self.cx, self.cy, self.r_out)
+
 
 @dataclass(frozen=True)
 class Ellipse:
@@ -62,6 +70,9 @@ class Ellipse:
 
     def extent(self) -> float:
         return float(np.hypot(self.cx, self.cy) + max(self.rx, self.ry))
+
+    def bound(self) -> tuple[float, float, float]:
+        return (self.cx, self.cy, max(self.rx, self.ry))
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,9 @@ class RoundedBox:
     def extent(self) -> float:
         return float(np.hypot(self.cx, self.cy) + np.hypot(self.w, self.h) / 2.0)
 
+    def bound(self) -> tuple[float, float, float]:
+        return (self.cx, self.cy, float(np.hypot(self.w, self.h)) / 2.0)
+
 
 @dataclass(frozen=True)
 class Capsule:
@@ -102,6 +116,10 @@ class Capsule:
 
     def extent(self) -> float:
         return float(max(np.hypot(self.x0, self.y0), np.hypot(self.x1, self.y1)) + self.r)
+
+    def bound(self) -> tuple[float, float, float]:
+        half = float(np.hypot(self.x1 - self.x0, self.y1 - self.y0)) / 2.0
+        return ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0, half + self.r)
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,11 @@ class Polygon:
 
     def extent(self) -> float:
         return float(max(np.hypot(x, y) for x, y in self.points))
+
+    def bound(self) -> tuple[float, float, float]:
+        pts = np.asarray(self.points, dtype=np.float64)
+        cx, cy = pts.mean(axis=0)
+        return (float(cx), float(cy), float(np.hypot(pts[:, 0] - cx, pts[:, 1] - cy).max()))
 
 
 def triangle(cx: float, cy: float, size: float, pointing_deg: float) -> Polygon:

@@ -109,14 +109,28 @@ def render_valve(
     attenuation = np.zeros((size, size), np.float64)
     mask = np.zeros((size, size), np.float64)
     role_masks: dict[str, np.ndarray] = {}
+    stretch = float(np.linalg.norm(forward, 2))  # px per mm along the most magnified direction
+    a = np.deg2rad(indicator_deg or 0.0)
     for part in design.parts:
+        # Evaluate each part only in a window around it.
+        bx, by, br = part.shape.bound()
+        if part.turns:
+            bx, by = np.cos(a) * bx - np.sin(a) * by, np.sin(a) * bx + np.cos(a) * by
+        px, py = forward @ np.array([bx, by]) + np.array([cx - x0 - 0.5, cy - y0 - 0.5])
+        reach = br * stretch + 2.0
+        r0, r1 = max(0, int(py - reach)), min(size, int(np.ceil(py + reach)) + 1)
+        c0, c1 = max(0, int(px - reach)), min(size, int(np.ceil(px + reach)) + 1)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        window = (slice(r0, r1), slice(c0, c1))
         pu, pv = (tu, tv) if part.turns else (u, v)
-        coverage = np.clip(0.5 - part.shape.sdf(pu, pv) / pixel_mm, 0.0, 1.0)
-        attenuation += part.density * coverage
+        coverage = np.clip(0.5 - part.shape.sdf(pu[window], pv[window]) / pixel_mm, 0.0, 1.0)
+        attenuation[window] += part.density * coverage
         if part.density > 0:
-            mask = np.maximum(mask, coverage)
+            mask[window] = np.maximum(mask[window], coverage)
         if part.role != "body":
-            role_masks[part.role] = np.maximum(role_masks.get(part.role, 0.0), coverage)
+            role = role_masks.setdefault(part.role, np.zeros((size, size), np.float64))
+            role[window] = np.maximum(role[window], coverage)
     attenuation = np.clip(attenuation, 0.0, None) * path
 
     def to_image(point: tuple[float, float]) -> tuple[float, float]:

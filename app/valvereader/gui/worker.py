@@ -42,14 +42,22 @@ class WorkerContext:
             raise Cancelled()
 
     def progress(self, done: int, total: int, what: str = "") -> None:
-        self._signals.progress.emit(done, total, what)
+        if not Worker.shutting_down:
+            self._signals.progress.emit(done, total, what)
 
     def emit(self, value: object) -> None:
-        self._signals.yielded.emit(value)
+        if not Worker.shutting_down:
+            self._signals.yielded.emit(value)
 
 
 class Worker(QRunnable):
-    """Runs ``function(context, *args)``. Keep a reference (the window does) until finished."""
+    """Runs ``function(context, *args)``. Keep a reference (the window does) until finished.
+
+    ``Worker.shutting_down`` is set when the application quits while a worker still runs:
+    from then on workers emit nothing, since their receivers may already be gone.
+    """
+
+    shutting_down = False
 
     def __init__(self, function: Callable[..., Any], *args: Any):
         super().__init__()
@@ -69,20 +77,25 @@ class Worker(QRunnable):
 
     def run(self) -> None:  # runs on a pool thread
         signals = self.signals
+
+        def emit(signal: Any, *args: Any) -> None:
+            if not Worker.shutting_down:
+                signal.emit(*args)
+
         try:
-            signals.started.emit()
+            emit(signals.started)
             result = self._function(WorkerContext(signals, self._cancel), *self._args)
         except Cancelled:
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user
             exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-            signals.errored.emit(exc)
+            emit(signals.errored, exc)
         else:
             if not self._cancel.is_set():
-                signals.returned.emit(result)
+                emit(signals.returned, result)
         finally:
             self.done.set()
-            signals.finished.emit()
+            emit(signals.finished)
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
         (pool or QThreadPool.globalInstance()).start(self)

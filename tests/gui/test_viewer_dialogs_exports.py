@@ -102,3 +102,16 @@ def test_zoomed_view_falls_back_to_the_attention_peak_when_the_box_is_not_valve_
     x0, y0, x1, y1 = render.zoom_box((0, 0, 1000, 900), heatmap, (1000, 1000))
     assert (x0 + x1) / 2 == pytest.approx(810, abs=1) and (y0 + y1) / 2 == pytest.approx(210, abs=1)
     assert render.zoom_box(None, None, (100, 100)) is None
+
+
+def test_secondary_capture_export_writes_a_dicom_file_of_the_view(qtbot, make_window, tmp_path: Path) -> None:
+    import pydicom
+
+    window = make_window()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    qtbot.waitUntil(window.is_settled, timeout=15000)
+    out = window.exports.secondary_capture(tmp_path / "sc.dcm")
+    assert out is not None
+    dataset = pydicom.dcmread(out)
+    assert dataset.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
+    assert dataset.Columns >= window.canvas.width()

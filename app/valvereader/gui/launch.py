@@ -2,7 +2,8 @@
 
 Only argparse at import time: Qt is imported in ``run`` so `valvereader --help` stays fast.
 With ``--screenshot`` the window opens offscreen (unless a display is set, e.g. under Xvfb),
-processes PATH, waits for the result, saves the window's picture and exits 0.
+processes PATH (every study of a batch), waits for the result, saves the window's picture and
+exits 0.
 """
 
 from __future__ import annotations
@@ -62,9 +63,13 @@ def _screenshot(app: object, window: object, out: Path, has_paths: bool) -> int:
 
     loop = QEventLoop()
     if has_paths:
-        window.settled.connect(loop.quit)  # type: ignore[attr-defined]
+        # wait for the whole batch, so the worklist shows every verdict
+        poll = QTimer()
+        poll.timeout.connect(lambda: loop.quit() if window.is_idle() else None)  # type: ignore[attr-defined]
+        poll.start(100)
         QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), loop.quit)
         loop.exec()
+        poll.stop()
     # let the last repaint land
     deadline = time.perf_counter() + 0.3
     while time.perf_counter() < deadline:

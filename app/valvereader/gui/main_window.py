@@ -364,6 +364,10 @@ class MainWindow(QMainWindow):
         return study.analysed or (self.model_status is not None and self.model_status.predictor is None) \
             or self._analysis is None
 
+    def is_idle(self) -> bool:
+        """Settled and no analysis running: the whole batch is done (headless screenshots)."""
+        return self.is_settled() and self._analysis is None
+
     def _check_settled(self) -> None:
         if self.is_settled():
             QTimer.singleShot(0, self.settled.emit)

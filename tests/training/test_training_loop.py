@@ -113,3 +113,11 @@ def test_saved_model_reloads_with_identical_outputs(tmp_path) -> None:
     with torch.no_grad():
         torch.testing.assert_close(again(x)[0], model(x)[0])
     assert card["class_ids"] == list(CLASSES)
+
+
+def test_init_from_starts_from_an_earlier_models_weights(tmp_path) -> None:
+    images, labels = _toy_data(8)
+    first, _ = train_model(_config(epochs=1), images, labels, np.arange(8), np.arange(0), tmp_path / "a", CLASSES, progress=False)
+    path = save_model(tmp_path / "a", first, {"arch": "resnet34", "class_ids": list(CLASSES), "input_size": 32})
+    second, _ = train_model(_config(epochs=0, init_from=str(path)), images, labels, np.arange(8), np.arange(0), tmp_path / "b", CLASSES, progress=False)
+    torch.testing.assert_close(second.classifier.weight, first.classifier.weight)

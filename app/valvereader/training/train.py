@@ -53,12 +53,15 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     pretrained: str | bool = False
+    init_from: str | None = None  # a whole ValveNet state dict (.safetensors) to continue from
     amp: bool = True  # on CUDA only
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["pretrained"] = str(self.pretrained) if not isinstance(self.pretrained, bool) else self.pretrained
+        if data["init_from"] is None:  # keeps older checkpoints' configurations comparable
+            del data["init_from"]
         return data
 
     @classmethod
@@ -276,7 +279,15 @@ def train_model(
     torch_device = pick_device(device)
     seed_everything(config.seed + rank)
     num_classes = len(class_ids)
-    model = build_model(config.arch, num_classes, pretrained=config.pretrained).to(torch_device)
+    model = build_model(config.arch, num_classes, pretrained=config.pretrained)
+    if config.init_from:
+        from safetensors.torch import load_file
+
+        try:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(config.init_from).items()})
+        except (OSError, RuntimeError) as exc:
+            raise ModelError(f"cannot start from {config.init_from}: {exc}") from exc
+    model = model.to(torch_device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay)
     weights = inverse_frequency_weights(labels[train_indices], num_classes) if config.class_weighting == "inverse" else None
     criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(torch_device), label_smoothing=config.label_smoothing)
@@ -286,7 +297,7 @@ def train_model(
     start_epoch, step = 0, 0
     if resume:
         state = load_checkpoint(out_dir, model, optimizer)
-        if state.get("config") != config.as_dict():
+        if state.get("config") != json.loads(json.dumps(config.as_dict())):
             raise ModelError(f"the checkpoint in {out_dir} was made with another configuration; resume with the same options")
         start_epoch, step = int(state["epoch"]), int(state["step"])
         history = [EpochRecord(**r) for r in state.get("history", [])]
@@ -305,6 +316,8 @@ def train_model(
     for epoch in range(start_epoch, config.epochs):
         began = time.time()
         trained_model.train()
+        # Reseed per epoch so dropout draws the same after --resume as in a straight run.
+        torch.manual_seed(config.seed * 1000 + epoch * 17 + rank)
         augment = Augment(config.augment, torch.Generator().manual_seed(config.seed * 7919 + epoch * 31 + rank))
         order = _epoch_order(np.asarray(train_indices), labels, config, epoch)
         batches = [order[i : i + per_process * world][rank::world] for i in range(0, len(order), per_process * world)]

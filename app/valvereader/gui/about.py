@@ -29,23 +29,21 @@ LICENCES = (
 def _card_html(card: dict[str, Any] | None, model_name: str | None) -> str:
     if not card:
         return "<p><i>No model is loaded (yet). See the result panel for where to put weights.</i></p>"
-    keys = ("name", "title", "version", "architecture", "created", "metrics", "thresholds", "data", "license")
     rows = []
-    for key in keys:
-        if key in card:
-            value = card[key]
-            text = json.dumps(value, indent=1) if isinstance(value, (dict, list)) else str(value)
-            rows.append(f"<tr><td><b>{html.escape(key)}</b></td><td><pre>{html.escape(text[:1200])}</pre></td></tr>")
-    full = html.escape(json.dumps(card, indent=1, default=str)[:20000])
-    return (f"<p><b>{html.escape(model_name or '')}</b></p><table>{''.join(rows)}</table>"
-            f"<details><summary>Full model card</summary><pre>{full}</pre></details>")
+    for key, value in card.items():
+        if key in ("files", "class_ids", "preprocessing", "classifier_weight_key") or value in (None, "", [], {}):
+            continue
+        text = json.dumps(value, indent=1, default=str) if isinstance(value, (dict, list)) else str(value)
+        rows.append(f"<tr><td valign='top'><b>{html.escape(str(key))}</b></td>"
+                    f"<td><pre>{html.escape(text[:800])}</pre></td></tr>")
+    return f"<p><b>{html.escape(model_name or '')}</b></p><table>{''.join(rows)}</table>"
 
 
 class TextDialog(QDialog):
     def __init__(self, title: str, body: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.resize(640, 560)
+        self.resize(640, 720)
         layout = QVBoxLayout(self)
         self.text = QTextBrowser()
         self.text.setOpenExternalLinks(True)
@@ -67,9 +65,12 @@ def about_html(card: dict[str, Any] | None, model_name: str | None) -> str:
 
 
 def shortcuts_html(shortcuts: list[tuple[str, str, str]]) -> str:
-    """``shortcuts``: (group, key, what) in display order."""
-    parts, group = [], None
-    for section, key, what in shortcuts:
+    """``shortcuts``: (group, key, what); groups keep the order they first appear in."""
+    order = list(dict.fromkeys(section for section, _, _ in shortcuts))
+    ordered = sorted(shortcuts, key=lambda item: order.index(item[0]))
+    parts: list[str] = []
+    group = None
+    for section, key, what in ordered:
         if section != group:
             if group is not None:
                 parts.append("</table>")

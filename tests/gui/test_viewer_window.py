@@ -255,3 +255,22 @@ def test_settings_persist_when_the_window_closes(qtbot, make_window, tmp_path: P
     assert saved.heatmap_opacity == pytest.approx(0.8)
     assert saved.show_corner_text is False
     assert saved.window_geometry
+
+
+def test_distance_tool_measures_a_drag_and_esc_leaves_it(qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    wait_settled(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_D)
+    canvas = window.canvas
+    assert canvas.measure_mode
+    start = canvas.rect().center()
+    with qtbot.waitSignal(canvas.measured) as measured:
+        qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+        qtbot.mouseMove(canvas, start + QPoint(100, 0))
+        qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=start + QPoint(100, 0))
+    pixels = 100 / canvas.current_zoom()
+    assert measured.args[0] == f"{pixels:.0f} px uncalibrated (pixels)"
+    assert window.view.window_width == 1.0  # measuring does not change the window
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not canvas.measure_mode and not canvas.measurements

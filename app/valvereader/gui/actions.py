@@ -82,7 +82,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     add("corner_text", "Corner text", "View", lambda on: setattr(v, "show_corner_text", bool(on)), ("T",),
         checkable=True, checked=v.show_corner_text)
     add("measure", "Distance tool", "View", lambda on: _measure(w, on), ("D",), checkable=True)
-    SHEET.append(("View", "Esc", "Leave the distance tool, clear measurements"))
+    add("leave_tool", "Leave the distance tool, clear measurements", "View", lambda: _leave_tool(w, actions),
+        ("Esc",))
     # Analysis and review
     add("analyse", "Analyse (resume)", "Analysis", w.resume_analysis, ("Ctrl+Return",))
     add("cancel", "Cancel analysis", "Analysis", w.cancel_analysis, ("Ctrl+.",))
@@ -129,6 +130,12 @@ def _set_zoom(w: MainWindow, zoom: float | None) -> None:
 def _measure(w: MainWindow, on: bool) -> None:
     w.canvas.measure_mode = bool(on)
     w.canvas.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+
+def _leave_tool(w: MainWindow, actions: dict[str, QAction]) -> None:
+    actions["measure"].setChecked(False)
+    w.canvas.measurements.clear()
+    w.canvas.update()
 
 
 def _about(w: MainWindow) -> str:

@@ -31,7 +31,7 @@ def main() -> int:
         return cli_main()
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
-        if missing in {"torch", "torchvision", "onnx", "pytorch_grad_cam", "cv2"}:
+        if missing in {"torch", "torchvision", "onnx", "pytorch_grad_cam", "cv2", "sklearn", "scipy"}:
             print(
                 f"ShuntValveReader: this command needs '{missing}', which the desktop bundle "
                 "leaves out (inference runs on ONNX Runtime). Use the Python install with the "

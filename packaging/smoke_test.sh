@@ -30,19 +30,56 @@ note() { printf 'NOTE  %s\n' "$*"; }
 
 [[ -x "$EXE" ]] || { echo "no bundle at $EXE (run packaging/build.sh)"; exit 1; }
 
-# Offline: a private network namespace (loopback only, down) when we are allowed one.
-OFFLINE=()
-if unshare -n true 2>/dev/null; then
-    OFFLINE=(unshare -n)
-elif unshare -rn true 2>/dev/null; then
-    OFFLINE=(unshare -rn)
+# Offline and with no Python on the machine: a private network namespace (no interface up)
+# and a private mount namespace in which every Python installation, the checkout's source,
+# weights and build folders are hidden under empty read-only mounts. Falls back to less
+# isolation, with a note, where the machine does not allow it.
+ISOLATE=()
+HIDE_DIRS=() HIDE_FILES=()
+for d in "$("$PYTHON" -c 'import sys; print(sys.base_prefix)' 2>/dev/null)" \
+         "$("$PYTHON" -c 'import sys; print(sys.prefix)' 2>/dev/null)" \
+         "$HOME/.pyenv" /usr/lib/python3* /usr/local/lib/python3* /opt/conda \
+         "$ROOT/app" "$ROOT/weights" "$ROOT/build"; do
+    case "$d" in ""|/|/usr|/usr/local|/opt|/home|/root) continue ;; esac
+    [[ -d "$d" && "$BUNDLE/" != "$d/"* ]] && HIDE_DIRS+=("$(cd "$d" && pwd -P)")
+done
+# deepest first (a parent mounted over first would hide the child's mount point), no repeats
+mapfile -t HIDE_DIRS < <(printf '%s\n' ${HIDE_DIRS[@]+"${HIDE_DIRS[@]}"} | awk 'NF {print length, $0}' \
+    | sort -rn | cut -d' ' -f2- | awk '!seen[$0]++')
+for f in /usr/bin/python* /usr/local/bin/python* /usr/lib/x86_64-linux-gnu/libpython3*; do
+    [[ -e "$f" ]] && HIDE_FILES+=("$f")
+done
+cat > "$WORK/isolate.sh" <<'ISO'
+#!/bin/bash
+# usage: isolate.sh NDIRS DIR... FILE... -- COMMAND...
+n=$1; shift
+while [[ $1 != -- ]]; do
+    if (( n > 0 )); then mount -t tmpfs -o ro,size=4k tmpfs "$1" || exit 97; n=$((n - 1))
+    else mount --bind /dev/null "$1" 2>/dev/null || true; fi  # a dangling link: nothing to hide
+    shift
+done
+shift
+exec "$@"
+ISO
+if unshare -n -m --propagation private bash "$WORK/isolate.sh" "${#HIDE_DIRS[@]}" \
+        ${HIDE_DIRS[@]+"${HIDE_DIRS[@]}"} ${HIDE_FILES[@]+"${HIDE_FILES[@]}"} -- true 2>/dev/null; then
+    ISOLATE=(unshare -n -m --propagation private bash "$WORK/isolate.sh" "${#HIDE_DIRS[@]}"
+             ${HIDE_DIRS[@]+"${HIDE_DIRS[@]}"} ${HIDE_FILES[@]+"${HIDE_FILES[@]}"} --)
+    if "${ISOLATE[@]}" bash -c 'for p in python3 python3.11 python; do command -v $p >/dev/null && $p -c pass 2>/dev/null && exit 1; done; exit 0'; then
+        pass "isolation: no network, no usable Python, checkout's app/ weights/ build/ hidden (${#HIDE_DIRS[@]} folders, ${#HIDE_FILES[@]} files)"
+    else
+        note "isolation: a Python is still runnable inside the namespace"
+    fi
+elif unshare -n true 2>/dev/null; then
+    ISOLATE=(unshare -n)
+    note "no private mount namespace here: offline, but Python installs stay visible (env -i only)"
 else
-    note "unshare -n not permitted here: the bundle runs with the network present"
+    note "unshare not permitted here: the bundle runs with the network present (env -i only)"
 fi
 
 bundle() {
     # No Python on PATH, no Python variables, a throw-away home and config folder.
-    ${OFFLINE[@]+"${OFFLINE[@]}"} timeout 600 \
+    ${ISOLATE[@]+"${ISOLATE[@]}"} timeout 600 \
         env -i HOME="$WORK/home" PATH="$WORK/empty-bin" LANG=C.UTF-8 \
         XDG_RUNTIME_DIR="$WORK/run" QT_QPA_PLATFORM=offscreen \
         VALVEREADER_CONFIG_DIR="$WORK/config" "$EXE" "$@"
@@ -57,6 +94,9 @@ if [[ -n "${SMOKE_WEIGHTS:-}" ]]; then
     WEIGHT_ARGS=(--weights "$(cd "$SMOKE_WEIGHTS" && pwd)")
     note "using --weights ${WEIGHT_ARGS[1]} in both"
 fi
+
+mkdir -p "$WORK/samples"
+cp -r "$ROOT"/resources/samples/. "$WORK/samples/" 2>/dev/null || true
 
 echo "bundle: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1))"
 echo "work:   $WORK"
@@ -83,7 +123,7 @@ fi
 
 # 1. Headless viewer on a bundled sample, with a screenshot.
 SAMPLE=""
-for f in "$ROOT"/resources/samples/*; do
+for f in "$WORK"/samples/*; do
     case "${f,,}" in
         *.dcm|*.png|*.jpg|*.jpeg|*.tif|*.tiff) SAMPLE="$f"; break ;;
     esac
@@ -97,7 +137,7 @@ fi
 start=$SECONDS
 if bundle view ${SHOT_ARGS[@]+"${SHOT_ARGS[@]}"} ${WEIGHT_ARGS[@]+"${WEIGHT_ARGS[@]}"} --screenshot "$WORK/shot.png" >"$WORK/view.log" 2>&1 \
         && [[ -s "$WORK/shot.png" ]] && "$PYTHON" "$HELPERS" check-png "$WORK/shot.png"; then
-    pass "view ${SAMPLE#"$ROOT"/} --screenshot ($((SECONDS - start)) s) -> $WORK/shot.png"
+    pass "view samples/${SAMPLE##*/} --screenshot ($((SECONDS - start)) s) -> $WORK/shot.png"
 else
     fail "view --screenshot (log: $WORK/view.log)"; tail -n 15 "$WORK/view.log"
 fi
@@ -129,8 +169,8 @@ while IFS=$'\t' read -r name what; do
 done < "$WORK/codecs.txt"
 
 # 3. classify the samples: same classes, probabilities within 1e-4 of the Python install.
-TARGET="resources/samples"
-if ! compgen -G "$ROOT/resources/samples/*.*" >/dev/null; then
+TARGET="$WORK/samples"
+if ! compgen -G "$WORK/samples/*.*" >/dev/null; then
     note "resources/samples/ is empty: classifying the codec test files instead"
     TARGET="$WORK/codecs"
 fi

@@ -75,7 +75,8 @@ class ExportController:
         except Exception as exc:  # noqa: BLE001 - the reader is told, the window goes on
             self.window.notifier.error(f"{what} failed: {describe_error(exc)}", exc)
             return None
-        self.window.notifier.info(f"{what} saved: {written}")
+        how = "de-identified" if self.deidentify else "with patient details"
+        self.window.notifier.info(f"{what} saved ({how}): {written}")
         return Path(written)
 
     def png(self, path: Path | None = None) -> Path | None:

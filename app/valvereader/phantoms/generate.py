@@ -57,7 +57,9 @@ def _spec(
     syntax = str(rng.choice(["explicit", "rle", "jpeg2000"], p=[0.35, 0.35, 0.30]))
     bits = int(rng.choice([8, 10, 12, 14, 16], p=[0.15, 0.2, 0.35, 0.2, 0.1]))
     # A 24x30 cm (or larger) field over 1280 px, as a downsampled CR/DX; scaled for other sizes.
-    spacing = float(rng.uniform(0.23, 0.33) * 1280.0 / max(shape))
+    # One film in five is coned in: the head fills the field and runs off its edges.
+    zoomed = rng.random() < 0.2
+    spacing = float(rng.uniform(0.16, 0.23) if zoomed else rng.uniform(0.23, 0.33)) * 1280.0 / max(shape)
     return DicomSpec(
         patient_id=patient_id,
         patient_name=patient["name"],

@@ -6,6 +6,7 @@ Qt-free, testable without a display:
     services.py   paths → batch, loading radiographs (cache shared by workers)
     analysis.py   the batch loop a worker runs: load, predict, one result per study
     export.py     studies → report contents and files (through valvereader.report)
+    valves.py     valve names, templates and diagrams for display
 
 Qt, bound to the models above:
     worker.py     QThreadPool workers with started/progress/yielded/returned/errored/finished

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +16,9 @@ from ..prediction import Prediction
 from ..radiograph import RadiographMeta
 from . import render
 from .services import RadiographCache, describe_error
-from .worker import WorkerContext
+
+if TYPE_CHECKING:
+    from .worker import WorkerContext
 
 HEATMAP_MAX_SIDE = 1024  # the overlay is smooth; a full-size float map per study wastes memory
 

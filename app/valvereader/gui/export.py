@@ -13,9 +13,8 @@ from .. import atomic
 from ..catalogue import UNKNOWN_VALVE_ID
 from ..radiograph import RadiographMeta
 from . import render
-from .result_panel import valve_label
 from .state import ReviewDecision, Study
-from .template_panel import diagram_path, load_template
+from .valves import diagram_path, load_template, valve_label
 
 
 def review_text(study: Study) -> str | None:

@@ -3,8 +3,6 @@ numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one clic
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
@@ -16,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..catalogue import TemplateError, load_catalogue
 from ..prediction import Prediction, Verdict
+from .valves import short_name, valve_label
 
 VERDICT_COLOURS = {
     Verdict.CONFIDENT: ("#1f6f43", "#d8f5e3"),
@@ -29,26 +27,6 @@ VERDICT_MEANING = {
     Verdict.REVIEW: "The model is unsure or the image is unusual. Compare with the template before trusting it.",
     Verdict.UNKNOWN: "This does not look like any valve the model knows. Read the valve yourself.",
 }
-
-
-def valve_label(valve_id: str) -> tuple[str, str]:
-    """(name, manufacturer) from the catalogue, falling back to the id."""
-    try:
-        valve = load_catalogue().get(valve_id)
-    except (TemplateError, OSError):
-        valve = None
-    if valve is None:
-        return (valve_id.replace("_", " ").title(), "")
-    return (valve.name, valve.manufacturer.split(" [")[0])
-
-
-def short_name(valve_id: str) -> str:
-    """A worklist-sized name: 'CODMAN CERTAS Plus', 'proGAV 2.0', 'Integra fixed DP'."""
-    name = re.sub(r"\s*\([^)]*\)", "", valve_label(valve_id)[0])
-    for tail in (" Programmable Valve", " programmable valve", " adjustable valve", " Adjustable Valve", " Valve",
-                 " valve"):
-        name = name.replace(tail, "")
-    return name if len(name) <= 24 else name[:23] + "…"
 
 
 class ProbabilityBar(QWidget):

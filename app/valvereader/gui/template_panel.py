@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -22,35 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, load_catalogue
-from ..errors import TemplateError
-from .result_panel import valve_label
+from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
 from .valve_view import dial_settings, setting_text
+from .valves import diagram_path, load_template, valve_label
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"\s*\[[CSMU/]+\]\s*$")
 UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
-
-
-def load_template(valve_id: str) -> Any | None:
-    """The templates module's template, or None if it (or the valve's page) is missing."""
-    try:
-        from ..templates import load_template as load
-    except ImportError:
-        return None
-    try:
-        return load(valve_id)
-    except (TemplateError, KeyError, OSError, ValueError) as exc:
-        log.warning("Template for %s cannot be loaded: %s", valve_id, exc)
-        return None
-
-
-def diagram_path(valve_id: str) -> Path | None:
-    try:
-        valve = load_catalogue().get(valve_id)
-    except (TemplateError, OSError):
-        return None
-    return valve.diagram if valve is not None else None
 
 
 def sections_html(template: Any) -> str:

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..prediction import Verdict
-from .result_panel import short_name
 from .state import ReviewDecision, Study, Worklist
+from .valves import short_name
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
 FILTERS = {

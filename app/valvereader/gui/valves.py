@@ -1,0 +1,55 @@
+"""Valve names, templates and diagrams for display, without Qt (the panels, the worklist and
+the exports share them). Every lookup degrades to the id when the catalogue is missing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from ..catalogue import load_catalogue
+from ..errors import TemplateError
+
+log = logging.getLogger(__name__)
+
+
+def valve_label(valve_id: str) -> tuple[str, str]:
+    """(name, manufacturer) from the catalogue, falling back to the id."""
+    try:
+        valve = load_catalogue().get(valve_id)
+    except (TemplateError, OSError):
+        valve = None
+    if valve is None:
+        return (valve_id.replace("_", " ").title(), "")
+    return (valve.name, valve.manufacturer.split(" [")[0])
+
+
+def short_name(valve_id: str) -> str:
+    """A worklist-sized name: 'CODMAN CERTAS Plus', 'proGAV 2.0', 'Integra fixed DP'."""
+    name = re.sub(r"\s*\([^)]*\)", "", valve_label(valve_id)[0])
+    for tail in (" Programmable Valve", " programmable valve", " adjustable valve", " Adjustable Valve", " Valve",
+                 " valve"):
+        name = name.replace(tail, "")
+    return name if len(name) <= 24 else name[:23] + "…"
+
+
+def load_template(valve_id: str) -> Any | None:
+    """The templates module's template, or None if it (or the valve's page) is missing."""
+    try:
+        from ..templates import load_template as load
+    except ImportError:
+        return None
+    try:
+        return load(valve_id)
+    except (TemplateError, KeyError, OSError, ValueError) as exc:
+        log.warning("Template for %s cannot be loaded: %s", valve_id, exc)
+        return None
+
+
+def diagram_path(valve_id: str) -> Path | None:
+    try:
+        valve = load_catalogue().get(valve_id)
+    except (TemplateError, OSError):
+        return None
+    return valve.diagram if valve is not None else None

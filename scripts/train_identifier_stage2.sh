@@ -10,6 +10,6 @@ RESUME=""
 exec python -m valvereader.training.cli_train \
   --data "$SHARED/data/csf-shuntvalves" --out runs/identifier384 \
   --arch efficientnet_lite0 --init-from runs/identifier/model.safetensors --input-size 384 \
-  --epochs 5 --batch-size 32 --accumulate-to 32 --max-lr 3e-4 --pct-start 0.15 \
+  --epochs 3 --batch-size 32 --accumulate-to 32 --max-lr 3e-4 --pct-start 0.15 \
   --seed 1 --split-seed 0 --test-fraction 0.2 --validation-fraction 0.1 \
   --threads 2 --cache-dir runs/cache $RESUME "$@"

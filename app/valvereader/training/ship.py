@@ -79,7 +79,9 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     config = card["config"]
     epochs_done = len(card.get("history", []))
     seconds = sum(h["seconds"] for h in card.get("history", []))
-    probe = results.get("linear_probe", {})
+    probe = results.get("linear_probe") or {}
+    if not probe and (evaluation / "linear_probe.json").is_file():  # a separate `evaluate --linear-probe` run
+        probe = json.loads((evaluation / "linear_probe.json").read_text(encoding="utf-8"))
     data = {
         "name": name,
         "version": version,

@@ -13,6 +13,7 @@ import pydicom
 import pytest
 
 from valvereader.phantoms import generate
+from valvereader.phantoms.designs import BUILDERS
 from valvereader.phantoms.dicom_out import SYNTAXES, DicomSpec, write_dicom
 from valvereader.phantoms.generate import plan
 from valvereader.phantoms.render import render
@@ -183,3 +184,41 @@ def test_no_crops_in_the_folder_is_a_dataset_error_naming_the_layout(tmp_path: P
 
     with pytest.raises(DatasetError, match="manifest.csv"):
         generate(2, tmp_path / "out", composites_from=tmp_path, workers=1, size=SIZE)
+
+
+def test_plans_draw_every_catalogue_valve_and_both_unknown_designs() -> None:
+    from valvereader.phantoms.facts import ALL_DESIGNS
+
+    jobs = plan(600, seed=1, shape=SIZE)
+    assert {j.valve_id for j in jobs if j.kind == "phantom"} >= set(ALL_DESIGNS)
+    assert {j.position for j in jobs} >= {"parietal", "occipital", "frontal", "edge"}
+    assert {j.spec.syntax for j in jobs} == {"explicit", "rle", "jpeg2000"}
+    assert {j.spec.photometric for j in jobs} == {"MONOCHROME1", "MONOCHROME2"}
+
+
+@pytest.mark.parametrize("valve_id", sorted(BUILDERS))
+def test_every_design_draws_inside_its_box_when_tilted_and_mirrored(valve_id: str) -> None:
+    from valvereader.phantoms.designs import build_design
+    from valvereader.phantoms.facts import indicator_angle, settings_of
+    from valvereader.phantoms.valve import Pose, render_valve
+
+    settings = settings_of(valve_id)
+    angle = indicator_angle(valve_id, settings[-1]) if settings else None
+    pose = Pose(
+        rotation_deg=123.0, tilt_deg=50.0, tilt_axis_deg=30.0, mirrored=True, magnification=1.3
+    )
+    layer = render_valve(
+        build_design(valve_id, np.random.default_rng(2)), angle, pose, 4.0, (200.0, 150.0)
+    )
+    box = layer.box(threshold=0.0)
+    assert box is not None
+    ys, xs = np.nonzero(layer.mask > 0)
+    assert xs.min() + layer.x0 == box.x0 and xs.max() + layer.x0 + 1 == box.x1
+    assert ys.min() + layer.y0 == box.y0 and ys.max() + layer.y0 + 1 == box.y1
+    # the patch leaves a margin: no part is cut by the patch border
+    assert (
+        xs.min() > 0
+        and ys.min() > 0
+        and xs.max() < layer.mask.shape[1] - 1
+        and ys.max() < layer.mask.shape[0] - 1
+    )

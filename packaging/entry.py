@@ -25,6 +25,12 @@ def _frozen_environment() -> None:
 def main() -> int:
     multiprocessing.freeze_support()
     _frozen_environment()
+    if len(sys.argv) >= 3 and sys.argv[1] == "--bundle-selftest":
+        from pathlib import Path
+
+        from bundle_selftest import run  # packaging/bundle_selftest.py, frozen in with this file
+
+        return run(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
     from valvereader.cli import main as cli_main
 
     try:

@@ -142,6 +142,15 @@ else
     fail "view --screenshot (log: $WORK/view.log)"; tail -n 15 "$WORK/view.log"
 fi
 
+# 1b. Inside the bundle: every module imports, and the exports (PDF with the template diagram,
+# PNG, DICOM Secondary Capture) work (packaging/bundle_selftest.py).
+if bundle --bundle-selftest "$WORK/selftest" ${SAMPLE:+"$SAMPLE"} >"$WORK/selftest.log" 2>&1; then
+    pass "bundle self-test: $(grep -c '^PASS' "$WORK/selftest.log") checks (imports, templates, fonts, PDF/PNG/DICOM SC exports)"
+    grep '^PASS  imports' "$WORK/selftest.log" | sed 's/^PASS  /      /'
+else
+    fail "bundle self-test (log: $WORK/selftest.log)"; grep -E '^FAIL' "$WORK/selftest.log" | head -n 10
+fi
+
 # 2. Compressed DICOM: the bundle's decoders give the same display image as the Python install.
 mkdir -p "$WORK/codec-out"
 "$PYTHON" "$HELPERS" codec-files "$WORK/codecs" > "$WORK/codecs.txt"

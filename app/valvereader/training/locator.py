@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -348,9 +349,19 @@ def train_locator(
     model = LocatorNet(pretrained=True)
     model.freeze()
     started = time.time()
-    images, boxes = _views(train_set, config.variants, config.seed)
-    features = stride8_features(model, images)
-    del images
+    # The frozen part's output depends only on the images, views and size: cache it on disk.
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([train_set.files, config.input_size, config.variants, config.seed]).encode()).hexdigest()[:16]
+    cached = out_dir / f"features-{digest}.npz"
+    if cached.exists():
+        with np.load(cached) as saved:
+            features, boxes = saved["features"], saved["boxes"]
+    else:
+        images, boxes = _views(train_set, config.variants, config.seed)
+        features = stride8_features(model, images)
+        del images
+        np.savez(cached, features=features, boxes=boxes)
     grid = features.shape[-1]
     heat_t, size_t, weight_t = centre_targets(boxes, grid)
     val_features = stride8_features(model, val_set.images) if val_set is not None and len(val_set) else None
@@ -394,8 +405,8 @@ def train_locator(
             totals += (loss.item(), focal.item(), l1.item())
         record = {"epoch": epoch + 1, "loss": totals[0] / steps_per_epoch, "focal": totals[1] / steps_per_epoch, "size_l1": totals[2] / steps_per_epoch, "seconds": time.time() - tick}
         if val_features is not None and val_set is not None:
-            heat, size = _predict_from_features(model, val_features)
-            predicted, _ = decode_fractions(heat, size)
+            val_heat, val_size = _predict_from_features(model, val_features)
+            predicted, _ = decode_fractions(val_heat, val_size)
             metrics = box_metrics(predicted, val_set.boxes)
             record.update({f"val_{k}": v for k, v in metrics.items() if k != "images"})
             key = (metrics["found_either"], metrics["mean_iou"])
@@ -450,7 +461,7 @@ def write_card(
     Raises:
         ModelError: the ONNX outputs differ from torch's.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
     import torch
     from safetensors.torch import save_file
 
@@ -527,7 +538,7 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
         rows.append({"file": sample.path.name, "kind": sample.kind, "valve_id": sample.valve_id, "score": round(located.score, 4),
                      "box": None if located.box is None else list(located.box.as_tuple()), "truth": list(sample.box.as_tuple()),
                      "iou": round(located.box.iou(sample.box), 4) if located.box is not None else 0.0})
-    metrics = box_metrics(predicted, truth)
+    metrics: dict[str, Any] = dict(box_metrics(predicted, truth))
     metrics["min_score"] = threshold
     metrics["seconds_per_image"] = seconds / max(1, len(samples))
     for kind in sorted({s.kind for s in samples}):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -52,6 +53,33 @@ def _mark_unverified(line: str) -> str:
     return html.escape(line)
 
 
+class Diagram(QSvgWidget):
+    """The template's SVG; a click opens it large in its own window."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.path: Path | None = None
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Click to see the template diagram large")
+        self._large: QSvgWidget | None = None
+
+    def show_file(self, path: Path | None) -> None:
+        self.path = path
+        self.load(str(path) if path is not None else b"")
+        renderer = self.renderer()
+        renderer.setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+
+    def mousePressEvent(self, event: object) -> None:
+        if self.path is None:
+            return
+        self._large = QSvgWidget(str(self.path))
+        self._large.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+        self._large.setWindowTitle(f"Template – {self.path.parent.name}")
+        self._large.setStyleSheet("background: white;")
+        self._large.resize(760, 760)
+        self._large.show()
+
+
 class TemplatePanel(QWidget):
     correction_requested = Signal(str)  # valve id the reader picked instead of the model's
     reading_chosen = Signal(str)
@@ -79,7 +107,7 @@ class TemplatePanel(QWidget):
         self.diagram_box = QWidget()
         box_layout = QVBoxLayout(self.diagram_box)
         box_layout.setContentsMargins(0, 0, 0, 0)
-        self.diagram = QSvgWidget()
+        self.diagram = Diagram()
         self.diagram.setMinimumSize(QSize(160, 160))
         self.diagram.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.no_diagram = QLabel("No diagram for this valve")
@@ -111,10 +139,7 @@ class TemplatePanel(QWidget):
         index = self.picker.findData(valve_id) if valve_id else -1
         self.picker.setCurrentIndex(index)
         path = getattr(self.template, "diagram", None) or (diagram_path(valve_id) if valve_id else None)
-        if path is not None:
-            self.diagram.load(str(path))
-        else:
-            self.diagram.load(b"")
+        self.diagram.show_file(Path(path) if path is not None else None)
         self.diagram.setVisible(path is not None)
         self.no_diagram.setVisible(path is None)
         self.no_diagram.setText("No diagram for this valve" if valve_id else "Template diagram")

@@ -63,6 +63,7 @@ class ValveView(QWidget):
         self._image: QImage | None = None
         self._crop: np.ndarray | None = None
         self._drag: tuple[QPointF, tuple[float, float]] | None = None
+        self._exporting = False
         self.setMinimumSize(220, 220)
         self.setToolTip("Zoomed valve with the reading dial: drag to move, wheel or [ ] to turn, "
                         "M to mirror, right-click where the indicator points, G to hide")
@@ -160,6 +161,8 @@ class ValveView(QWidget):
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
         label = self.reading()
+        if self._exporting and not label:
+            return  # the how-to hint belongs on screen, not in a report
         text = f"Indicator → {label}" if label else (
             "Right-click: mark the indicator" if dial_settings(self.template) else
             "No dial for this valve")
@@ -220,7 +223,11 @@ class ValveView(QWidget):
 
     def render_rgb(self) -> np.ndarray:
         """What the view shows now, as (h, w, 3) uint8 (for the report's valve crop)."""
-        image = self.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        self._exporting = True
+        try:
+            image = self.grab().toImage()
+        finally:
+            self._exporting = False
         return qimage_to_rgb(image)
 
 

@@ -96,45 +96,33 @@ def _suture(
     )
 
 
-def _teeth(
-    canvas: Canvas,
-    rng: np.random.Generator,
-    x0: float,
-    x1: float,
-    occlusal: float,
-    n: int,
-    copies: int,
-    density: float = 1.0,
-) -> list[tuple[float, float]]:
-    """Upper and lower teeth meeting at ``occlusal``; ``copies`` > 1 superimposes both sides."""
+def _teeth(canvas: Canvas, rng: np.random.Generator, x0: float, x1: float, occlusal: float, n: int,
+           copies: int, density: float = 1.0) -> list[tuple[float, float]]:
+    """Upper and lower teeth meeting at ``occlusal``; ``copies`` > 1 superimposes both sides.
+
+    Teeth widen from front (x1) to back (x0), as incisors give way to molars; crowns
+    overlap and front teeth lean forward.
+    """
     crowns = []
     xs = np.linspace(x0, x1, n)
     spacing = (x1 - x0) / max(n - 1, 1)
     for copy in range(copies):
-        shift = copy * rng.uniform(2.0, 4.0)
+        shift = copy * rng.uniform(2.0, 5.0)
         for sign in (-1, 1):  # upper (roots up), lower (roots down)
-            for x in xs + shift:
+            for i, x in enumerate(xs + shift):
                 if rng.random() < 0.07:
                     continue  # a missing tooth
-                width = spacing * rng.uniform(1.0, 1.25)
-                crown_h, root_h = rng.uniform(6.5, 8.5), rng.uniform(10, 14)
-                top = occlusal + sign * rng.uniform(0.3, 1.2)
+                front = i / max(n - 1, 1)  # 0 at the back, 1 at the front
+                width = spacing * rng.uniform(1.1, 1.4) * (1.3 - 0.5 * front)
+                crown_h, root_h = rng.uniform(6.5, 8.5), rng.uniform(10, 15)
+                lean = (front * rng.uniform(3, 7)) if copies > 1 else 0.0
+                top = occlusal + sign * rng.uniform(0.3, 1.5)
                 crown_y = top + sign * crown_h / 2
                 root_end = top + sign * (crown_h + root_h)
-                canvas.polygon(
-                    [
-                        (x - width * 0.4, crown_y),
-                        (x + width * 0.4, crown_y),
-                        (x + width * 0.12, root_end),
-                        (x - width * 0.12, root_end),
-                    ],
-                    0.45 * density,
-                    blur_mm=0.5,
-                )
-                canvas.ellipse((x, crown_y), (width / 2, crown_h / 2), 0.55 * density, blur_mm=0.5)
-                canvas.ellipse(
-                    (x, crown_y), (width / 2 - 0.8, crown_h / 2 - 0.8), -0.2, blur_mm=0.6
-                )  # pulp
+                canvas.polygon([(x - width * 0.4, crown_y), (x + width * 0.4, crown_y),
+                                (x + width * 0.1 - lean, root_end), (x - width * 0.1 - lean, root_end)],
+                               0.4 * density, blur_mm=0.8)
+                canvas.ellipse((x, crown_y), (width / 2, crown_h / 2), 0.5 * density, blur_mm=0.7)
                 crowns.append((float(x), float(crown_y)))
     return crowns
 

@@ -56,3 +56,16 @@ def test_the_chosen_reading_is_saved_with_the_decision(qtbot, make_window, tmp_p
     record = ReviewStore(tmp_path).get(path)
     assert record.decision == "accepted"
     assert record.reading == reading.itemData(2)
+
+
+def test_a_reading_chosen_after_the_decision_is_saved_too(qtbot, make_window, tmp_path: Path) -> None:
+    path = write_png(tmp_path / "skull.png", skull_image())
+    window = make_window()
+    window.open_paths([path])
+    qtbot.waitUntil(window.is_settled, timeout=15000)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    reading = window.template_panel.reading
+    reading.setCurrentIndex(3)
+    reading.activated.emit(3)
+    record = ReviewStore(tmp_path).get(path)
+    assert record.decision == "accepted" and record.reading == reading.itemData(3)

@@ -351,8 +351,9 @@ class MainWindow(QMainWindow):
 
     def _on_reading_chosen(self, text: str) -> None:
         study = self.worklist.current_study
-        if study is not None:
+        if study is not None and study.reading != (text or None):
             study.reading = text or None
+            self.review.update_reading()
 
     # --- state for headless use ----------------------------------------------------------------
     def is_settled(self) -> bool:

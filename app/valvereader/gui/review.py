@@ -65,6 +65,19 @@ class ReviewController:
         elif advance:
             window.step(+1)
 
+    def update_reading(self) -> None:
+        """A reading chosen after the decision is saved with it (the last line wins)."""
+        study = self.window.worklist.current_study
+        if study is None or study.decision is ReviewDecision.NONE or self.store is None:
+            return
+        prediction = study.prediction
+        try:
+            self.store.record(study.path, study.decision.value, corrected_valve_id=study.corrected_valve_id,
+                              reading=study.reading, predicted=prediction.predicted if prediction else None,
+                              confidence=prediction.confidence if prediction else None)
+        except (OSError, ValueError) as exc:
+            self.window.notifier.error(f"Reading not saved: {exc}")
+
     def accept(self) -> None:
         self.decide(ReviewDecision.ACCEPTED)
 

@@ -133,8 +133,13 @@ class ValveView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.drawImage(sq, self._image)
-        if self.dial.visible:
+        if self.dial.visible and dial_settings(self.template):
             self._draw_dial(painter)
+        elif self.template is not None and not self._exporting:
+            rect = QRectF(0, self.height() - 22, self.width(), 20)
+            painter.fillRect(rect, QColor(0, 0, 0, 160))
+            painter.setPen(QColor(200, 200, 200))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "No reading dial for this valve")
 
     def _draw_dial(self, painter: QPainter) -> None:
         r = self._radius()

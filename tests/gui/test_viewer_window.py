@@ -274,3 +274,20 @@ def test_distance_tool_measures_a_drag_and_esc_leaves_it(qtbot, make_window, tmp
     assert window.view.window_width == 1.0  # measuring does not change the window
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not canvas.measure_mode and not canvas.measurements
+
+
+def test_damaged_weights_are_named_and_the_image_still_shows(qtbot, tmp_path: Path) -> None:
+    from valvereader.gui.analysis import load_model
+    from valvereader.gui.main_window import MainWindow
+    from valvereader.settings import Settings
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "identifier.json").write_text("{not json")
+    window = MainWindow(settings=Settings.load(), model_loader=lambda: load_model(weights, "cpu"))
+    qtbot.addWidget(window)
+    window.show()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    qtbot.waitUntil(lambda: window.result_panel.badge.text() == "Model cannot be used", timeout=TIMEOUT)
+    assert "identifier.json" in window.result_panel.meaning.text()
+    assert window.canvas.radiograph is not None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import WeightsMissingError
+from ..errors import ModelError, WeightsMissingError
 from ..prediction import Prediction
 from ..radiograph import RadiographMeta
 from . import render
@@ -63,6 +63,7 @@ class ModelStatus:
 
     predictor: Any | None
     message: str
+    headline: str = "No model installed"
 
 
 def load_model(weights_dir: Path | None, device: str | None) -> ModelStatus:
@@ -74,6 +75,8 @@ def load_model(weights_dir: Path | None, device: str | None) -> ModelStatus:
         predictor = load_predictor(weights_dir, device)
     except WeightsMissingError as exc:
         return ModelStatus(None, str(exc))
+    except ModelError as exc:  # damaged weights, wrong classes, unreadable card
+        return ModelStatus(None, str(exc), "Model cannot be used")
     return ModelStatus(predictor, getattr(predictor, "model_name", "model"))
 
 

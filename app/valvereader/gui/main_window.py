@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
             return
         if study.prediction is None:
             if self.model_status is not None and self.model_status.predictor is None:
-                self.result_panel.show_message("No model installed", self.model_status.message)
+                self.result_panel.show_message(self.model_status.headline, self.model_status.message)
             elif not study.analysed and self._analysis is None:
                 self.result_panel.show_message("Not analysed", "Analysis was cancelled. Analyse (Ctrl+Return) resumes it.")
             self._check_settled()

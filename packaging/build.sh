@@ -119,6 +119,7 @@ fi
 cp "$ROOT/packaging/valvereader.desktop" "$ROOT/packaging/valvereader.png" \
    "$ROOT/packaging/valvereader.svg" "$BUNDLE/"
 install -m 755 "$ROOT/packaging/install.sh" "$BUNDLE/install.sh"
+install -m 644 "$ROOT/README.md" "$BUNDLE/README.md"  # its last section is for IT
 {
     echo "Shunt Valve Reader $VERSION (desktop bundle, linux-$ARCH)"
     echo "Decision support only - not for diagnostic use."

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..geometry import Box
 from . import clutter, skull
-from .canvas import Canvas
+from .canvas import Canvas, fractal_noise
 from .composite import Crop, load_crop, place_crop
 from .designs import build_design
 from .dicom_out import DicomSpec, write_dicom
@@ -170,6 +170,10 @@ def render(
     )
     found = clutter.distractors(canvas, anatomy, job.view, rng)
     mu = cv2.resize(canvas.mu, (w, h), interpolation=cv2.INTER_LINEAR)
+    # Fine anatomical mottle (trabecular bone, overlapping tissue) that the half-resolution
+    # anatomy cannot carry: a few per cent of the local attenuation.
+    mottle = fractal_noise((h, w), rng, rng.uniform(0.8, 1.6) * px_per_mm, octaves=2)
+    mu *= 1.0 + np.float32(rng.uniform(0.01, 0.03)) * mottle
     base_site = (
         job.position
         if job.position != "edge"

@@ -169,7 +169,10 @@ class _JsonlStore:
             entry = json.loads(line)
         except ValueError:
             return None
-        return entry if self._valid(entry) else None
+        try:
+            return entry if self._valid(entry) else None
+        except (TypeError, ValueError, KeyError):  # a well-formed line of the wrong shape
+            return None
 
     def _salvage(self, text: str, reason: str) -> None:
         self._records = {}
@@ -317,7 +320,8 @@ class ResultCache(_JsonlStore):
             and isinstance(entry.get("valve_ids"), list)
             and isinstance(entry.get("probabilities"), list)
             and len(entry["valve_ids"]) == len(entry["probabilities"])
-            and entry.get("verdict") in {v.value for v in Verdict}
+            and isinstance(entry.get("verdict"), str)
+            and entry["verdict"] in {v.value for v in Verdict}
         )
 
     def _stamp(self, image_path: Path) -> list[int] | None:

@@ -184,19 +184,25 @@ def test_worklist_csv_export_lists_every_study(qtbot, make_window, batch_folder:
 
 
 def test_cancel_stops_the_analysis_and_analyse_resumes_it(qtbot, make_window, batch_folder: Path) -> None:
-    import time
+    import threading
 
-    class SlowPredictor(FakePredictor):
+    release = threading.Event()
+
+    class GatedPredictor(FakePredictor):
+        """The first study passes; the next waits until the test lets it go."""
+
         def predict(self, radiograph, with_heatmap: bool = True):
-            time.sleep(0.3)
+            if self.calls:
+                release.wait(10)
             return super().predict(radiograph, with_heatmap)
 
-    window = make_window(SlowPredictor())
+    window = make_window(GatedPredictor())
     window.open_paths([batch_folder])
     qtbot.waitUntil(lambda: bool(window.worklist.studies) and window.worklist.studies[0].analysed, timeout=TIMEOUT)
     window.cancel_analysis()
+    release.set()
     qtbot.waitUntil(lambda: window._analysis is None, timeout=TIMEOUT)
-    assert not all(s.analysed for s in window.worklist.studies)
+    assert sum(s.analysed for s in window.worklist.studies) == 2  # the first, and the one under way
     window.resume_analysis()
     wait_batch_done(qtbot, window)
 
@@ -291,3 +297,28 @@ def test_damaged_weights_are_named_and_the_image_still_shows(qtbot, tmp_path: Pa
     qtbot.waitUntil(lambda: window.result_panel.badge.text() == "Model cannot be used", timeout=TIMEOUT)
     assert "identifier.json" in window.result_panel.meaning.text()
     assert window.canvas.radiograph is not None
+
+
+def test_opening_a_new_batch_during_analysis_replaces_the_old_one(qtbot, make_window, batch_folder: Path,
+                                                                   tmp_path: Path) -> None:
+    import time
+
+    class SlowPredictor(FakePredictor):
+        def predict(self, radiograph, with_heatmap: bool = True):
+            time.sleep(0.2)
+            return super().predict(radiograph, with_heatmap)
+
+    window = make_window(SlowPredictor())
+    window.open_paths([batch_folder])
+    qtbot.waitUntil(lambda: bool(window.worklist.studies) and window.worklist.studies[0].analysed, timeout=TIMEOUT)
+    other = tmp_path / "other"
+    other.mkdir()
+    write_png(other / "new.png", skull_image(seed=9))
+    window.open_paths([other])
+    qtbot.waitUntil(lambda: [s.path.name for s in window.worklist.studies] == ["new.png"], timeout=TIMEOUT)
+    wait_settled(qtbot, window)
+    qtbot.waitUntil(lambda: window._analysis is None, timeout=TIMEOUT)
+    qtbot.wait(500)  # the old worker's last signals arrive and must change nothing
+    assert window.worklist.studies[0].prediction is not None
+    assert len(window.worklist.studies) == 1
+    assert window.canvas.radiograph.meta.source.endswith("new.png")

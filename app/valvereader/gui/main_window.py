@@ -203,8 +203,9 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(True)
         worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, model,
                                    yielded=self._on_analysis_event, what="Analysis")
-        worker.signals.progress.connect(self._on_progress)
-        worker.signals.finished.connect(self._analysis_finished)
+        # a cancelled worker of an earlier batch may still report: only the current one counts
+        worker.signals.progress.connect(lambda *args: self._on_progress(*args) if self._analysis is worker else None)
+        worker.signals.finished.connect(lambda: self._analysis_finished(worker))
         self._analysis = worker
 
     def cancel_analysis(self) -> None:
@@ -216,7 +217,9 @@ class MainWindow(QMainWindow):
         if self._analysis is None:
             self.start_analysis([i for i, s in enumerate(self.worklist.studies) if not s.analysed])
 
-    def _analysis_finished(self) -> None:
+    def _analysis_finished(self, worker: Worker) -> None:
+        if worker is not self._analysis:
+            return
         self._analysis = None
         done = sum(s.analysed for s in self.worklist.studies)
         self.statusBar().showMessage(f"{done} of {len(self.worklist.studies)} studies analysed", 8000)

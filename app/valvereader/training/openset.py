@@ -50,7 +50,7 @@ class OpenSetStats:
         out = np.empty((z.shape[0], means.shape[0]))
         for k, mean in enumerate(means):
             diff = z - mean
-            out[:, k] = np.sqrt(np.maximum(np.einsum("nc,cd,nd->n", diff, precision, diff), 0.0))
+            out[:, k] = np.sqrt(np.maximum(((diff @ precision) * diff).sum(axis=1), 0.0))
         return out
 
     def score(self, pooled: np.ndarray) -> np.ndarray:

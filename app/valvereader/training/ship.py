@@ -134,14 +134,15 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         "openset": {
             "method": METHOD,
             "formula": FORMULA,
-            "normalise": "l2",
+            "normalise": results["openset"]["normalise"],
             "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
             "fitted_on": "pooled features of the training images",
-            "auroc_loco": results["openset"]["loco_auroc_finetuned"]["mahalanobis_l2"]["mean"],
+            "auroc_loco": results["openset"]["loco_auroc_finetuned"]["mahalanobis_" + ("l2" if results["openset"]["normalise"] == "l2" else "raw")]["mean"],
+            "auroc_loco_l2_normalised": results["openset"]["loco_auroc_finetuned"]["mahalanobis_l2"]["mean"],
             "auroc_loco_note": "leave-one-class-out on the test images with statistics refitted without the held-out class; the "
                                "backbone itself was trained on all 8 classes, so this is optimistic. With a backbone that never "
                                "saw a valve (frozen ImageNet features) the same score gives auroc_loco_frozen.",
-            "auroc_loco_frozen": probe.get("loco_auroc_frozen", {}).get("mahalanobis_l2", {}).get("mean"),
+            "auroc_loco_frozen": probe.get("loco_auroc_frozen", {}).get("mahalanobis_raw", probe.get("loco_auroc_frozen", {}).get("mahalanobis_l2", {})).get("mean"),
             "auroc_loco_max_softmax": results["openset"]["loco_auroc_finetuned"]["max_softmax_drop_class"]["mean"],
         },
         "thresholds": {**thresholds, "chosen_on": "validation images (never the test images)",

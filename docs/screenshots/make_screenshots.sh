@@ -2,12 +2,13 @@
 # Real screenshots of the viewer for the README and docs/viewer.md: `valvereader view
 # --screenshot` under Xvfb with the bundled samples and the installed weights, then reduced to
 # 256 colours so each stays under 400 KB. Settings go to a temporary folder, not yours.
+# WEIGHTS=DIR uses another weights folder (e.g. before the trained weights are shipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=docs/screenshots
 export VALVEREADER_CONFIG_DIR="$(mktemp -d)"
 trap 'rm -rf "$VALVEREADER_CONFIG_DIR"' EXIT
-run() { xvfb-run -a -s "-screen 0 1920x1200x24" valvereader view "$@" --size 1600x1000; }
+run() { xvfb-run -a -s "-screen 0 1920x1200x24" valvereader view "$@" --size 1600x1000 ${WEIGHTS:+--weights "$WEIGHTS"}; }
 run resources/samples/composite_sophy.dcm --screenshot "$out/viewer-single.png"
 run resources/samples --screenshot "$out/viewer-batch.png"
 python - "$out"/viewer-single.png "$out"/viewer-batch.png <<'PY'

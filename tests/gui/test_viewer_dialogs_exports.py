@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+from viewer_fakes import skull_image, write_png
 
-from conftest import skull_image, write_png
 from valvereader import __version__
 from valvereader.gui import render
 from valvereader.gui.about import TextDialog

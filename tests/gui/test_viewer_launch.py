@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import skull_image, write_png
+from viewer_fakes import skull_image, write_png
 
 pytestmark = pytest.mark.gui
 STARTUP_LIMIT_S = 2.0

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import skull_image, write_png
+from viewer_fakes import skull_image, write_png
 
 QT_FREE = ("state", "render", "services", "analysis", "export", "valves")
 
@@ -31,7 +31,7 @@ def test_models_import_and_analyse_with_qt_blocked(tmp_path: Path) -> None:
         {"; ".join(f"import valvereader.gui.{m}" for m in QT_FREE)}
         from valvereader.gui.analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch
         from valvereader.gui.services import RadiographCache, expand_paths
-        from conftest import FakePredictor
+        from viewer_fakes import FakePredictor
 
         studies, folder = expand_paths([Path({str(folder)!r}), Path({str(tmp_path / "broken.png")!r})])
         events = []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from viewer_fakes import skull_image, write_png
 
-from conftest import skull_image, write_png
 from valvereader.review import ReviewStore
 
 pytestmark = pytest.mark.gui

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from viewer_fakes import FakePredictor, skull_image, write_png
 
-from conftest import FakePredictor, skull_image, write_png
 from valvereader.gui.state import ReviewDecision
 from valvereader.review import ReviewStore
 

@@ -30,6 +30,15 @@ FORMULA = (
 )
 
 
+
+def formula(normalise: str) -> str:
+    """The score's formula as the model card states it, for ``normalise`` "none" or "l2"."""
+    z = "z = mean of the 'features' output over its spatial axes (pooled features, length C)"
+    if normalise == "l2":
+        z += ", then z = z / ||z||"
+    return z + "; ood_score = min over classes k of sqrt((z - class_means[k]) @ precision @ (z - class_means[k]))"
+
+
 @dataclass
 class OpenSetStats:
     class_means: np.ndarray  # (K, C) float32

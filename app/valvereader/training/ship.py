@@ -20,7 +20,7 @@ import numpy as np
 
 from ..catalogue import VALVE_IDS
 from .heldout import OPENSET_FILE
-from .openset import FORMULA, METHOD
+from .openset import METHOD, formula
 
 DATA_ATTRIBUTION = {
     "dataset": "CSF Shunt Valves (csf-shuntvalves)",
@@ -133,7 +133,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         },
         "openset": {
             "method": METHOD,
-            "formula": FORMULA,
+            "formula": formula(results["openset"]["normalise"]),
             "normalise": results["openset"]["normalise"],
             "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
             "fitted_on": "pooled features of the training images",
@@ -184,8 +184,13 @@ Full report with confusion matrix, reliability diagram and attention maps: `{m['
 
 ## Unknown valves (open set)
 
-Score: {o['formula']}. Leave-one-class-out AUROC {o['auroc_loco']} (optimistic: {o['auroc_loco_note']}
-{o.get('auroc_loco_frozen')}). Max softmax alone: {o['auroc_loco_max_softmax']}.
+Score ({o['method']}): {o['formula']}.
+
+Leave-one-class-out AUROC (unseen valve type vs known ones): {o['auroc_loco']} with the shipped model's
+features, but its backbone was trained on all 8 classes, so this is optimistic; max softmax on the same
+features: {o['auroc_loco_max_softmax']}. With a backbone that never saw a valve (frozen ImageNet features)
+the Mahalanobis score reaches only {o.get('auroc_loco_frozen')}: expect unseen valve types to be flagged
+far less reliably than the first number suggests.
 
 ## Verdict thresholds (chosen on validation)
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valvereader.training.evaluate import choose_thresholds, classification_metrics, expected_calibration_error, summarise
+from valvereader.training.evaluate import (
+    choose_thresholds,
+    classification_metrics,
+    expected_calibration_error,
+    summarise,
+)
 from valvereader.training.openset import (
     OpenSetStats,
     fit_mahalanobis,

@@ -6,7 +6,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valvereader.training.splits import cross_validation_splits, grouped_stratified_folds, holdout_split
+from valvereader.training.splits import (
+    cross_validation_splits,
+    grouped_stratified_folds,
+    holdout_split,
+)
 
 
 @settings(max_examples=40, deadline=None)

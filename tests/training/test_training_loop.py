@@ -62,7 +62,7 @@ def _toy_data(n: int = 24, size: int = 32):
 
 
 def _config(**overrides) -> TrainConfig:
-    base = dict(arch="resnet34", input_size=32, epochs=2, batch_size=8, accumulate_to=16, max_lr=1e-3, seed=3)
+    base = {"arch": "resnet34", "input_size": 32, "epochs": 2, "batch_size": 8, "accumulate_to": 16, "max_lr": 1e-3, "seed": 3}
     base.update(overrides)
     return TrainConfig(**base)
 

@@ -41,7 +41,7 @@ def export_onnx(model, path: str | Path, input_size: int, opset: int = OPSET) ->
             opset_version=opset,
             dynamo=False,
         )
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds
+    except Exception as exc:
         partial.unlink(missing_ok=True)
         raise ModelError(f"ONNX export failed: {exc}") from exc
     partial.replace(path)

@@ -143,15 +143,15 @@ def _choice_and_box(annotation: dict) -> tuple[str | None, Box | None, tuple[int
     label, box, size = None, None, None
     for result in annotation.get("result", []):
         value = result.get("value", {})
-        if "choices" in value and value["choices"]:
+        if value.get("choices"):
             label = value["choices"][0]
-        if "rectanglelabels" in value and value["rectanglelabels"]:
+        if value.get("rectanglelabels"):
             label = label or value["rectanglelabels"][0]
             w, h = result.get("original_width"), result.get("original_height")
             if w and h:
                 # Label Studio stores rectangles in percent of the image size.
                 x0, y0 = value["x"] * w / 100.0, value["y"] * h / 100.0
-                box = Box(int(x0), int(y0), int(round(x0 + value["width"] * w / 100.0)), int(round(y0 + value["height"] * h / 100.0)))
+                box = Box(int(x0), int(y0), round(x0 + value["width"] * w / 100.0), round(y0 + value["height"] * h / 100.0))
                 size = (int(h), int(w))
     return label, box, size
 
@@ -220,7 +220,7 @@ def read_phantom_truth(path: str | Path, margin: float = 1.5) -> list[Sample]:
         coords = [row.get(k, "") for k in ("box_x0", "box_y0", "box_x1", "box_y1")]
         if not valve or any(c in ("", None) for c in coords):
             continue
-        box = Box(*(int(round(float(c))) for c in coords)).square(margin)
+        box = Box(*(round(float(c)) for c in coords)).square(margin)
         image = _resolve(path.parent, row["file"])
         patient = (row.get("patient_id") or "").strip()
         samples.append(Sample(image, valve, patient or _image_group(image), box))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     """ECE over equal-width confidence bins, and the per-bin table of the reliability diagram."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     table, ece, n = [], 0.0, max(1, len(confidence))
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in pairwise(edges):
         inside = (confidence > low) & (confidence <= high) if low > 0 else (confidence >= low) & (confidence <= high)
         count = int(inside.sum())
         accuracy = float(correct[inside].mean()) if count else float("nan")
@@ -109,7 +110,7 @@ def classification_metrics(true: np.ndarray, probabilities: np.ndarray, class_id
     ece, table = expected_calibration_error(conf, predicted == true)
     pick = [per_class[c] for c in present]
     return Metrics(
-        n=int(len(true)),
+        n=len(true),
         accuracy=float(np.mean(predicted == true)) if len(true) else float("nan"),
         macro_precision=float(np.mean([m.precision for m in pick])) if pick else float("nan"),
         macro_recall=float(np.mean([m.recall for m in pick])) if pick else float("nan"),
@@ -172,7 +173,7 @@ def choose_thresholds(
                 for c, o in zip(conf, ood_scores if ood_scores is not None else [None] * len(conf))]
     names = np.array([v.value for v in verdicts])
     effect = {
-        "validation_images": int(len(conf)),
+        "validation_images": len(conf),
         "confident_share": float(np.mean(names == "confident")) if len(names) else float("nan"),
         "confident_accuracy": float(correct[names == "confident"].mean()) if np.any(names == "confident") else float("nan"),
         "review_share": float(np.mean(names == "review")) if len(names) else float("nan"),

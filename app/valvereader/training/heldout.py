@@ -140,8 +140,8 @@ def linear_probe(features, labels, groups, class_ids, folds: int, seed: int = 0)
         if fold == 0:  # one fold is enough for the open-set comparison and keeps this cheap
             result = leave_one_class_out(features[train], labels[train], features[test], labels[test], k,
                                          {"max_softmax": msp, "mahalanobis_l2": mahalanobis_scorer("l2")})
-            for name in loco:
-                loco[name].append(result[name])
+            for name, per_class in loco.items():
+                per_class.append(result[name])
     return {
         "protocol": f"{folds}-fold stratified CV grouped by patient id (one group per image where none), "
         "logistic regression on frozen ImageNet pooled features",
@@ -175,7 +175,12 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
                  cv_epochs: int | None = None, linear_probe_folds: int = 0) -> dict:
     import torch
 
-    from .figures import class_activation_maps, plot_attention_grid, plot_confusion, plot_reliability
+    from .figures import (
+        class_activation_maps,
+        plot_attention_grid,
+        plot_confusion,
+        plot_reliability,
+    )
     from .report import write_report
     from .train import predict_arrays
 
@@ -188,7 +193,7 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
     model = model.to(torch_device)
     outputs = _cached_predictions(run, model, images, split, torch_device, predict_arrays)
     results: dict = {"run": str(run), "grouping": saved.get("grouping"), "class_ids": class_ids,
-                     "split_sizes": {p: int(len(getattr(split, p))) for p in ("train", "validation", "test")}}
+                     "split_sizes": {p: len(getattr(split, p)) for p in ("train", "validation", "test")}}
     # Open-set statistics from the training images; thresholds from validation only.
     stats = fit_mahalanobis(outputs["train"][1], labels[split.train], range(k), normalise=SHIPPED_NORMALISE)
     save_openset(run / OPENSET_FILE, stats)

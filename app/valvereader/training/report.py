@@ -53,8 +53,8 @@ def write_report(results: dict, path: Path) -> Path:
         lines += [
             f"## {label}",
             "",
-            f"n = {m['n']}: accuracy **{_f(m['accuracy'])}**, macro precision {_f(m['macro_precision'])}, "
-            f"macro recall {_f(m['macro_recall'])}, macro F1 **{_f(m['macro_f1'])}**, ECE {_f(m['ece'])}.",
+            (f"n = {m['n']}: accuracy **{_f(m['accuracy'])}**, macro precision {_f(m['macro_precision'])}, "
+             f"macro recall {_f(m['macro_recall'])}, macro F1 **{_f(m['macro_f1'])}**, ECE {_f(m['ece'])}."),
             "",
             *_per_class_table(m),
             "",
@@ -68,8 +68,8 @@ def write_report(results: dict, path: Path) -> Path:
     if "openset" in results:
         o = results["openset"]
         lines += ["## Open set: telling an unseen valve type from the known ones", "",
-                  "Leave-one-class-out AUROC: for each valve, its test images are the 'unseen' ones and the "
-                  "other classes' test images the known ones; the score's statistics are fitted without it.", ""]
+                  ("Leave-one-class-out AUROC: for each valve, its test images are the 'unseen' ones and the "
+                   "other classes' test images the known ones; the score's statistics are fitted without it."), ""]
         lines += ["| score | features | mean AUROC | per class |", "|---|---|---:|---|"]
         for name, entry in o.get("loco_auroc_finetuned", {}).items():
             lines.append(f"| {name} | fine-tuned (backbone saw all classes: optimistic) | {_f(entry['mean'])} | {entry['per_class']} |")
@@ -82,17 +82,17 @@ def write_report(results: dict, path: Path) -> Path:
         block = results[key]
         s = block["summary"]
         lines += [f"## {title}", "", f"Protocol: {block['protocol']}.", "",
-                  f"accuracy {_summary_line(s, 'accuracy')}, macro precision {_summary_line(s, 'macro_precision')}, "
-                  f"macro recall {_summary_line(s, 'macro_recall')}, macro F1 {_summary_line(s, 'macro_f1')}, ECE {_summary_line(s, 'ece')} "
-                  f"(mean ± SD over {len(block['folds'])} folds).", "",
+                  (f"accuracy {_summary_line(s, 'accuracy')}, macro precision {_summary_line(s, 'macro_precision')}, "
+                   f"macro recall {_summary_line(s, 'macro_recall')}, macro F1 {_summary_line(s, 'macro_f1')}, "
+                   f"ECE {_summary_line(s, 'ece')} (mean ± SD over {len(block['folds'])} folds)."), "",
                   "| fold | n | accuracy | macro F1 |", "|---:|---:|---:|---:|"]
         for i, fold in enumerate(block["folds"], start=1):
             lines.append(f"| {i} | {fold['n']} | {_f(fold['accuracy'])} | {_f(fold['macro_f1'])} |")
         recalls = [f"{name.split('.')[0]} {_summary_line(s, name)}" for name in s if name.endswith(".recall")]
         lines += ["", "Per-class recall (mean ± SD): " + "; ".join(recalls), ""]
     lines += ["## Model attention", "",
-              "Class activation maps (equal to Grad-CAM on the last feature map) of the wrong test cases and the "
-              "least confident right ones: where the model looked, not a finding.", "",
+              ("Class activation maps (equal to Grad-CAM on the last feature map) of the wrong test cases and the "
+               "least confident right ones: where the model looked, not a finding."), "",
               "![attention](attention_test.png)", ""]
     if card.get("history"):
         lines += ["## Training history", "", "| epoch | train loss | val loss | val accuracy | val macro F1 | s |",

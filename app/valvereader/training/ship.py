@@ -55,7 +55,6 @@ def _fp16_round(model) -> dict:
 
 def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "identifier", version: str = "1.0.0") -> Path:
     """Write the shipped files and card; returns the card's path."""
-    import torch
     from safetensors.torch import save_file
 
     from ..model.card import sha256_of

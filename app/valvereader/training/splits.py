@@ -27,7 +27,7 @@ class Split:
         return {"train": self.train.tolist(), "validation": self.validation.tolist(), "test": self.test.tolist()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, list[int]]) -> "Split":
+    def from_dict(cls, data: dict[str, list[int]]) -> Split:
         return cls(*(np.asarray(data[k], dtype=np.int64) for k in ("train", "validation", "test")))
 
 

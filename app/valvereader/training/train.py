@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DatasetError, ModelError
@@ -65,7 +64,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
         augment = data.pop("augment", {}) or {}
         if "zoom" in augment:
@@ -104,7 +103,7 @@ def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.
 
 def one_cycle_lr(step: int, total_steps: int, max_lr: float, pct_start: float = 0.25, div: float = 25.0, final_div: float = 1e4) -> float:
     """Learning rate at optimiser ``step`` of a cosine one-cycle schedule (as fastai/PyTorch)."""
-    warm = max(1, int(round(pct_start * total_steps)))
+    warm = max(1, round(pct_start * total_steps))
     start, end = max_lr / div, max_lr / div / final_div
     if step < warm:
         t = step / warm

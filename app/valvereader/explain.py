@@ -22,16 +22,35 @@ def class_activation_map(features: np.ndarray, class_weights: np.ndarray) -> np.
     return (cam / peak).astype(np.float32) if peak > 0 else np.zeros_like(cam, dtype=np.float32)
 
 
-def place_map(cam: np.ndarray, region: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Resize ``cam`` onto ``region`` of an image of ``shape``; zero elsewhere."""
-    heatmap = np.zeros(shape, dtype=np.float32)
+def place_map(cam: np.ndarray, region: Box, shape: tuple[int, int], step: int = 1) -> np.ndarray:
+    """Resize ``cam`` onto ``region`` of an image of ``shape``; zero elsewhere.
+
+    With ``step`` > 1 the result is sampled every ``step`` pixels: shape
+    (ceil(rows / step), ceil(columns / step)), the same grid as ``full[::step, ::step]``.
+    """
+    rows, cols = -(-shape[0] // step), -(-shape[1] // step)
+    heatmap = np.zeros((rows, cols), dtype=np.float32)
     region = region.clip(shape)
     if region.width <= 0 or region.height <= 0:
         return heatmap
-    resized = Image.fromarray(cam.astype(np.float32), mode="F").resize(
-        (region.width, region.height), Image.Resampling.BILINEAR
+    # Grid cells whose sample point (multiple of step) falls inside the region.
+    y0, y1 = -(-region.y0 // step), -(-region.y1 // step)
+    x0, x1 = -(-region.x0 // step), -(-region.x1 // step)
+    if y1 <= y0 or x1 <= x0:
+        return heatmap
+    # PIL's box: the region in source-pixel units, sampled at the decimated grid.
+    box = (
+        (x0 * step - region.x0) * cam.shape[1] / region.width,
+        (y0 * step - region.y0) * cam.shape[0] / region.height,
+        ((x1 - 1) * step + 1 - region.x0) * cam.shape[1] / region.width,
+        ((y1 - 1) * step + 1 - region.y0) * cam.shape[0] / region.height,
     )
-    heatmap[region.y0 : region.y1, region.x0 : region.x1] = np.clip(np.asarray(resized), 0.0, 1.0)
+    if step == 1:
+        box = (0.0, 0.0, float(cam.shape[1]), float(cam.shape[0]))
+    resized = Image.fromarray(cam.astype(np.float32), mode="F").resize(
+        (x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box
+    )
+    heatmap[y0:y1, x0:x1] = np.clip(np.asarray(resized), 0.0, 1.0)
     return heatmap
 
 

@@ -59,19 +59,32 @@ class OpenSetScorer:
             for key in ("class_means", "precision"):
                 if key not in self.arrays:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
+            # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap.
+            self._project = _whitener(self.arrays["precision"])
+            self._projected_means = self.arrays["class_means"] @ self._project.T
         self.temperature = float(spec.get("temperature", 1.0))
 
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
         if self.method == "mahalanobis":
-            diffs = pooled[:, None, :].astype(np.float64) - self.arrays["class_means"][None, :, :]
-            squared = np.einsum("nkc,cd,nkd->nk", diffs, self.arrays["precision"], diffs)
-            return np.sqrt(np.maximum(squared, 0.0)).min(axis=1)
+            projected = pooled.astype(np.float64) @ self._project.T
+            diffs = projected[:, None, :] - self._projected_means[None, :, :]
+            return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
         if self.method == "energy":
             t = self.temperature
             scaled = logits / t
             peak = scaled.max(axis=1, keepdims=True)
             return -(t * (peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))))
         return None
+
+
+def _whitener(precision: np.ndarray) -> np.ndarray:
+    """W with W'W = precision (symmetric, positive semi-definite)."""
+    symmetric = (precision + precision.T) / 2.0
+    try:
+        return np.linalg.cholesky(symmetric).T
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(symmetric)
+        return (vectors * np.sqrt(np.clip(values, 0.0, None))).T
 
 
 @dataclass
@@ -146,17 +159,22 @@ class Predictor:
         prepared = self._identify(radiograph.pixels, region)
         return prepared, self._identifier.run(prepared.pixels[None, None])
 
-    def predict(self, radiograph: Radiograph, with_heatmap: bool = True) -> Prediction:
+    def predict(
+        self, radiograph: Radiograph, with_heatmap: bool = True, heatmap_max_side: int | None = None
+    ) -> Prediction:
         """Identify the valve in one radiograph.
 
         Returns a Prediction whose box and heatmap are in the radiograph's pixel coordinates.
+        With ``heatmap_max_side`` the heatmap is sampled every ``step`` pixels (step =
+        ceil(longest side / heatmap_max_side)), i.e. ``full_heatmap()[::step, ::step]``, which
+        is all a screen needs and far cheaper for a 2000×2500 image.
         """
         located = self.locate(radiograph)
         region = None
         if located.box is not None:
             region = located.box.square(self.crop_scale, minimum=32).clip(radiograph.shape)
         prepared, outputs = self.identify(radiograph, region)
-        return self._finish(radiograph.shape, prepared, outputs, located, with_heatmap)
+        return self._finish(radiograph.shape, prepared, outputs, located, with_heatmap, heatmap_max_side)
 
     def _finish(
         self,
@@ -165,6 +183,7 @@ class Predictor:
         outputs: dict[str, np.ndarray],
         located: Located,
         with_heatmap: bool,
+        heatmap_max_side: int | None = None,
     ) -> Prediction:
         logits = outputs["logits"].astype(np.float64)
         features = outputs["features"]
@@ -174,7 +193,10 @@ class Predictor:
         index = int(np.argmax(probabilities))
         cam = class_activation_map(features[0], self._classifier_weights[index])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
-        heatmap = place_map(cam, prepared.crop, shape) if with_heatmap else None
+        heatmap = None
+        if with_heatmap:
+            step = max(1, -(-max(shape) // heatmap_max_side)) if heatmap_max_side else 1
+            heatmap = place_map(cam, prepared.crop, shape, step)
         return Prediction(
             valve_ids=self.valve_ids,
             probabilities=probabilities.astype(np.float32),

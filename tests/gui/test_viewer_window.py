@@ -191,7 +191,7 @@ def test_cancel_stops_the_analysis_and_analyse_resumes_it(qtbot, make_window, ba
     class GatedPredictor(FakePredictor):
         """The first study passes; the next waits until the test lets it go."""
 
-        def predict(self, radiograph, with_heatmap: bool = True):
+        def predict(self, radiograph, with_heatmap: bool = True, **_options):
             if self.calls:
                 release.wait(10)
             return super().predict(radiograph, with_heatmap)
@@ -304,7 +304,7 @@ def test_opening_a_new_batch_during_analysis_replaces_the_old_one(qtbot, make_wi
     import time
 
     class SlowPredictor(FakePredictor):
-        def predict(self, radiograph, with_heatmap: bool = True):
+        def predict(self, radiograph, with_heatmap: bool = True, **_options):
             time.sleep(0.2)
             return super().predict(radiograph, with_heatmap)
 

@@ -45,7 +45,7 @@ class FakePredictor:
         self.confidences = confidences or {}
         self.calls: list[str] = []
 
-    def predict(self, radiograph, with_heatmap: bool = True) -> Prediction:
+    def predict(self, radiograph, with_heatmap: bool = True, **_options) -> Prediction:
         name = Path(radiograph.meta.source).name
         self.calls.append(name)
         if any(part in name for part in self.fail_on):

@@ -149,3 +149,44 @@ def test_lazy_heatmap_equals_the_eager_one(weights: Path) -> None:
     lazy = predictor.predict(radiograph, with_heatmap=False)
     assert lazy.heatmap is None and lazy.attention is not None
     assert np.array_equal(lazy.full_heatmap(), eager.heatmap)
+
+
+def test_decimated_heatmap_matches_the_full_one_sampled() -> None:
+    from valvereader.explain import place_map
+
+    rng = np.random.default_rng(4)
+    cam = rng.uniform(0, 1, (10, 10)).astype(np.float32)
+    region = Box(130, 70, 1630, 1870)
+    full = place_map(cam, region, (2500, 2000))
+    for step in (2, 3, 7):
+        small = place_map(cam, region, (2500, 2000), step)
+        reference = full[::step, ::step]
+        assert small.shape == reference.shape
+        assert np.corrcoef(small.ravel(), reference.ravel())[0, 1] > 0.995
+        assert np.abs(small - reference).max() < 0.15
+
+
+def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from valvereader.model.card import sha256_of
+    from valvereader.predict import OpenSetScorer
+
+    rng = np.random.default_rng(5)
+    c, k = 16, 8
+    a = rng.normal(size=(c, c))
+    precision = (a @ a.T + np.eye(c)).astype(np.float32)
+    means = rng.normal(size=(k, c)).astype(np.float32)
+    path = tmp_path / "open.safetensors"
+    save_file({"class_means": means, "precision": precision}, str(path))
+    card_path = tmp_path / "c.json"
+    card_path.write_text(json.dumps({
+        "name": "x", "version": "0", "task": "identify", "architecture": "tiny", "input_size": 8,
+        "files": {"openset": {"path": path.name, "sha256": sha256_of(path)}},
+        "openset": {"method": "mahalanobis"},
+    }))
+    scorer = OpenSetScorer(ModelCard.load(card_path))
+    pooled = rng.normal(size=(3, c))
+    diffs = pooled[:, None, :] - means[None].astype(np.float64)
+    textbook = np.sqrt(np.einsum("nkc,cd,nkd->nk", diffs, precision.astype(np.float64), diffs)).min(axis=1)
+    assert np.allclose(scorer(np.zeros((3, k)), pooled), textbook, rtol=1e-6)

@@ -109,7 +109,8 @@ def analyse_batch(
             radiograph = cache.get(path)
             thumbnail, meta = render.thumbnail(radiograph.pixels), radiograph.meta
             if status.predictor is not None:
-                prediction = _shrink(status.predictor.predict(radiograph, with_heatmap=True))
+                prediction = _shrink(status.predictor.predict(
+                    radiograph, with_heatmap=True, heatmap_max_side=HEATMAP_MAX_SIDE))
         except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
             error = describe_error(exc)
         done += 1

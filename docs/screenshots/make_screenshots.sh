@@ -11,7 +11,14 @@ trap 'rm -rf "$VALVEREADER_CONFIG_DIR"' EXIT
 run() { xvfb-run -a -s "-screen 0 1920x1200x24" valvereader view "$@" --size 1600x1000 ${WEIGHTS:+--weights "$WEIGHTS"}; }
 run resources/samples/composite_sophy.dcm --screenshot "$out/viewer-single.png"
 run resources/samples --screenshot "$out/viewer-batch.png"
-python - "$out"/viewer-single.png "$out"/viewer-batch.png <<'PY'
+shots=("$out"/viewer-single.png "$out"/viewer-batch.png)
+# A valve crop of the training data set (CC BY 4.0, see the README): the identifier's own domain.
+crop=../shared/data/csf-shuntvalves/miethke_progav_2
+if [[ -d "$crop" ]]; then
+    run "$(ls -d "$crop"/*.png | head -1)" --screenshot "$out/viewer-crop.png"
+    shots+=("$out"/viewer-crop.png)
+fi
+python - "${shots[@]}" <<'PY'
 import sys
 from PIL import Image
 for name in sys.argv[1:]:

@@ -243,6 +243,9 @@ class ImageCanvas(QWidget):
 
     def _draw_disclaimer(self, painter: QPainter) -> None:
         rect = QRectF(0, self.height() - 20, self.width(), 18)
+        text_width = painter.fontMetrics().horizontalAdvance(DISCLAIMER) + 16
+        painter.fillRect(QRectF((self.width() - text_width) / 2, rect.top(), text_width, rect.height()),
+                         QColor(0, 0, 0, 190))  # readable over bright anatomy too
         painter.setPen(QColor(255, 200, 120))
         painter.drawText(rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, DISCLAIMER)
 

@@ -190,3 +190,18 @@ def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     diffs = pooled[:, None, :] - means[None].astype(np.float64)
     textbook = np.sqrt(np.einsum("nkc,cd,nkd->nk", diffs, precision.astype(np.float64), diffs)).min(axis=1)
     assert np.allclose(scorer(np.zeros((3, k)), pooled), textbook, rtol=1e-6)
+
+
+def test_shipped_weights_work_without_the_torch_safetensors(tmp_path: Path) -> None:
+    """The desktop bundle ships ONNX + the small classifier file, not the full torch weights."""
+    from valvereader.paths import weights_dir
+
+    shipped = weights_dir()
+    if not (shipped / "identifier.json").exists():
+        pytest.skip("no shipped weights")
+    for item in shipped.iterdir():
+        if item.is_file() and item.name != "identifier.safetensors":
+            (tmp_path / item.name).write_bytes(item.read_bytes())
+    (tmp_path / "locator.json").unlink(missing_ok=True)
+    prediction = load_predictor(tmp_path, device="cpu").predict(synthetic_radiograph((200, 160)))
+    assert prediction.attention is not None and prediction.ood_score is not None

@@ -67,8 +67,11 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         raise SystemExit("the run's classes differ from the valve catalogue; it cannot ship as the identifier")
     weights.mkdir(parents=True, exist_ok=True)
     half = _fp16_round(model)
-    files = {"safetensors": weights / f"{name}.safetensors", "onnx": weights / f"{name}.onnx", "openset": weights / f"{name}.openset.safetensors"}
+    files = {"safetensors": weights / f"{name}.safetensors", "onnx": weights / f"{name}.onnx",
+             "openset": weights / f"{name}.openset.safetensors", "classifier": weights / f"{name}.classifier.safetensors"}
     save_file(half, str(files["safetensors"]))
+    # The final layer alone, for the attention map where only ONNX ships (desktop bundle).
+    save_file({"classifier.weight": half["classifier.weight"].float().contiguous()}, str(files["classifier"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
     export_onnx(model.eval(), files["onnx"], card["input_size"])
     onnx_error = onnx_matches_torch(model, files["onnx"], card["input_size"])

@@ -51,3 +51,24 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert data["metrics"]["onnx_vs_torch_max_abs_logit_difference"] < 1e-4
     assert set(data["thresholds"]) >= {"confident", "unknown_confidence", "ood_review", "ood_unknown"}
     assert data["data_attribution"]["doi"] == "10.1007/s00701-024-05940-3"
+
+
+@pytest.mark.slow
+def test_torchrun_trains_with_two_processes(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    for k, valve in enumerate(VALVE_IDS[:2]):
+        for i in range(8):
+            image = np.full((36, 36), 30 + 100 * k, dtype=np.uint8)
+            (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+               "-m", "valvereader.training.cli_train", "--data", str(tmp_path / "data"), "--out", str(run),
+               "--input-size", "32", "--epochs", "1", "--batch-size", "4", "--accumulate-to", "8",
+               "--test-fraction", "0.25", "--validation-fraction", "0.1", "--threads", "1", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (run / "model.safetensors").is_file()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1

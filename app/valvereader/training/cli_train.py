@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         "hardware": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
     }
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only the first process writes
+        return 0
     path = save_model(out, model, card)
     print(f"model written to {path}", file=sys.stderr)
     return 0

@@ -75,11 +75,12 @@ def holdout_split(
     """Train / validation / test, grouped by patient and stratified by class.
 
     The fractions are of the whole set; they are rounded to whole folds of ``1 / 20``
-    (so 0.2 → 4 of 20 folds), which keeps the grouping exact.
+    (so 0.2 → 4 of 20 folds; fewer folds when there are fewer than 20 groups), which keeps
+    the grouping exact.
     """
     if not 0 < test_fraction < 1 or not 0 <= validation_fraction < 1 or test_fraction + validation_fraction >= 1:
         raise DatasetError("test and validation fractions must be in (0, 1) and sum below 1")
-    parts = 20
+    parts = min(20, len(set(groups)))  # fewer parts only for tiny data sets
     folds = grouped_stratified_folds(labels, groups, k=parts, seed=seed)
     n_test = max(1, round(test_fraction * parts))
     n_val = round(validation_fraction * parts)

@@ -247,6 +247,16 @@ def _epoch_order(train: np.ndarray, labels: np.ndarray, config: TrainConfig, epo
     return rng.choice(train, size=len(train), replace=True, p=p / p.sum())
 
 
+def _batches(order: np.ndarray, per_process: int, world: int, rank: int) -> list[np.ndarray]:
+    """This process's batches of one epoch. A last batch too small for batch norm (fewer than
+    two images per process) is dropped, on every process alike."""
+    step = per_process * world
+    batches = [order[i : i + step] for i in range(0, len(order), step)]
+    if len(batches) > 1 and len(batches[-1]) < 2 * world:
+        batches.pop()
+    return [batch[rank::world] for batch in batches]
+
+
 def train_model(
     config: TrainConfig,
     images: np.ndarray,
@@ -308,7 +318,7 @@ def train_model(
         trained_model = DistributedDataParallel(model, device_ids=[torch_device.index] if torch_device.type == "cuda" else None)
     per_process = max(1, config.batch_size)
     accumulation = max(1, config.accumulate_to // (per_process * world))
-    batches_per_epoch = math.ceil(len(train_indices) / (per_process * world))
+    batches_per_epoch = len(_batches(np.asarray(train_indices), per_process, world, rank))
     steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
     total_steps = steps_per_epoch * config.epochs
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +329,7 @@ def train_model(
         torch.manual_seed(config.seed * 1000 + epoch * 17 + rank)
         augment = Augment(config.augment, torch.Generator().manual_seed(config.seed * 7919 + epoch * 31 + rank))
         order = _epoch_order(np.asarray(train_indices), labels, config, epoch)
-        batches = [order[i : i + per_process * world][rank::world] for i in range(0, len(order), per_process * world)]
+        batches = _batches(order, per_process, world, rank)
         iterator = batches
         if progress and rank == 0:
             from tqdm import tqdm
@@ -361,6 +371,7 @@ def train_model(
         import torch.distributed as dist
 
         dist.barrier()
+        dist.destroy_process_group()
     return model.cpu().eval(), history
 
 

@@ -79,7 +79,10 @@ def _screenshot(app: object, window: object, out: Path, has_paths: bool) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = image.save(str(out))
     window.cancel_analysis()  # type: ignore[attr-defined]
-    window.close()  # type: ignore[attr-defined]
+    window.close()  # type: ignore[attr-defined]  # waits for running workers
+    # let the workers' last queued signals land while every receiver still exists
+    app.processEvents()  # type: ignore[attr-defined]
+    window.workers.clear()  # type: ignore[attr-defined]
     if not ok:
         print(f"could not write {out}", file=sys.stderr)
         return 1

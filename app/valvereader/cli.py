@@ -24,7 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only`` just that subcommand's module is imported (start-up)."""
     parser = argparse.ArgumentParser(
         prog="valvereader",
         description=f"Shunt Valve Reader {__version__}. {DISCLAIMER}",
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"valvereader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            continue
         sub_parser = sub.add_parser(name, help=help_text, description=f"{help_text}. {DISCLAIMER}")
         try:
             module = importlib.import_module(module_name)
@@ -59,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `valvereader` or `valvereader FILE...` opens the window, like any desktop viewer.
     if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
         argv = ["view", *argv]
-    args = build_parser().parse_args(argv)
+    # Import only the subcommand asked for, so the window appears fast.
+    args = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None).parse_args(argv)
     try:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:

@@ -547,6 +547,35 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
     return metrics, rows
 
 
+def ship(
+    folder: Path,
+    model,  # type: ignore[no-untyped-def]
+    run: Path,
+    train_files: list[str],
+    train_kinds: Sequence[str],
+    val_set: PreparedSet | None,
+    crop_scale: float,
+) -> Path:
+    """Write the card and files of a trained locator, with its run's history and validation metrics."""
+    state = json.loads((Path(run) / CHECKPOINT_STATE).read_text())
+    config = LocatorConfig(**state["config"])
+    metrics: dict[str, Any] = {"training_history": state["history"], "epochs_completed": state["epoch"]}
+    threshold = 0.1
+    if val_set is not None:
+        metrics["validation"], threshold = validation_report(model, val_set)
+    names, counts = np.unique(np.asarray(train_kinds), return_counts=True)
+    extra = {
+        "thresholds": {"min_score": threshold},
+        "crop_scale": crop_scale,
+        "data": {"train": train_files, "validation_images": 0 if val_set is None else len(val_set),
+                 "train_images": len(train_kinds), "train_kinds": {str(k): int(v) for k, v in zip(names, counts)}},
+        "data_attribution": DATA_ATTRIBUTION,
+        "initialisation": BACKBONE_ATTRIBUTION,
+        "licence": "Weights: CC BY 4.0 (trained on composites of the CC BY 4.0 csf-shuntvalves crops; credit as in data_attribution).",
+    }
+    return write_card(folder, model, config, metrics, extra)
+
+
 # --- command line -------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valvereader.training.locator", description=__doc__.split("\n")[0])
@@ -564,6 +593,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--no-resume", action="store_true")
     train.add_argument("--ship", type=Path, help="write locator.onnx/.safetensors/.json into this folder")
     train.add_argument("--crop-scale", type=float, default=1.25, help="identifier crop = box.square(crop_scale)")
+    shipping = steps.add_parser("ship", help="write the best (or latest) checkpoint of a run as shipped weights")
+    shipping.add_argument("--run", type=Path, default=Path("runs/locator/run1"))
+    shipping.add_argument("--train", type=Path, nargs="+", required=True, help="the run's prepared .npz file(s), for the record")
+    shipping.add_argument("--val", type=Path, help="prepared .npz for min_score and validation metrics")
+    shipping.add_argument("--weights", type=Path, required=True)
+    shipping.add_argument("--crop-scale", type=float, default=1.25)
     evaluate = steps.add_parser("evaluate", help="measure a shipped locator on a ground-truth CSV")
     evaluate.add_argument("--card", type=Path, required=True)
     evaluate.add_argument("--csv", type=Path, required=True)
@@ -588,22 +623,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_set = PreparedSet.load(args.val) if args.val else None
         model = train_locator(config, train_set, val_set, args.out, resume=not args.no_resume)
         if args.ship:
-            state = json.loads((args.out / CHECKPOINT_STATE).read_text())
-            metrics: dict = {"training_history": state["history"]}
-            threshold = 0.1
-            if val_set is not None:
-                metrics["validation"], threshold = validation_report(model, val_set)
-            extra = {
-                "thresholds": {"min_score": threshold},
-                "crop_scale": args.crop_scale,
-                "data": {"train": [str(p) for p in args.train], "validation": str(args.val) if args.val else None,
-                         "train_images": len(train_set), "train_kinds": dict(zip(*np.unique(train_set.kinds, return_counts=True)))},
-                "data_attribution": DATA_ATTRIBUTION,
-                "initialisation": BACKBONE_ATTRIBUTION,
-                "licence": "Weights: CC BY 4.0 (trained on composites of the CC BY 4.0 csf-shuntvalves crops; credit as in data_attribution).",
-            }
-            extra["data"]["train_kinds"] = {str(k): int(v) for k, v in extra["data"]["train_kinds"].items()}
-            print(write_card(args.ship, model, config, metrics, extra))
+            print(ship(args.ship, model, args.out, [str(p) for p in args.train], train_set.kinds, val_set, args.crop_scale))
+        return 0
+    if args.step == "ship":
+        from ..model.locator_net import load_locator
+
+        chosen = args.run / BEST if (args.run / BEST).exists() else args.run / CHECKPOINT
+        state = json.loads((args.run / CHECKPOINT_STATE).read_text())
+        config = LocatorConfig(**state["config"])
+        kinds = [k for p in args.train for k in PreparedSet.load(p).kinds]
+        val_set = PreparedSet.load(args.val) if args.val else None
+        print(ship(args.weights, load_locator(chosen), args.run, [str(p) for p in args.train], kinds, val_set, args.crop_scale))
         return 0
     metrics, rows = evaluate_card(args.card, read_ground_truth(args.csv))
     if args.update_card:

@@ -599,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shipping.add_argument("--val", type=Path, help="prepared .npz for min_score and validation metrics")
     shipping.add_argument("--weights", type=Path, required=True)
     shipping.add_argument("--crop-scale", type=float, default=1.25)
+    shipping.add_argument("--epoch", choices=("best", "last"), default="best", help="best validation epoch or the last (fully annealed) one")
     evaluate = steps.add_parser("evaluate", help="measure a shipped locator on a ground-truth CSV")
     evaluate.add_argument("--card", type=Path, required=True)
     evaluate.add_argument("--csv", type=Path, required=True)
@@ -628,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.step == "ship":
         from ..model.locator_net import load_locator
 
-        chosen = args.run / BEST if (args.run / BEST).exists() else args.run / CHECKPOINT
+        chosen = args.run / BEST if args.epoch == "best" and (args.run / BEST).exists() else args.run / CHECKPOINT
         state = json.loads((args.run / CHECKPOINT_STATE).read_text())
         config = LocatorConfig(**state["config"])
         kinds = [k for p in args.train for k in PreparedSet.load(p).kinds]

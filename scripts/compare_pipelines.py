@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/evaluation/pipelines.json"))
     parser.add_argument("--crop-scales", default="", help="extra crop scales to try for (b), comma-separated")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--crops", type=Path, help="crop folder of the composites' source_crop: also classify each source crop itself")
     args = parser.parse_args(argv)
 
     from valvereader.catalogue import VALVE_IDS
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         samples = samples[: args.limit]
 
     rows = []
+    crop_verdicts: dict[str, str] = {}
     times = {"whole-image": [], "locate+identify": []}
     for number, sample in enumerate(samples, start=1):
         radiograph = load(sample.path)
@@ -89,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                 region = None if box is None else box.square(scale, minimum=32).clip(radiograph.shape)
                 _, outputs = located.identify(radiograph, region)
                 row[f"{name}@{scale:g}"] = VALVE_IDS[int(np.argmax(outputs["logits"][0]))]
+        if args.crops is not None and sample.source_crop:
+            if sample.source_crop not in crop_verdicts:
+                crop = load(args.crops / sample.source_crop)
+                _, outputs = located.identify(crop)
+                crop_verdicts[sample.source_crop] = VALVE_IDS[int(np.argmax(outputs["logits"][0]))]
+            row["source_crop_alone"] = crop_verdicts[sample.source_crop]
         rows.append(row)
         if number % 25 == 0:
             print(f"{number}/{len(samples)}", file=sys.stderr, flush=True)
@@ -100,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "whole-image": _scores(truth, [r["whole"] for r in chosen], VALVE_IDS),
             "locate+identify": _scores(truth, [r["located"] for r in chosen], VALVE_IDS),
         }
+        if chosen and all("source_crop_alone" in r for r in chosen):
+            out["source-crop-alone"] = _scores(truth, [r["source_crop_alone"] for r in chosen], VALVE_IDS)
         for scale in scales:
             out[f"locate+identify@{scale:g}"] = _scores(truth, [r[f"located@{scale:g}"] for r in chosen], VALVE_IDS)
             out[f"oracle-box@{scale:g}"] = _scores(truth, [r[f"oracle@{scale:g}"] for r in chosen], VALVE_IDS)

@@ -205,3 +205,23 @@ def test_shipped_weights_work_without_the_torch_safetensors(tmp_path: Path) -> N
     (tmp_path / "locator.json").unlink(missing_ok=True)
     prediction = load_predictor(tmp_path, device="cpu").predict(synthetic_radiograph((200, 160)))
     assert prediction.attention is not None and prediction.ood_score is not None
+
+
+def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from valvereader.predict import Located
+
+    predictor = load_predictor(weights, device="cpu")
+    radiograph = synthetic_radiograph((200, 160))
+    monkeypatch.setattr(predictor, "locate", lambda r: Located(Box(60, 80, 100, 120), 0.9))
+    whole_first = {"whole": True}
+
+    def strangeness(outputs):  # the whole view is the second one identified
+        whole_first["calls"] = whole_first.get("calls", 0) + 1
+        return 0.0 if (whole_first["calls"] == 2) == whole_first["whole"] else 1.0
+
+    monkeypatch.setattr(predictor, "_strangeness", strangeness)
+    assert predictor.predict(radiograph).pipeline == "whole-image"
+    whole_first.update(whole=False, calls=0)
+    located = predictor.predict(radiograph)
+    assert located.pipeline == "locate+identify"
+    assert located.box == Box(60, 80, 100, 120)

@@ -225,3 +225,21 @@ def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Pat
     located = predictor.predict(radiograph)
     assert located.pipeline == "locate+identify"
     assert located.box == Box(60, 80, 100, 120)
+
+
+def test_torch_reference_runtime_gives_the_onnx_results_for_the_shipped_models() -> None:
+    """The path a GPU takes (torch) and the CPU path (ONNX Runtime) agree, on the CPU here."""
+    from valvereader.model.runtime import OnnxBackend, TorchBackend
+    from valvereader.paths import weights_dir
+
+    rng = np.random.default_rng(6)
+    for name in ("identifier.json", "locator.json"):
+        path = weights_dir() / name
+        if not path.exists():
+            continue
+        card = ModelCard.load(path)
+        batch = rng.uniform(0, 1, (2, 1, card.input_size, card.input_size)).astype(np.float32)
+        onnx_out = OnnxBackend(card).run(batch)
+        torch_out = TorchBackend(card, "cpu").run(batch)
+        for key, value in onnx_out.items():
+            assert np.abs(value - torch_out[key]).max() < 2e-3, f"{name}: {key} differs"

@@ -66,15 +66,23 @@ class TorchBackend:
         from .architectures import build_model
 
         path = card.verify("safetensors")
-        num_outputs = len(card.class_ids) if card.class_ids else int(card.data.get("num_outputs", 1))
-        model = build_model(card.architecture, num_outputs, pretrained=False)
-        state = {k: v.float() for k, v in load_file(str(path)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ModelError(
-                f"{path.name} does not fit {card.architecture}: missing {list(missing)[:3]}, "
-                f"unexpected {list(unexpected)[:3]}"
-            )
+        if card.task == "locate":
+            from .locator_net import load_locator
+
+            model = load_locator(path)
+        else:
+            num_outputs = len(card.class_ids) if card.class_ids else int(card.data.get("num_outputs", 1))
+            try:
+                model = build_model(card.architecture, num_outputs, pretrained=False)
+            except (ValueError, KeyError) as exc:
+                raise ModelError(f"torch cannot build '{card.architecture}': {exc}") from exc
+            state = {k: v.float() for k, v in load_file(str(path)).items()}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise ModelError(
+                    f"{path.name} does not fit {card.architecture}: missing {list(missing)[:3]}, "
+                    f"unexpected {list(unexpected)[:3]}"
+                )
         self.torch = torch
         self.device = device
         self.model = model.to(device).eval()

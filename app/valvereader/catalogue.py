@@ -43,16 +43,26 @@ class Valve:
         return path if path.exists() else None
 
 
-def load_template(folder: Path) -> dict[str, Any]:
-    path = folder / "template.yaml"
+def read_template_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a template.yaml file.
+
+    Raises:
+        TemplateError: missing file, invalid YAML, or not a mapping.
+    """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise TemplateError(f"template missing: {path}") from exc
+        raise TemplateError(f"template missing: {path}; reinstall valvereader or restore the file") from exc
     except yaml.YAMLError as exc:
         raise TemplateError(f"template {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise TemplateError(f"template {path} must be a mapping")
+        raise TemplateError(f"template {path} must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def load_template(folder: Path) -> dict[str, Any]:
+    path = folder / "template.yaml"
+    data = read_template_yaml(path)
     for key in ("id", "name", "manufacturer", "type"):
         if key not in data:
             raise TemplateError(f"template {path} lacks '{key}'")

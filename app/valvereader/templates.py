@@ -16,9 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
+from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, read_template_yaml
 from .errors import TemplateError
 from .paths import templates_dir
 from .template_schema import TAGS, validate
@@ -380,14 +378,7 @@ def _load(valve_id: str, root: Path) -> Template:
         raise TemplateError(f"no template for valve id '{valve_id}'; known ids: {', '.join(VALVE_IDS)}, unknown")
     folder = root / valve_id
     path = folder / "template.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise TemplateError(f"template missing: {path}; reinstall valvereader or restore the file") from exc
-    except yaml.YAMLError as exc:
-        raise TemplateError(f"template {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise TemplateError(f"template {path} must be a mapping of keys, not {type(data).__name__}")
+    data = read_template_yaml(path)
     template = from_dict(data, folder, origin=str(path))
     if template.valve_id != valve_id:
         raise TemplateError(f"{path} says id '{template.valve_id}', expected '{valve_id}'")

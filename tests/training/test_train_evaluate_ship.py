@@ -64,7 +64,13 @@ def test_torchrun_trains_with_two_processes(tmp_path) -> None:
             (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    import socket
+
+    with socket.socket() as probe:  # a free loopback port, so parallel runs cannot collide
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", port,
                "-m", "valvereader.training.cli_train", "--data", str(tmp_path / "data"), "--out", str(run),
                "--input-size", "32", "--epochs", "1", "--batch-size", "4", "--accumulate-to", "8",
                "--test-fraction", "0.25", "--validation-fraction", "0.1", "--threads", "1", "--no-progress"]

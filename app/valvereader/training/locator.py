@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..geometry import Box
 from ..preprocess import PreparedImage, Preprocess
+from .attribution import DATASET_CREDIT
 
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
 CHECKPOINT = "locator_checkpoint.safetensors"
@@ -39,13 +40,7 @@ CHECKPOINT_STATE = "locator_checkpoint.json"
 BEST = "locator_best.safetensors"
 INTENDED_USE = "research demonstration, not for clinical use"
 DATA_ATTRIBUTION = {
-    "dataset": "CSF Shunt Valves (csf-shuntvalves)",
-    "authors": "Rhomberg T., Trivik-Barrientos F., Hakim A. et al.",
-    "paper": "Applied deep learning in neurosurgery: identifying cerebrospinal fluid (CSF) shunt systems in "
-    "hydrocephalus patients. Acta Neurochirurgica 166:69 (2024)",
-    "doi": "10.1007/s00701-024-05940-3",
-    "source": "https://github.com/CSFShuntvalves/xray_csf_shuntvalves",
-    "licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
+    **DATASET_CREDIT,
     "changes": "Crops converted from RGBA to 8-bit greyscale PNG; only crops of the identifier's training and "
     "validation split were used, each placed (scaled, rotated, feathered, blended in the attenuation domain) "
     "into procedural phantom skull radiographs (valvereader.phantoms) to make whole-image composites. "

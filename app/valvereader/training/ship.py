@@ -19,17 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..catalogue import VALVE_IDS
+from .attribution import DATASET_CREDIT
 from .heldout import OPENSET_FILE
 from .openset import METHOD, formula
 
 DATA_ATTRIBUTION = {
-    "dataset": "CSF Shunt Valves (csf-shuntvalves)",
-    "authors": "Rhomberg T., Trivik-Barrientos F., Hakim A. et al.",
-    "paper": "Applied deep learning in neurosurgery: identifying cerebrospinal fluid (CSF) shunt systems in "
-    "hydrocephalus patients. Acta Neurochirurgica 166:69 (2024)",
-    "doi": "10.1007/s00701-024-05940-3",
-    "source": "https://github.com/CSFShuntvalves/xray_csf_shuntvalves",
-    "licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
+    **DATASET_CREDIT,
     "changes": "Images converted from RGBA to 8-bit greyscale PNG; a stratified random 80 % of each class was "
     "used (the rest is kept aside for independent evaluation); for training each crop was border-cropped "
     "and squish-resized to the model input size and augmented. These weights are a model trained on the "

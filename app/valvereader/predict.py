@@ -87,6 +87,20 @@ def _whitener(precision: np.ndarray) -> np.ndarray:
         return (vectors * np.sqrt(np.clip(values, 0.0, None))).T
 
 
+class _Prepare:
+    """Preprocessing of one radiograph, remembered per (transform settings, region)."""
+
+    def __init__(self, radiograph: Radiograph):
+        self.radiograph = radiograph
+        self.done: dict[tuple, PreparedImage] = {}
+
+    def __call__(self, transform: Preprocess, region: Box | None = None) -> PreparedImage:
+        key = (transform.size, transform.threshold, transform.crop_border, region)
+        if key not in self.done:
+            self.done[key] = transform(self.radiograph.pixels, region)
+        return self.done[key]
+
+
 @dataclass
 class Located:
     box: Box | None
@@ -147,16 +161,18 @@ class Predictor:
         return self.identifier_card.data
 
     # --- stages -----------------------------------------------------------------------------
-    def locate(self, radiograph: Radiograph) -> Located:
+    def locate(self, radiograph: Radiograph, prepare: _Prepare | None = None) -> Located:
         """The valve's box in the radiograph's pixel coordinates, or box None if not found."""
         if self._locator is None or self._locate is None:
             return Located(None, 0.0)
-        prepared = self._locate(radiograph.pixels)
+        prepared = (prepare or _Prepare(radiograph))(self._locate)
         outputs = self._locator.run(prepared.pixels[None, None])
         return decode_locator(outputs, prepared, self._locate.size, self.locator_min_score)
 
-    def identify(self, radiograph: Radiograph, region: Box | None = None) -> tuple[PreparedImage, dict[str, np.ndarray]]:
-        prepared = self._identify(radiograph.pixels, region)
+    def identify(
+        self, radiograph: Radiograph, region: Box | None = None, prepare: _Prepare | None = None
+    ) -> tuple[PreparedImage, dict[str, np.ndarray]]:
+        prepared = (prepare or _Prepare(radiograph))(self._identify, region)
         return prepared, self._identifier.run(prepared.pixels[None, None])
 
     def predict(
@@ -176,16 +192,18 @@ class Predictor:
         ceil(longest side / heatmap_max_side)), i.e. ``full_heatmap()[::step, ::step]``, which
         is all a screen needs and far cheaper for a 2000×2500 image.
         """
-        located = self.locate(radiograph)
+        # The locator and the whole-image view usually share one preprocessing: do it once.
+        prepare = _Prepare(radiograph)
+        located = self.locate(radiograph, prepare)
         candidates = []
         whole_box = Box.full(radiograph.shape)
         region = None
         if located.box is not None:
             region = located.box.square(self.crop_scale, minimum=32).clip(radiograph.shape)
-            prepared, outputs = self.identify(radiograph, region)
+            prepared, outputs = self.identify(radiograph, region, prepare)
             candidates.append(("locate+identify", located, prepared, outputs))
         if region is None or region.width * region.height < 0.8 * whole_box.width * whole_box.height:
-            prepared, outputs = self.identify(radiograph, None)
+            prepared, outputs = self.identify(radiograph, None, prepare)
             candidates.append(("whole-image", Located(None, located.score), prepared, outputs))
         pipeline, chosen, prepared, outputs = min(candidates, key=lambda c: self._strangeness(c[3]))
         prediction = self._finish(radiograph.shape, prepared, outputs, chosen, with_heatmap, heatmap_max_side)

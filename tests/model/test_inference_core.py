@@ -212,7 +212,7 @@ def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Pat
 
     predictor = load_predictor(weights, device="cpu")
     radiograph = synthetic_radiograph((200, 160))
-    monkeypatch.setattr(predictor, "locate", lambda r: Located(Box(60, 80, 100, 120), 0.9))
+    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))
     whole_first = {"whole": True}
 
     def strangeness(outputs):  # the whole view is the second one identified

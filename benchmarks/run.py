@@ -154,14 +154,10 @@ def main() -> int:
     (work / "big").mkdir()
     big = make_files(work / "big", 1, (2500, 2000), seed=1)[0]
     radiograph = load(big)
-    located = predictor.locate(radiograph)
-    region = located.box.square(predictor.crop_scale, 32).clip(radiograph.shape) if located.box else None
     loc_input = predictor._locate(radiograph.pixels).pixels[None, None] if predictor._locate else None
-    # The same network passes predict() makes: the locator, then the identifier on the located
-    # region and (unless that region is nearly the whole image) on the whole image.
-    views = [predictor._identify(radiograph.pixels, region).pixels[None, None]]
-    if region is not None and region.width * region.height < 0.8 * radiograph.shape[0] * radiograph.shape[1]:
-        views.append(predictor._identify(radiograph.pixels).pixels[None, None])
+    # The same network passes predict() makes: the locator, then the identifier on each view.
+    views = [predictor._identify(radiograph.pixels, region).pixels[None, None]
+             for region in predictor.views(radiograph.shape, predictor.locate(radiograph))]
 
     def forward_only() -> None:
         if loc_input is not None:
@@ -187,11 +183,8 @@ def main() -> int:
     tensors = []
     for f in files[: min(20, len(files))]:
         r = load(f)
-        found = predictor.locate(r)
-        reg = found.box.square(predictor.crop_scale, 32).clip(r.shape) if found.box else None
-        idents = [predictor._identify(r.pixels, reg).pixels[None, None]]
-        if reg is not None and reg.width * reg.height < 0.8 * r.shape[0] * r.shape[1]:
-            idents.append(predictor._identify(r.pixels).pixels[None, None])
+        idents = [predictor._identify(r.pixels, reg).pixels[None, None]
+                  for reg in predictor.views(r.shape, predictor.locate(r))]
         tensors.append((predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None, idents))
 
     def model_only() -> None:

@@ -196,19 +196,25 @@ class Predictor:
         prepare = _Prepare(radiograph)
         located = self.locate(radiograph, prepare)
         candidates = []
-        whole_box = Box.full(radiograph.shape)
-        region = None
-        if located.box is not None:
-            region = located.box.square(self.crop_scale, minimum=32).clip(radiograph.shape)
+        for region in self.views(radiograph.shape, located):
             prepared, outputs = self.identify(radiograph, region, prepare)
-            candidates.append(("locate+identify", located, prepared, outputs))
-        if region is None or region.width * region.height < 0.8 * whole_box.width * whole_box.height:
-            prepared, outputs = self.identify(radiograph, None, prepare)
-            candidates.append(("whole-image", Located(None, located.score), prepared, outputs))
+            if region is None:
+                candidates.append(("whole-image", Located(None, located.score), prepared, outputs))
+            else:
+                candidates.append(("locate+identify", located, prepared, outputs))
         pipeline, chosen, prepared, outputs = min(candidates, key=lambda c: self._strangeness(c[3]))
         prediction = self._finish(radiograph.shape, prepared, outputs, chosen, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
         return prediction
+
+    def views(self, shape: tuple[int, int], located: Located) -> list[Box | None]:
+        """The regions the identifier reads: the located square (if any) and the whole image
+        (None), unless the located square already covers most of the image."""
+        if located.box is None:
+            return [None]
+        region = located.box.square(self.crop_scale, minimum=32).clip(shape)
+        whole = Box.full(shape)
+        return [region] if region.width * region.height >= 0.8 * whole.width * whole.height else [region, None]
 
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
         """How unlike the training crops a view looks: open-set score, else 1 - confidence."""

@@ -71,6 +71,22 @@ def _resolve(root: Path, text: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+
+def read_csv_rows(path: Path, what: str) -> list[dict[str, str]]:
+    """Rows of a CSV file (BOM tolerated).
+
+    Raises:
+        DatasetError: the file is missing or has no rows.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{what} not found: {path}") from exc
+    if not rows:
+        raise DatasetError(f"{what} {path} has no rows")
+    return rows
+
 @_typed_errors
 def read_manifest(path: str | Path) -> list[Sample]:
     """Samples from a CSV with columns ``path,label`` and optionally ``patient_id``.
@@ -81,13 +97,7 @@ def read_manifest(path: str | Path) -> list[Sample]:
         DatasetError: file missing, columns missing, or a listed image missing.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"manifest not found: {path}") from exc
-    if not rows:
-        raise DatasetError(f"manifest {path} has no rows")
+    rows = read_csv_rows(path, "manifest")
     missing = {"path", "label"} - set(rows[0])
     if missing:
         raise DatasetError(f"manifest {path} lacks column(s) {', '.join(sorted(missing))}: expected path,label[,patient_id]")

@@ -17,7 +17,6 @@ evaluate.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -33,6 +32,7 @@ from ..errors import DatasetError
 from ..geometry import Box
 from ..preprocess import PreparedImage, Preprocess
 from .attribution import DATASET_CREDIT
+from .datasets import read_csv_rows
 
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
 CHECKPOINT = "locator_checkpoint.safetensors"
@@ -72,13 +72,7 @@ def read_ground_truth(path: str | Path) -> list[LocatorSample]:
         DatasetError: file or columns missing, or no rows.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"ground-truth CSV not found: {path}") from exc
-    if not rows:
-        raise DatasetError(f"ground-truth CSV {path} has no rows")
+    rows = read_csv_rows(path, "ground-truth CSV")
     missing = {"file", *BOX_COLUMNS} - set(rows[0])
     if missing:
         raise DatasetError(f"ground-truth CSV {path} lacks column(s) {', '.join(sorted(missing))}")

@@ -1,0 +1,85 @@
+"""Pack what one GPU session (scripts/gpu_session.py) needs into ``.gpu/`` for the device tool.
+
+The device machine gets the repository but not ../shared, and the whole working tree that
+travels is capped at 64 MiB. So the real crops go as JPEG (quality 90, longest side at most
+``--max-side`` px: about 25 MB for the 1556 crops), the ImageNet EfficientNet-Lite0 weights as
+fp16 safetensors, and the two pure-Python packages that the device image lacks as wheels.
+
+    python scripts/gpu_pack.py [--split runs/identifier/split.json] [--wheels DIR]
+
+``.gpu/`` must be ignored by git (``.git/info/exclude``) and named in the call's ``carry``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--split", type=Path, default=ROOT / "runs/identifier/split.json")
+    parser.add_argument("--out", type=Path, default=ROOT / ".gpu")
+    parser.add_argument("--max-side", type=int, default=448)
+    parser.add_argument("--quality", type=int, default=90)
+    parser.add_argument("--wheels", type=Path, default=Path("/tmp/whl"))
+    args = parser.parse_args()
+    doc = json.loads(args.split.read_text(encoding="utf-8"))
+    part = {}
+    for name, indices in doc["split"].items():
+        for i in indices:
+            part[int(i)] = name
+    crops = args.out / "crops"
+    if crops.exists():
+        shutil.rmtree(crops)
+    rows = []
+    for i, (path, label) in enumerate(zip(doc["paths"], doc["labels"])):
+        source = (args.split.parent / path) if not Path(path).is_absolute() else Path(path)
+        if not source.exists():
+            source = ROOT / path
+        with Image.open(source) as image:
+            grey = image.convert("L")
+            w, h = grey.size
+            scale = min(1.0, args.max_side / max(w, h))
+            if scale < 1.0:
+                grey = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+            target = crops / label / (Path(path).stem + ".jpg")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            grey.save(target, "JPEG", quality=args.quality)
+        rows.append({"index": i, "file": f"crops/{label}/{target.name}", "label": label,
+                     "split": part.get(i, ""), "source": f"{Path(path).parent.name}/{Path(path).name}",
+                     "width": w, "height": h})
+    with (args.out / "crops.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    # ImageNet EfficientNet-Lite0 weights, fp16 safetensors (read with weights_only=True).
+    import torch
+    from safetensors.torch import save_file
+
+    from valvereader.model.architectures import lite_weights_path
+
+    state = torch.load(lite_weights_path("efficientnet_lite0"), map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+              str(args.out / "lite0_imagenet.safetensors"))
+    wheels = args.out / "whl"
+    wheels.mkdir(exist_ok=True)
+    for wheel in sorted(args.wheels.glob("*.whl")):
+        shutil.copy2(wheel, wheels / wheel.name)
+    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)
+    print(json.dumps({s: int(np.sum([r['split'] == s for r in rows])) for s in ("train", "validation", "test")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

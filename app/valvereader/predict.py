@@ -11,8 +11,12 @@ nothing here imports torch or Qt.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,9 +27,11 @@ from .model.card import ModelCard
 from .model.runtime import Backend, open_backend
 from .paths import weights_dir as default_weights_dir
 from .prediction import Prediction
-from .preprocess import PreparedImage, Preprocess
+from .preprocess import PreparedImage, Preprocess, crop_image
 from .radiograph import Radiograph
 
+T = TypeVar("T")
+_END = object()
 IDENTIFIER_CARD = "identifier.json"
 LOCATOR_CARD = "locator.json"
 
@@ -66,7 +72,10 @@ class OpenSetScorer:
 
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
         if self.method == "mahalanobis":
-            projected = pooled.astype(np.float64) @ self._project.T
+            # einsum (optimize=False) runs numpy's own single-threaded loop, not BLAS: OpenBLAS's
+            # threads would fight ONNX Runtime's spinning workers for the cores and turn this
+            # 0.5 ms product into 10-20 ms right after every network run.
+            projected = np.einsum("ij,nj->ni", self._project, pooled.astype(np.float64), optimize=False)
             diffs = projected[:, None, :] - self._projected_means[None, :, :]
             return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
         if self.method == "energy":
@@ -88,17 +97,36 @@ def _whitener(precision: np.ndarray) -> np.ndarray:
 
 
 class _Prepare:
-    """Preprocessing of one radiograph, remembered per (transform settings, region)."""
+    """Preprocessing of one radiograph, each step done once and remembered.
+
+    The locator and the identifier's whole-image view read the same border-cropped image: its
+    border is found once and the crop handed to PIL once, then resized to each network's input
+    size (one resample per view; the same PreparedImage when the sizes agree).
+    """
 
     def __init__(self, radiograph: Radiograph):
         self.radiograph = radiograph
+        self.crops: dict[tuple, Box] = {}
+        self.images: dict[Box, object] = {}  # crop → PIL image of it, while it may be resized again
         self.done: dict[tuple, PreparedImage] = {}
 
     def __call__(self, transform: Preprocess, region: Box | None = None) -> PreparedImage:
-        key = (transform.size, transform.threshold, transform.crop_border, region)
+        pixels = self.radiograph.pixels
+        crop_key = (region, transform.crop_border, transform.threshold if transform.crop_border else None)
+        crop = self.crops.get(crop_key)
+        if crop is None:
+            crop = self.crops[crop_key] = transform.crop_box(pixels, region)
+        key = (transform.size, crop)
         if key not in self.done:
-            self.done[key] = transform(self.radiograph.pixels, region)
+            image = self.images.get(crop)
+            if image is None:
+                image = self.images[crop] = crop_image(pixels, crop)
+            self.done[key] = transform.resize(pixels, crop, image)
         return self.done[key]
+
+    def release(self) -> None:
+        """Drop the PIL copies of the crops (the prepared inputs stay)."""
+        self.images.clear()
 
 
 @dataclass
@@ -175,8 +203,23 @@ class Predictor:
         prepared = (prepare or _Prepare(radiograph))(self._identify, region)
         return prepared, self._identifier.run(prepared.pixels[None, None])
 
+    def prepare(self, radiograph: Radiograph) -> _Prepare:
+        """Everything of ``predict`` that needs no network: the locator's input and the
+        identifier's whole-image input. Safe to run in another thread (a loader running ahead
+        of the networks); hand the result to ``predict(radiograph, prepared=...)``."""
+        prepare = _Prepare(radiograph)
+        if self._locate is not None:
+            prepare(self._locate)
+        prepare(self._identify)
+        prepare.release()
+        return prepare
+
     def predict(
-        self, radiograph: Radiograph, with_heatmap: bool = True, heatmap_max_side: int | None = None
+        self,
+        radiograph: Radiograph,
+        with_heatmap: bool = True,
+        heatmap_max_side: int | None = None,
+        prepared: _Prepare | None = None,
     ) -> Prediction:
         """Identify the valve in one radiograph.
 
@@ -190,22 +233,79 @@ class Predictor:
         Returns a Prediction whose box and heatmap are in the radiograph's pixel coordinates.
         With ``heatmap_max_side`` the heatmap is sampled every ``step`` pixels (step =
         ceil(longest side / heatmap_max_side)), i.e. ``full_heatmap()[::step, ::step]``, which
-        is all a screen needs and far cheaper for a 2000×2500 image.
+        is all a screen needs and far cheaper for a 2000×2500 image. ``prepared``: what
+        :meth:`prepare` made for this radiograph ahead of time.
         """
         # The locator and the whole-image view usually share one preprocessing: do it once.
-        prepare = _Prepare(radiograph)
+        prepare = prepared if prepared is not None and prepared.radiograph is radiograph else _Prepare(radiograph)
         located = self.locate(radiograph, prepare)
         candidates = []
         for region in self.views(radiograph.shape, located):
-            prepared, outputs = self.identify(radiograph, region, prepare)
+            prepared_view, outputs = self.identify(radiograph, region, prepare)
+            strangeness = self._strangeness(outputs)
             if region is None:
-                candidates.append(("whole-image", Located(None, located.score), prepared, outputs))
+                candidates.append((strangeness, "whole-image", Located(None, located.score), prepared_view, outputs))
             else:
-                candidates.append(("locate+identify", located, prepared, outputs))
-        pipeline, chosen, prepared, outputs = min(candidates, key=lambda c: self._strangeness(c[3]))
-        prediction = self._finish(radiograph.shape, prepared, outputs, chosen, with_heatmap, heatmap_max_side)
+                candidates.append((strangeness, "locate+identify", located, prepared_view, outputs))
+        prepare.release()
+        _, pipeline, chosen, prepared_view, outputs = min(candidates, key=lambda c: c[0])
+        prediction = self._finish(radiograph.shape, prepared_view, outputs, chosen, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
         return prediction
+
+    def predict_many(
+        self,
+        items: Iterable[T],
+        load: Callable[[T], Radiograph] | None = None,
+        with_heatmap: bool = False,
+        heatmap_max_side: int | None = None,
+        ahead: int = 2,
+    ) -> Iterator[tuple[T, Radiograph | None, Prediction | Exception]]:
+        """Predict for many files (or anything ``load`` turns into a Radiograph), in order.
+
+        A background thread loads and preprocesses up to ``ahead`` items ahead while the
+        networks run here (ONNX Runtime releases the GIL while it works). Yields
+        ``(item, radiograph, prediction)``; when loading or predicting one item fails,
+        ``(item, radiograph or None, exception)`` and the batch goes on.
+        """
+        if load is None:
+            from .io import load as load_file
+
+            load = load_file  # type: ignore[assignment]
+
+        def ready(item: T) -> tuple[Radiograph, _Prepare]:
+            radiograph = load(item)  # type: ignore[misc]
+            return radiograph, self.prepare(radiograph)
+
+        iterator = iter(items)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="valvereader-prefetch") as pool:
+            pending: deque[tuple[T, Future]] = deque()
+
+            def top_up() -> None:
+                while len(pending) < max(1, ahead):
+                    item = next(iterator, _END)
+                    if item is _END:
+                        return
+                    pending.append((item, pool.submit(ready, item)))
+
+            top_up()
+            try:
+                while pending:
+                    item, future = pending.popleft()
+                    radiograph = None
+                    try:
+                        radiograph, prepare = future.result()
+                        top_up()  # the next file loads while this one is in the networks
+                        result: Prediction | Exception = self.predict(
+                            radiograph, with_heatmap, heatmap_max_side, prepared=prepare
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
+                        top_up()
+                        result = exc
+                    yield item, radiograph, result
+            finally:
+                for _, future in pending:
+                    future.cancel()
 
     def views(self, shape: tuple[int, int], located: Located) -> list[Box | None]:
         """The regions the identifier reads: the located square (if any) and the whole image
@@ -216,12 +316,20 @@ class Predictor:
         whole = Box.full(shape)
         return [region] if region.width * region.height >= 0.8 * whole.width * whole.height else [region, None]
 
+    def _open_set(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float | None]:
+        """(logits as float64, open-set score or None) of one view, computed once per view."""
+        cached = outputs.get("_scored")
+        if cached is None:
+            logits = outputs["logits"].astype(np.float64)
+            score = self._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+            cached = outputs["_scored"] = (logits, None if score is None else float(score[0]))  # type: ignore[assignment]
+        return cached  # type: ignore[return-value]
+
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
         """How unlike the training crops a view looks: open-set score, else 1 - confidence."""
-        logits = outputs["logits"].astype(np.float64)
-        score = self._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+        logits, score = self._open_set(outputs)
         if score is not None:
-            return float(score[0])
+            return score
         return 1.0 - float(_softmax(logits)[0].max())
 
     def _finish(
@@ -233,11 +341,9 @@ class Predictor:
         with_heatmap: bool,
         heatmap_max_side: int | None = None,
     ) -> Prediction:
-        logits = outputs["logits"].astype(np.float64)
+        logits, ood_score = self._open_set(outputs)
         features = outputs["features"]
         probabilities = _softmax(logits)[0]
-        ood = self._scorer(logits, features.mean(axis=(2, 3)))
-        ood_score = None if ood is None else float(ood[0])
         index = int(np.argmax(probabilities))
         cam = class_activation_map(features[0], self._classifier_weights[index])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)

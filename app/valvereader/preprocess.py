@@ -26,8 +26,43 @@ class PreparedImage:
 def border_crop_box(pixels: np.ndarray, threshold: float = 0.02) -> Box:
     """Smallest box holding every row and column that has a pixel above ``threshold``.
 
-    Returns the whole image when nothing exceeds the threshold.
+    Returns the whole image when nothing exceeds the threshold. Exact (the same box as
+    :func:`border_crop_box_reference`) but reads only a strided sample of the image plus the
+    border strips outside what the sample found: every row and column of the sample's box is
+    known to hold image, so only what lies outside it has to be searched pixel by pixel.
     """
+    if pixels.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got shape {pixels.shape}")
+    h, w = pixels.shape
+    step = _SAMPLE_STEP
+    if h < 4 * step or w < 4 * step:
+        return border_crop_box_reference(pixels, threshold)
+    sample = pixels[::step, ::step] > threshold
+    rows = np.flatnonzero(sample.any(axis=1))
+    if rows.size == 0:  # maybe a few bright pixels between the samples: look at all of them
+        return border_crop_box_reference(pixels, threshold)
+    cols = np.flatnonzero(sample.any(axis=0))
+    # Rows/columns of the full image known to hold a pixel above the threshold.
+    top, bottom = int(rows[0]) * step, int(rows[-1]) * step
+    left, right = int(cols[0]) * step, int(cols[-1]) * step
+    above = np.flatnonzero((pixels[:top] > threshold).any(axis=1))
+    y0 = int(above[0]) if above.size else top
+    below = np.flatnonzero((pixels[bottom + 1 :] > threshold).any(axis=1))
+    y1 = bottom + 1 + (int(below[-1]) + 1 if below.size else 0)
+    # Columns: only the rows that hold image can hold an image column.
+    band = pixels[y0:y1]
+    before = np.flatnonzero((band[:, :left] > threshold).any(axis=0))
+    x0 = int(before[0]) if before.size else left
+    after = np.flatnonzero((band[:, right + 1 :] > threshold).any(axis=0))
+    x1 = right + 1 + (int(after[-1]) + 1 if after.size else 0)
+    return Box(x0, y0, x1, y1)
+
+
+_SAMPLE_STEP = 8  # border_crop_box's sampling stride, in pixels
+
+
+def border_crop_box_reference(pixels: np.ndarray, threshold: float = 0.02) -> Box:
+    """The straightforward border crop over every pixel (the definition; tests compare)."""
     mask = pixels > threshold
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
@@ -36,13 +71,66 @@ def border_crop_box(pixels: np.ndarray, threshold: float = 0.02) -> Box:
     return Box(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
+def _as_pil(pixels: np.ndarray) -> Image.Image:
+    """A mode-F PIL image of a 2-D array, copied once.
+
+    A crop (a view into a larger float32 image) is read by PIL straight from the parent's
+    memory with the parent's row stride, instead of numpy first making a contiguous copy that
+    PIL then copies again.
+    """
+    height, width = pixels.shape
+    if pixels.dtype == np.float32 and pixels.dtype.isnative and height > 0 and width > 0:
+        if pixels.flags.c_contiguous:
+            return Image.frombuffer("F", (width, height), pixels, "raw", "F", 0, 1)
+        span = _row_span(pixels)
+        if span is not None:
+            # Rows ``strides[0]`` bytes apart in one run of memory, read by PIL's raw decoder.
+            run = np.lib.stride_tricks.as_strided(pixels, shape=(span // 4,), strides=(4,))
+            return Image.frombuffer("F", (width, height), run, "raw", "F", pixels.strides[0], 1)
+    return Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+
+
+def _row_span(view: np.ndarray) -> int | None:
+    """Bytes from a 2-D float32 view's first pixel to its last, if its rows are contiguous and
+    evenly spaced within one owning array (a crop of an image); else None."""
+    row_stride, column_stride = view.strides
+    height, width = view.shape
+    if column_stride != 4 or row_stride < 4 * width or row_stride % 4:
+        return None
+    owner = view
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    if owner is view:
+        return None
+    start = view.__array_interface__["data"][0]
+    span = (height - 1) * row_stride + 4 * width
+    low, high = _byte_bounds(owner)
+    return span if low <= start and start + span <= high else None
+
+
+def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
+    try:
+        from numpy.lib.array_utils import byte_bounds  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.26
+        byte_bounds = np.byte_bounds  # type: ignore[attr-defined]
+    return byte_bounds(array)
+
+
+def _squish_pil(image: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
+    height, width = (size, size) if isinstance(size, int) else size
+    resized = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.array(resized, dtype=np.float32)  # writable (asarray of PIL is not)
+
+
+def crop_image(pixels: np.ndarray, crop: Box) -> Image.Image:
+    """``crop`` of ``pixels`` as a PIL image (one copy), the input of the squish-resize."""
+    return _as_pil(pixels[crop.y0 : crop.y1, crop.x0 : crop.x1])
+
+
 def squish_resize(pixels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` (square int or (height, width)) ignoring aspect ratio, bilinear,
     with antialiasing when shrinking (PIL reduces first, as fastai's squish does)."""
-    height, width = (size, size) if isinstance(size, int) else size
-    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
-    resized = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(resized, dtype=np.float32)
+    return _squish_pil(_as_pil(pixels), size)
 
 
 class Preprocess:
@@ -61,14 +149,28 @@ class Preprocess:
 
     def __call__(self, pixels: np.ndarray, region: Box | None = None) -> PreparedImage:
         """Prepare ``pixels`` (2-D, 0..1), optionally only ``region`` of it."""
+        return self.resize(pixels, self.crop_box(pixels, region))
+
+    def crop_box(self, pixels: np.ndarray, region: Box | None = None) -> Box:
+        """The part of ``pixels`` (of ``region``, if given) that is resized, in source pixel
+        coordinates: ``region`` (or the whole image) less its black border."""
         if pixels.ndim != 2:
             raise ValueError(f"expected a 2-D grey image, got shape {pixels.shape}")
         base = region.clip(pixels.shape) if region is not None else Box.full(pixels.shape)
+        if not self.crop_border:
+            return base
         view = pixels[base.y0 : base.y1, base.x0 : base.x1]
-        crop = border_crop_box(view, self.threshold) if self.crop_border else Box.full(view.shape)
-        view = view[crop.y0 : crop.y1, crop.x0 : crop.x1]
-        out = np.clip(squish_resize(view, self.size), 0.0, 1.0)
-        return PreparedImage(out, crop.shifted(base.x0, base.y0), (pixels.shape[0], pixels.shape[1]))
+        return border_crop_box(view, self.threshold).shifted(base.x0, base.y0)
+
+    def resize(self, pixels: np.ndarray, crop: Box, source: Image.Image | None = None) -> PreparedImage:
+        """Squish-resize ``crop`` of ``pixels`` to the model input. ``source``: that crop as a
+        PIL image already (:func:`crop_image`), when several sizes are made from it."""
+        if pixels.ndim != 2:
+            raise ValueError(f"expected a 2-D grey image, got shape {pixels.shape}")
+        image = source if source is not None else crop_image(pixels, crop)
+        out = _squish_pil(image, self.size)
+        np.clip(out, 0.0, 1.0, out=out)
+        return PreparedImage(out, crop, (pixels.shape[0], pixels.shape[1]))
 
     def config(self) -> dict[str, object]:
         return {"size": self.size, "threshold": self.threshold, "crop_border": self.crop_border}

@@ -1,0 +1,114 @@
+"""Issue 7: the fast prediction paths give the results of the plain ones.
+
+Preparing ahead (in a loader thread) = preparing inside predict; the batch generator = one
+predict per file, in order, errors passed on; the open-set score without BLAS = the matrix
+product; the heatmap placed on the displayed grid = PIL's bilinear resize.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from tiny_model import synthetic_radiograph, write_tiny_weights  # noqa: E402
+
+from valvereader.predict import load_predictor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    write_tiny_weights(folder, size=48)  # not 320: nothing may assume the shipped size
+    return folder
+
+
+def _shipped_or_skip() -> Path:
+    from valvereader.paths import weights_dir
+
+    folder = weights_dir()
+    if not (folder / "identifier.json").exists() or not (folder / "locator.json").exists():
+        pytest.skip("no shipped identifier + locator")
+    return folder
+
+
+def _same(a, b) -> None:
+    assert np.array_equal(a.probabilities, b.probabilities)
+    assert a.ood_score == b.ood_score and a.box == b.box and a.pipeline == b.pipeline
+    assert a.verdict == b.verdict and a.attention_region == b.attention_region
+    assert np.array_equal(a.attention, b.attention)
+    assert (a.heatmap is None) == (b.heatmap is None)
+    if a.heatmap is not None:
+        assert np.array_equal(a.heatmap, b.heatmap)
+
+
+def test_prepared_ahead_equals_prepared_inside(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    radiograph = synthetic_radiograph((260, 200))
+    prepared = predictor.prepare(radiograph)
+    _same(predictor.predict(radiograph, prepared=prepared), predictor.predict(radiograph))
+    # Preparation made for another image is not used by mistake.
+    other = synthetic_radiograph((260, 200), seed=7)
+    _same(predictor.predict(other, prepared=prepared), predictor.predict(other))
+
+
+def test_prepared_ahead_with_the_shipped_locator() -> None:
+    from valvereader.io import load
+    from valvereader.paths import samples_dir
+
+    predictor = load_predictor(_shipped_or_skip(), device="cpu")
+    samples = sorted(samples_dir().glob("*.dcm"))[:2]
+    if not samples:
+        pytest.skip("no sample radiographs")
+    for path in samples:
+        radiograph = load(path)
+        ahead = predictor.predict(radiograph, with_heatmap=True, heatmap_max_side=256,
+                                  prepared=predictor.prepare(radiograph))
+        _same(ahead, predictor.predict(radiograph, with_heatmap=True, heatmap_max_side=256))
+
+
+def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    images = {f"img{i}": synthetic_radiograph((150 + 10 * i, 120), seed=i) for i in range(5)}
+    items = ["img0", "img1", "broken", "img2", "img3", "img4"]
+
+    def load(name: str):
+        if name == "broken":
+            raise ValueError("cannot read broken")
+        return images[name]
+
+    results = list(predictor.predict_many(items, load=load, with_heatmap=True, ahead=2))
+    assert [item for item, _, _ in results] == items
+    for item, radiograph, result in results:
+        if item == "broken":
+            assert radiograph is None and isinstance(result, ValueError)
+            continue
+        assert radiograph is images[item]
+        _same(result, predictor.predict(images[item], with_heatmap=True))
+
+
+def test_predict_many_can_stop_early(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    generator = predictor.predict_many(range(10), load=lambda i: synthetic_radiograph(seed=i))
+    first = next(generator)
+    generator.close()
+    assert first[0] == 0
+
+
+def test_open_set_score_without_blas_equals_the_matrix_product() -> None:
+    from valvereader.model.card import ModelCard
+    from valvereader.predict import OpenSetScorer
+
+    folder = _shipped_or_skip()
+    scorer = OpenSetScorer(ModelCard.load(folder / "identifier.json"))
+    if scorer.method != "mahalanobis":
+        pytest.skip("shipped identifier has no Mahalanobis score")
+    rng = np.random.default_rng(8)
+    pooled = rng.uniform(0, 2, (3, scorer._project.shape[1])).astype(np.float32)
+    projected = pooled.astype(np.float64) @ scorer._project.T
+    diffs = projected[:, None, :] - scorer._projected_means[None]
+    expected = np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
+    np.testing.assert_allclose(scorer(np.zeros((3, 8)), pooled), expected, rtol=1e-10)

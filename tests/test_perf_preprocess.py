@@ -1,0 +1,151 @@
+"""Issue 7: the fast preprocessing equals the straightforward one, bit for bit.
+
+Border crop from a strided sample plus refinement = the crop over every pixel; the resize read
+straight from the source region = PIL on a contiguous copy; shared work between the locator's
+and the identifier's inputs = preparing each separately, whatever the input sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from valvereader.geometry import Box
+from valvereader.predict import _Prepare
+from valvereader.preprocess import (
+    Preprocess,
+    border_crop_box,
+    border_crop_box_reference,
+    crop_image,
+    squish_resize,
+)
+from valvereader.radiograph import Radiograph, RadiographMeta
+
+
+def _image_with_border(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    pixels = np.zeros(shape, np.float32)
+    y0, y1 = sorted(rng.integers(0, h + 1, 2))
+    x0, x1 = sorted(rng.integers(0, w + 1, 2))
+    pixels[y0:y1, x0:x1] = rng.uniform(0.0, 1.0, (y1 - y0, x1 - x0))
+    # Dim noise below the threshold in the border, and a few lone bright pixels anywhere
+    # (most off the sampling grid), which the sample cannot see but the crop must include.
+    pixels += rng.uniform(0.0, 0.019, shape).astype(np.float32) * (rng.random() < 0.5)
+    for _ in range(rng.integers(0, 4)):
+        pixels[rng.integers(0, h), rng.integers(0, w)] = rng.uniform(0.03, 1.0)
+    return pixels
+
+
+def test_fast_border_crop_equals_the_exact_one_on_random_images() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        shape = (int(rng.integers(1, 200)), int(rng.integers(1, 200))) if trial % 3 else (
+            int(rng.integers(200, 900)), int(rng.integers(200, 900)))
+        pixels = _image_with_border(rng, shape)
+        for threshold in (0.02, 0.5):
+            assert border_crop_box(pixels, threshold) == border_crop_box_reference(pixels, threshold), trial
+
+
+@pytest.mark.parametrize("case", ["dark", "bright", "one_pixel", "corners", "nan", "lines"])
+def test_fast_border_crop_edge_cases(case: str) -> None:
+    pixels = np.zeros((517, 389), np.float32)
+    if case == "bright":
+        pixels[:] = 1.0
+    elif case == "one_pixel":
+        pixels[201, 133] = 0.5  # between the sample points
+    elif case == "corners":
+        pixels[0, 0] = pixels[-1, -1] = 0.5
+        pixels[100:400, 100:300] = 0.7
+    elif case == "nan":
+        pixels[:] = np.nan
+        pixels[50:60, 70:71] = 0.9
+    elif case == "lines":
+        pixels[100:300, 100:300] = 0.7
+        pixels[3, 301:388] = 0.3  # a row outside the sampled box reaching right
+        pixels[511, 17] = 0.3
+    assert border_crop_box(pixels) == border_crop_box_reference(pixels)
+
+
+def test_border_crop_of_a_view_into_a_larger_image() -> None:
+    rng = np.random.default_rng(1)
+    big = _image_with_border(rng, (800, 700))
+    view = big[37:611, 45:690]
+    assert border_crop_box(view) == border_crop_box_reference(view)
+
+
+def _reference_squish(pixels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """The straightforward resize: contiguous copy → PIL mode F → bilinear with reducing gap."""
+    height, width = (size, size) if isinstance(size, int) else size
+    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+
+
+@pytest.mark.parametrize("size", [320, 384, 448, (300, 200)])
+def test_resize_read_from_the_source_region_equals_resizing_a_copy(size: int | tuple[int, int]) -> None:
+    rng = np.random.default_rng(2)
+    big = rng.uniform(0, 1, (1301, 1017)).astype(np.float32)
+    for box in (Box(0, 0, 1017, 1301), Box(13, 7, 1000, 1290), Box(500, 600, 517, 1301), Box(3, 1200, 1017, 1301)):
+        view = big[box.y0 : box.y1, box.x0 : box.x1]
+        assert np.array_equal(squish_resize(view, size), _reference_squish(view, size)), box
+    # Not float32, not a plain view: the general path.
+    as_float64 = big[::2, ::3].astype(np.float64)
+    assert np.array_equal(squish_resize(as_float64, 320), _reference_squish(as_float64, 320))
+    transposed = big.T[100:700, 50:900]
+    assert np.array_equal(squish_resize(transposed, 320), _reference_squish(transposed, 320))
+
+
+def _reference_preprocess(pixels: np.ndarray, size: int, region: Box | None, threshold: float = 0.02) -> tuple[np.ndarray, Box]:
+    base = region.clip(pixels.shape) if region is not None else Box.full(pixels.shape)
+    view = pixels[base.y0 : base.y1, base.x0 : base.x1]
+    crop = border_crop_box_reference(view, threshold)
+    view = view[crop.y0 : crop.y1, crop.x0 : crop.x1]
+    return np.clip(_reference_squish(view, size), 0.0, 1.0), crop.shifted(base.x0, base.y0)
+
+
+@pytest.mark.parametrize("size", [320, 384, 448])
+def test_preprocess_equals_the_straightforward_pipeline(size: int) -> None:
+    rng = np.random.default_rng(size)
+    pixels = _image_with_border(rng, (1250, 1000))
+    pixels[:, :40] = 0
+    for region in (None, Box(300, 400, 700, 800), Box(-50, -20, 200, 300)):
+        prepared = Preprocess(size)(pixels, region)
+        expected, crop = _reference_preprocess(pixels, size, region)
+        assert prepared.crop == crop
+        assert np.array_equal(prepared.pixels, expected)
+        assert prepared.pixels.shape == (size, size) and prepared.source_shape == pixels.shape
+
+
+@pytest.mark.parametrize(("locator_size", "identifier_size"), [(320, 320), (320, 384), (320, 448), (256, 448)])
+def test_shared_preparation_equals_preparing_each_input_alone(locator_size: int, identifier_size: int) -> None:
+    rng = np.random.default_rng(4)
+    pixels = _image_with_border(rng, (900, 700))
+    radiograph = Radiograph(pixels, RadiographMeta())
+    prepare = _Prepare(radiograph)
+    locator, identifier = Preprocess(locator_size), Preprocess(identifier_size)
+    shared = [prepare(locator), prepare(identifier), prepare(identifier, Box(100, 100, 400, 400))]
+    alone = [locator(pixels), identifier(pixels), identifier(pixels, Box(100, 100, 400, 400))]
+    for got, expected in zip(shared, alone):
+        assert got.crop == expected.crop and np.array_equal(got.pixels, expected.pixels)
+    assert prepare(identifier) is shared[1]  # remembered, not redone
+    prepare.release()
+    assert not prepare.images
+
+
+def test_crop_image_is_one_copy_of_the_region() -> None:
+    big = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    box = Box(4, 3, 29, 20)
+    image = crop_image(big, box)
+    big[5, 5] = -1.0  # the PIL image does not alias the radiograph
+    assert image.size == (25, 17)
+    assert np.array_equal(np.asarray(image), np.arange(20 * 30, dtype=np.float32).reshape(20, 30)[3:20, 4:29])
+
+
+def test_a_crop_is_read_in_place_not_copied_first() -> None:
+    from valvereader.preprocess import _row_span
+
+    big = np.zeros((50, 40), np.float32)
+    assert _row_span(big[3:50, 5:40]) == (46 * 40 + 35) * 4  # reaches the array's last byte
+    assert _row_span(big[3:10, 5:8]) is not None
+    assert _row_span(big[::2, 5:8]) == (24 * 80 + 3) * 4
+    assert _row_span(big[:, ::2]) is None  # columns not adjacent: general path

@@ -7,5 +7,5 @@ OUT=${OUT:-/tmp/gs_out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/log.txt"
 python3 scripts/gpu_session.py --data .gpu --out "$OUT" --deadline "${DEADLINE:-430}" --bench "$@" 2>&1 | tee -a "$OUT/log.txt"
-PYTHONPATH=app:/tmp/gs_site timeout 45 python3 -m pytest -q -o addopts="" -p no:cacheprovider -m "not slow" tests/model/test_cuda_equivalence.py 2>&1 | tail -15 | tee -a "$OUT/log.txt"
+PYTHONPATH=.gpu/app:app:/tmp/gs_site timeout 45 python3 -m pytest -q -o addopts="" -p no:cacheprovider -m "not slow" tests/model/test_cuda_equivalence.py 2>&1 | tail -15 | tee -a "$OUT/log.txt"
 nvidia-smi --query-gpu=memory.used --format=csv 2>&1 | tee -a "$OUT/log.txt"

@@ -53,7 +53,9 @@ def _setup(data: Path) -> None:
     """Make valvereader and the carried pure-Python packages importable; point the Lite0
     weights package at the carried safetensors file."""
     global CLASSES
-    sys.path.insert(0, str(ROOT / "app"))
+    # A frozen copy of the package in the data folder (git archive HEAD), when there is one, so
+    # that edits in progress in the working tree cannot break a device run.
+    sys.path.insert(0, str(data / "app" if (data / "app" / "valvereader").is_dir() else ROOT / "app"))
     site = Path("/tmp/gs_site")
     for wheel in sorted((data / "whl").glob("*.whl")):
         name = wheel.name.split("-")[0]
@@ -211,7 +213,7 @@ def prepare(args, crops_rows) -> dict:
     began = time.time()
     results = []
     errors = []
-    scratch = Path("/dev/shm/gs_scratch") if Path("/dev/shm").exists() else work / "scratch"
+    scratch = work / "scratch"
     if args.workers > 1:
         with mp.get_context("fork").Pool(args.workers, initializer=_init_render, initargs=(sizes, args.locator_size, str(scratch))) as pool:
             for i, res in enumerate(pool.imap(render_one, jobs, chunksize=4)):
@@ -665,7 +667,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / ".gpu")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--work", type=Path, default=Path("/dev/shm/gs_work"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/gs_work"))
     parser.add_argument("--deadline", type=float, default=480.0, help="seconds after start by which training stops")
     parser.add_argument("--render-deadline", type=float, default=150.0)
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 448])
@@ -707,7 +709,9 @@ def main() -> int:
         args.phantoms, args.per_crop, args.workers = 6, 1, 2
         args.epochs_final, args.epochs_cv, args.epochs_loco, args.epochs_locator = 2, 1, 1, 3
         args.batch = 16
-    env = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    import valvereader
+
+    env = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "valvereader": valvereader.__file__}
     rows = read_crops(args.data)
     if args.smoke:
         by_label: dict[str, list] = {}

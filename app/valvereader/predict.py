@@ -203,6 +203,21 @@ class Predictor:
         prepared = (prepare or _Prepare(radiograph))(self._identify, region)
         return prepared, self._identifier.run(prepared.pixels[None, None])
 
+    def _identify_views(
+        self, radiograph: Radiograph, regions: list[Box | None], prepare: _Prepare
+    ) -> list[tuple[Box | None, tuple[PreparedImage, dict[str, np.ndarray]]]]:
+        """The identifier on every view, in one run when the backend takes a batch (one run
+        of two images costs less than two runs of one, and gives the same numbers)."""
+        if len(regions) < 2 or not getattr(self._identifier, "batches", False):
+            return [(region, self.identify(radiograph, region, prepare)) for region in regions]
+        prepared = [prepare(self._identify, region) for region in regions]
+        batch = np.stack([view.pixels for view in prepared])[:, None]
+        outputs = self._identifier.run(batch)
+        return [
+            (region, (view, {name: value[i : i + 1] for name, value in outputs.items()}))
+            for i, (region, view) in enumerate(zip(regions, prepared))
+        ]
+
     def prepare(self, radiograph: Radiograph) -> _Prepare:
         """Everything of ``predict`` that needs no network: the locator's input and the
         identifier's whole-image input. Safe to run in another thread (a loader running ahead
@@ -240,8 +255,7 @@ class Predictor:
         prepare = prepared if prepared is not None and prepared.radiograph is radiograph else _Prepare(radiograph)
         located = self.locate(radiograph, prepare)
         candidates = []
-        for region in self.views(radiograph.shape, located):
-            prepared_view, outputs = self.identify(radiograph, region, prepare)
+        for region, (prepared_view, outputs) in self._identify_views(radiograph, self.views(radiograph.shape, located), prepare):
             strangeness = self._strangeness(outputs)
             if region is None:
                 candidates.append((strangeness, "whole-image", Located(None, located.score), prepared_view, outputs))

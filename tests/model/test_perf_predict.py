@@ -112,3 +112,27 @@ def test_open_set_score_without_blas_equals_the_matrix_product() -> None:
     diffs = projected[:, None, :] - scorer._projected_means[None]
     expected = np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
     np.testing.assert_allclose(scorer(np.zeros((3, 8)), pooled), expected, rtol=1e-10)
+
+
+def test_views_in_one_batch_equal_one_run_per_view(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from valvereader.geometry import Box
+    from valvereader.predict import Located
+
+    predictor = load_predictor(weights, device="cpu")
+    assert predictor._identifier.batches
+    radiograph = synthetic_radiograph((300, 240))
+    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 130, 150), 0.9))
+    batched = predictor.predict(radiograph)
+    monkeypatch.setattr(predictor._identifier, "batches", False)
+    single = predictor.predict(radiograph)
+    np.testing.assert_allclose(batched.probabilities, single.probabilities, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(batched.attention, single.attention, rtol=0, atol=1e-5)
+    assert batched.pipeline == single.pipeline and batched.box == single.box
+    assert batched.ood_score == pytest.approx(single.ood_score, abs=1e-5) if single.ood_score is not None else True
+
+
+def test_onnx_sessions_do_not_spin(weights: Path) -> None:
+    """Spinning pools of the locator and identifier sessions fight for the cores (issue 7)."""
+    predictor = load_predictor(weights, device="cpu")
+    options = predictor._identifier.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -19,9 +19,13 @@ from .card import ModelCard
 
 
 class Backend(Protocol):
-    """Runs a batch (N, 1, S, S) float32 in 0..1 and returns named outputs."""
+    """Runs a batch (N, 1, S, S) float32 in 0..1 and returns named outputs.
+
+    ``batches``: whether N may exceed 1 (an ONNX file exported with a fixed batch of 1 may not).
+    """
 
     device: str
+    batches: bool
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -31,9 +35,15 @@ def _cpu_threads() -> int:
 
 
 class OnnxBackend:
-    """ONNX Runtime session over the card's ``onnx`` file (sha256 checked first)."""
+    """ONNX Runtime session over the card's ``onnx`` file (sha256 checked first).
 
-    def __init__(self, card: ModelCard, device: str = "cpu", threads: int | None = None):
+    The intra-op workers do not spin-wait for work (``allow_spinning`` 0). The program runs
+    two sessions (locator, identifier), each with its own pool: a spinning pool of one held
+    the cores while the other ran, which doubled the time of locator + identifier on two
+    cores, and it starved the loader thread of a batch and the numpy work between runs.
+    """
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int | None = None, spin: bool = False):
         import onnxruntime as ort
 
         path = card.verify("onnx")
@@ -41,6 +51,7 @@ class OnnxBackend:
         options.intra_op_num_threads = threads or _cpu_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers = ["CPUExecutionProvider"]
         if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
@@ -50,6 +61,8 @@ class OnnxBackend:
             raise ModelError(f"cannot load {path.name} with ONNX Runtime: {exc}") from exc
         self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
         self.output_names = [output.name for output in self.session.get_outputs()]
+        batch = self.session.get_inputs()[0].shape[0]
+        self.batches = not isinstance(batch, int) or batch != 1  # several images in one run
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.session.run(None, {"image": np.ascontiguousarray(batch, dtype=np.float32)})
@@ -85,6 +98,7 @@ class TorchBackend:
                 )
         self.torch = torch
         self.device = device
+        self.batches = True
         self.model = model.to(device).eval()
         self.output_names = list(card.data.get("outputs", ["logits", "features"]))
 

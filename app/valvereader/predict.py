@@ -27,7 +27,7 @@ from .model.card import ModelCard
 from .model.runtime import Backend, open_backend
 from .paths import weights_dir as default_weights_dir
 from .prediction import Prediction
-from .preprocess import PreparedImage, Preprocess, crop_image
+from .preprocess import PreparedImage, Preprocess
 from .radiograph import Radiograph
 
 T = TypeVar("T")
@@ -100,14 +100,15 @@ class _Prepare:
     """Preprocessing of one radiograph, each step done once and remembered.
 
     The locator and the identifier's whole-image view read the same border-cropped image: its
-    border is found once and the crop handed to PIL once, then resized to each network's input
-    size (one resample per view; the same PreparedImage when the sizes agree).
+    border is found once and its reduction (block means, the expensive part of the resize)
+    shared where the two input sizes need the same factor; one resample per view, and the same
+    PreparedImage when the settings agree.
     """
 
     def __init__(self, radiograph: Radiograph):
         self.radiograph = radiograph
         self.crops: dict[tuple, Box] = {}
-        self.images: dict[Box, object] = {}  # crop → PIL image of it, while it may be resized again
+        self.reduced: dict[Box, dict] = {}  # crop → its reductions by factor, while needed
         self.done: dict[tuple, PreparedImage] = {}
 
     def __call__(self, transform: Preprocess, region: Box | None = None) -> PreparedImage:
@@ -118,15 +119,12 @@ class _Prepare:
             crop = self.crops[crop_key] = transform.crop_box(pixels, region)
         key = (transform.size, crop)
         if key not in self.done:
-            image = self.images.get(crop)
-            if image is None:
-                image = self.images[crop] = crop_image(pixels, crop)
-            self.done[key] = transform.resize(pixels, crop, image)
+            self.done[key] = transform.resize(pixels, crop, self.reduced.setdefault(crop, {}))
         return self.done[key]
 
     def release(self) -> None:
-        """Drop the PIL copies of the crops (the prepared inputs stay)."""
-        self.images.clear()
+        """Drop the intermediate reductions (the prepared inputs stay)."""
+        self.reduced.clear()
 
 
 @dataclass
@@ -213,10 +211,13 @@ class Predictor:
         prepared = [prepare(self._identify, region) for region in regions]
         batch = np.stack([view.pixels for view in prepared])[:, None]
         outputs = self._identifier.run(batch)
-        return [
-            (region, (view, {name: value[i : i + 1] for name, value in outputs.items()}))
-            for i, (region, view) in enumerate(zip(regions, prepared))
-        ]
+        views = [{name: value[i : i + 1] for name, value in outputs.items()} for i in range(len(regions))]
+        # The open-set score of all views at once: the projection matrix is read once.
+        logits = outputs["logits"].astype(np.float64)
+        scores = self._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+        for i, view in enumerate(views):
+            view["_scored"] = (logits[i : i + 1], None if scores is None else float(scores[i]))  # type: ignore[assignment]
+        return [(region, (view_input, view)) for region, view_input, view in zip(regions, prepared, views)]
 
     def prepare(self, radiograph: Radiograph) -> _Prepare:
         """Everything of ``predict`` that needs no network: the locator's input and the

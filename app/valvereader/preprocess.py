@@ -116,21 +116,68 @@ def _byte_bounds(array: np.ndarray) -> tuple[int, int]:
     return byte_bounds(array)
 
 
-def _squish_pil(image: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
+def _reduce(view: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    """PIL's ``Image.reduce((fx, fy))``: the mean of each fx × fy block (the blocks of the last
+    column and row hold what is left), computed from the view in place in float32 (PIL needs
+    a copy of the whole region first). Equal to PIL's within float rounding (≤ 2e-7 on 0..1)."""
+    height, width = view.shape
+    rows, cols = height // fy, width // fx
+    out = np.empty((-(-height // fy), -(-width // fx)), dtype=np.float32)
+    if rows:
+        acc = np.array(view[0 : rows * fy : fy], dtype=np.float32)  # (rows, width): sums of fy rows
+        for k in range(1, fy):
+            acc += view[k : rows * fy : fy]
+        if cols:
+            body = out[:rows, :cols]
+            body[...] = acc[:, 0 : cols * fx : fx]
+            for j in range(1, fx):
+                body += acc[:, j : cols * fx : fx]
+            body *= np.float32(1.0 / (fx * fy))
+        if width > cols * fx:
+            out[:rows, cols] = acc[:, cols * fx :].sum(axis=1, dtype=np.float64) / ((width - cols * fx) * fy)
+    if height > rows * fy:
+        tail = np.asarray(view[rows * fy :], dtype=np.float32).sum(axis=0, dtype=np.float64)
+        left = height - rows * fy
+        if cols:
+            out[rows, :cols] = tail[: cols * fx].reshape(cols, fx).sum(axis=1) / (fx * left)
+        if width > cols * fx:
+            out[rows, cols] = tail[cols * fx :].sum() / ((width - cols * fx) * left)
+    return out
+
+
+def _reduction(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """PIL's reduce factors for resize(..., reducing_gap=2.0): (factor_x, factor_y)."""
+    (height, width), (out_height, out_width) = shape, size
+    return int(width / out_width / 2.0) or 1, int(height / out_height / 2.0) or 1
+
+
+def _squish(pixels: np.ndarray, size: int | tuple[int, int], reduced: dict | None = None) -> np.ndarray:
+    """What ``PIL.Image.resize(size, BILINEAR, reducing_gap=2.0)`` gives on ``pixels`` as a
+    mode-F image, as a writable float32 array. PIL first reduces by whole factors (block
+    means), then resamples bilinearly; the reduction is done here from ``pixels`` in place, so
+    the region is never copied whole. ``reduced``: a cache of reductions of these pixels by
+    factor, for several output sizes from one region."""
     height, width = (size, size) if isinstance(size, int) else size
-    resized = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    fx, fy = _reduction(pixels.shape, (height, width))
+    if fx == 1 and fy == 1:
+        resized = _as_pil(pixels).resize((width, height), Image.Resampling.BILINEAR)
+    else:
+        image = reduced.get((fx, fy)) if reduced is not None else None
+        if image is None:
+            image = Image.frombuffer("F", (-(-pixels.shape[1] // fx), -(-pixels.shape[0] // fy)),
+                                     _reduce(pixels, fx, fy), "raw", "F", 0, 1)
+            if reduced is not None:
+                reduced[(fx, fy)] = image
+        # The box PIL resamples after its own reduction: the region in reduced pixels.
+        box = (0.0, 0.0, pixels.shape[1] / fx, pixels.shape[0] / fy)
+        resized = image.resize((width, height), Image.Resampling.BILINEAR, box=box)
     return np.array(resized, dtype=np.float32)  # writable (asarray of PIL is not)
-
-
-def crop_image(pixels: np.ndarray, crop: Box) -> Image.Image:
-    """``crop`` of ``pixels`` as a PIL image (one copy), the input of the squish-resize."""
-    return _as_pil(pixels[crop.y0 : crop.y1, crop.x0 : crop.x1])
 
 
 def squish_resize(pixels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` (square int or (height, width)) ignoring aspect ratio, bilinear,
     with antialiasing when shrinking (PIL reduces first, as fastai's squish does)."""
-    return _squish_pil(_as_pil(pixels), size)
+    return _squish(pixels, size)
 
 
 class Preprocess:
@@ -162,13 +209,12 @@ class Preprocess:
         view = pixels[base.y0 : base.y1, base.x0 : base.x1]
         return border_crop_box(view, self.threshold).shifted(base.x0, base.y0)
 
-    def resize(self, pixels: np.ndarray, crop: Box, source: Image.Image | None = None) -> PreparedImage:
-        """Squish-resize ``crop`` of ``pixels`` to the model input. ``source``: that crop as a
-        PIL image already (:func:`crop_image`), when several sizes are made from it."""
+    def resize(self, pixels: np.ndarray, crop: Box, reduced: dict | None = None) -> PreparedImage:
+        """Squish-resize ``crop`` of ``pixels`` to the model input. ``reduced``: a cache shared
+        by the inputs of several sizes made from the same crop."""
         if pixels.ndim != 2:
             raise ValueError(f"expected a 2-D grey image, got shape {pixels.shape}")
-        image = source if source is not None else crop_image(pixels, crop)
-        out = _squish_pil(image, self.size)
+        out = _squish(pixels[crop.y0 : crop.y1, crop.x0 : crop.x1], self.size, reduced)
         np.clip(out, 0.0, 1.0, out=out)
         return PreparedImage(out, crop, (pixels.shape[0], pixels.shape[1]))
 

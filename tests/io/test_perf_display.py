@@ -83,3 +83,46 @@ def test_loaded_file_equals_per_pixel_reference(tmp_path: Path) -> None:
     got = load(path).pixels
     expected = 1.0 - _linear_window(raw.astype(np.float64), 2000, 3000)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("photometric", "attributes"),
+    [
+        ("MONOCHROME2", {"WindowCenter": 2048, "WindowWidth": 4096}),
+        ("MONOCHROME1", {"WindowCenter": 1200, "WindowWidth": 800}),
+        ("MONOCHROME2", {"RescaleSlope": 2, "RescaleIntercept": -1024, "WindowCenter": 500, "WindowWidth": 900}),
+        ("MONOCHROME1", {"VOILUTFunction": "LINEAR_EXACT", "WindowCenter": 1000.5, "WindowWidth": 1501}),
+        ("MONOCHROME2", {}),  # percentile window (LINEAR_EXACT)
+        ("MONOCHROME2", {"PresentationLUTShape": "INVERSE", "WindowCenter": 900, "WindowWidth": 3000}),
+    ],
+)
+def test_window_as_a_line_equals_the_level_table(
+    monkeypatch: pytest.MonkeyPatch, photometric: str, attributes: dict[str, object]
+) -> None:
+    rng = np.random.default_rng(11)
+    raw = rng.integers(0, 4096, (400, 333), dtype=np.int64).astype(np.uint16)
+    ds = make_dataset(raw, photometric, 12, **attributes)
+    used: list[bool] = []
+    exact = display._line_if_exact
+    monkeypatch.setattr(display, "_line_if_exact", lambda *a: used.append(True) or exact(*a))
+    fast = display.render(raw, ds, []).pixels
+    assert used, "the line path was not tried"
+    monkeypatch.setattr(display, "_line_if_exact", lambda *a: None)
+    table = display.render(raw, ds, []).pixels
+    np.testing.assert_allclose(fast, table, rtol=0, atol=display._LINE_TOLERANCE)
+
+
+def test_line_that_misses_the_table_is_not_used() -> None:
+    domain = np.arange(0, 4096, dtype=np.uint16)
+    table = np.clip((domain.astype(np.float64) - 100) / 3000, 0, 1).astype(np.float32)
+    assert display._line_if_exact((100.0, 1 / 3000), False, domain, table) is not None
+    assert display._line_if_exact((101.0, 1 / 3000), False, domain, table) is None
+    assert display._line_if_exact((100.0, 1 / 3000), True, domain, 1 - table) is not None
+
+
+def test_sigmoid_and_modality_lut_keep_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(12)
+    raw = rng.integers(0, 4096, (300, 300), dtype=np.int64).astype(np.uint16)
+    ds = make_dataset(raw, "MONOCHROME2", 12, VOILUTFunction="SIGMOID", WindowCenter=2000, WindowWidth=1000)
+    monkeypatch.setattr(display, "apply_level_line", lambda *a: pytest.fail("line used for a sigmoid"))
+    display.render(raw, ds, [])

@@ -136,3 +136,78 @@ def test_onnx_sessions_do_not_spin(weights: Path) -> None:
     predictor = load_predictor(weights, device="cpu")
     options = predictor._identifier.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def _write_dicom(path: Path, stored: np.ndarray, photometric: str) -> None:
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName, ds.PatientID = "DX", "PERF", "PERF"
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    ds.PixelData = stored.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _straightforward(monkeypatch: pytest.MonkeyPatch, predictor) -> None:
+    """Switch every fast path off: pydicom's own decode, the per-level table, PIL on a copy of
+    the region, one identifier run per view."""
+    from PIL import Image
+
+    from valvereader import preprocess
+    from valvereader.io import dicom, display
+
+    def pil_squish(pixels, size, reduced=None):
+        height, width = (size, size) if isinstance(size, int) else size
+        image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+        return np.array(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+
+    monkeypatch.setattr(dicom, "_native_grey_view", lambda *a: None)
+    monkeypatch.setattr(display, "_line_if_exact", lambda *a: None)
+    monkeypatch.setattr(preprocess, "_squish", pil_squish)
+    monkeypatch.setattr(predictor._identifier, "batches", False)
+
+
+def _close(fast, slow) -> None:
+    np.testing.assert_allclose(fast.probabilities, slow.probabilities, rtol=0, atol=1e-4)
+    assert fast.box == slow.box and fast.pipeline == slow.pipeline and fast.verdict == slow.verdict
+    if slow.ood_score is not None:
+        assert fast.ood_score == pytest.approx(slow.ood_score, rel=1e-4, abs=1e-4)
+    np.testing.assert_allclose(fast.attention, slow.attention, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fast.heatmap, slow.heatmap, rtol=0, atol=1e-4)
+
+
+def test_fast_program_equals_the_straightforward_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole program on DICOM files (shipped locator + identifier when present, else the tiny
+    identifier): every fast path together against all of them off."""
+    from valvereader.io import load
+    from valvereader.paths import samples_dir, weights_dir
+
+    rng = np.random.default_rng(13)
+    files = []
+    for i, (shape, photometric) in enumerate([((1250, 1000), "MONOCHROME1"), ((700, 900), "MONOCHROME2")]):
+        stored = rng.integers(300, 3800, shape)
+        stored[:, : shape[1] // 30] = 0 if photometric == "MONOCHROME2" else 4095
+        path = tmp_path / f"perf{i}.dcm"
+        _write_dicom(path, stored, photometric)
+        files.append(path)
+    files += sorted(samples_dir().glob("*.dcm"))[:2]
+    folder = weights_dir() if (weights_dir() / "locator.json").exists() else None
+    if folder is None:
+        folder = tmp_path / "w"
+        write_tiny_weights(folder, size=48)
+    predictor = load_predictor(folder, device="cpu")
+    fast = [(load(f), predictor.predict(load(f), heatmap_max_side=512)) for f in files]
+    _straightforward(monkeypatch, predictor)
+    for path, (radiograph, prediction) in zip(files, fast):
+        slow_radiograph = load(path)
+        np.testing.assert_allclose(radiograph.pixels, slow_radiograph.pixels, rtol=0, atol=1e-6)
+        _close(prediction, predictor.predict(slow_radiograph, heatmap_max_side=512))

@@ -264,8 +264,39 @@ def _pixel_array(ds: Dataset, uid: UID, frame: int) -> np.ndarray:
         raise RuntimeError(f"decoder crashed: {type(panic).__name__}: {panic}") from panic
 
 
+def _native_grey_view(ds: Dataset, uid: UID, frame: int) -> np.ndarray | None:
+    """One frame of uncompressed little-endian 8/16-bit grey pixels as a read-only view of the
+    data set's bytes, when pydicom's unused-bit correction (a full copy) would change nothing:
+    every value already lies in the range of Bits Stored. None otherwise (decode normally)."""
+    if uid.is_encapsulated or uid == ExplicitVRBigEndian or "PixelData" not in ds:
+        return None
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or int(ds.get("BitsAllocated", 0) or 0) not in (8, 16):
+        return None
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() not in ("MONOCHROME1", "MONOCHROME2"):
+        return None
+    try:
+        array = np.asarray(pixel_array(ds, index=frame, view_only=True, correct_unused_bits=False))
+    except Exception:  # noqa: BLE001 - the ordinary path reports what is wrong
+        return None
+    bits = int(ds.BitsAllocated)
+    stored = int(ds.get("BitsStored", bits) or bits)
+    if array.ndim != 2 or array.dtype.itemsize * 8 != bits:
+        return None
+    if stored < bits and array.size:
+        if array.dtype.kind == "u":
+            fits = int(array.max()) < 1 << stored
+        else:
+            fits = -(1 << (stored - 1)) <= int(array.min()) and int(array.max()) < 1 << (stored - 1)
+        if not fits:
+            return None  # garbage in the unused bits: pydicom masks or sign-extends them
+    return array
+
+
 def _decode_frame(ds: Dataset, uid: UID, raw: bytes, frame: int, name: str) -> np.ndarray:
     try:
+        fast = _native_grey_view(ds, uid, frame)
+        if fast is not None:
+            return fast
         return _pixel_array(ds, uid, frame)
     except (MemoryError, OverflowError) as exc:
         raise PixelDataSizeError(f"{name}: pixel data too large to decode ({exc})") from exc

@@ -66,3 +66,60 @@ def test_multi_frame_reads_the_asked_frame(tmp_path: Path) -> None:
     ds = make_dataset(frames, "MONOCHROME2", 12)
     view = dicom._native_grey_view(ds, ds.file_meta.TransferSyntaxUID, 1)
     assert view is not None and view.shape == (40, 50) and np.all(view == 2000)
+
+
+def _files(tmp_path: Path) -> list[tuple[Path, int]]:
+    """Native files of every kind the in-place loader takes or must refuse, with a frame."""
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    rng = np.random.default_rng(21)
+    made: list[tuple[Path, int]] = []
+
+    def add(name: str, pixels: np.ndarray, photometric: str, bits: int, frame: int = 0, syntax=None, **attrs) -> None:
+        ds = make_dataset(pixels, photometric, bits, **attrs)
+        if syntax is not None:
+            ds.file_meta.TransferSyntaxUID = syntax
+        path = tmp_path / f"{name}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        made.append((path, frame))
+
+    big12 = rng.integers(0, 4096, (1500, 1400)).astype(np.uint16)  # pixel data deferred (> 4 MB)
+    add("big12_mono1", big12, "MONOCHROME1", 12, WindowCenter=2000, WindowWidth=3000)
+    add("big12_pct", big12, "MONOCHROME2", 12)
+    add("small16", rng.integers(0, 65536, (300, 200)).astype(np.uint16), "MONOCHROME2", 16)  # read, not deferred
+    add("signed", rng.integers(-2048, 2048, (1500, 1500)).astype(np.int16), "MONOCHROME2", 12,
+        RescaleSlope=1, RescaleIntercept=-1024)
+    add("garbage_bits", rng.integers(0, 65536, (1500, 1400)).astype(np.uint16), "MONOCHROME2", 12)
+    add("eight", rng.integers(0, 256, (333, 257)).astype(np.uint8), "MONOCHROME2", 8)
+    add("implicit", big12, "MONOCHROME2", 12, syntax=ImplicitVRLittleEndian, WindowCenter=1000, WindowWidth=2000)
+    add("frames", rng.integers(0, 4096, (3, 900, 800)).astype(np.uint16), "MONOCHROME2", 12, frame=2)
+    add("padding", big12, "MONOCHROME1", 12, PixelPaddingValue=0)
+    return made
+
+
+def test_in_place_loader_equals_the_ordinary_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import asdict
+
+    files = _files(tmp_path)
+    fast = [load(path, frame) for path, frame in files]
+    taken = {path.stem for path, frame in files if dicom._load_native_grey(np.fromfile(path, np.uint8), path, frame)}
+    assert {"big12_mono1", "big12_pct", "small16", "signed", "eight", "implicit", "frames"} <= taken
+    assert "garbage_bits" not in taken
+    monkeypatch.setattr(dicom, "_load_native_grey", lambda *a: None)
+    for (path, frame), got in zip(files, fast):
+        expected = load(path, frame)
+        assert np.array_equal(got.pixels, expected.pixels), path.stem
+        assert asdict(got.meta) == asdict(expected.meta), path.stem
+
+
+def test_truncated_file_still_says_so(tmp_path: Path) -> None:
+    from valvereader.errors import TruncatedDataError
+
+    raw = np.random.default_rng(22).integers(0, 4096, (1500, 1400)).astype(np.uint16)
+    ds = make_dataset(raw, "MONOCHROME2", 12)
+    path = tmp_path / "cut.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    path.write_bytes(path.read_bytes()[:-100_000])
+    with pytest.raises(TruncatedDataError):
+        load(path)
+    assert dicom._load_native_grey(np.fromfile(path, np.uint8), path, 0) is None

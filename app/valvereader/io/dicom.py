@@ -282,13 +282,8 @@ def _native_grey_view(ds: Dataset, uid: UID, frame: int) -> np.ndarray | None:
     stored = int(ds.get("BitsStored", bits) or bits)
     if array.ndim != 2 or array.dtype.itemsize * 8 != bits:
         return None
-    if stored < bits and array.size:
-        if array.dtype.kind == "u":
-            fits = int(array.max()) < 1 << stored
-        else:
-            fits = -(1 << (stored - 1)) <= int(array.min()) and int(array.max()) < 1 << (stored - 1)
-        if not fits:
-            return None  # garbage in the unused bits: pydicom masks or sign-extends them
+    if not _fits_stored_bits(array, stored, bits):
+        return None  # garbage in the unused bits: pydicom masks or sign-extends them
     return array
 
 
@@ -385,6 +380,84 @@ def _meta(ds: Dataset, path: Path, uid: UID, frames: int, shape: tuple[int, int]
     )
 
 
+class _BufferFile:
+    """A read-only file over a buffer for pydicom: ``read`` copies only what it is asked for
+    (never more than the buffer holds), so a header is parsed without copying the pixels."""
+
+    def __init__(self, buffer: np.ndarray):
+        self._view = memoryview(buffer).cast("B")
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._position + size)
+        start, self._position = self._position, max(self._position, end)
+        return bytes(self._view[start:end])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._position, len(self._view))[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        pass
+
+
+# Elements from this size on are not read while parsing (pydicom's defer_size): the pixel data
+# of a radiograph. Only :func:`_load_native_grey` parses this way, and it reads nothing deferred.
+_DEFER_BYTES = 1 << 22
+_NATIVE_LITTLE_ENDIAN = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+
+
+def _fits_stored_bits(array: np.ndarray, stored: int, bits: int) -> bool:
+    """Whether every value lies in the range of Bits Stored, i.e. pydicom's unused-bit
+    correction (masking, sign extension) would change nothing."""
+    if stored >= bits or not array.size:
+        return True
+    if array.dtype.kind == "u":
+        return int(array.max()) < 1 << stored
+    return -(1 << (stored - 1)) <= int(array.min()) and int(array.max()) < 1 << (stored - 1)
+
+
+def _load_native_grey(buffer: np.ndarray, path: Path, frame: int) -> Radiograph | None:
+    """The common radiograph (uncompressed little-endian 8/16-bit grey, complete, with clean
+    unused bits) without copying its pixel data: the header is parsed with the pixels left in
+    the file buffer, and the frame is a view of that buffer. None for anything else, which
+    the ordinary path then loads (and reports on) as before."""
+    try:
+        ds = pydicom.dcmread(_BufferFile(buffer), force=True, defer_size=_DEFER_BYTES)
+        uid = UID(str(ds.file_meta.get("TransferSyntaxUID", "") or "").strip())
+        if len(ds) == 0 or uid not in _NATIVE_LITTLE_ENDIAN or any(k in ds for k in _PIXEL_KEYWORDS[1:]):
+            return None
+        element = ds._dict.get(0x7FE00010)  # PixelData, as read (not converted)
+        if element is None or not getattr(element, "is_raw", False):
+            return None
+        rows, columns, frames, samples, bits = _check_geometry(ds, path.name, "PixelData")
+        photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+        if samples != 1 or bits not in (8, 16) or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+            return None
+        if not 0 <= frame < frames or rows * columns > MAX_FRAME_PIXELS:
+            return None
+        frame_bytes = rows * columns * bits // 8
+        if element.value is not None:  # small enough to have been read: a view of that
+            data, offset = element.value, frame * frame_bytes
+        else:
+            data, offset = buffer, int(element.value_tell) + frame * frame_bytes
+        if element.length < frames * frame_bytes or offset + frame_bytes > len(data):
+            return None  # truncated: the ordinary path says so
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+        array = np.frombuffer(data, dtype=dtype, count=rows * columns, offset=offset).reshape(rows, columns)
+        stored = int(ds.get("BitsStored", bits) or bits)
+        if not _fits_stored_bits(array, stored, bits):
+            return None
+    except Exception:  # noqa: BLE001 - anything unusual: the ordinary path decides
+        return None
+    return _radiograph(ds, array, path, uid, frames, frame, rows, columns)
+
+
 def load_dicom(path: Path, frame: int = 0) -> Radiograph:
     """Load frame ``frame`` of a DICOM file as a display-ready Radiograph.
 
@@ -393,7 +466,12 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
     """
     name = path.name
     quiet_pydicom()
-    raw = path.read_bytes()
+    buffer = np.fromfile(path, dtype=np.uint8)
+    fast = _load_native_grey(buffer, path, frame)
+    if fast is not None:
+        return fast
+    raw = buffer.tobytes()
+    del buffer
     ds = parse(raw, name)
     keyword = _check_pixels_present(ds, name)
     uid = _ensure_transfer_syntax(ds)
@@ -413,6 +491,14 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
     del raw
     if array.ndim == 3 and array.shape[-1] != 3 and frames == 1:
         array = array[0]
+    return _radiograph(ds, array, path, uid, frames, frame, rows, columns)
+
+
+def _radiograph(
+    ds: Dataset, array: np.ndarray, path: Path, uid: UID, frames: int, frame: int, rows: int, columns: int
+) -> Radiograph:
+    """The decoded frame made display-ready, with what the header says about it."""
+    name = path.name
     notes: list[str] = []
     if frames > 1:
         notes.append(f"multi-frame: frame {frame + 1} of {frames} shown")

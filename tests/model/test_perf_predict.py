@@ -211,3 +211,32 @@ def test_fast_program_equals_the_straightforward_one(tmp_path: Path, monkeypatch
         slow_radiograph = load(path)
         np.testing.assert_allclose(radiograph.pixels, slow_radiograph.pixels, rtol=0, atol=1e-6)
         _close(prediction, predictor.predict(slow_radiograph, heatmap_max_side=512))
+
+
+def test_identifier_of_another_input_size_than_the_locator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped locator (320) with an identifier of 48: the shared preparation, the
+    prepared-ahead path and the batched views give what the straightforward program gives."""
+    import shutil
+
+    from valvereader.io import load
+    from valvereader.paths import samples_dir
+
+    shipped = _shipped_or_skip()
+    folder = tmp_path / "mixed"
+    write_tiny_weights(folder, size=48)
+    for item in shipped.glob("locator.*"):
+        shutil.copy(item, folder / item.name)
+    predictor = load_predictor(folder, device="cpu")
+    assert predictor._locate.size != predictor._identify.size
+    paths = sorted(samples_dir().glob("*.dcm"))[:2]
+    if not paths:
+        pytest.skip("no sample radiographs")
+    fast = []
+    for path in paths:
+        radiograph = load(path)
+        ahead = predictor.predict(radiograph, prepared=predictor.prepare(radiograph))
+        _same(ahead, predictor.predict(radiograph))
+        fast.append(ahead)
+    _straightforward(monkeypatch, predictor)
+    for path, prediction in zip(paths, fast):
+        _close(prediction, predictor.predict(load(path)))

@@ -169,6 +169,7 @@ def main() -> int:
     from valvereader.io import load
     from valvereader.predict import load_predictor
 
+    load_before = os.getloadavg()[0]
     predictor = load_predictor(args.weights, device="cpu")
     rows: list[tuple[str, str, str]] = []
     work = Path(tempfile.mkdtemp(prefix="vr-bench-"))
@@ -353,10 +354,14 @@ def main() -> int:
     # 5. GPU
     rows.append(("CUDA latency / throughput", "not measured", "no GPU on this machine or task"))
 
+    load_after = os.getloadavg()[0]
+    busy = max(load_before, load_after) > 2.5
     lines = [
         "# Benchmark results", "",
         f"Machine: {machine()}.", f"Model: {predictor.model_name}; pipeline {predictor.pipeline}; runtime ONNX Runtime on the CPU.",
         f"Command: `python benchmarks/run.py{' --quick' if args.quick else ''}` ({time.strftime('%Y-%m-%d %H:%M')}).",
+        f"Load average (1 min) {load_before:.2f} before the run, {load_after:.2f} after"
+        + (" — the machine was busy: timings are slower and noisier than on a quiet one." if busy else "."),
         "Timings are medians where repeated; ratios are within this one run.", "",
         "| measurement | value | note |", "| --- | --- | --- |",
         *[f"| {a} | {b} | {c} |" for a, b, c in rows], "",

@@ -73,8 +73,8 @@ class OpenSetScorer:
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
         if self.method == "mahalanobis":
             # einsum (optimize=False) runs numpy's own single-threaded loop, not BLAS: OpenBLAS's
-            # threads would fight ONNX Runtime's spinning workers for the cores and turn this
-            # 0.5 ms product into 10-20 ms right after every network run.
+            # threads fought ONNX Runtime's workers (and a batch's loader thread) for the cores
+            # and turned this 0.5 ms product into 10-20 ms right after a network run.
             projected = np.einsum("ij,nj->ni", self._project, pooled.astype(np.float64), optimize=False)
             diffs = projected[:, None, :] - self._projected_means[None, :, :]
             return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)

@@ -327,7 +327,14 @@ def train_worker(spec: dict, args) -> dict:
     labels = np.asarray(meta["labels"], dtype=np.int64)
     region_lab = np.asarray(meta["region_label"], dtype=np.int64)
     num_classes = len(CLASSES)
-    model = build_model("efficientnet_lite0", num_classes, pretrained=True).to(device).to(memory_format=torch.channels_last)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build_model("efficientnet_lite0", num_classes, pretrained=not args.init_from)
+    if args.init_from:
+        from safetensors.torch import load_file
+
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(args.init_from)).items()})
+    model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec["max_lr"], weight_decay=spec["weight_decay"])
     train_real = np.asarray(spec["train_real"], dtype=np.int64)
     train_reg = np.asarray(spec["train_regions"], dtype=np.int64)
@@ -690,6 +697,10 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run through every path")
     parser.add_argument("--bench", action="store_true", help="run benchmarks/gpu.py at the end")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--only", nargs="+", default=None, help="train only these workers (final_a, cv0, loco3, locator...)")
+    parser.add_argument("--init-from", type=Path, default=None, help="start the identifiers from this ValveNet state dict, not ImageNet")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: leave as is)")
+    parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
     args = parser.parse_args()
     _setup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -734,7 +745,9 @@ def main() -> int:
         args.device = "cuda" if env.get("cuda") else "cpu"
     workers = plan_workers(meta, args)
     workers.append({"name": "locator", "role": "locator"})
-    rate = probe(args)
+    if args.only:
+        workers = [w for w in workers if w["name"] in args.only]
+    rate = probe(args) if not args.fixed_epochs else float("nan")
     log(f"probe: {rate:.0f} training images/s for one Lite0 process at {args.sizes[0]} px")
     # Scale the epochs to the time left: assume concurrent processes together reach 1.6x one
     # process's rate; larger inputs cost (size/384)^2; the locator about half an identifier image.
@@ -748,7 +761,7 @@ def main() -> int:
             demand += w["epochs"] * per_epoch * (w["size"] / args.sizes[0]) ** 2
     factor = min(1.0, left * 1.6 * rate / max(demand, 1.0))
     log(f"plan: {demand:.0f} image-steps, {left:.0f} s left, epoch factor {factor:.2f}")
-    if not args.smoke:
+    if not args.smoke and not args.fixed_epochs:
         for w in workers:
             if w["role"] == "final":
                 w["epochs"] = max(12, round(w["epochs"] * min(1.0, factor * 1.3)))
@@ -761,13 +774,16 @@ def main() -> int:
         spec_path.write_text(json.dumps(w))
         cmd = [sys.executable, __file__, "--worker", str(spec_path), "--data", str(args.data), "--out", str(args.out),
                "--work", str(args.work), "--deadline", str(args.deadline - (time.time() - T0)), "--device", args.device,
-               "--epochs-locator", str(args.epochs_locator), "--locator-lr", str(args.locator_lr)]
-        env_vars = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-        if args.smoke:
+               "--epochs-locator", str(args.epochs_locator), "--locator-lr", str(args.locator_lr), "--threads", str(args.threads)]
+        if args.init_from:
+            cmd += ["--init-from", str(args.init_from)]
+        threads = str(args.threads or 1)
+        env_vars = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
+        if args.smoke or args.device == "cpu":
             procs.append(subprocess.run(cmd, env=env_vars))
         else:
             procs.append(subprocess.Popen(cmd, env=env_vars))
-    if not args.smoke:
+    if not args.smoke and args.device != "cpu":
         for p in procs:
             try:
                 p.wait(timeout=max(1.0, T0 + args.deadline + 60 - time.time()))

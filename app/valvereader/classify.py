@@ -2,7 +2,8 @@
 
 Rows are written (and flushed to disk) as each file is done, so Ctrl-C or a crash keeps them;
 ``--resume`` skips files already in the CSV. A broken file gets a row with status "error" and
-the reason; the run goes on. Loading runs ahead of the network in a background thread.
+the reason; the run goes on. Loading and preprocessing run ahead of the networks in a
+background thread (``Predictor.predict_many``), so only the networks are on the critical path.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 from . import DISCLAIMER
@@ -120,39 +121,39 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     ok = errors = 0
-    with open(output, "a" if append else "w", newline="", encoding="utf-8") as handle, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader") as pool:
+    with open(output, "a" if append else "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
         if not append:
             writer.writeheader()
-        # Load the next file while the network works on this one.
-        pending: list[Future] = [pool.submit(_load, p) for p in files[:2]]
+        # The loader thread loads and preprocesses the next two files while the networks work
+        # on this one; results come back in file order, a failure as the exception it raised.
+        # closing(): on Ctrl-C (or any exception here) the generator is closed at once, which
+        # cancels the queued loads instead of leaving them to the garbage collector.
+        results = predictor.predict_many(files, load=_load, with_heatmap=bool(args.heatmaps), ahead=2)
         progress = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.no_progress)
-        for index, path in enumerate(files):
-            future = pending.pop(0)
-            if index + 2 < len(files):
-                pending.append(pool.submit(_load, files[index + 2]))
-            try:
-                radiograph = future.result()
-                prediction = predictor.predict(radiograph, with_heatmap=bool(args.heatmaps))
-                row = prediction_row(path, prediction)
-                if args.heatmaps:
-                    save_overlay(radiograph.pixels, prediction, args.heatmaps / f"{index:05d}_{path.stem}.png")
-                ok += 1
-            except InputError as exc:
-                row, errors = _error_row(path, str(exc)), errors + 1
-            except ValveReaderError as exc:
-                row, errors = _error_row(path, f"{type(exc).__name__}: {exc}"), errors + 1
-            except MemoryError:
-                row, errors = _error_row(path, "out of memory while reading this file"), errors + 1
-            except Exception as exc:  # one broken file must not end a batch of thousands
-                row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
-            if row["status"] == "error":
-                log.warning("skipped %s: %s", path, row["error"])
-            writer.writerow(row)
-            handle.flush()
-            os.fsync(handle.fileno())
-            progress.update(1)
+        with closing(results):
+            for index, (path, radiograph, result) in enumerate(results):
+                try:
+                    if isinstance(result, Exception):
+                        raise result  # handled below as if predict had raised it here
+                    row = prediction_row(path, result)
+                    if args.heatmaps:
+                        save_overlay(radiograph.pixels, result, args.heatmaps / f"{index:05d}_{path.stem}.png")
+                    ok += 1
+                except InputError as exc:
+                    row, errors = _error_row(path, str(exc)), errors + 1
+                except ValveReaderError as exc:
+                    row, errors = _error_row(path, f"{type(exc).__name__}: {exc}"), errors + 1
+                except MemoryError:
+                    row, errors = _error_row(path, "out of memory while reading this file"), errors + 1
+                except Exception as exc:  # one broken file must not end a batch of thousands
+                    row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
+                if row["status"] == "error":
+                    log.warning("skipped %s: %s", path, row["error"])
+                writer.writerow(row)
+                handle.flush()
+                os.fsync(handle.fileno())
+                progress.update(1)
         progress.close()
     log.info("classify: %d classified, %d failed, %d skipped -> %s", ok, errors, len(done), output)
     print(f"{ok} classified, {errors} failed, {len(done)} skipped (already done) -> {output}", file=sys.stderr)

@@ -701,6 +701,7 @@ def main() -> int:
     parser.add_argument("--init-from", type=Path, default=None, help="start the identifiers from this ValveNet state dict, not ImageNet")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: leave as is)")
     parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
+    parser.add_argument("--reuse-work", action="store_true", help="use the crops and composites already prepared in --work")
     args = parser.parse_args()
     _setup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -732,7 +733,11 @@ def main() -> int:
             [x for x in by_label[label] if x["split"] == "train"][:4] + [x for x in by_label[label] if x["split"] == "validation"][:1]
             + [x for x in by_label[label] if x["split"] == "test"][:1])]
     # The renderers fork before this process touches CUDA.
-    meta = prepare(args, rows)
+    if args.reuse_work and (args.work / "meta.json").exists():
+        meta = json.loads((args.work / "meta.json").read_text())
+        log(f"reusing the prepared data in {args.work}")
+    else:
+        meta = prepare(args, rows)
     try:
         import torch
 

@@ -53,7 +53,9 @@ def main() -> int:
             "arch": "efficientnet_lite0", "input_size": size, "class_ids": list(VALVE_IDS),
             "preprocessing": {"size": size, "threshold": 0.02, "crop_border": True},
             "config": config, "data": list(split_doc["sources"]), "split": str(run / "split.json"),
-            "history": result["history"], "duration_s": result["seconds"], "hardware": hardware,
+            "history": [{"epoch": h["epoch"], "train_loss": h.get("loss"), "validation_loss": None, "validation_accuracy": None,
+                         "validation_macro_f1": None, "learning_rate": None, "seconds": h["seconds"]} for h in result["history"]],
+            "duration_s": result["seconds"], "hardware": hardware,
             "training_data": {
                 "real_crops_train": result["train_real"], "composite_regions_train": result["train_regions"],
                 "composite_regions_per_epoch": result["per_epoch_regions"],

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from .errors import ModelError, WeightsMissingError
+from .errors import ModelCardError, ModelError, WeightsMissingError
 from .explain import attention_box, class_activation_map, place_map
 from .geometry import Box
 from .model.card import ModelCard
@@ -36,10 +36,25 @@ IDENTIFIER_CARD = "identifier.json"
 LOCATOR_CARD = "locator.json"
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / temperature); temperature 1 gives the plain softmax."""
+    if temperature != 1.0:
+        logits = logits / temperature
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def calibration_temperature(card: ModelCard) -> float:
+    """The identifier's temperature-scaling T (card "calibration"); 1.0 where the card has none."""
+    spec = card.data.get("calibration") or {}
+    try:
+        temperature = float(spec.get("temperature", 1.0))
+    except (TypeError, ValueError):
+        temperature = float("nan")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ModelCardError(f"{card.path.name}: calibration temperature must be a positive number, not {spec.get('temperature')!r}")
+    return temperature
 
 
 def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Preprocess:
@@ -148,6 +163,8 @@ class Predictor:
         self.locator_card = locator
         self.valve_ids: tuple[str, ...] = identifier.class_ids
         self.thresholds = identifier.thresholds
+        # Probabilities shown and used for the verdict: softmax(logits / T), T fitted on validation.
+        self.temperature = calibration_temperature(identifier)
         self._identify = _preprocess_from(identifier)
         self._identifier: Backend = open_backend(identifier, device, runtime)
         self._scorer = OpenSetScorer(identifier)
@@ -345,7 +362,7 @@ class Predictor:
         logits, score = self._open_set(outputs)
         if score is not None:
             return score
-        return 1.0 - float(_softmax(logits)[0].max())
+        return 1.0 - float(_softmax(logits, self.temperature)[0].max())
 
     def _finish(
         self,
@@ -358,7 +375,7 @@ class Predictor:
     ) -> Prediction:
         logits, ood_score = self._open_set(outputs)
         features = outputs["features"]
-        probabilities = _softmax(logits)[0]
+        probabilities = _softmax(logits, self.temperature)[0]
         index = int(np.argmax(probabilities))
         cam = class_activation_map(features[0], self._classifier_weights[index])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)

@@ -51,6 +51,11 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert data["metrics"]["onnx_vs_torch_max_abs_logit_difference"] < 1e-4
     assert set(data["thresholds"]) >= {"confident", "unknown_confidence", "ood_review", "ood_unknown"}
     assert data["data_attribution"]["doi"] == "10.1007/s00701-024-05940-3"
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["calibration"]["fitted_on"] == "validation" and metrics["calibration"]["temperature"] > 0
+    assert metrics["calibration"]["validation_nll_after"] <= metrics["calibration"]["validation_nll_before"] + 1e-9
+    assert data["calibration"]["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert "softmax(logits / T)" in (tmp_path / "weights" / "identifier.md").read_text()
 
 
 @pytest.mark.slow

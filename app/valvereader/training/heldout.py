@@ -85,6 +85,48 @@ def _loco_with_logits(logits: np.ndarray, labels: np.ndarray, num_classes: int) 
     return out
 
 
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the true labels under softmax(logits / temperature)."""
+    scaled = np.asarray(logits, dtype=np.float64) / float(temperature)
+    peak = scaled.max(axis=1, keepdims=True)
+    log_norm = peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))
+    labels = np.asarray(labels, dtype=int)
+    return float(np.mean(log_norm - scaled[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
+                    tolerance: float = 1e-5) -> float:
+    """Temperature scaling: the single T > 0 minimising the NLL of softmax(logits / T).
+
+    Golden-section search on log T within ``bounds`` (the NLL is convex in 1/T, so unimodal in
+    log T). Fit it on validation logits only; argmax (accuracy) does not change with T.
+    """
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+
+    def loss(log_t: float) -> float:
+        return negative_log_likelihood(logits, labels, float(np.exp(log_t)))
+
+    a, b = lo + (1 - ratio) * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = loss(a), loss(b)
+    while hi - lo > tolerance:
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = lo + (1 - ratio) * (hi - lo)
+            fa = loss(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = loss(b)
+    best = (lo + hi) / 2.0
+    # The search stays inside the bounds; prefer an end point if the loss is lower there.
+    candidates = [(loss(x), x) for x in (np.log(bounds[0]), best, np.log(bounds[1]))]
+    return float(np.exp(min(candidates)[1]))
+
+
 def _named(per_class: dict[int, float], class_ids: Sequence[str]) -> dict[str, float]:
     return {class_ids[c]: round(v, 4) for c, v in per_class.items()}
 
@@ -198,20 +240,34 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
     stats = fit_mahalanobis(outputs["train"][1], labels[split.train], range(k), normalise=SHIPPED_NORMALISE)
     save_openset(run / OPENSET_FILE, stats)
     ood = {p: stats.score(outputs[p][1]) for p in outputs}
+    # Temperature scaling fitted on the validation logits only; every probability below
+    # (metrics, figures, thresholds, verdicts) is softmax(logits / T).
+    val_true, test_true = labels[split.validation], labels[split.test]
+    temperature = fit_temperature(outputs["validation"][0], val_true)
+
+    def probabilities(part: str) -> np.ndarray:
+        return softmax(outputs[part][0] / temperature)
+
+    test_ece_before = classification_metrics(test_true, softmax(outputs["test"][0]), class_ids).ece
     for part in ("validation", "test"):
-        logits, _ = outputs[part]
-        metrics = classification_metrics(labels[getattr(split, part)], softmax(logits), class_ids)
+        metrics = classification_metrics(labels[getattr(split, part)], probabilities(part), class_ids)
         results[part] = {"metrics": metrics.as_dict(), "ood_score_quantiles": np.quantile(ood[part], [0.5, 0.95, 0.99]).round(4).tolist()}
-        title = f"{card['arch']} {card['input_size']} px, {part} (n={metrics.n})"
+        title = f"{card['arch']} {card['input_size']} px, {part} (n={metrics.n}, T={temperature:.2f})"
         plot_confusion(metrics.normalised_confusion(), class_ids, out / f"confusion_{part}.png", title)
         plot_reliability(metrics.reliability, metrics.ece, out / f"reliability_{part}.png", title)
-    val_true = labels[split.validation]
-    thresholds, effect = choose_thresholds(softmax(outputs["validation"][0]), val_true, ood["validation"])
-    test_probs = softmax(outputs["test"][0])
+    results["calibration"] = {
+        "method": "temperature scaling", "temperature": temperature, "fitted_on": "validation",
+        "validation_nll_before": negative_log_likelihood(outputs["validation"][0], val_true),
+        "validation_nll_after": negative_log_likelihood(outputs["validation"][0], val_true, temperature),
+        "test_ece_before": float(test_ece_before), "test_ece_after": float(results["test"]["metrics"]["ece"]),
+    }
+    thresholds, effect = choose_thresholds(probabilities("validation"), val_true, ood["validation"])
+    test_probs = probabilities("test")
     verdicts = [thresholds.verdict(float(c), float(o)) for c, o in zip(test_probs.max(1), ood["test"])]
-    test_correct = test_probs.argmax(1) == labels[split.test]
+    test_correct = test_probs.argmax(1) == test_true
     names = np.array([v.value for v in verdicts])
-    results["thresholds"] = {"values": vars(thresholds), "chosen_on": "validation", "effect_on_validation": effect,
+    results["thresholds"] = {"values": vars(thresholds), "chosen_on": "validation", "probabilities": f"softmax(logits / {temperature:.4f})",
+                             "effect_on_validation": effect,
                              "effect_on_test": {"confident_share": float(np.mean(names == "confident")),
                                                 "confident_accuracy": float(test_correct[names == "confident"].mean()) if np.any(names == "confident") else None,
                                                 "review_share": float(np.mean(names == "review")),
@@ -221,7 +277,7 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
     train_pooled, test_pooled = outputs["train"][1], outputs["test"][1]
     loco = leave_one_class_out(train_pooled, labels[split.train], test_pooled, labels[split.test], k,
                                {"mahalanobis_l2": mahalanobis_scorer("l2"), "mahalanobis_raw": mahalanobis_scorer("none")})
-    loco["max_softmax_drop_class"] = _loco_with_logits(outputs["test"][0], labels[split.test], k)
+    loco["max_softmax_drop_class"] = _loco_with_logits(outputs["test"][0] / temperature, labels[split.test], k)
     results["openset"] = {
         "method": "mahalanobis", "normalise": SHIPPED_NORMALISE,
         "loco_auroc_finetuned": {name: {"per_class": _named(v, class_ids), "mean": round(_mean(v), 4)} for name, v in loco.items()},

@@ -45,6 +45,14 @@ def write_report(results: dict, path: Path) -> Path:
         f"> {NO_PATIENT_NOTE}",
         "",
     ]
+    cal = results.get("calibration")
+    if cal:
+        lines += ["## Calibration", "",
+                  (f"Temperature scaling fitted on the validation images only: T = {_f(cal['temperature'])}; every probability "
+                   f"below (metrics, reliability diagrams, thresholds) is softmax(logits / T). Validation NLL "
+                   f"{_f(cal['validation_nll_before'])} → {_f(cal['validation_nll_after'])}; test ECE "
+                   f"{_f(cal['test_ece_before'])} → {_f(cal['test_ece_after'])}. Accuracy is unchanged (argmax does not depend on T)."),
+                  ""]
     for part in ("test", "validation"):
         if part not in results:
             continue

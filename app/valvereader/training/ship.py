@@ -142,6 +142,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "auroc_loco_frozen": probe.get("loco_auroc_frozen", {}).get("mahalanobis_raw", probe.get("loco_auroc_frozen", {}).get("mahalanobis_l2", {})).get("mean"),
             "auroc_loco_max_softmax": results["openset"]["loco_auroc_finetuned"]["max_softmax_drop_class"]["mean"],
         },
+        **_calibration(results),
         "thresholds": {**thresholds, "chosen_on": "validation images (never the test images)",
                        "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
                                "ood_review or max softmax < confident; else confident"},
@@ -150,6 +151,31 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _write_markdown(data, weights / f"{name}.md")
     return card_path
+
+
+def _calibration(results: dict) -> dict:
+    """{"calibration": ...} from the evaluation's temperature scaling; {} for an evaluation made
+    before it existed (a card without "calibration" means T = 1)."""
+    cal = results.get("calibration")
+    if not cal:
+        return {}
+    out = {"temperature": float(cal["temperature"]), "method": "temperature scaling", "fitted_on": "validation images",
+           "rule": "probabilities = softmax(logits / temperature); the thresholds apply to these probabilities"}
+    for key in ("validation_nll_before", "validation_nll_after", "test_ece_before", "test_ece_after"):
+        if key in cal:
+            out[key] = round(float(cal[key]), 4)
+    return {"calibration": out}
+
+
+def _calibration_line(cal: dict) -> str:
+    if not cal:
+        return "Probabilities are the plain softmax of the logits (no temperature scaling)."
+    t = float(cal["temperature"])
+    line = (f"Probabilities are softmax(logits / T) with T = {t:.3f} (temperature scaling fitted on the validation "
+            "images; thresholds and the ECE above use these probabilities)")
+    if "test_ece_before" in cal:
+        line += f"; test ECE without it {cal['test_ece_before']:.3f}"
+    return line + "."
 
 
 def _write_markdown(card: dict, path: Path) -> None:
@@ -172,6 +198,8 @@ def _write_markdown(card: dict, path: Path) -> None:
 
 Accuracy **{m['accuracy']:.3f}**, macro precision {m['macro_precision']:.3f}, macro recall {m['macro_recall']:.3f},
 macro F1 **{m['macro_f1']:.3f}**, expected calibration error {m['ece']:.3f}.
+
+{_calibration_line(card.get('calibration') or {})}
 
 | valve | n | precision | recall | F1 |
 |---|---:|---:|---:|---:|

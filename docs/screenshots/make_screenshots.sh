@@ -9,7 +9,7 @@ out=docs/screenshots
 export VALVEREADER_CONFIG_DIR="$(mktemp -d)"
 trap 'rm -rf "$VALVEREADER_CONFIG_DIR"' EXIT
 run() { xvfb-run -a -s "-screen 0 1920x1200x24" valvereader view "$@" --size 1600x1000 ${WEIGHTS:+--weights "$WEIGHTS"}; }
-run resources/samples/composite_sophy.dcm --screenshot "$out/viewer-single.png"
+run resources/samples/composite_codman_hakim.dcm --screenshot "$out/viewer-single.png"
 run resources/samples --screenshot "$out/viewer-batch.png"
 shots=("$out"/viewer-single.png "$out"/viewer-batch.png)
 # A valve crop of the training data set (CC BY 4.0, see the README): the identifier's own domain.

@@ -160,7 +160,8 @@ class Settings:
     def _apply(self, data: dict[str, Any]) -> None:
         defaults = Settings()
         for f in fields(self):
-            if f.name.startswith("_") or f.name not in data:
+            # "version" is the file format this object is in, always the current one once read.
+            if f.name.startswith("_") or f.name == "version" or f.name not in data:
                 continue
             value = data[f.name]
             try:

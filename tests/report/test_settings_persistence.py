@@ -76,3 +76,16 @@ def test_field_of_the_wrong_type_falls_back_to_its_default_only() -> None:
     settings = Settings.load()
     assert settings.heatmap_opacity == Settings().heatmap_opacity
     assert settings.show_heatmap is False
+
+
+def test_an_older_file_version_is_read_into_the_current_format(tmp_path) -> None:
+    """Found by the settings fuzz test: a file saying "version": 0 loaded as version 0, was saved
+    as the current version and so did not round-trip. Once read, settings are in the current
+    format, whatever the file said."""
+    path = tmp_path / "settings.json"
+    path.write_text('{"heatmap_opacity": 0.3, "version": 0}', encoding="utf-8")
+    loaded = Settings.load(path)
+    assert loaded.version == Settings.FILE_VERSION
+    assert loaded.heatmap_opacity == 0.3
+    loaded.save()
+    assert Settings.load(path) == loaded

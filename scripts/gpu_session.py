@@ -306,7 +306,7 @@ def plan_workers(meta: dict, args) -> list[dict]:
     return workers
 
 
-def train_worker(spec: dict, args) -> dict:
+def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     """Train one identifier as ``spec`` says; evaluate; save; return metrics."""
     import torch
     import torch.nn.functional as F
@@ -347,7 +347,7 @@ def train_worker(spec: dict, args) -> dict:
     steps_per_epoch = math.ceil((len(train_real) + per_epoch_regions) / batch)
     total = steps_per_epoch * spec["epochs"]
     amp = device.type == "cuda"
-    deadline = T0 + args.deadline
+    deadline = deadline_at if deadline_at is not None else T0 + args.deadline
     rng = np.random.default_rng(spec["seed"] + 5)
     history = []
     step = 0
@@ -475,7 +475,7 @@ def train_worker(spec: dict, args) -> dict:
 
 
 # --- the locator ------------------------------------------------------------------------------
-def locator_worker(args) -> dict:
+def locator_worker(args, deadline_at: float | None = None) -> dict:
     import torch
     import torch.nn.functional as F
 
@@ -511,7 +511,7 @@ def locator_worker(args) -> dict:
     gen = torch.Generator().manual_seed(3)
     grid = size // 8
     amp = device.type == "cuda"
-    deadline = T0 + args.deadline
+    deadline = deadline_at if deadline_at is not None else T0 + args.deadline
     history, best, best_state, step = [], (-1.0, -1.0), None, 0
 
     def zoom_window(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -707,6 +707,8 @@ def main() -> int:
     parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
     parser.add_argument("--reuse-work", action="store_true", help="use the crops and composites already prepared in --work")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune (costs ~30 s per process at the start)")
+    parser.add_argument("--separate-processes", dest="in_process", action="store_false",
+                        help="one process per model (default: all models one after another in this process)")
     parser.add_argument("--concurrent", action="store_true",
                         help="run the workers at once (on one GPU without MPS they take turns: 16 at once ran ~16x slower each)")
     args = parser.parse_args()
@@ -814,7 +816,29 @@ def main() -> int:
         env_vars = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
         if args.cudnn_benchmark:
             cmd.append("--cudnn-benchmark")
-        if args.smoke or args.device == "cpu" or sequential:
+        if sequential and args.in_process:
+            # One process for all: no import, no CUDA context and no data loading per model.
+            began = time.time()
+            try:
+                result = locator_worker(args, time.time() + worker_deadline) if w["role"] == "locator" else train_worker(w, args, time.time() + worker_deadline)
+            except Exception as exc:  # noqa: BLE001 - report, keep the others
+                import traceback
+
+                traceback.print_exc()
+                result = {"name": w["name"], "error": f"{type(exc).__name__}: {exc}"}
+            (args.work / f"result_{w['name']}.json").write_text(json.dumps(result, indent=1))
+            log(f"{w['name']}: done in {time.time() - began:.0f} s")
+            import gc
+
+            gc.collect()
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            except Exception:  # noqa: BLE001
+                pass
+        elif args.smoke or args.device == "cpu" or sequential:
             try:
                 procs.append(subprocess.run(cmd, env=env_vars, timeout=worker_deadline + 60))
             except subprocess.TimeoutExpired:

@@ -252,16 +252,6 @@ def prepare(args, crops_rows) -> dict:
 
 
 # --- stage 2: the training workers ------------------------------------------------------------
-def stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(len(idx))]
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
-
-
 def plan_workers(meta: dict, args) -> list[dict]:
     labels = np.asarray(meta["labels"])
     split = np.asarray(meta["split"])
@@ -286,9 +276,13 @@ def plan_workers(meta: dict, args) -> list[dict]:
                             eval={"val_real": real_val.tolist(), "val_regions": regions_of(real_val, 0).tolist(),
                                   "test_real": real_test.tolist(), "test_regions": regions_of(real_test, 0).tolist()},
                             save=True))
-    fold = stratified_folds(labels, args.folds, seed=0)
-    for k in range(args.folds):
-        tr, te = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+    from valvereader.training.splits import grouped_stratified_folds
+
+    # No patient ids: one group per image, i.e. ordinary stratified k-fold.
+    folds = grouped_stratified_folds(labels, [str(i) for i in range(len(labels))], k=args.folds, seed=0) if args.folds > 1 else []
+    for k, te in enumerate(folds):
+        te = np.sort(te)
+        tr = np.setdiff1d(np.arange(len(labels)), te)
         workers.append(dict(base, name=f"cv{k}", role="cv", size=args.sizes[0], epochs=args.epochs_cv,
                             train_real=tr.tolist(), train_regions=regions_of(tr).tolist(),
                             eval={"test_real": te.tolist(), "test_regions": regions_of(te, 0).tolist()}, save=False))

@@ -184,7 +184,7 @@ def main() -> int:
         views, stacked into one batch where the runtime takes batches (as predict does)."""
         loc = predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None
         views = [predictor._identify(r.pixels, region).pixels[None]
-                 for region in predictor.views(r.shape, predictor.locate(r))]
+                 for region in predictor.views(r.shape, predictor.locate(r), r.meta.pixel_spacing)]
         if len(views) > 1 and getattr(predictor._identifier, "batches", False):
             return loc, [np.stack(views)]
         return loc, [view[None] for view in views]
@@ -210,7 +210,7 @@ def main() -> int:
     t_forward, t_end = statistics.median(forward_times), statistics.median(end_times)
     t_old_forward = old_runtime_forward(predictor, loc_input, views, args.repeat)
     # Where the time beyond the networks goes: loading, and preparing every network input.
-    regions = predictor.views(radiograph.shape, predictor.locate(radiograph))
+    regions = predictor.views(radiograph.shape, predictor.locate(radiograph), radiograph.meta.pixel_spacing)
 
     def prepare_all() -> None:
         prepared = predictor.prepare(radiograph)

@@ -28,7 +28,7 @@ from .model.runtime import Backend, open_backend
 from .paths import weights_dir as default_weights_dir
 from .prediction import Prediction
 from .preprocess import PreparedImage, Preprocess
-from .radiograph import Radiograph
+from .radiograph import PixelSpacing, Radiograph
 
 T = TypeVar("T")
 _END = object()
@@ -64,6 +64,18 @@ def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Prepr
         threshold=float(config.get("threshold", 0.02)),
         crop_border=bool(config.get("crop_border", crop_border_default)),
     )
+
+
+# An image whose pixel spacing spans at least this many millimetres is a whole radiograph, not a
+# crop around a valve (crops: a few cm; skull films: 17 cm and more). Cards may override it.
+WHOLE_RADIOGRAPH_FOV_MM = 100.0
+
+
+def field_of_view_mm(shape: tuple[int, int], spacing: PixelSpacing | None) -> float:
+    """The longer side of the image in millimetres (0 without a pixel spacing)."""
+    if spacing is None:
+        return 0.0
+    return max(shape[0] * float(spacing.row_mm), shape[1] * float(spacing.column_mm))
 
 
 class OpenSetScorer:
@@ -177,6 +189,12 @@ class Predictor:
         self.device = self._identifier.device
         self.pipeline = "locate+identify" if locator is not None else "whole-image"
         self.crop_scale = float((locator.data.get("crop_scale") if locator else None) or 1.6)
+        # How predict() chooses between the located square and the whole image (card
+        # "view_choice", chosen on validation radiographs and crops; docs/evaluation/pipelines.md).
+        choice = identifier.data.get("view_choice") or {}
+        fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
+        self.whole_radiograph_fov_mm = float(fov) if fov else None
+        self.located_margin = float(choice.get("located_margin", 0.0))
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
 
     @staticmethod
@@ -238,12 +256,14 @@ class Predictor:
 
     def prepare(self, radiograph: Radiograph) -> _Prepare:
         """Everything of ``predict`` that needs no network: the locator's input and the
-        identifier's whole-image input. Safe to run in another thread (a loader running ahead
-        of the networks); hand the result to ``predict(radiograph, prepared=...)``."""
+        identifier's whole-image input (where predict will read the whole image). Safe to run
+        in another thread (a loader running ahead of the networks); hand the result to
+        ``predict(radiograph, prepared=...)``."""
         prepare = _Prepare(radiograph)
         if self._locate is not None:
             prepare(self._locate)
-        prepare(self._identify)
+        if not self._whole_radiograph(radiograph):
+            prepare(self._identify)
         prepare.release()
         return prepare
 
@@ -273,11 +293,14 @@ class Predictor:
         prepare = prepared if prepared is not None and prepared.radiograph is radiograph else _Prepare(radiograph)
         located = self.locate(radiograph, prepare)
         candidates = []
-        for region, (prepared_view, outputs) in self._identify_views(radiograph, self.views(radiograph.shape, located), prepare):
+        views = self.views(radiograph.shape, located, radiograph.meta.pixel_spacing)
+        for region, (prepared_view, outputs) in self._identify_views(radiograph, views, prepare):
             strangeness = self._strangeness(outputs)
             if region is None:
                 candidates.append((strangeness, "whole-image", Located(None, located.score), prepared_view, outputs))
             else:
+                # The located view wins ties and small differences: the margin is the card's.
+                strangeness -= self.located_margin
                 candidates.append((strangeness, "locate+identify", located, prepared_view, outputs))
         prepare.release()
         _, pipeline, chosen, prepared_view, outputs = min(candidates, key=lambda c: c[0])
@@ -339,12 +362,27 @@ class Predictor:
                 for _, future in pending:
                     future.cancel()
 
-    def views(self, shape: tuple[int, int], located: Located) -> list[Box | None]:
+    def _whole_radiograph(self, radiograph: Radiograph) -> bool:
+        """Known to be a whole radiograph (read through the located square alone, if found)."""
+        return (
+            self._locator is not None
+            and self.whole_radiograph_fov_mm is not None
+            and field_of_view_mm(radiograph.shape, radiograph.meta.pixel_spacing) >= self.whole_radiograph_fov_mm
+        )
+
+    def views(
+        self, shape: tuple[int, int], located: Located, spacing: PixelSpacing | None = None
+    ) -> list[Box | None]:
         """The regions the identifier reads: the located square (if any) and the whole image
-        (None), unless the located square already covers most of the image."""
+        (None). The whole image is left out when it is known to be a whole radiograph (its
+        pixel spacing gives a field of view of at least ``whole_radiograph_fov_mm``: a crop
+        around a valve spans a few centimetres, a skull film 17 cm or more) or when the located
+        square already covers most of it."""
         if located.box is None:
             return [None]
         region = located.box.square(self.crop_scale, minimum=32).clip(shape)
+        if self.whole_radiograph_fov_mm is not None and field_of_view_mm(shape, spacing) >= self.whole_radiograph_fov_mm:
+            return [region]
         whole = Box.full(shape)
         return [region] if region.width * region.height >= 0.8 * whole.width * whole.height else [region, None]
 

@@ -227,6 +227,75 @@ def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Pat
     assert located.box == Box(60, 80, 100, 120)
 
 
+def test_a_film_known_by_its_pixel_spacing_is_read_through_the_located_square_alone(
+    weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A skull film (field of view >= the card's whole_radiograph_fov_mm) is never read whole
+    when the valve was located; a crop (a few cm) or an image without spacing still is."""
+    from valvereader.predict import Located
+    from valvereader.radiograph import PixelSpacing
+
+    predictor = load_predictor(weights, device="cpu")
+    assert predictor.whole_radiograph_fov_mm == 100.0  # the default: the tiny card has no view_choice
+    found = Located(Box(60, 80, 100, 120), 0.9)
+    square = Box(60, 80, 100, 120).square(predictor.crop_scale, minimum=32).clip((200, 160))
+    film = PixelSpacing(0.7, 0.7, "ImagerPixelSpacing")  # 200 x 0.7 = 140 mm
+    crop = PixelSpacing(0.3, 0.3, "PixelSpacing")  # 60 mm
+    assert predictor.views((200, 160), found, film) == [square]
+    assert predictor.views((200, 160), found, crop) == [square, None]
+    assert predictor.views((200, 160), found, None) == [square, None]
+    assert predictor.views((200, 160), Located(None, 0.0), film) == [None]  # nothing found: read it whole
+
+    # Through predict: the whole view would win on strangeness, but a film never offers it.
+    calls: list[int] = []
+
+    def whole_looks_better(outputs):  # the whole view is the second one identified
+        calls.append(1)
+        return 0.0 if len(calls) == 2 else 1.0
+
+    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: found)
+    monkeypatch.setattr(predictor, "_strangeness", whole_looks_better)
+    radiograph = synthetic_radiograph((200, 160))
+    radiograph.meta.pixel_spacing = film
+    assert predictor.predict(radiograph).pipeline == "locate+identify"
+    assert len(calls) == 1
+    calls.clear()
+    radiograph.meta.pixel_spacing = crop
+    assert predictor.predict(radiograph).pipeline == "whole-image"
+
+
+def test_prepare_ahead_skips_the_whole_view_of_a_film(weights: Path) -> None:
+    """predict_many's loader prepares only what predict will read: no whole view for a film."""
+    from valvereader.radiograph import PixelSpacing
+
+    predictor = load_predictor(weights, device="cpu")
+    predictor._locator = object()  # as if a locator were installed (its input is not at issue here)
+    radiograph = synthetic_radiograph((200, 160))
+    assert len(predictor.prepare(radiograph).done) == 1  # no spacing: the whole view is read too
+    radiograph.meta.pixel_spacing = PixelSpacing(0.7, 0.7, "ImagerPixelSpacing")
+    assert len(predictor.prepare(radiograph).done) == 0
+
+
+def test_the_located_margin_lets_the_located_view_win_small_differences(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from valvereader.predict import Located
+
+    predictor = load_predictor(weights, device="cpu")
+    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))
+    order = []
+
+    def located_a_little_stranger(outputs):  # located first (strangeness 5), whole second (3)
+        order.append(1)
+        return 5.0 if len(order) % 2 == 1 else 3.0
+
+    monkeypatch.setattr(predictor, "_strangeness", located_a_little_stranger)
+    radiograph = synthetic_radiograph((200, 160))
+    assert predictor.predict(radiograph).pipeline == "whole-image"  # no margin: 3 < 5
+    predictor.located_margin = 4.0
+    assert predictor.predict(radiograph).pipeline == "locate+identify"  # 5 - 4 < 3
+    predictor.located_margin = 1.0
+    assert predictor.predict(radiograph).pipeline == "whole-image"  # 5 - 1 > 3
+
+
 def test_torch_reference_runtime_gives_the_onnx_results_for_the_shipped_models() -> None:
     """The path a GPU takes (torch) and the CPU path (ONNX Runtime) agree, on the CPU here."""
     from valvereader.model.runtime import OnnxBackend, TorchBackend

@@ -1,0 +1,163 @@
+"""Choose how the program reads a radiograph: the located square, the whole image, or both.
+
+    python scripts/view_rule.py dump OUT.json csv:DATA/ground_truth.csv split:validation
+    python scripts/view_rule.py select OUT.json [--temperature T]
+
+``dump`` runs the shipped locator and identifier once per image and keeps, for every view
+(the whole image; the located box squared x1, x1.25, x1.5, x2; the x1.25 square mirrored),
+the identifier's logits and open-set score, with the image's field of view in millimetres
+(from its pixel spacing, if any). Sources: ``csv:`` a ground-truth CSV of whole radiographs
+(valvereader phantoms), ``split:NAME`` the crops of that part of runs/identifier/split.json.
+
+``select`` prints the accuracy of each candidate rule on crops, composites and phantoms, and
+the accuracy over all radiographs. Candidates were listed before looking at any numbers; the
+choice is made on validation files only and then checked once on the test files
+(docs/evaluation/pipelines.md, "View choice").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALES = (1.0, 1.25, 1.5, 2.0)
+
+
+def items_from(source: str) -> list[tuple[Path, str, str]]:
+    kind, _, value = source.partition(":")
+    if kind == "csv":
+        from valvereader.training.locator import read_ground_truth
+
+        return [(s.path, s.valve_id, s.kind) for s in read_ground_truth(Path(value))]
+    if kind == "split":
+        doc = json.loads((ROOT / "runs/identifier/split.json").read_text(encoding="utf-8"))
+        return [(Path(doc["paths"][i]), doc["labels"][i], "crop") for i in doc["split"][value]]
+    raise SystemExit(f"unknown source '{source}': use csv:FILE or split:NAME")
+
+
+def dump(out: Path, sources: list[str]) -> None:
+    from valvereader.io import load
+    from valvereader.predict import _Prepare, field_of_view_mm, load_predictor
+
+    predictor = load_predictor(device="cpu")
+    items = [item for source in sources for item in items_from(source)]
+    rows, began = [], time.time()
+    for n, (path, label, kind) in enumerate(items, start=1):
+        radiograph = load(path)
+        prepare = _Prepare(radiograph)
+        found = predictor.locate(radiograph, prepare)
+        views: dict[str, object] = {"whole": None}
+        if found.box is not None:
+            for scale in SCALES:
+                views[f"loc{scale:g}"] = found.box.square(scale, minimum=32).clip(radiograph.shape)
+        names = list(views)
+        batch = [prepare(predictor._identify, views[name]).pixels for name in names]
+        if found.box is not None:
+            batch.append(batch[names.index("loc1.25")][:, ::-1])
+            names.append("loc1.25flip")
+        outputs = predictor._identifier.run(np.ascontiguousarray(np.stack(batch)[:, None]))
+        logits = outputs["logits"].astype(np.float64)
+        scores = predictor._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+        rows.append({
+            "file": str(path), "label": label, "kind": kind, "shape": radiograph.shape,
+            "fov_mm": field_of_view_mm(radiograph.shape, radiograph.meta.pixel_spacing) or None,
+            "views": names, "logits": logits.tolist(), "scores": None if scores is None else scores.tolist(),
+        })
+        if n % 100 == 0:
+            print(f"{n}/{len(items)} ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
+    out.write_text(json.dumps(rows), encoding="utf-8")
+
+
+def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.asarray(logits) / temperature
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",), margin: float = 0.0,
+           fov_mm: float | None = None, mode: str = "score") -> int:
+    """The class a rule predicts for one image.
+
+    mode "score": the view with the lower open-set score wins (the located one lowered by
+    ``margin``); "located"/"whole": that view alone; "confidence": the more confident view;
+    "average": the mean of both views' probabilities. With ``fov_mm``, an image whose pixel
+    spacing spans at least that is read through the located view alone. ``located`` views
+    are averaged (probabilities) when more than one is named.
+    """
+    logits = {v: np.asarray(row["logits"][i]) for i, v in enumerate(row["views"])}
+    scores = {v: row["scores"][i] for i, v in enumerate(row["views"])} if row["scores"] else {}
+    whole = _softmax(logits["whole"], temperature)
+    if "loc1" not in logits:
+        return int(np.argmax(whole))
+    loc = np.mean([_softmax(logits[v], temperature) for v in located], axis=0)
+    if fov_mm is not None and (row["fov_mm"] or 0) >= fov_mm:
+        return int(np.argmax(loc))
+    if mode == "located":
+        return int(np.argmax(loc))
+    if mode == "whole":
+        return int(np.argmax(whole))
+    if mode == "confidence":
+        return int(np.argmax(loc if loc.max() >= whole.max() else whole))
+    if mode == "average":
+        return int(np.argmax(loc + whole))
+    loc_score = np.mean([scores[v] for v in located]) - margin
+    return int(np.argmax(loc if loc_score <= scores["whole"] else whole))
+
+
+def select(path: Path, temperature: float) -> None:
+    from valvereader.catalogue import VALVE_IDS
+
+    rows = [r for r in json.loads(path.read_text(encoding="utf-8")) if r["label"] in VALVE_IDS]
+    truth = {id(r): VALVE_IDS.index(r["label"]) for r in rows}
+    kinds = ("crop", "composite", "phantom")
+    print(f"{path}: " + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in kinds))
+    candidates = [dict(mode=m) for m in ("whole", "located", "score", "confidence", "average")]
+    candidates += [dict(mode="score", margin=m) for m in (2, 5, 10, 15, 20)]
+    candidates += [dict(mode="score", fov_mm=f) for f in (100, 150)]
+    for located in (("loc1",), ("loc1.5",), ("loc1", "loc1.25"), ("loc1", "loc1.25", "loc1.5"),
+                    ("loc1", "loc1.25", "loc1.5", "loc1.25flip")):
+        candidates += [dict(mode="score", located=located, fov_mm=fov, margin=margin)
+                       for fov in (None, 100) for margin in (0, 10)]
+    print("| rule | crops | composites | phantoms | all radiographs |")
+    print("|---|---:|---:|---:|---:|")
+    for rule in candidates:
+        acc = {}
+        for kind in kinds + ("radiograph",):
+            chosen = [r for r in rows if (r["kind"] != "crop" if kind == "radiograph" else r["kind"] == kind)]
+            acc[kind] = np.mean([choose(r, temperature, **rule) == truth[id(r)] for r in chosen]) if chosen else float("nan")
+        text = ", ".join(f"{k}={v}" for k, v in rule.items())
+        print(f"| {text} | {acc['crop']:.3f} | {acc['composite']:.3f} | {acc['phantom']:.3f} | {acc['radiograph']:.3f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("out", type=Path)
+    d.add_argument("sources", nargs="+")
+    s = sub.add_parser("select")
+    s.add_argument("views", type=Path)
+    s.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the shipped card's)")
+    args = parser.parse_args()
+    if args.command == "dump":
+        dump(args.out, args.sources)
+    else:
+        temperature = args.temperature
+        if temperature is None:
+            from valvereader.model.card import ModelCard
+            from valvereader.paths import weights_dir
+            from valvereader.predict import IDENTIFIER_CARD, calibration_temperature
+
+            temperature = calibration_temperature(ModelCard.load(weights_dir() / IDENTIFIER_CARD))
+        select(args.views, temperature)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

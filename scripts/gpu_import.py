@@ -32,7 +32,11 @@ def main() -> int:
     from valvereader.catalogue import VALVE_IDS
 
     summary = json.loads((args.results / "results.json").read_text(encoding="utf-8"))
-    hardware = f"{summary['environment'].get('gpu')}, torch {summary['environment'].get('torch')}, bf16 autocast"
+    env = summary["environment"]
+    session = summary.get("args", {})  # the session's command-line settings (recorded since 2026-11-26)
+    hardware = f"{env.get('gpu') or 'CPU'}, torch {env.get('torch')}"
+    per_crop = session.get("per_crop", 2)
+    jitter_scale = "1.0-1.25 (uniform)" if "args" in summary else "1.25"
     for path in sorted(args.results.glob("identifier_*.fp16.safetensors")):
         name = path.name[len("identifier_"):-len(".fp16.safetensors")]
         result = summary["results"][name]
@@ -48,7 +52,8 @@ def main() -> int:
                   "max_lr": result["recipe"]["max_lr"], "pct_start": result["recipe"]["pct_start"],
                   "weight_decay": result["recipe"]["weight_decay"], "class_weighting": "inverse",
                   "balanced_sampling": False, "label_smoothing": result["recipe"]["label_smoothing"],
-                  "seed": result["recipe"]["seed"], "pretrained": True, "amp": True, "augment": result["augment"]}
+                  "seed": result["recipe"]["seed"], "pretrained": True, "amp": result.get("amp", "none") != "none",
+                  "augment": result["augment"], "initialised_from": session.get("init_from")}
         card = {
             "arch": "efficientnet_lite0", "input_size": size, "class_ids": list(VALVE_IDS),
             "preprocessing": {"size": size, "threshold": 0.02, "crop_border": True},
@@ -59,9 +64,11 @@ def main() -> int:
             "training_data": {
                 "real_crops_train": result["train_real"], "composite_regions_train": result["train_regions"],
                 "composite_regions_per_epoch": result["per_epoch_regions"],
-                "composites": "every train-split crop pasted twice into 1024x1280 phantom radiographs "
-                              "(valvereader.phantoms, written as DICOM and read back); region = the true box, "
-                              "or a jittered box (centre +-8 %, scale x exp(N(0, 0.12))), made square x1.25, Preprocess",
+                "composites": f"every train-split crop pasted {per_crop} times into 1024x1280 phantom radiographs "
+                              "(valvereader.phantoms, written as DICOM and read back; seed "
+                              f"{session.get('seed', 'not recorded')}); region = the true box made square x1.25, "
+                              "or a jittered box (centre +-8 %, scale x exp(N(0, 0.12))) made square x"
+                              f"{jitter_scale}, then Preprocess",
                 "script": "scripts/gpu_session.py", "epochs_planned": result["epochs_planned"],
                 "stopped_early": result["stopped_early"],
             },

@@ -175,12 +175,14 @@ def render_one(job_and_crop: tuple) -> dict | None:
     }
     if job.kind == "composite":
         rng = np.random.default_rng([job.seed, job.index, 77])
-        boxes = [truth.box, _box_jitter(truth.box, rng)]
+        # Variant 0: the true box squared x1.25 (the validation and test regions); variant 1:
+        # a jittered box squared at a random scale in 1.0-1.25 (the program may use either).
+        boxes = [(truth.box, 1.25), (_box_jitter(truth.box, rng), float(rng.uniform(1.0, 1.25)))]
         for size in _WORK["sizes"]:
             pre = Preprocess(size, 0.02, True)
             out["regions"][size] = np.stack([
-                np.round(pre(pixels, b.square(1.25, minimum=32).clip(pixels.shape)).pixels * 255).astype(np.uint8)
-                for b in boxes
+                np.round(pre(pixels, b.square(s, minimum=32).clip(pixels.shape)).pixels * 255).astype(np.uint8)
+                for b, s in boxes
             ])
     return out
 
@@ -849,7 +851,8 @@ def main() -> int:
     for w in workers:
         path = args.work / f"result_{w['name']}.json"
         results[w["name"]] = json.loads(path.read_text()) if path.exists() else {"error": "no result (killed or crashed)"}
-    summary = {"environment": env, "probe_images_per_s": rate, "epoch_factor": factor,
+    summary = {"environment": env, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+               "probe_images_per_s": rate, "epoch_factor": factor,
                "plan": {w["name"]: {k: v for k, v in w.items() if k not in ("train_real", "train_regions", "eval")} for w in workers},
                "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]),
                         "locator_images": len(meta["locator_kind"]), "render_errors": meta["render_error_count"],

@@ -56,6 +56,13 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert metrics["calibration"]["validation_nll_after"] <= metrics["calibration"]["validation_nll_before"] + 1e-9
     assert data["calibration"]["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
     assert "softmax(logits / T)" in (tmp_path / "weights" / "identifier.md").read_text()
+    # Shipping again over a card with a view choice (chosen on validation radiographs) keeps it.
+    assert "view_choice" not in data
+    choice = {"whole_radiograph_fov_mm": 90.0, "located_margin": 2.0, "rule": "test rule", "chosen_on": "test"}
+    card_path.write_text(json.dumps({**data, "view_choice": choice}))
+    again = ModelCard.load(ship_identifier(run, evaluation, tmp_path / "weights", version="9.9.9"))
+    assert again.data["view_choice"] == choice and again.data["version"] == "9.9.9"
+    assert "test rule" in (tmp_path / "weights" / "identifier.md").read_text()
 
 
 @pytest.mark.slow

@@ -148,9 +148,26 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                                "ood_review or max softmax < confident; else confident"},
     }
     card_path = weights / f"{name}.json"
+    # How the program chooses its view (predict.Predictor.views) was chosen on validation
+    # radiographs; a new identifier keeps it (re-check it with scripts/view_rule.py).
+    if card_path.is_file():
+        try:
+            previous = json.loads(card_path.read_text(encoding="utf-8")).get("view_choice")
+        except (OSError, ValueError):
+            previous = None
+        if previous:
+            data["view_choice"] = previous
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _write_markdown(data, weights / f"{name}.md")
     return card_path
+
+
+def _view_choice_section(choice: dict) -> str:
+    if not choice:
+        return ""
+    return (f"## How the program reads a radiograph\n\n{choice.get('rule', '')}. Field of view for a whole radiograph: "
+            f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
+            f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n")
 
 
 def _calibration(results: dict) -> dict:
@@ -221,7 +238,7 @@ far less reliably than the first number suggests.
 
 confident ≥ {t['confident']}, unknown below {t['unknown_confidence']}, open-set review ≥ {t['ood_review']}, unknown ≥ {t['ood_unknown']}.
 
-## Data attribution
+{_view_choice_section(card.get('view_choice') or {})}## Data attribution
 
 Trained on "{a['dataset']}" by {a['authors']}: {a['paper']}, doi {a['doi']}, {a['source']}, licensed {a['licence']}.
 Changes: {a['changes']}

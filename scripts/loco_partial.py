@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--out", type=Path, default=ROOT / "docs/evaluation/loco_partial.json")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs/loco_partial_cache.npz")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs/loco_partial_runs.npz", help="per-run pooled features and logits")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -126,6 +127,35 @@ def main() -> int:
 
     result: dict = {"protocol": __doc__.split("\n\n")[1].replace("\n", " "), "epochs": args.epochs, "lr": args.lr,
                     "input_size": args.size, "frozen_blocks": f"stem + blocks 0-{SPLIT_AT - 1}", "per_class": {}}
+    def candidate_scores(pooled, logits, fit_rows, labels, known) -> dict[str, np.ndarray]:
+        """Every open-set score tried (higher = stranger), all fitted on the known classes'
+        train-split crops only. The candidates were fixed before the run."""
+        out = {}
+        for normalise in ("none", "l2"):
+            stats = fit_mahalanobis(pooled[fit_rows], labels[fit_rows], known, normalise=normalise)
+            out[f"mahalanobis_{normalise}"] = stats.score(pooled)
+        soft = np.exp(logits - logits.max(1, keepdims=True))
+        soft /= soft.sum(1, keepdims=True)
+        out["max_softmax"] = 1 - soft.max(1)
+        peak = logits.max(1)
+        out["energy"] = -(peak + np.log(np.exp(logits - peak[:, None]).sum(1)))
+        # Deep nearest neighbours (Sun et al. 2022): distance of the L2-normalised feature to its
+        # k-th nearest training feature; a training crop's own distance leaves itself out.
+        unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        bank = unit[fit_rows]
+        sims = unit @ bank.T
+        sims[fit_rows, np.arange(len(fit_rows))] = -np.inf
+        for k in (1, 5, 20):
+            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+            out[f"knn{k}"] = 1 - kth
+        # Sum of the two best-known families, each standardised on the training crops' scores.
+        def z(score):
+            ref = score[fit_rows]
+            return (score - ref.mean()) / (ref.std() + 1e-9)
+        out["mahalanobis_l2+knn5"] = z(out["mahalanobis_l2"]) + z(out["knn5"])
+        return out
+
+    runs: dict[str, dict[str, np.ndarray]] = {}
     pooled, logits, _ = run(list(range(len(VALVE_IDS))))
     result["all_classes_test_accuracy"] = float(np.mean(logits[test].argmax(1) == labels[test]))
     print(f"all 8 classes: test accuracy {result['all_classes_test_accuracy']:.3f} ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
@@ -136,16 +166,17 @@ def main() -> int:
         known_test = np.array([i for i in test if labels[i] != c])
         unknown = np.flatnonzero(labels == c)
         entry = {"unknown_images": int(len(unknown)), "known_test_images": int(len(known_test))}
-        for normalise in ("none", "l2"):
-            stats = fit_mahalanobis(pooled[fit_rows], labels[fit_rows], known, normalise=normalise)
-            entry[f"mahalanobis_{normalise}"] = auroc(stats.score(pooled[known_test]), stats.score(pooled[unknown]))
-        soft = np.exp(logits - logits.max(1, keepdims=True))
-        soft /= soft.sum(1, keepdims=True)
-        entry["max_softmax"] = auroc(1 - soft[known_test].max(1), 1 - soft[unknown].max(1))
+        runs[VALVE_IDS[c]] = {"pooled": pooled.astype(np.float16), "logits": logits.astype(np.float32)}
+        scores = candidate_scores(pooled, logits, fit_rows, labels, known)
+        for name, score in scores.items():
+            entry[name] = auroc(score[known_test], score[unknown])
         result["per_class"][VALVE_IDS[c]] = entry
         print(f"{VALVE_IDS[c]}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in entry.items()})} "
               f"({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
-    for key in ("mahalanobis_none", "mahalanobis_l2", "max_softmax"):
+    np.savez_compressed(args.runs, **{f"{k}__{a}": v for k, d in runs.items() for a, v in d.items()})
+    for key in next(iter(result["per_class"].values())):
+        if key.endswith("_images"):
+            continue
         values = [e[key] for e in result["per_class"].values()]
         result[f"mean_{key}"] = float(np.mean(values))
         result[f"sd_{key}"] = float(np.std(values, ddof=1))

@@ -162,6 +162,12 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     return card_path
 
 
+def _lineage_line(training: dict) -> str:
+    """Where a model fine-tuned in stages came from (card training.lineage), if the card says."""
+    lineage = training.get("lineage")
+    return f"- Lineage: {lineage}\n" if lineage else ""
+
+
 def _view_choice_section(choice: dict) -> str:
     if not choice:
         return ""
@@ -208,7 +214,7 @@ def _write_markdown(card: dict, path: Path) -> None:
   input `image`, outputs `logits`, `features`), `{card['files']['openset']['path']}` (open-set statistics).
 - Training: {card['training']['data']}; {card['training']['duration']}; {card['training']['optimiser']};
   {card['training']['hardware']}. {card['training']['initialisation']}
-
+{_lineage_line(card['training'])}
 ## Metrics (held-out test, n = {m['test_n']})
 
 {m['protocol']}

@@ -222,8 +222,8 @@ def main() -> int:
     rest = t_end - t_forward - t_load - t_prepare
     rows += [
         ("One 2000×2500 DICOM: bare forward passes (locator + identifier on each view)", f"{t_forward * 1000:.0f} ms",
-         f"{int(loc_input is not None) + len(views)} network runs ({n_views} identifier views"
-         f"{' in one batch' if len(views) < n_views else ''})"),
+         f"{int(loc_input is not None) + len(views)} network runs ({n_views} identifier view{'s' if n_views != 1 else ''}"
+         f"{' in one batch' if len(views) < n_views else ''}; a film is read through the located square alone)"),
         ("One 2000×2500 DICOM: open → valve, verdict, heatmap", f"{t_end * 1000:.0f} ms",
          f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms)"),
         ("One 2000×2500 DICOM: the same passes with the earlier runtime settings", f"{t_old_forward * 1000:.0f} ms",
@@ -352,7 +352,10 @@ def main() -> int:
                  f"{t_view:.2f} s", "; ".join(timing_lines) or f"exit {proc.returncode}"))
 
     # 5. GPU
-    rows.append(("CUDA latency / throughput", "not measured", "no GPU on this machine or task"))
+    earlier = sorted(ROOT.glob("benchmarks/gpu_*.json"))
+    rows.append(("CUDA latency / throughput", "not measured in this run",
+                 f"no GPU on this machine; earlier GPU runs: {', '.join(p.name for p in earlier)} (`benchmarks/gpu.py`)"
+                 if earlier else "no GPU on this machine or task"))
 
     load_after = os.getloadavg()[0]
     busy = max(load_before, load_after) > 2.5

@@ -276,12 +276,13 @@ class Predictor:
     ) -> Prediction:
         """Identify the valve in one radiograph.
 
-        With a locator, the identifier looks at both the located region and the whole image
-        and keeps the view that looks more like its training crops (lower open-set score;
-        higher confidence where the card has no open-set score): a whole skull radiograph is
-        read through the located crop, while an image that is already a crop around the valve
-        (as in the public data set) is read whole. Measured on held-out data, this keeps the
-        accuracy of the better view on each kind of input (docs/evaluation/pipelines.md).
+        With a locator, a film (its pixel spacing spans at least the card's
+        ``whole_radiograph_fov_mm``) is read through the located square alone. Any other image
+        (a crop around the valve, as in the public data set, or a file without a spacing) is
+        read both ways, and the view that looks more like the training crops wins: lower
+        open-set score, the located view's lowered by the card's ``located_margin``; higher
+        confidence where the card has no open-set score. The rule was chosen on validation
+        radiographs and crops (docs/evaluation/pipelines.md, "View choice").
 
         Returns a Prediction whose box and heatmap are in the radiograph's pixel coordinates.
         With ``heatmap_max_side`` the heatmap is sampled every ``step`` pixels (step =
@@ -362,13 +363,13 @@ class Predictor:
                 for _, future in pending:
                     future.cancel()
 
+    def _is_film(self, shape: tuple[int, int], spacing: PixelSpacing | None) -> bool:
+        """Its pixel spacing says this is a whole radiograph, not a crop around a valve."""
+        return self.whole_radiograph_fov_mm is not None and field_of_view_mm(shape, spacing) >= self.whole_radiograph_fov_mm
+
     def _whole_radiograph(self, radiograph: Radiograph) -> bool:
-        """Known to be a whole radiograph (read through the located square alone, if found)."""
-        return (
-            self._locator is not None
-            and self.whole_radiograph_fov_mm is not None
-            and field_of_view_mm(radiograph.shape, radiograph.meta.pixel_spacing) >= self.whole_radiograph_fov_mm
-        )
+        """A film that predict reads through the located square alone (when the valve is found)."""
+        return self._locator is not None and self._is_film(radiograph.shape, radiograph.meta.pixel_spacing)
 
     def views(
         self, shape: tuple[int, int], located: Located, spacing: PixelSpacing | None = None
@@ -381,7 +382,7 @@ class Predictor:
         if located.box is None:
             return [None]
         region = located.box.square(self.crop_scale, minimum=32).clip(shape)
-        if self.whole_radiograph_fov_mm is not None and field_of_view_mm(shape, spacing) >= self.whole_radiograph_fov_mm:
+        if self._is_film(shape, spacing):
             return [region]
         whole = Box.full(shape)
         return [region] if region.width * region.height >= 0.8 * whole.width * whole.height else [region, None]

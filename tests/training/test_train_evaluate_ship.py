@@ -56,13 +56,23 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert metrics["calibration"]["validation_nll_after"] <= metrics["calibration"]["validation_nll_before"] + 1e-9
     assert data["calibration"]["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
     assert "softmax(logits / T)" in (tmp_path / "weights" / "identifier.md").read_text()
-    # Shipping again over a card with a view choice (chosen on validation radiographs) keeps it.
+    assert "auroc_loco_honest" not in data["openset"]  # no loco_partial.json beside the evaluation
+    # Shipping again over a card with a view choice (chosen on validation radiographs) keeps it,
+    # and a loco_partial.json beside the evaluation folder gives the honest unseen-valve AUROC.
     assert "view_choice" not in data
+    per_class = {v: {"mahalanobis_none": 0.5 + 0.05 * k, "mahalanobis_l2": 0.9} for k, v in enumerate(VALVE_IDS)}
+    (evaluation.parent / "loco_partial.json").write_text(json.dumps({"epochs": 3, "per_class": per_class}))
     choice = {"whole_radiograph_fov_mm": 90.0, "located_margin": 2.0, "rule": "test rule", "chosen_on": "test"}
     card_path.write_text(json.dumps({**data, "view_choice": choice}))
     again = ModelCard.load(ship_identifier(run, evaluation, tmp_path / "weights", version="9.9.9"))
     assert again.data["view_choice"] == choice and again.data["version"] == "9.9.9"
     assert "test rule" in (tmp_path / "weights" / "identifier.md").read_text()
+    honest = again.data["openset"]["auroc_loco_honest"]
+    key = "mahalanobis_l2" if again.data["openset"]["normalise"] == "l2" else "mahalanobis_none"
+    expected = [entry[key] for entry in per_class.values()]
+    assert honest["runs"] == 8 and honest["mean"] == pytest.approx(np.mean(expected), abs=1e-3)
+    assert honest["min"] == pytest.approx(min(expected)) and honest["max"] == pytest.approx(max(expected))
+    assert f"{np.mean(expected):.2f} ± " in (tmp_path / "weights" / "identifier.md").read_text()
 
 
 @pytest.mark.slow

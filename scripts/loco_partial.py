@@ -48,7 +48,7 @@ def main() -> int:
     from valvereader.model.architectures import build_model
     from valvereader.preprocess import Preprocess
     from valvereader.training.datasets import prepare_all, read_samples
-    from valvereader.training.openset import auroc, fit_mahalanobis
+    from valvereader.training.openset import auroc, energy_score, fit_mahalanobis, max_softmax_score
     from valvereader.training.train import inverse_frequency_weights
 
     began = time.time()
@@ -134,11 +134,8 @@ def main() -> int:
         for normalise in ("none", "l2"):
             stats = fit_mahalanobis(pooled[fit_rows], labels[fit_rows], known, normalise=normalise)
             out[f"mahalanobis_{normalise}"] = stats.score(pooled)
-        soft = np.exp(logits - logits.max(1, keepdims=True))
-        soft /= soft.sum(1, keepdims=True)
-        out["max_softmax"] = 1 - soft.max(1)
-        peak = logits.max(1)
-        out["energy"] = -(peak + np.log(np.exp(logits - peak[:, None]).sum(1)))
+        out["max_softmax"] = max_softmax_score(logits)
+        out["energy"] = energy_score(logits)
         # Deep nearest neighbours (Sun et al. 2022): distance of the L2-normalised feature to its
         # k-th nearest training feature; a training crop's own distance leaves itself out.
         unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from valvereader.predict import _softmax
+
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (1.0, 1.25, 1.5, 2.0)
 
@@ -71,13 +73,6 @@ def dump(out: Path, sources: list[str]) -> None:
         if n % 100 == 0:
             print(f"{n}/{len(items)} ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
     out.write_text(json.dumps(rows), encoding="utf-8")
-
-
-def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    z = np.asarray(logits) / temperature
-    z = z - z.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
 
 
 def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",), margin: float = 0.0,

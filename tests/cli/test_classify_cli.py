@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_model import write_tiny_weights  # noqa: E402
+from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
 
 from valvereader.catalogue import VALVE_IDS  # noqa: E402
 from valvereader.classify import columns  # noqa: E402
@@ -31,15 +31,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_batch(folder: Path, good: int = 3) -> list[Path]:
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(good):
-        path = folder / f"img{i}.png"
-        Image.fromarray(rng.integers(0, 255, (64, 48), dtype=np.uint8)).save(path)
-        paths.append(path)
+    paths = noise_pngs(folder, good)
     broken = folder / "sub" / "broken.dcm"
     broken.parent.mkdir()
     broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_model import write_tiny_weights  # noqa: E402
+from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
 
 from valvereader import classify  # noqa: E402
 from valvereader.cli import main  # noqa: E402
@@ -119,25 +119,12 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _png_folder(folder: Path, count: int) -> list[Path]:
-    from PIL import Image
-
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    paths = []
-    for i in range(count):
-        path = folder / f"img{i:02d}.png"
-        Image.fromarray(rng.integers(0, 255, (90, 70), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
-
-
 def test_a_preprocessing_failure_in_the_loader_thread_gets_its_typed_row(
     tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from valvereader.errors import UnsupportedImageError
 
-    files = _png_folder(tmp_path / "batch", 4)
+    files = noise_pngs(tmp_path / "batch", 4, (90, 70), seed=3)
     plain_prepare = Predictor.prepare
 
     def prepare(self, radiograph):
@@ -162,14 +149,14 @@ def test_a_preprocessing_failure_in_the_loader_thread_gets_its_typed_row(
 def test_interrupt_keeps_finished_rows_and_resume_completes(
     tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = _png_folder(tmp_path / "batch", 8)
+    files = noise_pngs(tmp_path / "batch", 8, (90, 70), seed=3)
     out = tmp_path / "results.csv"
     args = ["classify", str(tmp_path / "batch"), "--output", str(out), "--weights", str(tiny_weights),
             "--device", "cpu", "--no-progress"]
     plain_row = classify.prediction_row
 
     def interrupted(path, prediction):
-        if path.name == "img03.png":
+        if path.name == files[3].name:
             raise KeyboardInterrupt  # Ctrl-C while the loader thread is ahead
         return plain_row(path, prediction)
 

@@ -66,6 +66,21 @@ def write_tiny_weights(folder: Path, size: int = 32, thresholds: dict | None = N
     return card_path
 
 
+def noise_pngs(folder: Path, count: int, shape: tuple[int, int] = (64, 48), seed: int = 0) -> list[Path]:
+    """``count`` grey noise PNGs img0.png, img1.png... in ``folder`` (created): valid images
+    for batch tests, whatever the model makes of them."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        path = folder / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
 def synthetic_radiograph(shape=(120, 90), seed: int = 1):
     from valvereader.radiograph import Radiograph, RadiographMeta
 

@@ -194,7 +194,9 @@ class Predictor:
         choice = identifier.data.get("view_choice") or {}
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
         self.whole_radiograph_fov_mm = float(fov) if fov else None
-        self.located_margin = float(choice.get("located_margin", 0.0))
+        # The margin is in the units of the card's open-set score; without one (strangeness is
+        # then 1 - confidence) it would mean nothing, so it is not applied.
+        self.located_margin = float(choice.get("located_margin", 0.0)) if self._scorer.method in ("mahalanobis", "energy") else 0.0
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
 
     @staticmethod

@@ -264,6 +264,22 @@ def test_a_film_known_by_its_pixel_spacing_is_read_through_the_located_square_al
     assert predictor.predict(radiograph).pipeline == "whole-image"
 
 
+def test_the_located_margin_applies_only_to_an_open_set_score(weights: Path, tmp_path: Path) -> None:
+    """The card's margin is in open-set score units: without a score (strangeness = 1 -
+    confidence) a margin of 10 would always pick the located view, so it is not applied."""
+    for item in weights.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card["view_choice"] = {"whole_radiograph_fov_mm": 120.0, "located_margin": 10.0}
+    card.pop("openset", None)
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    plain = load_predictor(tmp_path, device="cpu")
+    assert plain.located_margin == 0.0 and plain.whole_radiograph_fov_mm == 120.0
+    card["openset"] = {"method": "energy", "temperature": 1.0}
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    assert load_predictor(tmp_path, device="cpu").located_margin == 10.0
+
+
 def test_prepare_ahead_skips_the_whole_view_of_a_film(weights: Path) -> None:
     """predict_many's loader prepares only what predict will read: no whole view for a film."""
     from valvereader.radiograph import PixelSpacing

@@ -36,7 +36,10 @@ def main() -> int:
     session = summary.get("args", {})  # the session's command-line settings (recorded since 2026-11-26)
     hardware = f"{env.get('gpu') or 'CPU'}, torch {env.get('torch')}"
     per_crop = session.get("per_crop", 2)
-    jitter_scale = "1.0-1.25 (uniform)" if "args" in summary else "1.25"
+    # Sessions before region_squares was recorded squared both regions x1.25.
+    squares = summary.get("data", {}).get("region_squares", {"true_box": 1.25, "jittered_box": [1.25, 1.25]})
+    low, high = squares["jittered_box"]
+    jitter_scale = f"{low:g}" if low == high else f"{low:g}-{high:g} (uniform)"
     for path in sorted(args.results.glob("identifier_*.fp16.safetensors")):
         name = path.name[len("identifier_"):-len(".fp16.safetensors")]
         result = summary["results"][name]
@@ -66,7 +69,7 @@ def main() -> int:
                 "composite_regions_per_epoch": result["per_epoch_regions"],
                 "composites": f"every train-split crop pasted {per_crop} times into 1024x1280 phantom radiographs "
                               "(valvereader.phantoms, written as DICOM and read back; seed "
-                              f"{session.get('seed', 'not recorded')}); region = the true box made square x1.25, "
+                              f"{session.get('seed', 'not recorded')}); region = the true box made square x{squares['true_box']:g}, "
                               "or a jittered box (centre +-8 %, scale x exp(N(0, 0.12))) made square x"
                               f"{jitter_scale}, then Preprocess",
                 "script": "scripts/gpu_session.py", "epochs_planned": result["epochs_planned"],

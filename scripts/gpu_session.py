@@ -135,6 +135,11 @@ def _init_render(sizes, locator_size, scratch) -> None:
     _WORK.update(sizes=sizes, locator_size=locator_size, scratch=Path(scratch))
 
 
+# How each composite's two training regions are squared around their box (recorded in the
+# session's results.json, and from there in the model card by scripts/gpu_import.py).
+REGION_SQUARES = {"true_box": 1.25, "jittered_box": (1.0, 1.25)}
+
+
 def _box_jitter(box, rng):
     from valvereader.geometry import Box
 
@@ -175,9 +180,10 @@ def render_one(job_and_crop: tuple) -> dict | None:
     }
     if job.kind == "composite":
         rng = np.random.default_rng([job.seed, job.index, 77])
-        # Variant 0: the true box squared x1.25 (the validation and test regions); variant 1:
-        # a jittered box squared at a random scale in 1.0-1.25 (the program may use either).
-        boxes = [(truth.box, 1.25), (_box_jitter(truth.box, rng), float(rng.uniform(1.0, 1.25)))]
+        # Variant 0: the true box squared (the validation and test regions); variant 1: a
+        # jittered box squared at a random scale in a range (the program may use either).
+        boxes = [(truth.box, REGION_SQUARES["true_box"]),
+                 (_box_jitter(truth.box, rng), float(rng.uniform(*REGION_SQUARES["jittered_box"])))]
         for size in _WORK["sizes"]:
             pre = Preprocess(size, 0.02, True)
             out["regions"][size] = np.stack([
@@ -854,7 +860,7 @@ def main() -> int:
     summary = {"environment": env, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "probe_images_per_s": rate, "epoch_factor": factor,
                "plan": {w["name"]: {k: v for k, v in w.items() if k not in ("train_real", "train_regions", "eval")} for w in workers},
-               "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]),
+               "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]), "region_squares": REGION_SQUARES,
                         "locator_images": len(meta["locator_kind"]), "render_errors": meta["render_error_count"],
                         "render_error_examples": meta["render_errors"]},
                "results": results, "seconds": round(time.time() - T0, 1)}

@@ -260,6 +260,12 @@ def prepare(args, crops_rows) -> dict:
 
 
 # --- stage 2: the training workers ------------------------------------------------------------
+def _next_epoch_misses(deadline: float, epoch_began: float, epoch: int) -> bool:
+    """Would another epoch as long as this one (with 30 % spare) end after ``deadline``? The
+    first epoch carries start-up and cuDNN's autotuning (37 s against 5 s later on the H200),
+    so it never stops a run by itself."""
+    estimate = time.time() - epoch_began if epoch >= 1 else 0.0
+    return time.time() + 1.3 * estimate > deadline
 def plan_workers(meta: dict, args) -> list[dict]:
     labels = np.asarray(meta["labels"])
     split = np.asarray(meta["split"])
@@ -396,10 +402,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
         history.append({"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)})
         if epoch == 0 or (epoch + 1) % 5 == 0:
             log(f"{spec['name']}: epoch {epoch + 1}/{spec['epochs']} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s)")
-        # The first epoch carries start-up and cuDNN's autotuning (37 s against 5 s later on the
-        # H200): judge the time of the next epoch by the later ones only.
-        estimate = time.time() - began if epoch >= 1 else 0.0
-        if time.time() + 1.3 * estimate > deadline and epoch + 1 < spec["epochs"]:
+        if _next_epoch_misses(deadline, began, epoch) and epoch + 1 < spec["epochs"]:
             stopped_early = True
             log(f"{spec['name']}: deadline, stopping after epoch {epoch + 1} of {spec['epochs']}")
             break
@@ -594,8 +597,7 @@ def locator_worker(args, deadline_at: float | None = None) -> dict:
         history.append(record)
         if epoch == 0 or (epoch + 1) % 5 == 0:
             log(f"locator: {record}")
-        estimate = time.time() - began if epoch >= 1 else 0.0
-        if time.time() + 1.3 * estimate > deadline and epoch + 1 < epochs:
+        if _next_epoch_misses(deadline, began, epoch) and epoch + 1 < epochs:
             log(f"locator: deadline, stopping after epoch {epoch + 1} of {epochs}")
             break
     last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -91,10 +91,9 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of the true labels under softmax(logits / temperature)."""
     scaled = np.asarray(logits, dtype=np.float64) / float(temperature)
-    peak = scaled.max(axis=1, keepdims=True)
-    log_norm = peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))
     labels = np.asarray(labels, dtype=int)
-    return float(np.mean(log_norm - scaled[np.arange(len(labels)), labels]))
+    # -energy is logsumexp, the softmax's log normaliser.
+    return float(np.mean(-energy_score(scaled) - scaled[np.arange(len(labels)), labels]))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = TEMPERATURE_BOUNDS,

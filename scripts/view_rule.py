@@ -64,7 +64,7 @@ def dump(out: Path, sources: list[str]) -> None:
             names.append("loc1.25flip")
         outputs = predictor._identifier.run(np.ascontiguousarray(np.stack(batch)[:, None]))
         logits = outputs["logits"].astype(np.float64)
-        scores = predictor._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+        scores = predictor._view_scorer(logits, outputs["features"].mean(axis=(2, 3)))  # the score the views are compared by
         rows.append({
             "file": str(path), "label": label, "kind": kind, "shape": radiograph.shape,
             "fov_mm": field_of_view_mm(radiograph.shape, radiograph.meta.pixel_spacing) or None,

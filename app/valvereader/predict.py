@@ -81,14 +81,19 @@ def field_of_view_mm(shape: tuple[int, int], spacing: PixelSpacing | None) -> fl
 class OpenSetScorer:
     """The card's open-set score, computed in numpy (higher = less like any training valve)."""
 
-    def __init__(self, card: ModelCard):
-        spec = card.data.get("openset") or {}
+    def __init__(self, card: ModelCard, spec: dict | None = None, role: str = "openset"):
+        """The card's ``openset`` score, or with ``spec`` another one whose statistics are the
+        card's file of that ``role`` (the view choice's own score)."""
+        spec = (card.data.get("openset") or {}) if spec is None else spec
         self.method = str(spec.get("method", "none")).lower()
+        self.normalise = str(spec.get("normalise", "none")).lower()
+        if self.normalise not in ("none", "l2"):
+            raise ModelCardError(f"{card.path.name}: unknown open-set normalisation '{self.normalise}' (expected none or l2)")
         self.arrays: dict[str, np.ndarray] = {}
         if self.method == "mahalanobis":
             from safetensors.numpy import load_file
 
-            self.arrays = {k: v.astype(np.float64) for k, v in load_file(str(card.verify("openset"))).items()}
+            self.arrays = {k: v.astype(np.float64) for k, v in load_file(str(card.verify(role))).items()}
             for key in ("class_means", "precision"):
                 if key not in self.arrays:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
@@ -102,7 +107,10 @@ class OpenSetScorer:
             # einsum (optimize=False) runs numpy's own single-threaded loop, not BLAS: OpenBLAS's
             # threads fought ONNX Runtime's workers (and a batch's loader thread) for the cores
             # and turned this 0.5 ms product into 10-20 ms right after a network run.
-            projected = np.einsum("ij,nj->ni", self._project, pooled.astype(np.float64), optimize=False)
+            z = pooled.astype(np.float64)
+            if self.normalise == "l2":
+                z = z / np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z))[:, None], 1e-12)
+            projected = np.einsum("ij,nj->ni", self._project, z, optimize=False)
             diffs = projected[:, None, :] - self._projected_means[None, :, :]
             return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
         if self.method == "energy":
@@ -179,7 +187,7 @@ class Predictor:
         self.temperature = calibration_temperature(identifier)
         self._identify = _preprocess_from(identifier)
         self._identifier: Backend = open_backend(identifier, device, runtime)
-        self._scorer = OpenSetScorer(identifier)
+        self._scorer = OpenSetScorer(identifier)  # the verdict's score
         self._classifier_weights = self._load_classifier_weights(identifier)
         self._locate: Preprocess | None = None
         self._locator: Backend | None = None
@@ -192,11 +200,15 @@ class Predictor:
         # How predict() chooses between the located square and the whole image (card
         # "view_choice", chosen on validation radiographs and crops; docs/evaluation/pipelines.md).
         choice = identifier.data.get("view_choice") or {}
+        # The views are compared by the card's open-set score, or by a score of their own when
+        # the card names one (view_choice.score, statistics in the file of role "view_score").
+        spec = choice.get("score")
+        self._view_scorer = OpenSetScorer(identifier, spec, str(spec.get("role", "view_score"))) if spec else self._scorer
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
         self.whole_radiograph_fov_mm = float(fov) if fov else None
         # The margin is in the units of the card's open-set score; without one (strangeness is
         # then 1 - confidence) it would mean nothing, so it is not applied.
-        self.located_margin = float(choice.get("located_margin", 0.0)) if self._scorer.method in ("mahalanobis", "energy") else 0.0
+        self.located_margin = float(choice.get("located_margin", 0.0)) if self._view_scorer.method in ("mahalanobis", "energy") else 0.0
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
 
     @staticmethod
@@ -251,9 +263,12 @@ class Predictor:
         views = [{name: value[i : i + 1] for name, value in outputs.items()} for i in range(len(regions))]
         # The open-set score of all views at once: the projection matrix is read once.
         logits = outputs["logits"].astype(np.float64)
-        scores = self._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+        pooled = outputs["features"].mean(axis=(2, 3))
+        scores = self._scorer(logits, pooled)
+        view_scores = scores if self._view_scorer is self._scorer else self._view_scorer(logits, pooled)
         for i, view in enumerate(views):
             view["_scored"] = (logits[i : i + 1], None if scores is None else float(scores[i]))  # type: ignore[assignment]
+            view["_view_score"] = None if view_scores is None else float(view_scores[i])  # type: ignore[assignment]
         return [(region, (view_input, view)) for region, view_input, view in zip(regions, prepared, views)]
 
     def prepare(self, radiograph: Radiograph) -> _Prepare:
@@ -298,7 +313,7 @@ class Predictor:
         candidates = []
         views = self.views(radiograph.shape, located, radiograph.meta.pixel_spacing)
         for region, (prepared_view, outputs) in self._identify_views(radiograph, views, prepare):
-            strangeness = self._strangeness(outputs)
+            strangeness = self._strangeness(outputs) if len(views) > 1 else 0.0  # one view: nothing to choose
             if region is None:
                 candidates.append((strangeness, "whole-image", Located(None, located.score), prepared_view, outputs))
             else:
@@ -399,8 +414,14 @@ class Predictor:
         return cached  # type: ignore[return-value]
 
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
-        """How unlike the training crops a view looks: open-set score, else 1 - confidence."""
+        """How unlike the training crops a view looks, by the view choice's score (open-set
+        score), else 1 - confidence."""
         logits, score = self._open_set(outputs)
+        if self._view_scorer is not self._scorer:
+            score = outputs.get("_view_score")  # type: ignore[assignment]
+            if score is None:
+                computed = self._view_scorer(logits, outputs["features"].mean(axis=(2, 3)))
+                score = None if computed is None else float(computed[0])
         if score is not None:
             return score
         return 1.0 - float(_softmax(logits, self.temperature)[0].max())

@@ -192,6 +192,43 @@ def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     assert np.allclose(scorer(np.zeros((3, k)), pooled), textbook, rtol=1e-6)
 
 
+@pytest.mark.parametrize("normalise", ["none", "l2"])
+def test_inference_score_equals_the_training_side_statistics(tmp_path: Path, normalise: str) -> None:
+    """The program's numpy scorer gives the score the thresholds were fitted with, either way."""
+    from valvereader.model.card import sha256_of
+    from valvereader.predict import OpenSetScorer
+    from valvereader.training.openset import fit_mahalanobis, save_openset
+
+    rng = np.random.default_rng(11)
+    c, k = 12, 3
+    features = rng.gamma(2.0, 1.0, size=(90, c)) + np.repeat(np.eye(k, c) * 3, 30, axis=0)
+    labels = np.repeat(np.arange(k), 30)
+    stats = fit_mahalanobis(features, labels, range(k), normalise=normalise)
+    path = save_openset(tmp_path / "open.safetensors", stats)
+    card_path = tmp_path / "c.json"
+    card_path.write_text(json.dumps({
+        "name": "x", "version": "0", "task": "identify", "architecture": "tiny", "input_size": 8,
+        "files": {"openset": {"path": path.name, "sha256": sha256_of(path)}},
+        "openset": {"method": "mahalanobis", "normalise": normalise},
+    }))
+    pooled = rng.gamma(2.0, 1.0, size=(5, c)) * rng.uniform(0.5, 3.0, size=(5, 1))  # varied norms
+    expected = stats.score(pooled)
+    assert np.allclose(OpenSetScorer(ModelCard.load(card_path))(np.zeros((5, k)), pooled), expected, rtol=1e-5)
+    if normalise == "l2":  # the scale of a feature vector no longer matters
+        assert np.allclose(OpenSetScorer(ModelCard.load(card_path))(np.zeros((5, k)), pooled * 7.0), expected, rtol=1e-5)
+
+
+def test_unknown_normalisation_is_a_card_error(tmp_path: Path) -> None:
+    from valvereader.errors import ModelCardError
+    from valvereader.predict import OpenSetScorer
+
+    card_path = tmp_path / "c.json"
+    card_path.write_text(json.dumps({"name": "x", "version": "0", "task": "identify", "architecture": "tiny",
+                                     "input_size": 8, "files": {}, "openset": {"method": "mahalanobis", "normalise": "cosine"}}))
+    with pytest.raises(ModelCardError, match="cosine"):
+        OpenSetScorer(ModelCard.load(card_path))
+
+
 def test_shipped_weights_work_without_the_torch_safetensors(tmp_path: Path) -> None:
     """The desktop bundle ships ONNX + the small classifier file, not the full torch weights."""
     from valvereader.paths import weights_dir
@@ -258,7 +295,7 @@ def test_a_film_known_by_its_pixel_spacing_is_read_through_the_located_square_al
     radiograph = synthetic_radiograph((200, 160))
     radiograph.meta.pixel_spacing = film
     assert predictor.predict(radiograph).pipeline == "locate+identify"
-    assert len(calls) == 1
+    assert len(calls) == 0  # one view: nothing to compare, so no view score is computed
     calls.clear()
     radiograph.meta.pixel_spacing = crop
     assert predictor.predict(radiograph).pipeline == "whole-image"
@@ -278,6 +315,53 @@ def test_the_located_margin_applies_only_to_an_open_set_score(weights: Path, tmp
     card["openset"] = {"method": "energy", "temperature": 1.0}
     (tmp_path / "identifier.json").write_text(json.dumps(card))
     assert load_predictor(tmp_path, device="cpu").located_margin == 10.0
+
+
+def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(weights: Path, tmp_path: Path) -> None:
+    """A card whose view_choice names a score of its own (file role view_score): the views are
+    compared by that score, while the verdict and the reported ood_score stay the card's."""
+    from safetensors.numpy import load_file, save_file
+
+    from valvereader.model.card import sha256_of
+    from valvereader.predict import OpenSetScorer
+
+    for item in weights.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    c = load_file(str(tmp_path / card["files"]["safetensors"]["path"]))["classifier.weight"].shape[1]
+    rng = np.random.default_rng(3)
+    for name, role in (("verdict.safetensors", "openset"), ("view.safetensors", "view_score")):
+        a = rng.normal(size=(c, c))
+        save_file({"class_means": rng.normal(0, 1, (8, c)).astype(np.float32),
+                   "precision": (a @ a.T / c + np.eye(c)).astype(np.float32)}, str(tmp_path / name))
+        card["files"][role] = {"path": name, "sha256": sha256_of(tmp_path / name)}
+    card["openset"] = {"method": "mahalanobis", "normalise": "l2"}
+    card["view_choice"] = {"whole_radiograph_fov_mm": 100.0, "located_margin": 0.0,
+                           "score": {"method": "mahalanobis", "normalise": "none", "role": "view_score"}}
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    predictor = load_predictor(tmp_path, device="cpu")
+    verdict_scorer = OpenSetScorer(predictor.identifier_card)
+    view_scorer = OpenSetScorer(predictor.identifier_card, card["view_choice"]["score"], "view_score")
+    radiograph = synthetic_radiograph((200, 160))
+    prepare = predictor.prepare(radiograph)
+    regions = [Box(40, 50, 120, 130), None]
+    for separately in (False, True):  # one batched run, and one run per view
+        if separately:
+            viewed = [(region, predictor.identify(radiograph, region, prepare)) for region in regions]
+        else:
+            viewed = predictor._identify_views(radiograph, regions, prepare)
+        for _, (_, outputs) in viewed:
+            logits = outputs["logits"].astype(np.float64)
+            pooled = outputs["features"].mean(axis=(2, 3))
+            assert predictor._strangeness(outputs) == pytest.approx(float(view_scorer(logits, pooled)[0]), rel=1e-9)
+            assert predictor._open_set(outputs)[1] == pytest.approx(float(verdict_scorer(logits, pooled)[0]), rel=1e-9)
+            assert predictor._strangeness(outputs) != pytest.approx(predictor._open_set(outputs)[1], rel=1e-3)
+    prediction = predictor.predict(radiograph, with_heatmap=False)
+    assert prediction.ood_score is not None
+    # A card whose view_score file was tampered with is refused like any other file.
+    (tmp_path / "view.safetensors").write_bytes(b"x" * 64)
+    with pytest.raises(WeightsIntegrityError):
+        load_predictor(tmp_path, device="cpu")
 
 
 def test_prepare_ahead_skips_the_whole_view_of_a_film(weights: Path) -> None:

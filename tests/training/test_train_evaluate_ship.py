@@ -59,13 +59,21 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert "auroc_loco_honest" not in data["openset"]  # no loco_partial.json beside the evaluation
     # Shipping again over a card with a view choice (chosen on validation radiographs) keeps it,
     # and a loco_partial.json beside the evaluation folder gives the honest unseen-valve AUROC.
-    assert "view_choice" not in data
+    # The views are compared by the raw-feature score of their own (heldout.VIEW_NORMALISE), in its own file.
+    assert set(data["view_choice"]) == {"score"} and data["view_choice"]["score"]["normalise"] == "none"
+    assert data["openset"]["normalise"] == "l2"
+    card.verify("view_score")
     per_class = {v: {"mahalanobis_none": 0.5 + 0.05 * k, "mahalanobis_l2": 0.9} for k, v in enumerate(VALVE_IDS)}
     (evaluation.parent / "loco_partial.json").write_text(json.dumps({"epochs": 3, "per_class": per_class}))
     choice = {"whole_radiograph_fov_mm": 90.0, "located_margin": 2.0, "rule": "test rule", "chosen_on": "test"}
-    card_path.write_text(json.dumps({**data, "view_choice": choice}))
+    card_path.write_text(json.dumps({**data, "view_choice": choice, "training": {**data["training"], "lineage": "test lineage"}}))
     again = ModelCard.load(ship_identifier(run, evaluation, tmp_path / "weights", version="9.9.9"))
-    assert again.data["view_choice"] == choice and again.data["version"] == "9.9.9"
+    assert again.data["view_choice"] == {**choice, "score": data["view_choice"]["score"]} and again.data["version"] == "9.9.9"
+    # The same network shipped again keeps the provenance the previous card gave it.
+    assert again.data["training"]["lineage"] == "test lineage"
+    assert again.data["training"]["reshipped"].startswith(f"the network of {data['version']}, unchanged")
+    assert "Shipped again: the network of" in (tmp_path / "weights" / "identifier.md").read_text()
+    assert again.data["openset"]["auroc_loco_frozen"] is None  # no linear probe in this evaluation
     assert "test rule" in (tmp_path / "weights" / "identifier.md").read_text()
     honest = again.data["openset"]["auroc_loco_honest"]
     key = "mahalanobis_l2" if again.data["openset"]["normalise"] == "l2" else "mahalanobis_none"

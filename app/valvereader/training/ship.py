@@ -20,7 +20,7 @@ import numpy as np
 
 from ..catalogue import VALVE_IDS
 from .attribution import DATASET_CREDIT
-from .heldout import OPENSET_FILE
+from .heldout import OPENSET_FILE, VIEW_OPENSET_FILE
 from .openset import METHOD, formula
 
 DATA_ATTRIBUTION = {
@@ -71,6 +71,15 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     export_onnx(model.eval(), files["onnx"], card["input_size"])
     onnx_error = onnx_matches_torch(model, files["onnx"], card["input_size"])
     shutil.copyfile(run / OPENSET_FILE, files["openset"])
+    view_score = None
+    if (run / VIEW_OPENSET_FILE).is_file() and results["openset"].get("view_normalise"):
+        # The view choice compares views by a score of its own (heldout.VIEW_NORMALISE).
+        files["view_score"] = weights / f"{name}.openset_view.safetensors"
+        shutil.copyfile(run / VIEW_OPENSET_FILE, files["view_score"])
+        view_score = {"method": METHOD, "normalise": results["openset"]["view_normalise"], "role": "view_score",
+                      "formula": formula(results["openset"]["view_normalise"]), "fitted_on": "pooled features of the training images"}
+    else:
+        (weights / f"{name}.openset_view.safetensors").unlink(missing_ok=True)
     test = results["test"]["metrics"]
     thresholds = results["thresholds"]["values"]
     config = card["config"]
@@ -139,7 +148,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "auroc_loco_note": "leave-one-class-out on the test images with statistics refitted without the held-out class; the "
                                "backbone itself was trained on all 8 classes, so this is optimistic. With a backbone that never "
                                "saw a valve (frozen ImageNet features) the same score gives auroc_loco_frozen.",
-            "auroc_loco_frozen": probe.get("loco_auroc_frozen", {}).get("mahalanobis_raw", probe.get("loco_auroc_frozen", {}).get("mahalanobis_l2", {})).get("mean"),
+            "auroc_loco_frozen": _frozen_auroc(probe, results["openset"]["normalise"]),
             "auroc_loco_max_softmax": results["openset"]["loco_auroc_finetuned"]["max_softmax_drop_class"]["mean"],
         },
         **_calibration(results),
@@ -151,18 +160,34 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     if honest:
         data["openset"]["auroc_loco_honest"] = honest
     card_path = weights / f"{name}.json"
-    # How the program chooses its view (predict.Predictor.views) was chosen on validation
-    # radiographs; a new identifier keeps it (re-check it with scripts/view_rule.py).
+    previous: dict = {}
     if card_path.is_file():
         try:
-            previous = json.loads(card_path.read_text(encoding="utf-8")).get("view_choice")
+            previous = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            previous = None
-        if previous:
-            data["view_choice"] = previous
+            previous = {}
+    # How the program chooses its view (predict.Predictor.views) was chosen on validation
+    # radiographs; a new identifier keeps it (re-check it with scripts/view_rule.py).
+    if previous.get("view_choice"):
+        data["view_choice"] = {k: v for k, v in previous["view_choice"].items() if k != "score"}
+    if view_score:
+        data["view_choice"] = {**data.get("view_choice", {}), "score": view_score}
+    # The same network shipped again (new open-set statistics or thresholds): where it came
+    # from is what the previous card says, not what this run folder can tell.
+    same_network = previous.get("files", {}).get("safetensors", {}).get("sha256") == data["files"]["safetensors"]["sha256"]
+    if same_network and previous.get("training"):
+        data["training"] = {**previous["training"], "reshipped": f"the network of {previous.get('version', 'the previous card')}, "
+                            f"unchanged; evaluation, open-set statistics and thresholds from {Path(evaluation).as_posix()}"}
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _write_markdown(data, weights / f"{name}.md")
     return card_path
+
+
+def _frozen_auroc(probe: dict, normalise: str) -> float | None:
+    """The linear probe's leave-one-class-out AUROC on frozen ImageNet features, for the shipped score."""
+    frozen = probe.get("loco_auroc_frozen", {})
+    entry = frozen.get("mahalanobis_l2" if normalise == "l2" else "mahalanobis_raw") or {}
+    return entry.get("mean")
 
 
 def _honest_loco(path: Path, normalise: str) -> dict | None:
@@ -195,7 +220,10 @@ def _honest_loco_line(openset: dict) -> str:
 def _lineage_line(training: dict) -> str:
     """Where a model fine-tuned in stages came from (card training.lineage), if the card says."""
     lineage = training.get("lineage")
-    return f"- Lineage: {lineage}\n" if lineage else ""
+    text = f"- Lineage: {lineage}\n" if lineage else ""
+    if training.get("reshipped"):
+        text += f"- Shipped again: {training['reshipped']}.\n"
+    return text
 
 
 def _view_choice_section(choice: dict) -> str:
@@ -203,7 +231,9 @@ def _view_choice_section(choice: dict) -> str:
         return ""
     return (f"## How the program reads a radiograph\n\n{choice.get('rule', '')}. Field of view for a whole radiograph: "
             f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
-            f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n")
+            f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n"
+            + (f"The views are compared by a score of their own, not the verdict's: {choice['score'].get('formula', '')} "
+               f"(statistics in the file of role '{choice['score'].get('role', 'view_score')}').\n\n" if choice.get("score") else ""))
 
 
 def _calibration(results: dict) -> dict:

@@ -83,6 +83,39 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert f"{np.mean(expected):.2f} ± " in (tmp_path / "weights" / "identifier.md").read_text()
 
 
+def test_evaluate_cross_validates_the_recipe_per_fold_with_a_shorter_budget(tmp_path) -> None:
+    """`evaluate --cv K --cv-epochs E`: K trainings on grouped folds, each tested on its own fold;
+    metrics per fold and mean ± SD, and the report says the budget was shorter than the run's."""
+    import torch
+
+    from valvereader.training import cli_evaluate, cli_train
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    for k, valve in enumerate(VALVE_IDS):
+        for i in range(6):
+            image = (rng.random((36, 36)) * 60).astype(np.uint8)
+            image[k * 4 : k * 4 + 8, 8:24] = 250
+            (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
+    run = tmp_path / "run"
+    assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", "32", "--epochs", "2",
+                           "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.2",
+                           "--validation-fraction", "0.2", "--no-progress"]) == 0
+    out = tmp_path / "evaluation"
+    assert cli_evaluate.main(["--run", str(run), "--out", str(out), "--cam-examples", "2", "--cv", "2", "--cv-epochs", "1"]) == 0
+    cv = json.loads((out / "metrics.json").read_text())["cross_validation"]
+    assert len(cv["folds"]) == 2 and sum(f["n"] for f in cv["folds"]) == 6 * len(VALVE_IDS)  # every image tested once
+    assert "1 epochs each (the run itself trained 2" in cv["protocol"]
+    accuracies = [f["accuracy"] for f in cv["folds"]]
+    assert cv["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    assert cv["summary"]["accuracy"]["sd"] == pytest.approx(np.std(accuracies, ddof=1))
+    for fold in (1, 2):  # each fold trained its own model, with a checkpoint to resume from
+        assert (run / "cv" / f"fold{fold}" / "checkpoint.json").is_file()
+    report = (out / "report.md").read_text()
+    assert "Cross-validation of the training recipe" in report and "a shorter budget" in report
+
+
 @pytest.mark.slow
 def test_torchrun_trains_with_two_processes(tmp_path) -> None:
     import subprocess

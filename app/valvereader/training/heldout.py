@@ -207,7 +207,9 @@ def cross_validate(run: Path, card, images, labels, groups, class_ids, folds: in
     from .train import TrainConfig, predict_arrays, train_model
 
     config = TrainConfig.from_dict(card["config"])
-    if epochs:
+    budget = ""
+    if epochs and epochs != config.epochs:
+        budget = f" (the run itself trained {config.epochs}: a shorter budget, not the run's model)"
         config = replace(config, epochs=epochs)
     runs = []
     for i, s in enumerate(cross_validation_splits(labels, groups, k=folds, seed=0)):
@@ -216,7 +218,7 @@ def cross_validate(run: Path, card, images, labels, groups, class_ids, folds: in
         model, _ = train_model(config, images, labels, s.train, s.validation, folder, class_ids, resume=resume, device=device)
         logits, _ = predict_arrays(model, images, s.test, torch.device("cpu"))
         runs.append(classification_metrics(labels[s.test], softmax(logits), class_ids))
-    return {"protocol": f"{folds}-fold stratified CV grouped by patient, {config.epochs} epochs each",
+    return {"protocol": f"{folds}-fold stratified CV grouped by patient, {config.epochs} epochs each{budget}",
             "folds": [m.as_dict() for m in runs], "summary": summarise(runs)}
 
 

@@ -84,7 +84,7 @@ def write_report(results: dict, path: Path) -> Path:
         for name, entry in results.get("linear_probe", {}).get("loco_auroc_frozen", {}).items():
             lines.append(f"| {name} | frozen ImageNet (never saw a valve: honest) | {_f(entry['mean'])} | {entry['per_class']} |")
         lines.append("")
-    for key, title in (("linear_probe", "Linear probe on frozen features"), ("cross_validation", "Cross-validation of the full recipe")):
+    for key, title in (("linear_probe", "Linear probe on frozen features"), ("cross_validation", "Cross-validation of the training recipe")):
         if key not in results:
             continue
         block = results[key]

@@ -73,6 +73,10 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert again.data["training"]["lineage"] == "test lineage"
     assert again.data["training"]["reshipped"].startswith(f"the network of {data['version']}, unchanged")
     assert "Shipped again: the network of" in (tmp_path / "weights" / "identifier.md").read_text()
+    assert "identifier.openset_view.safetensors` (the view choice's own" in (tmp_path / "weights" / "identifier.md").read_text()
+    # Building the same version again keeps its note instead of calling it its own parent.
+    rebuilt = ModelCard.load(ship_identifier(run, evaluation, tmp_path / "weights", version="9.9.9"))
+    assert rebuilt.data["training"]["reshipped"] == again.data["training"]["reshipped"]
     assert again.data["openset"]["auroc_loco_frozen"] is None  # no linear probe in this evaluation
     assert "test rule" in (tmp_path / "weights" / "identifier.md").read_text()
     honest = again.data["openset"]["auroc_loco_honest"]

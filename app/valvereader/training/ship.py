@@ -176,8 +176,10 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     # from is what the previous card says, not what this run folder can tell.
     same_network = previous.get("files", {}).get("safetensors", {}).get("sha256") == data["files"]["safetensors"]["sha256"]
     if same_network and previous.get("training"):
-        data["training"] = {**previous["training"], "reshipped": f"the network of {previous.get('version', 'the previous card')}, "
-                            f"unchanged; evaluation, open-set statistics and thresholds from {Path(evaluation).as_posix()}"}
+        data["training"] = dict(previous["training"])
+        if previous.get("version") != version:  # (the same version built again keeps its note)
+            data["training"]["reshipped"] = (f"the network of {previous.get('version', 'the previous card')}, unchanged; "
+                                             f"evaluation, open-set statistics and thresholds from {Path(evaluation).as_posix()}")
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _write_markdown(data, weights / f"{name}.md")
     return card_path
@@ -226,6 +228,11 @@ def _lineage_line(training: dict) -> str:
     return text
 
 
+def _view_score_file(card: dict) -> str:
+    entry = card["files"].get("view_score")
+    return f", `{entry['path']}` (the view choice's own open-set statistics)" if entry else ""
+
+
 def _view_choice_section(choice: dict) -> str:
     if not choice:
         return ""
@@ -271,7 +278,7 @@ def _write_markdown(card: dict, path: Path) -> None:
 
 - Architecture: {card['architecture']}, input {card['input_size']} × {card['input_size']} grey, 8 classes (`class_ids` in the JSON card).
 - Files: `{card['files']['safetensors']['path']}` (fp16), `{card['files']['onnx']['path']}` (fp32 ONNX, opset 17,
-  input `image`, outputs `logits`, `features`), `{card['files']['openset']['path']}` (open-set statistics).
+  input `image`, outputs `logits`, `features`), `{card['files']['openset']['path']}` (open-set statistics){_view_score_file(card)}.
 - Training: {card['training']['data']}; {card['training']['duration']}; {card['training']['optimiser']};
   {card['training']['hardware']}. {card['training']['initialisation']}
 {_lineage_line(card['training'])}

@@ -68,10 +68,27 @@ def main() -> int:
         for half, (k_rows, u_rows) in rows.items():
             result[half][valve] = {name: round(auroc(s[k_rows], s[u_rows]), 4) for name, s in scores.items()}
             result[half][valve]["images"] = [int(len(k_rows)), int(len(u_rows))]
+        # What a reader sees with the shipped rule (heldout/evaluate.choose_thresholds): "review"
+        # from the 95th and "unknown" from the 99.5th percentile of the known classes'
+        # validation-split scores. The share of the held-out valve's test crops flagged, and of
+        # the known test crops (false alarms). The open-set score alone: these 7-class runs have
+        # no calibrated confidence, which in the program flags more.
+        known_val = np.flatnonzero((part == "validation") & (labels != c))
+        k_rows, u_rows = rows["test"]
+        flagged = {}
+        for name in ("mahalanobis", "mahalanobis_l2"):
+            review, unknown = np.quantile(scores[name][known_val], [0.95, 0.995])
+            flagged[name] = {"unseen_review_or_unknown": round(float(np.mean(scores[name][u_rows] >= review)), 3),
+                             "unseen_unknown": round(float(np.mean(scores[name][u_rows] >= unknown)), 3),
+                             "known_review_or_unknown": round(float(np.mean(scores[name][k_rows] >= review)), 3)}
+        result.setdefault("flagged_at_shipped_thresholds", {})[valve] = flagged
     for half in ("selection", "test"):
         names = [n for n in next(iter(result[half].values())) if n != "images"]
         result[f"{half}_mean"] = {n: round(float(np.mean([e[n] for e in result[half].values()])), 4) for n in names}
         result[f"{half}_sd"] = {n: round(float(np.std([e[n] for e in result[half].values()], ddof=1)), 4) for n in names}
+    flags = result["flagged_at_shipped_thresholds"]
+    result["flagged_mean"] = {name: {key: round(float(np.mean([f[name][key] for f in flags.values()])), 3)
+                                     for key in next(iter(flags.values()))[name]} for name in ("mahalanobis", "mahalanobis_l2")}
     best = max(result["selection_mean"], key=result["selection_mean"].get)
     result["chosen_on_selection"] = best
     result["chosen_test_auroc"] = result["test_mean"][best]
@@ -81,6 +98,9 @@ def main() -> int:
         print(f"| {n} | {result['selection_mean'][n]:.3f} ± {result['selection_sd'][n]:.3f} | "
               f"{result['test_mean'][n]:.3f} ± {result['test_sd'][n]:.3f} |")
     print(f"chosen on selection: {best}; its test AUROC {result['chosen_test_auroc']:.3f}")
+    print("flagged at the shipped threshold rule (test half):", json.dumps(result["flagged_mean"]))
+    for valve, f in flags.items():
+        print(f"  {valve}: {json.dumps(f)}")
     return 0
 
 

@@ -44,7 +44,9 @@ def main() -> int:
     args = parser.parse_args()
     from valvereader.catalogue import VALVE_IDS
     from valvereader.training.datasets import read_samples
-    from valvereader.training.openset import auroc
+    from valvereader.training.evaluate import choose_thresholds
+    from valvereader.training.heldout import fit_temperature
+    from valvereader.training.openset import auroc, softmax
 
     doc = json.loads(args.split.read_text(encoding="utf-8"))
     samples = [s for source in doc["sources"] for s in read_samples(source)]
@@ -72,15 +74,28 @@ def main() -> int:
         # from the 95th and "unknown" from the 99.5th percentile of the known classes'
         # validation-split scores. The share of the held-out valve's test crops flagged, and of
         # the known test crops (false alarms). The open-set score alone: these 7-class runs have
-        # no calibrated confidence, which in the program flags more.
+        # no calibrated confidence: "verdict_*" adds it as the program does.
         known_val = np.flatnonzero((part == "validation") & (labels != c))
         k_rows, u_rows = rows["test"]
         flagged = {}
+        # The program's whole verdict as well: a temperature fitted on the known validation crops,
+        # then the shipped threshold rule (evaluate.choose_thresholds), confidence included.
+        index = {k: i for i, k in enumerate(known)}
+        true_val = np.array([index[int(label)] for label in labels[known_val]])
+        probabilities = softmax(logits / fit_temperature(logits[known_val], true_val))
         for name in ("mahalanobis", "mahalanobis_l2"):
             review, unknown = np.quantile(scores[name][known_val], [0.95, 0.995])
+            thresholds, _ = choose_thresholds(probabilities[known_val], true_val, scores[name][known_val])
+
+            def not_confident(rows_: np.ndarray) -> float:
+                verdicts = [thresholds.verdict(float(p.max()), float(o)).value for p, o in zip(probabilities[rows_], scores[name][rows_])]
+                return round(float(np.mean([v != "confident" for v in verdicts])), 3)
+
             flagged[name] = {"unseen_review_or_unknown": round(float(np.mean(scores[name][u_rows] >= review)), 3),
                              "unseen_unknown": round(float(np.mean(scores[name][u_rows] >= unknown)), 3),
-                             "known_review_or_unknown": round(float(np.mean(scores[name][k_rows] >= review)), 3)}
+                             "known_review_or_unknown": round(float(np.mean(scores[name][k_rows] >= review)), 3),
+                             "verdict_unseen_not_confident": not_confident(u_rows),
+                             "verdict_known_not_confident": not_confident(k_rows)}
         result.setdefault("flagged_at_shipped_thresholds", {})[valve] = flagged
     for half in ("selection", "test"):
         names = [n for n in next(iter(result[half].values())) if n != "images"]

@@ -11,6 +11,7 @@ nothing here imports torch or Qt.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -89,17 +90,18 @@ class OpenSetScorer:
         self.normalise = str(spec.get("normalise", "none")).lower()
         if self.normalise not in ("none", "l2"):
             raise ModelCardError(f"{card.path.name}: unknown open-set normalisation '{self.normalise}' (expected none or l2)")
-        self.arrays: dict[str, np.ndarray] = {}
         if self.method == "mahalanobis":
             from safetensors.numpy import load_file
 
-            self.arrays = {k: v.astype(np.float64) for k, v in load_file(str(card.verify(role))).items()}
+            arrays = load_file(str(card.verify(role)))
             for key in ("class_means", "precision"):
-                if key not in self.arrays:
+                if key not in arrays:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
-            # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap.
-            self._project = _whitener(self.arrays["precision"])
-            self._projected_means = self.arrays["class_means"] @ self._project.T
+            # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
+            # projection and the projected means are kept (the precision matrix is not needed
+            # again: 13 MB in float64 per score).
+            self._project = _whitener(arrays["precision"].astype(np.float64))
+            self._projected_means = arrays["class_means"].astype(np.float64) @ self._project.T
         self.temperature = float(spec.get("temperature", 1.0))
 
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
@@ -202,14 +204,32 @@ class Predictor:
         choice = identifier.data.get("view_choice") or {}
         # The views are compared by the card's open-set score, or by a score of their own when
         # the card names one (view_choice.score, statistics in the file of role "view_score").
-        spec = choice.get("score")
-        self._view_scorer = OpenSetScorer(identifier, spec, str(spec.get("role", "view_score"))) if spec else self._scorer
+        # Built on first use: a film (one view) never compares views, and the statistics cost
+        # tens of MB and ~50 ms to prepare. Their checksum is checked now, like every file's.
+        self._view_spec: dict | None = choice.get("score") or None
+        self._own_view_scorer: OpenSetScorer | None = None
+        self._view_lock = threading.Lock()
+        if self._view_spec:
+            identifier.verify(str(self._view_spec.get("role", "view_score")))
+        view_method = str(self._view_spec.get("method", "none")).lower() if self._view_spec else self._scorer.method
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
         self.whole_radiograph_fov_mm = float(fov) if fov else None
         # The margin is in the units of the card's open-set score; without one (strangeness is
         # then 1 - confidence) it would mean nothing, so it is not applied.
-        self.located_margin = float(choice.get("located_margin", 0.0)) if self._view_scorer.method in ("mahalanobis", "energy") else 0.0
+        self.located_margin = float(choice.get("located_margin", 0.0)) if view_method in ("mahalanobis", "energy") else 0.0
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
+
+    @property
+    def _view_scorer(self) -> OpenSetScorer:
+        """The score the views are compared by: the card's own, or view_choice.score's."""
+        if not self._view_spec:
+            return self._scorer
+        if self._own_view_scorer is None:
+            with self._view_lock:
+                if self._own_view_scorer is None:
+                    role = str(self._view_spec.get("role", "view_score"))
+                    self._own_view_scorer = OpenSetScorer(self.identifier_card, self._view_spec, role)
+        return self._own_view_scorer
 
     @staticmethod
     def _load_classifier_weights(card: ModelCard) -> np.ndarray:
@@ -265,7 +285,7 @@ class Predictor:
         logits = outputs["logits"].astype(np.float64)
         pooled = outputs["features"].mean(axis=(2, 3))
         scores = self._scorer(logits, pooled)
-        view_scores = scores if self._view_scorer is self._scorer else self._view_scorer(logits, pooled)
+        view_scores = self._view_scorer(logits, pooled) if self._view_spec else scores
         for i, view in enumerate(views):
             view["_scored"] = (logits[i : i + 1], None if scores is None else float(scores[i]))  # type: ignore[assignment]
             view["_view_score"] = None if view_scores is None else float(view_scores[i])  # type: ignore[assignment]
@@ -417,7 +437,7 @@ class Predictor:
         """How unlike the training crops a view looks, by the view choice's score (open-set
         score), else 1 - confidence."""
         logits, score = self._open_set(outputs)
-        if self._view_scorer is not self._scorer:
+        if self._view_spec:
             score = outputs.get("_view_score")  # type: ignore[assignment]
             if score is None:
                 computed = self._view_scorer(logits, outputs["features"].mean(axis=(2, 3)))

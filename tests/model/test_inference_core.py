@@ -340,6 +340,16 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
                            "score": {"method": "mahalanobis", "normalise": "none", "role": "view_score"}}
     (tmp_path / "identifier.json").write_text(json.dumps(card))
     predictor = load_predictor(tmp_path, device="cpu")
+    # Built on first use only: a film (one view, located) never compares views.
+    from valvereader.predict import Located
+    from valvereader.radiograph import PixelSpacing
+
+    film = synthetic_radiograph((200, 160))
+    film.meta.pixel_spacing = PixelSpacing(0.7, 0.7, "ImagerPixelSpacing")
+    predictor.locate = lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9)  # type: ignore[method-assign]
+    predictor.predict(film, with_heatmap=False)
+    assert predictor._own_view_scorer is None
+    del predictor.locate
     verdict_scorer = OpenSetScorer(predictor.identifier_card)
     view_scorer = OpenSetScorer(predictor.identifier_card, card["view_choice"]["score"], "view_score")
     radiograph = synthetic_radiograph((200, 160))
@@ -358,6 +368,7 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
             assert predictor._strangeness(outputs) != pytest.approx(predictor._open_set(outputs)[1], rel=1e-3)
     prediction = predictor.predict(radiograph, with_heatmap=False)
     assert prediction.ood_score is not None
+    assert predictor._own_view_scorer is not None
     # A card whose view_score file was tampered with is refused like any other file.
     (tmp_path / "view.safetensors").write_bytes(b"x" * 64)
     with pytest.raises(WeightsIntegrityError):

@@ -12,6 +12,17 @@ from valvereader.catalogue import VALVE_IDS
 
 
 @pytest.mark.slow
+def write_tiny_crops(folder, per_class: int, shape: tuple[int, int], seed: int) -> None:
+    """A folder per valve of noise images, each class with a bright bar at its own height."""
+    rng = np.random.default_rng(seed)
+    for k, valve in enumerate(VALVE_IDS):
+        (folder / valve).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = (rng.random(shape) * 60).astype(np.uint8)
+            image[k * 4 : k * 4 + 8, shape[1] // 2 - 8 : shape[1] // 2 + 8] = 250
+            Image.fromarray(image).save(folder / valve / f"{i}.png")
+
+
 def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> None:
     import torch
 
@@ -20,13 +31,7 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     from valvereader.training.ship import ship_identifier
 
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    for k, valve in enumerate(VALVE_IDS):
-        for i in range(10):
-            image = (rng.random((40, 36)) * 60).astype(np.uint8)
-            image[k * 4 : k * 4 + 8, 10:26] = 250
-            (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
+    write_tiny_crops(tmp_path / "data", per_class=10, shape=(40, 36), seed=0)
     run = tmp_path / "runs" / "tiny"
     assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", "32", "--epochs", "1",
                            "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.2",
@@ -95,13 +100,7 @@ def test_evaluate_cross_validates_the_recipe_per_fold_with_a_shorter_budget(tmp_
     from valvereader.training import cli_evaluate, cli_train
 
     torch.set_num_threads(1)
-    rng = np.random.default_rng(1)
-    for k, valve in enumerate(VALVE_IDS):
-        for i in range(6):
-            image = (rng.random((36, 36)) * 60).astype(np.uint8)
-            image[k * 4 : k * 4 + 8, 8:24] = 250
-            (tmp_path / "data" / valve).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(tmp_path / "data" / valve / f"{i}.png")
+    write_tiny_crops(tmp_path / "data", per_class=6, shape=(36, 36), seed=1)
     run = tmp_path / "run"
     assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", "32", "--epochs", "2",
                            "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.2",

@@ -82,9 +82,10 @@ def field_of_view_mm(shape: tuple[int, int], spacing: PixelSpacing | None) -> fl
 class OpenSetScorer:
     """The card's open-set score, computed in numpy (higher = less like any training valve)."""
 
-    def __init__(self, card: ModelCard, spec: dict | None = None, role: str = "openset"):
+    def __init__(self, card: ModelCard, spec: dict | None = None, role: str = "openset", verified: Path | None = None):
         """The card's ``openset`` score, or with ``spec`` another one whose statistics are the
-        card's file of that ``role`` (the view choice's own score)."""
+        card's file of that ``role`` (the view choice's own score). ``verified``: that file,
+        already checked against the card's sha256 (it is not hashed again)."""
         spec = (card.data.get("openset") or {}) if spec is None else spec
         self.method = str(spec.get("method", "none")).lower()
         self.normalise = str(spec.get("normalise", "none")).lower()
@@ -93,7 +94,7 @@ class OpenSetScorer:
         if self.method == "mahalanobis":
             from safetensors.numpy import load_file
 
-            arrays = load_file(str(card.verify(role)))
+            arrays = load_file(str(verified or card.verify(role)))
             for key in ("class_means", "precision"):
                 if key not in arrays:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
@@ -209,8 +210,7 @@ class Predictor:
         self._view_spec: dict | None = choice.get("score") or None
         self._own_view_scorer: OpenSetScorer | None = None
         self._view_lock = threading.Lock()
-        if self._view_spec:
-            identifier.verify(str(self._view_spec.get("role", "view_score")))
+        self._view_file = identifier.verify(str(self._view_spec.get("role", "view_score"))) if self._view_spec else None
         view_method = str(self._view_spec.get("method", "none")).lower() if self._view_spec else self._scorer.method
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
         self.whole_radiograph_fov_mm = float(fov) if fov else None
@@ -228,7 +228,7 @@ class Predictor:
             with self._view_lock:
                 if self._own_view_scorer is None:
                     role = str(self._view_spec.get("role", "view_score"))
-                    self._own_view_scorer = OpenSetScorer(self.identifier_card, self._view_spec, role)
+                    self._own_view_scorer = OpenSetScorer(self.identifier_card, self._view_spec, role, self._view_file)
         return self._own_view_scorer
 
     @staticmethod

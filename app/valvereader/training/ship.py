@@ -143,7 +143,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "normalise": results["openset"]["normalise"],
             "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
             "fitted_on": "pooled features of the training images",
-            "auroc_loco": results["openset"]["loco_auroc_finetuned"]["mahalanobis_" + ("l2" if results["openset"]["normalise"] == "l2" else "raw")]["mean"],
+            "auroc_loco": results["openset"]["loco_auroc_finetuned"][_mahalanobis_key(results["openset"]["normalise"])]["mean"],
             "auroc_loco_l2_normalised": results["openset"]["loco_auroc_finetuned"]["mahalanobis_l2"]["mean"],
             "auroc_loco_note": "leave-one-class-out on the test images with statistics refitted without the held-out class; the "
                                "backbone itself was trained on all 8 classes, so this is optimistic. With a backbone that never "
@@ -185,10 +185,16 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     return card_path
 
 
+def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
+    """The name evaluations give the Mahalanobis score of this normalisation (evaluate: "raw",
+    scripts/loco_partial.py: "none", for features that are not normalised)."""
+    return "mahalanobis_l2" if normalise == "l2" else f"mahalanobis_{raw}"
+
+
 def _frozen_auroc(probe: dict, normalise: str) -> float | None:
     """The linear probe's leave-one-class-out AUROC on frozen ImageNet features, for the shipped score."""
     frozen = probe.get("loco_auroc_frozen", {})
-    entry = frozen.get("mahalanobis_l2" if normalise == "l2" else "mahalanobis_raw") or {}
+    entry = frozen.get(_mahalanobis_key(normalise)) or {}
     return entry.get("mean")
 
 
@@ -198,7 +204,7 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        key = "mahalanobis_l2" if normalise == "l2" else "mahalanobis_none"
+        key = _mahalanobis_key(normalise, raw="none")  # loco_partial.py names the raw score "none"
         values = [float(entry[key]) for entry in doc["per_class"].values()]
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -48,7 +48,14 @@ def main() -> int:
     from valvereader.model.architectures import build_model
     from valvereader.preprocess import Preprocess
     from valvereader.training.datasets import prepare_all, read_samples
-    from valvereader.training.openset import auroc, energy_score, fit_mahalanobis, max_softmax_score
+    from valvereader.training.openset import (
+        auroc,
+        energy_score,
+        fit_mahalanobis,
+        knn_distances,
+        max_softmax_score,
+        standardised,
+    )
     from valvereader.training.train import inverse_frequency_weights
 
     began = time.time()
@@ -136,20 +143,10 @@ def main() -> int:
             out[f"mahalanobis_{normalise}"] = stats.score(pooled)
         out["max_softmax"] = max_softmax_score(logits)
         out["energy"] = energy_score(logits)
-        # Deep nearest neighbours (Sun et al. 2022): distance of the L2-normalised feature to its
-        # k-th nearest training feature; a training crop's own distance leaves itself out.
-        unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-        bank = unit[fit_rows]
-        sims = unit @ bank.T
-        sims[fit_rows, np.arange(len(fit_rows))] = -np.inf
-        for k in (1, 5, 20):
-            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
-            out[f"knn{k}"] = 1 - kth
+        for k, distance in knn_distances(pooled, fit_rows, (1, 5, 20)).items():
+            out[f"knn{k}"] = distance
         # Sum of the two best-known families, each standardised on the training crops' scores.
-        def z(score):
-            ref = score[fit_rows]
-            return (score - ref.mean()) / (ref.std() + 1e-9)
-        out["mahalanobis_l2+knn5"] = z(out["mahalanobis_l2"]) + z(out["knn5"])
+        out["mahalanobis_l2+knn5"] = standardised(out["mahalanobis_l2"], fit_rows) + standardised(out["knn5"], fit_rows)
         return out
 
     runs: dict[str, dict[str, np.ndarray]] = {}

@@ -123,16 +123,13 @@ def candidate_scores(pooled: np.ndarray, logits: np.ndarray, fit: np.ndarray, la
     """Every candidate (higher = stranger), fitted on the rows ``fit`` only."""
     from sklearn.covariance import LedoitWolf
 
-    from valvereader.training.openset import energy_score, fit_mahalanobis
+    from valvereader.training.openset import energy_score, fit_mahalanobis, knn_distances, standardised
 
     out: dict[str, np.ndarray] = {}
     out["mahalanobis"] = fit_mahalanobis(pooled[fit], labels[fit], known, normalise="none").score(pooled)
     l2 = fit_mahalanobis(pooled[fit], labels[fit], known, normalise="l2")
     out["mahalanobis_l2"] = l2.score(pooled)
-    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-    sims = unit @ unit[fit].T
-    sims[fit, np.arange(len(fit))] = -np.inf  # a training crop leaves itself out
-    out["knn1"] = 1 - sims.max(axis=1)
+    out["knn1"] = knn_distances(pooled, fit, (1,))[1]
 
     # Relative Mahalanobis: minus the distance under one Gaussian of all training features.
     z = l2.transform(pooled)
@@ -162,10 +159,7 @@ def candidate_scores(pooled: np.ndarray, logits: np.ndarray, fit: np.ndarray, la
         per_class.append(np.einsum("ij,jk,ik->i", d, estimator.precision_, d) - np.linalg.slogdet(estimator.precision_)[1])
     out["class_mahalanobis"] = np.min(per_class, axis=0)
 
-    def standardised(score: np.ndarray) -> np.ndarray:
-        return (score - score[fit].mean()) / (score[fit].std() + 1e-9)
-
-    out["mahalanobis_l2+knn1"] = standardised(out["mahalanobis_l2"]) + standardised(out["knn1"])
+    out["mahalanobis_l2+knn1"] = standardised(out["mahalanobis_l2"], fit) + standardised(out["knn1"], fit)
     return out
 
 

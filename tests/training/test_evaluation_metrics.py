@@ -14,10 +14,12 @@ from valvereader.training.evaluate import (
 from valvereader.training.openset import (
     OpenSetStats,
     fit_mahalanobis,
+    knn_distances,
     leave_one_class_out,
     load_openset,
     mahalanobis_scorer,
     save_openset,
+    standardised,
 )
 
 IDS = ("a", "b", "c")
@@ -102,3 +104,19 @@ def test_open_set_file_round_trips_and_matches_the_documented_formula(tmp_path) 
     z = probe / np.linalg.norm(probe, axis=1, keepdims=True)
     by_hand = np.min([[np.sqrt((zi - m) @ again.precision @ (zi - m)) for m in again.class_means] for zi in z], axis=1)
     np.testing.assert_allclose(again.score(probe), by_hand, rtol=1e-4)
+
+
+def test_knn_distance_is_the_kth_nearest_bank_feature_by_cosine_leaving_itself_out() -> None:
+    rng = np.random.default_rng(4)
+    pooled = rng.normal(size=(12, 5))
+    bank = np.array([0, 2, 3, 7, 9])
+    distances = knn_distances(pooled, bank, (1, 2))
+    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    for i in range(len(pooled)):
+        others = [j for j in bank if j != i]  # a bank image is not its own neighbour
+        sims = sorted((float(unit[i] @ unit[j]) for j in others), reverse=True)
+        assert distances[1][i] == pytest.approx(1 - sims[0])
+        assert distances[2][i] == pytest.approx(1 - sims[1])
+    score = rng.normal(3.0, 2.0, size=12)
+    z = standardised(score, bank)
+    assert z[bank].mean() == pytest.approx(0.0, abs=1e-9) and z[bank].std() == pytest.approx(1.0, rel=1e-6)

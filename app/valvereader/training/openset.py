@@ -129,6 +129,23 @@ def energy_score(logits: np.ndarray) -> np.ndarray:
     return -(m + np.log(np.exp(logits - m[:, None]).sum(axis=1)))
 
 
+def knn_distances(pooled: np.ndarray, bank_rows: np.ndarray, ks: Sequence[int] = (1,)) -> dict[int, np.ndarray]:
+    """Deep nearest neighbours (Sun et al. 2022), higher = stranger: for each k, 1 − the cosine
+    similarity of every L2-normalised feature to its k-th nearest in ``pooled[bank_rows]``. A
+    bank row leaves itself out (its own similarity would always be the nearest)."""
+    bank_rows = np.asarray(bank_rows)
+    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    sims = unit @ unit[bank_rows].T
+    sims[bank_rows, np.arange(len(bank_rows))] = -np.inf
+    return {k: 1 - (-np.partition(-sims, k - 1, axis=1)[:, k - 1]) for k in ks}
+
+
+def standardised(score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``score`` in units of its spread over ``rows`` (the training images), to add scores."""
+    reference = score[rows]
+    return (score - reference.mean()) / (reference.std() + 1e-9)
+
+
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
     """Probability that an unknown image scores above a known one (ties count half)."""
     from sklearn.metrics import roc_auc_score

@@ -281,14 +281,17 @@ class Predictor:
         batch = np.stack([view.pixels for view in prepared])[:, None]
         outputs = self._identifier.run(batch)
         views = [{name: value[i : i + 1] for name, value in outputs.items()} for i in range(len(regions))]
-        # The open-set score of all views at once: the projection matrix is read once.
+        # The score the views are compared by, of all views at once (the projection matrix is
+        # read once). Where that is the verdict's score too, each view keeps it for the verdict;
+        # otherwise only the chosen view's verdict score is computed, in _finish.
         logits = outputs["logits"].astype(np.float64)
         pooled = outputs["features"].mean(axis=(2, 3))
-        scores = self._scorer(logits, pooled)
-        view_scores = self._view_scorer(logits, pooled) if self._view_spec else scores
+        scores = self._view_scorer(logits, pooled)
         for i, view in enumerate(views):
-            view["_scored"] = (logits[i : i + 1], None if scores is None else float(scores[i]))  # type: ignore[assignment]
-            view["_view_score"] = None if view_scores is None else float(view_scores[i])  # type: ignore[assignment]
+            score = None if scores is None else float(scores[i])
+            view["_view_score"] = score  # type: ignore[assignment]
+            if not self._view_spec:
+                view["_scored"] = (logits[i : i + 1], score)  # type: ignore[assignment]
         return [(region, (view_input, view)) for region, view_input, view in zip(regions, prepared, views)]
 
     def prepare(self, radiograph: Radiograph) -> _Prepare:
@@ -436,8 +439,10 @@ class Predictor:
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
         """How unlike the training crops a view looks, by the view choice's score (open-set
         score), else 1 - confidence."""
-        logits, score = self._open_set(outputs)
-        if self._view_spec:
+        if not self._view_spec:
+            logits, score = self._open_set(outputs)  # the verdict's score, kept for the verdict
+        else:
+            logits = outputs["logits"].astype(np.float64)
             score = outputs.get("_view_score")  # type: ignore[assignment]
             if score is None:
                 computed = self._view_scorer(logits, outputs["features"].mean(axis=(2, 3)))

@@ -266,6 +266,15 @@ def _next_epoch_misses(deadline: float, epoch_began: float, epoch: int) -> bool:
     so it never stops a run by itself."""
     estimate = time.time() - epoch_began if epoch >= 1 else 0.0
     return time.time() + 1.3 * estimate > deadline
+def _epochs_that_fit(deadline: float, epoch_began: float, epoch: int) -> int | None:
+    """How many more epochs as long as this one (with 20 % spare) end before ``deadline``; None
+    after the first epoch, which carries the start-up."""
+    if epoch < 1:
+        return None
+    took = time.time() - epoch_began
+    return max(0, int((deadline - time.time()) / (1.2 * max(took, 1e-3))))
+
+
 def plan_workers(meta: dict, args) -> list[dict]:
     labels = np.asarray(meta["labels"])
     split = np.asarray(meta["split"])
@@ -308,6 +317,8 @@ def plan_workers(meta: dict, args) -> list[dict]:
                             train_real=keep.tolist(), train_regions=regions_of(keep).tolist(),
                             eval={"known_real": known_test.tolist(), "unknown_real": unknown.tolist(),
                                   "known_regions": regions_of(known_test, 0).tolist(), "unknown_regions": regions_of(unknown, 0).tolist(),
+                                  # the card's protocol: test-split crops of both (t_real)
+                                  "known_t_real": known_test.tolist(), "unknown_t_real": real_test[labels[real_test] == c].tolist(),
                                   "fit_real": keep.tolist()}, save=False))
     for w in workers:
         w["n_real"] = n_real
@@ -361,7 +372,10 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     step = 0
     oom_skips = 0
     stopped_early = False
-    for epoch in range(spec["epochs"]):
+    planned = spec["epochs"]
+    epoch = -1
+    while epoch + 1 < planned:
+        epoch += 1
         began = time.time()
         model.train()
         reg_pick = rng.choice(train_reg, per_epoch_regions, replace=False) if per_epoch_regions else np.zeros(0, np.int64)
@@ -401,11 +415,16 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
             losses.append(loss.detach())
         history.append({"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)})
         if epoch == 0 or (epoch + 1) % 5 == 0:
-            log(f"{spec['name']}: epoch {epoch + 1}/{spec['epochs']} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s)")
-        if _next_epoch_misses(deadline, began, epoch) and epoch + 1 < spec["epochs"]:
+            log(f"{spec['name']}: epoch {epoch + 1}/{planned} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s)")
+        # If the epochs left will not fit the deadline, shorten the plan now, so that the
+        # one-cycle schedule still anneals to its end (stopping mid-schedule, as the first GPU
+        # session did, leaves a model at a high learning rate).
+        fit = _epochs_that_fit(deadline, began, epoch)
+        if fit is not None and epoch + 1 + fit < planned:
+            planned = max(epoch + 1, epoch + 1 + fit)
+            total = steps_per_epoch * planned
             stopped_early = True
-            log(f"{spec['name']}: deadline, stopping after epoch {epoch + 1} of {spec['epochs']}")
-            break
+            log(f"{spec['name']}: deadline, the plan shortened to {planned} of {spec['epochs']} epochs")
     model.eval()
 
     @torch.no_grad()
@@ -423,7 +442,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
             return np.zeros((0, num_classes)), np.zeros((0, 1))
         return np.concatenate(out_l), np.concatenate(out_f)
 
-    result = {"name": spec["name"], "role": spec["role"], "size": size, "epochs_planned": spec["epochs"],
+    result = {"name": spec["name"], "role": spec["role"], "size": size, "epochs_planned": spec["epochs"], "epochs_rescheduled": planned,
               "epochs_done": len(history), "stopped_early": stopped_early, "oom_skipped_batches": oom_skips, "history": history,
               "train_real": len(train_real), "train_regions": len(train_reg), "per_epoch_regions": per_epoch_regions,
               "recipe": {k: spec[k] for k in ("max_lr", "pct_start", "batch", "weight_decay", "label_smoothing", "seed")},
@@ -455,7 +474,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
             except Exception as exc:  # noqa: BLE001
                 metrics[f"mahalanobis_{normalise}_error"] = str(exc)
                 continue
-            for domain in ("real", "regions"):
+            for domain in ("real", "regions", "t_real"):
                 kl, kf, _ = outputs[f"known_{domain}"]
                 ul, uf, _ = outputs[f"unknown_{domain}"]
                 if len(kf) and len(uf):
@@ -780,7 +799,9 @@ def main() -> int:
         else:
             per_epoch = len(w["train_real"]) + min(len(w["train_real"]), len(w["train_regions"]))
             demand += w["epochs"] * per_epoch * (w["size"] / args.sizes[0]) ** 2
-    factor = min(1.0, left * 1.6 * rate / max(demand, 1.0))
+    # One model after another runs at about the probe's rate (concurrent processes together
+    # were assumed to reach 1.6x it); 0.8 for data loading and evaluation.
+    factor = min(1.0, left * (1.6 if args.concurrent else 0.8) * rate / max(demand, 1.0))
     log(f"plan: {demand:.0f} image-steps, {left:.0f} s left, epoch factor {factor:.2f}")
     if not args.smoke and not args.fixed_epochs:
         for w in workers:

@@ -1,0 +1,128 @@
+"""Report the cross-validation folds and leave-one-class-out runs of GPU sessions.
+
+    python scripts/gpu_cv_report.py --results runs/gpu_session3 [runs/gpu_session4 ...] --out docs/evaluation/cv_gpu
+
+Reads each session's ``results.json`` (and ``cv_predictions.npz`` for the folds), computes per
+fold the program's own metrics (``valvereader.training.evaluate.classification_metrics``: accuracy,
+macro precision/recall/F1, per class, entropy, maximum softmax, top-two gap, ECE at temperature 1)
+and their mean ± SD over folds, and the unseen-valve AUROC of each leave-one-class-out run. A
+model named in several sessions is taken from the last one that has it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from valvereader.catalogue import VALVE_IDS
+from valvereader.predict import _softmax
+from valvereader.training.evaluate import classification_metrics, summarise
+
+AUROC_KEYS = ("auroc_mahalanobis_l2_t_real", "auroc_mahalanobis_none_t_real", "auroc_mahalanobis_l2_real",
+              "auroc_max_softmax_real", "auroc_energy_real", "auroc_mahalanobis_l2_regions")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    classes = list(VALVE_IDS)
+    results, folds, sources = {}, {}, {}
+    for folder in args.results:
+        doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        for name, result in doc["results"].items():
+            if "error" not in result:
+                results[name] = result
+                sources[name] = folder.name
+        npz = folder / "cv_predictions.npz"
+        if npz.exists():
+            with np.load(npz) as data:
+                for key in data.files:
+                    fold, _, field = key.partition("_")
+                    folds.setdefault(fold, {})[field] = data[key]
+    fold_names = sorted(k for k in folds if k in results)
+    per_fold = []
+    for name in fold_names:
+        d = folds[name]
+        per_fold.append(classification_metrics(d["true"].astype(np.int64), _softmax(d["logits"].astype(np.float64)), classes))
+    pooled_true = np.concatenate([folds[n]["true"] for n in fold_names]).astype(np.int64)
+    pooled = classification_metrics(pooled_true, _softmax(np.concatenate([folds[n]["logits"] for n in fold_names]).astype(np.float64)), classes)
+    covered = np.concatenate([folds[n]["index"] for n in fold_names])
+    loco = {}
+    for name in sorted(n for n in results if n.startswith("loco")):
+        m = results[name]["metrics"]
+        loco[m["left_out"]] = {"epochs": results[name]["epochs_done"], "session": sources[name],
+                               **{k: m[k] for k in AUROC_KEYS if k in m}}
+    summary = {
+        "sources": [str(f) for f in args.results],
+        "protocol": ("stratified 5-fold CV over all 1556 crops (no patient ids: each image its own group); each fold "
+                     "trains the identifier recipe from ImageNet on its training crops plus composite regions made from them, "
+                     "and is tested on its held-out crops (the JPEG copies the session trained on) and their composite regions"),
+        "images_covered": int(len(np.unique(covered))),
+        "folds": {n: {"epochs": results[n]["epochs_done"], "epochs_planned": results[n]["epochs_planned"],
+                      "crops": per_fold[i].as_dict(),
+                      "regions": results[n]["metrics"].get("test_regions", {})} for i, n in enumerate(fold_names)},
+        "mean_sd": summarise(per_fold),
+        "pooled": pooled.as_dict(),
+        "regions_mean_sd": {k: [float(np.mean(v)), float(np.std(v, ddof=1))] for k, v in (
+            (k, [results[n]["metrics"]["test_regions"][k] for n in fold_names if "test_regions" in results[n]["metrics"]])
+            for k in ("accuracy", "macro_f1")) if len(v) > 1},
+        "leave_one_class_out": loco,
+    }
+    if loco:
+        for key in AUROC_KEYS:
+            values = [v[key] for v in loco.values() if key in v]
+            if values:
+                summary.setdefault("auroc_mean_sd", {})[key] = [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    ms = summary["mean_sd"]
+    lines = ["# Cross-validation and unseen valves of the GPU recipe", "",
+             f"Sources: {', '.join(summary['sources'])}. {summary['protocol']}.", "",
+             f"{summary['images_covered']} images were tested once each.", "",
+             "| fold | epochs | crops | accuracy | macro-F1 | composite regions: accuracy | macro-F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for i, n in enumerate(fold_names):
+        f = summary["folds"][n]
+        r = f["regions"]
+        lines.append(f"| {n} | {f['epochs']} of {f['epochs_planned']} | {per_fold[i].n} | {per_fold[i].accuracy:.3f} | {per_fold[i].macro_f1:.3f} | "
+                     f"{r.get('accuracy', float('nan')):.3f} | {r.get('macro_f1', float('nan')):.3f} |")
+    lines += ["", "| measure (mean ± SD over folds) | crops |", "|---|---:|"]
+    for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "ece"):
+        lines.append(f"| {k} | {ms[k]['mean']:.3f} ± {ms[k]['sd']:.3f} |")
+    if summary["regions_mean_sd"]:
+        rm = summary["regions_mean_sd"]
+        lines.append(f"| composite regions: accuracy / macro-F1 | {rm['accuracy'][0]:.3f} ± {rm['accuracy'][1]:.3f} / {rm['macro_f1'][0]:.3f} ± {rm['macro_f1'][1]:.3f} |")
+    lines += ["", "Per class (mean ± SD over folds; support pooled):", "",
+              "| valve | support | precision | recall | F1 | mean entropy | mean max softmax | mean top-2 gap |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in pooled.per_class:
+        v = row.valve_id
+        lines.append(f"| {v} | {row.support} | {ms[v + '.precision']['mean']:.3f} ± {ms[v + '.precision']['sd']:.3f} | "
+                     f"{ms[v + '.recall']['mean']:.3f} ± {ms[v + '.recall']['sd']:.3f} | {ms[v + '.f1']['mean']:.3f} ± {ms[v + '.f1']['sd']:.3f} | "
+                     f"{row.mean_entropy:.3f} | {row.mean_max_softmax:.3f} | {row.mean_top2_gap:.3f} |")
+    lines += ["", "Pooled confusion (rows true, columns predicted, order as above):", "", "```"]
+    lines += [" ".join(f"{x:4d}" for x in row) for row in pooled.confusion]
+    lines += ["```"]
+    if loco:
+        lines += ["", "Leave one class out (the model never saw the valve; known = test-split crops of the other seven; "
+                  "unseen = the held-out valve's test-split crops (`t_real`) or all its crops (`real`)):", "",
+                  "| left out | epochs | Mahalanobis L2, t_real | raw, t_real | L2, all crops | max softmax, all | energy, all |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for v, m in loco.items():
+            cells = [f"{m.get(k, float('nan')):.3f}" for k in ("auroc_mahalanobis_l2_t_real", "auroc_mahalanobis_none_t_real",
+                                                             "auroc_mahalanobis_l2_real", "auroc_max_softmax_real", "auroc_energy_real")]
+            lines.append(f"| {v} | {m['epochs']} | " + " | ".join(cells) + " |")
+        am = summary["auroc_mean_sd"]
+        lines.append("| **mean ± SD** | | " + " | ".join(
+            f"{am[k][0]:.3f} ± {am[k][1]:.3f}" if k in am else "–" for k in ("auroc_mahalanobis_l2_t_real", "auroc_mahalanobis_none_t_real",
+                                                                          "auroc_mahalanobis_l2_real", "auroc_max_softmax_real", "auroc_energy_real")) + " |")
+    (args.out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -729,6 +729,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: leave as is)")
     parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
     parser.add_argument("--reuse-work", action="store_true", help="use the crops and composites already prepared in --work")
+    parser.add_argument("--model-overhead", type=float, default=20.0, help="seconds each model costs besides its epochs (start, evaluation)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune (costs ~30 s per process at the start)")
     parser.add_argument("--separate-processes", dest="in_process", action="store_false",
                         help="one process per model (default: all models one after another in this process)")
@@ -791,7 +792,9 @@ def main() -> int:
     log(f"probe: {rate:.0f} training images/s for one Lite0 process at {args.sizes[0]} px")
     # Scale the epochs to the time left: assume concurrent processes together reach 1.6x one
     # process's rate; larger inputs cost (size/384)^2; the locator about half an identifier image.
-    left = args.deadline - (time.time() - T0) - 45
+    # Each model also costs a fixed start (its first epoch ran 8-15 s against 1-1.5 s later, on
+    # the H200) and an evaluation (~10 s): the second GPU session's plan forgot both.
+    left = args.deadline - (time.time() - T0) - 45 - args.model_overhead * len(workers)
     demand = 0.0
     for w in workers:
         if w["role"] == "locator":
@@ -825,7 +828,8 @@ def main() -> int:
         spec_path.write_text(json.dumps(w))
         left = args.deadline - (time.time() - T0)
         if sequential:
-            share = left * costs[i] / max(sum(costs[i:]), 1.0)
+            overheads = args.model_overhead * (len(workers) - i)
+            share = max(0.0, left - overheads) * costs[i] / max(sum(costs[i:]), 1.0) + args.model_overhead
             if share < 20:
                 log(f"{w['name']}: skipped, {share:.0f} s would be left for it")
                 continue

@@ -48,8 +48,15 @@ def _fp16_round(model) -> dict:
     return state
 
 
-def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "identifier", version: str = "1.0.0") -> Path:
-    """Write the shipped files and card; returns the card's path."""
+def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "identifier", version: str = "1.0.0",
+                    cross_validation: Path | None = None, honest_loco: Path | None = None, view_check: str | None = None) -> Path:
+    """Write the shipped files and card; returns the card's path.
+
+    ``cross_validation``: a ``metrics.json`` of scripts/gpu_cv_report.py, the k-fold CV of this
+    run's recipe. ``honest_loco``: leave-one-class-out runs whose backbone never saw the held-out
+    valve (that report, or scripts/loco_partial.py's json; default: loco_partial.json beside the
+    evaluation folder). ``view_check``: how the card's view rule reads validation data with this
+    identifier (scripts/view_rule.py select), said in the card."""
     from safetensors.torch import save_file
 
     from ..model.card import sha256_of
@@ -114,6 +121,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "duration": f"{seconds / 60:.0f} min of training ({epochs_done} epochs)",
             "command": "scripts/train_identifier.sh, then valvereader evaluate --run runs/identifier --out docs/evaluation/identifier "
                        "--linear-probe, then python -m valvereader.training.ship",
+            **_session_training(card, run, evaluation, version),
         },
         "data_attribution": DATA_ATTRIBUTION,
         "licence": "Weights: CC BY 4.0 (derived from the CC BY 4.0 csf-shuntvalves data; credit as in data_attribution). Code: MIT.",
@@ -156,9 +164,17 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                        "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
                                "ood_review or max softmax < confident; else confident"},
     }
-    honest = _honest_loco(Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
+    honest = _honest_loco(Path(honest_loco) if honest_loco else Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
     if honest:
         data["openset"]["auroc_loco_honest"] = honest
+    if cross_validation:
+        cv = _cross_validation(Path(cross_validation))
+        data["metrics"]["cross_validation"] = cv
+        data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
+            "Single split, one training run: no cross-validation of the fine-tune was affordable on CPU",
+            f"The figures below are one split and one training run; the same recipe's {cv['folds']}-fold cross-validation gives "
+            f"accuracy {cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f} and macro-F1 {cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f} "
+            f"({cv['source']})")
     card_path = weights / f"{name}.json"
     previous: dict = {}
     if card_path.is_file():
@@ -172,6 +188,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         data["view_choice"] = {k: v for k, v in previous["view_choice"].items() if k != "score"}
     if view_score:
         data["view_choice"] = {**data.get("view_choice", {}), "score": view_score}
+    if view_check and data.get("view_choice"):
+        data["view_choice"]["checked_for_this_identifier"] = view_check
     # The same network shipped again (new open-set statistics or thresholds): where it came
     # from is what the previous card says, not what this run folder can tell.
     same_network = previous.get("files", {}).get("safetensors", {}).get("sha256") == data["files"]["safetensors"]["sha256"]
@@ -199,18 +217,56 @@ def _frozen_auroc(probe: dict, normalise: str) -> float | None:
 
 
 def _honest_loco(path: Path, normalise: str) -> dict | None:
-    """Summary of scripts/loco_partial.py's runs for the shipped score, if that file is there."""
+    """Summary of leave-one-class-out runs for the shipped score, if that file is there: either
+    scripts/loco_partial.py's json (``per_class``) or scripts/gpu_cv_report.py's metrics.json
+    (``leave_one_class_out``, whole network trained without the held-out valve; test-split
+    crops of both, the ``t_real`` figures)."""
     if not path.is_file():
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        key = _mahalanobis_key(normalise, raw="none")  # loco_partial.py names the raw score "none"
-        values = [float(entry[key]) for entry in doc["per_class"].values()]
+        key = _mahalanobis_key(normalise, raw="none")  # both reports name the raw score "none"
+        if "leave_one_class_out" in doc:
+            runs = doc["leave_one_class_out"]
+            values = [float(entry[f"auroc_{key}_t_real"]) for entry in runs.values()]
+            epochs = sorted({int(entry["epochs"]) for entry in runs.values()})
+            how = (f"whole network trained from ImageNet for {'/'.join(map(str, epochs))} epochs without the held-out valve; "
+                   "test-split crops of the seven known valves against the held-out valve's test-split crops")
+        else:
+            values = [float(entry[key]) for entry in doc["per_class"].values()]
+            how = f"upper backbone fine-tuned {doc.get('epochs')} epochs without the held-out valve"
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return {"mean": round(float(np.mean(values)), 3), "sd": round(float(np.std(values, ddof=1)), 3),
             "min": round(min(values), 3), "max": round(max(values), 3), "runs": len(values),
-            "source": f"{path.as_posix()}; upper backbone fine-tuned {doc.get('epochs')} epochs without the held-out valve"}
+            "source": f"{path.as_posix()}; {how}"}
+
+
+def _cross_validation(path: Path) -> dict:
+    """Mean ± SD over folds from scripts/gpu_cv_report.py's metrics.json."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    ms = doc["mean_sd"]
+    out = {"folds": len(doc["folds"]), "images": doc.get("images_covered"), "source": path.as_posix(), "protocol": doc.get("protocol", "")}
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        out[key] = [round(ms[key]["mean"], 4), round(ms[key]["sd"], 4)]
+    out["recall"] = {v: [round(ms[f"{v}.recall"]["mean"], 4), round(ms[f"{v}.recall"]["sd"], 4)] for v in VALVE_IDS if f"{v}.recall" in ms}
+    return out
+
+
+def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
+    """What a GPU session's run (scripts/gpu_import.py) adds to the card's training entry: the
+    composite regions it trained on, and the commands that made it."""
+    extra = card.get("training_data")
+    if not extra:
+        return {}
+    return {
+        "data": (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
+                 f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions: {extra['composites']}"),
+        "training_data": extra,
+        "command": (f"{extra.get('script', 'scripts/gpu_session.py')} (docs/evaluation/gpu-session.md), scripts/gpu_import.py, "
+                    f"valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
+                    f"python -m valvereader.training.ship --version {version}"),
+    }
 
 
 def _honest_loco_line(openset: dict) -> str:
@@ -223,6 +279,15 @@ def _honest_loco_line(openset: dict) -> str:
             f"held-out valve give **{honest['mean']:.2f} ± {honest['sd']:.2f}** with this score (per valve "
             f"{honest.get('min', 0):.2f}–{honest.get('max', 1):.2f}; {honest.get('source', '')}). "
             "Valves that look like a known one are the ones missed.\n")
+
+
+def _cv_line(cv: dict | None) -> str:
+    if not cv:
+        return ""
+    recall = ", ".join(f"{v} {r[0]:.2f} ± {r[1]:.2f}" for v, r in cv.get("recall", {}).items())
+    return (f"\nCross-validation of the recipe ({cv['folds']} folds, {cv.get('images')} images each tested once): accuracy "
+            f"**{cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f}**, macro-F1 **{cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f}**; "
+            f"recall per valve {recall}. {cv.get('protocol', '')}.\n")
 
 
 def _lineage_line(training: dict) -> str:
@@ -245,6 +310,7 @@ def _view_choice_section(choice: dict) -> str:
     return (f"## How the program reads a radiograph\n\n{choice.get('rule', '')}. Field of view for a whole radiograph: "
             f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
             f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n"
+            + (f"Checked for this identifier: {choice['checked_for_this_identifier']}.\n\n" if choice.get("checked_for_this_identifier") else "")
             + (f"The views are compared by a score of their own, not the verdict's: {choice['score'].get('formula', '')} "
                f"(statistics in the file of role '{choice['score'].get('role', 'view_score')}').\n\n" if choice.get("score") else ""))
 
@@ -291,7 +357,7 @@ def _write_markdown(card: dict, path: Path) -> None:
 ## Metrics (held-out test, n = {m['test_n']})
 
 {m['protocol']}
-
+{_cv_line(m.get('cross_validation'))}
 Accuracy **{m['accuracy']:.3f}**, macro precision {m['macro_precision']:.3f}, macro recall {m['macro_recall']:.3f},
 macro F1 **{m['macro_f1']:.3f}**, expected calibration error {m['ece']:.3f}.
 
@@ -333,8 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluation", type=Path, default=Path("docs/evaluation/identifier"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--cross-validation", type=Path, default=None, help="scripts/gpu_cv_report.py's metrics.json for this recipe")
+    parser.add_argument("--honest-loco", type=Path, default=None,
+                        help="leave-one-class-out runs that never saw the held-out valve (default: loco_partial.json beside --evaluation)")
+    parser.add_argument("--view-check", default=None, help="how the view rule reads validation data with this identifier")
     args = parser.parse_args(argv)
-    path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version)
+    path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version, cross_validation=args.cross_validation,
+                           honest_loco=args.honest_loco, view_check=args.view_check)
     print(f"card written to {path}", file=sys.stderr)
     return 0
 

@@ -90,6 +90,28 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert honest["runs"] == 8 and honest["mean"] == pytest.approx(np.mean(expected), abs=1e-3)
     assert honest["min"] == pytest.approx(min(expected)) and honest["max"] == pytest.approx(max(expected))
     assert f"{np.mean(expected):.2f} ± " in (tmp_path / "weights" / "identifier.md").read_text()
+    # A GPU session's report (scripts/gpu_cv_report.py) gives the recipe's CV and honest
+    # leave-one-class-out runs; the card carries both, and how the view rule reads validation.
+    folds = {f"cv{k}": {} for k in range(5)}
+    mean_sd = {"accuracy": {"mean": 0.9812, "sd": 0.0123}, "macro_precision": {"mean": 0.97, "sd": 0.02},
+               "macro_recall": {"mean": 0.975, "sd": 0.015}, "macro_f1": {"mean": 0.9688, "sd": 0.0157},
+               **{f"{v}.recall": {"mean": 0.9 + 0.01 * k, "sd": 0.05} for k, v in enumerate(VALVE_IDS)}}
+    loco = {v: {"epochs": 11, "auroc_mahalanobis_l2_t_real": 0.6 + 0.04 * k, "auroc_mahalanobis_none_t_real": 0.5}
+            for k, v in enumerate(VALVE_IDS)}
+    report = tmp_path / "cv_gpu.json"
+    report.write_text(json.dumps({"folds": folds, "images_covered": 1556, "protocol": "test protocol", "mean_sd": mean_sd,
+                                  "leave_one_class_out": loco}))
+    third = ModelCard.load(ship_identifier(run, evaluation, tmp_path / "weights", version="9.9.10", cross_validation=report,
+                                           honest_loco=report, view_check="validation crops 0.9 and radiographs 0.8"))
+    cv = third.data["metrics"]["cross_validation"]
+    assert cv["folds"] == 5 and cv["accuracy"] == [0.9812, 0.0123] and cv["macro_f1"] == [0.9688, 0.0157]
+    assert "5-fold cross-validation gives accuracy 0.981 ± 0.012" in third.data["metrics"]["protocol"]
+    assert "no cross-validation" not in third.data["metrics"]["protocol"]
+    honest = third.data["openset"]["auroc_loco_honest"]
+    key = "auroc_mahalanobis_l2_t_real" if third.data["openset"]["normalise"] == "l2" else "auroc_mahalanobis_none_t_real"
+    assert honest["mean"] == pytest.approx(np.mean([e[key] for e in loco.values()]), abs=1e-3) and "whole network" in honest["source"]
+    text = (tmp_path / "weights" / "identifier.md").read_text()
+    assert "macro-F1 **0.969 ± 0.016**" in text and "Checked for this identifier: validation crops 0.9" in text
 
 
 def test_evaluate_cross_validates_the_recipe_per_fold_with_a_shorter_budget(tmp_path) -> None:

@@ -1,0 +1,67 @@
+"""scripts/gpu_cv_report.py: per-fold metrics, mean ± SD and the leave-one-class-out table from
+what a GPU session returns (results.json, cv_predictions.npz)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from valvereader.catalogue import VALVE_IDS
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu_cv_report.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("gpu_cv_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _session(folder: Path, folds: dict[str, tuple[np.ndarray, np.ndarray]], loco: dict[str, dict]) -> None:
+    folder.mkdir(parents=True)
+    results = {}
+    arrays = {}
+    start = 0
+    for name, (true, predicted) in folds.items():
+        logits = np.full((len(true), len(VALVE_IDS)), -3.0, dtype=np.float32)
+        logits[np.arange(len(true)), predicted] = 3.0
+        arrays.update({f"{name}_logits": logits, f"{name}_true": true, f"{name}_index": np.arange(start, start + len(true))})
+        start += len(true)
+        results[name] = {"epochs_done": 20, "epochs_planned": 22, "metrics": {"test_regions": {"accuracy": 0.8, "macro_f1": 0.7}}}
+    for name, metrics in loco.items():
+        results[name] = {"epochs_done": 11, "metrics": metrics}
+    results["cv9"] = {"error": "no result (killed or crashed)"}  # a failed model is left out, not fatal
+    (folder / "results.json").write_text(json.dumps({"results": results}))
+    if arrays:
+        np.savez(folder / "cv_predictions.npz", **arrays)
+
+
+def test_report_computes_fold_metrics_and_takes_later_sessions_for_repeated_models(tmp_path, monkeypatch) -> None:
+    k = len(VALVE_IDS)
+    true = np.repeat(np.arange(k), 4)
+    wrong = true.copy()
+    wrong[:2] = 1  # two Hakim images called Certas Plus
+    _session(tmp_path / "s1", {"cv0": (true, true), "cv1": (true, wrong)},
+             {"loco0": {"left_out": VALVE_IDS[0], "auroc_mahalanobis_l2_t_real": 0.2}})
+    _session(tmp_path / "s2", {}, {"loco0": {"left_out": VALVE_IDS[0], "auroc_mahalanobis_l2_t_real": 0.9},
+                                   "loco1": {"left_out": VALVE_IDS[1], "auroc_mahalanobis_l2_t_real": 0.7}})
+    out = tmp_path / "report"
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--results", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(out)])
+    assert _load().main() == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert set(doc["folds"]) == {"cv0", "cv1"} and doc["images_covered"] == 2 * len(true)
+    accuracies = [doc["folds"][f]["crops"]["accuracy"] for f in ("cv0", "cv1")]
+    assert accuracies == [1.0, pytest.approx(1 - 2 / len(true))]
+    assert doc["mean_sd"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    assert doc["mean_sd"]["accuracy"]["sd"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert doc["mean_sd"][f"{VALVE_IDS[0]}.recall"]["mean"] == pytest.approx((1.0 + 0.5) / 2)
+    assert doc["pooled"]["confusion"][0][1] == 2
+    # loco0 came from both sessions: the later one counts.
+    assert doc["leave_one_class_out"][VALVE_IDS[0]]["auroc_mahalanobis_l2_t_real"] == 0.9
+    assert doc["auroc_mean_sd"]["auroc_mahalanobis_l2_t_real"][:2] == [pytest.approx(0.8), pytest.approx(np.std([0.9, 0.7], ddof=1))]
+    report = (out / "report.md").read_text()
+    assert "| cv1 | 20 of 22 |" in report and "0.800 ± 0.141" in report

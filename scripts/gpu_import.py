@@ -71,7 +71,10 @@ def main() -> int:
                               "(valvereader.phantoms, written as DICOM and read back; seed "
                               f"{session.get('seed', 'not recorded')}); region = the true box made square x{squares['true_box']:g}, "
                               "or a jittered box (centre +-8 %, scale x exp(N(0, 0.12))) made square x"
-                              f"{jitter_scale}, then Preprocess",
+                              f"{jitter_scale}, then Preprocess"
+                              + ("; plus the same two regions of every rendered phantom of a catalogue valve "
+                                 f"({summary.get('data', {}).get('phantom_regions', '?')} regions; drawings of the catalogue's "
+                                 "geometry, valvereader.phantoms)" if session.get("phantom_regions") else ""),
                 "script": "scripts/gpu_session.py", "epochs_planned": result["epochs_planned"],
                 "stopped_early": result["stopped_early"],
             },

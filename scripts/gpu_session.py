@@ -178,7 +178,11 @@ def render_one(job_and_crop: tuple) -> dict | None:
         "box": box_fractions(truth.box, prepared),
         "regions": {},
     }
-    if job.kind == "composite":
+    from valvereader.catalogue import VALVE_IDS
+
+    # Regions for the identifier: every composite, and rendered phantoms of catalogue valves
+    # (used for training only with --phantom-regions).
+    if job.kind == "composite" or (job.kind == "phantom" and job.valve_id in VALVE_IDS):
         rng = np.random.default_rng([job.seed, job.index, 77])
         # Variant 0: the true box squared (the validation and test regions); variant 1: a
         # jittered box squared at a random scale in a range (the program may use either).
@@ -238,10 +242,12 @@ def prepare(args, crops_rows) -> dict:
     errors = [r["error"] for r in results if r and "error" in r]
     results = [r for r in results if r and "error" not in r]
     log(f"rendered {len(results)} usable radiographs ({len(errors)} errors) in {time.time() - began:.0f} s")
-    comp = [r for r in results if r["kind"] == "composite"]
+    # Composites first, then catalogue phantoms (source crop -1, label from the phantom's valve).
+    comp = [r for r in results if r["kind"] == "composite"] + [r for r in results if r["kind"] == "phantom" and r["regions"]]
     region_src = np.array([r["crop"] for r in comp for _ in range(2)], dtype=np.int64)
     region_var = np.array([v for _ in comp for v in range(2)], dtype=np.int64)
-    region_lab = labels[region_src] if len(region_src) else np.zeros(0, np.int64)
+    region_lab = np.array([labels[r["crop"]] if r["crop"] >= 0 else CLASSES.index(r["valve_id"]) for r in comp for _ in range(2)],
+                          dtype=np.int64)
     for size in sizes:
         arr = np.concatenate([r["regions"][size] for r in comp]) if comp else np.zeros((0, size, size), np.uint8)
         np.save(work / f"regions_{size}.npy", arr)
@@ -291,11 +297,12 @@ def plan_workers(meta: dict, args) -> list[dict]:
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0)
     workers = []
+    phantom_regions = np.flatnonzero(src < 0) if getattr(args, "phantom_regions", False) else np.zeros(0, np.int64)
     for name, size in (("final_a", args.sizes[0]), ("final_b", args.sizes[-1])):
         if name == "final_b" and len(args.sizes) < 2:
             continue
         workers.append(dict(base, name=name, role="final", size=size, epochs=args.epochs_final,
-                            train_real=real_train.tolist(), train_regions=regions_of(real_train).tolist(),
+                            train_real=real_train.tolist(), train_regions=np.concatenate([regions_of(real_train), phantom_regions]).tolist(),
                             eval={"val_real": real_val.tolist(), "val_regions": regions_of(real_val, 0).tolist(),
                                   "test_real": real_test.tolist(), "test_regions": regions_of(real_test, 0).tolist()},
                             save=True))
@@ -729,6 +736,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: leave as is)")
     parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
     parser.add_argument("--reuse-work", action="store_true", help="use the crops and composites already prepared in --work")
+    parser.add_argument("--phantom-regions", action="store_true",
+                        help="the final identifiers also train on valve regions of rendered catalogue phantoms")
     parser.add_argument("--model-overhead", type=float, default=20.0, help="seconds each model costs besides its epochs (start, evaluation)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune (costs ~30 s per process at the start)")
     parser.add_argument("--separate-processes", dest="in_process", action="store_false",
@@ -888,6 +897,7 @@ def main() -> int:
                "probe_images_per_s": rate, "epoch_factor": factor,
                "plan": {w["name"]: {k: v for k, v in w.items() if k not in ("train_real", "train_regions", "eval")} for w in workers},
                "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]), "region_squares": REGION_SQUARES,
+                        "phantom_regions": int(np.sum(np.asarray(meta["region_source"]) < 0)),
                         "locator_images": len(meta["locator_kind"]), "render_errors": meta["render_error_count"],
                         "render_error_examples": meta["render_errors"]},
                "results": results, "seconds": round(time.time() - T0, 1)}

@@ -112,6 +112,27 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert honest["mean"] == pytest.approx(np.mean([e[key] for e in loco.values()]), abs=1e-3) and "whole network" in honest["source"]
     text = (tmp_path / "weights" / "identifier.md").read_text()
     assert "macro-F1 **0.969 ± 0.016**" in text and "Checked for this identifier: validation crops 0.9" in text
+    # The card's numbers re-made from the shipped weights and the split alone (a fresh clone
+    # has no run folder), with the images moved elsewhere (--data).
+    moved = tmp_path / "moved"
+    (tmp_path / "data").rename(moved)
+    split_file = tmp_path / "split.json"
+    split_file.write_text((run / "split.json").read_text())
+    shipped = tmp_path / "weights"
+    again_out = tmp_path / "from_weights"
+    assert cli_evaluate.main(["--weights", str(shipped), "--split", str(split_file), "--out", str(again_out)]) == 2  # images not found
+    assert cli_evaluate.main(["--weights", str(shipped), "--out", str(again_out)]) == 2  # no split
+    assert cli_evaluate.main(["--weights", str(shipped), "--split", str(split_file), "--data", str(moved), "--out", str(again_out),
+                              "--cam-examples", "2"]) == 0
+    remade = json.loads((again_out / "metrics.json").read_text())["test"]["metrics"]
+    original = json.loads((evaluation / "metrics.json").read_text())["test"]["metrics"]
+    assert remade["n"] == original["n"]
+    # The shipped file is fp16: the same predictions up to rounding.
+    assert remade["accuracy"] == pytest.approx(original["accuracy"], abs=2 / original["n"])
+    # A weights file that does not match its card is refused.
+    weights_file = shipped / third.data["files"]["safetensors"]["path"]
+    weights_file.write_bytes(weights_file.read_bytes()[:-8] + b"\0" * 8)
+    assert cli_evaluate.main(["--weights", str(shipped), "--split", str(split_file), "--data", str(moved), "--out", str(tmp_path / "x")]) == 2
 
 
 def test_evaluate_cross_validates_the_recipe_per_fold_with_a_shorter_budget(tmp_path) -> None:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one command of a GPU session (device tool), from the repository root, with .gpu/ carried
 # (scripts/gpu_pack.py). Everything it keeps goes to $OUT: results.json, the models, log.txt.
+# Before the device calls: `bash scripts/gpu_travel.sh off` (the tracked tree + .gpu/ exceed the
+# 64 MiB that travels); after them: `bash scripts/gpu_travel.sh on`.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 OUT=${OUT:-/tmp/gs_out}

@@ -326,6 +326,10 @@ def plan_workers(meta: dict, args) -> list[dict]:
                                   "known_regions": regions_of(known_test, 0).tolist(), "unknown_regions": regions_of(unknown, 0).tolist(),
                                   # the card's protocol: test-split crops of both (t_real)
                                   "known_t_real": known_test.tolist(), "unknown_t_real": real_test[labels[real_test] == c].tolist(),
+                                  # the selection half of scripts/openset_scores.py: validation-split known crops
+                                  # against the held-out valve's train/validation crops (v_real)
+                                  "known_v_real": real_val[labels[real_val] != c].tolist(),
+                                  "unknown_v_real": np.concatenate([real_train, real_val])[labels[np.concatenate([real_train, real_val])] == c].tolist(),
                                   "fit_real": keep.tolist()}, save=False))
     for w in workers:
         w["n_real"] = n_real
@@ -475,13 +479,27 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
         c = spec["left_out"]
         known = [k for k in range(num_classes) if k != c]
         fit_l, fit_f, fit_y = outputs["fit_real"]
+        # Per-image scores of both halves, so that combined scores can be chosen on the
+        # selection half and checked on the test half later, without the device (loco_scores.npz).
+        scores = {}
+        for half in ("v_real", "t_real"):
+            for side in ("known", "unknown"):
+                lg = outputs[f"{side}_{half}"][0]
+                if len(lg):
+                    scores[f"{half}_{side}_max_softmax"] = max_softmax_score(lg[:, known])
+                    scores[f"{half}_{side}_energy"] = energy_score(lg[:, known])
         for normalise in ("l2", "none"):
             try:
                 stats = fit_mahalanobis(fit_f, fit_y, known, normalise=normalise)
             except Exception as exc:  # noqa: BLE001
                 metrics[f"mahalanobis_{normalise}_error"] = str(exc)
                 continue
-            for domain in ("real", "regions", "t_real"):
+            for half in ("v_real", "t_real"):
+                for side in ("known", "unknown"):
+                    feats = outputs[f"{side}_{half}"][1]
+                    if len(feats):
+                        scores[f"{half}_{side}_mahalanobis_{normalise}"] = stats.score(feats)
+            for domain in ("real", "regions", "t_real", "v_real"):
                 kl, kf, _ = outputs[f"known_{domain}"]
                 ul, uf, _ = outputs[f"unknown_{domain}"]
                 if len(kf) and len(uf):
@@ -493,6 +511,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
                 metrics[f"auroc_max_softmax_{domain}"] = auroc(max_softmax_score(kl[:, known]), max_softmax_score(ul[:, known]))
                 metrics[f"auroc_energy_{domain}"] = auroc(energy_score(kl[:, known]), energy_score(ul[:, known]))
         metrics["left_out"] = CLASSES[c]
+        np.savez(Path(args.work) / f"scores_{spec['name']}.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()})
     if spec["role"] == "cv":
         logits, _, true = outputs["test_real"]
         np.savez(Path(args.work) / f"pred_{spec['name']}.npz", logits=logits, true=true, index=np.asarray(ev["test_real"]))
@@ -917,6 +936,14 @@ def main() -> int:
                 preds.update({f"cv{k}_{n}": d[n] for n in d.files})
     if preds:
         np.savez_compressed(args.out / "cv_predictions.npz", **preds)
+    loco_scores = {}
+    for c in range(len(CLASSES)):
+        p = args.work / f"scores_loco{c}.npz"
+        if p.exists() and f"loco{c}" in results and "error" not in results[f"loco{c}"]:
+            with np.load(p) as d:
+                loco_scores.update({f"loco{c}_{n}": d[n] for n in d.files})
+    if loco_scores:
+        np.savez_compressed(args.out / "loco_scores.npz", **loco_scores)
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
     log(f"results written: {sorted(p.name for p in args.out.iterdir())}")
     if args.bench and (ROOT / "benchmarks/gpu.py").exists():

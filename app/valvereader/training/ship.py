@@ -171,10 +171,11 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         cv = _cross_validation(Path(cross_validation))
         data["metrics"]["cross_validation"] = cv
         data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
-            "Single split, one training run: no cross-validation of the fine-tune was affordable on CPU",
+            "Single split, one training run: no cross-validation of the fine-tune was affordable on CPU (see linear_probe for 5-fold CV "
+            "of frozen features).",
             f"The figures below are one split and one training run; the same recipe's {cv['folds']}-fold cross-validation gives "
             f"accuracy {cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f} and macro-F1 {cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f} "
-            f"({cv['source']})")
+            f"({cv['source']}; linear_probe holds a 5-fold CV of frozen ImageNet features).")
     card_path = weights / f"{name}.json"
     previous: dict = {}
     if card_path.is_file():

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import shutil
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,17 @@ def main() -> int:
     wheels.mkdir(exist_ok=True)
     for wheel in sorted(args.wheels.glob("*.whl")):
         shutil.copy2(wheel, wheels / wheel.name)
+    # A frozen copy of the committed package (git archive HEAD), which scripts/gpu_session.py
+    # imports in preference to app/, so that edits in progress cannot break a device run. Made
+    # afresh here: a copy left from an earlier commit would train with old code.
+    frozen = args.out / "app"
+    if frozen.exists():
+        shutil.rmtree(frozen)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "app"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(args.out, filter="data")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    print(f"frozen package: {frozen} (commit {head})", file=sys.stderr)
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)
     print(json.dumps({s: int(np.sum([r['split'] == s for r in rows])) for s in ("train", "validation", "test")}))

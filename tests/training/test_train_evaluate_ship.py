@@ -112,6 +112,8 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert honest["mean"] == pytest.approx(np.mean([e[key] for e in loco.values()]), abs=1e-3) and "whole network" in honest["source"]
     text = (tmp_path / "weights" / "identifier.md").read_text()
     assert "macro-F1 **0.969 ± 0.016**" in text and "Checked for this identifier: validation crops 0.9" in text
+    assert "Test protocol." in text  # the report's protocol, capitalised as a sentence
+    assert "split_file" not in third.data["metrics"]  # no split.json in this evaluation folder
     # The card's numbers re-made from the shipped weights and the split alone (a fresh clone
     # has no run folder), with the images moved elsewhere (--data).
     moved = tmp_path / "moved"

@@ -167,6 +167,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     honest = _honest_loco(Path(honest_loco) if honest_loco else Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
     if honest:
         data["openset"]["auroc_loco_honest"] = honest
+    if (Path(evaluation) / "split.json").is_file():  # the split the figures came from, to re-make them
+        data["metrics"]["split_file"] = (Path(evaluation) / "split.json").as_posix()
     if cross_validation:
         cv = _cross_validation(Path(cross_validation))
         data["metrics"]["cross_validation"] = cv
@@ -282,13 +284,21 @@ def _honest_loco_line(openset: dict) -> str:
             "Valves that look like a known one are the ones missed.\n")
 
 
+def _split_line(metrics: dict) -> str:
+    split = metrics.get("split_file")
+    if not split:
+        return ""
+    return (f"\nThe split: `{split}`. `valvereader evaluate --weights weights --split {split} --out DIR` re-makes these "
+            "figures from the shipped weights.")
+
+
 def _cv_line(cv: dict | None) -> str:
     if not cv:
         return ""
     recall = ", ".join(f"{v} {r[0]:.2f} ± {r[1]:.2f}" for v, r in cv.get("recall", {}).items())
     return (f"\nCross-validation of the recipe ({cv['folds']} folds, {cv.get('images')} images each tested once): accuracy "
             f"**{cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f}**, macro-F1 **{cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f}**; "
-            f"recall per valve {recall}. {cv.get('protocol', '')}.\n")
+            f"recall per valve {recall}. {cv.get('protocol', '')[:1].upper()}{cv.get('protocol', '')[1:]}.\n")
 
 
 def _lineage_line(training: dict) -> str:
@@ -368,7 +378,7 @@ macro F1 **{m['macro_f1']:.3f}**, expected calibration error {m['ece']:.3f}.
 |---|---:|---:|---:|---:|
 {rows}
 
-Full report with confusion matrix, reliability diagram and attention maps: `{m['report']}`.
+Full report with confusion matrix, reliability diagram and attention maps: `{m['report']}`.{_split_line(m)}
 
 ## Unknown valves (open set)
 

@@ -61,7 +61,7 @@ def main() -> int:
         "protocol": ("stratified 5-fold CV over all 1556 crops (no patient ids: each image its own group); each fold "
                      "trains the identifier recipe from ImageNet on its training crops plus composite regions made from them, "
                      "and is tested on its held-out crops (the JPEG copies the session trained on) and their composite regions"),
-        "images_covered": int(len(np.unique(covered))),
+        "images_covered": len(np.unique(covered)),
         "folds": {n: {"epochs": results[n]["epochs_done"], "epochs_planned": results[n]["epochs_planned"],
                       "crops": per_fold[i].as_dict(),
                       "regions": results[n]["metrics"].get("test_regions", {})} for i, n in enumerate(fold_names)},
@@ -107,8 +107,8 @@ def main() -> int:
     lines += [" ".join(f"{x:4d}" for x in row) for row in pooled.confusion]
     lines += ["```"]
     if loco:
-        lines += ["", "Leave one class out (the model never saw the valve; known = test-split crops of the other seven; "
-                  "unseen = the held-out valve's test-split crops (`t_real`) or all its crops (`real`)):", "",
+        lines += ["", ("Leave one class out (the model never saw the valve; known = test-split crops of the other seven; "
+                  "unseen = the held-out valve's test-split crops (`t_real`) or all its crops (`real`)):"), "",
                   "| left out | epochs | Mahalanobis L2, t_real | raw, t_real | L2, all crops | max softmax, all | energy, all |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for v, m in loco.items():

@@ -2,23 +2,18 @@
 what a GPU session returns (results.json, cv_predictions.npz)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_module import load_script
 
 from valvereader.catalogue import VALVE_IDS
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gpu_cv_report.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("gpu_cv_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_cv_report")
 
 
 def _session(folder: Path, folds: dict[str, tuple[np.ndarray, np.ndarray]], loco: dict[str, dict]) -> None:

@@ -2,21 +2,15 @@
 leave-one-class-out runs and reports it on the test half."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "loco_combine.py"
+from script_module import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("loco_combine", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("loco_combine")
 
 
 def _run(rng, shift: dict[str, float]) -> dict[str, np.ndarray]:

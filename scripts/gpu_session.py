@@ -266,15 +266,11 @@ def prepare(args, crops_rows) -> dict:
 
 
 # --- stage 2: the training workers ------------------------------------------------------------
-def _next_epoch_misses(deadline: float, epoch_began: float, epoch: int) -> bool:
-    """Would another epoch as long as this one (with 30 % spare) end after ``deadline``? The
-    first epoch carries start-up and cuDNN's autotuning (37 s against 5 s later on the H200),
-    so it never stops a run by itself."""
-    estimate = time.time() - epoch_began if epoch >= 1 else 0.0
-    return time.time() + 1.3 * estimate > deadline
 def _epochs_that_fit(deadline: float, epoch_began: float, epoch: int) -> int | None:
     """How many more epochs as long as this one (with 20 % spare) end before ``deadline``; None
-    after the first epoch, which carries the start-up."""
+    after the first epoch, which carries the start-up (cuDNN's autotuning, the first reads of the
+    arrays: 8-37 s against 1-5 s later on the H200). A worker that gets fewer than it planned
+    shortens its one-cycle plan, so that the schedule still anneals to its end."""
     if epoch < 1:
         return None
     took = time.time() - epoch_began
@@ -432,7 +428,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
         # session did, leaves a model at a high learning rate).
         fit = _epochs_that_fit(deadline, began, epoch)
         if fit is not None and epoch + 1 + fit < planned:
-            planned = max(epoch + 1, epoch + 1 + fit)
+            planned = epoch + 1 + fit
             total = steps_per_epoch * planned
             stopped_early = True
             log(f"{spec['name']}: deadline, the plan shortened to {planned} of {spec['epochs']} epochs")
@@ -593,7 +589,10 @@ def locator_worker(args, deadline_at: float | None = None) -> dict:
                 sizes.append(z.float().cpu().numpy())
         return decode_fractions(np.concatenate(heats), np.concatenate(sizes))
 
-    for epoch in range(epochs):
+    planned = epochs
+    epoch = -1
+    while epoch + 1 < planned:
+        epoch += 1
         began = time.time()
         model.train()
         order = train_idx[rng.permutation(len(train_idx))]
@@ -631,7 +630,7 @@ def locator_worker(args, deadline_at: float | None = None) -> dict:
             step += 1
             losses.append(loss.detach())
         record = {"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)}
-        if len(val_idx) and ((epoch + 1) % 3 == 0 or epoch + 1 == epochs):
+        if len(val_idx) and ((epoch + 1) % 3 == 0 or epoch + 1 == planned):
             predicted, _ = predict(val_idx)
             m = box_metrics(predicted, boxes[val_idx])
             record.update({"val_found_either": m["found_either"], "val_found_centre": m["found_centre"], "val_mean_iou": m["mean_iou"]})
@@ -642,13 +641,15 @@ def locator_worker(args, deadline_at: float | None = None) -> dict:
         history.append(record)
         if epoch == 0 or (epoch + 1) % 5 == 0:
             log(f"locator: {record}")
-        if _next_epoch_misses(deadline, began, epoch) and epoch + 1 < epochs:
-            log(f"locator: deadline, stopping after epoch {epoch + 1} of {epochs}")
-            break
+        fit = _epochs_that_fit(deadline, began, epoch)
+        if fit is not None and epoch + 1 + fit < planned:
+            planned = epoch + 1 + fit
+            steps = math.ceil(len(train_idx) / batch) * planned
+            log(f"locator: deadline, the plan shortened to {planned} of {epochs} epochs")
     last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if best_state is not None:
         model.load_state_dict(best_state)
-    result = {"name": "locator", "history": history, "epochs_planned": epochs, "epochs_done": len(history),
+    result = {"name": "locator", "history": history, "epochs_planned": epochs, "epochs_rescheduled": planned, "epochs_done": len(history),
               "train": int(len(train_idx)), "validation": int(len(val_idx)), "held_out_test_composites": int(len(test_idx)),
               "input_size": int(size), "lr": args.locator_lr, "best_key": list(best)}
     for name, idx in (("validation", val_idx), ("test_composites", test_idx)):

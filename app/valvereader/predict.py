@@ -276,23 +276,26 @@ class Predictor:
         """The identifier on every view, in one run when the backend takes a batch (one run
         of two images costs less than two runs of one, and gives the same numbers)."""
         if len(regions) < 2 or not getattr(self._identifier, "batches", False):
-            return [(region, self.identify(radiograph, region, prepare)) for region in regions]
-        prepared = [prepare(self._identify, region) for region in regions]
-        batch = np.stack([view.pixels for view in prepared])[:, None]
-        outputs = self._identifier.run(batch)
-        views = [{name: value[i : i + 1] for name, value in outputs.items()} for i in range(len(regions))]
-        # The score the views are compared by, of all views at once (the projection matrix is
-        # read once). Where that is the verdict's score too, each view keeps it for the verdict;
-        # otherwise only the chosen view's verdict score is computed, in _finish.
-        logits = outputs["logits"].astype(np.float64)
-        pooled = outputs["features"].mean(axis=(2, 3))
-        scores = self._view_scorer(logits, pooled)
+            identified = [self.identify(radiograph, region, prepare) for region in regions]
+        else:
+            prepared = [prepare(self._identify, region) for region in regions]
+            outputs = self._identifier.run(np.stack([view.pixels for view in prepared])[:, None])
+            identified = [(view_input, {name: value[i : i + 1] for name, value in outputs.items()}) for i, view_input in enumerate(prepared)]
+        if len(regions) > 1:  # one view (a film): nothing to choose, no view score
+            self._score_views([view for _, view in identified])
+        return list(zip(regions, identified))
+
+    def _score_views(self, views: list[dict[str, np.ndarray]]) -> None:
+        """The score the views are compared by (``_view_score``), of all views at once: the
+        projection matrix is read once. Where that is the verdict's score too, each view keeps
+        it for the verdict; otherwise only the chosen view's verdict score is computed, in _finish."""
+        logits = np.concatenate([view["logits"] for view in views]).astype(np.float64)
+        scores = self._view_scorer(logits, np.concatenate([view["features"].mean(axis=(2, 3)) for view in views]))
         for i, view in enumerate(views):
             score = None if scores is None else float(scores[i])
             view["_view_score"] = score  # type: ignore[assignment]
             if not self._view_spec:
                 view["_scored"] = (logits[i : i + 1], score)  # type: ignore[assignment]
-        return [(region, (view_input, view)) for region, view_input, view in zip(regions, prepared, views)]
 
     def prepare(self, radiograph: Radiograph) -> _Prepare:
         """Everything of ``predict`` that needs no network: the locator's input and the
@@ -437,19 +440,12 @@ class Predictor:
         return cached  # type: ignore[return-value]
 
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
-        """How unlike the training crops a view looks, by the view choice's score (open-set
-        score), else 1 - confidence."""
-        if not self._view_spec:
-            logits, score = self._open_set(outputs)  # the verdict's score, kept for the verdict
-        else:
-            logits = outputs["logits"].astype(np.float64)
-            score = outputs.get("_view_score")  # type: ignore[assignment]
-            if score is None:
-                computed = self._view_scorer(logits, outputs["features"].mean(axis=(2, 3)))
-                score = None if computed is None else float(computed[0])
+        """How unlike the training crops a view looks, by the view choice's score (set by
+        _score_views), else 1 - confidence."""
+        score = outputs["_view_score"]
         if score is not None:
-            return score
-        return 1.0 - float(_softmax(logits, self.temperature)[0].max())
+            return float(score)  # type: ignore[arg-type]
+        return 1.0 - float(_softmax(outputs["logits"].astype(np.float64), self.temperature)[0].max())
 
     def _finish(
         self,

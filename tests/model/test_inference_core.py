@@ -355,17 +355,18 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     radiograph = synthetic_radiograph((200, 160))
     prepare = predictor.prepare(radiograph)
     regions = [Box(40, 50, 120, 130), None]
-    for separately in (False, True):  # one batched run, and one run per view
-        if separately:
-            viewed = [(region, predictor.identify(radiograph, region, prepare)) for region in regions]
-        else:
-            viewed = predictor._identify_views(radiograph, regions, prepare)
+    batches = predictor._identifier.batches
+    assert batches  # the tiny test model takes a batch: both paths below are exercised
+    for separately in (False, True):  # one batched run, and one run per view (a backend that takes no batch)
+        predictor._identifier.batches = batches and not separately
+        viewed = predictor._identify_views(radiograph, regions, prepare)
         for _, (_, outputs) in viewed:
             logits = outputs["logits"].astype(np.float64)
             pooled = outputs["features"].mean(axis=(2, 3))
             assert predictor._strangeness(outputs) == pytest.approx(float(view_scorer(logits, pooled)[0]), rel=1e-9)
             assert predictor._open_set(outputs)[1] == pytest.approx(float(verdict_scorer(logits, pooled)[0]), rel=1e-9)
             assert predictor._strangeness(outputs) != pytest.approx(predictor._open_set(outputs)[1], rel=1e-3)
+    predictor._identifier.batches = batches
     prediction = predictor.predict(radiograph, with_heatmap=False)
     assert prediction.ood_score is not None
     assert predictor._own_view_scorer is not None

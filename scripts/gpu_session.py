@@ -293,7 +293,7 @@ def plan_workers(meta: dict, args) -> list[dict]:
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0)
     workers = []
-    phantom_regions = np.flatnonzero(src < 0) if getattr(args, "phantom_regions", False) else np.zeros(0, np.int64)
+    phantom_regions = np.flatnonzero(src < 0) if args.phantom_regions else np.zeros(0, np.int64)
     for name, size in (("final_a", args.sizes[0]), ("final_b", args.sizes[-1])):
         if name == "final_b" and len(args.sizes) < 2:
             continue

@@ -71,6 +71,7 @@ def run_from_weights(weights: Path, split: Path | None, folder: Path, data: Path
 
     from ..errors import DatasetError, ModelError
     from ..model.card import ModelCard
+    from .train import FINAL, FINAL_CARD
 
     if split is None:
         raise DatasetError("--weights needs --split: the split.json the card's numbers came from "
@@ -96,10 +97,10 @@ def run_from_weights(weights: Path, split: Path | None, folder: Path, data: Path
         raise DatasetError(f"{len(missing)} of the split's {len(paths)} images are missing (first: {missing[0]}); "
                            "give their folder with --data")
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    save_file({k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}, str(folder / FINAL))
     data_card = card.data
     recipe = dict(data_card.get("training", {}).get("recipe", {}))
-    (folder / "model.json").write_text(json.dumps({
+    (folder / FINAL_CARD).write_text(json.dumps({
         "arch": data_card["architecture"], "input_size": data_card["input_size"], "class_ids": list(data_card["class_ids"]),
         "preprocessing": {k: data_card["preprocessing"][k] for k in ("size", "threshold", "crop_border")},
         "config": recipe, "history": [], "from_weights": f"{card.title} ({card_path})",

@@ -11,6 +11,7 @@ nothing here imports torch or Qt.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -210,6 +211,7 @@ class Predictor:
         self._view_spec: dict | None = choice.get("score") or None
         self._own_view_scorer: OpenSetScorer | None = None
         self._view_lock = threading.Lock()
+        self._streams_twin: Predictor | None = None
         self._view_file = identifier.verify(str(self._view_spec.get("role", "view_score"))) if self._view_spec else None
         view_method = str(self._view_spec.get("method", "none")).lower() if self._view_spec else self._scorer.method
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
@@ -359,18 +361,30 @@ class Predictor:
         with_heatmap: bool = False,
         heatmap_max_side: int | None = None,
         ahead: int = 2,
+        streams: int | None = None,
     ) -> Iterator[tuple[T, Radiograph | None, Prediction | Exception]]:
         """Predict for many files (or anything ``load`` turns into a Radiograph), in order.
 
-        A background thread loads and preprocesses up to ``ahead`` items ahead while the
-        networks run here (ONNX Runtime releases the GIL while it works). Yields
-        ``(item, radiograph, prediction)``; when loading or predicting one item fails,
+        Yields ``(item, radiograph, prediction)``; when loading or predicting one item fails,
         ``(item, radiograph or None, exception)`` and the batch goes on.
+
+        ``streams`` files go through load → preprocess → networks at once, each stream on
+        ONNX Runtime sessions of one thread (default: one stream per CPU core, up to 2, where
+        the networks run on ONNX Runtime on the CPU; else 1). On two cores two such streams
+        get about 15 % more images through than one stream on two-thread sessions: a small
+        network does not keep two threads busy, and one stream's loading fills the gaps of
+        the other's network runs. With one stream, a background thread loads and preprocesses
+        up to ``ahead`` items ahead while the networks run here (ONNX Runtime releases the GIL
+        while it works).
         """
         if load is None:
             from .io import load as load_file
 
             load = load_file  # type: ignore[assignment]
+        streams = self._default_streams() if streams is None else max(1, int(streams))
+        if streams > 1:
+            yield from self._predict_streams(items, load, with_heatmap, heatmap_max_side, ahead, streams)  # type: ignore[arg-type]
+            return
 
         def ready(item: T) -> tuple[Radiograph, _Prepare]:
             radiograph = load(item)  # type: ignore[misc]
@@ -401,6 +415,73 @@ class Predictor:
                     except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
                         top_up()
                         result = exc
+                    yield item, radiograph, result
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+    def _default_streams(self) -> int:
+        """Parallel streams for a batch: 2 where both networks run on ONNX Runtime's CPU
+        provider and there are at least two cores, else 1."""
+        from .model.runtime import OnnxBackend, cpu_threads
+
+        backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
+        on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
+        return min(2, cpu_threads()) if on_cpu else 1
+
+    def _stream_predictor(self) -> "Predictor":
+        """This predictor on ONNX Runtime sessions of one thread each (made once, on first use
+        by a batch of several streams; the sessions are shared by the streams: ONNX Runtime
+        runs a session from several threads at once)."""
+        if self._view_spec:
+            self._view_scorer  # noqa: B018 - built now (it takes the lock), shared with the twin
+        with self._view_lock:
+            if self._streams_twin is None:
+                from .model.runtime import OnnxBackend
+
+                twin = copy.copy(self)
+                twin._identifier = OnnxBackend(self.identifier_card, "cpu", threads=1)
+                if self.locator_card is not None:
+                    twin._locator = OnnxBackend(self.locator_card, "cpu", threads=1)
+                twin._streams_twin = twin
+                self._streams_twin = twin
+        return self._streams_twin
+
+    def _predict_streams(
+        self,
+        items: Iterable[T],
+        load: Callable[[T], Radiograph],
+        with_heatmap: bool,
+        heatmap_max_side: int | None,
+        ahead: int,
+        streams: int,
+    ) -> Iterator[tuple[T, Radiograph | None, Prediction | Exception]]:
+        """predict_many with ``streams`` workers, each taking one item from file to result."""
+        twin = self._stream_predictor()
+
+        def whole(item: T) -> tuple[Radiograph | None, Prediction | Exception]:
+            radiograph = None
+            try:
+                radiograph = load(item)
+                return radiograph, twin.predict(radiograph, with_heatmap, heatmap_max_side, prepared=twin.prepare(radiograph))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
+                return radiograph, exc
+
+        iterator = iter(items)
+        window = streams + max(0, ahead)
+        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="valvereader-stream") as pool:
+            pending: deque[tuple[T, Future]] = deque()
+            try:
+                while True:
+                    while len(pending) < window:
+                        item = next(iterator, _END)
+                        if item is _END:
+                            break
+                        pending.append((item, pool.submit(whole, item)))
+                    if not pending:
+                        return
+                    item, future = pending.popleft()
+                    radiograph, result = future.result()
                     yield item, radiograph, result
             finally:
                 for _, future in pending:

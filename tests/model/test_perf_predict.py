@@ -70,7 +70,8 @@ def test_prepared_ahead_with_the_shipped_locator() -> None:
         _same(ahead, predictor.predict(radiograph, with_heatmap=True, heatmap_max_side=256))
 
 
-def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Path) -> None:
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Path, streams: int) -> None:
     predictor = load_predictor(weights, device="cpu")
     images = {f"img{i}": synthetic_radiograph((150 + 10 * i, 120), seed=i) for i in range(5)}
     items = ["img0", "img1", "broken", "img2", "img3", "img4"]
@@ -80,7 +81,7 @@ def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Pa
             raise ValueError("cannot read broken")
         return images[name]
 
-    results = list(predictor.predict_many(items, load=load, with_heatmap=True, ahead=2))
+    results = list(predictor.predict_many(items, load=load, with_heatmap=True, ahead=2, streams=streams))
     assert [item for item, _, _ in results] == items
     for item, radiograph, result in results:
         if item == "broken":
@@ -90,12 +91,36 @@ def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Pa
         _same(result, predictor.predict(images[item], with_heatmap=True))
 
 
-def test_predict_many_can_stop_early(weights: Path) -> None:
+@pytest.mark.parametrize("streams", [1, 2])
+def test_predict_many_can_stop_early(weights: Path, streams: int) -> None:
     predictor = load_predictor(weights, device="cpu")
-    generator = predictor.predict_many(range(10), load=lambda i: synthetic_radiograph(seed=i))
+    loaded: list[int] = []
+
+    def load(i: int):
+        loaded.append(i)
+        return synthetic_radiograph(seed=i)
+
+    generator = predictor.predict_many(range(1000), load=load, streams=streams, ahead=2)
     first = next(generator)
     generator.close()
     assert first[0] == 0
+    assert len(loaded) <= streams + 3  # only the files in flight were read, not the thousand
+
+
+def test_streams_run_on_one_thread_sessions_and_only_on_the_cpu_runtime(weights: Path) -> None:
+    from valvereader.model.runtime import OnnxBackend, cpu_threads
+
+    predictor = load_predictor(weights, device="cpu")
+    assert predictor._default_streams() == min(2, cpu_threads())
+    twin = predictor._stream_predictor()
+    assert twin is predictor._stream_predictor()  # made once
+    assert isinstance(twin._identifier, OnnxBackend) and twin._identifier is not predictor._identifier
+    assert twin._identifier.session.get_session_options().intra_op_num_threads == 1
+    assert predictor._identifier.session.get_session_options().intra_op_num_threads == cpu_threads()
+    # Any other backend (torch on a GPU, or asked for) keeps one stream.
+    other = load_predictor(weights, device="cpu")
+    other._identifier = object()  # type: ignore[assignment]
+    assert other._default_streams() == 1
 
 
 def test_open_set_score_without_blas_equals_the_matrix_product() -> None:

@@ -30,7 +30,8 @@ class Backend(Protocol):
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
-def _cpu_threads() -> int:
+def cpu_threads() -> int:
+    """The cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -48,7 +49,7 @@ class OnnxBackend:
 
         path = card.verify("onnx")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _cpu_threads()
+        options.intra_op_num_threads = threads or cpu_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")

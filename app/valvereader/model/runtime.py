@@ -87,7 +87,7 @@ class TorchBackend:
         else:
             num_outputs = len(card.class_ids) if card.class_ids else int(card.data.get("num_outputs", 1))
             try:
-                model = build_model(card.architecture, num_outputs, pretrained=False)
+                model = build_model(card.architecture, num_outputs, pretrained=False, members=card.data.get("members"))
             except (ValueError, KeyError) as exc:
                 raise ModelError(f"torch cannot build '{card.architecture}': {exc}") from exc
             state = {k: v.float() for k, v in load_file(str(path)).items()}

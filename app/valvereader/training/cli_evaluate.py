@@ -104,6 +104,7 @@ def run_from_weights(weights: Path, split: Path | None, folder: Path, data: Path
         "arch": data_card["architecture"], "input_size": data_card["input_size"], "class_ids": list(data_card["class_ids"]),
         "preprocessing": {k: data_card["preprocessing"][k] for k in ("size", "threshold", "crop_border")},
         "config": recipe, "history": [], "from_weights": f"{card.title} ({card_path})",
+        **({"members": data_card["members"]} if data_card.get("members") else {}),
     }, indent=1), encoding="utf-8")
     (folder / "split.json").write_text(json.dumps({**saved, "paths": paths}), encoding="utf-8")
     return folder

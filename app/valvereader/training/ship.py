@@ -72,9 +72,11 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     files = {"safetensors": weights / f"{name}.safetensors", "onnx": weights / f"{name}.onnx",
              "openset": weights / f"{name}.openset.safetensors", "classifier": weights / f"{name}.classifier.safetensors"}
     save_file(half, str(files["safetensors"]))
-    # The final layer alone, for the attention map where only ONNX ships (desktop bundle).
-    save_file({"classifier.weight": half["classifier.weight"].float().contiguous()}, str(files["classifier"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    # The final layer alone, for the attention map where only ONNX ships (desktop bundle). An
+    # ensemble's is its members' layers side by side (EnsembleNet.classifier).
+    classifier = half["classifier.weight"].float() if "classifier.weight" in half else model.classifier.weight.detach().float()
+    save_file({"classifier.weight": classifier.contiguous()}, str(files["classifier"]))
     export_onnx(model.eval(), files["onnx"], card["input_size"])
     onnx_error = onnx_matches_torch(model, files["onnx"], card["input_size"])
     shutil.copyfile(run / OPENSET_FILE, files["openset"])
@@ -100,6 +102,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         "version": version,
         "task": "identify",
         "architecture": card["arch"],
+        **({"members": card["members"]} if card.get("members") else {}),
         "input_size": card["input_size"],
         "class_ids": list(VALVE_IDS),
         "outputs": ["logits", "features"],

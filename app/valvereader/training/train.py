@@ -204,7 +204,7 @@ def load_trained(folder: Path, device: str | torch.device = "cpu") -> tuple[Valv
     if not card_path.is_file():
         raise ModelError(f"no trained model in {folder} (expected {FINAL_CARD} and {FINAL})")
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    model = build_model(card["arch"], len(card["class_ids"]))
+    model = build_model(card["arch"], len(card["class_ids"]), members=card.get("members"))
     weights = folder / FINAL
     if weights.is_file():
         model.load_state_dict(load_file(str(weights)))

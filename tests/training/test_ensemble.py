@@ -1,0 +1,138 @@
+"""Identifier ensembles: EnsembleNet's arithmetic, the run folder made from member runs, and
+the whole path train → join → evaluate → ship → the program's predictor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from valvereader.errors import ModelError  # noqa: E402
+from valvereader.model.architectures import LITE_MEAN, LITE_STD, EnsembleNet, ValveNet, build_model  # noqa: E402
+
+
+def _tiny_net(seed: int, channels: int = 4) -> ValveNet:
+    torch.manual_seed(seed)
+    backbone = nn.Sequential(nn.Conv2d(3, channels, 3, stride=4, padding=1), nn.ReLU())
+    return ValveNet("tiny", backbone, channels, 8, LITE_MEAN, LITE_STD).eval()
+
+
+def test_ensemble_logits_are_the_mean_of_each_member_on_its_own_input_size() -> None:
+    a, b = _tiny_net(0), _tiny_net(1, channels=6)
+    ensemble = EnsembleNet([a, b], [32, 48]).eval()
+    assert ensemble.input_size == 48 and ensemble.num_features == 10
+    x = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        logits, features = ensemble(x)
+        small = nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+        expected = (a(small)[0] + b(x)[0]) / 2
+    torch.testing.assert_close(logits, expected)
+    assert tuple(features.shape) == (3, 10, 12, 12)  # the 48 px member's grid
+
+
+def test_the_ensemble_classifier_gives_its_logits_from_its_features_when_no_map_is_resampled() -> None:
+    ensemble = EnsembleNet([_tiny_net(2), _tiny_net(3, channels=5)], [40, 40]).eval()
+    with torch.no_grad():
+        logits, features = ensemble(torch.rand(2, 1, 40, 40))
+        again = ensemble.classifier(features.mean((2, 3)))
+    torch.testing.assert_close(again, logits, atol=1e-5, rtol=1e-5)
+    assert tuple(ensemble.classifier.weight.shape) == (8, 9)
+
+
+def test_ensembles_are_refused_when_they_cannot_work() -> None:
+    with pytest.raises(ModelError, match="at least two"):
+        EnsembleNet([_tiny_net(0)], [32])
+    with pytest.raises(ModelError, match="at least two"):
+        build_model("ensemble", 8, members=[{"arch": "resnet34", "input_size": 32}])
+    with pytest.raises(ModelError, match="arch and input_size"):
+        build_model("ensemble", 8, members=[{"arch": "resnet34"}, {"arch": "resnet34"}])
+    with pytest.raises(ModelError, match="not initialised from ImageNet"):
+        build_model("ensemble", 8, pretrained=True, members=[{"arch": "resnet34", "input_size": 32}] * 2)
+
+
+def _fake_run(folder: Path, split: dict, input_size: int, arch: str = "resnet34") -> Path:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file({"classifier.weight": torch.full((8, 4), float(input_size))}, str(folder / "model.safetensors"))
+    (folder / "model.json").write_text(json.dumps({"arch": arch, "input_size": input_size, "class_ids": list("abcdefgh"),
+                                                   "preprocessing": {"size": input_size}, "config": {"seed": 1}}))
+    (folder / "split.json").write_text(json.dumps(split))
+    return folder
+
+
+def test_make_ensemble_joins_runs_of_one_split_and_refuses_others(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from valvereader.training.ensemble import main, make_ensemble
+
+    split = {"paths": ["x.png", "y.png", "z.png"], "labels": ["a", "b", "a"], "split": {"train": [0], "validation": [1], "test": [2]}}
+    a = _fake_run(tmp_path / "a", split, 32)
+    b = _fake_run(tmp_path / "b", split, 48)
+    out = make_ensemble([a, b], tmp_path / "ens")
+    card = json.loads((out / "model.json").read_text())
+    assert card["arch"] == "ensemble" and card["input_size"] == 48
+    assert card["members"] == [{"arch": "resnet34", "input_size": 32}, {"arch": "resnet34", "input_size": 48}]
+    assert card["preprocessing"] == {"size": 48} and card["config"]["input_size"] == 48
+    state = load_file(str(out / "model.safetensors"))
+    assert float(state["members.0.classifier.weight"][0, 0]) == 32 and float(state["members.1.classifier.weight"][0, 0]) == 48
+    # The same images in another order is the same split; other test images are not.
+    shuffled = {"paths": ["z.png", "y.png", "x.png"], "labels": ["a", "b", "a"], "split": {"train": [2], "validation": [1], "test": [0]}}
+    make_ensemble([a, _fake_run(tmp_path / "c", shuffled, 40)], tmp_path / "ens2")
+    other = {**split, "split": {"train": [2], "validation": [1], "test": [0]}}
+    with pytest.raises(ModelError, match="different splits"):
+        make_ensemble([a, _fake_run(tmp_path / "d", other, 40)], tmp_path / "ens3")
+    with pytest.raises(ModelError, match="already an ensemble"):
+        make_ensemble([a, out], tmp_path / "ens4")
+    with pytest.raises(ModelError, match="at least two"):
+        make_ensemble([a], tmp_path / "ens5")
+    assert main([str(a), str(tmp_path / "missing"), "--out", str(tmp_path / "ens6")]) == 2
+
+
+@pytest.mark.slow
+def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Path) -> None:
+    from test_train_evaluate_ship import write_tiny_crops
+
+    from valvereader.model.card import ModelCard
+    from valvereader.predict import load_predictor
+    from valvereader.radiograph import Radiograph, RadiographMeta
+    from valvereader.training import cli_evaluate, cli_train
+    from valvereader.training.ensemble import make_ensemble
+    from valvereader.training.ship import ship_identifier
+
+    torch.set_num_threads(1)
+    write_tiny_crops(tmp_path / "data", per_class=8, shape=(40, 36), seed=0)
+    runs = []
+    for size in (32, 40):
+        run = tmp_path / "runs" / f"r{size}"
+        assert cli_train.main(["--data", str(tmp_path / "data"), "--out", str(run), "--input-size", str(size), "--epochs", "1",
+                               "--batch-size", "8", "--accumulate-to", "8", "--test-fraction", "0.2",
+                               "--validation-fraction", "0.2", "--no-progress"]) == 0
+        runs.append(run)
+    ensemble = make_ensemble(runs, tmp_path / "runs" / "ens")
+    evaluation = tmp_path / "evaluation"
+    assert cli_evaluate.main(["--run", str(ensemble), "--out", str(evaluation), "--cam-examples", "2"]) == 0
+    card = ModelCard.load(ship_identifier(ensemble, evaluation, tmp_path / "weights", version="2.0.0"))
+    assert card.architecture == "ensemble" and card.input_size == 40
+    assert [m["input_size"] for m in card.data["members"]] == [32, 40]
+    assert card.data["metrics"]["onnx_vs_torch_max_abs_logit_difference"] < 1e-4
+    # The program reads it through ONNX Runtime like any identifier, attention map included.
+    predictor = load_predictor(tmp_path / "weights", device="cpu")
+    pixels = np.random.default_rng(0).random((60, 50)).astype(np.float32)
+    prediction = predictor.predict(Radiograph(pixels, RadiographMeta(source="test")), with_heatmap=True)
+    assert prediction.probabilities.shape == (8,) and abs(float(prediction.probabilities.sum()) - 1) < 1e-5
+    assert prediction.heatmap is not None and prediction.heatmap.shape == (60, 50)
+    # Its numbers are re-made from the shipped weights and the split alone.
+    split_file = tmp_path / "split.json"
+    split_file.write_text((ensemble / "split.json").read_text())
+    assert cli_evaluate.main(["--weights", str(tmp_path / "weights"), "--split", str(split_file), "--out",
+                              str(tmp_path / "again"), "--cam-examples", "2"]) == 0
+    remade = json.loads((tmp_path / "again" / "metrics.json").read_text())["test"]["metrics"]
+    original = json.loads((evaluation / "metrics.json").read_text())["test"]["metrics"]
+    assert remade["n"] == original["n"] and remade["accuracy"] == pytest.approx(original["accuracy"], abs=2 / original["n"])

@@ -162,7 +162,7 @@ def load_models(weights: Path, with_locator: bool = True) -> Models:
     card, path = found
     class_ids = tuple(card.get("class_ids") or ())
     identifier = _load_checked(
-        build_model(card["architecture"], len(class_ids), pretrained=False), path
+        build_model(card["architecture"], len(class_ids), pretrained=False, members=card.get("members")), path
     )
     models = Models(identifier, int(card["input_size"]), class_ids)
     models.info["identifier"] = {

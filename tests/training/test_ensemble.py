@@ -124,6 +124,9 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     assert card.data["metrics"]["onnx_vs_torch_max_abs_logit_difference"] < 1e-4
     # The program reads it through ONNX Runtime like any identifier, attention map included.
     predictor = load_predictor(tmp_path / "weights", device="cpu")
+    assert predictor.model_name == "identifier 2.0.0 (ensemble of 2 resnet34, 32 + 40 px)"  # on screen and on exports
+    assert "ensemble of resnet34 at 32 px + resnet34 at 40 px" in (tmp_path / "weights" / "identifier.md").read_text()
+    assert [m["input_size"] for m in card.data["training"]["members"]] == [32, 40]
     pixels = np.random.default_rng(0).random((60, 50)).astype(np.float32)
     prediction = predictor.predict(Radiograph(pixels, RadiographMeta(source="test")), with_heatmap=True)
     assert prediction.probabilities.shape == (8,) and abs(float(prediction.probabilities.sum()) - 1) < 1e-5

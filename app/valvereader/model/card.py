@@ -72,6 +72,11 @@ class ModelCard:
 
     @property
     def title(self) -> str:
+        members = self.data.get("members")
+        if isinstance(members, list) and members and all(isinstance(m, dict) for m in members):
+            archs = sorted({str(m.get("arch", "?")) for m in members})
+            sizes = " + ".join(f"{m.get('input_size', '?')}" for m in members)
+            return f"{self.name} {self.version} (ensemble of {len(members)} {'/'.join(archs)}, {sizes} px)"
         return f"{self.name} {self.version} ({self.architecture})"
 
     @property

@@ -167,6 +167,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                        "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
                                "ood_review or max softmax < confident; else confident"},
     }
+    if card.get("member_runs"):
+        data["training"] = _ensemble_training(card, run, evaluation, version)
     honest = _honest_loco(Path(honest_loco) if honest_loco else Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
     if honest:
         data["openset"]["auroc_loco_honest"] = honest
@@ -181,6 +183,16 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             f"The figures below are one split and one training run; the same recipe's {cv['folds']}-fold cross-validation gives "
             f"accuracy {cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f} and macro-F1 {cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f} "
             f"({cv['source']}; linear_probe holds a 5-fold CV of frozen ImageNet features).")
+    if card.get("member_runs"):
+        # The CV and the leave-one-class-out runs trained single networks of the members' recipe,
+        # not ensembles: say so where their numbers stand.
+        if cross_validation:
+            data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
+                "one training run; the same recipe's", "one ensemble; the recipe of its members (a single network, not the ensemble):")
+            data["metrics"]["cross_validation"]["of"] = "single networks of the members' recipe, not the ensemble"
+        if data["openset"].get("auroc_loco_honest"):
+            honest_entry = data["openset"]["auroc_loco_honest"]
+            honest_entry["source"] = "single networks of the members' recipe, not the ensemble (not measured for it): " + honest_entry["source"]
     card_path = weights / f"{name}.json"
     previous: dict = {}
     if card_path.is_file():
@@ -275,6 +287,42 @@ def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> 
     }
 
 
+def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
+    """The training entry of an ensemble (valvereader.training.ensemble): how each member was
+    trained, from its run folder's card; nothing was trained after joining them."""
+    members = []
+    for member in card["member_runs"]:
+        info = member.get("training", {})
+        config = info.get("config", {})
+        extra = info.get("training_data") or {}
+        members.append({
+            "run": member["source"], "arch": member["arch"], "input_size": member["input_size"],
+            "epochs": config.get("epochs"), "max_lr": config.get("max_lr"), "seed": config.get("seed", 0),
+            "hardware": info.get("hardware", ""),
+            "data": (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
+                     f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions"
+                     if extra else "csf-shuntvalves train-split crops"),
+        })
+    sizes = " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
+    return {
+        "data": f"csf-shuntvalves (1556 real X-ray crops, 8 classes), every member trained on the same train split; {members[0]['data']}",
+        "ensemble": (f"{len(members)} trained networks joined, nothing trained after: {sizes}. The input is read at "
+                     f"{card['input_size']} px; a member of another size reads a bilinear resample of it; the members' logits "
+                     "are averaged and their last feature maps concatenated (the attention map is the mean of the members' maps; "
+                     "the open-set score sees all members' pooled features)"),
+        "members": members,
+        "epochs": [m["epochs"] for m in members],
+        "optimiser": "each member: Adam, one-cycle cosine learning rate, cross-entropy weighted by inverse class frequency",
+        "initialisation": BACKBONE_ATTRIBUTION,
+        "hardware": "; ".join(sorted({m["hardware"] for m in members if m["hardware"]})),
+        "duration": "the members' training (see members); joining them: seconds",
+        "command": (f"python -m valvereader.training.ensemble --out {run.as_posix()} "
+                    + " ".join(m["run"] for m in members)
+                    + f", valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
+                    f"python -m valvereader.training.ship --version {version}"),
+    }
+
+
 def _honest_loco_line(openset: dict) -> str:
     """The honest leave-one-class-out estimate (backbone fine-tuned without the held-out
     valve; scripts/loco_partial.py), when the card carries it."""
@@ -299,7 +347,8 @@ def _cv_line(cv: dict | None) -> str:
     if not cv:
         return ""
     recall = ", ".join(f"{v} {r[0]:.2f} ± {r[1]:.2f}" for v, r in cv.get("recall", {}).items())
-    return (f"\nCross-validation of the recipe ({cv['folds']} folds, {cv.get('images')} images each tested once): accuracy "
+    of = f" ({cv['of']})" if cv.get("of") else ""
+    return (f"\nCross-validation of the recipe{of} ({cv['folds']} folds, {cv.get('images')} images each tested once): accuracy "
             f"**{cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f}**, macro-F1 **{cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f}**; "
             f"recall per valve {recall}. {cv.get('protocol', '')[:1].upper()}{cv.get('protocol', '')[1:]}.\n")
 
@@ -354,6 +403,14 @@ def _calibration_line(cal: dict) -> str:
     return line + "."
 
 
+def _architecture_text(card: dict) -> str:
+    members = card.get("members")
+    if not members:
+        return str(card["architecture"])
+    return ("ensemble of " + " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
+            + f" (logits averaged; each member reads the input resampled to its own size; `training.ensemble` in the JSON card)")
+
+
 def _write_markdown(card: dict, path: Path) -> None:
     m, o, t = card["metrics"], card["openset"], card["thresholds"]
     rows = "\n".join(f"| {k} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |" for k, v in m["per_class"].items())
@@ -362,7 +419,7 @@ def _write_markdown(card: dict, path: Path) -> None:
 
 **Research demonstration, not for clinical use.** {card['intended_use']}
 
-- Architecture: {card['architecture']}, input {card['input_size']} × {card['input_size']} grey, 8 classes (`class_ids` in the JSON card).
+- Architecture: {_architecture_text(card)}, input {card['input_size']} × {card['input_size']} grey, 8 classes (`class_ids` in the JSON card).
 - Files: `{card['files']['safetensors']['path']}` (fp16), `{card['files']['onnx']['path']}` (fp32 ONNX, opset 17,
   input `image`, outputs `logits`, `features`), `{card['files']['openset']['path']}` (open-set statistics){_view_score_file(card)}.
 - Training: {card['training']['data']}; {card['training']['duration']}; {card['training']['optimiser']};

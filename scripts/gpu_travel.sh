@@ -7,12 +7,14 @@
 #   bash scripts/gpu_travel.sh size   # what would travel now, in MB (tracked + untracked-not-ignored + .gpu)
 #
 # The files stay on disk; only the index and .git/info/exclude change, and `on` restores both.
-# Kept travelling: the identifier's and locator's safetensors, open-set statistics and cards,
-# which tests/model/test_cuda_equivalence.py needs on the device. Left behind: the ONNX
-# exports, the view-choice statistics, the bundled sample DICOMs and the contact sheet.
+# Kept travelling: the identifier's and locator's safetensors and cards, which
+# tests/model/test_cuda_equivalence.py needs on the device. Left behind: the ONNX exports, both
+# open-set statistics (26 MB each since identifier 2.0.0, not used on the device), the bundled
+# sample DICOMs and the two contact sheets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIG=(weights/identifier.onnx weights/locator.onnx weights/identifier.openset_view.safetensors docs/contact-sheet.png)
+BIG=(weights/identifier.onnx weights/locator.onnx weights/identifier.openset.safetensors weights/identifier.openset_view.safetensors
+     docs/contact-sheet.png docs/evaluation/composite_failures_val.jpg)
 mapfile -t SAMPLES < <(git ls-files 'resources/samples/*.dcm')
 BACKUP=.git/info/exclude.gpu_travel
 size() {

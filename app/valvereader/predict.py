@@ -101,9 +101,13 @@ class OpenSetScorer:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
             # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
             # projection and the projected means are kept (the precision matrix is not needed
-            # again: 13 MB in float64 per score).
-            self._project = _whitener(arrays["precision"].astype(np.float64))
-            self._projected_means = arrays["class_means"].astype(np.float64) @ self._project.T
+            # again).
+            # The projection is kept in float32: with 2560 features (identifier 2.0.0) numpy's
+            # float64 loop took 3-8 ms per view, float32 a quarter of that, and half the memory
+            # (26 MB); the distances agree to ~1e-6 relative, far below any threshold's scale.
+            project = _whitener(arrays["precision"].astype(np.float64))
+            self._projected_means = arrays["class_means"].astype(np.float64) @ project.T
+            self._project = project.astype(np.float32)
         self.temperature = float(spec.get("temperature", 1.0))
 
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
@@ -114,7 +118,7 @@ class OpenSetScorer:
             z = pooled.astype(np.float64)
             if self.normalise == "l2":
                 z = z / np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z))[:, None], 1e-12)
-            projected = np.einsum("ij,nj->ni", self._project, z, optimize=False)
+            projected = np.einsum("ij,nj->ni", self._project, z.astype(np.float32), optimize=False).astype(np.float64)
             diffs = projected[:, None, :] - self._projected_means[None, :, :]
             return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
         if self.method == "energy":

@@ -167,8 +167,6 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                        "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
                                "ood_review or max softmax < confident; else confident"},
     }
-    if card.get("member_runs"):
-        data["training"] = _ensemble_training(card, run, evaluation, version)
     honest = _honest_loco(Path(honest_loco) if honest_loco else Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
     if honest:
         data["openset"]["auroc_loco_honest"] = honest
@@ -184,6 +182,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             f"accuracy {cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f} and macro-F1 {cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f} "
             f"({cv['source']}; linear_probe holds a 5-fold CV of frozen ImageNet features).")
     if card.get("member_runs"):
+        data["training"] = _ensemble_training(card, run, evaluation, version)
         # The CV and the leave-one-class-out runs trained single networks of the members' recipe,
         # not ensembles: say so where their numbers stand.
         if cross_validation:

@@ -167,3 +167,16 @@ def test_secondary_capture_joins_the_source_study_unless_deidentified(
     assert anonymous.PatientIdentityRemoved == "YES" and anonymous.DeidentificationMethod
     assert anonymous.BurnedInAnnotation == "NO"
     assert anonymous.pixel_array.shape[2] == 3
+
+
+@needs_poppler
+def test_a_long_model_name_never_runs_into_the_page_number(tmp_path: Path, make_content: Callable[..., object]) -> None:
+    """The footer's first line (disclaimer, model, program) shrinks and, past a point, ends in an
+    ellipsis; the page number sits on the second line. Identifier 2.0.0's name once overlapped it."""
+    name = "identifier 2.0.0 (ensemble of 2 efficientnet_lite0, 320 + 384 px) " + "and a very long suffix " * 6
+    lines = pdf_text(export_pdf(make_content(model_name=name), tmp_path / "report.pdf")).splitlines()
+    first = next(line for line in lines if "Decision support only" in line and "Model:" in line)
+    second = next(line for line in lines if "Check the valve against the template" in line)
+    assert " ".join(DISCLAIMER.split()) in " ".join(first.split())  # never cut
+    assert "Page" not in first and first.rstrip().endswith("…")
+    assert second.rstrip().endswith("Page 1 of 1")

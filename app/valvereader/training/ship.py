@@ -73,10 +73,9 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
              "openset": weights / f"{name}.openset.safetensors", "classifier": weights / f"{name}.classifier.safetensors"}
     save_file(half, str(files["safetensors"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
-    # The final layer alone, for the attention map where only ONNX ships (desktop bundle). An
-    # ensemble's is its members' layers side by side (EnsembleNet.classifier).
-    classifier = half["classifier.weight"].float() if "classifier.weight" in half else model.classifier.weight.detach().float()
-    save_file({"classifier.weight": classifier.contiguous()}, str(files["classifier"]))
+    # The final layer alone (as loaded from the fp16 file), for the attention map where only ONNX
+    # ships (desktop bundle); an ensemble's is its members' layers side by side (EnsembleNet.classifier).
+    save_file({"classifier.weight": model.classifier.weight.detach().float().contiguous()}, str(files["classifier"]))
     export_onnx(model.eval(), files["onnx"], card["input_size"])
     onnx_error = onnx_matches_torch(model, files["onnx"], card["input_size"])
     shutil.copyfile(run / OPENSET_FILE, files["openset"])

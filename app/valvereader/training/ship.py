@@ -269,6 +269,12 @@ def _cross_validation(path: Path) -> dict:
     return out
 
 
+def _training_data_text(extra: dict) -> str:
+    """What a GPU session's identifier trained on (its run card's ``training_data``), in words."""
+    return (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
+            f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions")
+
+
 def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
     """What a GPU session's run (scripts/gpu_import.py) adds to the card's training entry: the
     composite regions it trained on, and the commands that made it."""
@@ -276,8 +282,7 @@ def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> 
     if not extra:
         return {}
     return {
-        "data": (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
-                 f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions: {extra['composites']}"),
+        "data": f"{_training_data_text(extra)}: {extra['composites']}",
         "training_data": extra,
         "command": (f"{extra.get('script', 'scripts/gpu_session.py')} (docs/evaluation/gpu-session.md), scripts/gpu_import.py, "
                     f"valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
@@ -297,9 +302,7 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
             "run": member["source"], "arch": member["arch"], "input_size": member["input_size"],
             "epochs": config.get("epochs"), "max_lr": config.get("max_lr"), "seed": config.get("seed", 0),
             "hardware": info.get("hardware", ""),
-            "data": (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
-                     f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions"
-                     if extra else "csf-shuntvalves train-split crops"),
+            "data": _training_data_text(extra) if extra else "csf-shuntvalves train-split crops",
         })
     sizes = " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
     return {

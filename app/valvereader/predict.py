@@ -26,7 +26,7 @@ from .errors import ModelCardError, ModelError, WeightsMissingError
 from .explain import attention_box, class_activation_map, place_map
 from .geometry import Box
 from .model.card import ModelCard
-from .model.runtime import Backend, open_backend
+from .model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
 from .paths import weights_dir as default_weights_dir
 from .prediction import Prediction
 from .preprocess import PreparedImage, Preprocess
@@ -100,11 +100,9 @@ class OpenSetScorer:
                 if key not in arrays:
                     raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
             # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
-            # projection and the projected means are kept (the precision matrix is not needed
-            # again).
-            # The projection is kept in float32: with 2560 features (identifier 2.0.0) numpy's
-            # float64 loop took 3-8 ms per view, float32 a quarter of that, and half the memory
-            # (26 MB); the distances agree to ~1e-6 relative, far below any threshold's scale.
+            # projection (in float32: with 2560 features numpy's float64 loop took 3-8 ms per
+            # view, float32 a quarter of that and half the memory; distances agree to ~1e-6
+            # relative) and the projected means are kept, not the precision matrix.
             project = _whitener(arrays["precision"].astype(np.float64))
             self._projected_means = arrays["class_means"].astype(np.float64) @ project.T
             self._project = project.astype(np.float32)
@@ -427,8 +425,6 @@ class Predictor:
     def _default_streams(self) -> int:
         """Parallel streams for a batch: 2 where both networks run on ONNX Runtime's CPU
         provider and there are at least two cores, else 1."""
-        from .model.runtime import OnnxBackend, cpu_threads
-
         backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
         on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
         return min(2, cpu_threads()) if on_cpu else 1
@@ -441,8 +437,6 @@ class Predictor:
             self._view_scorer  # noqa: B018 - built now (it takes the lock), shared with the twin
         with self._view_lock:
             if self._streams_twin is None:
-                from .model.runtime import OnnxBackend
-
                 twin = copy.copy(self)
                 twin._identifier = OnnxBackend(self.identifier_card, "cpu", threads=1)
                 if self.locator_card is not None:

@@ -238,33 +238,34 @@ def main() -> int:
     files = make_files(work / "batch", args.batch, (1280, 1024), seed=2)
     tensors = [network_inputs(load(f)) for f in files[: min(20, len(files))]]
 
-    def model_only(chunk: list[Path]) -> None:
-        for i in range(len(chunk)):
+    def network_runs(owner, indices) -> None:  # the network runs predict makes, on ``owner``'s sessions
+        for i in indices:
             loc, idents = tensors[i % len(tensors)]
             if loc is not None:
-                predictor._locator.run(loc)
+                owner._locator.run(loc)
             for ident in idents:
-                predictor._identifier.run(ident)
+                owner._identifier.run(ident)
+
+    def model_only(chunk: list[Path]) -> None:
+        network_runs(predictor, range(len(chunk)))
 
     twin = predictor._stream_predictor()  # the one-thread sessions predict_many's streams run on
     streams = predictor._default_streams()
 
     def model_streams(chunk: list[Path]) -> None:  # the same network runs, `streams` at once on one-thread sessions
-        def part(k: int) -> None:
-            for i in range(k, len(chunk), streams):
-                loc, idents = tensors[i % len(tensors)]
-                if loc is not None:
-                    twin._locator.run(loc)
-                for ident in idents:
-                    twin._identifier.run(ident)
-
         with ThreadPoolExecutor(max_workers=streams) as pool:
-            list(pool.map(part, range(streams)))
+            list(pool.map(lambda k: network_runs(twin, range(k, len(chunk), streams)), range(streams)))
 
-    def one_stream(chunk: list[Path]) -> None:  # predict_many as it was: one stream, loading one thread ahead
-        for _, _, result in predictor.predict_many(chunk, with_heatmap=False, streams=1):
+    def through_predict_many(chunk: list[Path], streams: int | None = None) -> None:
+        for _, _, result in predictor.predict_many(chunk, with_heatmap=False, streams=streams):
             if isinstance(result, Exception):
                 raise result
+
+    def prepare_ahead(chunk: list[Path]) -> None:  # Predictor.predict_many as `classify` runs it (its default streams)
+        through_predict_many(chunk)
+
+    def one_stream(chunk: list[Path]) -> None:  # predict_many as it was: one stream, loading one thread ahead
+        through_predict_many(chunk, streams=1)
 
     def load_ahead(chunk: list[Path]) -> None:  # only loading runs ahead (the loop of `valvereader classify`)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -275,12 +276,7 @@ def main() -> int:
                     pending.append(pool.submit(load, chunk[i + 2]))
                 predictor.predict(rad, with_heatmap=False)
 
-    def prepare_ahead(chunk: list[Path]) -> None:  # loading and preprocessing run ahead (Predictor.predict_many)
-        for _, _, result in predictor.predict_many(chunk, with_heatmap=False):
-            if isinstance(result, Exception):
-                raise result
-
-    # The machine's speed drifts (it is shared): the three loops take turns on quarters of the
+    # The machine's speed drifts (it is shared): the loops take turns on quarters of the
     # batch, so that a drift hits each alike; each loop sees every file once.
     for warm_up in (model_only, model_streams, prepare_ahead, one_stream, load_ahead):
         warm_up(files[:4])

@@ -7,6 +7,14 @@ fold the program's own metrics (``valvereader.training.evaluate.classification_m
 macro precision/recall/F1, per class, entropy, maximum softmax, top-two gap, ECE at temperature 1)
 and their mean ± SD over folds, and the unseen-valve AUROC of each leave-one-class-out run. A
 model named in several sessions is taken from the last one that has it.
+
+    python scripts/gpu_cv_report.py --join --results runs/gpu_session3 runs/gpu_session5 --out docs/evaluation/cv_gpu_joined
+
+With ``--join`` the sessions are the members of an ensemble, as identifier 2.0.0 joins its
+members: each fold's logits are the mean of the members' logits for the same held-out images
+(the folds must hold the same images in the same order, or the script stops). The composite
+regions were scored inside each session, per network, so the joined report has none; the
+leave-one-class-out runs are not joined either (the sessions returned scores, not features).
 """
 from __future__ import annotations
 
@@ -28,7 +36,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--join", action="store_true", help="average the sessions' fold logits (an ensemble of their networks)")
     args = parser.parse_args()
+    if args.join:
+        return joined(args)
     classes = list(VALVE_IDS)
     results, folds, sources = {}, {}, {}
     for folder in args.results:
@@ -119,6 +130,79 @@ def main() -> int:
         lines.append("| **mean ± SD** | | " + " | ".join(
             f"{am[k][0]:.3f} ± {am[k][1]:.3f}" if k in am else "–" for k in ("auroc_mahalanobis_l2_t_real", "auroc_mahalanobis_none_t_real",
                                                                           "auroc_mahalanobis_l2_real", "auroc_max_softmax_real", "auroc_energy_real")) + " |")
+    (args.out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+def joined(args) -> int:
+    """The cross-validation of an ensemble whose members' folds ran in different sessions."""
+    classes = list(VALVE_IDS)
+    members = []
+    for folder in args.results:
+        doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        with np.load(folder / "cv_predictions.npz") as data:
+            folds: dict[str, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                fold, _, field = key.partition("_")
+                folds.setdefault(fold, {})[field] = data[key]
+        ok = {n for n, r in doc["results"].items() if "error" not in r}
+        members.append({"folder": folder, "folds": {n: f for n, f in folds.items() if n in ok}, "results": doc["results"]})
+    names = sorted(set.intersection(*(set(m["folds"]) for m in members)))
+    if not names:
+        raise SystemExit("no fold is present in every session")
+    per_fold, rows, trues, logits_all = [], [], [], []
+    for name in names:
+        first = members[0]["folds"][name]
+        for m in members[1:]:
+            other = m["folds"][name]
+            if not (np.array_equal(other["index"], first["index"]) and np.array_equal(other["true"], first["true"])):
+                raise SystemExit(f"{name}: {m['folder']} held out other images than {members[0]['folder']}; the folds cannot be joined")
+        logits = np.mean([m["folds"][name]["logits"].astype(np.float64) for m in members], axis=0)
+        true = first["true"].astype(np.int64)
+        metrics = [classification_metrics(true, _softmax(m["folds"][name]["logits"].astype(np.float64)), classes) for m in members]
+        joint = classification_metrics(true, _softmax(logits), classes)
+        per_fold.append(joint)
+        trues.append(true)
+        logits_all.append(logits)
+        rows.append({"fold": name, "crops": joint.n, "epochs": [m["results"][name]["epochs_done"] for m in members],
+                     "members_accuracy": [x.accuracy for x in metrics], "members_macro_f1": [x.macro_f1 for x in metrics],
+                     "accuracy": joint.accuracy, "macro_f1": joint.macro_f1})
+    pooled = classification_metrics(np.concatenate(trues), _softmax(np.concatenate(logits_all)), classes)
+    member_means = [{k: [float(np.mean([r[f"members_{k}"][i] for r in rows])), float(np.std([r[f"members_{k}"][i] for r in rows], ddof=1)) if len(rows) > 1 else 0.0]
+                     for k in ("accuracy", "macro_f1")} for i in range(len(members))]
+    summary = {"sources": [str(m["folder"]) for m in members],
+               "protocol": ("stratified 5-fold CV over all 1556 crops (no patient ids: each image its own group); each member network was "
+                            "trained per fold in its own session on the fold's training crops plus composite regions made from them; "
+                            "the ensemble's logits are the mean of the members' logits on the fold's held-out crops"),
+               "folds": rows, "mean_sd": summarise(per_fold), "pooled": pooled.as_dict(), "members_mean_sd": member_means}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    ms = summary["mean_sd"]
+    lines = ["# Cross-validation of the joined recipe (an ensemble of the sessions' networks)", "",
+             f"Sources: {', '.join(summary['sources'])}. {summary['protocol']}.", "",
+             "| fold | crops | epochs per member | members' accuracy | joined accuracy | members' macro-F1 | joined macro-F1 |",
+             "|---|---:|---|---|---:|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r['fold']} | {r['crops']} | {' + '.join(str(e) for e in r['epochs'])} | "
+                     f"{' / '.join(f'{a:.3f}' for a in r['members_accuracy'])} | {r['accuracy']:.3f} | "
+                     f"{' / '.join(f'{a:.3f}' for a in r['members_macro_f1'])} | {r['macro_f1']:.3f} |")
+    lines += ["", "| measure (mean ± SD over folds) | joined | " + " | ".join(m["folder"].name for m in members) + " |",
+              "|---|---:|" + "---:|" * len(members)]
+    for k in ("accuracy", "macro_f1"):
+        lines.append(f"| {k} | {ms[k]['mean']:.3f} ± {ms[k]['sd']:.3f} | " +
+                     " | ".join(f"{mm[k][0]:.3f} ± {mm[k][1]:.3f}" for mm in member_means) + " |")
+    for k in ("macro_precision", "macro_recall", "ece"):
+        lines.append(f"| {k} | {ms[k]['mean']:.3f} ± {ms[k]['sd']:.3f} |" + " |" * len(members))
+    lines += ["", "Per class, joined (mean ± SD over folds; support pooled):", "",
+              "| valve | support | precision | recall | F1 |", "|---|---:|---:|---:|---:|"]
+    for row in pooled.per_class:
+        v = row.valve_id
+        lines.append(f"| {v} | {row.support} | {ms[v + '.precision']['mean']:.3f} ± {ms[v + '.precision']['sd']:.3f} | "
+                     f"{ms[v + '.recall']['mean']:.3f} ± {ms[v + '.recall']['sd']:.3f} | {ms[v + '.f1']['mean']:.3f} ± {ms[v + '.f1']['sd']:.3f} |")
+    lines += ["", "Pooled confusion, joined (rows true, columns predicted, order as above):", "", "```"]
+    lines += [" ".join(f"{x:4d}" for x in row) for row in pooled.confusion]
+    lines += ["```"]
     (args.out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -759,6 +759,7 @@ def main() -> int:
     parser.add_argument("--phantom-regions", action="store_true",
                         help="the final identifiers also train on valve regions of rendered catalogue phantoms")
     parser.add_argument("--model-overhead", type=float, default=20.0, help="seconds each model costs besides its epochs (start, evaluation)")
+    parser.add_argument("--first-overhead", type=float, default=30.0, help="extra seconds for the first model (CUDA context, first kernels)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune (costs ~30 s per process at the start)")
     parser.add_argument("--separate-processes", dest="in_process", action="store_false",
                         help="one process per model (default: all models one after another in this process)")
@@ -857,8 +858,12 @@ def main() -> int:
         spec_path.write_text(json.dumps(w))
         left = args.deadline - (time.time() - T0)
         if sequential:
-            overheads = args.model_overhead * (len(workers) - i)
-            share = max(0.0, left - overheads) * costs[i] / max(sum(costs[i:]), 1.0) + args.model_overhead
+            # The first model also carries the CUDA context and cuDNN's first kernels: its first
+            # epoch took 23-32 s on the H200 in the seventh session (later models' 2-12 s), and a
+            # share without that allowance shortened final_b from 30 to 12 epochs.
+            first = args.first_overhead if i == 0 else 0.0
+            overheads = args.model_overhead * (len(workers) - i) + first
+            share = max(0.0, left - overheads) * costs[i] / max(sum(costs[i:]), 1.0) + args.model_overhead + first
             if share < 20:
                 log(f"{w['name']}: skipped, {share:.0f} s would be left for it")
                 continue

@@ -60,3 +60,33 @@ def test_report_computes_fold_metrics_and_takes_later_sessions_for_repeated_mode
     assert doc["auroc_mean_sd"]["auroc_mahalanobis_l2_t_real"][:2] == [pytest.approx(0.8), pytest.approx(np.std([0.9, 0.7], ddof=1))]
     report = (out / "report.md").read_text()
     assert "| cv1 | 20 of 22 |" in report and "0.800 ± 0.141" in report
+
+
+def test_join_averages_the_members_logits_per_fold_and_refuses_other_folds(tmp_path, monkeypatch) -> None:
+    k = len(VALVE_IDS)
+    true = np.repeat(np.arange(k), 3)
+    a_pred, b_pred = true.copy(), true.copy()
+    a_pred[0] = 1  # member A wrong on image 0, member B wrong on image 1
+    b_pred[1] = 2
+    _session(tmp_path / "a", {"cv0": (true, a_pred)}, {})
+    _session(tmp_path / "b", {"cv0": (true, b_pred)}, {})
+    # Make the members disagree softly so the mean decides: A is sure, B less so.
+    with np.load(tmp_path / "b" / "cv_predictions.npz") as d:
+        arrays = {n: d[n] for n in d.files}
+    arrays["cv0_logits"] = arrays["cv0_logits"] / 3.0
+    np.savez(tmp_path / "b" / "cv_predictions.npz", **arrays)
+    out = tmp_path / "joined"
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--join", "--results", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert _load().main() == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    (row,) = doc["folds"]
+    # Image 0: A says 1 (+3), B says 0 (+1) -> mean favours A's wrong call; image 1: A right (+3) beats B (+1).
+    assert row["members_accuracy"] == [pytest.approx(1 - 1 / len(true)), pytest.approx(1 - 1 / len(true))]
+    assert row["accuracy"] == pytest.approx(1 - 1 / len(true))
+    assert doc["pooled"]["confusion"][0][1] == 1 and doc["pooled"]["confusion"][1][2] == 0
+    assert "| cv0 | 24 | 20 + 20 |" in (out / "report.md").read_text()
+    # Folds that held out other images cannot be joined.
+    arrays["cv0_index"] = arrays["cv0_index"][::-1].copy()
+    np.savez(tmp_path / "b" / "cv_predictions.npz", **arrays)
+    with pytest.raises(SystemExit, match="other images"):
+        _load().main()

@@ -139,3 +139,20 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     remade = json.loads((tmp_path / "again" / "metrics.json").read_text())["test"]["metrics"]
     original = json.loads((evaluation / "metrics.json").read_text())["test"]["metrics"]
     assert remade["n"] == original["n"] and remade["accuracy"] == pytest.approx(original["accuracy"], abs=2 / original["n"])
+    # The ensemble's own CV (scripts/gpu_cv_report.py --join: members trained per fold, logits
+    # averaged) is named as such on the card, with each member's figures beside it.
+    mean_sd = {"accuracy": {"mean": 0.985, "sd": 0.012}, "macro_precision": {"mean": 0.97, "sd": 0.02},
+               "macro_recall": {"mean": 0.98, "sd": 0.02}, "macro_f1": {"mean": 0.976, "sd": 0.02}}
+    joined = tmp_path / "cv_joined.json"
+    joined.write_text(json.dumps({"protocol": "joined protocol", "mean_sd": mean_sd,
+                                  "folds": [{"fold": f"cv{k}", "crops": 10 + k, "epochs": [16, 27]} for k in range(5)],
+                                  "members_mean_sd": [{"accuracy": [0.983, 0.013], "macro_f1": [0.97, 0.016]},
+                                                      {"accuracy": [0.982, 0.012], "macro_f1": [0.966, 0.026]}]}))
+    card = ModelCard.load(ship_identifier(ensemble, evaluation, tmp_path / "weights", version="2.0.0", cross_validation=joined))
+    cv = card.data["metrics"]["cross_validation"]
+    assert cv["images"] == 60 and cv["joined"]["members"] == 2 and cv["of"].startswith("the ensemble's recipe")
+    assert "the ensemble's recipe (its members trained per fold, logits averaged): 5-fold cross-validation gives accuracy 0.985" in \
+        card.data["metrics"]["protocol"]
+    text = (tmp_path / "weights" / "identifier.md").read_text()
+    assert "each member alone, accuracy / macro-F1: 0.983 ± 0.013 / 0.970 ± 0.016; 0.982 ± 0.012 / 0.966 ± 0.026" in text
+    assert "not the ensemble" not in card.data["metrics"]["protocol"]

@@ -184,7 +184,11 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         data["training"] = _ensemble_training(card, run, evaluation, version)
         # The CV and the leave-one-class-out runs trained single networks of the members' recipe,
         # not ensembles: say so where their numbers stand.
-        if cross_validation:
+        if cross_validation and data["metrics"]["cross_validation"].get("joined"):
+            data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
+                "one training run; the same recipe's", "one ensemble; the ensemble's recipe (its members trained per fold, logits averaged):")
+            data["metrics"]["cross_validation"]["of"] = "the ensemble's recipe: each member trained per fold, their logits averaged"
+        elif cross_validation:
             data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
                 "one training run; the same recipe's", "one ensemble; the recipe of its members (a single network, not the ensemble):")
             data["metrics"]["cross_validation"]["of"] = "single networks of the members' recipe, not the ensemble"
@@ -262,7 +266,16 @@ def _cross_validation(path: Path) -> dict:
     """Mean ± SD over folds from scripts/gpu_cv_report.py's metrics.json."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     ms = doc["mean_sd"]
-    out = {"folds": len(doc["folds"]), "images": doc.get("images_covered"), "source": path.as_posix(), "protocol": doc.get("protocol", "")}
+    # scripts/gpu_cv_report.py --join (an ensemble's folds: members trained per fold, logits
+    # averaged) lists its folds with their sizes and keeps each member's mean ± SD.
+    joined = "members_mean_sd" in doc
+    images = sum(f["crops"] for f in doc["folds"]) if joined else doc.get("images_covered")
+    out = {"folds": len(doc["folds"]), "images": images, "source": path.as_posix(), "protocol": doc.get("protocol", "")}
+    if joined:
+        out["joined"] = {"members": len(doc["members_mean_sd"]),
+                         "epochs_per_fold": [f["epochs"] for f in doc["folds"]],
+                         "members_accuracy": [[round(v, 4) for v in m["accuracy"]] for m in doc["members_mean_sd"]],
+                         "members_macro_f1": [[round(v, 4) for v in m["macro_f1"]] for m in doc["members_mean_sd"]]}
     for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1"):
         out[key] = [round(ms[key]["mean"], 4), round(ms[key]["sd"], 4)]
     out["recall"] = {v: [round(ms[f"{v}.recall"]["mean"], 4), round(ms[f"{v}.recall"]["sd"], 4)] for v in VALVE_IDS if f"{v}.recall" in ms}
@@ -349,6 +362,10 @@ def _cv_line(cv: dict | None) -> str:
         return ""
     recall = ", ".join(f"{v} {r[0]:.2f} ± {r[1]:.2f}" for v, r in cv.get("recall", {}).items())
     of = f" ({cv['of']})" if cv.get("of") else ""
+    joined = cv.get("joined")
+    if joined:
+        alone = "; ".join(f"{a[0]:.3f} ± {a[1]:.3f} / {f[0]:.3f} ± {f[1]:.3f}" for a, f in zip(joined["members_accuracy"], joined["members_macro_f1"]))
+        of += f" (each member alone, accuracy / macro-F1: {alone})"
     return (f"\nCross-validation of the recipe{of} ({cv['folds']} folds, {cv.get('images')} images each tested once): accuracy "
             f"**{cv['accuracy'][0]:.3f} ± {cv['accuracy'][1]:.3f}**, macro-F1 **{cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f}**; "
             f"recall per valve {recall}. {cv.get('protocol', '')[:1].upper()}{cv.get('protocol', '')[1:]}.\n")

@@ -166,6 +166,7 @@ def main() -> int:
     if args.quick:
         args.batch, args.memory_files, args.repeat = 8, 20, 3
 
+    from valvereader import halves
     from valvereader.io import load
     from valvereader.predict import load_predictor
 
@@ -201,13 +202,22 @@ def main() -> int:
     def end_to_end() -> None:  # the viewer asks for the heatmap at screen resolution (≤ 1024 px a side)
         predictor.predict(load(big), with_heatmap=True, heatmap_max_side=1024)
 
+    def end_to_end_one_thread() -> None:  # the same without valvereader.halves (one thread around the networks)
+        halves.enabled = False
+        try:
+            end_to_end()
+        finally:
+            halves.enabled = True
+
     forward_only()
     end_to_end()
-    forward_times, end_times = [], []
-    for _ in range(args.repeat):  # interleaved, so that the machine's load hits both alike
+    forward_times, end_times, one_thread_times = [], [], []
+    for _ in range(args.repeat):  # interleaved, so that the machine's load hits all alike
         forward_times += timed(forward_only, 1)
         end_times += timed(end_to_end, 1)
+        one_thread_times += timed(end_to_end_one_thread, 1)
     t_forward, t_end = statistics.median(forward_times), statistics.median(end_times)
+    t_one_thread = statistics.median(one_thread_times)
     t_old_forward = old_runtime_forward(predictor, loc_input, views, args.repeat)
     # Where the time beyond the networks goes: loading, and preparing every network input.
     regions = predictor.views(radiograph.shape, predictor.locate(radiograph), radiograph.meta.pixel_spacing)
@@ -226,6 +236,9 @@ def main() -> int:
          f"{' in one batch' if len(views) < n_views else ''}; a film is read through the located square alone)"),
         ("One 2000×2500 DICOM: open → valve, verdict, heatmap", f"{t_end * 1000:.0f} ms",
          f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms)"),
+        ("One 2000×2500 DICOM: the same, preprocessing on one thread", f"{t_one_thread * 1000:.0f} ms",
+         f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing, block means and open-set "
+         "projection in two halves at once, before the seventh session one thread)"),
         ("One 2000×2500 DICOM: the same passes with the earlier runtime settings", f"{t_old_forward * 1000:.0f} ms",
          "spinning ONNX Runtime pools, one run per identifier view (before issue 7)"),
         ("One 2000×2500 DICOM: beyond the networks", f"{(t_end - t_forward) * 1000:.0f} ms",
@@ -267,13 +280,17 @@ def main() -> int:
     def one_stream(chunk: list[Path]) -> None:  # predict_many as it was: one stream, loading one thread ahead
         through_predict_many(chunk, streams=1)
 
+    def load_one_thread(path: Path):
+        with halves.off():
+            return load(path)
+
     def load_ahead(chunk: list[Path]) -> None:  # only loading runs ahead (the loop of `valvereader classify`)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = [pool.submit(load, f) for f in chunk[:2]]
+        with ThreadPoolExecutor(max_workers=1) as pool, halves.off():  # (no helper thread, as then)
+            pending = [pool.submit(load_one_thread, f) for f in chunk[:2]]
             for i in range(len(chunk)):
                 rad = pending.pop(0).result()
                 if i + 2 < len(chunk):
-                    pending.append(pool.submit(load, chunk[i + 2]))
+                    pending.append(pool.submit(load_one_thread, chunk[i + 2]))
                 predictor.predict(rad, with_heatmap=False)
 
     # The machine's speed drifts (it is shared): the loops take turns on quarters of the

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from . import halves
 from .errors import ModelCardError, ModelError, WeightsMissingError
 from .explain import attention_box, class_activation_map, place_map
 from .geometry import Box
@@ -116,7 +117,7 @@ class OpenSetScorer:
             z = pooled.astype(np.float64)
             if self.normalise == "l2":
                 z = z / np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z))[:, None], 1e-12)
-            projected = np.einsum("ij,nj->ni", self._project, z.astype(np.float32), optimize=False).astype(np.float64)
+            projected = _project_rows(self._project, z.astype(np.float32)).astype(np.float64)
             diffs = projected[:, None, :] - self._projected_means[None, :, :]
             return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
         if self.method == "energy":
@@ -125,6 +126,20 @@ class OpenSetScorer:
             peak = scaled.max(axis=1, keepdims=True)
             return -(t * (peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))))
         return None
+
+
+def _project_rows(project: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``z @ project.T`` by numpy's own loop (einsum, not BLAS: see the scorer). A large
+    projection (2560 features: 26 MB read per view) runs as two halves of its rows at once
+    (:mod:`.halves`), each output element summed exactly as in one loop: 1.3 → 0.9 ms."""
+    rows = project.shape[0]
+    if rows < 1024:
+        return np.einsum("ij,nj->ni", project, z, optimize=False)
+    out = np.empty((z.shape[0], rows), dtype=np.result_type(project, z))
+    half = rows // 2
+    halves.run_halves(lambda: np.einsum("ij,nj->ni", project[:half], z, optimize=False, out=out[:, :half]),
+               lambda: np.einsum("ij,nj->ni", project[half:], z, optimize=False, out=out[:, half:]))
+    return out
 
 
 def _whitener(precision: np.ndarray) -> np.ndarray:
@@ -389,8 +404,9 @@ class Predictor:
             return
 
         def ready(item: T) -> tuple[Radiograph, _Prepare]:
-            radiograph = load(item)  # type: ignore[misc]
-            return radiograph, self.prepare(radiograph)
+            with halves.off():  # it runs beside the networks
+                radiograph = load(item)  # type: ignore[misc]
+                return radiograph, self.prepare(radiograph)
 
         iterator = iter(items)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="valvereader-prefetch") as pool:
@@ -411,9 +427,10 @@ class Predictor:
                     try:
                         radiograph, prepare = future.result()
                         top_up()  # the next file loads while this one is in the networks
-                        result: Prediction | Exception = self.predict(
-                            radiograph, with_heatmap, heatmap_max_side, prepared=prepare
-                        )
+                        with halves.off():  # the next file loads beside it
+                            result: Prediction | Exception = self.predict(
+                                radiograph, with_heatmap, heatmap_max_side, prepared=prepare
+                            )
                     except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
                         top_up()
                         result = exc
@@ -460,8 +477,9 @@ class Predictor:
         def whole(item: T) -> tuple[Radiograph | None, Prediction | Exception]:
             radiograph = None
             try:
-                radiograph = load(item)
-                return radiograph, twin.predict(radiograph, with_heatmap, heatmap_max_side, prepared=twin.prepare(radiograph))
+                with halves.off():  # the streams keep the cores busy already
+                    radiograph = load(item)
+                    return radiograph, twin.predict(radiograph, with_heatmap, heatmap_max_side, prepared=twin.prepare(radiograph))
             except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
                 return radiograph, exc
 

@@ -237,8 +237,8 @@ def main() -> int:
         ("One 2000×2500 DICOM: open → valve, verdict, heatmap", f"{t_end * 1000:.0f} ms",
          f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms)"),
         ("One 2000×2500 DICOM: the same, preprocessing on one thread", f"{t_one_thread * 1000:.0f} ms",
-         f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing, block means and open-set "
-         "projection in two halves at once, before the seventh session one thread)"),
+         f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing and block means in two "
+         "halves at once; before the seventh session one thread)"),
         ("One 2000×2500 DICOM: the same passes with the earlier runtime settings", f"{t_old_forward * 1000:.0f} ms",
          "spinning ONNX Runtime pools, one run per identifier view (before issue 7)"),
         ("One 2000×2500 DICOM: beyond the networks", f"{(t_end - t_forward) * 1000:.0f} ms",

@@ -9,7 +9,6 @@ import pytest
 
 from valvereader import halves
 from valvereader.io.display import apply_level_line
-from valvereader.predict import _project_rows
 from valvereader.preprocess import _reduce
 
 
@@ -61,15 +60,6 @@ def test_the_window_line_in_two_halves_equals_one_loop(monkeypatch) -> None:
     alone = apply_level_line(raw, 117.5, 1 / 2900)
     assert np.array_equal(together, alone)
     assert together.dtype == np.float32 and together.min() == 0.0 and together.max() == 1.0
-
-
-def test_the_open_set_projection_in_two_halves_equals_one_loop() -> None:
-    rng = np.random.default_rng(2)
-    project = rng.standard_normal((2560, 2560)).astype(np.float32)
-    z = rng.standard_normal((3, 2560)).astype(np.float32)
-    assert np.array_equal(_project_rows(project, z), np.einsum("ij,nj->ni", project, z, optimize=False))
-    small = project[:300, :300]
-    assert np.array_equal(_project_rows(small, z[:, :300]), np.einsum("ij,nj->ni", small, z[:, :300], optimize=False))
 
 
 def test_inside_off_both_halves_run_here() -> None:

@@ -94,3 +94,19 @@ def test_a_batch_never_takes_the_helper(monkeypatch) -> None:
         assert all(isinstance(r, Prediction) for r in results), results
     with pytest.raises(AssertionError, match="helper thread was used"):  # the control: one film alone takes it
         predictor.predict(films[0])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_its_own_helper() -> None:
+    """The parent's helper thread does not exist in a forked child (a data-loader worker)."""
+    import multiprocessing
+
+    assert halves.run_halves(lambda: None, lambda: None) is True  # the parent has made its helper
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_halves_in_child)
+        assert result.get(timeout=20) is True  # would time out waiting on the parent's dead thread
+
+
+def _halves_in_child() -> bool:
+    return halves.run_halves(lambda: None, lambda: None)

@@ -22,6 +22,9 @@ _HELPER: ThreadPoolExecutor | None = None
 _FREE = threading.Lock()  # held while the helper runs a half
 _MADE = threading.Lock()
 enabled = True  # tests and benchmarks compare with the one-thread path
+# Pixels from which an image loop is worth splitting: below, starting the second half costs
+# more than it saves.
+SPLIT_FROM = 1 << 20
 _LOCAL = threading.local()
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .geometry import Box
-from .halves import run_halves
+from .halves import SPLIT_FROM, run_halves
 
 
 @dataclass(frozen=True)
@@ -126,15 +126,12 @@ def _reduce(view: np.ndarray, fx: int, fy: int) -> np.ndarray:
     height, width = view.shape
     out = np.empty((-(-height // fy), -(-width // fx)), dtype=np.float32)
     half = (height // fy) // 2
-    if view.size < _HALVES_FROM or half == 0:
+    if view.size < SPLIT_FROM or half == 0:
         _reduce_into(out, view, fx, fy)
         return out
     run_halves(lambda: _reduce_into(out[:half], view[: half * fy], fx, fy),
                lambda: _reduce_into(out[half:], view[half * fy :], fx, fy))
     return out
-
-
-_HALVES_FROM = 1 << 20  # pixels: below this a second thread costs more than it saves
 
 
 def _reduce_into(out: np.ndarray, view: np.ndarray, fx: int, fy: int) -> None:

@@ -19,7 +19,7 @@ from pydicom.pixels.processing import (
 )
 
 from ..errors import UnsupportedImageError
-from ..halves import run_halves
+from ..halves import SPLIT_FROM, run_halves
 
 ROBUST_PERCENTILES = (0.5, 99.5)
 _PERCENTILE_SAMPLE = 1_000_000  # pixels; percentiles of a strided sample are stable and fast
@@ -258,7 +258,7 @@ def apply_level_line(raw: np.ndarray, origin: float, gain: float) -> np.ndarray:
     out = np.empty(flat.shape, dtype=np.float32)
     origin32, gain32 = np.float32(origin), np.float32(gain)
     half = (flat.size // 2) // _LINE_CHUNK * _LINE_CHUNK
-    if flat.size < _HALVES_FROM or half == 0:
+    if flat.size < SPLIT_FROM or half == 0:
         _level_line_into(out, flat, origin32, gain32)
     else:  # two halves at once (..halves): the same numbers, pixel by pixel
         run_halves(lambda: _level_line_into(out[:half], flat[:half], origin32, gain32),
@@ -275,7 +275,6 @@ def _level_line_into(out: np.ndarray, flat: np.ndarray, origin32: np.float32, ga
         np.clip(chunk, 0.0, 1.0, out=chunk)  # (twice as fast here as np.maximum + np.minimum)
 
 
-_HALVES_FROM = 1 << 20  # pixels: below this a second thread costs more than it saves
 # Pixels per step of the line: 512 KiB of float32 stays in the cache, and two threads at once
 # wait less on each other's Python steps than with smaller chunks (2 500 × 2 000 px: 1.3 ms in
 # two halves against 2.1 ms in one; 64 Ki-pixel chunks gave 1.9 ms).

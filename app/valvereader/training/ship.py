@@ -182,8 +182,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             f"({cv['source']}; linear_probe holds a 5-fold CV of frozen ImageNet features).")
     if card.get("member_runs"):
         data["training"] = _ensemble_training(card, run, evaluation, version)
-        # The CV and the leave-one-class-out runs trained single networks of the members' recipe,
-        # not ensembles: say so where their numbers stand.
+        # Say where the CV and the leave-one-class-out figures stand what they measured: the
+        # ensemble's recipe (gpu_cv_report.py --join) or single networks of its members' recipe.
         if cross_validation and data["metrics"]["cross_validation"].get("joined"):
             data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
                 "one training run; the same recipe's", "one ensemble; the ensemble's recipe (its members trained per fold, logits averaged):")

@@ -56,6 +56,12 @@ def test_dropping_several_files_makes_a_batch(qtbot, make_window, batch_folder: 
     assert [s.path for s in window.worklist.studies] == files
     assert window.worklist_dock.isVisible()
     assert window.worklist_panel.proxy.rowCount() == 3
+    # Wide enough for every column: the stretching valve column keeps its width (it shrank to
+    # an ellipsis when the dock came up at 380 px).
+    from valvereader.gui.worklist import COLUMN_WIDTHS, PANEL_WIDTH
+
+    qtbot.waitUntil(lambda: window.worklist_dock.width() >= PANEL_WIDTH, timeout=TIMEOUT)
+    assert window.worklist_panel.table.columnWidth(2) >= COLUMN_WIDTHS[2]
 
 
 def test_dropping_a_folder_makes_a_batch_of_its_images(qtbot, make_window, batch_folder: Path) -> None:

@@ -39,6 +39,7 @@ from .template_panel import TemplatePanel
 from .valve_view import ValveView
 from .window_settings import restore_window, save_window
 from .worker import Worker
+from .worklist import PANEL_WIDTH as WORKLIST_WIDTH
 from .worklist import WorklistPanel
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class MainWindow(QMainWindow):
         right.addWidget(lower)
         right.setSizes([280, 620])
         self.right_dock = self._dock("Result and template", right, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.worklist_dock, self.right_dock], [460, 520], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.worklist_dock, self.right_dock], [WORKLIST_WIDTH, 520], Qt.Orientation.Horizontal)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(180)
         self.progress.setVisible(False)
@@ -184,9 +185,17 @@ class MainWindow(QMainWindow):
         self.review.open(folder, studies)
         self.worklist.replace(studies, folder)
         # one image needs no worklist; a batch always shows it
-        self.worklist_dock.setVisible(len(studies) > 1)
+        self._show_worklist(len(studies) > 1)
         self.start_analysis([i for i, s in enumerate(studies) if s.error is None])
         self.statusBar().showMessage(f"{len(studies)} studies from {folder}", 5000)
+
+    def _show_worklist(self, show: bool) -> None:
+        """Show or hide the worklist. Shown for a new batch, it gets at least the width its
+        columns need: laid out before the window had its size it came out at 380 px, and the
+        valve column (the one that stretches) shrank to an ellipsis."""
+        self.worklist_dock.setVisible(show)
+        if show and self.worklist_dock.width() < WORKLIST_WIDTH:
+            self.resizeDocks([self.worklist_dock], [WORKLIST_WIDTH], Qt.Orientation.Horizontal)
 
     def start_analysis(self, indices: list[int]) -> None:
         if not indices:

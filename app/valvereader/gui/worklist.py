@@ -31,6 +31,9 @@ from .state import ReviewDecision, Study, Worklist
 from .valves import short_name
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
+COLUMN_WIDTHS = (46, 104, 100, 52, 84, 78)  # px at the start; the valve column stretches
+# The panel's width for all of them (plus the table's frame and scroll bar).
+PANEL_WIDTH = sum(COLUMN_WIDTHS) + 28
 FILTERS = {
     "all": "All studies",
     "needs review": "Needs review",
@@ -177,7 +180,7 @@ class WorklistPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
-        for column, width in enumerate((46, 92, 100, 44, 84, 78)):
+        for column, width in enumerate(COLUMN_WIDTHS):
             header.resizeSection(column, width)
         self.table.setWordWrap(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)

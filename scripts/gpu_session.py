@@ -508,6 +508,15 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
                 metrics[f"auroc_energy_{domain}"] = auroc(energy_score(kl[:, known]), energy_score(ul[:, known]))
         metrics["left_out"] = CLASSES[c]
         np.savez(Path(args.work) / f"scores_{spec['name']}.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()})
+        # The pooled features and logits themselves (features in float16), so that the runs of
+        # two networks can later be joined as an ensemble joins its members (features side by
+        # side, one Mahalanobis fit): scripts/loco_join.py.
+        kept = {}
+        for key in ("fit_real", "known_t_real", "unknown_t_real", "known_v_real", "unknown_v_real"):
+            lg, ft, lb = outputs[key]
+            kept.update({f"{key}_logits": lg.astype(np.float32), f"{key}_features": ft.astype(np.float16),
+                         f"{key}_index": np.asarray(ev[key], dtype=np.int32), f"{key}_labels": np.asarray(lb, dtype=np.int16)})
+        np.savez(Path(args.work) / f"features_{spec['name']}.npz", **kept)
     if spec["role"] == "cv":
         logits, _, true = outputs["test_real"]
         np.savez(Path(args.work) / f"pred_{spec['name']}.npz", logits=logits, true=true, index=np.asarray(ev["test_real"]))
@@ -518,6 +527,39 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
         state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(Path(args.out) / f"identifier_{spec['name']}.fp16.safetensors"))
     return result
+
+
+# What comes back from the device: at most 8 files of 16 MiB each (docs of the device tool).
+LOCO_FEATURE_FILE_BYTES = 15 * 2**20
+
+
+def write_loco_features(work: Path, out: Path, names: list[str]) -> list[Path]:
+    """The leave-one-class-out runs' features (``features_<run>.npz`` in ``work``) as few
+    ``loco_features_<k>.npz`` files in ``out``, each under what the device returns per file
+    (about 4 MB per Lite0 run: features of ~1600 crops in float16)."""
+    written, group, size = [], {}, 0
+
+    def flush() -> None:
+        nonlocal group, size
+        if group:
+            path = out / f"loco_features_{len(written)}.npz"
+            np.savez_compressed(path, **group)
+            written.append(path)
+        group, size = {}, 0
+
+    for name in names:
+        path = Path(work) / f"features_{name}.npz"
+        if not path.exists():
+            continue
+        with np.load(path) as data:
+            arrays = {f"{name}_{k}": data[k] for k in data.files}
+        need = sum(a.nbytes for a in arrays.values())
+        if group and size + need > LOCO_FEATURE_FILE_BYTES:
+            flush()
+        group.update(arrays)
+        size += need
+    flush()
+    return written
 
 
 # --- the locator ------------------------------------------------------------------------------
@@ -950,6 +992,8 @@ def main() -> int:
                 loco_scores.update({f"loco{c}_{n}": d[n] for n in d.files})
     if loco_scores:
         np.savez_compressed(args.out / "loco_scores.npz", **loco_scores)
+    write_loco_features(args.work, args.out, [f"loco{c}" for c in range(len(CLASSES))
+                                              if f"loco{c}" in results and "error" not in results[f"loco{c}"]])
     (args.out / "results.json").write_text(json.dumps(summary, indent=1))
     log(f"results written: {sorted(p.name for p in args.out.iterdir())}")
     if args.bench and (ROOT / "benchmarks/gpu.py").exists():

@@ -1,0 +1,78 @@
+"""scripts/loco_join.py: leave-one-class-out runs of two networks joined as an ensemble joins its
+members (features side by side, one Mahalanobis fit), from what gpu_session.py returns."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from script_module import load_script
+
+from valvereader.catalogue import VALVE_IDS
+
+KEYS = ("fit_real", "known_t_real", "unknown_t_real", "known_v_real", "unknown_v_real")
+
+
+def _session(folder: Path, left_out: int, informative: bool, seed: int, shuffle_test: bool = False) -> None:
+    """One run's features: the held-out valve stands apart only in an informative member."""
+    rng = np.random.default_rng(seed)
+    known = [c for c in range(len(VALVE_IDS)) if c != left_out]
+    arrays = {}
+    for key in KEYS:
+        n = 60 if key == "fit_real" else 24
+        unknown = key.startswith("unknown")
+        labels = np.full(n, left_out) if unknown else np.asarray(known)[np.arange(n) % len(known)]
+        centres = np.eye(len(VALVE_IDS), 16)[labels] * 4.0
+        if unknown and not informative:  # looks like a known valve to this member
+            centres = np.eye(len(VALVE_IDS), 16)[np.asarray(known)[np.arange(n) % len(known)]] * 4.0
+        features = centres + rng.normal(0, 0.5, (n, 16)) + 10.0  # positive, as pooled ReLU-like maps
+        index = np.arange(n) + (1000 if unknown else 0)
+        if shuffle_test and key == "known_t_real":
+            index = index[::-1].copy()
+        arrays.update({f"loco{left_out}_{key}_features": features.astype(np.float16),
+                       f"loco{left_out}_{key}_logits": rng.normal(0, 1, (n, len(VALVE_IDS))).astype(np.float32),
+                       f"loco{left_out}_{key}_index": index.astype(np.int32),
+                       f"loco{left_out}_{key}_labels": labels.astype(np.int16)})
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / f"loco_features_{len(list(folder.glob('*.npz')))}.npz", **arrays)
+
+
+def test_joined_features_carry_what_either_member_sees(tmp_path, monkeypatch) -> None:
+    for valve in (1, 4):
+        _session(tmp_path / "a", valve, informative=True, seed=valve)
+        _session(tmp_path / "b", valve, informative=False, seed=10 + valve)
+    out = tmp_path / "joined.json"
+    monkeypatch.setattr("sys.argv", ["loco_join.py", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert load_script("loco_join").main() == 0
+    doc = json.loads(out.read_text())
+    assert set(doc["joined"]) == {VALVE_IDS[1], VALVE_IDS[4]}
+    for valve in doc["joined"]:
+        assert doc["alone"][str(tmp_path / "a")][valve]["mahalanobis_l2"] > 0.95  # the informative member
+        assert doc["alone"][str(tmp_path / "b")][valve]["mahalanobis_l2"] < 0.8
+        assert doc["joined"][valve]["mahalanobis_l2"] > 0.9  # the joined vector keeps it
+    assert doc["joined_mean_sd"]["mahalanobis_l2"][2] == 2
+
+
+def test_runs_that_scored_other_images_are_refused(tmp_path, monkeypatch, capsys) -> None:
+    _session(tmp_path / "a", 2, informative=True, seed=0)
+    _session(tmp_path / "b", 2, informative=True, seed=1, shuffle_test=True)
+    monkeypatch.setattr("sys.argv", ["loco_join.py", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert load_script("loco_join").main() == 2
+    assert "cannot be joined" in capsys.readouterr().err
+
+
+def test_the_session_writes_features_in_files_the_device_can_return(tmp_path, monkeypatch) -> None:
+    gpu_session = load_script("gpu_session")
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):  # 1.2 MB each: a limit of 2.5 MB puts two in one file and one in another
+        np.savez(work / f"features_loco{k}.npz", fit_real_features=rng.random((600, 1024)).astype(np.float16),
+                 fit_real_index=np.arange(600, dtype=np.int32))
+    monkeypatch.setattr(gpu_session, "LOCO_FEATURE_FILE_BYTES", int(2.5 * 2**20))
+    written = gpu_session.write_loco_features(work, out, ["loco0", "loco1", "loco2", "loco5"])  # loco5: no file
+    assert [p.name for p in written] == ["loco_features_0.npz", "loco_features_1.npz"]
+    with np.load(written[0]) as first, np.load(written[1]) as second:
+        assert sorted({n.partition("_")[0] for n in first.files}) == ["loco0", "loco1"]
+        assert sorted({n.partition("_")[0] for n in second.files}) == ["loco2"]

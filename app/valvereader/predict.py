@@ -547,6 +547,7 @@ class Predictor:
         index = int(np.argmax(probabilities))
         cam = class_activation_map(features[0], self._classifier_weights[index])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
+        verdict, reason = self.thresholds.decide(float(probabilities[index]), ood_score)
         heatmap = None
         if with_heatmap:
             step = max(1, -(-max(shape) // heatmap_max_side)) if heatmap_max_side else 1
@@ -554,7 +555,8 @@ class Predictor:
         return Prediction(
             valve_ids=self.valve_ids,
             probabilities=probabilities.astype(np.float32),
-            verdict=self.thresholds.verdict(float(probabilities[index]), ood_score),
+            verdict=verdict,
+            verdict_reason=reason,
             ood_score=ood_score,
             box=box,
             heatmap=heatmap,

@@ -36,13 +36,48 @@ class VerdictThresholds:
     ood_unknown: float | None = None
 
     def verdict(self, confidence: float, ood_score: float | None) -> Verdict:
+        return self.decide(confidence, ood_score)[0]
+
+    def decide(self, confidence: float, ood_score: float | None) -> tuple[Verdict, str]:
+        """The verdict and which rule gave it (a ``REASON_*``), so that the screen and the
+        report can say why: 98 % that "needs review" is an unusual image, not an unsure model."""
         if confidence < self.unknown_confidence:
-            return Verdict.UNKNOWN
+            return Verdict.UNKNOWN, REASON_LOW_CONFIDENCE
         if ood_score is not None and self.ood_unknown is not None and ood_score >= self.ood_unknown:
-            return Verdict.UNKNOWN
+            return Verdict.UNKNOWN, REASON_UNLIKE_TRAINING
         if ood_score is not None and self.ood_review is not None and ood_score >= self.ood_review:
-            return Verdict.REVIEW
-        return Verdict.CONFIDENT if confidence >= self.confident else Verdict.REVIEW
+            return Verdict.REVIEW, REASON_UNUSUAL
+        if confidence >= self.confident:
+            return Verdict.CONFIDENT, REASON_SURE
+        return Verdict.REVIEW, REASON_UNSURE
+
+
+REASON_SURE = "sure"  # confident enough, and the image looks like the training valves
+REASON_UNSURE = "unsure"  # below the "confident" probability
+REASON_UNUSUAL = "unusual"  # the open-set score is past the review threshold
+REASON_LOW_CONFIDENCE = "low_confidence"  # below the "unknown" probability
+REASON_UNLIKE_TRAINING = "unlike_training"  # the open-set score is past the unknown threshold
+
+
+def verdict_meaning(prediction: Prediction) -> str:
+    """What the verdict means for the reader, in one or two sentences, from the rule that gave
+    it (the same words on screen and in the report)."""
+    confidence = f"{prediction.confidence:.0%}".replace("%", " %")
+    reason = prediction.verdict_reason
+    if prediction.verdict is Verdict.CONFIDENT:
+        return ("The model is sure and the image looks like its training valves. Still compare the valve with the "
+                "template before reading its setting.")
+    if prediction.verdict is Verdict.REVIEW:
+        if reason == REASON_UNUSUAL:
+            return (f"The image looks unusual next to the model's training valves, so its {confidence} may be misplaced. "
+                    "Compare the valve with the template and the other likely valves before relying on it.")
+        return (f"The model is not sure ({confidence} for its first choice). Compare the valve with the template and the "
+                "other likely valves before relying on it.")
+    if reason == REASON_UNLIKE_TRAINING:
+        return ("The image looks unlike every valve the model knows; the probabilities do not apply. Identify the valve "
+                "from the implant records or the manufacturer's documents.")
+    return (f"No valve the model knows fits (at most {confidence}). Identify the valve from the implant records or the "
+            "manufacturer's documents.")
 
 
 def softmax_entropy(probabilities: np.ndarray) -> float:
@@ -76,6 +111,7 @@ class Prediction:
     attention: np.ndarray | None = field(default=None, repr=False)
     attention_region: Box | None = None
     image_shape: tuple[int, int] | None = None
+    verdict_reason: str = ""  # the rule that gave the verdict (REASON_*; "" when not known)
 
     def full_heatmap(self) -> np.ndarray | None:
         """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""

@@ -343,6 +343,7 @@ class ResultCache(_JsonlStore):
             "probabilities": [float(p) for p in np.asarray(prediction.probabilities).ravel()],
             "verdict": prediction.verdict.value,
             "ood_score": None if prediction.ood_score is None else float(prediction.ood_score),
+            "verdict_reason": prediction.verdict_reason,
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
             "time": _now(),
         }
@@ -372,6 +373,7 @@ class ResultCache(_JsonlStore):
                 box=Box(*(int(v) for v in box)) if isinstance(box, list) and len(box) == 4 else None,
                 model=str(entry.get("model", "")),
                 pipeline=str(entry.get("pipeline", "")),
+                verdict_reason=str(entry.get("verdict_reason", "")),
             )
         except (TypeError, ValueError, OverflowError):
             return None

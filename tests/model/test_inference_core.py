@@ -13,12 +13,23 @@ pytest.importorskip("torch")
 
 from tiny_model import build_tiny, synthetic_radiograph, write_tiny_weights  # noqa: E402
 
+from valvereader.catalogue import VALVE_IDS  # noqa: E402
 from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMissingError  # noqa: E402
 from valvereader.explain import class_activation_map, gradcam_reference  # noqa: E402
 from valvereader.geometry import Box  # noqa: E402
 from valvereader.model.card import ModelCard  # noqa: E402
 from valvereader.predict import decode_locator, load_predictor  # noqa: E402
-from valvereader.prediction import Verdict  # noqa: E402
+from valvereader.prediction import (  # noqa: E402
+    REASON_LOW_CONFIDENCE,
+    REASON_SURE,
+    REASON_UNLIKE_TRAINING,
+    REASON_UNSURE,
+    REASON_UNUSUAL,
+    Prediction,
+    Verdict,
+    VerdictThresholds,
+    verdict_meaning,
+)
 from valvereader.preprocess import PreparedImage  # noqa: E402
 
 
@@ -130,6 +141,30 @@ def test_low_confidence_threshold_gives_unknown_verdict(tmp_path: Path) -> None:
     write_tiny_weights(tmp_path, thresholds={"confident": 0.99, "unknown_confidence": 0.99})
     prediction = load_predictor(tmp_path, device="cpu").predict(synthetic_radiograph())
     assert prediction.verdict is Verdict.UNKNOWN
+    assert prediction.verdict_reason == REASON_LOW_CONFIDENCE
+    assert "No valve the model knows fits" in verdict_meaning(prediction)
+
+
+def test_the_verdict_says_which_rule_gave_it() -> None:
+    """98 % that needs review because the image is unusual must not read "the model is not sure"."""
+    rules = VerdictThresholds(confident=0.9, unknown_confidence=0.5, ood_review=100.0, ood_unknown=200.0)
+    assert rules.decide(0.98, 50.0) == (Verdict.CONFIDENT, REASON_SURE)
+    assert rules.decide(0.98, 150.0) == (Verdict.REVIEW, REASON_UNUSUAL)
+    assert rules.decide(0.70, 50.0) == (Verdict.REVIEW, REASON_UNSURE)
+    assert rules.decide(0.98, 250.0) == (Verdict.UNKNOWN, REASON_UNLIKE_TRAINING)
+    assert rules.decide(0.30, 50.0) == (Verdict.UNKNOWN, REASON_LOW_CONFIDENCE)
+    for confidence, score in ((0.98, 50.0), (0.98, 150.0), (0.7, 50.0), (0.98, 250.0), (0.3, None), (0.95, None)):
+        assert rules.verdict(confidence, score) is rules.decide(confidence, score)[0]
+
+    def meaning(confidence: float, score: float) -> str:
+        verdict, reason = rules.decide(confidence, score)
+        probabilities = np.array([confidence] + [(1 - confidence) / 7] * 7, dtype=np.float32)
+        return verdict_meaning(Prediction(VALVE_IDS, probabilities, verdict, score, verdict_reason=reason))
+
+    assert "looks unusual" in meaning(0.98, 150.0) and "98 %" in meaning(0.98, 150.0)
+    assert "not sure (70 %" in meaning(0.70, 50.0)
+    assert "probabilities do not apply" in meaning(0.98, 250.0)
+    assert meaning(0.98, 50.0).startswith("The model is sure")
 
 
 def test_pipeline_runs_with_sockets_blocked(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:

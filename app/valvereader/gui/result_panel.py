@@ -14,18 +14,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..prediction import Prediction, Verdict
+from ..prediction import Prediction, Verdict, verdict_meaning
 from .valves import short_name, valve_label
 
 VERDICT_COLOURS = {
     Verdict.CONFIDENT: ("#1f6f43", "#d8f5e3"),
     Verdict.REVIEW: ("#8a5a00", "#fff0cc"),
     Verdict.UNKNOWN: ("#7a1f2b", "#ffdce1"),
-}
-VERDICT_MEANING = {
-    Verdict.CONFIDENT: "The model is sure and the image looks like its training valves. Still check the template.",
-    Verdict.REVIEW: "The model is unsure or the image is unusual. Compare with the template before trusting it.",
-    Verdict.UNKNOWN: "This does not look like any valve the model knows. Read the valve yourself.",
 }
 
 
@@ -120,7 +115,7 @@ class ResultPanel(QWidget):
         if corrected_valve_id:
             cname, _ = valve_label(corrected_valve_id)
             self.valve.setText(self.valve.text() + f"<br><i>Reader's correction: {cname}</i>")
-        self.meaning.setText(VERDICT_MEANING[prediction.verdict])
+        self.meaning.setText(verdict_meaning(prediction))
         self._clear_bars()
         for row, (valve_id, p) in enumerate(prediction.ranked()):
             label = QLabel(short_name(valve_id))

@@ -20,7 +20,7 @@ import numpy as np
 from .. import atomic
 from ..catalogue import display_name, load_catalogue
 from ..errors import TemplateError
-from ..prediction import Verdict
+from ..prediction import Verdict, verdict_meaning
 from .content import ATTENTION_LABEL, PROGRAM, ReportContent
 from .fonts import font_path
 
@@ -36,14 +36,6 @@ VERDICT_COLOURS = {
     Verdict.CONFIDENT: (0.13, 0.50, 0.28),
     Verdict.REVIEW: (0.78, 0.47, 0.05),
     Verdict.UNKNOWN: (0.70, 0.16, 0.16),
-}
-VERDICT_MEANING = {
-    Verdict.CONFIDENT: "The model is sure of this valve. Still compare the valve with the template "
-    "before reading its setting.",
-    Verdict.REVIEW: "The model is not sure. Compare the valve with the template and the other likely "
-    "valves before relying on this result.",
-    Verdict.UNKNOWN: "The valve looks unlike every valve the model knows. Identify it from the "
-    "implant records or the manufacturer's documents.",
 }
 MAX_IMAGE_SIDE = 1400  # px; about 300 dpi at the printed size
 
@@ -225,7 +217,7 @@ class _Page:
             ry -= 1
         ry -= 8
         self.heading(x, ry, "What the verdict means")
-        self.wrapped(x, ry - 13, VERDICT_MEANING[prediction.verdict], width, 8, colour=INK,
+        self.wrapped(x, ry - 13, verdict_meaning(prediction), width, 8, colour=INK,
                      bottom=top - 14 - image_h)
         return min(y, top - 14 - image_h - 11)
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
-    "box_x0", "box_y0", "box_x1", "box_y1", "model",
+    "box_x0", "box_y0", "box_x1", "box_y1", "model", "ood_score", "verdict_reason",
 ]
 SKIP_SUFFIXES = {".csv", ".md", ".txt", ".json", ".jsonl", ".py", ".yaml", ".yml", ".pdf", ".html"}
 SKIP_NAMES = {"DICOMDIR", "LICENSE", "README"}
@@ -78,6 +78,11 @@ def _done_paths(output: Path) -> set[str]:
         return {row["path"] for row in csv.DictReader(handle) if row.get("status") in ("ok", "error")}
 
 
+def _header(output: Path) -> list[str]:
+    with open(output, newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle), [])
+
+
 def _load(path: Path):
     from .io import load
     from .logs import remember_identifiers
@@ -113,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     files = [p for p in iter_files(args.paths, {output.resolve()}) if str(p) not in done]
     fieldnames = columns(predictor.valve_ids)
     append = args.resume and output.exists()
+    if append:  # rows go on under the header already there (an older version's has fewer columns)
+        fieldnames = _header(output) or fieldnames
     output.parent.mkdir(parents=True, exist_ok=True)
     if args.heatmaps:
         args.heatmaps.mkdir(parents=True, exist_ok=True)
@@ -176,6 +183,9 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
         "box_x1": box.x1 if box else "",
         "box_y1": box.y1 if box else "",
         "model": prediction.model,
+        # (higher = less like the training valves) and the rule that gave the verdict
+        "ood_score": "" if prediction.ood_score is None else f"{prediction.ood_score:.4f}",
+        "verdict_reason": prediction.verdict_reason,
     }
     for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
         row[f"p_{valve_id}"] = f"{float(p):.5f}"

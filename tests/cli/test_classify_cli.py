@@ -60,6 +60,8 @@ def test_classify_writes_one_row_per_file_and_reports_the_broken_one(weights: Pa
             assert abs(sum(probs) - 1) < 1e-3
             assert row["predicted"] == VALVE_IDS[int(np.argmax(probs))]
             assert row["verdict"] in {"confident", "review", "unknown"}
+            assert row["verdict_reason"] in {"sure", "unsure", "unusual", "low_confidence", "unlike_training"}
+            assert (row["verdict"] == "confident") == (row["verdict_reason"] == "sure")
 
 
 def test_resume_skips_files_already_done(weights: Path, tmp_path: Path) -> None:
@@ -73,6 +75,25 @@ def test_resume_skips_files_already_done(weights: Path, tmp_path: Path) -> None:
     rows = read_rows(out)
     assert len(rows) == len(first) + 1
     assert len({r["path"] for r in rows}) == len(rows)
+
+
+def test_resume_keeps_the_columns_of_an_older_csv(weights: Path, tmp_path: Path) -> None:
+    """A CSV written before a column was added gets its new rows under its own header."""
+    make_batch(tmp_path / "batch", good=2)
+    out = tmp_path / "results.csv"
+    args = ["classify", str(tmp_path / "batch"), "--output", str(out), "--weights", str(weights), "--no-progress"]
+    main(args)
+    old_columns = [c for c in columns(VALVE_IDS) if c not in ("ood_score", "verdict_reason")]
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(out, "w", newline="") as handle:  # as an older version wrote it, one file short
+        writer = csv.DictWriter(handle, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows[:-1])
+    main([*args, "--resume"])
+    again = read_rows(out)
+    assert len(again) == len(rows) and all(list(r.keys()) == old_columns for r in again)
+    assert again[-1]["path"] == rows[-1]["path"] and again[-1]["p_" + VALVE_IDS[0]] == rows[-1]["p_" + VALVE_IDS[0]]
 
 
 def test_missing_weights_exit_with_a_plain_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

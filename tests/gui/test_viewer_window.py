@@ -122,6 +122,9 @@ def test_needs_review_filter_hides_confident_studies(qtbot, make_window, batch_f
     wait_batch_done(qtbot, window)
     window.worklist_panel.set_filter("needs review")
     assert window.worklist_panel.visible_rows() == [1, 3]
+    # The verdict cell tells why on hover: here an unsure model, not an unusual image.
+    model = window.worklist_panel.proxy.sourceModel()
+    assert "not sure (70 %" in model.data(model.index(1, 4), Qt.ItemDataRole.ToolTipRole)
     window.go_to(1)
     qtbot.keyClick(window, Qt.Key.Key_Down)  # Down follows the filtered list
     assert window.worklist.current == 3

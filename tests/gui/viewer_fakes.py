@@ -57,6 +57,7 @@ class FakePredictor:
         y, x = np.unravel_index(np.argmax(pixels), pixels.shape)
         yy, xx = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
         heatmap = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 30.0**2)).astype(np.float32)
-        verdict = VerdictThresholds().verdict(confidence, None)
+        verdict, reason = VerdictThresholds().decide(confidence, None)
         return Prediction(VALVE_IDS, p, verdict, None, Box(int(x) - 20, int(y) - 20, int(x) + 20, int(y) + 20),
-                          heatmap if with_heatmap else None, model=self.model_name, pipeline="locate+identify")
+                          heatmap if with_heatmap else None, model=self.model_name, pipeline="locate+identify",
+                          verdict_reason=reason)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..prediction import Verdict
+from ..prediction import Verdict, verdict_meaning
 from .state import ReviewDecision, Study, Worklist
 from .valves import short_name
 
@@ -95,6 +95,8 @@ class WorklistModel(QAbstractTableModel):
             return [row, study.path.name.lower(), short_name(p.predicted) if p else "",
                     p.confidence if p else -1.0, study.verdict_label, study.decision.label][column]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 4 and p is not None and not study.error:
+                return verdict_meaning(p)  # why this verdict
             return study.error or str(study.path)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == 4 and p is not None:

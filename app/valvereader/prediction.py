@@ -61,23 +61,26 @@ REASON_UNLIKE_TRAINING = "unlike_training"  # the open-set score is past the unk
 
 def verdict_meaning(prediction: Prediction) -> str:
     """What the verdict means for the reader, in one or two sentences, from the rule that gave
-    it (the same words on screen and in the report)."""
+    it (the same words on screen and in the report; a prediction without its rule, such as one
+    cached by an older version, gets the words that fit either rule)."""
     confidence = f"{prediction.confidence:.0%}".replace("%", " %")
     reason = prediction.verdict_reason
+    compare = "Compare the valve with the template and the other likely valves before relying on it."
+    records = "Identify the valve from the implant records or the manufacturer's documents."
     if prediction.verdict is Verdict.CONFIDENT:
         return ("The model is sure and the image looks like its training valves. Still compare the valve with the "
                 "template before reading its setting.")
     if prediction.verdict is Verdict.REVIEW:
         if reason == REASON_UNUSUAL:
-            return (f"The image looks unusual next to the model's training valves, so its {confidence} may be misplaced. "
-                    "Compare the valve with the template and the other likely valves before relying on it.")
-        return (f"The model is not sure ({confidence} for its first choice). Compare the valve with the template and the "
-                "other likely valves before relying on it.")
+            return f"The image looks unusual next to the model's training valves: do not trust its {confidence} on its own. {compare}"
+        if reason == REASON_UNSURE:
+            return f"The model is not sure ({confidence} for its first choice). {compare}"
+        return f"The model is unsure or the image is unusual. {compare}"
     if reason == REASON_UNLIKE_TRAINING:
-        return ("The image looks unlike every valve the model knows; the probabilities do not apply. Identify the valve "
-                "from the implant records or the manufacturer's documents.")
-    return (f"No valve the model knows fits (at most {confidence}). Identify the valve from the implant records or the "
-            "manufacturer's documents.")
+        return f"The image looks unlike every valve the model knows; the probabilities do not apply. {records}"
+    if reason == REASON_LOW_CONFIDENCE:
+        return f"No valve the model knows fits (at most {confidence}). {records}"
+    return f"This does not look like any valve the model knows. {records}"
 
 
 def softmax_entropy(probabilities: np.ndarray) -> float:

@@ -161,10 +161,12 @@ def test_the_verdict_says_which_rule_gave_it() -> None:
         probabilities = np.array([confidence] + [(1 - confidence) / 7] * 7, dtype=np.float32)
         return verdict_meaning(Prediction(VALVE_IDS, probabilities, verdict, score, verdict_reason=reason))
 
-    assert "looks unusual" in meaning(0.98, 150.0) and "98 %" in meaning(0.98, 150.0)
+    assert "looks unusual" in meaning(0.98, 150.0) and "do not trust its 98 %" in meaning(0.98, 150.0)
     assert "not sure (70 %" in meaning(0.70, 50.0)
     assert "probabilities do not apply" in meaning(0.98, 250.0)
     assert meaning(0.98, 50.0).startswith("The model is sure")
+    unknown_rule = Prediction(VALVE_IDS, np.full(8, 0.125, np.float32), Verdict.REVIEW)  # e.g. cached by an older version
+    assert verdict_meaning(unknown_rule).startswith("The model is unsure or the image is unusual")
 
 
 def test_pipeline_runs_with_sockets_blocked(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -796,7 +796,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", default=None, help="train only these workers (final_a, cv0, loco3, locator...)")
     parser.add_argument("--init-from", type=Path, default=None, help="start the identifiers from this ValveNet state dict, not ImageNet")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: leave as is)")
-    parser.add_argument("--fixed-epochs", action="store_true", help="do not scale the epochs to the deadline")
+    parser.add_argument("--fixed-epochs", action="store_true",
+                        help="do not scale the epochs to the deadline; each model may use all the time left (priority order), "
+                             "later ones are skipped when it runs out")
     parser.add_argument("--reuse-work", action="store_true", help="use the crops and composites already prepared in --work")
     parser.add_argument("--phantom-regions", action="store_true",
                         help="the final identifiers also train on valve regions of rendered catalogue phantoms")
@@ -899,7 +901,16 @@ def main() -> int:
         spec_path = args.work / f"spec_{w['name']}.json"
         spec_path.write_text(json.dumps(w))
         left = args.deadline - (time.time() - T0)
-        if sequential:
+        if sequential and args.fixed_epochs:
+            # Fixed epochs: each model may use all the time left, so that models finish their
+            # plans in priority order and the last ones are skipped when time runs out. (With
+            # shares, the seventh session's leave-one-class-out call cut one run to 2 epochs and
+            # others to 6-10: slow first epochs of 10-24 s ate shares planned for 11 epochs.)
+            if left < args.model_overhead + 20:
+                log(f"{w['name']}: skipped, {left:.0f} s left")
+                continue
+            worker_deadline = left - 5
+        elif sequential:
             # The first model also carries the CUDA context and cuDNN's first kernels: its first
             # epoch took 23-32 s on the H200 in the seventh session (later models' 2-12 s), and a
             # share without that allowance shortened final_b from 30 to 12 epochs.

@@ -16,6 +16,7 @@ from planted_patient import write_source_dicom
 
 from valvereader import DISCLAIMER
 from valvereader.catalogue import display_name
+from valvereader.prediction import verdict_meaning
 from valvereader.report import (
     export_pdf,
     export_png,
@@ -118,7 +119,8 @@ def test_worklist_csv_has_a_row_per_study_and_the_reader_decision(
     assert [r["image"] for r in table] == ["a.dcm", "b.dcm"]
     assert table[0]["final_valve_id"] == "codman_certas_plus"
     assert table[0]["verdict"] == content.prediction.verdict.label
-    assert table[1]["error"].startswith("JPEG 2000")
+    assert table[0]["verdict_why"] == verdict_meaning(content.prediction) and table[0]["verdict_why"]
+    assert table[1]["error"].startswith("JPEG 2000") and table[1]["verdict_why"] == ""
 
 
 def test_worklist_csv_defuses_spreadsheet_formulas(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import DISCLAIMER, atomic
 from ..catalogue import display_name
-from ..prediction import Prediction
+from ..prediction import Prediction, verdict_meaning
 from ..radiograph import RadiographMeta
 from ..review import ReviewRecord
 
@@ -30,6 +30,7 @@ class WorklistRow:
     predicted_name: str = ""
     confidence: str = ""
     verdict: str = ""
+    verdict_why: str = ""  # what the verdict means, from the rule that gave it
     entropy: str = ""
     top2_gap: str = ""
     review: str = ""
@@ -59,6 +60,7 @@ def worklist_row(
         row.predicted_name = display_name(prediction.predicted)
         row.confidence = f"{prediction.confidence:.4f}"
         row.verdict = prediction.verdict.label
+        row.verdict_why = verdict_meaning(prediction)
         row.entropy = f"{prediction.entropy:.4f}"
         row.top2_gap = f"{prediction.margin:.4f}"
         row.model = prediction.model

@@ -380,6 +380,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     oom_skips = 0
     stopped_early = False
     planned = spec["epochs"]
+    first_steps: list[tuple[int, float]] = []
     epoch = -1
     while epoch + 1 < planned:
         epoch += 1
@@ -420,9 +421,16 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
                 continue
             step += 1
             losses.append(loss.detach())
+            if epoch == 0 and len(losses) in (1, 3, 10):  # where a first epoch's 10-32 s go (seventh session)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                first_steps.append((len(losses), round(time.time() - began, 2)))
         history.append({"epoch": epoch + 1, "loss": float(torch.stack(losses).mean()) if losses else None, "seconds": round(time.time() - began, 2)})
+        if epoch == 0:
+            history[-1]["seconds_after_steps"] = first_steps
         if epoch == 0 or (epoch + 1) % 5 == 0:
-            log(f"{spec['name']}: epoch {epoch + 1}/{planned} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s)")
+            extra = f"; after steps {', '.join(f'{n}: {t} s' for n, t in first_steps)}" if epoch == 0 else ""
+            log(f"{spec['name']}: epoch {epoch + 1}/{planned} loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f} s{extra})")
         # If the epochs left will not fit the deadline, shorten the plan now, so that the
         # one-cycle schedule still anneals to its end (stopping mid-schedule, as the first GPU
         # session did, leaves a model at a high learning rate).

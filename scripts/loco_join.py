@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from valvereader.catalogue import VALVE_IDS
-from valvereader.training.openset import auroc, fit_mahalanobis, max_softmax_score
+from valvereader.training.openset import joined_aurocs
 
 KEYS = ("fit_real", "known_t_real", "unknown_t_real")
 
@@ -47,18 +47,13 @@ def score_runs(members: list[dict[str, np.ndarray]], left_out: int) -> dict[str,
             raise ValueError(f"{key}: the runs scored other images; they cannot be joined")
     known = [c for c in range(len(VALVE_IDS)) if c != left_out]
 
-    def features(key: str) -> np.ndarray:
-        return np.concatenate([m[f"{key}_features"].astype(np.float32) for m in members], axis=1)
+    def parts(key: str, field: str) -> list[np.ndarray]:
+        return [m[f"{key}_{field}"] for m in members]
 
-    def logits(key: str) -> np.ndarray:
-        return np.mean([m[f"{key}_logits"].astype(np.float64) for m in members], axis=0)
-
-    stats = fit_mahalanobis(features("fit_real"), members[0]["fit_real_labels"].astype(np.int64), known, normalise="l2")
-    return {
-        "mahalanobis_l2": auroc(stats.score(features("known_t_real")), stats.score(features("unknown_t_real"))),
-        "max_softmax": auroc(max_softmax_score(logits("known_t_real")[:, known]),
-                             max_softmax_score(logits("unknown_t_real")[:, known])),
-    }
+    return joined_aurocs(parts("fit_real", "features"), members[0]["fit_real_labels"].astype(np.int64),
+                         parts("known_t_real", "features"), parts("unknown_t_real", "features"),
+                         [lg[:, known] for lg in parts("known_t_real", "logits")],
+                         [lg[:, known] for lg in parts("unknown_t_real", "logits")], known)
 
 
 def join(sessions: list[Path]) -> dict:

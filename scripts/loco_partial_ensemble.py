@@ -25,20 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def loco_aurocs(runs: list[dict[str, np.ndarray]], labels: np.ndarray, train: np.ndarray, test: np.ndarray,
                 valve_ids: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Per held-out valve: AUROC of the joined runs' L2 Mahalanobis score and of max softmax."""
-    from valvereader.training.openset import auroc, fit_mahalanobis, max_softmax_score
+    from valvereader.training.openset import joined_aurocs
 
     out: dict[str, dict[str, float]] = {}
     for c, valve in enumerate(valve_ids):
         known = [k for k in range(len(valve_ids)) if k != c]
-        pooled = np.concatenate([run[f"{valve}__pooled"].astype(np.float64) for run in runs], axis=1)
-        logits = np.mean([run[f"{valve}__logits"].astype(np.float64) for run in runs], axis=0)
+        pooled = [run[f"{valve}__pooled"] for run in runs]
+        logits = [run[f"{valve}__logits"] for run in runs]
         fit_rows = np.array([i for i in train if labels[i] != c])
         known_test = np.array([i for i in test if labels[i] != c])
         unknown = np.flatnonzero(labels == c)
-        score = fit_mahalanobis(pooled[fit_rows], labels[fit_rows], known, normalise="l2").score(pooled)
-        softmax = max_softmax_score(logits)
-        out[valve] = {"mahalanobis_l2": auroc(score[known_test], score[unknown]),
-                      "max_softmax": auroc(softmax[known_test], softmax[unknown])}
+        out[valve] = joined_aurocs([p[fit_rows] for p in pooled], labels[fit_rows], [p[known_test] for p in pooled],
+                                   [p[unknown] for p in pooled], [lg[known_test] for lg in logits], [lg[unknown] for lg in logits],
+                                   known)
     return out
 
 

@@ -154,6 +154,24 @@ def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
     return float(roc_auc_score(y, np.r_[known, unknown]))
 
 
+def joined_aurocs(fit: Sequence[np.ndarray], fit_labels: np.ndarray, known: Sequence[np.ndarray],
+                  unknown: Sequence[np.ndarray], known_logits: Sequence[np.ndarray], unknown_logits: Sequence[np.ndarray],
+                  classes: Sequence[int]) -> dict[str, float]:
+    """Unseen-valve AUROC of networks joined as an ensemble joins its members: each network's
+    pooled features side by side (one list entry per network), the shipped score (Mahalanobis
+    on the L2-normalised vector) fitted on ``fit`` of the known ``classes``; the networks'
+    logits averaged for max softmax. One network is a list of one."""
+    def side_by_side(parts: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
+
+    def mean(parts: Sequence[np.ndarray]) -> np.ndarray:
+        return np.mean([np.asarray(p, dtype=np.float64) for p in parts], axis=0)
+
+    stats = fit_mahalanobis(side_by_side(fit), np.asarray(fit_labels), classes, normalise="l2")
+    return {"mahalanobis_l2": auroc(stats.score(side_by_side(known)), stats.score(side_by_side(unknown))),
+            "max_softmax": auroc(max_softmax_score(mean(known_logits)), max_softmax_score(mean(unknown_logits)))}
+
+
 def leave_one_class_out(
     train_features: np.ndarray,
     train_labels: np.ndarray,

@@ -110,3 +110,15 @@ def test_a_forked_child_gets_its_own_helper() -> None:
 
 def _halves_in_child() -> bool:
     return halves.run_halves(lambda: None, lambda: None)
+
+
+def test_split_cuts_at_a_whole_unit_near_the_middle_and_only_for_large_jobs() -> None:
+    calls: list[tuple[int, int]] = []
+    assert halves.split(10, halves.SPLIT_FROM - 1, lambda a, b: calls.append((a, b))) is False
+    assert calls == [(0, 10)]  # small: one call, here
+    calls.clear()
+    assert halves.split(1000, halves.SPLIT_FROM, lambda a, b: calls.append((a, b)), unit=64) is True
+    assert sorted(calls) == [(0, 448), (448, 1000)]  # 500 rounded down to a multiple of 64
+    calls.clear()
+    assert halves.split(50, halves.SPLIT_FROM, lambda a, b: calls.append((a, b)), unit=64) is False
+    assert calls == [(0, 50)]  # no whole unit in the first half: not split

@@ -74,3 +74,15 @@ def run_halves(first: Callable[[], None], second: Callable[[], None]) -> bool:
     finally:
         _FREE.release()
     return True
+
+
+def split(length: int, pixels: int, work: Callable[[int, int], None], unit: int = 1) -> bool:
+    """``work(start, stop)`` over ``0..length``: in two halves at once (:func:`run_halves`)
+    when the job covers at least ``SPLIT_FROM`` pixels, cut at a multiple of ``unit`` near the
+    middle (a caller's block or chunk, so that each half computes exactly what the whole would);
+    else ``work(0, length)`` here. Returns whether the helper was used."""
+    cut = (length // 2) // unit * unit
+    if pixels < SPLIT_FROM or cut == 0:
+        work(0, length)
+        return False
+    return run_halves(lambda: work(0, cut), lambda: work(cut, length))

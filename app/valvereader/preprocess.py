@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .geometry import Box
-from .halves import SPLIT_FROM, run_halves
+from .halves import split
 
 
 @dataclass(frozen=True)
@@ -125,12 +125,8 @@ def _reduce(view: np.ndarray, fx: int, fy: int) -> np.ndarray:
     same numbers, bit for bit."""
     height, width = view.shape
     out = np.empty((-(-height // fy), -(-width // fx)), dtype=np.float32)
-    half = (height // fy) // 2
-    if view.size < SPLIT_FROM or half == 0:
-        _reduce_into(out, view, fx, fy)
-        return out
-    run_halves(lambda: _reduce_into(out[:half], view[: half * fy], fx, fy),
-               lambda: _reduce_into(out[half:], view[half * fy :], fx, fy))
+    # By output rows (whole blocks; the second band also takes a partial block row at the bottom).
+    split(out.shape[0], view.size, lambda a, b: _reduce_into(out[a:b], view[a * fy : b * fy], fx, fy))
     return out
 
 

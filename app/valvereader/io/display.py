@@ -19,7 +19,7 @@ from pydicom.pixels.processing import (
 )
 
 from ..errors import UnsupportedImageError
-from ..halves import SPLIT_FROM, run_halves
+from ..halves import split
 
 ROBUST_PERCENTILES = (0.5, 99.5)
 _PERCENTILE_SAMPLE = 1_000_000  # pixels; percentiles of a strided sample are stable and fast
@@ -257,12 +257,8 @@ def apply_level_line(raw: np.ndarray, origin: float, gain: float) -> np.ndarray:
     flat = raw.reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
     origin32, gain32 = np.float32(origin), np.float32(gain)
-    half = (flat.size // 2) // _LINE_CHUNK * _LINE_CHUNK
-    if flat.size < SPLIT_FROM or half == 0:
-        _level_line_into(out, flat, origin32, gain32)
-    else:  # two halves at once (..halves): the same numbers, pixel by pixel
-        run_halves(lambda: _level_line_into(out[:half], flat[:half], origin32, gain32),
-                   lambda: _level_line_into(out[half:], flat[half:], origin32, gain32))
+    # Large images in two halves at once (..halves): the same numbers, pixel by pixel.
+    split(flat.size, flat.size, lambda a, b: _level_line_into(out[a:b], flat[a:b], origin32, gain32), unit=_LINE_CHUNK)
     return out.reshape(raw.shape)
 
 

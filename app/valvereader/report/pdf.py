@@ -345,27 +345,26 @@ class _Page:
     def footer(self) -> None:
         content = self.content
         self.rule(MARGIN + 22)
-        self.text(MARGIN, MARGIN + 10, self._fitted_line(
-            f"{content.disclaimer}  Model: {content.model_title}. {content.program_line}.", PAGE_W - 2 * MARGIN, 7.5),
-                  self._fitted_size, colour=MUTED)
+        line, size = self._fitted_line(
+            f"{content.disclaimer}  Model: {content.model_title}. {content.program_line}.", PAGE_W - 2 * MARGIN, 7.5)
+        self.text(MARGIN, MARGIN + 10, line, size, colour=MUTED)
         self.text(MARGIN, MARGIN, "Check the valve against the template with your own eyes; the "
                   "verdict is the model's, not a diagnosis.", 7, colour=MUTED)
         # On the second line, whose text is short: a long model name on the first cannot reach it.
         self.text(PAGE_W - MARGIN, MARGIN, f"Page {self.number} of {self.total}", 7.5,
                   colour=MUTED, align="right")
 
-    def _fitted_line(self, text: str, width: float, size: float, smallest: float = 6.0) -> str:
+    def _fitted_line(self, text: str, width: float, size: float, smallest: float = 6.0) -> tuple[str, float]:
         """``text`` in one line of ``width``: its font shrunk down to ``smallest`` points, then
-        cut at the end with an ellipsis (the disclaimer comes first and is never cut). The size
-        used is left in ``_fitted_size``."""
+        cut at the end with an ellipsis (the disclaimer comes first and is never cut). Returns
+        the text and the size to draw it at."""
         from reportlab.pdfbase.pdfmetrics import stringWidth
 
         while stringWidth(text, self.font, size) > width and size > smallest:
             size -= 0.25
         while stringWidth(text, self.font, size) > width and len(text) > 1:
             text = text[:-2] + "…"
-        self._fitted_size = size
-        return text
+        return text, size
 
 
 # The notes a reader needs at the film first; the rest (specifications, sources) stay in the viewer.

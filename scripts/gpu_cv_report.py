@@ -48,12 +48,8 @@ def main() -> int:
             if "error" not in result:
                 results[name] = result
                 sources[name] = folder.name
-        npz = folder / "cv_predictions.npz"
-        if npz.exists():
-            with np.load(npz) as data:
-                for key in data.files:
-                    fold, _, field = key.partition("_")
-                    folds.setdefault(fold, {})[field] = data[key]
+        for fold, arrays in read_folds(folder).items():
+            folds.setdefault(fold, {}).update(arrays)
     fold_names = sorted(k for k in folds if k in results)
     per_fold = []
     for name in fold_names:
@@ -135,17 +131,25 @@ def main() -> int:
     return 0
 
 
+def read_folds(folder: Path) -> dict[str, dict[str, np.ndarray]]:
+    """A session's ``cv_predictions.npz`` as fold → {"logits", "true", "index"} (none if absent)."""
+    folds: dict[str, dict[str, np.ndarray]] = {}
+    npz = folder / "cv_predictions.npz"
+    if npz.exists():
+        with np.load(npz) as data:
+            for key in data.files:
+                fold, _, field = key.partition("_")
+                folds.setdefault(fold, {})[field] = data[key]
+    return folds
+
+
 def joined(args) -> int:
     """The cross-validation of an ensemble whose members' folds ran in different sessions."""
     classes = list(VALVE_IDS)
     members = []
     for folder in args.results:
         doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        with np.load(folder / "cv_predictions.npz") as data:
-            folds: dict[str, dict[str, np.ndarray]] = {}
-            for key in data.files:
-                fold, _, field = key.partition("_")
-                folds.setdefault(fold, {})[field] = data[key]
+        folds = read_folds(folder)
         ok = {n for n, r in doc["results"].items() if "error" not in r}
         members.append({"folder": folder, "folds": {n: f for n, f in folds.items() if n in ok}, "results": doc["results"]})
     names = sorted(set.intersection(*(set(m["folds"]) for m in members)))

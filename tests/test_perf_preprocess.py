@@ -166,3 +166,45 @@ def test_a_crop_is_read_in_place_not_copied_first() -> None:
     assert _row_span(big[3:10, 5:8]) is not None
     assert _row_span(big[::2, 5:8]) == (24 * 80 + 3) * 4
     assert _row_span(big[:, ::2]) is None  # columns not adjacent: general path
+
+
+def _block_means_loop(view: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    """The block means as first written: sums of fy rows (starting from a float32 copy of the
+    first), then of fx columns, then scaled; the last partial row and column from float64 sums."""
+    height, width = view.shape
+    rows, cols = height // fy, width // fx
+    out = np.empty((-(-height // fy), -(-width // fx)), dtype=np.float32)
+    if rows:
+        acc = np.array(view[0 : rows * fy : fy], dtype=np.float32)
+        for k in range(1, fy):
+            acc += view[k : rows * fy : fy]
+        if cols:
+            body = out[:rows, :cols]
+            body[...] = acc[:, 0 : cols * fx : fx]
+            for j in range(1, fx):
+                body += acc[:, j : cols * fx : fx]
+            body *= np.float32(1.0 / (fx * fy))
+        if width > cols * fx:
+            out[:rows, cols] = acc[:, cols * fx :].sum(axis=1, dtype=np.float64) / ((width - cols * fx) * fy)
+    if height > rows * fy:
+        tail = np.asarray(view[rows * fy :], dtype=np.float32).sum(axis=0, dtype=np.float64)
+        left = height - rows * fy
+        if cols:
+            out[rows, :cols] = tail[: cols * fx].reshape(cols, fx).sum(axis=1) / (fx * left)
+        if width > cols * fx:
+            out[rows, cols] = tail[cols * fx :].sum() / ((width - cols * fx) * left)
+    return out
+
+
+def test_block_means_with_fewer_passes_equal_the_first_loop_bit_for_bit() -> None:
+    # The first row sum written from two rows, one row read in place, the first column sum
+    # written from two columns: the same float32 operations in the same order.
+    rng = np.random.default_rng(21)
+    big = rng.random((900, 900), dtype=np.float32)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 880, 2))
+        fx, fy = (int(v) for v in rng.integers(1, 7, 2))
+        view = big[3 : 3 + h, 5 : 5 + w]
+        assert np.array_equal(_reduce(view, fx, fy), _block_means_loop(view, fx, fy)), (h, w, fx, fy)
+    as_float64 = big[:301, :257].astype(np.float64)  # another dtype: the general path
+    assert np.array_equal(_reduce(as_float64, 3, 2), _block_means_loop(as_float64, 3, 2))

@@ -133,7 +133,7 @@ def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     if scorer.method != "mahalanobis":
         pytest.skip("shipped identifier has no Mahalanobis score")
     rng = np.random.default_rng(8)
-    pooled = rng.uniform(0, 2, (3, scorer._project.shape[1])).astype(np.float32)
+    pooled = rng.uniform(0, 2, (3, scorer.features)).astype(np.float32)
     z = pooled.astype(np.float64)
     if scorer.normalise == "l2":
         z = z / np.linalg.norm(z, axis=1, keepdims=True)
@@ -144,8 +144,11 @@ def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     precision, means = arrays["precision"].astype(np.float64), arrays["class_means"].astype(np.float64)
     diffs = z[:, None, :] - means[None]
     expected = np.sqrt(np.einsum("nkc,cd,nkd->nk", diffs, precision, diffs)).min(axis=1)
-    # The projection is kept in float32 (speed, memory): the same distances to ~1e-6.
-    assert scorer._project.dtype == np.float32
+    # The projection is kept in float32 (speed, memory), and of the triangular whitener only
+    # its upper triangle (column blocks down to their last non-zero row): the same distances to ~1e-6.
+    assert all(block.dtype == np.float32 for _, _, block in scorer._blocks)
+    stored = sum(block.size for _, _, block in scorer._blocks)
+    assert stored < 0.6 * scorer.features**2
     np.testing.assert_allclose(scorer(np.zeros((3, 8)), pooled), expected, rtol=2e-5)
 
 
@@ -275,3 +278,23 @@ def test_identifier_of_another_input_size_than_the_locator(tmp_path: Path, monke
     _straightforward(monkeypatch, predictor)
     for path, prediction in zip(paths, fast):
         _close(prediction, predictor.predict(load(path)))
+
+
+def test_the_projection_keeps_only_the_triangle_and_gives_the_full_product() -> None:
+    from valvereader.predict import _column_blocks, _whitener
+
+    rng = np.random.default_rng(12)
+    a = rng.normal(size=(700, 700))
+    whitener = _whitener(a @ a.T + np.eye(700)).astype(np.float32)  # Cholesky: upper triangular
+    blocks = _column_blocks(whitener, width=64)
+    assert [(start, stop) for start, stop, _ in blocks] == [(s, min(700, s + 64)) for s in range(0, 700, 64)]
+    assert all(block.shape[0] == stop for _, stop, block in blocks)  # rows down to the diagonal
+    assert sum(block.size for _, _, block in blocks) < 0.55 * whitener.size
+    z = rng.normal(size=(3, 700)).astype(np.float32)
+    product = np.zeros((3, 700), np.float32)
+    for start, stop, block in blocks:
+        product[:, : block.shape[0]] += z[:, start:stop] @ block.T
+    np.testing.assert_allclose(product, z.astype(np.float64) @ whitener.T.astype(np.float64), rtol=0, atol=1e-3)
+    # A matrix without zeros (the eigen-decomposition fallback) keeps every row.
+    dense = rng.normal(size=(100, 100)).astype(np.float32)
+    assert sum(block.size for _, _, block in _column_blocks(dense, width=64)) == dense.size

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                     row, errors = _error_row(path, f"{type(exc).__name__}: {exc}"), errors + 1
                 except MemoryError:
                     row, errors = _error_row(path, "out of memory while reading this file"), errors + 1
-                except Exception as exc:  # one broken file must not end a batch of thousands
+                except Exception as exc:  # noqa: BLE001 - one broken file must not end a batch of thousands
                     row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
                 if row["status"] == "error":
                     log.warning("skipped %s: %s", path, row["error"])
@@ -211,9 +211,9 @@ def save_overlay(pixels, prediction, path: Path) -> None:
         draw.rectangle(prediction.box.as_tuple(), outline=(0, 255, 0), width=max(2, image.width // 400))
     draw.text((8, 8), f"{prediction.predicted} {prediction.confidence:.2f} ({prediction.verdict.label}) - model attention", fill=(255, 255, 0))
     draw.text((8, image.height - 16), DISCLAIMER, fill=(255, 255, 0))
-    from .atomic import write_bytes  # noqa: PLC0415 - written atomically like every export
-
     import io as _io
+
+    from .atomic import write_bytes
 
     buffer = _io.BytesIO()
     image.save(buffer, format="PNG")

@@ -454,7 +454,7 @@ class Predictor:
         on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
         return min(2, cpu_threads()) if on_cpu else 1
 
-    def _stream_predictor(self) -> "Predictor":
+    def _stream_predictor(self) -> Predictor:
         """This predictor on ONNX Runtime sessions of one thread each (made once, on first use
         by a batch of several streams; the sessions are shared by the streams: ONNX Runtime
         runs a session from several threads at once)."""

@@ -40,7 +40,7 @@ class ModelCard:
         self.folder = self.path.parent
 
     @classmethod
-    def load(cls, path: Path) -> "ModelCard":
+    def load(cls, path: Path) -> ModelCard:
         """Read and check a card's fields.
 
         Raises:

@@ -426,7 +426,7 @@ def _architecture_text(card: dict) -> str:
     if not members:
         return str(card["architecture"])
     return ("ensemble of " + " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
-            + f" (logits averaged; each member reads the input resampled to its own size; `training.ensemble` in the JSON card)")
+            + " (logits averaged; each member reads the input resampled to its own size; `training.ensemble` in the JSON card)")
 
 
 def _write_markdown(card: dict, path: Path) -> None:

@@ -150,7 +150,6 @@ def old_runtime_forward(predictor, loc_input, views, repeat: int) -> float:
 
     forward()
     time_taken = statistics.median(timed(forward, repeat))
-    del identifier, locator
     return time_taken
 
 

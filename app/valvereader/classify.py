@@ -213,7 +213,7 @@ def save_overlay(pixels, prediction, path: Path) -> None:
     draw.text((8, image.height - 16), DISCLAIMER, fill=(255, 255, 0))
     import io as _io
 
-    from .atomic import write_bytes
+    from .atomic import write_bytes  # written atomically, like every export
 
     buffer = _io.BytesIO()
     image.save(buffer, format="PNG")

@@ -370,7 +370,11 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     augment = Augment(AugmentConfig(max_rotation=90.0, zoom=(0.8, 1.3)), torch.Generator().manual_seed(spec["seed"] + 11))
     per_epoch_regions = min(len(train_reg), len(train_real))
     batch = spec["batch"]
-    steps_per_epoch = math.ceil((len(train_real) + per_epoch_regions) / batch)
+    # Every batch is full (the remainder of an epoch's shuffled items waits for the next
+    # epoch), so that no run meets a new batch shape: a hedge against the slow first epochs of
+    # the fifth to seventh sessions (9-24 s against 1-1.5 s later), whose cause is not yet known.
+    per_epoch_items = len(train_real) + per_epoch_regions
+    steps_per_epoch = max(1, per_epoch_items // batch)
     total = steps_per_epoch * spec["epochs"]
     amp = device.type == "cuda"
     deadline = deadline_at if deadline_at is not None else T0 + args.deadline
@@ -393,7 +397,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
         losses = []
         for start in range(0, len(items), batch):
             chunk = items[start:start + batch]
-            if len(chunk) < 2:
+            if len(chunk) < 2 or (len(chunk) < batch and start > 0):
                 continue
             r_idx = np.sort(chunk[chunk[:, 0] == 0, 1])
             g_idx = np.sort(chunk[chunk[:, 0] == 1, 1])
@@ -421,7 +425,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
                 continue
             step += 1
             losses.append(loss.detach())
-            if epoch == 0 and len(losses) in (1, 3, 10):  # where a first epoch's 10-32 s go (seventh session)
+            if epoch == 0 and len(losses) in (1, 3, 10, 20, 30):  # where a first epoch's 10-32 s go (seventh session)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 first_steps.append((len(losses), round(time.time() - began, 2)))
@@ -954,14 +958,9 @@ def main() -> int:
             log(f"{w['name']}: done in {time.time() - began:.0f} s")
             import gc
 
+            # The caching allocator keeps the last model's blocks for the next one (same
+            # shapes); emptying it between models made each one map its memory again.
             gc.collect()
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except Exception:  # noqa: BLE001
-                pass
         elif args.smoke or args.device == "cpu" or sequential:
             try:
                 procs.append(subprocess.run(cmd, env=env_vars, timeout=worker_deadline + 60))

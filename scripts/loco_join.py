@@ -56,6 +56,18 @@ def score_runs(members: list[dict[str, np.ndarray]], left_out: int) -> dict[str,
                          [lg[:, known] for lg in parts("unknown_t_real", "logits")], known)
 
 
+def _epochs(sessions: list[Path], names: list[str]) -> list[int]:
+    """The epochs each joined run trained for, from the sessions' results.json (empty where a
+    session has none)."""
+    done = set()
+    for folder in sessions:
+        path = Path(folder) / "results.json"
+        if path.is_file():
+            results = json.loads(path.read_text(encoding="utf-8")).get("results", {})
+            done |= {int(results[n]["epochs_done"]) for n in names if "epochs_done" in results.get(n, {})}
+    return sorted(done)
+
+
 def join(sessions: list[Path]) -> dict:
     runs = [read_session(folder) for folder in sessions]
     common = sorted(set.intersection(*(set(r) for r in runs)), key=lambda n: int(n.removeprefix("loco")))
@@ -75,7 +87,8 @@ def join(sessions: list[Path]) -> dict:
                 out[score] = [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)]
         return out
 
-    return {"sessions": [str(s) for s in sessions], "joined": per_valve, "joined_mean_sd": mean_sd(per_valve),
+    return {"sessions": [str(s) for s in sessions], "epochs": _epochs(sessions, common),
+            "joined": per_valve, "joined_mean_sd": mean_sd(per_valve),
             "alone": alone, "alone_mean_sd": {k: mean_sd(v) for k, v in alone.items()},
             "protocol": ("per held-out valve: pooled features side by side, Mahalanobis on the L2-normalised vector fitted on "
                          "the known valves' training crops; logits averaged for max softmax; AUROC of the known valves' "

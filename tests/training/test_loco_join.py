@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from script_module import load_script
 
 from valvereader.catalogue import VALVE_IDS
@@ -51,6 +52,45 @@ def test_joined_features_carry_what_either_member_sees(tmp_path, monkeypatch) ->
         assert doc["alone"][str(tmp_path / "b")][valve]["mahalanobis_l2"] < 0.8
         assert doc["joined"][valve]["mahalanobis_l2"] > 0.9  # the joined vector keeps it
     assert doc["joined_mean_sd"]["mahalanobis_l2"][2] == 2
+    assert doc["epochs"] == []  # no results.json in these sessions
+
+
+def test_the_joined_report_names_the_epochs_and_a_card_takes_it(tmp_path, monkeypatch) -> None:
+    """The epochs come from the sessions' results.json; ship.update_honest_loco puts the joined
+    figure into a copy of the shipped card (JSON and Markdown), weights untouched."""
+    import shutil
+
+    from valvereader.training.ship import update_honest_loco
+
+    for folder, epochs in (("a", 11), ("b", 9)):
+        for valve in (1, 4):
+            _session(tmp_path / folder, valve, informative=folder == "a", seed=valve + (0 if folder == "a" else 10))
+        results = {f"loco{v}": {"epochs_done": epochs} for v in (1, 4)}
+        (tmp_path / folder / "results.json").write_text(json.dumps({"results": results}))
+    out = tmp_path / "joined.json"
+    monkeypatch.setattr("sys.argv", ["loco_join.py", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert load_script("loco_join").main() == 0
+    doc = json.loads(out.read_text())
+    assert doc["epochs"] == [9, 11]
+    shipped = Path(__file__).resolve().parents[2] / "weights" / "identifier.json"
+    card = tmp_path / "weights" / "identifier.json"
+    card.parent.mkdir()
+    shutil.copy(shipped, card)
+    before = json.loads(card.read_text())
+    honest = update_honest_loco(card, out)
+    after = json.loads(card.read_text())
+    values = [v["mahalanobis_l2"] for v in doc["joined"].values()]
+    assert honest["of"] == "ensemble" and honest["runs"] == 2
+    assert honest["mean"] == pytest.approx(np.mean(values), abs=1e-3) and honest["min"] == pytest.approx(min(values), abs=1e-3)
+    assert "9/11 epochs" in honest["source"] and "ensemble's own recipe" in honest["source"]
+    assert after["openset"]["auroc_loco_honest"] == honest
+    assert after["files"] == before["files"] and after["metrics"] == before["metrics"]  # only the estimate changes
+    text = card.with_suffix(".md").read_text()
+    assert f"**{honest['mean']:.2f} ± {honest['sd']:.2f}**" in text and "ensemble's own recipe" in text
+    # A card whose score is not on L2-normalised features cannot take this report.
+    card.write_text(json.dumps({**before, "openset": {**before["openset"], "normalise": "none"}}))
+    with pytest.raises(ValueError, match="normalise='none'"):
+        update_honest_loco(card, out)
 
 
 def test_runs_that_scored_other_images_are_refused(tmp_path, monkeypatch, capsys) -> None:

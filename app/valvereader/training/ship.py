@@ -192,8 +192,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
                 "one training run; the same recipe's", "one ensemble; the recipe of its members (a single network, not the ensemble):")
             data["metrics"]["cross_validation"]["of"] = "single networks of the members' recipe, not the ensemble"
-        if data["openset"].get("auroc_loco_honest"):
-            honest_entry = data["openset"]["auroc_loco_honest"]
+        honest_entry = data["openset"].get("auroc_loco_honest")
+        if honest_entry and honest_entry.get("of") != "ensemble":  # (scripts/loco_join.py's runs are the ensemble's)
             honest_entry["source"] = "single networks of the members' recipe, not the ensemble (not measured for it): " + honest_entry["source"]
     card_path = weights / f"{name}.json"
     previous: dict = {}
@@ -223,6 +223,22 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     return card_path
 
 
+def update_honest_loco(card_path: Path, honest_loco: Path) -> dict:
+    """Give a shipped card a new honest unseen-valve estimate (leave-one-class-out runs measured
+    after it shipped) without shipping the network again: the JSON card's
+    ``openset.auroc_loco_honest`` and its Markdown twin are rewritten; weights are untouched."""
+    card_path = Path(card_path)
+    data = json.loads(card_path.read_text(encoding="utf-8"))
+    honest = _honest_loco(Path(honest_loco), data["openset"]["normalise"])
+    if honest is None:
+        raise ValueError(f"{honest_loco}: no leave-one-class-out figures for this card's score "
+                         f"(Mahalanobis, normalise={data['openset']['normalise']!r})")
+    data["openset"]["auroc_loco_honest"] = honest
+    card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
+    _write_markdown(data, card_path.with_suffix(".md"))
+    return honest
+
+
 def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
     """The name evaluations give the Mahalanobis score of this normalisation (evaluate: "raw",
     scripts/loco_partial.py: "none", for features that are not normalised)."""
@@ -246,6 +262,17 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         key = _mahalanobis_key(normalise, raw="none")  # both reports name the raw score "none"
+        if "joined" in doc:  # scripts/loco_join.py: the ensemble's own recipe, its members joined
+            if normalise != "l2":
+                return None  # that report scores the L2-normalised features only
+            values = [float(entry["mahalanobis_l2"]) for entry in doc["joined"].values()]
+            epochs = "/".join(map(str, doc.get("epochs") or [])) or "some"
+            how = (f"the ensemble's own recipe: each of its {len(doc['sessions'])} members trained from ImageNet for {epochs} "
+                   "epochs without the held-out valve, their pooled features joined as the ensemble joins them; "
+                   "test-split crops of the seven known valves against the held-out valve's test-split crops")
+            return {"mean": round(float(np.mean(values)), 3), "sd": round(float(np.std(values, ddof=1)), 3),
+                    "min": round(min(values), 3), "max": round(max(values), 3), "runs": len(values),
+                    "of": "ensemble", "source": f"{path.as_posix()}; {how}"}
         if "leave_one_class_out" in doc:
             runs = doc["leave_one_class_out"]
             values = [float(entry[f"auroc_{key}_t_real"]) for entry in runs.values()]
@@ -343,8 +370,10 @@ def _honest_loco_line(openset: dict) -> str:
     honest = openset.get("auroc_loco_honest")
     if not honest:
         return ""
-    return (f"\nThe honest estimate: {honest.get('runs', 8)} leave-one-class-out fine-tunes whose backbone never saw the "
-            f"held-out valve give **{honest['mean']:.2f} ± {honest['sd']:.2f}** with this score (per valve "
+    runs = (f"{honest.get('runs', 8)} leave-one-class-out runs, each fine-tuning every member without the held-out valve,"
+            if honest.get("of") == "ensemble" else
+            f"{honest.get('runs', 8)} leave-one-class-out fine-tunes whose backbone never saw the held-out valve")
+    return (f"\nThe honest estimate: {runs} give **{honest['mean']:.2f} ± {honest['sd']:.2f}** with this score (per valve "
             f"{honest.get('min', 0):.2f}–{honest.get('max', 1):.2f}; {honest.get('source', '')}). "
             "Valves that look like a known one are the ones missed.\n")
 
@@ -492,7 +521,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--honest-loco", type=Path, default=None,
                         help="leave-one-class-out runs that never saw the held-out valve (default: loco_partial.json beside --evaluation)")
     parser.add_argument("--view-check", default=None, help="how the view rule reads validation data with this identifier")
+    parser.add_argument("--update-honest-loco", type=Path, default=None, metavar="FILE",
+                        help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
+                             "(scripts/loco_join.py, gpu_cv_report.py or loco_partial.py); the weights are untouched")
     args = parser.parse_args(argv)
+    if args.update_honest_loco:
+        try:
+            honest = update_honest_loco(args.weights / "identifier.json", args.update_honest_loco)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"ship: {exc}", file=sys.stderr)
+            return 2
+        print(f"honest unseen-valve AUROC {honest['mean']:.3f} ± {honest['sd']:.3f} written to {args.weights / 'identifier.json'}",
+              file=sys.stderr)
+        return 0
     path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version, cross_validation=args.cross_validation,
                            honest_loco=args.honest_loco, view_check=args.view_check)
     print(f"card written to {path}", file=sys.stderr)

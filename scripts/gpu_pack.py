@@ -2,10 +2,11 @@
 
 The device machine gets the repository but not ../shared, and the whole working tree that
 travels is capped at 64 MiB. So the real crops go as JPEG (quality 90, longest side at most
-``--max-side`` px: about 25 MB for the 1556 crops), the ImageNet EfficientNet-Lite0 weights as
-fp16 safetensors, and the two pure-Python packages that the device image lacks as wheels.
+``--max-side`` px: about 25 MB for the 1556 crops), the ImageNet EfficientNet-Lite weights of
+``--backbones`` (Lite0 by default) as fp16 safetensors, and the two pure-Python packages that the device image lacks as wheels.
 
-    python scripts/gpu_pack.py [--split runs/identifier/split.json] [--wheels DIR]
+    python scripts/gpu_pack.py [--split runs/identifier/split.json] [--wheels DIR] [--backbones lite0 lite1]
+    python scripts/gpu_pack.py --weights-only --backbones lite2   # another backbone, the crops kept
 
 ``.gpu/`` must be ignored by git (``.git/info/exclude``) and named in the call's ``carry``.
 """
@@ -34,7 +35,20 @@ def main() -> int:
     parser.add_argument("--max-side", type=int, default=448)
     parser.add_argument("--quality", type=int, default=90)
     parser.add_argument("--wheels", type=Path, default=Path("/tmp/whl"))
+    parser.add_argument("--backbones", nargs="+", default=["lite0"], choices=["lite0", "lite1", "lite2"],
+                        help="ImageNet EfficientNet-Lite weights to carry (fp16: lite0 9 MB, lite1 11 MB, lite2 12 MB)")
+    parser.add_argument("--weights-only", action="store_true",
+                        help="only (re)write the backbones' weights and the frozen package; keep the crops and wheels")
     args = parser.parse_args()
+    rows = _pack_crops(args) if not args.weights_only else list(csv.DictReader((args.out / "crops.csv").open(encoding="utf-8")))
+    _pack_weights_and_package(args)
+    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)
+    print(json.dumps({s: int(np.sum([r['split'] == s for r in rows])) for s in ("train", "validation", "test")}))
+    return 0
+
+
+def _pack_crops(args) -> list[dict]:
     doc = json.loads(args.split.read_text(encoding="utf-8"))
     part = {}
     for name, indices in doc["split"].items():
@@ -64,20 +78,27 @@ def main() -> int:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    wheels = args.out / "whl"
+    wheels.mkdir(exist_ok=True)
+    for wheel in sorted(args.wheels.glob("*.whl")):
+        shutil.copy2(wheel, wheels / wheel.name)
+    return rows
+
+
+def _pack_weights_and_package(args) -> None:
     # ImageNet EfficientNet-Lite0 weights, fp16 safetensors (read with weights_only=True).
     import torch
     from safetensors.torch import save_file
 
     from valvereader.model.architectures import lite_weights_path
 
-    state = torch.load(lite_weights_path("efficientnet_lite0"), map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
-              str(args.out / "lite0_imagenet.safetensors"))
-    wheels = args.out / "whl"
-    wheels.mkdir(exist_ok=True)
-    for wheel in sorted(args.wheels.glob("*.whl")):
-        shutil.copy2(wheel, wheels / wheel.name)
+    for stale in args.out.glob("lite*_imagenet.safetensors"):  # only the backbones asked for travel
+        stale.unlink()
+    for backbone in args.backbones:
+        state = torch.load(lite_weights_path(f"efficientnet_{backbone}"), map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+                  str(args.out / f"{backbone}_imagenet.safetensors"))
     # A frozen copy of the committed package (git archive HEAD), which scripts/gpu_session.py
     # imports in preference to app/, so that edits in progress cannot break a device run. Made
     # afresh here: a copy left from an earlier commit would train with old code.
@@ -89,10 +110,6 @@ def main() -> int:
         tar.extractall(args.out, filter="data")
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     print(f"frozen package: {frozen} (commit {head})", file=sys.stderr)
-    total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)
-    print(json.dumps({s: int(np.sum([r['split'] == s for r in rows])) for s in ("train", "validation", "test")}))
-    return 0
 
 
 if __name__ == "__main__":

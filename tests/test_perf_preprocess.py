@@ -77,11 +77,35 @@ def test_border_crop_of_a_view_into_a_larger_image() -> None:
     assert border_crop_box(view) == border_crop_box_reference(view)
 
 
-def _reference_squish(pixels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+def _reference_squish(pixels: np.ndarray, size: int | tuple[int, int], gap: float = 2.0) -> np.ndarray:
     """The straightforward resize: contiguous copy → PIL mode F → bilinear with reducing gap."""
     height, width = (size, size) if isinstance(size, int) else size
     image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
-    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=gap), dtype=np.float32)
+
+
+@pytest.mark.parametrize("gap", [1.0, 1.5, 3.0])
+def test_resize_with_another_reducing_gap_equals_pils(gap: float) -> None:
+    """Preprocess(reducing_gap=...) (the locator's card asks for 1.0): PIL's resize with that gap,
+    also through the cache of reductions that several input sizes of one crop share."""
+    from valvereader.preprocess import Preprocess
+
+    rng = np.random.default_rng(5)
+    big = rng.uniform(0, 1, (2503, 2011)).astype(np.float32)
+    for box in (Box(0, 0, 2011, 2503), Box(13, 7, 1000, 1290), Box(3, 1200, 1017, 2503), Box(50, 50, 330, 330)):
+        view = big[box.y0 : box.y1, box.x0 : box.x1]
+        for size in (320, (300, 200)):
+            np.testing.assert_allclose(squish_resize(view, size, reducing_gap=gap), _reference_squish(view, size, gap),
+                                       rtol=0, atol=RESIZE_TOLERANCE, err_msg=f"{box} {size}")
+    reduced: dict = {}
+    default, other = Preprocess(320, crop_border=False), Preprocess(320, crop_border=False, reducing_gap=gap)
+    for preprocess in (default, other, default):  # one cache, both gaps, either order
+        out = preprocess.resize(big, Box.full(big.shape), reduced).pixels
+        want = np.clip(_reference_squish(big, 320, preprocess.reducing_gap), 0, 1)
+        np.testing.assert_allclose(out, want, rtol=0, atol=RESIZE_TOLERANCE)
+    assert "reducing_gap" not in default.config() and other.config()["reducing_gap"] == gap
+    with pytest.raises(ValueError, match="reducing_gap"):
+        Preprocess(320, reducing_gap=0.5)
 
 
 @pytest.mark.parametrize("size", [320, 384, 448, (300, 200)])

@@ -30,7 +30,7 @@ from .model.card import ModelCard
 from .model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
 from .paths import weights_dir as default_weights_dir
 from .prediction import Prediction
-from .preprocess import PreparedImage, Preprocess
+from .preprocess import REDUCING_GAP, PreparedImage, Preprocess
 from .radiograph import PixelSpacing, Radiograph
 
 T = TypeVar("T")
@@ -66,7 +66,19 @@ def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Prepr
         size=card.input_size,
         threshold=float(config.get("threshold", 0.02)),
         crop_border=bool(config.get("crop_border", crop_border_default)),
+        reducing_gap=_reducing_gap(card, config),
     )
+
+
+def _reducing_gap(card: ModelCard, config: dict) -> float:
+    value = config.get("reducing_gap", REDUCING_GAP)
+    try:
+        gap = float(value)
+    except (TypeError, ValueError):
+        gap = float("nan")
+    if not (np.isfinite(gap) and gap >= 1.0):
+        raise ModelCardError(f"{card.path.name}: preprocessing.reducing_gap must be a number >= 1, not {value!r}")
+    return gap
 
 
 # An image whose pixel spacing spans at least this many millimetres is a whole radiograph, not a

@@ -461,3 +461,29 @@ def test_torch_reference_runtime_gives_the_onnx_results_for_the_shipped_models()
         torch_out = TorchBackend(card, "cpu").run(batch)
         for key, value in onnx_out.items():
             assert np.abs(value - torch_out[key]).max() < 2e-3, f"{name}: {key} differs"
+
+
+@pytest.mark.parametrize("bad", [0.5, "warm", None])
+def test_the_locator_card_sets_its_reducing_gap(tmp_path: Path, bad) -> None:
+    """preprocessing.reducing_gap in a card sets that model's resize (see
+    docs/evaluation/locator_reducing_gap.md); a card without it keeps 2.0, and a bad value is a
+    card error. On the shipped weights (the tiny test weights have no locator)."""
+    from valvereader.paths import weights_dir
+
+    shipped = weights_dir()
+    if not (shipped / "locator.json").exists():
+        pytest.skip("no shipped locator")
+    for item in shipped.iterdir():
+        if item.is_file():
+            (tmp_path / item.name).symlink_to(item)
+    (tmp_path / "locator.json").unlink()
+    card = json.loads((shipped / "locator.json").read_text())
+    card.setdefault("preprocessing", {})["reducing_gap"] = 1.0
+    (tmp_path / "locator.json").write_text(json.dumps(card))
+    predictor = load_predictor(tmp_path, device="cpu")
+    assert predictor._locate.reducing_gap == 1.0 and predictor._identify.reducing_gap == 2.0
+    assert predictor.predict(synthetic_radiograph((300, 260))).probabilities.shape == (len(VALVE_IDS),)
+    card["preprocessing"]["reducing_gap"] = bad
+    (tmp_path / "locator.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="reducing_gap"):
+        load_predictor(tmp_path, device="cpu")

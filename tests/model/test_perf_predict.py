@@ -203,10 +203,10 @@ def _straightforward(monkeypatch: pytest.MonkeyPatch, predictor) -> None:
     from valvereader import preprocess
     from valvereader.io import dicom, display
 
-    def pil_squish(pixels, size, reduced=None):
+    def pil_squish(pixels, size, reduced=None, reducing_gap=2.0):
         height, width = (size, size) if isinstance(size, int) else size
         image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
-        return np.array(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+        return np.array(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=reducing_gap), dtype=np.float32)
 
     monkeypatch.setattr(dicom, "_native_grey_view", lambda *a: None)
     monkeypatch.setattr(display, "_line_if_exact", lambda *a: None)

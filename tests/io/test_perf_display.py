@@ -126,3 +126,20 @@ def test_sigmoid_and_modality_lut_keep_the_table(monkeypatch: pytest.MonkeyPatch
     ds = make_dataset(raw, "MONOCHROME2", 12, VOILUTFunction="SIGMOID", WindowCenter=2000, WindowWidth=1000)
     monkeypatch.setattr(display, "apply_level_line", lambda *a: pytest.fail("line used for a sigmoid"))
     display.render(raw, ds, [])
+
+
+@pytest.mark.parametrize(("origin", "gain"), [(117.5, 1 / 2900), (0.0, 1 / 4095), (-0.5, 1 / 4096), (4095.0, -1 / 4095),
+                                              (300.0, 1 / 3000), (1000.0, 1 / 1000)])
+def test_the_window_line_leaves_out_the_clip_only_where_it_changes_nothing(origin: float, gain: float) -> None:
+    """apply_level_line with the image's bounds: bit for bit the straightforward formula, whether
+    the window covers every level (no clip needed) or cuts some (clip kept)."""
+    from valvereader.io.display import apply_level_line
+
+    raw = (np.random.default_rng(4).random((700, 530)) * 4095).astype(np.uint16)
+    raw[0, 0], raw[-1, -1] = 0, 4095
+    want = np.clip((raw.astype(np.float32) - np.float32(origin)) * np.float32(gain), 0.0, 1.0)
+    bounds = (float(raw.min()), float(raw.max()))
+    assert np.array_equal(apply_level_line(raw, origin, gain, bounds=bounds), want)
+    assert np.array_equal(apply_level_line(raw, origin, gain), want)
+    inside = raw[1:-1, 1:-1]  # levels away from both ends
+    assert np.array_equal(apply_level_line(inside, origin, gain, bounds=(float(inside.min()), float(inside.max()))), want[1:-1, 1:-1])

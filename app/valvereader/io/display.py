@@ -205,7 +205,8 @@ def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
         fast = None
         if line is not None and padding is None and "ModalityLUTSequence" not in ds:
             fast = _line_if_exact(line, invert, domain, unit)
-        unit = apply_level_line(raw, *fast) if fast is not None else apply_level_table(unit, raw, int(domain[0]))
+        unit = (apply_level_line(raw, *fast, bounds=(float(domain[0]), float(domain[-1]))) if fast is not None
+                else apply_level_table(unit, raw, int(domain[0])))
     rendering.pixels = unit
     return rendering
 
@@ -250,25 +251,34 @@ def _line_if_exact(
     return origin, gain
 
 
-def apply_level_line(raw: np.ndarray, origin: float, gain: float) -> np.ndarray:
+def apply_level_line(raw: np.ndarray, origin: float, gain: float, bounds: tuple[float, float] | None = None) -> np.ndarray:
     """``clip((raw - origin) * gain, 0, 1)`` in float32, a cache-sized chunk at a time (about
     twice as fast as gathering from the per-level table, which it equals within 1e-6 where
-    :func:`_line_if_exact` allows it)."""
+    :func:`_line_if_exact` allows it).
+
+    ``bounds``: the lowest and highest value in ``raw``, when known. If the line maps both into
+    0..1, so it does every value between them (each float32 step is monotonic), and the clip is
+    left out: the same numbers, one pass fewer (a window wider than the image's levels)."""
     flat = raw.reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
     origin32, gain32 = np.float32(origin), np.float32(gain)
+    clip = True
+    if bounds is not None:
+        ends = (np.asarray(bounds, dtype=np.float32) - origin32) * gain32
+        clip = not (float(ends.min()) >= 0.0 and float(ends.max()) <= 1.0)
     # Large images in two halves at once (..halves): the same numbers, pixel by pixel.
-    split(flat.size, flat.size, lambda a, b: _level_line_into(out[a:b], flat[a:b], origin32, gain32), unit=_LINE_CHUNK)
+    split(flat.size, flat.size, lambda a, b: _level_line_into(out[a:b], flat[a:b], origin32, gain32, clip), unit=_LINE_CHUNK)
     return out.reshape(raw.shape)
 
 
-def _level_line_into(out: np.ndarray, flat: np.ndarray, origin32: np.float32, gain32: np.float32) -> None:
+def _level_line_into(out: np.ndarray, flat: np.ndarray, origin32: np.float32, gain32: np.float32, clip: bool = True) -> None:
     for start in range(0, flat.size, _LINE_CHUNK):
         chunk = out[start : start + _LINE_CHUNK]
-        chunk[...] = flat[start : start + _LINE_CHUNK]
+        chunk[...] = flat[start : start + _LINE_CHUNK]  # (np.subtract casting on the way: 40 % slower)
         chunk -= origin32
         chunk *= gain32
-        np.clip(chunk, 0.0, 1.0, out=chunk)  # (twice as fast here as np.maximum + np.minimum)
+        if clip:
+            np.clip(chunk, 0.0, 1.0, out=chunk)  # (twice as fast here as np.maximum + np.minimum)
 
 
 # Pixels per step of the line: 512 KiB of float32 stays in the cache, and two threads at once

@@ -115,3 +115,26 @@ def test_secondary_capture_export_writes_a_dicom_file_of_the_view(qtbot, make_wi
     dataset = pydicom.dcmread(out)
     assert dataset.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
     assert dataset.Columns >= window.canvas.width()
+
+
+def test_about_says_first_what_the_shipped_card_measured(tmp_path: Path) -> None:
+    """Help ▸ About opens with the card's figures in plain words: held-out accuracy, the
+    cross-validation, and the honest unseen-valve AUROC with what it means; a card without
+    them gets no such paragraph (nothing invented)."""
+    import json
+
+    from valvereader.gui.about import about_html, card_summary
+    from valvereader.paths import weights_dir
+
+    shipped = weights_dir() / "identifier.json"
+    if not shipped.exists():
+        pytest.skip("no shipped identifier card")
+    card = json.loads(shipped.read_text())
+    summary = card_summary(card)
+    honest = card["openset"]["auroc_loco_honest"]
+    assert f"{card['metrics']['accuracy']:.1%}" in summary and f"{card['metrics']['test_n']} held-out" in summary
+    assert f"AUROC of {honest['mean']:.2f} ± {honest['sd']:.2f}" in summary and "hint, not a guarantee" in summary
+    assert summary in about_html(card, "identifier")
+    assert card_summary({"name": "x", "metrics": {"accuracy": None}}) == ""
+    without_honest = {**card, "openset": {}}
+    assert "AUROC" not in card_summary(without_honest) and "held-out" in card_summary(without_honest)

@@ -26,6 +26,42 @@ LICENCES = (
 )
 
 
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # (NaN: none)
+
+
+def card_summary(card: dict[str, Any]) -> str:
+    """What the model card says a reader should know first, in plain words: how often the
+    identifier was right on held-out real crops, and how well it flags a valve type it never
+    saw. Only figures the card holds; nothing when it holds none."""
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    parts = []
+    accuracy, f1, n = _number(metrics.get("accuracy")), _number(metrics.get("macro_f1")), metrics.get("test_n")
+    if accuracy is not None:
+        text = f"On {n} held-out real valve crops it named {accuracy:.1%} correctly" if n else f"Held-out accuracy {accuracy:.1%}"
+        if f1 is not None:
+            text += f" (macro-F1 {f1:.2f})"
+        cv = metrics.get("cross_validation") if isinstance(metrics.get("cross_validation"), dict) else {}
+        cv_accuracy = cv.get("accuracy") if isinstance(cv.get("accuracy"), list) else None
+        if cv_accuracy and _number(cv_accuracy[0]) is not None and len(cv_accuracy) > 1:
+            text += f"; {cv.get('folds', 5)}-fold cross-validation {float(cv_accuracy[0]):.1%} ± {float(cv_accuracy[1]):.1%}"
+        parts.append(text + ".")
+    openset = card.get("openset") if isinstance(card.get("openset"), dict) else {}
+    honest = openset.get("auroc_loco_honest") if isinstance(openset.get("auroc_loco_honest"), dict) else {}
+    mean, sd = _number(honest.get("mean")), _number(honest.get("sd"))
+    if mean is not None:
+        parts.append(f"A valve type it was never trained on is told apart from the known ones with an AUROC of "
+                     f"{mean:.2f}{f' ± {sd:.2f}' if sd is not None else ''} (1.0 perfect, 0.5 chance); valves that look "
+                     "like a known type are often missed, so \"unknown valve\" is a hint, not a guarantee.")
+    if not parts:
+        return ""
+    return "<p>" + " ".join(html.escape(part) for part in parts) + " On whole radiographs it is less reliable than on close-up crops: compare every answer with the template.</p>"
+
+
 def _card_html(card: dict[str, Any] | None, model_name: str | None) -> str:
     if not card:
         return "<p><i>No model is loaded (yet). See the result panel for where to put weights.</i></p>"
@@ -34,9 +70,11 @@ def _card_html(card: dict[str, Any] | None, model_name: str | None) -> str:
         if key in ("files", "class_ids", "preprocessing", "classifier_weight_key") or value in (None, "", [], {}):
             continue
         text = json.dumps(value, indent=1, default=str) if isinstance(value, (dict, list)) else str(value)
-        rows.append(f"<tr><td valign='top'><b>{html.escape(str(key))}</b></td>"
-                    f"<td><pre>{html.escape(text[:800])}</pre></td></tr>")
-    return f"<p><b>{html.escape(model_name or '')}</b></p><table>{''.join(rows)}</table>"
+        # The key keeps its own column (a wide value must not squeeze it to a letter a line),
+        # and a long value wraps instead of widening the table.
+        rows.append(f"<tr><td valign='top' width='150' style='white-space:nowrap'><b>{html.escape(str(key))}</b></td>"
+                    f"<td><pre style='white-space:pre-wrap'>{html.escape(text[:800])}</pre></td></tr>")
+    return f"<p><b>{html.escape(model_name or '')}</b></p>{card_summary(card)}<table>{''.join(rows)}</table>"
 
 
 class TextDialog(QDialog):

@@ -370,8 +370,9 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     per_epoch_regions = min(len(train_reg), len(train_real))
     batch = spec["batch"]
     # Every batch is full (the remainder of an epoch's shuffled items waits for the next
-    # epoch), so that no run meets a new batch shape: a hedge against the slow first epochs of
-    # the fifth to seventh sessions (9-24 s against 1-1.5 s later), whose cause is not yet known.
+    # epoch), so that no run meets a new batch shape. With this and the allocator kept between
+    # models, first epochs took 1.0-1.6 s on the H100 in the ninth session, against 9-24 s in
+    # the fifth to seventh (docs/evaluation/gpu-session.md).
     per_epoch_items = len(train_real) + per_epoch_regions
     steps_per_epoch = max(1, per_epoch_items // batch)
     total = steps_per_epoch * spec["epochs"]

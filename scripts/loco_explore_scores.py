@@ -31,7 +31,7 @@ def scores(Xf, yf, Z, shrink):
     d = md(Z, means, P); d0 = (((Z - mu0) @ P0) * (Z - mu0)).sum(1)
     out = {'maha': d.min(1), 'rel_maha': (d - d0[:, None]).min(1)}
     # kNN cosine
-    S = Z @ Xf.T / (Xf.shape[1] / Xf.shape[1])
+    S = Z @ Xf.T  # cosine similarities: both sides are L2-normalised
     nn = np.sort(-S, 1)
     for k in (1, 5, 10): out[f'knn{k}'] = nn[:, k - 1]
     return out

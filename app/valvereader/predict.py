@@ -62,23 +62,12 @@ def calibration_temperature(card: ModelCard) -> float:
 
 def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Preprocess:
     config = card.preprocessing
-    return Preprocess(
-        size=card.input_size,
-        threshold=float(config.get("threshold", 0.02)),
-        crop_border=bool(config.get("crop_border", crop_border_default)),
-        reducing_gap=_reducing_gap(card, config),
-    )
-
-
-def _reducing_gap(card: ModelCard, config: dict) -> float:
-    value = config.get("reducing_gap", REDUCING_GAP)
-    try:
-        gap = float(value)
-    except (TypeError, ValueError):
-        gap = float("nan")
-    if not (np.isfinite(gap) and gap >= 1.0):
-        raise ModelCardError(f"{card.path.name}: preprocessing.reducing_gap must be a number >= 1, not {value!r}")
-    return gap
+    threshold = float(config.get("threshold", 0.02))
+    crop_border = bool(config.get("crop_border", crop_border_default))
+    try:  # (Preprocess checks the gap; a bad one is the card's error)
+        return Preprocess(card.input_size, threshold, crop_border, config.get("reducing_gap", REDUCING_GAP))
+    except ValueError as exc:
+        raise ModelCardError(f"{card.path.name}: preprocessing.{exc}") from exc
 
 
 # An image whose pixel spacing spans at least this many millimetres is a whole radiograph, not a

@@ -227,7 +227,10 @@ class Preprocess:
         self.size = int(size)
         self.threshold = float(threshold)
         self.crop_border = crop_border
-        self.reducing_gap = float(reducing_gap)
+        try:
+            self.reducing_gap = float(reducing_gap)
+        except (TypeError, ValueError):
+            self.reducing_gap = float("nan")
         if not (np.isfinite(self.reducing_gap) and self.reducing_gap >= 1.0):
             raise ValueError(f"reducing_gap must be a number >= 1, not {reducing_gap!r}")
 

@@ -256,9 +256,11 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
     """Summary of leave-one-class-out runs for the shipped score, if that file is there: either
     scripts/loco_partial.py's json (``per_class``) or scripts/gpu_cv_report.py's metrics.json
     (``leave_one_class_out``, whole network trained without the held-out valve; test-split
-    crops of both, the ``t_real`` figures)."""
+    crops of both, the ``t_real`` figures) or scripts/loco_join.py's (``joined``: an ensemble's
+    members each trained without the held-out valve, their features joined)."""
     if not path.is_file():
         return None
+    of = {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         key = _mahalanobis_key(normalise, raw="none")  # both reports name the raw score "none"
@@ -270,10 +272,8 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
             how = (f"the ensemble's own recipe: each of its {len(doc['sessions'])} members trained from ImageNet for {epochs} "
                    "epochs without the held-out valve, their pooled features joined as the ensemble joins them; "
                    "test-split crops of the seven known valves against the held-out valve's test-split crops")
-            return {"mean": round(float(np.mean(values)), 3), "sd": round(float(np.std(values, ddof=1)), 3),
-                    "min": round(min(values), 3), "max": round(max(values), 3), "runs": len(values),
-                    "of": "ensemble", "source": f"{path.as_posix()}; {how}"}
-        if "leave_one_class_out" in doc:
+            of = {"of": "ensemble"}
+        elif "leave_one_class_out" in doc:
             runs = doc["leave_one_class_out"]
             values = [float(entry[f"auroc_{key}_t_real"]) for entry in runs.values()]
             epochs = sorted({int(entry["epochs"]) for entry in runs.values()})
@@ -286,7 +286,7 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
         return None
     return {"mean": round(float(np.mean(values)), 3), "sd": round(float(np.std(values, ddof=1)), 3),
             "min": round(min(values), 3), "max": round(max(values), 3), "runs": len(values),
-            "source": f"{path.as_posix()}; {how}"}
+            **of, "source": f"{path.as_posix()}; {how}"}
 
 
 def _cross_validation(path: Path) -> dict:

@@ -50,7 +50,9 @@ def main() -> int:
         shutil.copyfile(args.split, run / "split.json")
         split_doc = json.loads(args.split.read_text(encoding="utf-8"))
         size = int(result["size"])
-        config = {"arch": "efficientnet_lite0", "input_size": size, "epochs": result["epochs_done"],
+        # Sessions before --backbone was recorded trained Lite0 only.
+        arch = result.get("backbone") or session.get("backbone") or "efficientnet_lite0"
+        config = {"arch": arch, "input_size": size, "epochs": result["epochs_done"],
                   "batch_size": result["recipe"]["batch"], "accumulate_to": result["recipe"]["batch"],
                   "max_lr": result["recipe"]["max_lr"], "pct_start": result["recipe"]["pct_start"],
                   "weight_decay": result["recipe"]["weight_decay"], "class_weighting": "inverse",
@@ -58,7 +60,7 @@ def main() -> int:
                   "seed": result["recipe"]["seed"], "pretrained": True, "amp": result.get("amp", "none") != "none",
                   "augment": result["augment"], "initialised_from": session.get("init_from")}
         card = {
-            "arch": "efficientnet_lite0", "input_size": size, "class_ids": list(VALVE_IDS),
+            "arch": arch, "input_size": size, "class_ids": list(VALVE_IDS),
             "preprocessing": {"size": size, "threshold": 0.02, "crop_border": True},
             "config": config, "data": list(split_doc["sources"]), "split": str(run / "split.json"),
             "history": [{"epoch": h["epoch"], "train_loss": h.get("loss"), "validation_loss": None, "validation_accuracy": None,

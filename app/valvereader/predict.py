@@ -109,6 +109,7 @@ class OpenSetScorer:
             self._projected_means = arrays["class_means"].astype(np.float64) @ project.T
             self.features = project.shape[1]
             self._blocks = _column_blocks(project)
+            self._channels = openset_channels(spec, self.features, card.path.name)
         self.temperature = float(spec.get("temperature", 1.0))
 
     def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
@@ -116,7 +117,10 @@ class OpenSetScorer:
             # einsum (optimize=False) runs numpy's own single-threaded loop, not BLAS: OpenBLAS's
             # threads fought ONNX Runtime's workers (and a batch's loader thread) for the cores
             # and turned this 0.5 ms product into 10-20 ms right after a network run.
-            z = pooled.astype(np.float64)
+            if pooled.shape[1] < self._channels.stop:
+                raise ModelError(f"the open-set statistics need pooled features up to channel {self._channels.stop}, "
+                                 f"the network gives {pooled.shape[1]}")
+            z = pooled[:, self._channels].astype(np.float64)
             if self.normalise == "l2":
                 z = z / np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z))[:, None], 1e-12)
             # (Not in two halves, .halves: numpy's loop streams the blocks in well under a
@@ -134,6 +138,27 @@ class OpenSetScorer:
             peak = scaled.max(axis=1, keepdims=True)
             return -(t * (peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))))
         return None
+
+
+def openset_channels(spec: dict, size: int, source: str = "card") -> slice:
+    """The pooled-feature channels an open-set ``spec`` was fitted on: its ``features``
+    ``[start, stop]`` (an ensemble may score the features of some members only), else all
+    ``size`` of them.
+
+    Raises:
+        ModelCardError: a range that is not two integers 0 <= start < stop, or whose width is
+            not the statistics' ``size``.
+    """
+    channels = spec.get("features")
+    if channels is None:
+        return slice(0, size)
+    if (not isinstance(channels, list) or len(channels) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in channels)
+            or not 0 <= channels[0] < channels[1]):
+        raise ModelCardError(f"{source}: open-set 'features' must be [start, stop] with 0 <= start < stop, not {channels!r}")
+    if channels[1] - channels[0] != size:
+        raise ModelCardError(f"{source}: open-set 'features' {channels} covers {channels[1] - channels[0]} channels, "
+                             f"but its statistics have {size}")
+    return slice(channels[0], channels[1])
 
 
 def _column_blocks(matrix: np.ndarray, width: int = 256) -> list[tuple[int, int, np.ndarray]]:

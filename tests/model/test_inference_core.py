@@ -229,6 +229,39 @@ def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     assert np.allclose(scorer(np.zeros((3, k)), pooled), textbook, rtol=1e-6)
 
 
+def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Path) -> None:
+    """An ensemble's statistics may cover its first members' features ("features": [start,
+    stop]): the score then equals the statistics' own score on that slice; a range that does not
+    fit the statistics is a card error, and features too short for it a model error."""
+    from valvereader.errors import ModelCardError, ModelError
+    from valvereader.model.card import sha256_of
+    from valvereader.predict import OpenSetScorer
+    from valvereader.training.openset import fit_mahalanobis, save_openset
+
+    rng = np.random.default_rng(3)
+    c, k = 10, 3
+    features = rng.gamma(2.0, 1.0, size=(90, c)) + np.repeat(np.eye(k, c) * 3, 30, axis=0)
+    labels = np.repeat(np.arange(k), 30)
+    stats = fit_mahalanobis(features[:, 2:8], labels, range(k), normalise="l2")
+    path = save_openset(tmp_path / "open.safetensors", stats)
+
+    def scorer(channels):
+        card_path = tmp_path / "c.json"
+        card_path.write_text(json.dumps({
+            "name": "x", "version": "0", "task": "identify", "architecture": "tiny", "input_size": 8,
+            "files": {"openset": {"path": path.name, "sha256": sha256_of(path)}},
+            "openset": {"method": "mahalanobis", "normalise": "l2", "features": channels}}))
+        return OpenSetScorer(ModelCard.load(card_path))
+
+    pooled = rng.gamma(2.0, 1.0, size=(4, c))
+    assert np.allclose(scorer([2, 8])(np.zeros((4, k)), pooled), stats.score(pooled[:, 2:8]), rtol=1e-5)
+    for bad in ([2, 9], [8, 2], [-1, 5], "2:8", [2.0, 8.0]):
+        with pytest.raises(ModelCardError, match="features"):
+            scorer(bad)
+    with pytest.raises(ModelError, match="up to channel 8"):
+        scorer([2, 8])(np.zeros((4, k)), pooled[:, :7])
+
+
 @pytest.mark.parametrize("normalise", ["none", "l2"])
 def test_inference_score_equals_the_training_side_statistics(tmp_path: Path, normalise: str) -> None:
     """The program's numpy scorer gives the score the thresholds were fitted with, either way."""

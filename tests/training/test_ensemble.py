@@ -95,6 +95,24 @@ def test_make_ensemble_joins_runs_of_one_split_and_refuses_others(tmp_path: Path
     assert main([str(a), str(tmp_path / "missing"), "--out", str(tmp_path / "ens6")]) == 2
 
 
+def test_the_open_set_may_cover_the_first_members_only(tmp_path: Path) -> None:
+    """With ``openset_members`` the card names the channel range of those members' features
+    (a third member need not square the statistics' size); out of range is refused."""
+    from valvereader.training.ensemble import main, make_ensemble
+
+    split = {"paths": ["x.png", "y.png", "z.png"], "labels": ["a", "b", "a"], "split": {"train": [0], "validation": [1], "test": [2]}}
+    runs = [_fake_run(tmp_path / name, split, size) for name, size in (("a", 32), ("b", 48), ("c", 40))]
+    card = json.loads((make_ensemble(runs, tmp_path / "e2", openset_members=2) / "model.json").read_text())
+    assert card["openset_features"] == [0, 1024]  # two resnet34 members, 512 pooled features each
+    assert "openset_features" not in json.loads((make_ensemble(runs, tmp_path / "e3", openset_members=3) / "model.json").read_text())
+    assert "openset_features" not in json.loads((make_ensemble(runs, tmp_path / "e0") / "model.json").read_text())
+    for bad in (0, 4):
+        with pytest.raises(ModelError, match="openset_members"):
+            make_ensemble(runs, tmp_path / f"bad{bad}", openset_members=bad)
+    assert main([*map(str, runs), "--out", str(tmp_path / "e1"), "--openset-members", "1"]) == 0
+    assert json.loads((tmp_path / "e1" / "model.json").read_text())["openset_features"] == [0, 512]
+
+
 @pytest.mark.slow
 def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Path) -> None:
     from test_train_evaluate_ship import write_tiny_crops
@@ -131,6 +149,19 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     prediction = predictor.predict(Radiograph(pixels, RadiographMeta(source="test")), with_heatmap=True)
     assert prediction.probabilities.shape == (8,) and abs(float(prediction.probabilities.sum()) - 1) < 1e-5
     assert prediction.heatmap is not None and prediction.heatmap.shape == (60, 50)
+    # The open set may cover the first member's features only: the statistics, the card and the
+    # program's score follow (the score then ignores the second member's channels).
+    first_only = make_ensemble(runs, tmp_path / "runs" / "ens_first", openset_members=1)
+    assert cli_evaluate.main(["--run", str(first_only), "--out", str(tmp_path / "eval_first"), "--cam-examples", "2"]) == 0
+    narrow = ModelCard.load(ship_identifier(first_only, tmp_path / "eval_first", tmp_path / "weights_first", version="2.0.0"))
+    assert narrow.data["openset"]["features"] == [0, 512]
+    from safetensors.numpy import load_file
+
+    assert load_file(str(tmp_path / "weights_first" / "identifier.openset.safetensors"))["precision"].shape == (512, 512)
+    first = load_predictor(tmp_path / "weights_first", device="cpu")
+    image = Radiograph(pixels, RadiographMeta(source="test"))
+    score = first.predict(image).ood_score
+    assert score is not None and np.isfinite(score) and score != predictor.predict(image).ood_score
     # Its numbers are re-made from the shipped weights and the split alone.
     split_file = tmp_path / "split.json"
     split_file.write_text((ensemble / "split.json").read_text())

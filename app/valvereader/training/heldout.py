@@ -245,12 +245,15 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
     outputs = _cached_predictions(run, model, images, split, torch_device, predict_arrays)
     results: dict = {"run": str(run), "grouping": saved.get("grouping"), "class_ids": class_ids,
                      "split_sizes": {p: len(getattr(split, p)) for p in ("train", "validation", "test")}}
-    # Open-set statistics from the training images; thresholds from validation only.
-    stats = fit_mahalanobis(outputs["train"][1], labels[split.train], range(k), normalise=SHIPPED_NORMALISE)
+    # Open-set statistics from the training images; thresholds from validation only. An ensemble
+    # may fit them on the features of its first members only (model.json "openset_features").
+    channels = card.get("openset_features")
+    pooled = {p: outputs[p][1][:, slice(*channels)] if channels else outputs[p][1] for p in outputs}
+    stats = fit_mahalanobis(pooled["train"], labels[split.train], range(k), normalise=SHIPPED_NORMALISE)
     save_openset(run / OPENSET_FILE, stats)
     if VIEW_NORMALISE != SHIPPED_NORMALISE:
-        save_openset(run / VIEW_OPENSET_FILE, fit_mahalanobis(outputs["train"][1], labels[split.train], range(k), normalise=VIEW_NORMALISE))
-    ood = {p: stats.score(outputs[p][1]) for p in outputs}
+        save_openset(run / VIEW_OPENSET_FILE, fit_mahalanobis(pooled["train"], labels[split.train], range(k), normalise=VIEW_NORMALISE))
+    ood = {p: stats.score(pooled[p]) for p in outputs}
     # Temperature scaling fitted on the validation logits only; every probability below
     # (metrics, figures, thresholds, verdicts) is softmax(logits / T).
     val_true, test_true = labels[split.validation], labels[split.test]
@@ -285,12 +288,12 @@ def evaluate_run(run: Path, out: Path, device=None, cache_dir=None, cam_examples
                                                 "unknown_share": float(np.mean(names == "unknown"))}}
     # Leave-one-class-out on the trained model's features (its backbone saw every class, so
     # this is optimistic) and, with --linear-probe, on features that never saw a valve.
-    train_pooled, test_pooled = outputs["train"][1], outputs["test"][1]
+    train_pooled, test_pooled = pooled["train"], pooled["test"]
     loco = leave_one_class_out(train_pooled, labels[split.train], test_pooled, labels[split.test], k,
                                {"mahalanobis_l2": mahalanobis_scorer("l2"), "mahalanobis_raw": mahalanobis_scorer("none")})
     loco["max_softmax_drop_class"] = _loco_with_logits(outputs["test"][0] / temperature, labels[split.test], k)
     results["openset"] = {
-        "method": "mahalanobis", "normalise": SHIPPED_NORMALISE,
+        "method": "mahalanobis", "normalise": SHIPPED_NORMALISE, "features": list(channels) if channels else None,
         "view_normalise": VIEW_NORMALISE if VIEW_NORMALISE != SHIPPED_NORMALISE else None,
         "loco_auroc_finetuned": {name: {"per_class": _named(v, class_ids), "mean": round(_mean(v), 4)} for name, v in loco.items()},
         "energy_auroc_note": "energy and max softmax are reported for comparison only",

@@ -41,6 +41,17 @@ INTENDED_USE = (
 )
 
 
+def _channels(results: dict) -> dict:
+    """The card's open-set ``features`` range where the statistics cover only some channels
+    (an ensemble's first members), with a note; nothing where they cover all."""
+    channels = results["openset"].get("features")
+    if not channels:
+        return {}
+    return {"features": [int(c) for c in channels],
+            "features_note": f"the statistics cover pooled-feature channels {channels[0]} to {channels[1]} (end excluded) "
+                             "only: z is taken from those channels before normalising"}
+
+
 def _fp16_round(model) -> dict:
     state = {}
     for key, value in model.state_dict().items():
@@ -85,7 +96,8 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         files["view_score"] = weights / f"{name}.openset_view.safetensors"
         shutil.copyfile(run / VIEW_OPENSET_FILE, files["view_score"])
         view_score = {"method": METHOD, "normalise": results["openset"]["view_normalise"], "role": "view_score",
-                      "formula": formula(results["openset"]["view_normalise"]), "fitted_on": "pooled features of the training images"}
+                      "formula": formula(results["openset"]["view_normalise"]), "fitted_on": "pooled features of the training images",
+                      **_channels(results)}
     else:
         (weights / f"{name}.openset_view.safetensors").unlink(missing_ok=True)
     test = results["test"]["metrics"]
@@ -153,6 +165,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "normalise": results["openset"]["normalise"],
             "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
             "fitted_on": "pooled features of the training images",
+            **_channels(results),
             "auroc_loco": results["openset"]["loco_auroc_finetuned"][_mahalanobis_key(results["openset"]["normalise"])]["mean"],
             "auroc_loco_l2_normalised": results["openset"]["loco_auroc_finetuned"]["mahalanobis_l2"]["mean"],
             "auroc_loco_note": "leave-one-class-out on the test images with statistics refitted without the held-out class; the "

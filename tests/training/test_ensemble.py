@@ -162,6 +162,11 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     image = Radiograph(pixels, RadiographMeta(source="test"))
     score = first.predict(image).ood_score
     assert score is not None and np.isfinite(score) and score != predictor.predict(image).ood_score
+    # Re-made from the shipped weights, the open set is fitted on the same channels again.
+    (tmp_path / "split_first.json").write_text((first_only / "split.json").read_text())
+    assert cli_evaluate.main(["--weights", str(tmp_path / "weights_first"), "--split", str(tmp_path / "split_first.json"),
+                              "--out", str(tmp_path / "again_first"), "--cam-examples", "2"]) == 0
+    assert json.loads((tmp_path / "again_first" / "metrics.json").read_text())["openset"]["features"] == [0, 512]
     # Its numbers are re-made from the shipped weights and the split alone.
     split_file = tmp_path / "split.json"
     split_file.write_text((ensemble / "split.json").read_text())

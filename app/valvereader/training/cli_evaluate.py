@@ -105,6 +105,8 @@ def run_from_weights(weights: Path, split: Path | None, folder: Path, data: Path
         "preprocessing": {k: data_card["preprocessing"][k] for k in ("size", "threshold", "crop_border")},
         "config": recipe, "history": [], "from_weights": f"{card.title} ({card_path})",
         **({"members": data_card["members"]} if data_card.get("members") else {}),
+        # An ensemble's open set may cover its first members' features only: fit it there again.
+        **({"openset_features": data_card["openset"]["features"]} if (data_card.get("openset") or {}).get("features") else {}),
     }, indent=1), encoding="utf-8")
     (folder / "split.json").write_text(json.dumps({**saved, "paths": paths}), encoding="utf-8")
     return folder

@@ -276,6 +276,12 @@ def _epochs_that_fit(deadline: float, epoch_began: float, epoch: int) -> int | N
     return max(0, int((deadline - time.time()) / (1.2 * max(took, 1e-3))))
 
 
+def _regions_per_epoch(real: int, pool: int, ratio: float) -> int:
+    """Composite regions an epoch draws (without replacement): ``ratio`` × the real crops, at
+    most the whole pool."""
+    return min(pool, int(round(max(0.0, ratio) * real)))
+
+
 def plan_workers(meta: dict, args) -> list[dict]:
     labels = np.asarray(meta["labels"])
     split = np.asarray(meta["split"])
@@ -290,7 +296,8 @@ def plan_workers(meta: dict, args) -> list[dict]:
             mask &= var == variant
         return np.flatnonzero(mask)
 
-    base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0)
+    base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0,
+                region_ratio=args.region_ratio)
     workers = []
     phantom_regions = np.flatnonzero(src < 0) if args.phantom_regions else np.zeros(0, np.int64)
     for name, size in (("final_a", args.sizes[0]), ("final_b", args.sizes[-1])):
@@ -367,7 +374,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     weights = inverse_frequency_weights(y_all, num_classes)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device), label_smoothing=spec["label_smoothing"])
     augment = Augment(AugmentConfig(max_rotation=90.0, zoom=(0.8, 1.3)), torch.Generator().manual_seed(spec["seed"] + 11))
-    per_epoch_regions = min(len(train_reg), len(train_real))
+    per_epoch_regions = _regions_per_epoch(len(train_real), len(train_reg), spec.get("region_ratio", 1.0))
     batch = spec["batch"]
     # Every batch is full (the remainder of an epoch's shuffled items waits for the next
     # epoch), so that no run meets a new batch shape. With this and the allocator kept between
@@ -472,7 +479,7 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     result = {"name": spec["name"], "role": spec["role"], "backbone": args.backbone, "size": size, "epochs_planned": spec["epochs"], "epochs_rescheduled": planned,
               "epochs_done": len(history), "stopped_early": stopped_early, "oom_skipped_batches": oom_skips, "history": history,
               "train_real": len(train_real), "train_regions": len(train_reg), "per_epoch_regions": per_epoch_regions,
-              "recipe": {k: spec[k] for k in ("max_lr", "pct_start", "batch", "weight_decay", "label_smoothing", "seed")},
+              "recipe": {k: spec[k] for k in ("max_lr", "pct_start", "batch", "weight_decay", "label_smoothing", "seed", "region_ratio")},
               "augment": dataclasses.asdict(augment.config), "amp": "bf16" if amp else "none",
               "seconds": round(time.time() - T0, 1)}
     ev = spec["eval"]
@@ -800,6 +807,9 @@ def main() -> int:
     parser.add_argument("--locator-size", type=int, default=320)
     parser.add_argument("--shape", type=int, nargs=2, default=[1024, 1280])
     parser.add_argument("--per-crop", type=int, default=2)
+    parser.add_argument("--region-ratio", type=float, default=1.0,
+                        help="composite regions drawn per epoch, as a multiple of the real training crops (at most all of "
+                             "them; default 1: as many regions as crops). With --per-crop 2 a crop has 4 regions")
     parser.add_argument("--phantoms", type=int, default=600)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--seed", type=int, default=21)
@@ -897,7 +907,7 @@ def main() -> int:
         if w["role"] == "locator":
             demand += args.epochs_locator * len(meta["locator_kind"]) * 0.5 * (args.locator_size / args.sizes[0]) ** 2
         else:
-            per_epoch = len(w["train_real"]) + min(len(w["train_real"]), len(w["train_regions"]))
+            per_epoch = len(w["train_real"]) + _regions_per_epoch(len(w["train_real"]), len(w["train_regions"]), args.region_ratio)
             demand += w["epochs"] * per_epoch * (w["size"] / args.sizes[0]) ** 2
     # One model after another runs at about the probe's rate (concurrent processes together
     # were assumed to reach 1.6x it); 0.8 for data loading and evaluation.

@@ -127,6 +127,33 @@ def test_compressed_pixel_data_cut_short_is_truncated(tmp_path: Path) -> None:
         load(cut)
 
 
+def test_encapsulated_pixel_data_cut_short_says_so_without_a_stray_warning(tmp_path: Path) -> None:
+    """pydicom gives back an empty data set (and warns, naming no file) when compressed pixel
+    data ends before its delimiter: the error must name the pixel data, not the meta header."""
+    import warnings
+
+    ds = make_dataset(ramp(64, 64), bits_stored=12)
+    ds.compress(RLELossless)
+    path = save(ds, tmp_path / "rle.dcm")
+    for cut in (-200, -1000):  # (the last few bytes hold only the delimiter: the pixels are whole)
+        short = tmp_path / f"cut{-cut}.dcm"
+        short.write_bytes(path.read_bytes()[:cut])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(TruncatedDataError, match="ends inside its compressed pixel data"):
+                load(short)
+        assert not [w for w in caught if "delimiter" in str(w.message)]
+    # A file that really stops after its meta header still says that.
+    from pydicom.filewriter import write_file_meta_info
+
+    meta_only = tmp_path / "meta_only.dcm"
+    with meta_only.open("wb") as handle:
+        handle.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(handle, ds.file_meta)
+    with pytest.raises(TruncatedDataError, match="right after its DICOM meta header"):
+        load(meta_only)
+
+
 def test_zero_rows_are_absurd(tmp_path: Path) -> None:
     ds = make_dataset(ramp())
     ds.Rows = 0

@@ -95,6 +95,16 @@ def parse(raw: bytes, name: str) -> Dataset:
         ) from exc
     if len(ds) == 0:
         if len(getattr(ds, "file_meta", ())):
+            # pydicom returns nothing at all when compressed pixel data ends before its
+            # delimiter: read the header again without the pixels to tell that apart.
+            try:
+                header = pydicom.dcmread(io.BytesIO(raw), force=True, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001 - the message below covers it
+                header = ()
+            if len(header):
+                raise TruncatedDataError(
+                    f"{name}: the file ends inside its compressed pixel data; it is truncated or damaged"
+                )
             raise TruncatedDataError(
                 f"{name}: the file ends right after its DICOM meta header; it is truncated or damaged"
             )

@@ -7,6 +7,7 @@ without preamble and meta header, by a header that parses into several standard 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,14 @@ def quiet_pydicom() -> None:
     from pydicom import config
 
     config.settings.reading_validation_mode = config.IGNORE
+    # Compressed pixel data that ends early: pydicom warns (without the file's name, once per
+    # read), and the loader reports it as a TruncatedDataError naming the file. Set on every
+    # call, not once: warnings.catch_warnings (pytest's, for one) restores the filters, and
+    # filterwarnings moves an existing identical filter to the front instead of adding another.
+    warnings.filterwarnings("ignore", message=_EOF_WARNING, category=UserWarning, module=r"pydicom(\.|$)")
+
+
+_EOF_WARNING = r"End of file reached before delimiter"
 
 
 def is_skipped_name(path: Path) -> bool:

@@ -67,8 +67,16 @@ def test_empty_file_is_not_dicom(tmp_path: Path) -> None:
 def test_image_object_without_pixel_data(tmp_path: Path) -> None:
     ds = make_dataset(ramp())
     del ds.PixelData
-    with pytest.raises(NoPixelDataError, match="no pixel data"):
+    # Rows and Columns without pixels: most often a file cut off before its Pixel Data.
+    with pytest.raises(NoPixelDataError, match=r"no pixel data \(its image attributes are there: the file may have been cut short\)"):
         load(save(ds, tmp_path / "nopix.dcm"))
+    full = save(make_dataset(ramp()), tmp_path / "full.dcm").read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(full[: full.rfind(b"\xe0\x7f\x10\x00")])  # ends right before (7FE0,0010)
+    with pytest.raises(NoPixelDataError, match="cut short"):
+        load(tmp_path / "cut.dcm")
+    del ds.Rows, ds.Columns
+    with pytest.raises(NoPixelDataError, match="no pixel data$"):
+        load(save(ds, tmp_path / "bare.dcm"))
 
 
 def test_structured_report_is_named_as_a_non_image_object(tmp_path: Path) -> None:

@@ -137,8 +137,11 @@ def _check_pixels_present(ds: Dataset, name: str) -> str:
             f"{name} is a {sop_class_name(sop_class)} object, not an image; "
             "open the X-ray image itself"
         )
+    # Image attributes without the pixels they describe: most often a file cut off right
+    # before its Pixel Data element (a copy or transfer that stopped).
+    cut = " (its image attributes are there: the file may have been cut short)" if "Rows" in ds and "Columns" in ds else ""
     raise NoPixelDataError(
-        f"{name} is DICOM ({sop_class_name(sop_class)}) but holds no pixel data"
+        f"{name} is DICOM ({sop_class_name(sop_class)}) but holds no pixel data{cut}"
     )
 
 

@@ -56,6 +56,21 @@ def test_scan_finds_dicom_without_extension_and_skips_non_images(tmp_path: Path)
     assert entries[3].kind == "image"
 
 
+def test_a_damaged_file_named_like_an_x_ray_is_listed_with_its_error(tmp_path: Path) -> None:
+    """One broken file in a folder is reported, not passed over: a .dcm or .png whose content
+    is neither gets an entry with its error; an unnamed non-image is still skipped."""
+    root = tmp_path / "batch"
+    root.mkdir()
+    save(make_dataset(ramp()), root / "a.dcm")
+    (root / "b.dcm").write_bytes(b"\0" * 4096)  # zero-filled: a copy that failed
+    (root / "c.PNG").write_bytes(b"not a picture")
+    (root / "d").write_text("no extension, not an image")
+    entries = list(scan([root]))
+    assert [(e.path.name, e.kind) for e in entries] == [("a.dcm", "dicom"), ("b.dcm", "unknown"), ("c.PNG", "unknown")]
+    assert entries[0].error is None
+    assert all("neither DICOM" in str(e.error) for e in entries[1:])
+
+
 def test_scan_without_recursion_stays_in_the_folder(tmp_path: Path) -> None:
     names = [entry.path.name for entry in scan([_folder(tmp_path)], recursive=False)]
     assert names == ["IM0001", "report.dcm"]

@@ -14,6 +14,7 @@ from .syntaxes import is_non_image_sop_class, sop_class_name
 ScanKind = Literal["dicom", "image", "non-image", "unknown"]
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 _HEADER_TAGS = ["SOPClassUID", "PatientID", "StudyDate", "Modality", "Rows"]
+_X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ def scan(paths: Iterable[str | Path], recursive: bool = True) -> Iterator[ScanEn
 
     Folders are walked (recursively unless ``recursive`` is False), skipping hidden entries,
     DICOMDIR and obvious non-images (.txt, .csv, .json ...); DICOM files without extension
-    are found by content. A file named explicitly always yields an entry, with ``error`` set
-    when it cannot be read. Only headers are read, one file at a time.
+    are found by content. A file named explicitly, or named like an X-ray (.dcm, .png, .jpg,
+    .tif ...) in a folder, always yields an entry, with ``error`` set when it cannot be read
+    (a damaged file is reported, not passed over). Only headers are read, one file at a time.
     """
     for given in paths:
         path = Path(given).expanduser()
@@ -126,6 +128,8 @@ def _walk(folder: Path, recursive: bool) -> Iterator[ScanEntry]:
             path = Path(root) / name
             if name.startswith(".") or is_skipped_name(path) or not path.is_file():
                 continue
-            entry = _entry(path, named=False)
+            # A file named like an X-ray (.dcm, .png ...) that is neither is listed with its
+            # error, as a damaged file; anything else that is neither is passed over quietly.
+            entry = _entry(path, named=path.suffix.lower() in _X_RAY_SUFFIXES)
             if entry is not None:
                 yield entry

@@ -60,7 +60,7 @@ def _fake_run(folder: Path, split: dict, input_size: int, arch: str = "resnet34"
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True)
-    save_file({"classifier.weight": torch.full((8, 4), float(input_size))}, str(folder / "model.safetensors"))
+    save_file({"classifier.weight": torch.full((8, 512), float(input_size))}, str(folder / "model.safetensors"))  # resnet34: 512 features
     (folder / "model.json").write_text(json.dumps({"arch": arch, "input_size": input_size, "class_ids": list("abcdefgh"),
                                                    "preprocessing": {"size": input_size}, "config": {"seed": 1}}))
     (folder / "split.json").write_text(json.dumps(split))

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .sniff import is_skipped_name, quiet_pydicom, sniff
+from .sniff import is_skipped_name, is_x_ray_name, quiet_pydicom, sniff
 from .syntaxes import is_non_image_sop_class, sop_class_name
 
 ScanKind = Literal["dicom", "image", "non-image", "unknown"]
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 _HEADER_TAGS = ["SOPClassUID", "PatientID", "StudyDate", "Modality", "Rows"]
-_X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,6 @@ def _walk(folder: Path, recursive: bool) -> Iterator[ScanEntry]:
                 continue
             # A file named like an X-ray (.dcm, .png ...) that is neither is listed with its
             # error, as a damaged file; anything else that is neither is passed over quietly.
-            entry = _entry(path, named=path.suffix.lower() in _X_RAY_SUFFIXES)
+            entry = _entry(path, named=is_x_ray_name(path))
             if entry is not None:
                 yield entry

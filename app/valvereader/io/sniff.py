@@ -27,6 +27,9 @@ SKIPPED_SUFFIXES = frozenset(
     }
 )
 SKIPPED_NAMES = frozenset({"DICOMDIR", "THUMBS.DB", "DESKTOP.INI"})
+# Names that promise a file this program reads: a folder scan reports such a file when it is
+# neither (a damaged copy), where it passes over other unreadable files quietly.
+X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 _HEAD_BYTES = 132
 _RAW_HEADER_PROBE = 16384
@@ -42,10 +45,11 @@ def quiet_pydicom() -> None:
 
     config.settings.reading_validation_mode = config.IGNORE
     # Compressed pixel data that ends early: pydicom warns (without the file's name, once per
-    # read), and the loader reports it as a TruncatedDataError naming the file. Set on every
-    # call, not once: warnings.catch_warnings (pytest's, for one) restores the filters, and
-    # filterwarnings moves an existing identical filter to the front instead of adding another.
-    warnings.filterwarnings("ignore", message=_EOF_WARNING, category=UserWarning, module=r"pydicom(\.|$)")
+    # read), and the loader reports it as a TruncatedDataError naming the file. Looked up on
+    # every call (warnings.catch_warnings, pytest's for one, restores the filters) but added
+    # only when missing: each change of the filters resets every module's once-only warnings.
+    if not any(f[0] == "ignore" and f[1] is not None and f[1].pattern == _EOF_WARNING for f in warnings.filters):
+        warnings.filterwarnings("ignore", message=_EOF_WARNING, category=UserWarning, module=r"pydicom(\.|$)")
 
 
 _EOF_WARNING = r"End of file reached before delimiter"
@@ -54,6 +58,11 @@ _EOF_WARNING = r"End of file reached before delimiter"
 def is_skipped_name(path: Path) -> bool:
     """True for names a folder scan ignores without opening (DICOMDIR, .txt, .csv ...)."""
     return path.name.upper() in SKIPPED_NAMES or path.suffix.lower() in SKIPPED_SUFFIXES
+
+
+def is_x_ray_name(path: Path) -> bool:
+    """True for names that promise a radiograph (.dcm, .png, .jpg, .tif ...)."""
+    return path.suffix.lower() in X_RAY_SUFFIXES
 
 
 def image_kind_from_head(head: bytes) -> FileKind | None:

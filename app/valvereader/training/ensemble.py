@@ -65,10 +65,12 @@ def make_ensemble(runs: list[Path], out: Path, openset_members: int | None = Non
         raise ModelError("the runs have different class lists")
     if any(_split_key(split) != _split_key(splits[0]) for split in splits[1:]):
         raise ModelError("the runs were trained on different splits: an ensemble's validation and test images must be unseen by every member")
-    state = {}
+    state, features = {}, []
     for i, run in enumerate(runs):
-        for key, value in load_file(str(run / FINAL)).items():
+        member = load_file(str(run / FINAL))
+        for key, value in member.items():
             state[f"members.{i}.{key}"] = value
+        features.append(int(member["classifier.weight"].shape[1]) if "classifier.weight" in member else None)
     members = [{"arch": card["arch"], "input_size": int(card["input_size"]), "source": run.as_posix(),
                 "training": {k: card[k] for k in ("config", "hardware", "duration_s", "training_data") if k in card}}
                for run, card in zip(runs, cards)]
@@ -90,10 +92,10 @@ def make_ensemble(runs: list[Path], out: Path, openset_members: int | None = Non
         "hardware": "none: an ensemble of trained runs (see member_runs)",
     }
     if openset_members is not None and openset_members < len(runs):
-        from ..model.architectures import build_model
-
-        stop = sum(build_model(m["arch"], len(card["class_ids"])).num_features for m in members[:openset_members])
-        card["openset_features"] = [0, stop]
+        # Each member's pooled features are its classifier's inputs.
+        if None in features[:openset_members]:
+            raise ModelError("a member's weights have no classifier.weight: its feature count is unknown")
+        card["openset_features"] = [0, sum(features[:openset_members])]
     (out / FINAL_CARD).write_text(json.dumps(card, indent=1), encoding="utf-8")
     (out / SPLIT).write_text((runs[0] / SPLIT).read_text(encoding="utf-8"), encoding="utf-8")
     return out

@@ -69,6 +69,7 @@ def dump(out: Path, sources: list[str]) -> None:
             "file": str(path), "label": label, "kind": kind, "shape": radiograph.shape,
             "fov_mm": field_of_view_mm(radiograph.shape, radiograph.meta.pixel_spacing) or None,
             "views": names, "logits": logits.tolist(), "scores": None if scores is None else scores.tolist(),
+            "box": None if found.box is None else [found.box.x0, found.box.y0, found.box.x1, found.box.y1],
         })
         if n % 100 == 0:
             print(f"{n}/{len(items)} ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)

@@ -76,15 +76,29 @@ def dump(out: Path, sources: list[str]) -> None:
     out.write_text(json.dumps(rows), encoding="utf-8")
 
 
+def square_fraction(row: dict) -> float | None:
+    """The located square x1 (side = the box's longer side, at least 32 px, as the program
+    squares it) against the image's shorter side; None without a box (older dumps too)."""
+    box = row.get("box")
+    if not box:
+        return None
+    side = max(32, max(box[2] - box[0], box[3] - box[1]))
+    return side / min(row["shape"][:2])
+
+
 def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",), margin: float = 0.0,
-           fov_mm: float | None = None, mode: str = "score") -> int:
+           fov_mm: float | None = None, mode: str = "score", ignore_spacing: bool = False,
+           square_at_most: float | None = None) -> int:
     """The class a rule predicts for one image.
 
     mode "score": the view with the lower open-set score wins (the located one lowered by
     ``margin``); "located"/"whole": that view alone; "confidence": the more confident view;
     "average": the mean of both views' probabilities. With ``fov_mm``, an image whose pixel
     spacing spans at least that is read through the located view alone. ``located`` views
-    are averaged (probabilities) when more than one is named.
+    are averaged (probabilities) when more than one is named. ``ignore_spacing``: score the
+    image as if it had no pixel spacing. ``square_at_most``: an image without a spacing whose
+    located square spans at most that fraction of its shorter side is read through the located
+    view alone too.
     """
     logits = {v: np.asarray(row["logits"][i]) for i, v in enumerate(row["views"])}
     scores = {v: row["scores"][i] for i, v in enumerate(row["views"])} if row["scores"] else {}
@@ -92,7 +106,11 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     if "loc1" not in logits:
         return int(np.argmax(whole))
     loc = np.mean([_softmax(logits[v], temperature) for v in located], axis=0)
-    if fov_mm is not None and (row["fov_mm"] or 0) >= fov_mm:
+    spans = None if ignore_spacing else row["fov_mm"]
+    if fov_mm is not None and (spans or 0) >= fov_mm:
+        return int(np.argmax(loc))
+    fraction = square_fraction(row)
+    if square_at_most is not None and not spans and fraction is not None and fraction <= square_at_most:
         return int(np.argmax(loc))
     if mode == "located":
         return int(np.argmax(loc))
@@ -106,20 +124,32 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     return int(np.argmax(loc if loc_score <= scores["whole"] else whole))
 
 
-def select(path: Path, temperature: float) -> None:
+# The eleventh session's candidates for films without a pixel spacing (docs/evaluation/pipelines.md,
+# "Films without a pixel spacing"): the card's rule, then the located square read alone where it
+# spans at most f of the image's shorter side.
+SQUARE_FRACTIONS = (0.15, 0.2, 0.25, 0.33, 0.5)
+
+
+def select(path: Path, temperature: float, without_spacing: bool = False) -> None:
     from valvereader.catalogue import VALVE_IDS
 
     rows = [r for r in json.loads(path.read_text(encoding="utf-8")) if r["label"] in VALVE_IDS]
     truth = {id(r): VALVE_IDS.index(r["label"]) for r in rows}
     kinds = ("crop", "composite", "phantom")
     print(f"{path}: " + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in kinds))
-    candidates = [dict(mode=m) for m in ("whole", "located", "score", "confidence", "average")]
-    candidates += [dict(mode="score", margin=m) for m in (2, 5, 10, 15, 20)]
-    candidates += [dict(mode="score", fov_mm=f) for f in (100, 150)]
-    for located in (("loc1",), ("loc1.5",), ("loc1", "loc1.25"), ("loc1", "loc1.25", "loc1.5"),
-                    ("loc1", "loc1.25", "loc1.5", "loc1.25flip")):
-        candidates += [dict(mode="score", located=located, fov_mm=fov, margin=margin)
-                       for fov in (None, 100) for margin in (0, 10)]
+    if without_spacing:
+        card = dict(mode="score", located=("loc1",), fov_mm=100, margin=10)
+        candidates = [card, dict(card, ignore_spacing=True)]
+        candidates += [dict(card, ignore_spacing=True, square_at_most=f) for f in SQUARE_FRACTIONS]
+        candidates += [dict(card, square_at_most=f) for f in SQUARE_FRACTIONS]
+    else:
+        candidates = [dict(mode=m) for m in ("whole", "located", "score", "confidence", "average")]
+        candidates += [dict(mode="score", margin=m) for m in (2, 5, 10, 15, 20)]
+        candidates += [dict(mode="score", fov_mm=f) for f in (100, 150)]
+        for located in (("loc1",), ("loc1.5",), ("loc1", "loc1.25"), ("loc1", "loc1.25", "loc1.5"),
+                        ("loc1", "loc1.25", "loc1.5", "loc1.25flip")):
+            candidates += [dict(mode="score", located=located, fov_mm=fov, margin=margin)
+                           for fov in (None, 100) for margin in (0, 10)]
     print("| rule | crops | composites | phantoms | all radiographs |")
     print("|---|---:|---:|---:|---:|")
     for rule in candidates:
@@ -140,6 +170,8 @@ def main() -> int:
     s = sub.add_parser("select")
     s.add_argument("views", type=Path)
     s.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the shipped card's)")
+    s.add_argument("--without-spacing", action="store_true",
+                   help="the rules for films without a pixel spacing (the dump must hold the located boxes)")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.out, args.sources)
@@ -151,7 +183,7 @@ def main() -> int:
             from valvereader.predict import IDENTIFIER_CARD, calibration_temperature
 
             temperature = calibration_temperature(ModelCard.load(weights_dir() / IDENTIFIER_CARD))
-        select(args.views, temperature)
+        select(args.views, temperature, args.without_spacing)
     return 0
 
 

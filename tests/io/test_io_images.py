@@ -1,4 +1,4 @@
-"""PNG, JPEG and TIFF through valvereader.io.load: bit depth kept, colour to grey."""
+"""PNG, JPEG, TIFF and BMP through valvereader.io.load: bit depth kept, colour to grey."""
 
 from __future__ import annotations
 
@@ -61,3 +61,31 @@ def test_rgb_png_becomes_grey(tmp_path: Path) -> None:
 def test_image_without_extension_is_found_by_content(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((4, 5), dtype=np.uint8)).save(tmp_path / "noext", format="PNG")
     assert load(tmp_path / "noext").shape == (4, 5)
+
+
+def test_bmp_loads_the_same_pixels_as_png(tmp_path: Path) -> None:
+    # Windows tools export BMP; training already read .bmp crops (training.datasets), so the
+    # program must too: 8-bit grey (written with a grey palette) and 24-bit colour.
+    values = np.random.default_rng(3).integers(0, 256, (37, 53), dtype=np.uint8)
+    Image.fromarray(values).save(tmp_path / "grey.bmp")
+    Image.fromarray(values).convert("RGB").save(tmp_path / "colour.bmp")
+    Image.fromarray(values).save(tmp_path / "same.png")
+    png = load(tmp_path / "same.png").pixels
+    for name in ("grey.bmp", "colour.bmp"):
+        image = load(tmp_path / name)
+        assert image.meta.file_format == "BMP" and image.shape == (37, 53)
+        np.testing.assert_allclose(image.pixels, png, atol=1e-6)
+
+
+def test_a_file_that_only_starts_with_bm_is_not_taken_for_a_bmp(tmp_path: Path) -> None:
+    from valvereader.errors import NotDicomError
+    from valvereader.io.sniff import sniff
+
+    text = tmp_path / "notes.bmp"
+    text.write_bytes(b"BMI of the patient: see the chart. " * 4)
+    assert sniff(text) is None
+    with pytest.raises(NotDicomError, match="BMP"):
+        load(text)
+    real = tmp_path / "real.bmp"
+    Image.new("L", (4, 4), 7).save(real)
+    assert sniff(real) == "image"

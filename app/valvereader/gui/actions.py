@@ -151,7 +151,7 @@ def _dialog(w: MainWindow, title: str, body: str) -> TextDialog:
 
 def open_file_dialog(w: MainWindow) -> None:
     files, _ = QFileDialog.getOpenFileNames(w, "Open radiographs", w.settings.last_folder or str(Path.home()),
-                                            "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+                                            "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
     if files:
         w.open_paths(files)
 

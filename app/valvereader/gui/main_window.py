@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
     def _set_batch(self, result: tuple[list[Study], Path | None]) -> None:
         studies, folder = result
         if not studies:
-            self.notifier.warning("No radiographs found there (DICOM, PNG, JPEG or TIFF).")
+            self.notifier.warning("No radiographs found there (DICOM, PNG, JPEG, TIFF or BMP).")
             return
         self.cancel_analysis()
         self._batch += 1

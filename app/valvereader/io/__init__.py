@@ -1,4 +1,4 @@
-"""Loading radiographs: DICOM (pydicom 3 + pylibjpeg) and PNG/JPEG/TIFF (Pillow).
+"""Loading radiographs: DICOM (pydicom 3 + pylibjpeg) and PNG/JPEG/TIFF/BMP (Pillow).
 
 Public API:
     load(path, frame=0) -> Radiograph      display-ready float32 0..1, white = dense bone
@@ -21,7 +21,7 @@ __all__ = ["ScanEntry", "is_supported_file", "load", "scan"]
 
 
 def load(path: str | Path, frame: int = 0) -> Radiograph:
-    """Load ``path`` (DICOM, PNG, JPEG or TIFF) as a display-ready Radiograph.
+    """Load ``path`` (DICOM, PNG, JPEG, TIFF or BMP) as a display-ready Radiograph.
 
     DICOM: rescale/Modality LUT, then VOI LUT or window (else 0.5/99.5 percentiles of the
     valid pixels), MONOCHROME1 / Presentation LUT Shape inversion, colour to grey; frame
@@ -58,7 +58,7 @@ def load(path: str | Path, frame: int = 0) -> Radiograph:
             return load_image(path, frame)
         raise NotDicomError(
             f"{name} is neither DICOM (no 'DICM' marker and no DICOM header) "
-            "nor a PNG, JPEG or TIFF image"
+            "nor a PNG, JPEG, TIFF or BMP image"
         )
     except InputError:
         raise

@@ -1,4 +1,4 @@
-"""PNG, JPEG and TIFF files as Radiographs (Pillow). 16-bit grey stays 16-bit."""
+"""PNG, JPEG, TIFF and BMP files as Radiographs (Pillow). 16-bit grey stays 16-bit."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..errors import (
 from ..radiograph import Radiograph, RadiographMeta
 from .display import luminance, robust_window
 
-SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF"})
+SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF", "BMP"})
 MAX_IMAGE_PIXELS = 1 << 28
 
 
@@ -51,7 +51,7 @@ def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
 
 
 def load_image(path: Path, frame: int = 0) -> Radiograph:
-    """Load a PNG, JPEG or TIFF file; the frame-th page of a multi-page TIFF.
+    """Load a PNG, JPEG, TIFF or BMP file; the frame-th page of a multi-page TIFF.
 
     Raises:
         NotDicomError, UnsupportedImageError, TruncatedDataError, AbsurdDimensionsError,
@@ -62,13 +62,13 @@ def load_image(path: Path, frame: int = 0) -> Radiograph:
     try:
         image = Image.open(path)  # Pillow itself refuses > 2 x MAX_IMAGE_PIXELS (bombs)
     except UnidentifiedImageError as exc:
-        raise NotDicomError(f"{name} is neither DICOM nor a readable PNG, JPEG or TIFF image") from exc
+        raise NotDicomError(f"{name} is neither DICOM nor a readable PNG, JPEG, TIFF or BMP image") from exc
     except Image.DecompressionBombError as exc:
         raise AbsurdDimensionsError(f"{name}: image dimensions are implausibly large ({exc})") from exc
     with image:
         if image.format not in SUPPORTED_FORMATS:
             raise UnsupportedImageError(
-                f"{name} is a {image.format} image; PNG, JPEG, TIFF and DICOM are supported"
+                f"{name} is a {image.format} image; PNG, JPEG, TIFF, BMP and DICOM are supported"
             )
         width, height = image.size
         if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:

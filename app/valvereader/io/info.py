@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="DICOM, PNG, JPEG or TIFF file")
+    parser.add_argument("file", type=Path, help="DICOM, PNG, JPEG, TIFF or BMP file")
     parser.add_argument("--png", type=Path, metavar="OUT.png",
                         help="write the displayed image (after LUTs and inversion) as 16-bit PNG")
     parser.add_argument("--frame", type=int, default=1, help="frame of a multi-frame file (from 1)")

@@ -35,7 +35,7 @@ class ScanEntry:
 
 
 def is_supported_file(path: str | Path) -> bool:
-    """True for a DICOM, PNG, JPEG or TIFF file (by content, not by name); False for
+    """True for a DICOM, PNG, JPEG, TIFF or BMP file (by content, not by name); False for
     DICOMDIR, folders, unreadable files and anything else. Reads at most 16 KiB."""
     path = Path(path)
     if path.name.upper() == "DICOMDIR" or not path.is_file():
@@ -84,7 +84,7 @@ def _entry(path: Path, named: bool) -> ScanEntry | None:
     if kind == "image":
         return _image_entry(path)
     if named:
-        return ScanEntry(path, "unknown", error=f"{path.name} is neither DICOM nor a PNG, JPEG or TIFF image")
+        return ScanEntry(path, "unknown", error=f"{path.name} is neither DICOM nor a PNG, JPEG, TIFF or BMP image")
     return None
 
 

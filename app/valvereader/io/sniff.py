@@ -16,6 +16,10 @@ FileKind = Literal["dicom", "image"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# BMP: "BM", then (bytes 14-17) the size of one of the DIB headers Windows defines: two bytes
+# alone would take any file that starts with "BM" (a text beginning "BMI ...") for an image.
+BMP_MAGIC = b"BM"
+_BMP_DIB_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 
 # Files a folder scan never opens: reports, tables, archives, DICOMDIR indexes.
 SKIPPED_SUFFIXES = frozenset(
@@ -29,7 +33,7 @@ SKIPPED_SUFFIXES = frozenset(
 SKIPPED_NAMES = frozenset({"DICOMDIR", "THUMBS.DB", "DESKTOP.INI"})
 # Names that promise a file this program reads: a folder scan reports such a file when it is
 # neither (a damaged copy), where it passes over other unreadable files quietly.
-X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
 _HEAD_BYTES = 132
 _RAW_HEADER_PROBE = 16384
@@ -70,6 +74,8 @@ def image_kind_from_head(head: bytes) -> FileKind | None:
     if len(head) >= _HEAD_BYTES and head[128:132] == b"DICM":
         return "dicom"
     if head.startswith((PNG_MAGIC, JPEG_MAGIC)) or head[:4] in TIFF_MAGICS:
+        return "image"
+    if head.startswith(BMP_MAGIC) and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_DIB_SIZES:
         return "image"
     return None
 

@@ -104,6 +104,24 @@ def test_zoomed_view_falls_back_to_the_attention_peak_when_the_box_is_not_valve_
     assert render.zoom_box(None, None, (100, 100)) is None
 
 
+def test_zoomed_view_moves_to_the_attended_part_of_a_loose_box() -> None:
+    # A located box three times the valve (a pasted crop's rectangle): the zoom, and with it
+    # the reading dial drawn on its centre, goes to the part the model attends to.
+    heatmap = np.zeros((100, 100), dtype=np.float32)  # the image at step 10
+    heatmap[40:45, 40:45] = 1.0  # image pixels 400-450
+    heatmap[20, 90] = 5.0  # a stronger peak outside the box does not count
+    x0, y0, x1, y1 = render.zoom_box((100, 100, 500, 500), heatmap, (1000, 1000))
+    assert (x0 + x1) / 2 == pytest.approx(425, abs=1) and (y0 + y1) / 2 == pytest.approx(425, abs=1)
+    assert x1 - x0 == pytest.approx(1.25 * 50, abs=2)
+    # Attention over most of the box: the box stays (a tight box around a valve).
+    heatmap[10:50, 10:50] = 1.0
+    assert render.zoom_box((100, 100, 500, 500), heatmap, (1000, 1000)) == (100, 100, 500, 500)
+    # No attention inside the box, or no heatmap: the box.
+    empty = np.zeros((100, 100), dtype=np.float32)
+    assert render.zoom_box((100, 100, 500, 500), empty, (1000, 1000)) == (100, 100, 500, 500)
+    assert render.zoom_box((100, 100, 500, 500), None, (1000, 1000)) == (100, 100, 500, 500)
+
+
 def test_secondary_capture_export_writes_a_dicom_file_of_the_view(qtbot, make_window, tmp_path: Path) -> None:
     import pydicom
 

@@ -104,15 +104,52 @@ def compose_rgb(pixels: np.ndarray, heatmap: np.ndarray | None, opacity: float,
 def zoom_box(box: tuple[int, int, int, int] | None, heatmap: np.ndarray | None,
              shape: tuple[int, int], max_fraction: float = 0.25) -> tuple[int, int, int, int] | None:
     """Region for the zoomed valve view: the model's box when it is valve-sized; otherwise a
-    square around the attention peak (an eighth of the shorter side); None without either."""
+    square around the attention peak (an eighth of the shorter side); None without either.
+
+    A valve-sized box that the attention fills only in part (the located box of a pasted crop,
+    or a loose box around a small valve) gives way to the part it attends to: the square
+    around the heatmap's cells at ≥ half its peak inside the box, ×1.25, when that spans at
+    most ``ATTENDED_PART`` of the box's longer side. The reading dial, drawn on the zoomed
+    view's centre, then starts on the valve instead of on the box's middle."""
     rows, cols = shape
     if box is not None:
         x0, y0, x1, y1 = box
         if (x1 - x0) * (y1 - y0) <= max_fraction * rows * cols:
-            return box
+            return _attended_part(box, heatmap, shape) or box
     if heatmap is None or heatmap.size == 0:
         return None
     y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     cy, cx = (y + 0.5) * rows / heatmap.shape[0], (x + 0.5) * cols / heatmap.shape[1]
     half = max(16, min(rows, cols) // 16)
     return (int(cx - half), int(cy - half), int(cx + half), int(cy + half))
+
+
+# The attended part of a box replaces it in the zoomed view when its side is at most this share
+# of the box's longer side.
+ATTENDED_PART = 0.6
+
+
+def _attended_part(box: tuple[int, int, int, int], heatmap: np.ndarray | None,
+                   shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The square around what the attention marks inside ``box`` (cells ≥ half the peak there),
+    ×1.25, if it is clearly smaller than the box; else None. ``heatmap`` covers the image at
+    a coarser step (Prediction.heatmap)."""
+    if heatmap is None or heatmap.size == 0:
+        return None
+    rows, cols = shape
+    sy, sx = heatmap.shape[0] / rows, heatmap.shape[1] / cols
+    x0, y0, x1, y1 = box
+    r0, r1 = max(0, int(y0 * sy)), min(heatmap.shape[0], int(np.ceil(y1 * sy)))
+    c0, c1 = max(0, int(x0 * sx)), min(heatmap.shape[1], int(np.ceil(x1 * sx)))
+    inside = heatmap[r0:r1, c0:c1]
+    if inside.size == 0 or not float(inside.max()) > 0.0:
+        return None
+    ys, xs = np.nonzero(inside >= 0.5 * float(inside.max()))
+    ax0, ax1 = float(c0 + xs.min()) / sx, float(c0 + xs.max() + 1) / sx
+    ay0, ay1 = float(r0 + ys.min()) / sy, float(r0 + ys.max() + 1) / sy
+    side = max(ax1 - ax0, ay1 - ay0) * 1.25
+    if side > ATTENDED_PART * max(x1 - x0, y1 - y0):
+        return None
+    cx, cy, half = (ax0 + ax1) / 2, (ay0 + ay1) / 2, max(16.0, side / 2)
+    return (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+

@@ -88,7 +88,7 @@ def square_fraction(row: dict) -> float | None:
 
 def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",), margin: float = 0.0,
            fov_mm: float | None = None, mode: str = "score", ignore_spacing: bool = False,
-           square_at_most: float | None = None) -> int:
+           square_at_most: float | None = None, min_side_px: int | None = None) -> int:
     """The class a rule predicts for one image.
 
     mode "score": the view with the lower open-set score wins (the located one lowered by
@@ -98,7 +98,8 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     are averaged (probabilities) when more than one is named. ``ignore_spacing``: score the
     image as if it had no pixel spacing. ``square_at_most``: an image without a spacing whose
     located square spans at most that fraction of its shorter side is read through the located
-    view alone too.
+    view alone too; so is one without a spacing whose shorter side has at least ``min_side_px``
+    pixels.
     """
     logits = {v: np.asarray(row["logits"][i]) for i, v in enumerate(row["views"])}
     scores = {v: row["scores"][i] for i, v in enumerate(row["views"])} if row["scores"] else {}
@@ -108,6 +109,8 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     loc = np.mean([_softmax(logits[v], temperature) for v in located], axis=0)
     spans = None if ignore_spacing else row["fov_mm"]
     if fov_mm is not None and (spans or 0) >= fov_mm:
+        return int(np.argmax(loc))
+    if min_side_px is not None and not spans and min(row["shape"][:2]) >= min_side_px:
         return int(np.argmax(loc))
     fraction = square_fraction(row)
     if square_at_most is not None and not spans and fraction is not None and fraction <= square_at_most:
@@ -142,6 +145,7 @@ def select(path: Path, temperature: float, without_spacing: bool = False) -> Non
         candidates = [card, dict(card, ignore_spacing=True)]
         candidates += [dict(card, ignore_spacing=True, square_at_most=f) for f in SQUARE_FRACTIONS]
         candidates += [dict(card, square_at_most=f) for f in SQUARE_FRACTIONS]
+        candidates += [dict(card, ignore_spacing=True, min_side_px=1000), dict(card, min_side_px=1000)]
     else:
         candidates = [dict(mode=m) for m in ("whole", "located", "score", "confidence", "average")]
         candidates += [dict(mode="score", margin=m) for m in (2, 5, 10, 15, 20)]

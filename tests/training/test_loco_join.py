@@ -142,3 +142,26 @@ def test_carried_backbone_weights_stand_in_for_their_packages(tmp_path, monkeypa
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+
+
+def test_a_shipped_cards_view_rule_is_changed_without_the_weights(tmp_path) -> None:
+    """ship --update-view-choice merges keys into view_choice (null removes one), rewrites the
+    JSON card and its Markdown twin, and touches nothing else; the program reads the new rule."""
+    import shutil
+
+    from valvereader.training.ship import main as ship_main
+
+    shipped = Path(__file__).resolve().parents[2] / "weights"
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("identifier.json", "identifier.md"):
+        shutil.copy(shipped / name, weights / name)
+    before = json.loads((weights / "identifier.json").read_text())
+    change = {"whole_radiograph_min_side_px": 1234, "min_side_chosen_on": "a test", "located_margin": None}
+    assert ship_main(["--weights", str(weights), "--update-view-choice", json.dumps(change)]) == 0
+    after = json.loads((weights / "identifier.json").read_text())
+    assert after["view_choice"]["whole_radiograph_min_side_px"] == 1234 and "located_margin" not in after["view_choice"]
+    assert {k: v for k, v in after.items() if k != "view_choice"} == {k: v for k, v in before.items() if k != "view_choice"}
+    text = (weights / "identifier.md").read_text()
+    assert "a shorter side of 1234 pixels or more" in text and "a test." in text
+    assert ship_main(["--weights", str(weights), "--update-view-choice", "[1, 2]"]) == 2  # not an object

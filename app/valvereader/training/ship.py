@@ -252,6 +252,24 @@ def update_honest_loco(card_path: Path, honest_loco: Path) -> dict:
     return honest
 
 
+def update_view_choice(card_path: Path, changes: dict) -> dict:
+    """Change a shipped card's view rule (``view_choice``) without shipping the network again:
+    ``changes`` are merged into it (a value None removes the key), the JSON card and its
+    Markdown twin are rewritten; weights are untouched. Returns the new view_choice."""
+    card_path = Path(card_path)
+    data = json.loads(card_path.read_text(encoding="utf-8"))
+    choice = dict(data.get("view_choice") or {})
+    for key, value in changes.items():
+        if value is None:
+            choice.pop(key, None)
+        else:
+            choice[key] = value
+    data["view_choice"] = choice
+    card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
+    _write_markdown(data, card_path.with_suffix(".md"))
+    return choice
+
+
 def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
     """The name evaluations give the Mahalanobis score of this normalisation (evaluate: "raw",
     scripts/loco_partial.py: "none", for features that are not normalised)."""
@@ -430,9 +448,13 @@ def _view_score_file(card: dict) -> str:
 def _view_choice_section(choice: dict) -> str:
     if not choice:
         return ""
+    side = choice.get("whole_radiograph_min_side_px")
     return (f"## How the program reads a radiograph\n\n{choice.get('rule', '')}. Field of view for a whole radiograph: "
-            f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
+            f"{choice.get('whole_radiograph_fov_mm')} mm; "
+            + (f"without a pixel spacing, a shorter side of {side} pixels or more; " if side else "")
+            + f"located margin: {choice.get('located_margin')}. "
             f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n"
+            + (f"{choice['min_side_chosen_on']}.\n\n" if choice.get("min_side_chosen_on") else "")
             + (f"Checked for this identifier: {choice['checked_for_this_identifier']}.\n\n" if choice.get("checked_for_this_identifier") else "")
             + (f"The views are compared by a score of their own, not the verdict's: {choice['score'].get('formula', '')} "
                f"(statistics in the file of role '{choice['score'].get('role', 'view_score')}').\n\n" if choice.get("score") else ""))
@@ -534,10 +556,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--honest-loco", type=Path, default=None,
                         help="leave-one-class-out runs that never saw the held-out valve (default: loco_partial.json beside --evaluation)")
     parser.add_argument("--view-check", default=None, help="how the view rule reads validation data with this identifier")
+    parser.add_argument("--update-view-choice", default=None, metavar="JSON",
+                        help="only merge these keys into the card's view_choice in --weights (null removes a key); "
+                             "the weights are untouched")
     parser.add_argument("--update-honest-loco", type=Path, default=None, metavar="FILE",
                         help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
                              "(scripts/loco_join.py, gpu_cv_report.py or loco_partial.py); the weights are untouched")
     args = parser.parse_args(argv)
+    if args.update_view_choice:
+        try:
+            changes = json.loads(args.update_view_choice)
+            if not isinstance(changes, dict):
+                raise TypeError("--update-view-choice takes a JSON object")
+            update_view_choice(args.weights / "identifier.json", changes)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            print(f"ship: {exc}", file=sys.stderr)
+            return 2
+        print(f"view_choice of {args.weights / 'identifier.json'} updated: {', '.join(changes)}", file=sys.stderr)
+        return 0
     if args.update_honest_loco:
         try:
             honest = update_honest_loco(args.weights / "identifier.json", args.update_honest_loco)

@@ -88,7 +88,8 @@ def square_fraction(row: dict) -> float | None:
 
 def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",), margin: float = 0.0,
            fov_mm: float | None = None, mode: str = "score", ignore_spacing: bool = False,
-           square_at_most: float | None = None, min_side_px: int | None = None) -> int:
+           square_at_most: float | None = None, min_side_px: int | None = None,
+           min_side_square_at_most: float | None = None) -> int:
     """The class a rule predicts for one image.
 
     mode "score": the view with the lower open-set score wins (the located one lowered by
@@ -99,7 +100,8 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     image as if it had no pixel spacing. ``square_at_most``: an image without a spacing whose
     located square spans at most that fraction of its shorter side is read through the located
     view alone too; so is one without a spacing whose shorter side has at least ``min_side_px``
-    pixels.
+    pixels (and, with ``min_side_square_at_most``, whose located square spans at most that
+    fraction of its shorter side).
     """
     logits = {v: np.asarray(row["logits"][i]) for i, v in enumerate(row["views"])}
     scores = {v: row["scores"][i] for i, v in enumerate(row["views"])} if row["scores"] else {}
@@ -110,9 +112,10 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     spans = None if ignore_spacing else row["fov_mm"]
     if fov_mm is not None and (spans or 0) >= fov_mm:
         return int(np.argmax(loc))
-    if min_side_px is not None and not spans and min(row["shape"][:2]) >= min_side_px:
-        return int(np.argmax(loc))
     fraction = square_fraction(row)
+    if min_side_px is not None and not spans and min(row["shape"][:2]) >= min_side_px and (
+            min_side_square_at_most is None or (fraction is not None and fraction <= min_side_square_at_most)):
+        return int(np.argmax(loc))
     if square_at_most is not None and not spans and fraction is not None and fraction <= square_at_most:
         return int(np.argmax(loc))
     if mode == "located":
@@ -165,6 +168,31 @@ def select(path: Path, temperature: float, without_spacing: bool = False) -> Non
         print(f"| {text} | {acc['crop']:.3f} | {acc['composite']:.3f} | {acc['phantom']:.3f} | {acc['radiograph']:.3f} |")
 
 
+def select_size_rules(radiographs: Path, magnified: list[Path], temperature: float) -> None:
+    """The eleventh session's third look at films without a spacing (docs/evaluation/pipelines.md):
+    R0 no size rule, R1 shorter side >= 1000 px, R2(f) that and the located square <= f, on the
+    radiographs of ``radiographs`` with their spacing removed, its crops as they are, and the
+    crops of the ``magnified`` dumps."""
+    from valvereader.catalogue import VALVE_IDS
+
+    def accuracy(rows: list[dict], rule: dict) -> float:
+        return float(np.mean([choose(r, temperature, **rule) == VALVE_IDS.index(r["label"]) for r in rows]))
+
+    rows = [r for r in json.loads(radiographs.read_text(encoding="utf-8")) if r["label"] in VALVE_IDS]
+    films = [r for r in rows if r["kind"] != "crop"]
+    crops = [r for r in rows if r["kind"] == "crop"]
+    big = [r for path in magnified for r in json.loads(path.read_text(encoding="utf-8")) if r["label"] in VALVE_IDS]
+    card = {"mode": "score", "located": ("loc1",), "fov_mm": 100, "margin": 10, "ignore_spacing": True}
+    rules = {"R0 no size rule": {}, "R1 side >= 1000": {"min_side_px": 1000}}
+    rules.update({f"R2 side >= 1000, square <= {f:g}": {"min_side_px": 1000, "min_side_square_at_most": f} for f in (0.25, 0.33, 0.5)})
+    print(f"{radiographs}: {len(crops)} crops, {len(films)} radiographs (spacing removed); magnified crops: {len(big)}")
+    print("| rule | crops | magnified crops | radiographs without spacing |")
+    print("|---|---:|---:|---:|")
+    for name, extra in rules.items():
+        rule = {**card, **extra}
+        print(f"| {name} | {accuracy(crops, rule):.3f} | {accuracy(big, rule):.3f} | {accuracy(films, rule):.3f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +202,8 @@ def main() -> int:
     s = sub.add_parser("select")
     s.add_argument("views", type=Path)
     s.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: the shipped card's)")
+    s.add_argument("--magnified", type=Path, nargs="*", default=None,
+                   help="dumps of magnified crops: score the size rules for films without a spacing")
     s.add_argument("--without-spacing", action="store_true",
                    help="the rules for films without a pixel spacing (the dump must hold the located boxes)")
     args = parser.parse_args()
@@ -187,7 +217,10 @@ def main() -> int:
             from valvereader.predict import IDENTIFIER_CARD, calibration_temperature
 
             temperature = calibration_temperature(ModelCard.load(weights_dir() / IDENTIFIER_CARD))
-        select(args.views, temperature, args.without_spacing)
+        if args.magnified is not None:
+            select_size_rules(args.views, args.magnified, temperature)
+        else:
+            select(args.views, temperature, args.without_spacing)
     return 0
 
 

@@ -270,6 +270,9 @@ class Predictor:
         self.whole_radiograph_fov_mm = float(fov) if fov else None
         # Without a pixel spacing, an image this many pixels or more on its shorter side is a
         # film too (a JPEG or PNG export; valve crops span a few hundred). None: no such rule.
+        # The shipped card leaves it off: a magnified crop (a screenshot of a zoomed valve) looks
+        # like a film by its size and reads worse through the located square alone
+        # (docs/evaluation/pipelines.md, "Films without a pixel spacing").
         side = choice.get("whole_radiograph_min_side_px")
         if side is not None and (isinstance(side, bool) or not isinstance(side, (int, float)) or side < 1):
             raise ModelCardError(f"{identifier.path.name}: view_choice.whole_radiograph_min_side_px must be a positive "

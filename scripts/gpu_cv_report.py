@@ -79,6 +79,17 @@ def main() -> int:
             for k in ("accuracy", "macro_f1")) if len(v) > 1},
         "leave_one_class_out": loco,
     }
+    # Composite regions whose valve is cut by the collimator's edge, and the rest (sessions that
+    # recorded the regions' positions), pooled over the folds.
+    by_position: dict[str, list[float]] = {}
+    for n in fold_names:
+        for name, entry in (results[n]["metrics"].get("test_regions", {}).get("by_position") or {}).items():
+            if entry.get("n"):
+                tally = by_position.setdefault(name, [0.0, 0.0])
+                tally[0] += entry["accuracy"] * entry["n"]
+                tally[1] += entry["n"]
+    if by_position:
+        summary["regions_by_position"] = {name: {"n": int(n), "accuracy": right / n} for name, (right, n) in by_position.items()}
     if loco:
         for key in AUROC_KEYS:
             values = [v[key] for v in loco.values() if key in v]
@@ -103,6 +114,9 @@ def main() -> int:
     if summary["regions_mean_sd"]:
         rm = summary["regions_mean_sd"]
         lines.append(f"| composite regions: accuracy / macro-F1 | {rm['accuracy'][0]:.3f} ± {rm['accuracy'][1]:.3f} / {rm['macro_f1'][0]:.3f} ± {rm['macro_f1'][1]:.3f} |")
+    for name, entry in sorted((summary.get("regions_by_position") or {}).items()):
+        lines.append(f"| composite regions, valve {'cut by the field edge' if name == 'edge' else 'elsewhere'} (pooled) | "
+                     f"{entry['accuracy']:.3f} (n = {entry['n']}) |")
     lines += ["", "Per class (mean ± SD over folds; support pooled):", "",
               "| valve | support | precision | recall | F1 | mean entropy | mean max softmax | mean top-2 gap |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in pooled.per_class:

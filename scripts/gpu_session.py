@@ -172,7 +172,7 @@ def render_one(job_and_crop: tuple) -> dict | None:
     pixels = radiograph.pixels
     prepared = Preprocess(_WORK["locator_size"], 0.02, True)(pixels)
     out = {
-        "kind": job.kind, "valve_id": job.valve_id, "crop": crop_index,
+        "kind": job.kind, "valve_id": job.valve_id, "crop": crop_index, "position": str(job.position or ""),
         "locator": np.round(prepared.pixels * 255).astype(np.uint8),
         "box": box_fractions(truth.box, prepared),
         "regions": {},
@@ -247,6 +247,9 @@ def prepare(args, crops_rows) -> dict:
     region_var = np.array([v for _ in comp for v in range(2)], dtype=np.int64)
     region_lab = np.array([labels[r["crop"]] if r["crop"] >= 0 else CLASSES.index(r["valve_id"]) for r in comp for _ in range(2)],
                           dtype=np.int64)
+    # Where on the skull each region's valve sits ("edge": cut by the collimator's field edge),
+    # for the regions' accuracy with and without those cases.
+    region_pos = [str(r.get("position", "")) for r in comp for _ in range(2)]
     for size in sizes:
         arr = np.concatenate([r["regions"][size] for r in comp]) if comp else np.zeros((0, size, size), np.uint8)
         np.save(work / f"regions_{size}.npy", arr)
@@ -256,6 +259,7 @@ def prepare(args, crops_rows) -> dict:
     meta = {
         "labels": labels.tolist(), "split": split.tolist(),
         "region_source": region_src.tolist(), "region_variant": region_var.tolist(), "region_label": region_lab.tolist(),
+        "region_position": region_pos,
         "locator_kind": [r["kind"] for r in loc], "locator_valve": [r["valve_id"] for r in loc],
         "locator_source": [int(r["crop"]) for r in loc],
         "render_errors": errors[:20], "render_error_count": len(errors),
@@ -496,6 +500,12 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
             metrics[key] = {"n": int(len(idx)), "accuracy": float(np.mean(pred == true)), "macro_f1": macro_f1(true, pred, num_classes),
                             "recall": {CLASSES[c]: float(np.mean(pred[true == c] == c)) for c in np.unique(true)},
                             "confusion": np.bincount(true * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes).tolist()}
+            positions = meta.get("region_position")
+            if not key.endswith("_real") and positions:
+                edge = np.array([positions[i] == "edge" for i in idx], dtype=bool)
+                metrics[key]["by_position"] = {
+                    name: {"n": int(mask.sum()), "accuracy": float(np.mean(pred[mask] == true[mask])) if mask.any() else None}
+                    for name, mask in (("edge", edge), ("elsewhere", ~edge))}
     if spec["role"] == "loco":
         from valvereader.training.openset import auroc, energy_score, fit_mahalanobis, max_softmax_score
 

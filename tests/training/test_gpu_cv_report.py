@@ -90,3 +90,23 @@ def test_join_averages_the_members_logits_per_fold_and_refuses_other_folds(tmp_p
     np.savez(tmp_path / "b" / "cv_predictions.npz", **arrays)
     with pytest.raises(SystemExit, match="other images"):
         _load().main()
+
+
+def test_composite_regions_at_the_field_edge_are_pooled_over_the_folds(tmp_path, monkeypatch) -> None:
+    # Sessions that record the regions' positions (gpu_session.py's test_regions.by_position):
+    # accuracy with and without valves cut by the collimator's edge, weighted by each fold's n.
+    true = np.repeat(np.arange(len(VALVE_IDS)), 2)
+    _session(tmp_path / "s", {"cv0": (true, true), "cv1": (true, true)}, {})
+    doc = json.loads((tmp_path / "s" / "results.json").read_text())
+    doc["results"]["cv0"]["metrics"]["test_regions"]["by_position"] = {"edge": {"n": 4, "accuracy": 0.5},
+                                                                       "elsewhere": {"n": 20, "accuracy": 0.9}}
+    doc["results"]["cv1"]["metrics"]["test_regions"]["by_position"] = {"edge": {"n": 6, "accuracy": 1.0},
+                                                                       "elsewhere": {"n": 0, "accuracy": None}}
+    (tmp_path / "s" / "results.json").write_text(json.dumps(doc))
+    out = tmp_path / "report"
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--results", str(tmp_path / "s"), "--out", str(out)])
+    assert _load().main() == 0
+    pooled = json.loads((out / "metrics.json").read_text())["regions_by_position"]
+    assert pooled["edge"] == {"n": 10, "accuracy": pytest.approx((2 + 6) / 10)}
+    assert pooled["elsewhere"] == {"n": 20, "accuracy": pytest.approx(0.9)}
+    assert "valve cut by the field edge (pooled) | 0.800 (n = 10)" in (out / "report.md").read_text()

@@ -173,6 +173,8 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     assert cli_evaluate.main(["--weights", str(tmp_path / "weights"), "--split", str(split_file), "--out",
                               str(tmp_path / "again"), "--cam-examples", "2"]) == 0
     remade = json.loads((tmp_path / "again" / "metrics.json").read_text())["test"]["metrics"]
+    # The prepared images went to a temporary folder, not into the report (about 1 GB for the real data).
+    assert not (tmp_path / "again" / "cache").exists() and not list((tmp_path / "again").rglob("prepared-*.npy"))
     original = json.loads((evaluation / "metrics.json").read_text())["test"]["metrics"]
     assert remade["n"] == original["n"] and remade["accuracy"] == pytest.approx(original["accuracy"], abs=2 / original["n"])
     # The ensemble's own CV (scripts/gpu_cv_report.py --join: members trained per fold, logits

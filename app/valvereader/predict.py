@@ -268,16 +268,6 @@ class Predictor:
         view_method = str(self._view_spec.get("method", "none")).lower() if self._view_spec else self._scorer.method
         fov = choice.get("whole_radiograph_fov_mm", WHOLE_RADIOGRAPH_FOV_MM)
         self.whole_radiograph_fov_mm = float(fov) if fov else None
-        # Without a pixel spacing, an image this many pixels or more on its shorter side is a
-        # film too (a JPEG or PNG export; valve crops span a few hundred). None: no such rule.
-        # The shipped card leaves it off: a magnified crop (a screenshot of a zoomed valve) looks
-        # like a film by its size and reads worse through the located square alone
-        # (docs/evaluation/pipelines.md, "Films without a pixel spacing").
-        side = choice.get("whole_radiograph_min_side_px")
-        if side is not None and (isinstance(side, bool) or not isinstance(side, (int, float)) or side < 1):
-            raise ModelCardError(f"{identifier.path.name}: view_choice.whole_radiograph_min_side_px must be a positive "
-                                 f"number of pixels, not {side!r}")
-        self.whole_radiograph_min_side_px = int(side) if side is not None else None
         # The margin is in the units of the card's open-set score; without one (strangeness is
         # then 1 - confidence) it would mean nothing, so it is not applied.
         self.located_margin = float(choice.get("located_margin", 0.0)) if view_method in ("mahalanobis", "energy") else 0.0
@@ -384,8 +374,7 @@ class Predictor:
         """Identify the valve in one radiograph.
 
         With a locator, a film (its pixel spacing spans at least the card's
-        ``whole_radiograph_fov_mm``; without a spacing, its shorter side has at least the card's
-        ``whole_radiograph_min_side_px``) is read through the located square alone. Any other image
+        ``whole_radiograph_fov_mm``) is read through the located square alone. Any other image
         (a crop around the valve, as in the public data set, or a file without a spacing) is
         read both ways, and the view that looks more like the training crops wins: lower
         open-set score, the located view's lowered by the card's ``located_margin``; higher
@@ -550,10 +539,9 @@ class Predictor:
                     future.cancel()
 
     def _is_film(self, shape: tuple[int, int], spacing: PixelSpacing | None) -> bool:
-        """A whole radiograph, not a crop around a valve: its pixel spacing says so, or, without
-        a spacing, its size in pixels (the card's ``whole_radiograph_min_side_px``)."""
-        if spacing is None:
-            return self.whole_radiograph_min_side_px is not None and min(shape) >= self.whole_radiograph_min_side_px
+        """Its pixel spacing says this is a whole radiograph, not a crop around a valve. (Without a
+        spacing there is no telling: by its size in pixels a magnified crop looks like a film;
+        docs/evaluation/pipelines.md, "Films without a pixel spacing".)"""
         return self.whole_radiograph_fov_mm is not None and field_of_view_mm(shape, spacing) >= self.whole_radiograph_fov_mm
 
     def _whole_radiograph(self, radiograph: Radiograph) -> bool:
@@ -566,9 +554,8 @@ class Predictor:
         """The regions the identifier reads: the located square (if any) and the whole image
         (None). The whole image is left out when it is known to be a whole radiograph (its
         pixel spacing gives a field of view of at least ``whole_radiograph_fov_mm``: a crop
-        around a valve spans a few centimetres, a skull film 17 cm or more; without a spacing,
-        its shorter side has at least ``whole_radiograph_min_side_px`` pixels) or when the
-        located square already covers most of it."""
+        around a valve spans a few centimetres, a skull film 17 cm or more) or when the located
+        square already covers most of it."""
         if located.box is None:
             return [None]
         region = located.box.square(self.crop_scale, minimum=32).clip(shape)

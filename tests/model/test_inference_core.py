@@ -371,37 +371,6 @@ def test_a_film_known_by_its_pixel_spacing_is_read_through_the_located_square_al
     assert predictor.predict(radiograph).pipeline == "whole-image"
 
 
-def test_a_film_without_a_spacing_is_known_by_its_size_in_pixels(weights: Path, tmp_path: Path) -> None:
-    """Card view_choice.whole_radiograph_min_side_px: without a pixel spacing, an image at least
-    that many pixels on its shorter side is a film (located square alone); a smaller one is still
-    read both ways, and where there is a spacing it alone decides."""
-    from valvereader.errors import ModelCardError
-    from valvereader.predict import Located
-    from valvereader.radiograph import PixelSpacing
-
-    for item in weights.iterdir():
-        (tmp_path / item.name).write_bytes(item.read_bytes())
-    card = json.loads((tmp_path / "identifier.json").read_text())
-    assert load_predictor(tmp_path, device="cpu").whole_radiograph_min_side_px is None  # no key: no such rule
-    card["view_choice"] = {"whole_radiograph_fov_mm": 100.0, "whole_radiograph_min_side_px": 150}
-    (tmp_path / "identifier.json").write_text(json.dumps(card))
-    predictor = load_predictor(tmp_path, device="cpu")
-    found = Located(Box(60, 80, 100, 120), 0.9)
-    for shape, spacing, whole_too in [
-        ((200, 160), None, False),  # shorter side 160 >= 150, no spacing: a film
-        ((200, 140), None, True),  # 140 < 150: maybe a crop, read both ways
-        ((200, 160), PixelSpacing(0.3, 0.3, "PixelSpacing"), True),  # a spacing: 60 mm, a crop
-        ((200, 140), PixelSpacing(0.7, 0.7, "PixelSpacing"), False),  # a spacing: 140 mm, a film
-    ]:
-        square = Box(60, 80, 100, 120).square(predictor.crop_scale, minimum=32).clip(shape)
-        assert predictor.views(shape, found, spacing) == ([square, None] if whole_too else [square]), (shape, spacing)
-    for bad in (0, -5, "1000", True):
-        card["view_choice"]["whole_radiograph_min_side_px"] = bad
-        (tmp_path / "identifier.json").write_text(json.dumps(card))
-        with pytest.raises(ModelCardError, match="whole_radiograph_min_side_px"):
-            load_predictor(tmp_path, device="cpu")
-
-
 def test_the_located_margin_applies_only_to_an_open_set_score(weights: Path, tmp_path: Path) -> None:
     """The card's margin is in open-set score units: without a score (strangeness = 1 -
     confidence) a margin of 10 would always pick the located view, so it is not applied."""

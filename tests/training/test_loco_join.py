@@ -157,11 +157,12 @@ def test_a_shipped_cards_view_rule_is_changed_without_the_weights(tmp_path) -> N
     for name in ("identifier.json", "identifier.md"):
         shutil.copy(shipped / name, weights / name)
     before = json.loads((weights / "identifier.json").read_text())
-    change = {"whole_radiograph_min_side_px": 1234, "min_side_chosen_on": "a test", "located_margin": None}
+    change = {"whole_radiograph_fov_mm": 123.0, "chosen_on": "a test", "checked_for_this_identifier": None}
     assert ship_main(["--weights", str(weights), "--update-view-choice", json.dumps(change)]) == 0
     after = json.loads((weights / "identifier.json").read_text())
-    assert after["view_choice"]["whole_radiograph_min_side_px"] == 1234 and "located_margin" not in after["view_choice"]
+    assert after["view_choice"]["whole_radiograph_fov_mm"] == 123.0 and "checked_for_this_identifier" not in after["view_choice"]
     assert {k: v for k, v in after.items() if k != "view_choice"} == {k: v for k, v in before.items() if k != "view_choice"}
     text = (weights / "identifier.md").read_text()
-    assert "a shorter side of 1234 pixels or more" in text and "a test." in text
+    assert "Field of view for a whole radiograph: 123.0 mm" in text and "Chosen on a test." in text
+    assert "Checked for this identifier" not in text
     assert ship_main(["--weights", str(weights), "--update-view-choice", "[1, 2]"]) == 2  # not an object

@@ -240,34 +240,38 @@ def update_honest_loco(card_path: Path, honest_loco: Path) -> dict:
     """Give a shipped card a new honest unseen-valve estimate (leave-one-class-out runs measured
     after it shipped) without shipping the network again: the JSON card's
     ``openset.auroc_loco_honest`` and its Markdown twin are rewritten; weights are untouched."""
+    def edit(data: dict) -> dict:
+        honest = _honest_loco(Path(honest_loco), data["openset"]["normalise"])
+        if honest is None:
+            raise ValueError(f"{honest_loco}: no leave-one-class-out figures for this card's score "
+                             f"(Mahalanobis, normalise={data['openset']['normalise']!r})")
+        data["openset"]["auroc_loco_honest"] = honest
+        return honest
+
+    return _rewrite_card(card_path, edit)
+
+
+def _rewrite_card(card_path: Path, edit):
+    """Read a shipped JSON card, let ``edit`` change it in place, write it and its Markdown twin
+    again (weights untouched); returns what ``edit`` returns. Nothing is written when it raises."""
     card_path = Path(card_path)
     data = json.loads(card_path.read_text(encoding="utf-8"))
-    honest = _honest_loco(Path(honest_loco), data["openset"]["normalise"])
-    if honest is None:
-        raise ValueError(f"{honest_loco}: no leave-one-class-out figures for this card's score "
-                         f"(Mahalanobis, normalise={data['openset']['normalise']!r})")
-    data["openset"]["auroc_loco_honest"] = honest
+    result = edit(data)
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _write_markdown(data, card_path.with_suffix(".md"))
-    return honest
+    return result
 
 
 def update_view_choice(card_path: Path, changes: dict) -> dict:
     """Change a shipped card's view rule (``view_choice``) without shipping the network again:
     ``changes`` are merged into it (a value None removes the key), the JSON card and its
     Markdown twin are rewritten; weights are untouched. Returns the new view_choice."""
-    card_path = Path(card_path)
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    choice = dict(data.get("view_choice") or {})
-    for key, value in changes.items():
-        if value is None:
-            choice.pop(key, None)
-        else:
-            choice[key] = value
-    data["view_choice"] = choice
-    card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
-    _write_markdown(data, card_path.with_suffix(".md"))
-    return choice
+    def edit(data: dict) -> dict:
+        choice = {**(data.get("view_choice") or {}), **changes}
+        data["view_choice"] = {key: value for key, value in choice.items() if value is not None}
+        return data["view_choice"]
+
+    return _rewrite_card(card_path, edit)
 
 
 def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
@@ -448,13 +452,9 @@ def _view_score_file(card: dict) -> str:
 def _view_choice_section(choice: dict) -> str:
     if not choice:
         return ""
-    side = choice.get("whole_radiograph_min_side_px")
     return (f"## How the program reads a radiograph\n\n{choice.get('rule', '')}. Field of view for a whole radiograph: "
-            f"{choice.get('whole_radiograph_fov_mm')} mm; "
-            + (f"without a pixel spacing, a shorter side of {side} pixels or more; " if side else "")
-            + f"located margin: {choice.get('located_margin')}. "
+            f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
             f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n"
-            + (f"{choice['min_side_chosen_on']}.\n\n" if choice.get("min_side_chosen_on") else "")
             + (f"Checked for this identifier: {choice['checked_for_this_identifier']}.\n\n" if choice.get("checked_for_this_identifier") else "")
             + (f"The views are compared by a score of their own, not the verdict's: {choice['score'].get('formula', '')} "
                f"(statistics in the file of role '{choice['score'].get('role', 'view_score')}').\n\n" if choice.get("score") else ""))

@@ -131,11 +131,14 @@ ATTENDED_PART = 0.6
 
 def _attended_part(box: tuple[int, int, int, int], heatmap: np.ndarray | None,
                    shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """The square around what the attention marks inside ``box`` (cells ≥ half the peak there),
-    ×1.25, if it is clearly smaller than the box; else None. ``heatmap`` covers the image at
-    a coarser step (Prediction.heatmap)."""
+    """The square around what the attention marks inside ``box`` (explain.attention_box: cells
+    at ≥ half the peak there), ×1.25, if it is clearly smaller than the box; else None.
+    ``heatmap`` covers the image at a coarser step (Prediction.heatmap)."""
     if heatmap is None or heatmap.size == 0:
         return None
+    from ..explain import attention_box
+    from ..geometry import Box
+
     rows, cols = shape
     sy, sx = heatmap.shape[0] / rows, heatmap.shape[1] / cols
     x0, y0, x1, y1 = box
@@ -144,12 +147,9 @@ def _attended_part(box: tuple[int, int, int, int], heatmap: np.ndarray | None,
     inside = heatmap[r0:r1, c0:c1]
     if inside.size == 0 or not float(inside.max()) > 0.0:
         return None
-    ys, xs = np.nonzero(inside >= 0.5 * float(inside.max()))
-    ax0, ax1 = float(c0 + xs.min()) / sx, float(c0 + xs.max() + 1) / sx
-    ay0, ay1 = float(r0 + ys.min()) / sy, float(r0 + ys.max() + 1) / sy
-    side = max(ax1 - ax0, ay1 - ay0) * 1.25
+    part = attention_box(inside, Box(round(c0 / sx), round(r0 / sy), round(c1 / sx), round(r1 / sy)))
+    side = max(part.width, part.height) * 1.25
     if side > ATTENDED_PART * max(x1 - x0, y1 - y0):
         return None
-    cx, cy, half = (ax0 + ax1) / 2, (ay0 + ay1) / 2, max(16.0, side / 2)
+    (cx, cy), half = part.center, max(16.0, side / 2)
     return (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
-

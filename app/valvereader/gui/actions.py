@@ -150,8 +150,11 @@ def _dialog(w: MainWindow, title: str, body: str) -> TextDialog:
 
 
 def open_file_dialog(w: MainWindow) -> None:
+    from ..io.sniff import X_RAY_SUFFIXES
+
+    patterns = " ".join(f"*{suffix}" for suffix in sorted(X_RAY_SUFFIXES))
     files, _ = QFileDialog.getOpenFileNames(w, "Open radiographs", w.settings.last_folder or str(Path.home()),
-                                            "Radiographs (*.dcm *.dicom *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
+                                            f"Radiographs ({patterns});;All files (*)")
     if files:
         w.open_paths(files)
 

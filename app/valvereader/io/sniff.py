@@ -32,8 +32,10 @@ SKIPPED_SUFFIXES = frozenset(
 )
 SKIPPED_NAMES = frozenset({"DICOMDIR", "THUMBS.DB", "DESKTOP.INI"})
 # Names that promise a file this program reads: a folder scan reports such a file when it is
-# neither (a damaged copy), where it passes over other unreadable files quietly.
-X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+# neither (a damaged copy), where it passes over other unreadable files quietly. The picture
+# formats are the ones io.images reads (training data sets take crops by these too).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+X_RAY_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"}) | IMAGE_SUFFIXES
 
 _HEAD_BYTES = 132
 _RAW_HEADER_PROBE = 16384

@@ -27,9 +27,9 @@ from PIL import Image
 
 from ..errors import DatasetError
 from ..geometry import Box
+from ..io.sniff import IMAGE_SUFFIXES
 from ..preprocess import Preprocess
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NO_PATIENT_PREFIX = "image:"
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from io_dicom_factory import make_dataset
 from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.pixels import pixel_array
 from pydicom.uid import ExplicitVRBigEndian
 
@@ -86,7 +88,16 @@ def _files(tmp_path: Path) -> list[tuple[Path, int]]:
     big12 = rng.integers(0, 4096, (1500, 1400)).astype(np.uint16)  # pixel data deferred (> 4 MB)
     add("big12_mono1", big12, "MONOCHROME1", 12, WindowCenter=2000, WindowWidth=3000)
     add("big12_pct", big12, "MONOCHROME2", 12)
-    add("small16", rng.integers(0, 65536, (300, 200)).astype(np.uint16), "MONOCHROME2", 16)  # read, not deferred
+    add("small16", rng.integers(0, 65536, (300, 200)).astype(np.uint16), "MONOCHROME2", 16)  # deferred (> 64 KiB)
+    add("tiny16", rng.integers(0, 65536, (120, 100)).astype(np.uint16), "MONOCHROME2", 16)  # read, not deferred
+    # A VOI LUT of 65536 entries (its sequence, 128 KiB, is deferred too; implicit VR, as
+    # explicit VR cannot hold it): read back from the buffer when the display uses it.
+    lut = Dataset()
+    lut.LUTDescriptor = [0, 0, 16]  # 0 entries means 65536
+    lut.LUTData = list(range(65535, -1, -1))
+    lut["LUTData"].VR = "US"
+    add("big_lut", rng.integers(0, 4096, (400, 300)).astype(np.uint16), "MONOCHROME2", 12,
+        syntax=ImplicitVRLittleEndian, VOILUTSequence=Sequence([lut]))
     add("signed", rng.integers(-2048, 2048, (1500, 1500)).astype(np.int16), "MONOCHROME2", 12,
         RescaleSlope=1, RescaleIntercept=-1024)
     add("garbage_bits", rng.integers(0, 65536, (1500, 1400)).astype(np.uint16), "MONOCHROME2", 12)
@@ -103,8 +114,10 @@ def test_in_place_loader_equals_the_ordinary_loader(tmp_path: Path, monkeypatch:
     files = _files(tmp_path)
     fast = [load(path, frame) for path, frame in files]
     taken = {path.stem for path, frame in files if dicom._load_native_grey(np.fromfile(path, np.uint8), path, frame)}
-    assert {"big12_mono1", "big12_pct", "small16", "signed", "eight", "implicit", "frames"} <= taken
+    assert {"big12_mono1", "big12_pct", "small16", "tiny16", "big_lut", "signed", "eight", "implicit", "frames"} <= taken
     assert "garbage_bits" not in taken
+    lut_file = next(got for (path, _), got in zip(files, fast) if path.stem == "big_lut")
+    assert "VOI LUT from the file applied" in lut_file.meta.notes
     monkeypatch.setattr(dicom, "_load_native_grey", lambda *a: None)
     for (path, frame), got in zip(files, fast):
         expected = load(path, frame)

@@ -211,7 +211,9 @@ def test_timings_in_every_mode_on_the_cpu(bench, models) -> None:
     small = bench.Inputs(
         bench.synthetic_inputs(2, 64, seed=0), bench.synthetic_inputs(2, 64, seed=1), "synthetic"
     )
-    budget = bench.Budget(20.0, bench.time.perf_counter())
+    # A ceiling, not a duration: 20 s was passed on a slower 2-core machine in the full suite
+    # (the bf16 mode's first CPU run), and the modes after it were skipped.
+    budget = bench.Budget(120.0, bench.time.perf_counter())
     timings = bench.benchmark(
         models, small, torch.device("cpu"), bench.MODES, (2,), budget, runs=3, throughput_runs=2
     )

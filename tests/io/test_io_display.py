@@ -30,7 +30,7 @@ def test_lookup_table_path_equals_per_pixel_path(
         ds["PixelPaddingValue"].VR = "US"
     assert display._stored_value_domain(pixels) is not None
     fast = display.render(pixels, ds, [])
-    monkeypatch.setattr(display, "_stored_value_domain", lambda raw: None)
+    monkeypatch.setattr(display, "_stored_value_domain", lambda raw, extremes=None: None)
     slow = display.render(pixels, ds, [])
     assert fast.window_center == pytest.approx(slow.window_center, rel=1e-3) if slow.window_center else True
     np.testing.assert_allclose(fast.pixels, slow.pixels, atol=2e-3)

@@ -143,3 +143,22 @@ def test_the_window_line_leaves_out_the_clip_only_where_it_changes_nothing(origi
     assert np.array_equal(apply_level_line(raw, origin, gain), want)
     inside = raw[1:-1, 1:-1]  # levels away from both ends
     assert np.array_equal(apply_level_line(inside, origin, gain, bounds=(float(inside.min()), float(inside.max()))), want[1:-1, 1:-1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8])
+@pytest.mark.parametrize("where", ["first half", "second half", "ends"])
+def test_level_range_is_the_exact_minimum_and_maximum(dtype: type, where: str) -> None:
+    """The loader's one (minimum, maximum) pass: exact in two halves, on one thread and on tiny images."""
+    from valvereader import halves
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(5)
+    raw = rng.integers(info.min // 2, info.max // 2, (1100, 1000), dtype=np.int64).astype(dtype)  # ≥ SPLIT_FROM pixels
+    assert raw.size >= halves.SPLIT_FROM
+    flat = raw.reshape(-1)
+    low_at, high_at = {"first half": (10, 20), "second half": (raw.size - 30, raw.size - 40), "ends": (0, raw.size - 1)}[where]
+    flat[low_at], flat[high_at] = info.min, info.max
+    assert display.level_range(raw) == (int(info.min), int(info.max))
+    with halves.off():
+        assert display.level_range(raw) == (int(info.min), int(info.max))
+    assert display.level_range(raw[:3, :5]) == (int(raw[:3, :5].min()), int(raw[:3, :5].max()))

@@ -38,7 +38,7 @@ from ..errors import (
     UnsupportedTransferSyntaxError,
 )
 from ..radiograph import PixelSpacing, Radiograph, RadiographMeta
-from .display import render
+from .display import level_range, render
 from .sniff import quiet_pydicom
 from .syntaxes import (
     is_non_image_sop_class,
@@ -428,14 +428,16 @@ _DEFER_BYTES = 1 << 16
 _NATIVE_LITTLE_ENDIAN = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
 
-def _fits_stored_bits(array: np.ndarray, stored: int, bits: int) -> bool:
+def _fits_stored_bits(array: np.ndarray, stored: int, bits: int, extremes: tuple[int, int] | None = None) -> bool:
     """Whether every value lies in the range of Bits Stored, i.e. pydicom's unused-bit
-    correction (masking, sign extension) would change nothing."""
+    correction (masking, sign extension) would change nothing. ``extremes``: the array's
+    (minimum, maximum), when known."""
     if stored >= bits or not array.size:
         return True
+    low, high = extremes if extremes is not None else level_range(array)
     if array.dtype.kind == "u":
-        return int(array.max()) < 1 << stored
-    return -(1 << (stored - 1)) <= int(array.min()) and int(array.max()) < 1 << (stored - 1)
+        return high < 1 << stored
+    return -(1 << (stored - 1)) <= low and high < 1 << (stored - 1)
 
 
 def _load_native_grey(buffer: np.ndarray, path: Path, frame: int) -> Radiograph | None:
@@ -468,11 +470,14 @@ def _load_native_grey(buffer: np.ndarray, path: Path, frame: int) -> Radiograph 
         dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
         array = np.frombuffer(data, dtype=dtype, count=rows * columns, offset=offset).reshape(rows, columns)
         stored = int(ds.get("BitsStored", bits) or bits)
-        if not _fits_stored_bits(array, stored, bits):
+        # The image's level range, once: the stored-bits check and the display's level domain
+        # both need it.
+        extremes = level_range(array) if array.size else None
+        if not _fits_stored_bits(array, stored, bits, extremes):
             return None
     except Exception:  # noqa: BLE001 - anything unusual: the ordinary path decides
         return None
-    return _radiograph(ds, array, path, uid, frames, frame, rows, columns)
+    return _radiograph(ds, array, path, uid, frames, frame, rows, columns, extremes)
 
 
 def load_dicom(path: Path, frame: int = 0) -> Radiograph:
@@ -512,15 +517,17 @@ def load_dicom(path: Path, frame: int = 0) -> Radiograph:
 
 
 def _radiograph(
-    ds: Dataset, array: np.ndarray, path: Path, uid: UID, frames: int, frame: int, rows: int, columns: int
+    ds: Dataset, array: np.ndarray, path: Path, uid: UID, frames: int, frame: int, rows: int, columns: int,
+    extremes: tuple[int, int] | None = None,
 ) -> Radiograph:
-    """The decoded frame made display-ready, with what the header says about it."""
+    """The decoded frame made display-ready, with what the header says about it (``extremes``:
+    its (minimum, maximum), when already known)."""
     name = path.name
     notes: list[str] = []
     if frames > 1:
         notes.append(f"multi-frame: frame {frame + 1} of {frames} shown")
     try:
-        rendering = render(array, ds, notes)
+        rendering = render(array, ds, notes, extremes)
     except InputError:
         raise
     except Exception as exc:

@@ -113,13 +113,25 @@ def _voi_lut_unit(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
     return (out - low) / (high - low)
 
 
-def _stored_value_domain(raw: np.ndarray) -> np.ndarray | None:
+def level_range(raw: np.ndarray) -> tuple[int, int]:
+    """(minimum, maximum) of a non-empty integer image, a large one in two halves at once
+    (:mod:`..halves`; exact, whatever the split). The loader computes it once and hands it on:
+    the stored-bits check and the level domain each took their own passes (2.2 ms of a
+    2000 x 2500 film on the twelfth session's machine)."""
+    flat = raw.reshape(-1)
+    parts: list[tuple[int, int]] = []  # (list.append is atomic: the helper thread may add one)
+    split(flat.size, flat.size, lambda a, b: parts.append((int(flat[a:b].min()), int(flat[a:b].max()))))
+    return min(low for low, _ in parts), max(high for _, high in parts)
+
+
+def _stored_value_domain(raw: np.ndarray, extremes: tuple[int, int] | None = None) -> np.ndarray | None:
     """Every stored value from the image's minimum to maximum, when the image is integer and
     large with at most 2**17 levels: the LUTs are then computed once per level and the image
-    indexed into them (exact, and several times faster than per-pixel float arithmetic)."""
+    indexed into them (exact, and several times faster than per-pixel float arithmetic).
+    ``extremes``: the image's (minimum, maximum), when already known (:func:`level_range`)."""
     if raw.dtype.kind not in "iu" or raw.size < 1 << 16:
         return None
-    low, high = int(raw.min()), int(raw.max())
+    low, high = extremes if extremes is not None else level_range(raw)
     if high - low > 1 << 17:
         return None
     return np.arange(low, high + 1).astype(raw.dtype)
@@ -137,9 +149,9 @@ def _padding_mask(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
     return (values >= min(pad, pad_limit)) & (values <= max(pad, pad_limit))
 
 
-def _grey(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
+def _grey(arr: np.ndarray, ds: Dataset, notes: list[str], extremes: tuple[int, int] | None = None) -> Rendering:
     raw = np.asarray(arr)
-    domain = _stored_value_domain(raw)
+    domain = _stored_value_domain(raw, extremes)
     # ``stored`` is what the LUT chain runs on: the image itself, or each of its levels once.
     stored = raw if domain is None else domain
     try:
@@ -335,8 +347,11 @@ def _colour(arr: np.ndarray, ds: Dataset, notes: list[str]) -> Rendering:
     return Rendering(pixels=np.clip(grey, 0.0, 1.0).astype(np.float32), notes=notes)
 
 
-def render(arr: np.ndarray, ds: Dataset, notes: list[str] | None = None) -> Rendering:
+def render(
+    arr: np.ndarray, ds: Dataset, notes: list[str] | None = None, extremes: tuple[int, int] | None = None
+) -> Rendering:
     """One decoded frame (colour already as RGB, or palette indices) → display pixels.
+    ``extremes``: a grey integer frame's (minimum, maximum), when the loader has them already.
 
     Raises:
         UnsupportedImageError: a photometric interpretation this program cannot show.
@@ -344,7 +359,7 @@ def render(arr: np.ndarray, ds: Dataset, notes: list[str] | None = None) -> Rend
     notes = [] if notes is None else notes
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if photometric in ("MONOCHROME1", "MONOCHROME2") and arr.ndim == 2:
-        return _grey(arr, ds, notes)
+        return _grey(arr, ds, notes, extremes)
     if photometric == "PALETTE COLOR" and arr.ndim == 2:
         return _colour(arr, ds, notes)
     if arr.ndim == 3 and arr.shape[-1] == 3:

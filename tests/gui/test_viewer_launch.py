@@ -45,10 +45,15 @@ def test_window_is_shown_within_two_seconds_of_launch(tmp_path: Path) -> None:
 def test_screenshot_mode_processes_the_file_saves_the_window_and_exits_0(tmp_path: Path) -> None:
     image = write_png(tmp_path / "skull.png", skull_image())
     out = tmp_path / "shot.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "VALVEREADER_WEIGHTS": str(tmp_path / "no-weights")}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "VALVEREADER_WEIGHTS": str(tmp_path / "no-weights"),
+           "VALVEREADER_TIMING": "1"}
     result = subprocess.run([sys.executable, "-m", "valvereader", "view", str(image), "--screenshot", str(out),
                              "--size", "1200x800"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
+    # the start-up probe (benchmarks/run.py reads it): the window, then the file's first result
+    timings = [line for line in result.stderr.splitlines() if line.startswith(("window shown", "first result shown"))]
+    assert [line.split(" after ")[0] for line in timings] == ["window shown", "first result shown"], result.stderr
+    assert "after the file was opened" in timings[1]
     from PIL import Image
 
     with Image.open(out) as shot:

@@ -3,6 +3,7 @@ result back. The study on screen jumps the queue; one failing file never stops t
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +20,8 @@ from .services import RadiographCache, describe_error
 
 if TYPE_CHECKING:
     from .worker import WorkerContext
+
+log = logging.getLogger(__name__)
 
 HEATMAP_MAX_SIDE = 1024  # the overlay is smooth; a full-size float map per study wastes memory
 
@@ -78,6 +81,48 @@ def load_model(weights_dir: Path | None, device: str | None) -> ModelStatus:
     except ModelError as exc:  # damaged weights, wrong classes, unreadable card
         return ModelStatus(None, str(exc), "Model cannot be used")
     return ModelStatus(predictor, getattr(predictor, "model_name", "model"))
+
+
+class SharedModel:
+    """The model, loaded once by whichever thread asks first: the start-up preload (the model
+    is ready by the time a reader has chosen a file) or the first analysis. A thread that asks
+    while a load runs waits for it instead of loading a second copy. A failed load is not
+    kept: the next call tries again (weights installed or repaired since)."""
+
+    def __init__(self, loader: Callable[[], ModelStatus]):
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._loaded: ModelStatus | None = None
+
+    def __call__(self) -> ModelStatus:
+        with self._lock:
+            if self._loaded is not None:
+                return self._loaded
+            status = self._loader()
+            if status.predictor is not None:
+                self._loaded = status
+            return status
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def preload(self, first: Callable[[], object] | None = None) -> threading.Thread:
+        """Start loading on a thread of its own (not the worker pool, whose two threads open
+        and analyse files), after ``first`` (other start-up work for that thread). Its failure
+        is left for the analysis to report."""
+
+        def load() -> None:
+            try:
+                if first is not None:
+                    first()
+                self()
+            except Exception as exc:  # noqa: BLE001 - the analysis calls again and reports it
+                log.debug("model preload failed: %s", exc)
+
+        thread = threading.Thread(target=load, name="valvereader-model-preload")
+        thread.start()
+        return thread
 
 
 def _shrink(prediction: Prediction) -> Prediction:

@@ -28,7 +28,14 @@ from ..geometry import Box
 from ..settings import Settings
 from . import render
 from .actions import build_actions
-from .analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch, load_model
+from .analysis import (
+    AnalysisQueue,
+    ModelStatus,
+    SharedModel,
+    StudyResult,
+    analyse_batch,
+    load_model,
+)
 from .canvas import ImageCanvas
 from .notify import Notifier
 from .result_panel import ResultPanel
@@ -56,6 +63,7 @@ class MainWindow(QMainWindow):
         weights = weights_dir or (Path(self.settings.weights_dir) if self.settings.weights_dir else None)
         self.model_loader: ModelLoader = model_loader or (
             lambda: load_model(weights, device or self.settings.device or None))
+        self.model = SharedModel(self.model_loader)  # what the analysis asks (loaded once)
         self.model_status: ModelStatus | None = None
         self.view, self.dial, self.worklist = ViewState(), DialState(), Worklist()
         self.cache = RadiographCache()
@@ -74,8 +82,9 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.worklist.changed.connect(self._on_worklist_changed)
         self.canvas.setFocus()
-        # the catalogue parses every template's YAML: warm it in the background, not at start-up
-        self.start_worker(lambda ctx: load_catalogue(), returned=lambda _: self.template_panel.refresh_names(),
+        # the catalogue parses every template's YAML: warm it in the background, not at start-up,
+        # with the templates themselves (their schema check), which the panel shows
+        self.start_worker(lambda ctx: _warm_catalogue(), returned=lambda _: self.template_panel.refresh_names(),
                           what="Valve catalogue")
 
     # --- layout --------------------------------------------------------------------------------
@@ -204,18 +213,22 @@ class MainWindow(QMainWindow):
         self._queue = AnalysisQueue(indices)
         if 0 <= self.worklist.current < len(self.worklist.studies):
             self._queue.prioritise(self.worklist.current)
-        loaded = self.model_status
-        model = (lambda: loaded) if loaded is not None and loaded.predictor is not None else self.model_loader
         paths = [s.path for s in self.worklist.studies]
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, model,
+        worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, self.model,
                                    yielded=self._on_analysis_event, what="Analysis")
         # a cancelled worker of an earlier batch may still report: only the current one counts
         worker.signals.progress.connect(lambda *args: self._on_progress(*args) if self._analysis is worker else None)
         worker.signals.finished.connect(lambda: self._analysis_finished(worker))
         self._analysis = worker
+
+    def preload_model(self) -> None:
+        """Load the model in the background now, before any file is opened (the program's
+        start does this; tests that build windows do not pay for it)."""
+        if not self.model.loaded:
+            self.model.preload(first=_import_loaders)
 
     def cancel_analysis(self) -> None:
         if self._analysis is not None:
@@ -395,6 +408,28 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
+
+
+def _warm_catalogue() -> None:
+    """The catalogue, then every valve's template (each parsed and checked against the schema,
+    about 0.4 s in all with the schema library's import): cached, so that the first result does
+    not wait for its template in the window's thread. A broken template is left for the
+    template panel to report when it is shown."""
+    load_catalogue()
+    from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
+    from ..templates import load_template
+
+    for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+        try:
+            load_template(valve_id)
+        except Exception as exc:  # noqa: BLE001 - reported where it is shown
+            log.debug("template %s not warmed: %s", valve_id, exc)
+
+
+def _import_loaders() -> None:
+    """Import the DICOM loader (pydicom and its pixel handlers: about 0.4 s), so that opening
+    the first file does not wait for it."""
+    from ..io import dicom  # noqa: F401
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:

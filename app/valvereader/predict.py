@@ -285,6 +285,14 @@ class Predictor:
                     self._own_view_scorer = OpenSetScorer(self.identifier_card, self._view_spec, role, self._view_file)
         return self._own_view_scorer
 
+    def warm_up(self) -> None:
+        """Build now what the first prediction of an image read two ways (a crop, a file
+        without a pixel spacing) would otherwise build: the view choice's own open-set
+        statistics (a Cholesky factor of their precision matrix, about 0.4 s). For a
+        background start-up; predict builds it on first use without this."""
+        if self._view_spec:
+            self._view_scorer  # noqa: B018 - built under its lock, kept
+
     @staticmethod
     def _load_classifier_weights(card: ModelCard) -> np.ndarray:
         """The final linear layer (K, C), needed for the class activation map."""

@@ -43,6 +43,19 @@ def test_two_threads_asking_at_once_share_one_load() -> None:
     assert len(calls) == 1
 
 
+def test_the_preload_runs_its_first_and_then_steps_around_the_load() -> None:
+    from valvereader.gui.analysis import SharedModel
+
+    order: list[str] = []
+    model = SharedModel(lambda: order.append("load") or _status(FakePredictor()))
+    model.preload(first=lambda: order.append("first"), then=lambda status: order.append(f"then {status.message}")).join(5)
+    assert order == ["first", "load", "then fake"]
+    # a failing first step (an import, say) leaves the load to the analysis
+    failing = SharedModel(lambda: _status(FakePredictor()))
+    failing.preload(first=lambda: {}["missing"]).join(5)
+    assert not failing.loaded and failing().predictor is not None
+
+
 def test_a_failed_load_is_not_kept_and_a_failing_preload_raises_nothing() -> None:
     from valvereader.gui.analysis import SharedModel
 
@@ -67,16 +80,21 @@ def test_the_window_preloads_once_and_its_analysis_uses_that_model(qtbot, tmp_pa
     from valvereader.settings import Settings
 
     calls: list[int] = []
+    warmed: list[int] = []
+
+    class Warmable(FakePredictor):
+        def warm_up(self) -> None:
+            warmed.append(1)
 
     def loader():
         calls.append(1)
-        return _status(FakePredictor())
+        return _status(Warmable())
 
     window = MainWindow(settings=Settings.load(), model_loader=loader)
     qtbot.addWidget(window)
     window.show()
     window.preload_model()
-    qtbot.waitUntil(lambda: window.model.loaded, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.model.loaded and warmed == [1], timeout=TIMEOUT)
     window.preload_model()  # already loaded: no second load
     window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
     qtbot.waitUntil(lambda: bool(window.worklist.studies) and window.worklist.studies[0].analysed, timeout=TIMEOUT)

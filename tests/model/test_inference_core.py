@@ -420,6 +420,13 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     predictor.predict(film, with_heatmap=False)
     assert predictor._own_view_scorer is None
     del predictor.locate
+    # warm_up (the window's background start-up) builds it ahead of the first crop, once.
+    warmed = load_predictor(tmp_path, device="cpu")
+    warmed.warm_up()
+    built = warmed._own_view_scorer
+    assert built is not None and built.method == "mahalanobis"
+    warmed.warm_up()
+    assert warmed._own_view_scorer is built
     verdict_scorer = OpenSetScorer(predictor.identifier_card)
     view_scorer = OpenSetScorer(predictor.identifier_card, card["view_choice"]["score"], "view_score")
     radiograph = synthetic_radiograph((200, 160))

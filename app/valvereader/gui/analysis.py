@@ -107,16 +107,19 @@ class SharedModel:
     def loaded(self) -> bool:
         return self._loaded is not None
 
-    def preload(self, first: Callable[[], object] | None = None) -> threading.Thread:
+    def preload(self, first: Callable[[], object] | None = None,
+                then: Callable[[ModelStatus], object] | None = None) -> threading.Thread:
         """Start loading on a thread of its own (not the worker pool, whose two threads open
-        and analyse files), after ``first`` (other start-up work for that thread). Its failure
-        is left for the analysis to report."""
+        and analyse files), after ``first`` and before ``then(status)`` (other start-up work
+        for that thread). Its failure is left for the analysis to report."""
 
         def load() -> None:
             try:
                 if first is not None:
                     first()
-                self()
+                status = self()
+                if then is not None:
+                    then(status)
             except Exception as exc:  # noqa: BLE001 - the analysis calls again and reports it
                 log.debug("model preload failed: %s", exc)
 

@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         """Load the model in the background now, before any file is opened (the program's
         start does this; tests that build windows do not pay for it)."""
         if not self.model.loaded:
-            self.model.preload(first=_import_loaders)
+            self.model.preload(first=_import_loaders, then=_warm_up)
 
     def cancel_analysis(self) -> None:
         if self._analysis is not None:
@@ -430,6 +430,13 @@ def _import_loaders() -> None:
     """Import the DICOM loader (pydicom and its pixel handlers: about 0.4 s), so that opening
     the first file does not wait for it."""
     from ..io import dicom  # noqa: F401
+
+
+def _warm_up(status: ModelStatus) -> None:
+    """What the model would otherwise build on its first crop (the view choice's statistics)."""
+    warm = getattr(status.predictor, "warm_up", None)
+    if warm is not None:
+        warm()
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:

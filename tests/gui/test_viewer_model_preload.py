@@ -148,3 +148,24 @@ def test_the_catalogue_worker_warms_every_template(qtbot) -> None:
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: _load.cache_info().currsize >= len(VALVE_IDS) + 1, timeout=TIMEOUT)
     assert _load.cache_info().currsize == len((*VALVE_IDS, UNKNOWN_VALVE_ID))
+
+
+def test_the_warm_up_waits_for_no_one_but_is_skipped_while_an_analysis_runs(qtbot) -> None:
+    from valvereader.gui.main_window import MainWindow
+    from valvereader.settings import Settings
+
+    warmed: list[int] = []
+
+    class Warmable(FakePredictor):
+        def warm_up(self) -> None:
+            warmed.append(1)
+
+    window = MainWindow(settings=Settings.load(), model_loader=lambda: _status(Warmable()))
+    qtbot.addWidget(window)
+    status = window.model()
+    window._analysis = object()  # a file opened before the model was ready: it is being analysed
+    window._warm_up_unless_busy(status)
+    assert warmed == []
+    window._analysis = None
+    window._warm_up_unless_busy(status)
+    assert warmed == [1]

@@ -228,7 +228,14 @@ class MainWindow(QMainWindow):
         """Load the model in the background now, before any file is opened (the program's
         start does this; tests that build windows do not pay for it)."""
         if not self.model.loaded:
-            self.model.preload(first=_import_loaders, then=_warm_up)
+            self.model.preload(first=_import_loaders, then=self._warm_up_unless_busy)
+
+    def _warm_up_unless_busy(self, status: ModelStatus) -> None:
+        """On the preload's thread, once the model is loaded: build what a first crop would build,
+        unless an analysis already runs (a file opened on the command line, or before the model
+        was ready): that one would share the cores with it, and builds it itself if it needs it."""
+        if self._analysis is None:
+            _warm_up(status)
 
     def cancel_analysis(self) -> None:
         if self._analysis is not None:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -442,6 +443,14 @@ class Predictor:
 
             load = load_file  # type: ignore[assignment]
         streams = self._default_streams() if streams is None else max(1, int(streams))
+        if streams > 1:
+            # One file (`valvereader classify FILE`): one stream on the two-thread sessions, which
+            # read one image faster, and no one-thread sessions built for it (0.2 s).
+            rest = iter(items)
+            head = list(islice(rest, 2))
+            items = chain(head, rest)
+            if len(head) < 2:
+                streams = 1
         if streams > 1:
             yield from self._predict_streams(items, load, with_heatmap, heatmap_max_side, ahead, streams)  # type: ignore[arg-type]
             return

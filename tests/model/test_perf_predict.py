@@ -298,3 +298,18 @@ def test_the_projection_keeps_only_the_triangle_and_gives_the_full_product() -> 
     # A matrix without zeros (the eigen-decomposition fallback) keeps every row.
     dense = rng.normal(size=(100, 100)).astype(np.float32)
     assert sum(block.size for _, _, block in _column_blocks(dense, width=64)) == dense.size
+
+
+def test_one_file_goes_through_one_stream_without_building_the_one_thread_sessions(weights: Path) -> None:
+    predictor = load_predictor(weights, device="cpu")
+    if predictor._default_streams() < 2:
+        pytest.skip("one core: there is only one stream anyway")
+    image = synthetic_radiograph((150, 120), seed=1)
+    results = list(predictor.predict_many(iter(["one"]), load=lambda _: image))
+    assert predictor._streams_twin is None  # no one-thread sessions for a single file
+    _same(results[0][2], predictor.predict(image, with_heatmap=False))
+    # two files (a generator: nothing is read twice or lost by looking ahead) take the streams
+    names = (name for name in ["a", "b", "c"])
+    results = list(predictor.predict_many(names, load=lambda _: image))
+    assert [item for item, _, _ in results] == ["a", "b", "c"]
+    assert predictor._streams_twin is not None

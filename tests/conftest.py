@@ -47,7 +47,8 @@ def valve_facts(shared_dir: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep tests from writing the developer's real settings, review files or logs."""
+    """Keep tests from writing the developer's real settings, review files, logs or caches."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("VALVEREADER_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    monkeypatch.setenv("VALVEREADER_CACHE_DIR", str(home / "cache"))  # derived arrays (model.derived)

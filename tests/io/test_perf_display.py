@@ -162,3 +162,51 @@ def test_level_range_is_the_exact_minimum_and_maximum(dtype: type, where: str) -
     with halves.off():
         assert display.level_range(raw) == (int(info.min), int(info.max))
     assert display.level_range(raw[:3, :5]) == (int(raw[:3, :5].min()), int(raw[:3, :5].max()))
+
+
+def _pydicom_window_to_unit(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """window_to_unit as it was: pydicom's apply_windowing on a 0..65535 data set, divided."""
+    from pydicom.dataset import Dataset
+    from pydicom.pixels.processing import apply_windowing
+
+    window = Dataset()
+    window.PhotometricInterpretation = "MONOCHROME2"
+    window.BitsStored = 16
+    window.PixelRepresentation = 0
+    window.WindowCenter = float(center)
+    window.WindowWidth = float(width)
+    window.VOILUTFunction = function
+    return np.asarray(apply_windowing(np.asarray(values, dtype=np.float64), window), dtype=np.float64) / 65535.0
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
+def test_the_window_in_numpy_equals_pydicoms_bit_for_bit(function: str) -> None:
+    from valvereader.io.display import window_to_unit
+
+    rng = np.random.default_rng(21)
+    values = np.concatenate([np.arange(-2048, 4096, dtype=np.float64), rng.normal(1000, 3000, 5000),
+                             [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    windows = [(2048.0, 4096.0), (40.0, 400.0), (1023.5, 1.0), (0.0, 1.0), (-512.25, 3.5), (3000.123456789, 17.9)]
+    windows += [(float(c), float(w)) for c, w in zip(rng.uniform(-3000, 6000, 20), rng.uniform(1, 9000, 20))]
+    for center, width in windows:
+        ours = window_to_unit(values, center, width, function)
+        theirs = _pydicom_window_to_unit(values, center, width, function)
+        assert ours.dtype == theirs.dtype == np.float64
+        np.testing.assert_array_equal(ours, theirs)  # NaN where NaN, and every other value equal
+        assert np.array_equal(np.signbit(ours), np.signbit(theirs), equal_nan=True)
+    stored = values.copy()
+    window_to_unit(stored, 40.0, 400.0, function)
+    np.testing.assert_array_equal(stored, values)  # the caller's values are left alone
+
+
+def test_the_window_refuses_what_dicom_does_not_allow() -> None:
+    from valvereader.io.display import window_to_unit
+
+    with pytest.raises(ValueError):
+        window_to_unit(np.arange(4.0), 1.0, 0.5, "LINEAR")
+    with pytest.raises(ValueError):
+        window_to_unit(np.arange(4.0), 1.0, 0.0, "LINEAR_EXACT")
+    with pytest.raises(ValueError):
+        window_to_unit(np.arange(4.0), 1.0, 0.0, "SIGMOID")
+    with pytest.raises(ValueError):
+        window_to_unit(np.arange(4.0), 1.0, 1.0, "GAMMA")

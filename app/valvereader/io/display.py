@@ -15,7 +15,6 @@ from pydicom.pixels.processing import (
     apply_color_lut,
     apply_modality_lut,
     apply_voi,
-    apply_windowing,
 )
 
 from ..errors import UnsupportedImageError
@@ -63,20 +62,41 @@ def robust_window(values: np.ndarray, exclude: np.ndarray | None = None) -> tupl
 
 
 def window_to_unit(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a window (pydicom's ``apply_windowing``) and return 0..1.
+    """Apply a window (DICOM PS3.3 C.11.2.1.2: LINEAR, LINEAR_EXACT, SIGMOID) and return 0..1.
 
-    The window is applied through a minimal data set whose output range is 0..65535, so the
-    result divides cleanly to 0..1 whatever the source's bit depth and rescale were.
+    The same arithmetic as pydicom's ``apply_windowing`` on a data set whose output range is
+    0..65535 (unsigned, 16 bits stored, no rescale), divided to 0..1: the same numbers, bit for
+    bit (tested against it), without building that data set on every image (about 0.4 ms a
+    file, most of a small image's windowing).
+
+    Raises:
+        ValueError: a width the function does not allow, or an unknown function.
     """
-    window = Dataset()
-    window.PhotometricInterpretation = "MONOCHROME2"
-    window.BitsStored = 16
-    window.PixelRepresentation = 0
-    window.WindowCenter = float(center)
-    window.WindowWidth = float(width)
-    window.VOILUTFunction = function
-    out = apply_windowing(np.asarray(values, dtype=np.float64), window)
-    return np.asarray(out, dtype=np.float64) / 65535.0
+    arr = np.array(values, dtype=np.float64)  # a copy: the caller's values stay
+    y_min, y_range = 0, 65535.0
+    center, width = float(center), float(width)
+    if function in ("LINEAR", "LINEAR_EXACT"):
+        if function == "LINEAR":
+            if width < 1:
+                raise ValueError("a LINEAR window needs a width of at least 1")
+            center -= 0.5
+            width -= 1
+        elif width <= 0:
+            raise ValueError("a LINEAR_EXACT window needs a width above 0")
+        below = arr <= (center - width / 2)
+        above = arr > (center + width / 2)
+        between = np.logical_and(~below, ~above)
+        arr[below] = y_min
+        arr[above] = 65535
+        if between.any():
+            arr[between] = ((arr[between] - center) / width + 0.5) * y_range + y_min
+    elif function == "SIGMOID":
+        if width <= 0:
+            raise ValueError("a SIGMOID window needs a width above 0")
+        arr = y_range / (1 + np.exp(-4 * (arr - center) / width)) + y_min
+    else:
+        raise ValueError(f"unsupported VOI LUT Function '{function}'")
+    return arr / 65535.0
 
 
 def _first_number(value: object) -> float | None:

@@ -144,9 +144,51 @@ def analyse_batch(
     cache: RadiographCache,
     model: Callable[[], ModelStatus],
 ) -> int:
-    """Emits a ``ModelStatus`` first, then one ``StudyResult`` per study; returns the count."""
+    """Emits a ``ModelStatus`` first, then one ``StudyResult`` per study; returns the count.
+
+    With a predictor that reads batches (``predict_many``: two files at once on two cores, as
+    ``valvereader classify`` does) the studies go through it, up to four in flight, so a study
+    moved to the front of the queue comes after those; otherwise one by one."""
     status = model()
     context.emit(status)
+    many = getattr(status.predictor, "predict_many", None)
+    if many is None:
+        return _one_by_one(context, batch, paths, queue, cache, status)
+    done = 0
+
+    def indices():
+        while (index := queue.next()) is not None:
+            context.check()
+            context.progress(done, queue.total, paths[index].name)
+            yield index
+
+    results = many(indices(), load=lambda index: cache.get(paths[index]), with_heatmap=True,
+                   heatmap_max_side=HEATMAP_MAX_SIDE)
+    try:
+        for index, radiograph, result in results:
+            thumbnail = meta = prediction = error = None
+            try:
+                if radiograph is not None:
+                    thumbnail, meta = render.thumbnail(radiograph.pixels), radiograph.meta
+                if isinstance(result, Exception):
+                    error = describe_error(result)
+                else:
+                    prediction = _shrink(result)
+            except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
+                error = describe_error(exc)
+            done += 1
+            context.emit(StudyResult(batch, index, thumbnail, meta, prediction, error))
+            context.check()
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # a cancelled batch: the files in flight finish, no new one starts
+    context.progress(done, queue.total, "")
+    return done
+
+
+def _one_by_one(context: WorkerContext, batch: int, paths: list[Path], queue: AnalysisQueue,
+                cache: RadiographCache, status: ModelStatus) -> int:
     done = 0
     while (index := queue.next()) is not None:
         context.check()

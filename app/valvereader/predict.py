@@ -312,12 +312,14 @@ class Predictor:
         return self._own_view_scorer
 
     def warm_up(self) -> None:
-        """Build now what the first prediction of an image read two ways (a crop, a file
-        without a pixel spacing) would otherwise build: the view choice's own open-set
-        statistics (a Cholesky factor of their precision matrix, about 0.4 s). For a
-        background start-up; predict builds it on first use without this."""
+        """Build now what a first prediction would otherwise build on demand: the view choice's
+        own open-set statistics (for an image read two ways: a crop, a file without a pixel
+        spacing) and the one-thread sessions a batch's streams run on (about 0.2 s). For a
+        background start-up; predict and predict_many build them on first use without this."""
         if self._view_spec:
             self._view_scorer  # noqa: B018 - built under its lock, kept
+        if self._default_streams() > 1:
+            self._stream_predictor()
 
     @staticmethod
     def _load_classifier_weights(card: ModelCard) -> np.ndarray:

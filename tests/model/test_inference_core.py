@@ -427,6 +427,9 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     assert built is not None and built.method == "mahalanobis"
     warmed.warm_up()
     assert warmed._own_view_scorer is built
+    if warmed._default_streams() > 1:  # and the batch's one-thread sessions, made once
+        twin = warmed._streams_twin
+        assert twin is not None and twin is warmed._stream_predictor()
     verdict_scorer = OpenSetScorer(predictor.identifier_card)
     view_scorer = OpenSetScorer(predictor.identifier_card, card["view_choice"]["score"], "view_score")
     radiograph = synthetic_radiograph((200, 160))

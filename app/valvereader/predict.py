@@ -31,7 +31,7 @@ from .model.card import ModelCard
 from .model.derived import cached
 from .model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
 from .paths import weights_dir as default_weights_dir
-from .prediction import Prediction
+from .prediction import Prediction, cap_for_modality
 from .preprocess import REDUCING_GAP, PreparedImage, Preprocess
 from .radiograph import PixelSpacing, Radiograph
 
@@ -440,7 +440,7 @@ class Predictor:
         _, pipeline, chosen, prepared_view, outputs = min(candidates, key=lambda c: c[0])
         prediction = self._finish(radiograph.shape, prepared_view, outputs, chosen, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
-        return prediction
+        return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never "confident"
 
     def predict_many(
         self,

@@ -57,6 +57,26 @@ REASON_UNSURE = "unsure"  # below the "confident" probability
 REASON_UNUSUAL = "unusual"  # the open-set score is past the review threshold
 REASON_LOW_CONFIDENCE = "low_confidence"  # below the "unknown" probability
 REASON_UNLIKE_TRAINING = "unlike_training"  # the open-set score is past the unknown threshold
+REASON_NOT_RADIOGRAPH = "not_radiograph"  # the file's modality is not a plain X-ray (CT, MR, ...)
+
+# DICOM modalities that are not projection X-rays: the model was trained on plain radiographs
+# only, so whatever it says about these is a guess (a CT slice of a head once came out "Medtronic
+# Delta, 93 %"). Files of these modalities are never "confident" (see cap_for_modality).
+NOT_RADIOGRAPH_MODALITIES = frozenset({
+    "CT", "MR", "US", "NM", "PT", "OCT", "OPT", "OP", "OPM", "XC", "ES", "SM", "GM", "IVUS", "IVOCT",
+    "BDUS", "ECG", "EPS", "HD", "RTDOSE", "RTSTRUCT", "SEG",
+})
+
+
+def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction:
+    """A result for a file whose DICOM modality is not a plain X-ray (``NOT_RADIOGRAPH_MODALITIES``)
+    is at best "needs review", with REASON_NOT_RADIOGRAPH; "unknown valve" stays. Anything else
+    (a plain X-ray, no modality, PNG or JPEG) is left as it is. Changes ``prediction`` in place
+    and returns it."""
+    if (modality or "").strip().upper() in NOT_RADIOGRAPH_MODALITIES and prediction.verdict is not Verdict.UNKNOWN:
+        prediction.verdict = Verdict.REVIEW
+        prediction.verdict_reason = REASON_NOT_RADIOGRAPH
+    return prediction
 
 
 def verdict_meaning(prediction: Prediction) -> str:
@@ -71,6 +91,9 @@ def verdict_meaning(prediction: Prediction) -> str:
         return ("The model is sure and the image looks like its training valves. Still compare the valve with the "
                 "template before reading its setting.")
     if prediction.verdict is Verdict.REVIEW:
+        if reason == REASON_NOT_RADIOGRAPH:
+            return (f"This file is not a plain X-ray (its DICOM modality says so), and the model reads only plain "
+                    f"X-rays of the skull: its {confidence} is a guess here. {records}")
         if reason == REASON_UNUSUAL:
             return f"The image looks unusual next to the model's training valves: do not trust its {confidence} on its own. {compare}"
         if reason == REASON_UNSURE:

@@ -34,14 +34,19 @@ SETTINGS_FILE = "settings.json"
 MAX_RECENT_FILES = 10
 
 
+def user_dir(override: str, xdg: str, home_default: str) -> Path:
+    """A per-user folder of the program (not created here): ``$override`` if set, else
+    ``$xdg/valvereader``, else ``~/home_default/valvereader`` (the XDG base-directory rules)."""
+    chosen = os.environ.get(override)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get(xdg)
+    return (Path(base).expanduser() if base else Path.home() / home_default) / "valvereader"
+
+
 def config_dir() -> Path:
     """The folder for settings and logs (not created here)."""
-    override = os.environ.get("VALVEREADER_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
-    return base / "valvereader"
+    return user_dir("VALVEREADER_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
 
 
 def log_dir() -> Path:

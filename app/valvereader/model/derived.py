@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import atomic
+from ..settings import user_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,7 @@ KEEP = 6
 
 def cache_dir() -> Path:
     """The folder for derived arrays (not created here)."""
-    override = os.environ.get("VALVEREADER_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "valvereader"
+    return user_dir("VALVEREADER_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:

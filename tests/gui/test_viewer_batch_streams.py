@@ -69,6 +69,8 @@ def test_a_batch_through_the_streams_equals_one_by_one(tiny_weights: Path, tmp_p
     count = analyse_batch(context, 1, paths, AnalysisQueue(list(range(len(paths)))), RadiographCache(), lambda: status)
     results = {e.index: e for e in context.events if isinstance(e, StudyResult)}
     assert count == len(paths) == len(results)
+    # the first study (the one on screen) is read alone, before the streams start
+    assert next(e for e in context.events if isinstance(e, StudyResult)).index == 0
     broken = paths.index(next(p for p in paths if "broken" in p.name))
     assert results[broken].error and results[broken].prediction is None and results[broken].thumbnail is None
     for index, path in enumerate(paths):

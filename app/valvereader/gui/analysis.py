@@ -147,14 +147,17 @@ def analyse_batch(
     """Emits a ``ModelStatus`` first, then one ``StudyResult`` per study; returns the count.
 
     With a predictor that reads batches (``predict_many``: two files at once on two cores, as
-    ``valvereader classify`` does) the studies go through it, up to four in flight, so a study
-    moved to the front of the queue comes after those; otherwise one by one."""
+    ``valvereader classify`` does) the first study is read alone (its result soonest), the rest
+    through it, up to four in flight, so a study moved to the front of the queue comes after
+    those; otherwise one by one."""
     status = model()
     context.emit(status)
     many = getattr(status.predictor, "predict_many", None)
     if many is None:
         return _one_by_one(context, batch, paths, queue, cache, status)
-    done = 0
+    # The first study (the one on screen) alone, on both cores: its result comes first and
+    # soonest; the streams then take the rest.
+    done = _one_by_one(context, batch, paths, queue, cache, status, limit=1, report_end=False)
 
     def indices():
         while (index := queue.next()) is not None:
@@ -188,9 +191,11 @@ def analyse_batch(
 
 
 def _one_by_one(context: WorkerContext, batch: int, paths: list[Path], queue: AnalysisQueue,
-                cache: RadiographCache, status: ModelStatus) -> int:
+                cache: RadiographCache, status: ModelStatus, limit: int | None = None,
+                report_end: bool = True) -> int:
+    """Up to ``limit`` studies (all without one), one at a time."""
     done = 0
-    while (index := queue.next()) is not None:
+    while (limit is None or done < limit) and (index := queue.next()) is not None:
         context.check()
         path = paths[index]
         context.progress(done, queue.total, path.name)
@@ -205,5 +210,6 @@ def _one_by_one(context: WorkerContext, batch: int, paths: list[Path], queue: An
             error = describe_error(exc)
         done += 1
         context.emit(StudyResult(batch, index, thumbnail, meta, prediction, error))
-    context.progress(done, queue.total, "")
+    if report_end:
+        context.progress(done, queue.total, "")
     return done

@@ -152,35 +152,32 @@ def analyse_batch(
     those; otherwise one by one."""
     status = model()
     context.emit(status)
-    many = getattr(status.predictor, "predict_many", None)
-    if many is None:
-        return _one_by_one(context, batch, paths, queue, cache, status)
-    # The first study (the one on screen) alone, on both cores: its result comes first and
-    # soonest; the streams then take the rest.
-    done = _one_by_one(context, batch, paths, queue, cache, status, limit=1, report_end=False)
+    predictor = status.predictor
+    done = 0
 
-    def indices():
+    def taken():  # the queue's next studies, as they are asked for
         while (index := queue.next()) is not None:
             context.check()
             context.progress(done, queue.total, paths[index].name)
             yield index
 
-    results = many(indices(), load=lambda index: cache.get(paths[index]), with_heatmap=True,
-                   heatmap_max_side=HEATMAP_MAX_SIDE)
-    try:
-        for index, radiograph, result in results:
-            thumbnail = meta = prediction = error = None
-            try:
-                if radiograph is not None:
-                    thumbnail, meta = render.thumbnail(radiograph.pixels), radiograph.meta
-                if isinstance(result, Exception):
-                    error = describe_error(result)
-                else:
-                    prediction = _shrink(result)
-            except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
-                error = describe_error(exc)
+    indices = taken()
+    many = getattr(predictor, "predict_many", None)
+    if many is not None:
+        # The first study (the one on screen) alone, on both cores: its result comes first and
+        # soonest; the streams then take the rest.
+        first = next(indices, None)
+        if first is not None:
+            context.emit(_study_result(batch, first, *_read_one(paths[first], cache, predictor)))
             done += 1
-            context.emit(StudyResult(batch, index, thumbnail, meta, prediction, error))
+        results = many(indices, load=lambda index: cache.get(paths[index]), with_heatmap=True,
+                       heatmap_max_side=HEATMAP_MAX_SIDE)
+    else:
+        results = ((index, *_read_one(paths[index], cache, predictor)) for index in indices)
+    try:
+        for index, radiograph, outcome in results:
+            done += 1
+            context.emit(_study_result(batch, index, radiograph, outcome))
             context.check()
     finally:
         close = getattr(results, "close", None)
@@ -190,26 +187,29 @@ def analyse_batch(
     return done
 
 
-def _one_by_one(context: WorkerContext, batch: int, paths: list[Path], queue: AnalysisQueue,
-                cache: RadiographCache, status: ModelStatus, limit: int | None = None,
-                report_end: bool = True) -> int:
-    """Up to ``limit`` studies (all without one), one at a time."""
-    done = 0
-    while (limit is None or done < limit) and (index := queue.next()) is not None:
-        context.check()
-        path = paths[index]
-        context.progress(done, queue.total, path.name)
-        thumbnail = meta = prediction = error = None
-        try:
-            radiograph = cache.get(path)
+def _read_one(path: Path, cache: RadiographCache, predictor: Any | None
+              ) -> tuple[Any | None, Prediction | Exception | None]:
+    """(radiograph or None, its prediction, or the exception that stopped loading or predicting;
+    None without a model)."""
+    radiograph = None
+    try:
+        radiograph = cache.get(path)
+        if predictor is None:
+            return radiograph, None
+        return radiograph, predictor.predict(radiograph, with_heatmap=True, heatmap_max_side=HEATMAP_MAX_SIDE)
+    except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
+        return radiograph, exc
+
+
+def _study_result(batch: int, index: int, radiograph: Any | None, outcome: Prediction | Exception | None) -> StudyResult:
+    thumbnail = meta = prediction = error = None
+    try:
+        if radiograph is not None:
             thumbnail, meta = render.thumbnail(radiograph.pixels), radiograph.meta
-            if status.predictor is not None:
-                prediction = _shrink(status.predictor.predict(
-                    radiograph, with_heatmap=True, heatmap_max_side=HEATMAP_MAX_SIDE))
-        except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
-            error = describe_error(exc)
-        done += 1
-        context.emit(StudyResult(batch, index, thumbnail, meta, prediction, error))
-    if report_end:
-        context.progress(done, queue.total, "")
-    return done
+        if isinstance(outcome, Exception):
+            error = describe_error(outcome)
+        elif outcome is not None:
+            prediction = _shrink(outcome)
+    except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
+        error = describe_error(exc)
+    return StudyResult(batch, index, thumbnail, meta, prediction, error)

@@ -234,8 +234,9 @@ class MainWindow(QMainWindow):
         """On the preload's thread, once the model is loaded: build what a first crop would build,
         unless an analysis already runs (a file opened on the command line, or before the model
         was ready): that one would share the cores with it, and builds it itself if it needs it."""
-        if self._analysis is None:
-            _warm_up(status)
+        warm_up = getattr(status.predictor, "warm_up", None)
+        if self._analysis is None and warm_up is not None:
+            warm_up()
 
     def cancel_analysis(self) -> None:
         if self._analysis is not None:
@@ -437,13 +438,6 @@ def _import_loaders() -> None:
     """Import the DICOM loader (pydicom and its pixel handlers: about 0.4 s), so that opening
     the first file does not wait for it."""
     from ..io import dicom  # noqa: F401
-
-
-def _warm_up(status: ModelStatus) -> None:
-    """What the model would otherwise build on its first crop (the view choice's statistics)."""
-    warm = getattr(status.predictor, "warm_up", None)
-    if warm is not None:
-        warm()
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:

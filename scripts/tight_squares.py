@@ -1,13 +1,15 @@
 """Fine-tune one member of the shipped identifier on real crops plus the located squares of
 those crops (docs/training.md, "Candidate 2.0.2"), on the CPU.
 
-    python scripts/tight_squares.py prepare WORK [--member 0] [--size 320]
+    python scripts/tight_squares.py prepare WORK [--member 0] [--size 320] [--paste]
     python scripts/tight_squares.py train WORK OUT [--epochs 2] [--max-lr 3e-4]
 
 ``prepare`` runs the shipped locator on every crop of runs/identifier/split.json as the program
 loads it and keeps, for each crop where it fires, the box squared ×1 (what the program reads
 of a film) and a jittered copy (centre ±8 %, scale × exp(N(0, 0.12))), both prepared at the
-member's input size, beside the crops themselves (the files scripts/gpu_session.py's
+member's input size (with ``--paste``: the located square of the crop pasted whole into a
+2000 x 2500 film, as scripts/paste_films.py makes them, instead of the crop alone; docs/training.md,
+"Candidate 2.0.3"), beside the crops themselves (the files scripts/gpu_session.py's
 ``train_worker`` reads: real_<size>.npy, regions_<size>.npy, meta.json), and the member's
 weights as member.safetensors. ``train`` fine-tunes it there with the 2.0.1 recipe and writes
 OUT/identifier_final_a.fp16.safetensors and OUT/result.json (validation numbers only; the
@@ -27,7 +29,43 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def prepare(work: Path, member: int, size: int, seed: int = 52) -> None:
+def _film_maker(seed: int, backgrounds: int = 24):
+    """A function pasting a crop (float 0..1) whole into a 2000 x 2500 film at a random place away
+    from the edges, as scripts/paste_films.py does (the crop shrunk to 60 % of the film's side at
+    most): on one of ``backgrounds`` synthetic skulls (the benchmark's) or, one film in three, on a
+    flat field of a random grey with noise. Returns (film, paste box)."""
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run import synthetic_skull
+
+    from valvereader.geometry import Box
+
+    film = (2500, 2000)
+    rng = np.random.default_rng([seed, 9])
+    skulls = [synthetic_skull(film, rng, None) for _ in range(backgrounds)]
+
+    def make(crop: np.ndarray) -> tuple[np.ndarray, Box]:
+        height, width = film
+        lines, columns = crop.shape
+        if lines > height * 0.6 or columns > width * 0.6:
+            f = min(height * 0.6 / lines, width * 0.6 / columns)
+            image = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
+            crop = np.asarray(image, dtype=np.float32) / 255.0
+        ch, cw = crop.shape
+        if rng.random() < 1 / 3:
+            pixels = np.clip(rng.uniform(0.15, 0.5) + rng.normal(0, 0.02, film), 0, 1).astype(np.float32)
+        else:
+            pixels = skulls[int(rng.integers(len(skulls)))].copy()
+        y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
+        x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
+        pixels[y0 : y0 + ch, x0 : x0 + cw] = crop
+        return pixels, Box(x0, y0, x0 + cw, y0 + ch)
+
+    return make
+
+
+def prepare(work: Path, member: int, size: int, seed: int = 52, paste: bool = False) -> None:
     from safetensors.numpy import load_file, save_file
 
     import gpu_session
@@ -47,6 +85,7 @@ def prepare(work: Path, member: int, size: int, seed: int = 52) -> None:
     pre = Preprocess(size, 0.02, True)
     predictor = load_predictor(device="cpu")
     rng = np.random.default_rng(seed)
+    film = _film_maker(seed) if paste else None
     real = np.zeros((n, size, size), np.uint8)
     regions, source, variant = [], [], []
     for i, path in enumerate(doc["paths"]):
@@ -54,13 +93,21 @@ def prepare(work: Path, member: int, size: int, seed: int = 52) -> None:
         real[i] = np.round(pre(gpu_session.load_grey(path)).pixels * 255).astype(np.uint8)
         if split[i] == "test":
             continue  # never trained or validated on
-        radiograph = load(path)
-        found = predictor.locate(radiograph)
+        if film is not None:  # the crop pasted whole into a film, located there
+            from valvereader.predict import decode_locator
+
+            pixels, _ = film(gpu_session.load_grey(path))
+            prepared = predictor._locate(pixels)
+            found = decode_locator(predictor._locator.run(prepared.pixels[None, None]), prepared,
+                                   predictor._locate.size, predictor.locator_min_score)
+        else:
+            radiograph = load(path)
+            pixels, found = radiograph.pixels, predictor.locate(radiograph)
         if found.box is None:
             continue
         for v, box in enumerate((found.box, gpu_session._box_jitter(found.box, rng))):
-            region = box.square(1.0, minimum=32).clip(radiograph.shape)
-            regions.append(np.round(pre(radiograph.pixels, region).pixels * 255).astype(np.uint8))
+            region = box.square(1.0, minimum=32).clip(pixels.shape)
+            regions.append(np.round(pre(pixels, region).pixels * 255).astype(np.uint8))
             source.append(i)
             variant.append(v)
         if i % 200 == 0:
@@ -106,6 +153,7 @@ def main() -> int:
     p.add_argument("work", type=Path)
     p.add_argument("--member", type=int, default=0)
     p.add_argument("--size", type=int, default=320)
+    p.add_argument("--paste", action="store_true", help="locate each crop pasted whole into a film, not the crop alone")
     t = sub.add_parser("train")
     t.add_argument("work", type=Path)
     t.add_argument("out", type=Path)
@@ -115,7 +163,7 @@ def main() -> int:
     t.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.command == "prepare":
-        prepare(args.work, args.member, args.size)
+        prepare(args.work, args.member, args.size, paste=args.paste)
     else:
         train(args.work, args.out, args.epochs, args.max_lr, args.size, args.seed)
     return 0

@@ -79,6 +79,14 @@ def main() -> int:
             for k in ("accuracy", "macro_f1")) if len(v) > 1},
         "leave_one_class_out": loco,
     }
+    # Squares of crops pasted whole into films (gpu_session.py --pasted-per-crop), when the
+    # session made them: the held-out fold's, kept apart from the composite regions.
+    pasted = [results[n]["metrics"]["test_pasted"] for n in fold_names if "test_pasted" in results[n]["metrics"]]
+    if len(pasted) > 1:
+        summary["pasted_mean_sd"] = {k: [float(np.mean([p[k] for p in pasted])), float(np.std([p[k] for p in pasted], ddof=1))]
+                                     for k in ("accuracy", "macro_f1")}
+        for n in fold_names:
+            summary["folds"][n]["pasted"] = results[n]["metrics"].get("test_pasted", {})
     # Composite regions whose valve is cut by the collimator's edge, and the rest (sessions that
     # recorded the regions' positions), pooled over the folds.
     by_position: dict[str, list[float]] = {}
@@ -114,6 +122,10 @@ def main() -> int:
     if summary["regions_mean_sd"]:
         rm = summary["regions_mean_sd"]
         lines.append(f"| composite regions: accuracy / macro-F1 | {rm['accuracy'][0]:.3f} ± {rm['accuracy'][1]:.3f} / {rm['macro_f1'][0]:.3f} ± {rm['macro_f1'][1]:.3f} |")
+    if summary.get("pasted_mean_sd"):
+        pm = summary["pasted_mean_sd"]
+        lines.append(f"| squares of crops pasted whole into films: accuracy / macro-F1 | {pm['accuracy'][0]:.3f} ± {pm['accuracy'][1]:.3f} / "
+                     f"{pm['macro_f1'][0]:.3f} ± {pm['macro_f1'][1]:.3f} |")
     for name, entry in sorted((summary.get("regions_by_position") or {}).items()):
         lines.append(f"| composite regions, valve {'cut by the field edge' if name == 'edge' else 'elsewhere'} (pooled) | "
                      f"{entry['accuracy']:.3f} (n = {entry['n']}) |")

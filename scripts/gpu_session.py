@@ -150,6 +150,68 @@ def _box_jitter(box, rng):
     return Box(int(round(cx + dx - half_w)), int(round(cy + dy - half_h)), int(round(cx + dx + half_w)), int(round(cy + dy + half_h)))
 
 
+# A crop pasted whole into a film (scripts/paste_films.py) is located loosely: the located box
+# spans a median 2.3 x the crop's area (docs/evaluation/pipelines.md, "Films made by pasting a
+# crop whole"), so the square the identifier reads holds the crop and the film around it. Its
+# validation and test squares: the pasted rectangle squared x1.5 (about that median); training
+# also draws a jittered rectangle squared at a random scale in the range.
+PASTED_SQUARES = {"true_box": 1.5, "jittered_box": (1.0, 2.2)}
+PASTED_FILM = (2500, 2000)  # rows, columns: the benchmark's and paste_films.py's film
+
+
+def pasted_squares(images: list[np.ndarray], per_crop: int, sizes: list[int], seed: int,
+                   film: tuple[int, int] = PASTED_FILM, backgrounds: int = 12) -> list[dict]:
+    """``per_crop`` pasted films of every crop, as region entries like render_one's (kind
+    "pasted", two squares each: variant 0 the pasted rectangle squared ×1.5, variant 1 a jittered
+    rectangle squared at a random scale in PASTED_SQUARES["jittered_box"]). The crop goes, at its
+    own size (at most 60 % of the film's side), to a random place away from the film's edges of
+    one of ``backgrounds`` synthetic skulls (the benchmark's), or, one film in three, of a flat
+    field of a random grey with noise; only each square of the film is made."""
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run import synthetic_skull
+
+    from valvereader.geometry import Box
+    from valvereader.preprocess import Preprocess
+
+    rng = np.random.default_rng([seed, 17])
+    skulls = [synthetic_skull(film, rng, None) for _ in range(backgrounds)]
+    height, width = film
+    pres = {size: Preprocess(size, 0.02, True) for size in sizes}
+    out = []
+    for index, crop in enumerate(images):
+        lines, columns = crop.shape
+        if lines > height * 0.6 or columns > width * 0.6:
+            f = min(height * 0.6 / lines, width * 0.6 / columns)
+            shrunk = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
+            crop = np.asarray(shrunk, dtype=np.float32) / 255.0
+        ch, cw = crop.shape
+        for _ in range(per_crop):
+            grey = float(rng.uniform(0.15, 0.5)) if rng.random() < 1 / 3 else None
+            skull = skulls[int(rng.integers(len(skulls)))]
+            y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
+            x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
+            rect = Box(x0, y0, x0 + cw, y0 + ch)
+            boxes = [(rect, PASTED_SQUARES["true_box"]),
+                     (_box_jitter(rect, rng), float(rng.uniform(*PASTED_SQUARES["jittered_box"])))]
+            squares = []
+            for box, scale in boxes:
+                sq = box.square(scale, minimum=32).clip(film)
+                if grey is None:
+                    window = skull[sq.y0 : sq.y1, sq.x0 : sq.x1].copy()
+                else:
+                    window = np.clip(grey + rng.normal(0, 0.02, (sq.height, sq.width)), 0, 1).astype(np.float32)
+                iy0, iy1, ix0, ix1 = max(sq.y0, y0), min(sq.y1, rect.y1), max(sq.x0, x0), min(sq.x1, rect.x1)
+                if iy1 > iy0 and ix1 > ix0:
+                    window[iy0 - sq.y0 : iy1 - sq.y0, ix0 - sq.x0 : ix1 - sq.x0] = crop[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+                squares.append(window)
+            out.append({"kind": "pasted", "crop": index, "position": "",
+                        "regions": {size: np.stack([np.round(pre(w).pixels * 255).astype(np.uint8) for w in squares])
+                                    for size, pre in pres.items()}})
+    return out
+
+
 def render_one(job_and_crop: tuple) -> dict | None:
     """Render one job to DICOM, read it back as the program does, and cut what training needs."""
     job, crop_index = job_and_crop
@@ -213,6 +275,11 @@ def prepare(args, crops_rows) -> dict:
         pre = Preprocess(size, 0.02, True)
         arr = np.stack([np.round(pre(img).pixels * 255).astype(np.uint8) for img in images])
         np.save(work / f"real_{size}.npy", arr)
+    pasted = []
+    if getattr(args, "pasted_per_crop", 0):
+        began = time.time()
+        pasted = pasted_squares(images, args.pasted_per_crop, sizes, args.seed)
+        log(f"pasted squares: {len(pasted)} films of {len(images)} crops in {time.time() - began:.0f} s")
     del images
     log(f"real crops prepared: {len(crops_rows)} at {sizes}")
     crops = [Crop(args.data / r["file"], r["label"]) for r in crops_rows]
@@ -242,7 +309,8 @@ def prepare(args, crops_rows) -> dict:
     results = [r for r in results if r and "error" not in r]
     log(f"rendered {len(results)} usable radiographs ({len(errors)} errors) in {time.time() - began:.0f} s")
     # Composites first, then catalogue phantoms (source crop -1, label from the phantom's valve).
-    comp = [r for r in results if r["kind"] == "composite"] + [r for r in results if r["kind"] == "phantom" and r["regions"]]
+    # Then the pasted films' squares (--pasted-per-crop), if any.
+    comp = [r for r in results if r["kind"] == "composite"] + [r for r in results if r["kind"] == "phantom" and r["regions"]] + pasted
     region_src = np.array([r["crop"] for r in comp for _ in range(2)], dtype=np.int64)
     region_var = np.array([v for _ in comp for v in range(2)], dtype=np.int64)
     region_lab = np.array([labels[r["crop"]] if r["crop"] >= 0 else CLASSES.index(r["valve_id"]) for r in comp for _ in range(2)],
@@ -259,7 +327,7 @@ def prepare(args, crops_rows) -> dict:
     meta = {
         "labels": labels.tolist(), "split": split.tolist(),
         "region_source": region_src.tolist(), "region_variant": region_var.tolist(), "region_label": region_lab.tolist(),
-        "region_position": region_pos,
+        "region_position": region_pos, "region_kind": [r["kind"] for r in comp for _ in range(2)],
         "locator_kind": [r["kind"] for r in loc], "locator_valve": [r["valve_id"] for r in loc],
         "locator_source": [int(r["crop"]) for r in loc],
         "render_errors": errors[:20], "render_error_count": len(errors),
@@ -294,11 +362,21 @@ def plan_workers(meta: dict, args) -> list[dict]:
     n_real = len(labels)
     real_train, real_val, real_test = (np.flatnonzero(split == s) for s in ("train", "validation", "test"))
 
-    def regions_of(real_idx: np.ndarray, variant: int | None = None) -> np.ndarray:
+    kinds = np.asarray(meta.get("region_kind") or ["composite"] * len(src))
+
+    def regions_of(real_idx: np.ndarray, variant: int | None = None, kind: str | None = None) -> np.ndarray:
+        """Regions made from these crops (all kinds for training); evaluations name their kind:
+        "composite" keeps the composite-region numbers comparable with earlier sessions."""
         mask = np.isin(src, real_idx)
         if variant is not None:
             mask &= var == variant
+        if kind is not None:
+            mask &= kinds == kind
         return np.flatnonzero(mask)
+
+    def pasted_eval(prefix: str, real_idx: np.ndarray) -> dict:
+        picked = regions_of(real_idx, 0, "pasted")
+        return {f"{prefix}_pasted": picked.tolist()} if len(picked) else {}
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0,
                 region_ratio=args.region_ratio)
@@ -309,8 +387,9 @@ def plan_workers(meta: dict, args) -> list[dict]:
             continue
         workers.append(dict(base, name=name, role="final", size=size, epochs=args.epochs_final,
                             train_real=real_train.tolist(), train_regions=np.concatenate([regions_of(real_train), phantom_regions]).tolist(),
-                            eval={"val_real": real_val.tolist(), "val_regions": regions_of(real_val, 0).tolist(),
-                                  "test_real": real_test.tolist(), "test_regions": regions_of(real_test, 0).tolist()},
+                            eval={"val_real": real_val.tolist(), "val_regions": regions_of(real_val, 0, "composite").tolist(),
+                                  "test_real": real_test.tolist(), "test_regions": regions_of(real_test, 0, "composite").tolist(),
+                                  **pasted_eval("val", real_val), **pasted_eval("test", real_test)},
                             save=True))
     from valvereader.training.splits import grouped_stratified_folds
 
@@ -321,7 +400,8 @@ def plan_workers(meta: dict, args) -> list[dict]:
         tr = np.setdiff1d(np.arange(len(labels)), te)
         workers.append(dict(base, name=f"cv{k}", role="cv", size=args.sizes[0], epochs=args.epochs_cv,
                             train_real=tr.tolist(), train_regions=regions_of(tr).tolist(),
-                            eval={"test_real": te.tolist(), "test_regions": regions_of(te, 0).tolist()}, save=False))
+                            eval={"test_real": te.tolist(), "test_regions": regions_of(te, 0, "composite").tolist(),
+                                  **pasted_eval("test", te)}, save=False))
     for c in range(len(CLASSES)) if args.loco else ():
         keep = real_train[labels[real_train] != c]
         unknown = np.flatnonzero(labels == c)
@@ -329,7 +409,8 @@ def plan_workers(meta: dict, args) -> list[dict]:
         workers.append(dict(base, name=f"loco{c}", role="loco", size=args.sizes[0], epochs=args.epochs_loco, left_out=c,
                             train_real=keep.tolist(), train_regions=regions_of(keep).tolist(),
                             eval={"known_real": known_test.tolist(), "unknown_real": unknown.tolist(),
-                                  "known_regions": regions_of(known_test, 0).tolist(), "unknown_regions": regions_of(unknown, 0).tolist(),
+                                  "known_regions": regions_of(known_test, 0, "composite").tolist(),
+                                  "unknown_regions": regions_of(unknown, 0, "composite").tolist(),
                                   # the card's protocol: test-split crops of both (t_real)
                                   "known_t_real": known_test.tolist(), "unknown_t_real": real_test[labels[real_test] == c].tolist(),
                                   # the selection half of scripts/openset_scores.py: validation-split known crops
@@ -820,6 +901,9 @@ def main() -> int:
     parser.add_argument("--region-ratio", type=float, default=1.0,
                         help="composite regions drawn per epoch, as a multiple of the real training crops (at most all of "
                              "them; default 1: as many regions as crops). With --per-crop 2 a crop has 4 regions")
+    parser.add_argument("--pasted-per-crop", type=int, default=0,
+                        help="also this many films per crop with the crop pasted whole (their loose squares train like "
+                             "composite regions; evaluated apart as *_pasted)")
     parser.add_argument("--phantoms", type=int, default=600)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--seed", type=int, default=21)
@@ -1013,7 +1097,7 @@ def main() -> int:
     summary = {"environment": env, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "probe_images_per_s": rate, "epoch_factor": factor,
                "plan": {w["name"]: {k: v for k, v in w.items() if k not in ("train_real", "train_regions", "eval")} for w in workers},
-               "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]), "region_squares": REGION_SQUARES,
+               "data": {"real_crops": len(meta["labels"]), "regions": len(meta["region_label"]), "region_squares": REGION_SQUARES, "pasted_squares": PASTED_SQUARES,
                         "phantom_regions": int(np.sum(np.asarray(meta["region_source"]) < 0)),
                         "locator_images": len(meta["locator_kind"]), "render_errors": meta["render_error_count"],
                         "render_error_examples": meta["render_errors"]},

@@ -110,3 +110,26 @@ def test_composite_regions_at_the_field_edge_are_pooled_over_the_folds(tmp_path,
     assert pooled["edge"] == {"n": 10, "accuracy": pytest.approx((2 + 6) / 10)}
     assert pooled["elsewhere"] == {"n": 20, "accuracy": pytest.approx(0.9)}
     assert "valve cut by the field edge (pooled) | 0.800 (n = 10)" in (out / "report.md").read_text()
+
+
+def test_pasted_squares_are_reported_apart_from_the_composite_regions(tmp_path, monkeypatch) -> None:
+    # Sessions run with gpu_session.py --pasted-per-crop give each fold's test_pasted too.
+    true = np.repeat(np.arange(len(VALVE_IDS)), 2)
+    _session(tmp_path / "s", {"cv0": (true, true), "cv1": (true, true)}, {})
+    doc = json.loads((tmp_path / "s" / "results.json").read_text())
+    doc["results"]["cv0"]["metrics"]["test_pasted"] = {"n": 10, "accuracy": 0.9, "macro_f1": 0.8}
+    doc["results"]["cv1"]["metrics"]["test_pasted"] = {"n": 10, "accuracy": 0.7, "macro_f1": 0.6}
+    (tmp_path / "s" / "results.json").write_text(json.dumps(doc))
+    out = tmp_path / "report"
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--results", str(tmp_path / "s"), "--out", str(out)])
+    assert _load().main() == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["pasted_mean_sd"]["accuracy"] == pytest.approx([0.8, np.std([0.9, 0.7], ddof=1)])
+    assert summary["regions_mean_sd"]["accuracy"][0] == pytest.approx(0.8)  # the composites' own, unchanged
+    assert summary["folds"]["cv1"]["pasted"]["accuracy"] == 0.7
+    assert "pasted whole into films: accuracy / macro-F1 | 0.800 ± 0.141 / 0.700 ± 0.141" in (out / "report.md").read_text()
+    # Without pasted squares the report says nothing of them.
+    _session(tmp_path / "t", {"cv0": (true, true), "cv1": (true, true)}, {})
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--results", str(tmp_path / "t"), "--out", str(tmp_path / "r2")])
+    assert _load().main() == 0
+    assert "pasted_mean_sd" not in json.loads((tmp_path / "r2" / "metrics.json").read_text())

@@ -159,6 +159,31 @@ PASTED_SQUARES = {"true_box": 1.5, "jittered_box": (1.0, 2.2)}
 PASTED_FILM = (2500, 2000)  # rows, columns: the benchmark's and paste_films.py's film
 
 
+def fit_to_film(crop: np.ndarray, film: tuple[int, int] = PASTED_FILM) -> np.ndarray:
+    """A crop (float 0..1) at its own size, shrunk (Lanczos) where it would exceed 60 % of the
+    film's side, as scripts/paste_films.py pastes it."""
+    from PIL import Image
+
+    height, width = film
+    lines, columns = crop.shape
+    if lines <= height * 0.6 and columns <= width * 0.6:
+        return crop
+    f = min(height * 0.6 / lines, width * 0.6 / columns)
+    shrunk = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
+    return np.asarray(shrunk, dtype=np.float32) / 255.0
+
+
+def paste_place(shape: tuple[int, int], rng: np.random.Generator, film: tuple[int, int] = PASTED_FILM):
+    """Where a crop of ``shape`` goes in the film: a random place at least a fifth of the film's
+    side from its edges, as scripts/paste_films.py places it (a Box in film pixels)."""
+    from valvereader.geometry import Box
+
+    (height, width), (ch, cw) = film, shape
+    y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
+    x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
+    return Box(x0, y0, x0 + cw, y0 + ch)
+
+
 def pasted_squares(images: list[np.ndarray], per_crop: int, sizes: list[int], seed: int,
                    film: tuple[int, int] = PASTED_FILM, backgrounds: int = 12) -> list[dict]:
     """``per_crop`` pasted films of every crop, as region entries like render_one's (kind
@@ -167,32 +192,22 @@ def pasted_squares(images: list[np.ndarray], per_crop: int, sizes: list[int], se
     own size (at most 60 % of the film's side), to a random place away from the film's edges of
     one of ``backgrounds`` synthetic skulls (the benchmark's), or, one film in three, of a flat
     field of a random grey with noise; only each square of the film is made."""
-    from PIL import Image
-
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from run import synthetic_skull
 
-    from valvereader.geometry import Box
     from valvereader.preprocess import Preprocess
 
     rng = np.random.default_rng([seed, 17])
     skulls = [synthetic_skull(film, rng, None) for _ in range(backgrounds)]
-    height, width = film
     pres = {size: Preprocess(size, 0.02, True) for size in sizes}
     out = []
     for index, crop in enumerate(images):
-        lines, columns = crop.shape
-        if lines > height * 0.6 or columns > width * 0.6:
-            f = min(height * 0.6 / lines, width * 0.6 / columns)
-            shrunk = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
-            crop = np.asarray(shrunk, dtype=np.float32) / 255.0
-        ch, cw = crop.shape
+        crop = fit_to_film(crop, film)
         for _ in range(per_crop):
             grey = float(rng.uniform(0.15, 0.5)) if rng.random() < 1 / 3 else None
             skull = skulls[int(rng.integers(len(skulls)))]
-            y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
-            x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
-            rect = Box(x0, y0, x0 + cw, y0 + ch)
+            rect = paste_place(crop.shape, rng, film)
+            y0, x0 = rect.y0, rect.x0
             boxes = [(rect, PASTED_SQUARES["true_box"]),
                      (_box_jitter(rect, rng), float(rng.uniform(*PASTED_SQUARES["jittered_box"])))]
             squares = []

@@ -34,33 +34,24 @@ def _film_maker(seed: int, backgrounds: int = 24):
     from the edges, as scripts/paste_films.py does (the crop shrunk to 60 % of the film's side at
     most): on one of ``backgrounds`` synthetic skulls (the benchmark's) or, one film in three, on a
     flat field of a random grey with noise. Returns (film, paste box)."""
-    from PIL import Image
+    import gpu_session
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from run import synthetic_skull
 
-    from valvereader.geometry import Box
-
-    film = (2500, 2000)
+    film = gpu_session.PASTED_FILM
     rng = np.random.default_rng([seed, 9])
     skulls = [synthetic_skull(film, rng, None) for _ in range(backgrounds)]
 
-    def make(crop: np.ndarray) -> tuple[np.ndarray, Box]:
-        height, width = film
-        lines, columns = crop.shape
-        if lines > height * 0.6 or columns > width * 0.6:
-            f = min(height * 0.6 / lines, width * 0.6 / columns)
-            image = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
-            crop = np.asarray(image, dtype=np.float32) / 255.0
-        ch, cw = crop.shape
+    def make(crop: np.ndarray):
+        crop = gpu_session.fit_to_film(crop, film)
         if rng.random() < 1 / 3:
             pixels = np.clip(rng.uniform(0.15, 0.5) + rng.normal(0, 0.02, film), 0, 1).astype(np.float32)
         else:
             pixels = skulls[int(rng.integers(len(skulls)))].copy()
-        y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
-        x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
-        pixels[y0 : y0 + ch, x0 : x0 + cw] = crop
-        return pixels, Box(x0, y0, x0 + cw, y0 + ch)
+        box = gpu_session.paste_place(crop.shape, rng, film)
+        pixels[box.y0 : box.y1, box.x0 : box.x1] = crop
+        return pixels, box
 
     return make
 

@@ -27,7 +27,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run import synthetic_skull, write_dicom  # the benchmark's film maker
 
-FILM = (2500, 2000)  # rows, columns
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_session  # noqa: E402 - the pasted crop's size and place, shared with the training squares
+
+FILM = gpu_session.PASTED_FILM  # rows, columns
 VARIANTS = ("skull", "skull_png", "grey")
 
 
@@ -38,22 +41,15 @@ def make(split: Path, part: str, out: Path, seed: int = 7) -> dict[str, list[tup
     rows: dict[str, list] = {v: [] for v in VARIANTS}
     for v in VARIANTS:
         (out / v).mkdir(parents=True, exist_ok=True)
-    height, width = FILM
     for i in doc["split"][part]:
         path = Path(doc["paths"][i])
         if not path.is_absolute():
             path = (ROOT / path).resolve()
-        image = Image.open(path).convert("L")
-        columns, lines = image.size
-        if lines > height * 0.6 or columns > width * 0.6:
-            f = min(height * 0.6 / lines, width * 0.6 / columns)
-            image = image.resize((int(columns * f), int(lines * f)), Image.LANCZOS)
-        crop = np.asarray(image, dtype=np.float32) / 255.0
+        crop = gpu_session.fit_to_film(gpu_session.load_grey(path), FILM)  # (8-bit crops: the same pixels as PIL's own shrink)
         ch, cw = crop.shape
         skull = synthetic_skull(FILM, rng, None)
-        y0 = int(rng.integers(height // 5, height - ch - height // 5 + 1))
-        x0 = int(rng.integers(width // 5, width - cw - width // 5 + 1))
-        box = (x0, y0, x0 + cw, y0 + ch)
+        place = gpu_session.paste_place(crop.shape, rng, FILM)
+        y0, x0, box = place.y0, place.x0, place.as_tuple()
         skull[y0 : y0 + ch, x0 : x0 + cw] = crop
         grey = np.full(FILM, 0.3, dtype=np.float32)
         grey[y0 : y0 + ch, x0 : x0 + cw] = crop

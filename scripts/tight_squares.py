@@ -85,15 +85,12 @@ def prepare(work: Path, member: int, size: int, seed: int = 52, paste: bool = Fa
         if split[i] == "test":
             continue  # never trained or validated on
         if film is not None:  # the crop pasted whole into a film, located there
-            from valvereader.predict import decode_locator
+            from valvereader.radiograph import Radiograph, RadiographMeta
 
-            pixels, _ = film(gpu_session.load_grey(path))
-            prepared = predictor._locate(pixels)
-            found = decode_locator(predictor._locator.run(prepared.pixels[None, None]), prepared,
-                                   predictor._locate.size, predictor.locator_min_score)
+            radiograph = Radiograph(pixels=film(gpu_session.load_grey(path))[0], meta=RadiographMeta())
         else:
             radiograph = load(path)
-            pixels, found = radiograph.pixels, predictor.locate(radiograph)
+        pixels, found = radiograph.pixels, predictor.locate(radiograph)
         if found.box is None:
             continue
         for v, box in enumerate((found.box, gpu_session._box_jitter(found.box, rng))):

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
     "box_x0", "box_y0", "box_x1", "box_y1", "model", "ood_score", "verdict_reason",
+    "smoothed",
 ]
 SKIP_SUFFIXES = {".csv", ".md", ".txt", ".json", ".jsonl", ".py", ".yaml", ".yml", ".pdf", ".html"}
 SKIP_NAMES = {"DICOMDIR", "LICENSE", "README"}
@@ -186,6 +187,8 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
         # (higher = less like the training valves) and the rule that gave the verdict
         "ood_score": "" if prediction.ood_score is None else f"{prediction.ood_score:.4f}",
         "verdict_reason": prediction.verdict_reason,
+        # "yes": the view read was noisier than any training image and was blurred first
+        "smoothed": "yes" if prediction.smoothed else "",
     }
     for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
         row[f"p_{valve_id}"] = f"{float(p):.5f}"

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import halves
+from . import halves, noise
 from .errors import ModelCardError, ModelError, WeightsMissingError
 from .explain import attention_box, class_activation_map, place_map
 from .geometry import Box
@@ -62,12 +62,15 @@ def calibration_temperature(card: ModelCard) -> float:
     return temperature
 
 
-def _preprocess_from(card: ModelCard, crop_border_default: bool = True) -> Preprocess:
+def _preprocess_from(card: ModelCard, crop_border_default: bool = True, noise_limit: float | None = None) -> Preprocess:
+    """The card's preprocessing. ``noise_limit``: the noise guard's default (.noise), used
+    unless the card's ``preprocessing.noise_limit`` sets its own (null: no guard)."""
     config = card.preprocessing
     threshold = float(config.get("threshold", 0.02))
     crop_border = bool(config.get("crop_border", crop_border_default))
-    try:  # (Preprocess checks the gap; a bad one is the card's error)
-        return Preprocess(card.input_size, threshold, crop_border, config.get("reducing_gap", REDUCING_GAP))
+    limit = config.get("noise_limit", noise_limit)
+    try:  # (Preprocess checks the gap and the limit; a bad one is the card's error)
+        return Preprocess(card.input_size, threshold, crop_border, config.get("reducing_gap", REDUCING_GAP), limit)
     except ValueError as exc:
         raise ModelCardError(f"{card.path.name}: preprocessing.{exc}") from exc
 
@@ -267,7 +270,8 @@ class Predictor:
         self.thresholds = identifier.thresholds
         # Probabilities shown and used for the verdict: softmax(logits / T), T fitted on validation.
         self.temperature = calibration_temperature(identifier)
-        self._identify = _preprocess_from(identifier)
+        # Noisier views than any training crop are blurred first (valvereader.noise).
+        self._identify = _preprocess_from(identifier, noise_limit=noise.DEFAULT_LIMIT)
         self._identifier: Backend = open_backend(identifier, device, runtime)
         self._scorer = OpenSetScorer(identifier)  # the verdict's score
         self._classifier_weights = self._load_classifier_weights(identifier)
@@ -658,6 +662,7 @@ class Predictor:
             attention=cam,
             attention_region=prepared.crop,
             image_shape=shape,
+            smoothed=prepared.smoothed,
         )
 
 

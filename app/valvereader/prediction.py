@@ -79,10 +79,20 @@ def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction
     return prediction
 
 
+SMOOTHED_NOTE = ("The image was grainier than any the model was trained on, so it was smoothed before the model "
+                 "read it.")
+
+
 def verdict_meaning(prediction: Prediction) -> str:
     """What the verdict means for the reader, in one or two sentences, from the rule that gave
     it (the same words on screen and in the report; a prediction without its rule, such as one
-    cached by an older version, gets the words that fit either rule)."""
+    cached by an older version, gets the words that fit either rule), and whether the image
+    was smoothed first (valvereader.noise)."""
+    meaning = _verdict_meaning(prediction)
+    return f"{meaning} {SMOOTHED_NOTE}" if prediction.smoothed else meaning
+
+
+def _verdict_meaning(prediction: Prediction) -> str:
     confidence = f"{prediction.confidence:.0%}".replace("%", " %")
     reason = prediction.verdict_reason
     compare = "Compare the valve with the template and the other likely valves before relying on it."
@@ -138,6 +148,7 @@ class Prediction:
     attention_region: Box | None = None
     image_shape: tuple[int, int] | None = None
     verdict_reason: str = ""  # the rule that gave the verdict (REASON_*; "" when not known)
+    smoothed: bool = False  # the view read was noisier than any training image and blurred first
 
     def full_heatmap(self) -> np.ndarray | None:
         """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""

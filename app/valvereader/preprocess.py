@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from . import noise
 from .geometry import Box
 from .halves import split
 
@@ -22,6 +23,7 @@ class PreparedImage:
     pixels: np.ndarray  # float32 (size, size) in 0..1
     crop: Box  # region of the source image that was resized, in source pixel coordinates
     source_shape: tuple[int, int]
+    smoothed: bool = False  # the region was noisier than the training images and blurred first (.noise)
 
 
 def border_crop_box(pixels: np.ndarray, threshold: float = 0.02) -> Box:
@@ -220,13 +222,19 @@ class Preprocess:
             the bilinear resample left still shrinks at least this many times. 1.0 leaves less
             to the resample, which is the slower step (a 2000 × 2500 film to 320 px: about
             2.9 against 5.1 ms on one core here), for slightly different numbers.
+        noise_limit: inference only (training leaves it None): a region whose pixel noise at
+            the input's scale (:mod:`.noise`) is above this is blurred before it is resized.
     """
 
     def __init__(self, size: int = 512, threshold: float = 0.02, crop_border: bool = True,
-                 reducing_gap: float = REDUCING_GAP):
+                 reducing_gap: float = REDUCING_GAP, noise_limit: float | None = None):
         self.size = int(size)
         self.threshold = float(threshold)
         self.crop_border = crop_border
+        if noise_limit is not None and not (isinstance(noise_limit, (int, float)) and not isinstance(noise_limit, bool)
+                                            and np.isfinite(noise_limit) and noise_limit > 0):
+            raise ValueError(f"noise_limit must be a positive number or None, not {noise_limit!r}")
+        self.noise_limit = None if noise_limit is None else float(noise_limit)
         try:
             self.reducing_gap = float(reducing_gap)
         except (TypeError, ValueError):
@@ -254,12 +262,20 @@ class Preprocess:
         by the inputs of several sizes made from the same crop."""
         if pixels.ndim != 2:
             raise ValueError(f"expected a 2-D grey image, got shape {pixels.shape}")
-        out = _squish(pixels[crop.y0 : crop.y1, crop.x0 : crop.x1], self.size, reduced, self.reducing_gap)
+        region = pixels[crop.y0 : crop.y1, crop.x0 : crop.x1]
+        smoothed = False
+        if self.noise_limit is not None:
+            scale = noise.network_scale(crop, self.size)
+            if noise.noise_sigma(region) / scale > self.noise_limit:
+                region, reduced, smoothed = noise.smooth(region, noise.SMOOTHING_PX * scale), None, True
+        out = _squish(region, self.size, reduced, self.reducing_gap)
         np.clip(out, 0.0, 1.0, out=out)
-        return PreparedImage(out, crop, (pixels.shape[0], pixels.shape[1]))
+        return PreparedImage(out, crop, (pixels.shape[0], pixels.shape[1]), smoothed)
 
     def config(self) -> dict[str, object]:
         config: dict[str, object] = {"size": self.size, "threshold": self.threshold, "crop_border": self.crop_border}
         if self.reducing_gap != REDUCING_GAP:  # (the default stays out: cache digests of older runs hold)
             config["reducing_gap"] = self.reducing_gap
+        if self.noise_limit is not None:
+            config["noise_limit"] = self.noise_limit
         return config

@@ -344,6 +344,7 @@ class ResultCache(_JsonlStore):
             "verdict": prediction.verdict.value,
             "ood_score": None if prediction.ood_score is None else float(prediction.ood_score),
             "verdict_reason": prediction.verdict_reason,
+            "smoothed": bool(prediction.smoothed),
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
             "time": _now(),
         }
@@ -374,6 +375,7 @@ class ResultCache(_JsonlStore):
                 model=str(entry.get("model", "")),
                 pipeline=str(entry.get("pipeline", "")),
                 verdict_reason=str(entry.get("verdict_reason", "")),
+                smoothed=entry.get("smoothed") is True,
             )
         except (TypeError, ValueError, OverflowError):
             return None

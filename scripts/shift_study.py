@@ -112,10 +112,12 @@ def make(split: Path, part: str, out: Path, names: list[str], seed: int = 11) ->
     return files
 
 
-def read(files: dict[str, list[tuple[Path, str]]]) -> tuple[list[str], dict]:
+def read(files: dict[str, list[tuple[Path, str]]], guard: bool = True) -> tuple[list[str], dict]:
     from valvereader.predict import load_predictor
 
     predictor = load_predictor(device="cpu")
+    if not guard:  # the identifier's inputs as before the noise guard (valvereader.noise)
+        predictor._identify.noise_limit = None
     lines = ["| change | n | accuracy | confident | review | unknown | confident and wrong | accuracy among confident |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     results: dict[str, list[dict]] = {}
@@ -147,9 +149,10 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--split", type=Path, default=ROOT / "runs/identifier/split.json")
     parser.add_argument("--only", nargs="+", choices=list(CHANGES), help="these changes only")
+    parser.add_argument("--no-noise-guard", action="store_true", help="read without valvereader.noise's smoothing")
     args = parser.parse_args()
     files = make(args.split, args.part, args.out, args.only or list(CHANGES))
-    lines, results = read(files)
+    lines, results = read(files, guard=not args.no_noise_guard)
     (args.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -461,13 +461,14 @@ def _view_choice_section(choice: dict) -> str:
             + NOISE_GUARD_TEXT)
 
 
-# What the program does to grainy inputs, whatever the card (valvereader.noise).
+# What the program does to grainy inputs, whatever the card (valvereader.noise). How a new
+# identifier reads changed crops is measured apart (scripts/shift_study.py) and added by hand.
 NOISE_GUARD_TEXT = (
     "Noise guard (the program's, not this card's): a view whose pixel noise at the network's scale (Immerkær's "
-    "estimate) is above 0.03 of the grey range, more than any training crop had, is blurred by a Gaussian of 1.5 "
-    "network pixels before it is read, and the result says so (`smoothed`). Gaussian noise of 0.03 and 0.05 on "
-    "the validation crops read 0.885 and 0.788 without it, 0.936 and 0.936 with it; clean images are read exactly "
-    "as before (docs/evaluation/shift-study.md). A card may set `preprocessing.noise_limit` (null: no guard).\n\n")
+    "estimate) is above 0.03 of the grey range, more than any of the public training crops had, is blurred by a "
+    "Gaussian of 1.5 network pixels before it is read, and the result says so (`smoothed`); any other image is read "
+    "exactly as without it (docs/evaluation/shift-study.md). A card may set `preprocessing.noise_limit` (null: no "
+    "guard).\n\n")
 
 
 def _calibration(results: dict) -> dict:

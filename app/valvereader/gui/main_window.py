@@ -436,8 +436,10 @@ def _warm_catalogue() -> None:
 
 def _import_loaders() -> None:
     """Import the DICOM loader (pydicom and its pixel handlers: about 0.4 s), so that opening
-    the first file does not wait for it."""
-    from ..io import dicom  # noqa: F401
+    the first file does not wait for it; one thread at a time (io.loaders)."""
+    from ..io import import_loaders
+
+    import_loaders()
 
 
 def _titled(title: str, widget: QWidget) -> QWidget:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from ..errors import InputError, NotDicomError, UnreadableFileError, UnsupportedImageError
 from ..radiograph import Radiograph
+from .loaders import import_loaders
 from .scan import ScanEntry, is_supported_file, scan
 
-__all__ = ["ScanEntry", "is_supported_file", "load", "scan"]
+__all__ = ["ScanEntry", "import_loaders", "is_supported_file", "load", "scan"]
 
 
 def load(path: str | Path, frame: int = 0) -> Radiograph:
@@ -39,6 +40,7 @@ def load(path: str | Path, frame: int = 0) -> Radiograph:
     path = Path(path)
     name = path.name or str(path)
     try:
+        import_loaders()  # (one thread at a time: see .loaders)
         from .sniff import sniff
 
         if not path.exists():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .loaders import import_loaders
 from .sniff import is_skipped_name, is_x_ray_name, quiet_pydicom, sniff
 from .syntaxes import is_non_image_sop_class, sop_class_name
 
@@ -47,6 +48,7 @@ def is_supported_file(path: str | Path) -> bool:
 
 
 def _dicom_entry(path: Path) -> ScanEntry | None:
+    import_loaders()  # (one thread at a time: see .loaders)
     import pydicom
 
     quiet_pydicom()

@@ -90,6 +90,9 @@ def looks_like_raw_dicom(head: bytes) -> bool:
     group_be = int.from_bytes(head[0:2], "big")
     if group_le not in _LEADING_GROUPS and group_be not in _LEADING_GROUPS:
         return False
+    from .loaders import import_loaders
+
+    import_loaders()  # (one thread at a time: see .loaders)
     import pydicom
     from pydicom.datadict import dictionary_has_tag
 

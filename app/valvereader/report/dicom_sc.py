@@ -33,6 +33,9 @@ DEIDENTIFICATION_METHOD = [
 
 def _read_source(source_path: Path) -> Any | None:
     """The source's header, or None if it is not DICOM."""
+    from ..io import import_loaders
+
+    import_loaders()  # (an export may run beside a file's loading: one thread at a time, io.loaders)
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 

@@ -79,8 +79,7 @@ def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction
     return prediction
 
 
-SMOOTHED_NOTE = ("The image was grainier than any the model was trained on, so it was smoothed before the model "
-                 "read it.")
+SMOOTHED_NOTE = "The image was grainier than any the model was trained on; the model read a smoothed copy."
 
 
 def verdict_meaning(prediction: Prediction) -> str:

@@ -31,6 +31,28 @@ def _rotate(angle: float) -> Callable[[np.ndarray, np.random.Generator], np.ndar
     return change
 
 
+def _turned_inside(angle: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """Turned, then cut to the largest upright rectangle inside the turned crop (no corners)."""
+    def change(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        image = Image.fromarray(np.round(x * 255).astype(np.uint8))
+        turned = image.rotate(angle, resample=Image.BILINEAR, expand=True, fillcolor=0)
+        w, h = image.size
+        a = np.deg2rad(angle % 180)
+        sin, cos = abs(np.sin(a)), abs(np.cos(a))
+        # Largest axis-aligned rectangle inside a w × h rectangle turned by ``angle``.
+        long_side, short_side = max(w, h), min(w, h)
+        if short_side <= 2.0 * sin * cos * long_side or abs(sin - cos) < 1e-10:
+            half = 0.5 * short_side
+            wr, hr = (half / sin, half / cos) if w >= h else (half / cos, half / sin)
+        else:
+            cos2 = cos * cos - sin * sin
+            wr, hr = (w * cos - h * sin) / cos2, (h * cos - w * sin) / cos2
+        cx, cy = turned.width / 2.0, turned.height / 2.0
+        box = (int(np.ceil(cx - wr / 2)), int(np.ceil(cy - hr / 2)), int(cx + wr / 2), int(cy + hr / 2))
+        return np.asarray(turned.crop(box), dtype=np.float32) / 255.0
+    return change
+
+
 def _scale(factor: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
     def change(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         image = Image.fromarray(np.round(x * 255).astype(np.uint8))
@@ -81,6 +103,10 @@ CHANGES: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "noise σ 0.01": lambda x, rng: np.clip(x + rng.normal(0.0, 0.01, x.shape), 0.0, 1.0),
     "noise σ 0.02": lambda x, rng: np.clip(x + rng.normal(0.0, 0.02, x.shape), 0.0, 1.0),
     "noise σ 0.03": lambda x, rng: np.clip(x + rng.normal(0.0, 0.03, x.shape), 0.0, 1.0),
+    # Added after the noise guard, to tell the harsh cases from the usual ones: JPEG as most
+    # exports write it, and a turn without the black corners that ``expand`` adds.
+    "JPEG quality 75": _jpeg(75),
+    "turned 30°, corners cut away": _turned_inside(30),
 }
 
 

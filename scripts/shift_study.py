@@ -107,7 +107,11 @@ CHANGES: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     # exports write it, and a turn without the black corners that ``expand`` adds.
     "JPEG quality 75": _jpeg(75),
     "turned 30°, corners cut away": _turned_inside(30),
+    # Added later still: crops exported as 16-bit PNG, as a DICOM's stored values often are.
+    "16-bit PNG, full range": lambda x, rng: x,
+    "16-bit PNG, 12-bit values": lambda x, rng: x,
 }
+SIXTEEN_BIT = {"16-bit PNG, full range": 65535, "16-bit PNG, 12-bit values": 4095}  # the largest value written
 
 
 def slug(name: str) -> str:
@@ -133,7 +137,11 @@ def make(split: Path, part: str, out: Path, names: list[str], seed: int = 11) ->
                 path = (ROOT / path).resolve()
             changed = CHANGES[name](load_grey(path), rng)
             target = folder / f"{part}_{i:04d}.png"
-            Image.fromarray(np.round(np.clip(changed, 0.0, 1.0) * 255).astype(np.uint8)).save(target)
+            levels = SIXTEEN_BIT.get(name)
+            if levels is None:
+                Image.fromarray(np.round(np.clip(changed, 0.0, 1.0) * 255).astype(np.uint8)).save(target)
+            else:  # a 16-bit PNG whose values span 0..levels
+                Image.fromarray(np.round(np.clip(changed, 0.0, 1.0) * levels).astype(np.uint16)).save(target)
             files[name].append((target, doc["labels"][i]))
     return files
 

@@ -29,6 +29,23 @@ def test_png_16_bit_keeps_16_bit_precision(tmp_path: Path) -> None:
     assert len(np.unique(image.pixels)) == values.size
 
 
+def test_png_16_bit_using_part_of_the_range_is_stretched_and_says_so(tmp_path: Path) -> None:
+    # The stored values of a 12-bit detector, as crops exported from DICOM often are: divided
+    # by 65535 they came out nearly black (the program read such crops at 0.34).
+    values = (np.arange(64 * 64, dtype=np.uint32) % 3901 + 100).astype(np.uint16).reshape(64, 64)  # 100..4000
+    Image.fromarray(values).save(tmp_path / "twelve.png")
+    image = load(tmp_path / "twelve.png")
+    assert image.meta.bits_stored == 16
+    np.testing.assert_allclose(image.pixels, (values - 100.0) / 3900.0, atol=1e-6)
+    assert any("only from 100 to 4000" in note and "stretched" in note for note in image.meta.notes)
+    # Reaching a quarter of the range or more: a 16-bit picture, read as it is.
+    values[0, 0] = 1 << 14
+    Image.fromarray(values).save(tmp_path / "sixteen.png")
+    image = load(tmp_path / "sixteen.png")
+    np.testing.assert_allclose(image.pixels, values / 65535.0, atol=1e-7)
+    assert not any("stretched" in note for note in image.meta.notes)
+
+
 def test_tiff_16_bit_and_multi_page_note(tmp_path: Path) -> None:
     pages = [Image.fromarray(np.full((8, 8), v, dtype=np.uint16)) for v in (1000, 30000)]
     pages[0].save(tmp_path / "c.tif", save_all=True, append_images=pages[1:])

@@ -25,11 +25,11 @@ def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
     """Pixels of an opened, loaded image as float in 0..1 and the bit depth they came in."""
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(image, dtype=np.float64) / 65535.0, 16
+        return _sixteen_bit(np.asarray(image, dtype=np.float64), notes), 16
     if mode == "I":
         values = np.asarray(image, dtype=np.float64)
         if values.size and values.min() >= 0 and values.max() <= 65535:
-            return values / 65535.0, 16
+            return _sixteen_bit(values, notes), 16
         center, width = robust_window(values)
         notes.append("32-bit integer image: 0.5-99.5 percentile window used")
         return np.clip((values - (center - width / 2)) / width, 0, 1), 32
@@ -48,6 +48,27 @@ def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
     notes.append(f"{mode} image converted to grey (luminance)")
     return luminance(rgb) / 255.0, 8
+
+
+# A 16-bit image whose values stay below this cannot be a full-range 16-bit picture: stored
+# values of a 10- to 14-bit detector, as crops exported from a DICOM's pixel data often are.
+PART_RANGE_LIMIT = 1 << 14
+
+
+def _sixteen_bit(values: np.ndarray, notes: list[str]) -> np.ndarray:
+    """A 16-bit image in 0..1: divided by 65535, or, when its values reach less than a quarter
+    of that range (``PART_RANGE_LIMIT``), stretched linearly from its lowest value to its
+    highest (divided by 65535, a 12-bit crop came out nearly black and the program read such
+    crops at 0.34 instead of 0.99; a 0.5-99.5 percentile window clipped the valve's metal and
+    read them at 0.94: docs/evaluation/shift-study.md)."""
+    top = float(values.max()) if values.size else 0.0
+    if top >= PART_RANGE_LIMIT:
+        return values / 65535.0
+    bottom = float(values.min())
+    if not top > bottom:  # one value throughout: nothing to stretch
+        return values / 65535.0
+    notes.append(f"16-bit image with values only from {bottom:.0f} to {top:.0f}: stretched to the full grey range")
+    return (values - bottom) / (top - bottom)
 
 
 def load_image(path: Path, frame: int = 0) -> Radiograph:

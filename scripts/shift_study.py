@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_session  # (the crops read as the training scripts read them)
 
 
 def _rotate(angle: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
@@ -118,11 +120,6 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
-def load_grey(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-
-
 def make(split: Path, part: str, out: Path, names: list[str], seed: int = 11) -> dict[str, list[tuple[Path, str]]]:
     doc = json.loads(split.read_text(encoding="utf-8"))
     files: dict[str, list[tuple[Path, str]]] = {}
@@ -135,7 +132,7 @@ def make(split: Path, part: str, out: Path, names: list[str], seed: int = 11) ->
             path = Path(doc["paths"][i])
             if not path.is_absolute():
                 path = (ROOT / path).resolve()
-            changed = CHANGES[name](load_grey(path), rng)
+            changed = CHANGES[name](gpu_session.load_grey(path), rng)
             target = folder / f"{part}_{i:04d}.png"
             levels = SIXTEEN_BIT.get(name)
             if levels is None:

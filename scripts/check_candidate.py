@@ -1,12 +1,14 @@
 """A weights folder read through the program's path on the validation files of every kind
 (docs/training.md, "Candidate 2.0.2"): crops, composites and phantoms, pasted films.
 
-    python scripts/check_candidate.py WEIGHTS COMPOSITES_CSV PASTED_CSV OUT.json
+    python scripts/check_candidate.py WEIGHTS COMPOSITES_CSV PASTED_CSV OUT.json [--part test]
 
 WEIGHTS: a folder like weights/ (identifier and locator cards); COMPOSITES_CSV: the validation
 radiographs of `valvereader phantoms` (pipelines.md, "Reproduce"); PASTED_CSV:
 scripts/paste_films.py's skull/ground_truth.csv. Validation crops come from
-runs/identifier/split.json. Prints and writes (right, count) per kind.
+runs/identifier/split.json (``--part test``: the test crops, for the one reading after a
+decision; then pass the test films' CSVs). Prints and writes (right, count) per kind, and
+OUT's ``.files.json`` twin with every file's class, verdict and confidence.
 """
 from __future__ import annotations
 
@@ -33,18 +35,28 @@ def main() -> int:
     from valvereader.predict import load_predictor
 
     weights, composites, pasted, out = (Path(a) for a in sys.argv[1:5])
+    part = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--part" else "validation"
     predictor = load_predictor(weights, device="cpu")
     doc = json.loads((ROOT / "runs/identifier/split.json").read_text(encoding="utf-8"))
-    sets = {"crops": [(Path(doc["paths"][i]), doc["labels"][i]) for i in doc["split"]["validation"]],
+    sets = {"crops": [(Path(doc["paths"][i]), doc["labels"][i]) for i in doc["split"][part]],
             **film_sets(composites, pasted, predictor.valve_ids)}
-    result = {}
+    result, files = {}, []
     for name, items in sets.items():
         labels = dict(items)
-        right = sum((not isinstance(r, Exception)) and r.predicted == labels[path]
-                    for path, _, r in predictor.predict_many([path for path, _ in items], with_heatmap=False))
+        right = confident_wrong = 0
+        for path, _, r in predictor.predict_many([path for path, _ in items], with_heatmap=False):
+            if isinstance(r, Exception):
+                files.append({"kind": name, "file": str(path), "label": labels[path], "error": str(r)})
+                continue
+            ok = r.predicted == labels[path]
+            right += ok
+            confident_wrong += (not ok) and r.verdict.value == "confident"
+            files.append({"kind": name, "file": str(path), "label": labels[path], "predicted": r.predicted,
+                          "verdict": r.verdict.value, "confidence": float(r.confidence)})
         result[name] = (right, len(items))
-        print(f"{name}: {right} of {len(items)} ({right / max(1, len(items)):.3f})", flush=True)
+        print(f"{name}: {right} of {len(items)} ({right / max(1, len(items)):.3f}), confident and wrong {confident_wrong}", flush=True)
     out.write_text(json.dumps(result), encoding="utf-8")
+    out.with_suffix(".files.json").write_text(json.dumps(files, indent=0), encoding="utf-8")
     return 0
 
 

@@ -2,7 +2,7 @@
 might differ from the public data set: turned, inverted, darker or flatter, compressed, smaller,
 noisier, cut looser. A measurement only (nothing is chosen on it).
 
-    python scripts/shift_study.py validation OUT_DIR [--split runs/identifier/split.json] [--only NAME ...]
+    python scripts/shift_study.py validation OUT_DIR [--split runs/identifier/split.json] [--only NAME ...] [--weights DIR]
 
 Each change is applied to every crop of the split's part, written as 8-bit PNG under
 OUT_DIR/<change>/, and read by the program (``predict_many``, as ``valvereader classify`` does).
@@ -143,10 +143,10 @@ def make(split: Path, part: str, out: Path, names: list[str], seed: int = 11) ->
     return files
 
 
-def read(files: dict[str, list[tuple[Path, str]]], guard: bool = True) -> tuple[list[str], dict]:
+def read(files: dict[str, list[tuple[Path, str]]], guard: bool = True, weights: Path | None = None) -> tuple[list[str], dict]:
     from valvereader.predict import load_predictor
 
-    predictor = load_predictor(device="cpu")
+    predictor = load_predictor(weights, device="cpu")
     if not guard:  # the identifier's inputs as before the noise guard (valvereader.noise)
         predictor._identify.noise_limit = None
     lines = ["| change | n | accuracy | confident | review | unknown | confident and wrong | accuracy among confident |",
@@ -181,9 +181,10 @@ def main() -> int:
     parser.add_argument("--split", type=Path, default=ROOT / "runs/identifier/split.json")
     parser.add_argument("--only", nargs="+", choices=list(CHANGES), help="these changes only")
     parser.add_argument("--no-noise-guard", action="store_true", help="read without valvereader.noise's smoothing")
+    parser.add_argument("--weights", type=Path, help="a weights folder other than the shipped one (a candidate)")
     args = parser.parse_args()
     files = make(args.split, args.part, args.out, args.only or list(CHANGES))
-    lines, results = read(files, guard=not args.no_noise_guard)
+    lines, results = read(files, guard=not args.no_noise_guard, weights=args.weights)
     (args.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -273,6 +273,9 @@ class Predictor:
         # Noisier views than any training crop are blurred first (valvereader.noise).
         self._identify = _preprocess_from(identifier, noise_limit=noise.DEFAULT_LIMIT)
         self._identifier: Backend = open_backend(identifier, device, runtime)
+        # Each view read as it is and mirrored left to right, the two logits averaged (card
+        # "inference.mirror"; docs/evaluation/mirror-reading.md). Features stay the view's own.
+        self.mirror = identifier.mirror
         self._scorer = OpenSetScorer(identifier)  # the verdict's score
         self._classifier_weights = self._load_classifier_weights(identifier)
         self._locate: Preprocess | None = None
@@ -362,7 +365,27 @@ class Predictor:
         self, radiograph: Radiograph, region: Box | None = None, prepare: _Prepare | None = None
     ) -> tuple[PreparedImage, dict[str, np.ndarray]]:
         prepared = (prepare or _Prepare(radiograph))(self._identify, region)
-        return prepared, self._identifier.run(prepared.pixels[None, None])
+        return prepared, self._run_identifier(prepared.pixels[None, None])
+
+    def _run_identifier(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The identifier's outputs for a batch (N, 1, S, S). With the card's ``mirror``, every
+        image is read mirrored too, in the same run where the backend takes a batch, and the
+        logits are the mean of the two readings (the ensemble's members are joined the same
+        way); the features, which the open-set score and the attention map read, are those of
+        the images as they are."""
+        if not self.mirror:
+            return self._identifier.run(batch)
+        n = len(batch)
+        mirrored = batch[..., ::-1]
+        if getattr(self._identifier, "batches", False):
+            both = self._identifier.run(np.concatenate([batch, mirrored]))
+            outputs = {name: value[:n] for name, value in both.items()}
+            second = both["logits"][n:]
+        else:
+            outputs = self._identifier.run(batch)
+            second = self._identifier.run(np.ascontiguousarray(mirrored))["logits"]
+        outputs["logits"] = (outputs["logits"] + second) / 2
+        return outputs
 
     def _identify_views(
         self, radiograph: Radiograph, regions: list[Box | None], prepare: _Prepare
@@ -373,7 +396,7 @@ class Predictor:
             identified = [self.identify(radiograph, region, prepare) for region in regions]
         else:
             prepared = [prepare(self._identify, region) for region in regions]
-            outputs = self._identifier.run(np.stack([view.pixels for view in prepared])[:, None])
+            outputs = self._run_identifier(np.stack([view.pixels for view in prepared])[:, None])
             identified = [(view_input, {name: value[i : i + 1] for name, value in outputs.items()}) for i, view_input in enumerate(prepared)]
         if len(regions) > 1:  # one view (a film): nothing to choose, no view score
             self._score_views([view for _, view in identified])

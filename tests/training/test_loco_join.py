@@ -166,3 +166,37 @@ def test_a_shipped_cards_view_rule_is_changed_without_the_weights(tmp_path) -> N
     assert "Field of view for a whole radiograph: 123.0 mm" in text and "Chosen on a test." in text
     assert "Checked for this identifier" not in text
     assert ship_main(["--weights", str(weights), "--update-view-choice", "[1, 2]"]) == 2  # not an object
+
+
+def test_a_shipped_cards_inference_and_version_are_changed_without_the_weights(tmp_path) -> None:
+    """ship --update-inference merges keys into inference (null removes one) and, with
+    --version, renames the card (results differ, so the name on exports and the result cache's
+    key must too); the Markdown twin says how views are read; nothing else changes."""
+    import shutil
+
+    from valvereader.model.card import ModelCard
+    from valvereader.training.ship import main as ship_main
+
+    shipped = Path(__file__).resolve().parents[2] / "weights"
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("identifier.json", "identifier.md"):
+        shutil.copy(shipped / name, weights / name)
+    before = json.loads((weights / "identifier.json").read_text())
+    change = {"mirror": True, "chosen_on": "a test", "measured": "Nothing measured."}
+    assert ship_main(["--weights", str(weights), "--update-inference", json.dumps(change), "--version", "9.8.7"]) == 0
+    after = json.loads((weights / "identifier.json").read_text())
+    assert after["inference"]["mirror"] is True and after["version"] == "9.8.7"
+    assert {k: v for k, v in after.items() if k not in ("inference", "version")} == \
+        {k: v for k, v in before.items() if k not in ("inference", "version")}
+    card = ModelCard.load(weights / "identifier.json")
+    assert card.mirror and card.title.startswith("identifier 9.8.7 ") and card.title.endswith(", with mirror)")
+    text = (weights / "identifier.md").read_text()
+    assert "# Model card: identifier 9.8.7" in text and "Mirror reading:" in text and "a test. Nothing measured." in text
+    # Turned off again (null removes the key), the version kept.
+    assert ship_main(["--weights", str(weights), "--update-inference", json.dumps({"mirror": None, "chosen_on": None,
+                                                                                   "measured": None})]) == 0
+    again = json.loads((weights / "identifier.json").read_text())
+    assert "inference" not in again and again["version"] == "9.8.7"
+    assert "Mirror reading:" not in (weights / "identifier.md").read_text()
+    assert ship_main(["--weights", str(weights), "--update-inference", "[1]"]) == 2  # not an object

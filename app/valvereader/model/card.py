@@ -76,8 +76,17 @@ class ModelCard:
         if isinstance(members, list) and members and all(isinstance(m, dict) for m in members):
             archs = sorted({str(m.get("arch", "?")) for m in members})
             sizes = " + ".join(f"{m.get('input_size', '?')}" for m in members)
-            return f"{self.name} {self.version} (ensemble of {len(members)} {'/'.join(archs)}, {sizes} px)"
-        return f"{self.name} {self.version} ({self.architecture})"
+            return f"{self.name} {self.version} (ensemble of {len(members)} {'/'.join(archs)}, {sizes} px{self._mirror_note})"
+        return f"{self.name} {self.version} ({self.architecture}{self._mirror_note})"
+
+    @property
+    def mirror(self) -> bool:
+        """Whether each view is read mirrored too, the logits averaged (``inference.mirror``)."""
+        return bool((self.data.get("inference") or {}).get("mirror", False))
+
+    @property
+    def _mirror_note(self) -> str:
+        return ", with mirror" if self.mirror else ""
 
     @property
     def task(self) -> str:

@@ -274,6 +274,24 @@ def update_view_choice(card_path: Path, changes: dict) -> dict:
     return _rewrite_card(card_path, edit)
 
 
+def update_inference(card_path: Path, changes: dict, version: str | None = None) -> dict:
+    """Change how the program reads views with a shipped identifier (``inference``, e.g.
+    ``{"mirror": true}``) without shipping the network again: ``changes`` are merged (None
+    removes a key), ``version`` (if given) replaces the card's, since the program's results
+    change; the JSON card and its Markdown twin are rewritten, weights untouched. Returns the
+    new ``inference``."""
+    def edit(data: dict) -> dict:
+        inference = {**(data.get("inference") or {}), **changes}
+        data["inference"] = {key: value for key, value in inference.items() if value is not None}
+        if not data["inference"]:
+            del data["inference"]
+        if version:
+            data["version"] = str(version)
+        return data.get("inference", {})
+
+    return _rewrite_card(card_path, edit)
+
+
 def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
     """The name evaluations give the Mahalanobis score of this normalisation (evaluate: "raw",
     scripts/loco_partial.py: "none", for features that are not normalised)."""
@@ -461,6 +479,22 @@ def _view_choice_section(choice: dict) -> str:
             + NOISE_GUARD_TEXT)
 
 
+def _inference_section(card: dict) -> str:
+    """How the program runs the network on a view (``inference``), and how changed crops read
+    (``shift_study``, scripts/shift_study.py's numbers for this identifier)."""
+    inference = card.get("inference") or {}
+    text = ""
+    if inference.get("mirror"):
+        text += ("Mirror reading: the program reads every view twice, as it is and mirrored left to right, and averages "
+                 "the two logits (as the ensemble averages its members); the open-set score and the attention map use "
+                 "the features of the view as it is, so the verdict's score and the unseen-valve AUROC do not change. "
+                 + (f"{inference['chosen_on']}. " if inference.get("chosen_on") else "")
+                 + (f"{inference['measured']}" if inference.get("measured") else "") + "\n\n")
+    if card.get("shift_study"):
+        text += f"{card['shift_study']}\n\n"
+    return text
+
+
 # What the program does to grainy inputs, whatever the card (valvereader.noise). How a new
 # identifier reads changed crops is measured apart (scripts/shift_study.py) and added by hand.
 NOISE_GUARD_TEXT = (
@@ -547,7 +581,7 @@ far less reliably than the first number suggests.
 
 confident ≥ {t['confident']}, unknown below {t['unknown_confidence']}, open-set review ≥ {t['ood_review']}, unknown ≥ {t['ood_unknown']}.
 
-{_view_choice_section(card.get('view_choice') or {})}## Data attribution
+{_view_choice_section(card.get('view_choice') or {})}{_inference_section(card)}## Data attribution
 
 Trained on "{a['dataset']}" by {a['authors']}: {a['paper']}, doi {a['doi']}, {a['source']}, licensed {a['licence']}.
 Changes: {a['changes']}
@@ -562,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=Path("runs/identifier"))
     parser.add_argument("--evaluation", type=Path, default=Path("docs/evaluation/identifier"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
-    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--version", default=None, help="the card's version (default 1.0.0 for a new card)")
     parser.add_argument("--cross-validation", type=Path, default=None, help="scripts/gpu_cv_report.py's metrics.json for this recipe")
     parser.add_argument("--honest-loco", type=Path, default=None,
                         help="leave-one-class-out runs that never saw the held-out valve (default: loco_partial.json beside --evaluation)")
@@ -573,7 +607,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-honest-loco", type=Path, default=None, metavar="FILE",
                         help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
                              "(scripts/loco_join.py, gpu_cv_report.py or loco_partial.py); the weights are untouched")
+    parser.add_argument("--update-inference", default=None, metavar="JSON",
+                        help="only merge these keys into the card's inference in --weights (e.g. {\"mirror\": true}; "
+                             "null removes a key), with --version the card's new version; the weights are untouched")
     args = parser.parse_args(argv)
+    if args.update_inference:
+        try:
+            changes = json.loads(args.update_inference)
+            if not isinstance(changes, dict):
+                raise TypeError("--update-inference takes a JSON object")
+            update_inference(args.weights / "identifier.json", changes, version=args.version)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            print(f"ship: {exc}", file=sys.stderr)
+            return 2
+        print(f"inference of {args.weights / 'identifier.json'} updated: {', '.join(changes)}", file=sys.stderr)
+        return 0
     if args.update_view_choice:
         try:
             changes = json.loads(args.update_view_choice)
@@ -594,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"honest unseen-valve AUROC {honest['mean']:.3f} ± {honest['sd']:.3f} written to {args.weights / 'identifier.json'}",
               file=sys.stderr)
         return 0
-    path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version, cross_validation=args.cross_validation,
+    path = ship_identifier(args.run, args.evaluation, args.weights, version=args.version or "1.0.0", cross_validation=args.cross_validation,
                            honest_loco=args.honest_loco, view_check=args.view_check)
     print(f"card written to {path}", file=sys.stderr)
     return 0

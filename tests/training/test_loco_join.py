@@ -144,18 +144,24 @@ def test_carried_backbone_weights_stand_in_for_their_packages(tmp_path, monkeypa
                 sys.modules[name] = module
 
 
-def test_a_shipped_cards_view_rule_is_changed_without_the_weights(tmp_path) -> None:
-    """ship --update-view-choice merges keys into view_choice (null removes one), rewrites the
-    JSON card and its Markdown twin, and touches nothing else; the program reads the new rule."""
+def _shipped_card_copy(tmp_path: Path) -> Path:
+    """A weights folder holding a copy of the shipped identifier's card (JSON and Markdown)."""
     import shutil
-
-    from valvereader.training.ship import main as ship_main
 
     shipped = Path(__file__).resolve().parents[2] / "weights"
     weights = tmp_path / "weights"
     weights.mkdir()
     for name in ("identifier.json", "identifier.md"):
         shutil.copy(shipped / name, weights / name)
+    return weights
+
+
+def test_a_shipped_cards_view_rule_is_changed_without_the_weights(tmp_path) -> None:
+    """ship --update-view-choice merges keys into view_choice (null removes one), rewrites the
+    JSON card and its Markdown twin, and touches nothing else; the program reads the new rule."""
+    from valvereader.training.ship import main as ship_main
+
+    weights = _shipped_card_copy(tmp_path)
     before = json.loads((weights / "identifier.json").read_text())
     change = {"whole_radiograph_fov_mm": 123.0, "chosen_on": "a test", "checked_for_this_identifier": None}
     assert ship_main(["--weights", str(weights), "--update-view-choice", json.dumps(change)]) == 0
@@ -172,16 +178,10 @@ def test_a_shipped_cards_inference_and_version_are_changed_without_the_weights(t
     """ship --update-inference merges keys into inference (null removes one) and, with
     --version, renames the card (results differ, so the name on exports and the result cache's
     key must too); the Markdown twin says how views are read; nothing else changes."""
-    import shutil
-
     from valvereader.model.card import ModelCard
     from valvereader.training.ship import main as ship_main
 
-    shipped = Path(__file__).resolve().parents[2] / "weights"
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for name in ("identifier.json", "identifier.md"):
-        shutil.copy(shipped / name, weights / name)
+    weights = _shipped_card_copy(tmp_path)
     before = json.loads((weights / "identifier.json").read_text())
     change = {"mirror": True, "chosen_on": "a test", "measured": "Nothing measured."}
     assert ship_main(["--weights", str(weights), "--update-inference", json.dumps(change), "--version", "9.8.7"]) == 0

@@ -496,7 +496,8 @@ def _inference_section(card: dict) -> str:
 
 
 # What the program does to grainy inputs, whatever the card (valvereader.noise). How a new
-# identifier reads changed crops is measured apart (scripts/shift_study.py) and added by hand.
+# identifier reads changed crops is measured apart (scripts/shift_study.py) and written into the
+# card's ``shift_study`` text (see _inference_section).
 NOISE_GUARD_TEXT = (
     "Noise guard (the program's, not this card's): a view whose pixel noise at the network's scale (Immerkær's "
     "estimate) is above 0.03 of the grey range, more than any of the public training crops had, is blurred by a "

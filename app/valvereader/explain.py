@@ -14,9 +14,16 @@ from PIL import Image
 from .geometry import Box
 
 
-def class_activation_map(features: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
-    """CAM for one image: ``features`` (C, h, w), ``class_weights`` (C,) → (h, w) in 0..1."""
-    cam = np.tensordot(class_weights.astype(np.float32), features.astype(np.float32), axes=(0, 0))
+def class_activation_map(features: np.ndarray, class_weights: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
+    """CAM for one image: ``features`` (C, h, w), ``class_weights`` (C,) → (h, w) in 0..1.
+
+    ``mirrored``: the feature map (C, h, w) of the image mirrored left to right, where the logits
+    are the mean of both readings; the map is then the mean of both readings' maps (before the
+    ReLU), the mirrored one turned back."""
+    weights = class_weights.astype(np.float32)
+    cam = np.tensordot(weights, features.astype(np.float32), axes=(0, 0))
+    if mirrored is not None:
+        cam = (cam + np.tensordot(weights, mirrored.astype(np.float32), axes=(0, 0))[:, ::-1]) / 2
     cam = np.maximum(cam, 0.0)
     peak = float(cam.max())
     return (cam / peak).astype(np.float32) if peak > 0 else np.zeros_like(cam, dtype=np.float32)

@@ -372,7 +372,9 @@ class Predictor:
         image is read mirrored too, in the same run where the backend takes a batch, and the
         logits are the mean of the two readings (the ensemble's members are joined the same
         way); the features, which the open-set score and the attention map read, are those of
-        the images as they are."""
+        the images as they are. The mirrored readings' feature maps are kept as ``mirror_features``
+        for the attention map, which then explains the averaged logits (the logits are linear in
+        the pooled features): an image and its mirror image get mirror-image maps."""
         if not self.mirror:
             return self._identifier.run(batch)
         n = len(batch)
@@ -380,11 +382,12 @@ class Predictor:
         if getattr(self._identifier, "batches", False):
             both = self._identifier.run(np.concatenate([batch, mirrored]))
             outputs = {name: value[:n] for name, value in both.items()}
-            second = both["logits"][n:]
+            second = {name: value[n:] for name, value in both.items()}
         else:
             outputs = self._identifier.run(batch)
-            second = self._identifier.run(np.ascontiguousarray(mirrored))["logits"]
-        outputs["logits"] = (outputs["logits"] + second) / 2
+            second = self._identifier.run(np.ascontiguousarray(mirrored))
+        outputs["logits"] = (outputs["logits"] + second["logits"]) / 2
+        outputs["mirror_features"] = second["features"]
         return outputs
 
     def _identify_views(
@@ -662,10 +665,12 @@ class Predictor:
         heatmap_max_side: int | None = None,
     ) -> Prediction:
         logits, ood_score = self._open_set(outputs)
-        features = outputs["features"]
         probabilities = _softmax(logits, self.temperature)[0]
         index = int(np.argmax(probabilities))
-        cam = class_activation_map(features[0], self._classifier_weights[index])
+        # The map of the logits shown: with the mirror reading, of both readings.
+        mirrored = outputs.get("mirror_features")
+        cam = class_activation_map(outputs["features"][0], self._classifier_weights[index],
+                                   None if mirrored is None else mirrored[0])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
         verdict, reason = self.thresholds.decide(float(probabilities[index]), ood_score)
         heatmap = None

@@ -59,6 +59,8 @@ def test_logits_are_the_mean_of_the_view_and_its_mirror_features_the_views_own(f
     assert not np.allclose(as_is["logits"], flipped["logits"], atol=1e-4)  # the test could tell them apart
     np.testing.assert_allclose(out["logits"], (as_is["logits"] + flipped["logits"]) / 2, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["features"], as_is["features"], rtol=1e-5, atol=1e-5)
+    # Kept for the attention map: the mirrored readings' feature maps.
+    np.testing.assert_allclose(out["mirror_features"], flipped["features"], rtol=1e-5, atol=1e-5)
     assert out["logits"].shape == as_is["logits"].shape and out["features"].shape == as_is["features"].shape
 
 
@@ -86,3 +88,24 @@ def test_batch_streams_read_mirrored_too(folders: tuple[Path, Path]) -> None:
     batch = [result for _, _, result in predictor.predict_many(images, load=lambda r: r, streams=2)]
     for one, other in zip(alone, batch):
         np.testing.assert_allclose(one, other.probabilities, rtol=1e-4, atol=1e-5)
+
+
+def test_the_attention_map_of_a_mirror_image_is_the_mirror_image_of_the_map(folders: tuple[Path, Path]) -> None:
+    """The map explains the averaged logits, so it reads both readings: an image and its mirror
+    image get mirror-image maps (the map of the reading as it is alone would not)."""
+    from valvereader.predict import Located
+
+    plain, mirrored = folders
+    radiograph = synthetic_radiograph((140, 140))
+    flipped = type(radiograph)(np.ascontiguousarray(radiograph.pixels[:, ::-1]), radiograph.meta)
+
+    def attention(predictor, image) -> np.ndarray:
+        prepared, outputs = predictor.identify(image)
+        return predictor._finish(image.shape, prepared, outputs, Located(None, 0.0), with_heatmap=False).attention
+
+    with_mirror = load_predictor(mirrored, device="cpu")
+    a, b = attention(with_mirror, radiograph), attention(with_mirror, flipped)
+    np.testing.assert_allclose(b, a[:, ::-1], atol=1e-5)
+    without = load_predictor(plain, device="cpu")
+    c, d = attention(without, radiograph), attention(without, flipped)
+    assert float(np.abs(d - c[:, ::-1]).max()) > 1e-3

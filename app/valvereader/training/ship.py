@@ -486,8 +486,9 @@ def _inference_section(card: dict) -> str:
     text = ""
     if inference.get("mirror"):
         text += ("Mirror reading: the program reads every view twice, as it is and mirrored left to right, and averages "
-                 "the two logits (as the ensemble averages its members); the open-set score and the attention map use "
-                 "the features of the view as it is, so the verdict's score and the unseen-valve AUROC do not change. "
+                 "the two logits (as the ensemble averages its members); the open-set score uses the features of the view "
+                 "as it is, so the verdict's score and the unseen-valve AUROC do not change; the attention map is the "
+                 "mean of both readings' maps (the mirrored one turned back), the map of the averaged logits. "
                  + (f"{inference['chosen_on']}. " if inference.get("chosen_on") else "")
                  + (f"{inference['measured']}" if inference.get("measured") else "") + "\n\n")
     if card.get("shift_study"):

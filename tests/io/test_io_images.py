@@ -106,3 +106,48 @@ def test_a_file_that_only_starts_with_bm_is_not_taken_for_a_bmp(tmp_path: Path) 
     real = tmp_path / "real.bmp"
     Image.new("L", (4, 4), 7).save(real)
     assert sniff(real) == "image"
+
+
+def _valve_like(shape: tuple[int, int] = (48, 64)) -> np.ndarray:
+    """Display values 0..1: a dark field with a bright (dense, metal-like) block."""
+    display = np.full(shape, 0.2)
+    display[10:30, 20:40] = 0.95
+    display[0, 0] = 0.0  # the darkest value present, so a reversal cannot hide in a stretch
+    return display
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiff_white_is_zero_shows_dense_metal_white(tmp_path: Path, bits: int) -> None:
+    """A TIFF whose PhotometricInterpretation is WhiteIsZero stores 0 for white. Pillow reverses
+    8-bit ones itself and reads 16-bit ones as stored: either way the metal must come out white."""
+    from PIL import TiffImagePlugin
+
+    display = _valve_like()
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[262] = 0  # WhiteIsZero
+    path = tmp_path / f"white_is_zero_{bits}.tif"
+    if bits == 8:  # Pillow writes "L" WhiteIsZero reversed on disk, and reverses it back on reading
+        Image.fromarray(np.round(display * 255).astype(np.uint8)).save(path, tiffinfo=info)
+    else:  # stored as WhiteIsZero means: the higher the value, the darker
+        Image.fromarray(np.round((1.0 - display) * 65535).astype(np.uint16)).save(path, tiffinfo=info)
+    with Image.open(path) as check:
+        assert check.tag_v2.get(262) == 0
+    r = load(path)
+    assert r.pixels[20, 30] > 0.9 and r.pixels[40, 5] < 0.3  # metal white, field dark
+    np.testing.assert_allclose(r.pixels, display, atol=1.5 / 255)
+    assert r.meta.photometric == "MONOCHROME1"
+    reversed_here = any("WhiteIsZero" in note for note in r.meta.notes)
+    assert reversed_here is (bits == 16)  # said where the program reversed it, not where Pillow did
+
+
+def test_tiff_16_bit_black_is_zero_is_not_reversed(tmp_path: Path) -> None:
+    from PIL import TiffImagePlugin
+
+    display = _valve_like()
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[262] = 1  # BlackIsZero, the usual
+    path = tmp_path / "black_is_zero.tif"
+    Image.fromarray(np.round(display * 65535).astype(np.uint16)).save(path, tiffinfo=info)
+    r = load(path)
+    np.testing.assert_allclose(r.pixels, display, atol=1.5 / 255)
+    assert r.meta.photometric == "MONOCHROME2" and not any("WhiteIsZero" in note for note in r.meta.notes)

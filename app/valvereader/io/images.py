@@ -50,6 +50,29 @@ def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
     return luminance(rgb) / 255.0, 8
 
 
+# Grey modes Pillow reverses itself when a TIFF says WhiteIsZero (its "L;I" and "1;I" raw
+# modes); the deeper ones it reads as stored.
+_PILLOW_REVERSES = frozenset({"1", "L", "LA", "P"})
+
+
+def _white_is_zero(image: Image.Image) -> bool:
+    """A TIFF whose PhotometricInterpretation (tag 262) is 0, WhiteIsZero: a grey value of 0 is
+    white (a film digitiser's or CR's own export may be written so)."""
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None:
+        return False
+    try:
+        return int(tags.get(262, -1)) == 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _to_reverse(image: Image.Image) -> bool:
+    """A WhiteIsZero TIFF in a mode Pillow reads as stored (16-bit, 32-bit, float): its values
+    must be reversed to show dense metal white. 8-bit and bilevel ones Pillow reverses itself."""
+    return image.mode not in _PILLOW_REVERSES and _white_is_zero(image)
+
+
 # A 16-bit image whose values stay below this cannot be a full-range 16-bit picture: stored
 # values of a 10- to 14-bit detector, as crops exported from a DICOM's pixel data often are.
 PART_RANGE_LIMIT = 1 << 14
@@ -111,6 +134,10 @@ def load_image(path: Path, frame: int = 0) -> Radiograph:
             else:
                 image_to_read = image
             unit, bits = _to_unit(image_to_read, notes)
+            white_is_zero = _white_is_zero(image_to_read)
+            if _to_reverse(image_to_read):
+                unit = 1.0 - unit
+                notes.append("TIFF stores white as zero (WhiteIsZero): grey scale reversed, dense metal white")
         except OSError as exc:
             message = str(exc)
             if "truncated" in message.lower() or "broken data stream" in message.lower():
@@ -127,7 +154,8 @@ def load_image(path: Path, frame: int = 0) -> Radiograph:
     meta = RadiographMeta(
         source=str(path),
         file_format=file_format,
-        photometric="MONOCHROME2" if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F") else mode,
+        photometric=("MONOCHROME1" if white_is_zero else "MONOCHROME2")
+        if mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F") else mode,
         bits_stored=bits,
         frames=frames,
         original_shape=(int(unit.shape[0]), int(unit.shape[1])),

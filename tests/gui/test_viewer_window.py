@@ -331,3 +331,30 @@ def test_opening_a_new_batch_during_analysis_replaces_the_old_one(qtbot, make_wi
     assert window.worklist.studies[0].prediction is not None
     assert len(window.worklist.studies) == 1
     assert window.canvas.radiograph.meta.source.endswith("new.png")
+
+
+def test_what_the_loader_did_to_an_image_is_told_to_the_reader(qtbot, make_window, tmp_path: Path) -> None:
+    """A loader note (here: a 16-bit PNG holding a 12-bit detector's values, stretched) reaches
+    the status line and View ▸ Messages when the study is shown; a plain image posts none."""
+    import numpy as np
+    from PIL import Image
+
+    plain = write_png(tmp_path / "plain.png", skull_image())
+    twelve_bit = tmp_path / "twelve_bit.png"
+    Image.fromarray(np.rint(skull_image() * 4095).astype(np.uint16)).save(twelve_bit)
+    window = make_window()
+    window.open_paths([plain])
+    wait_settled(qtbot, window)
+    assert not [m for m in window.notifier.messages if "plain.png" in m.text]
+    assert window.image_notes.isHidden() and window.image_notes.text() == ""
+    window.open_paths([twelve_bit])
+
+    def noted() -> list:
+        return [m for m in window.notifier.messages if m.text.startswith("twelve_bit.png: ")]
+
+    qtbot.waitUntil(lambda: bool(noted()), timeout=TIMEOUT)
+    assert "stretched" in noted()[-1].text and noted()[-1].level == "warning"
+    # ... and stays in the status line while the study is shown, beside the passing messages.
+    qtbot.waitUntil(window.is_settled, timeout=TIMEOUT)
+    assert not window.image_notes.isHidden() and window.image_notes.text().startswith("Image: 16-bit image")
+    assert "stretched" in window.image_notes.toolTip()

@@ -123,7 +123,14 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_analysis)
         disclaimer = QLabel(DISCLAIMER)
         disclaimer.setObjectName("disclaimer")
+        # What the loader did to the image on screen (first of N frames, no window in the file,
+        # grey scale reversed, ...): kept in the status line while the study is shown, where the
+        # batch's passing messages cannot cover it.
+        self.image_notes = QLabel()
+        self.image_notes.setObjectName("imageNotes")
+        self.image_notes.setVisible(False)
         status = self.statusBar()
+        status.addPermanentWidget(self.image_notes)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.cancel_button)
         status.addPermanentWidget(disclaimer)
@@ -305,6 +312,7 @@ class MainWindow(QMainWindow):
         self.view.reset_geometry()
         self.dial.reset()
         self.canvas.set_radiograph(None)
+        self._show_image_notes([])
         self._shown_index = -1
         self.canvas.placeholder = f"Loading {study.path.name}…"
         self.result_panel.show_message("Analysing…", f"{study.path.name}")
@@ -324,7 +332,18 @@ class MainWindow(QMainWindow):
             return
         self._shown_index = index
         self.canvas.set_radiograph(radiograph)
+        notes = list(getattr(radiograph.meta, "notes", None) or [])
+        self._show_image_notes(notes)
+        if notes:  # and once in View ▸ Messages and the log
+            self.notifier.warning(f"{self.worklist.studies[index].path.name}: {'; '.join(notes)}")
         self.show_result()
+
+    def _show_image_notes(self, notes: list[str]) -> None:
+        """The loader's notes on the study shown, in the status line (shortened; whole in the tooltip)."""
+        text = "; ".join(notes)
+        self.image_notes.setText(f"Image: {text[:77] + '…' if len(text) > 80 else text}" if text else "")
+        self.image_notes.setToolTip(text)
+        self.image_notes.setVisible(bool(text))
 
     def _radiograph_failed(self, batch: int, index: int, exc: BaseException) -> None:
         if batch != self._batch or index != self.worklist.current:

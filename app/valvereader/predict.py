@@ -367,25 +367,32 @@ class Predictor:
         prepared = (prepare or _Prepare(radiograph))(self._identify, region)
         return prepared, self._run_identifier(prepared.pixels[None, None])
 
-    def _run_identifier(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """The identifier's outputs for a batch (N, 1, S, S). With the card's ``mirror``, every
-        image is read mirrored too, in the same run where the backend takes a batch, and the
-        logits are the mean of the two readings (the ensemble's members are joined the same
-        way); the features, which the open-set score and the attention map read, are those of
-        the images as they are. The mirrored readings' feature maps are kept as ``mirror_features``
-        for the attention map, which then explains the averaged logits (the logits are linear in
-        the pooled features): an image and its mirror image get mirror-image maps."""
+    def identifier_inputs(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The arrays the identifier's backend runs for a batch (N, 1, S, S): the batch itself,
+        or with the card's ``mirror`` the batch followed by its left-right mirror image, in one
+        array where the backend takes a batch (else the two one after the other). The
+        benchmark times exactly these runs as the bare forward passes."""
         if not self.mirror:
-            return self._identifier.run(batch)
-        n = len(batch)
+            return [batch]
         mirrored = batch[..., ::-1]
         if getattr(self._identifier, "batches", False):
-            both = self._identifier.run(np.concatenate([batch, mirrored]))
-            outputs = {name: value[:n] for name, value in both.items()}
-            second = {name: value[n:] for name, value in both.items()}
-        else:
-            outputs = self._identifier.run(batch)
-            second = self._identifier.run(np.ascontiguousarray(mirrored))
+            return [np.concatenate([batch, mirrored])]
+        return [batch, np.ascontiguousarray(mirrored)]
+
+    def _run_identifier(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The identifier's outputs for a batch (N, 1, S, S). With the card's ``mirror``, every
+        image is read mirrored too (``identifier_inputs``), and the logits are the mean of the two
+        readings (the ensemble's members are joined the same way); the features, which the
+        open-set score reads, are those of the images as they are. The mirrored readings' feature
+        maps are kept as ``mirror_features`` for the attention map, which then explains the
+        averaged logits (the logits are linear in the pooled features): an image and its mirror
+        image get mirror-image maps."""
+        runs = [self._identifier.run(inputs) for inputs in self.identifier_inputs(batch)]
+        if not self.mirror:
+            return runs[0]
+        n = len(batch)
+        outputs = {name: value[:n] for name, value in runs[0].items()}
+        second = runs[-1] if len(runs) > 1 else {name: value[n:] for name, value in runs[0].items()}
         outputs["logits"] = (outputs["logits"] + second["logits"]) / 2
         outputs["mirror_features"] = second["features"]
         return outputs

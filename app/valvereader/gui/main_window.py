@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.image_notes = QLabel()
         self.image_notes.setObjectName("imageNotes")
         self.image_notes.setVisible(False)
+        self._noted: set[Path] = set()  # files whose notes went to View ▸ Messages already
         status = self.statusBar()
         status.addPermanentWidget(self.image_notes)
         status.addPermanentWidget(self.progress)
@@ -332,10 +333,12 @@ class MainWindow(QMainWindow):
             return
         self._shown_index = index
         self.canvas.set_radiograph(radiograph)
-        notes = list(getattr(radiograph.meta, "notes", None) or [])
+        notes = radiograph.meta.notes
         self._show_image_notes(notes)
-        if notes:  # and once in View ▸ Messages and the log
-            self.notifier.warning(f"{self.worklist.studies[index].path.name}: {'; '.join(notes)}")
+        path = self.worklist.studies[index].path
+        if notes and path not in self._noted:  # and once per file in View ▸ Messages and the log
+            self._noted.add(path)
+            self.notifier.warning(f"{path.name}: {'; '.join(notes)}")
         self.show_result()
 
     def _show_image_notes(self, notes: list[str]) -> None:

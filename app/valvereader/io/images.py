@@ -50,9 +50,9 @@ def _to_unit(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, int]:
     return luminance(rgb) / 255.0, 8
 
 
-# Grey modes Pillow reverses itself when a TIFF says WhiteIsZero (its "L;I" and "1;I" raw
-# modes); the deeper ones it reads as stored.
-_PILLOW_REVERSES = frozenset({"1", "L", "LA", "P"})
+# Grey modes Pillow reverses itself when a TIFF says WhiteIsZero (its "1;I" and "L;I" raw
+# modes, 1 to 8 bits); the deeper ones (16-bit, 32-bit, float) it reads as stored.
+_PILLOW_REVERSES = frozenset({"1", "L"})
 
 
 def _white_is_zero(image: Image.Image) -> bool:
@@ -65,12 +65,6 @@ def _white_is_zero(image: Image.Image) -> bool:
         return int(tags.get(262, -1)) == 0
     except (TypeError, ValueError):
         return False
-
-
-def _to_reverse(image: Image.Image) -> bool:
-    """A WhiteIsZero TIFF in a mode Pillow reads as stored (16-bit, 32-bit, float): its values
-    must be reversed to show dense metal white. 8-bit and bilevel ones Pillow reverses itself."""
-    return image.mode not in _PILLOW_REVERSES and _white_is_zero(image)
 
 
 # A 16-bit image whose values stay below this cannot be a full-range 16-bit picture: stored
@@ -135,7 +129,7 @@ def load_image(path: Path, frame: int = 0) -> Radiograph:
                 image_to_read = image
             unit, bits = _to_unit(image_to_read, notes)
             white_is_zero = _white_is_zero(image_to_read)
-            if _to_reverse(image_to_read):
+            if white_is_zero and image_to_read.mode not in _PILLOW_REVERSES:  # dense metal white
                 unit = 1.0 - unit
                 notes.append("TIFF stores white as zero (WhiteIsZero): grey scale reversed, dense metal white")
         except OSError as exc:

@@ -613,27 +613,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="only merge these keys into the card's inference in --weights (e.g. {\"mirror\": true}; "
                              "null removes a key), with --version the card's new version; the weights are untouched")
     args = parser.parse_args(argv)
-    if args.update_inference:
+    card = args.weights / "identifier.json"
+    for flag, text, key, update in (
+        ("--update-inference", args.update_inference, "inference", lambda c: update_inference(card, c, version=args.version)),
+        ("--update-view-choice", args.update_view_choice, "view_choice", lambda c: update_view_choice(card, c)),
+    ):
+        if not text:
+            continue
         try:
-            changes = json.loads(args.update_inference)
+            changes = json.loads(text)
             if not isinstance(changes, dict):
-                raise TypeError("--update-inference takes a JSON object")
-            update_inference(args.weights / "identifier.json", changes, version=args.version)
+                raise TypeError(f"{flag} takes a JSON object")
+            update(changes)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             print(f"ship: {exc}", file=sys.stderr)
             return 2
-        print(f"inference of {args.weights / 'identifier.json'} updated: {', '.join(changes)}", file=sys.stderr)
-        return 0
-    if args.update_view_choice:
-        try:
-            changes = json.loads(args.update_view_choice)
-            if not isinstance(changes, dict):
-                raise TypeError("--update-view-choice takes a JSON object")
-            update_view_choice(args.weights / "identifier.json", changes)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            print(f"ship: {exc}", file=sys.stderr)
-            return 2
-        print(f"view_choice of {args.weights / 'identifier.json'} updated: {', '.join(changes)}", file=sys.stderr)
+        print(f"{key} of {card} updated: {', '.join(changes)}", file=sys.stderr)
         return 0
     if args.update_honest_loco:
         try:

@@ -395,6 +395,9 @@ def plan_workers(meta: dict, args) -> list[dict]:
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0,
                 region_ratio=args.region_ratio)
+    extra_augment = {k: v for k, v in (("invert", args.invert), ("noise", args.noise)) if v}
+    if extra_augment:  # (absent when off: earlier sessions' specs and batches stay as they were)
+        base["augment"] = extra_augment
     workers = []
     phantom_regions = np.flatnonzero(src < 0) if args.phantom_regions else np.zeros(0, np.int64)
     for name, size in (("final_a", args.sizes[0]), ("final_b", args.sizes[-1])):
@@ -473,7 +476,9 @@ def train_worker(spec: dict, args, deadline_at: float | None = None) -> dict:
     y_all = np.concatenate([labels[train_real], region_lab[train_reg]])
     weights = inverse_frequency_weights(y_all, num_classes)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device), label_smoothing=spec["label_smoothing"])
-    augment = Augment(AugmentConfig(max_rotation=90.0, zoom=(0.8, 1.3)), torch.Generator().manual_seed(spec["seed"] + 11))
+    # The sessions' augmentation; a spec's "augment" (--invert, --noise) adds to it.
+    augment = Augment(AugmentConfig(**{"max_rotation": 90.0, "zoom": (0.8, 1.3), **spec.get("augment", {})}),
+                      torch.Generator().manual_seed(spec["seed"] + 11))
     per_epoch_regions = _regions_per_epoch(len(train_real), len(train_reg), spec.get("region_ratio", 1.0))
     batch = spec["batch"]
     # Every batch is full (the remainder of an epoch's shuffled items waits for the next
@@ -924,6 +929,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--max-lr", type=float, default=1e-3)
+    parser.add_argument("--invert", type=float, default=0.0, help="probability of training an image with its grey scale reversed")
+    parser.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise in training: each image's sigma uniform in 0..NOISE")
     parser.add_argument("--epochs-final", type=int, default=30)
     parser.add_argument("--epochs-cv", type=int, default=20)
     parser.add_argument("--epochs-loco", type=int, default=12)

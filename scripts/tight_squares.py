@@ -2,7 +2,7 @@
 those crops (docs/training.md, "Candidate 2.0.2"), on the CPU.
 
     python scripts/tight_squares.py prepare WORK [--member 0] [--size 320] [--paste]
-    python scripts/tight_squares.py train WORK OUT [--epochs 2] [--max-lr 3e-4]
+    python scripts/tight_squares.py train WORK OUT [--epochs 2] [--max-lr 3e-4] [--invert P] [--noise S]
 
 ``prepare`` runs the shipped locator on every crop of runs/identifier/split.json as the program
 loads it and keeps, for each crop where it fires, the box squared ×1 (what the program reads
@@ -112,7 +112,7 @@ def prepare(work: Path, member: int, size: int, seed: int = 52, paste: bool = Fa
     print(f"{len(source)} squares of {sum(s != 'test' for s in split)} train/validation crops", file=sys.stderr)
 
 
-def train(work: Path, out: Path, epochs: int, max_lr: float, size: int, seed: int) -> None:
+def train(work: Path, out: Path, epochs: int, max_lr: float, size: int, seed: int, augment: dict | None = None) -> None:
     import gpu_session
 
     gpu_session._setup(ROOT)
@@ -128,7 +128,7 @@ def train(work: Path, out: Path, epochs: int, max_lr: float, size: int, seed: in
                 weight_decay=1e-4, label_smoothing=0.05, seed=seed, region_ratio=1.0,
                 train_real=train_real.tolist(), train_regions=np.flatnonzero(np.isin(src, train_real)).tolist(),
                 eval={"val_real": val_real.tolist(), "val_regions": np.flatnonzero(np.isin(src, val_real) & (var == 0)).tolist()},
-                save=epochs > 0)
+                save=epochs > 0, **({"augment": augment} if augment else {}))
     result = gpu_session.train_worker(spec, args)
     (out / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(json.dumps({k: {m: v[m] for m in ("n", "accuracy", "macro_f1")} for k, v in result["metrics"].items()}))
@@ -149,11 +149,14 @@ def main() -> int:
     t.add_argument("--max-lr", type=float, default=3e-4)
     t.add_argument("--size", type=int, default=320)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--invert", type=float, default=0.0, help="probability of a reversed grey scale in training")
+    t.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise in training, sigma uniform in 0..NOISE")
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.work, args.member, args.size, paste=args.paste)
     else:
-        train(args.work, args.out, args.epochs, args.max_lr, args.size, args.seed)
+        augment = {k: v for k, v in (("invert", args.invert), ("noise", args.noise)) if v}
+        train(args.work, args.out, args.epochs, args.max_lr, args.size, args.seed, augment)
     return 0
 
 

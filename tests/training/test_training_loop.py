@@ -51,6 +51,25 @@ def test_augment_is_reproducible_stays_in_range_and_is_identity_when_off() -> No
     torch.testing.assert_close(Augment(off)(x), x, atol=1e-5, rtol=0)
 
 
+def test_augment_invert_and_noise_are_what_they_say_and_leave_other_configs_unchanged() -> None:
+    x = torch.rand(64, 1, 32, 32) * 0.5 + 0.25  # (no clipping below: the noise stays visible)
+    off = dict(flip_horizontal=0, flip_vertical=0, max_rotation=0, zoom=(1.0, 1.0), max_shift=0, max_warp=0,
+               brightness=0, contrast=0, gamma=0)
+    inverted = Augment(AugmentConfig(**off, invert=1.0))(x)
+    torch.testing.assert_close(inverted, 1 - x, atol=1e-5, rtol=0)
+    noisy = Augment(AugmentConfig(**off, noise=0.04), torch.Generator().manual_seed(1))(x)
+    residual = (noisy - x).flatten(1)
+    sigmas = residual.std(dim=1)
+    assert residual.mean().abs() < 2e-3  # zero-mean noise
+    assert sigmas.max() <= 0.04 * 1.1 and sigmas.min() < 0.01 and sigmas.max() > 0.03  # each image its own sigma in 0..0.04
+    # A config without noise draws nothing more: the same seed gives the batches it gave before.
+    plain = Augment(AugmentConfig(), torch.Generator().manual_seed(7))(x)
+    explicit = Augment(AugmentConfig(noise=0.0, invert=0.0), torch.Generator().manual_seed(7))(x)
+    torch.testing.assert_close(plain, explicit, atol=0, rtol=0)
+    with_noise = Augment(AugmentConfig(noise=0.02), torch.Generator().manual_seed(7))(x)
+    assert not torch.allclose(plain, with_noise)
+
+
 def _toy_data(n: int = 24, size: int = 32):
     rng = np.random.default_rng(0)
     labels = np.arange(n) % len(CLASSES)

@@ -2,7 +2,8 @@
 
 One random projective transform per image (flip, rotation, zoom, a little shift and a
 perspective warp, composed into one homography, one resampling), then brightness, contrast
-and gamma jitter. Works on (N, 1, H, W) tensors in 0..1, on CPU or GPU.
+and gamma jitter; optionally a reversed grey scale and pixel noise (both off by default).
+Works on (N, 1, H, W) tensors in 0..1, on CPU or GPU.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class AugmentConfig:
     contrast: float = 0.25  # multiplicative, 1 ±
     gamma: float = 0.25  # log-uniform, exp(±)
     invert: float = 0.0  # probability of reversing the grey scale
+    # Gaussian pixel noise at the network's scale: each image's sigma uniform in 0..noise (0: none).
+    # Drawn last, and only when on, so that a config without it gives the same batches as before.
+    noise: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -80,4 +84,7 @@ class Augment:
         if c.invert > 0:
             flip = (self._uniform(n, 0, 1, device) < c.invert).view(shape)
             out = torch.where(flip, 1 - out, out)
+        if c.noise > 0:
+            sigma = self._uniform(n, 0.0, c.noise, device).view(shape)
+            out = out + sigma * torch.randn(out.shape, generator=self.generator).to(device)
         return out.clamp(0, 1)

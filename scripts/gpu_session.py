@@ -395,7 +395,7 @@ def plan_workers(meta: dict, args) -> list[dict]:
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0,
                 region_ratio=args.region_ratio)
-    extra_augment = {k: v for k, v in (("invert", args.invert), ("noise", args.noise)) if v}
+    extra_augment = {k: v for k in ("invert", "noise") if (v := getattr(args, k, 0.0))}
     if extra_augment:  # (absent when off: earlier sessions' specs and batches stay as they were)
         base["augment"] = extra_augment
     workers = []

@@ -60,3 +60,18 @@ def test_pasted_squares_train_with_the_regions_and_are_evaluated_apart() -> None
     old.update(region_source=source[:96], region_variant=[0, 1] * 48, region_label=[labels[i] for i in source[:96]])
     legacy = {w["name"]: w for w in gpu_session.plan_workers(old, args)}["final_a"]
     assert "val_pasted" not in legacy["eval"] and len(legacy["eval"]["val_regions"]) == 8
+
+
+def test_invert_and_noise_reach_every_worker_only_when_asked() -> None:
+    gpu_session = load_script("gpu_session")
+    gpu_session.CLASSES = list(VALVE_IDS)
+    labels = [c % len(VALVE_IDS) for c in range(48)]
+    meta = {"labels": labels, "split": ["train"] * 32 + ["validation"] * 8 + ["test"] * 8,
+            "region_source": list(range(48)), "region_variant": [0] * 48, "region_label": labels}
+    common = dict(max_lr=1e-3, batch=16, region_ratio=1.0, phantom_regions=False, sizes=[64], epochs_final=1,
+                  epochs_cv=1, epochs_loco=1, folds=2, loco=True)
+    asked = gpu_session.plan_workers(meta, types.SimpleNamespace(**common, invert=0.3, noise=0.02))
+    assert asked and all(w["augment"] == {"invert": 0.3, "noise": 0.02} for w in asked)
+    # Off (0, or an older caller without the flags): no "augment" key, the specs of earlier sessions.
+    for args in (types.SimpleNamespace(**common, invert=0.0, noise=0.0), types.SimpleNamespace(**common)):
+        assert not any("augment" in w for w in gpu_session.plan_workers(meta, args))

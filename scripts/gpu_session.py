@@ -369,6 +369,18 @@ def _regions_per_epoch(real: int, pool: int, ratio: float) -> int:
     return min(pool, int(round(max(0.0, ratio) * real)))
 
 
+def add_augment_flags(parser: argparse.ArgumentParser) -> None:
+    """--invert and --noise: augmentation beyond the sessions' own (AugmentConfig), off by default."""
+    parser.add_argument("--invert", type=float, default=0.0, help="probability of training an image with its grey scale reversed")
+    parser.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise in training: each image's sigma uniform in 0..NOISE")
+
+
+def augment_overrides(args) -> dict:
+    """The AugmentConfig fields that --invert and --noise turn on (none when off, or for callers
+    whose ``args`` lack them)."""
+    return {key: value for key in ("invert", "noise") if (value := getattr(args, key, 0.0))}
+
+
 def plan_workers(meta: dict, args) -> list[dict]:
     labels = np.asarray(meta["labels"])
     split = np.asarray(meta["split"])
@@ -395,7 +407,7 @@ def plan_workers(meta: dict, args) -> list[dict]:
 
     base = dict(max_lr=args.max_lr, pct_start=0.2, batch=args.batch, weight_decay=1e-4, label_smoothing=0.05, seed=0,
                 region_ratio=args.region_ratio)
-    extra_augment = {k: v for k in ("invert", "noise") if (v := getattr(args, k, 0.0))}
+    extra_augment = augment_overrides(args)
     if extra_augment:  # (absent when off: earlier sessions' specs and batches stay as they were)
         base["augment"] = extra_augment
     workers = []
@@ -929,8 +941,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--max-lr", type=float, default=1e-3)
-    parser.add_argument("--invert", type=float, default=0.0, help="probability of training an image with its grey scale reversed")
-    parser.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise in training: each image's sigma uniform in 0..NOISE")
+    add_augment_flags(parser)
     parser.add_argument("--epochs-final", type=int, default=30)
     parser.add_argument("--epochs-cv", type=int, default=20)
     parser.add_argument("--epochs-loco", type=int, default=12)

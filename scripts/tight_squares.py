@@ -149,14 +149,14 @@ def main() -> int:
     t.add_argument("--max-lr", type=float, default=3e-4)
     t.add_argument("--size", type=int, default=320)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--invert", type=float, default=0.0, help="probability of a reversed grey scale in training")
-    t.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise in training, sigma uniform in 0..NOISE")
+    import gpu_session
+
+    gpu_session.add_augment_flags(t)
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.work, args.member, args.size, paste=args.paste)
     else:
-        augment = {k: v for k, v in (("invert", args.invert), ("noise", args.noise)) if v}
-        train(args.work, args.out, args.epochs, args.max_lr, args.size, args.seed, augment)
+        train(args.work, args.out, args.epochs, args.max_lr, args.size, args.seed, gpu_session.augment_overrides(args))
     return 0
 
 

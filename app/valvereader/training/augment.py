@@ -86,5 +86,8 @@ class Augment:
             out = torch.where(flip, 1 - out, out)
         if c.noise > 0:
             sigma = self._uniform(n, 0.0, c.noise, device).view(shape)
-            out = out + sigma * torch.randn(out.shape, generator=self.generator).to(device)
+            # Drawn on the batch's device by a generator seeded from this one (reproducible, and no
+            # batch-sized CPU tensor copied to the GPU every step).
+            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+            out = out + sigma * torch.randn(out.shape, generator=torch.Generator(device).manual_seed(seed), device=device)
         return out.clamp(0, 1)

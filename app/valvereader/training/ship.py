@@ -262,13 +262,17 @@ def _rewrite_card(card_path: Path, edit):
     return result
 
 
+def _merged(section: dict | None, changes: dict) -> dict:
+    """A card section with ``changes`` merged in; a value None removes its key."""
+    return {key: value for key, value in {**(section or {}), **changes}.items() if value is not None}
+
+
 def update_view_choice(card_path: Path, changes: dict) -> dict:
     """Change a shipped card's view rule (``view_choice``) without shipping the network again:
     ``changes`` are merged into it (a value None removes the key), the JSON card and its
     Markdown twin are rewritten; weights are untouched. Returns the new view_choice."""
     def edit(data: dict) -> dict:
-        choice = {**(data.get("view_choice") or {}), **changes}
-        data["view_choice"] = {key: value for key, value in choice.items() if value is not None}
+        data["view_choice"] = _merged(data.get("view_choice"), changes)
         return data["view_choice"]
 
     return _rewrite_card(card_path, edit)
@@ -281,8 +285,7 @@ def update_inference(card_path: Path, changes: dict, version: str | None = None)
     change; the JSON card and its Markdown twin are rewritten, weights untouched. Returns the
     new ``inference``."""
     def edit(data: dict) -> dict:
-        inference = {**(data.get("inference") or {}), **changes}
-        data["inference"] = {key: value for key, value in inference.items() if value is not None}
+        data["inference"] = _merged(data.get("inference"), changes)
         if not data["inference"]:
             del data["inference"]
         if version:

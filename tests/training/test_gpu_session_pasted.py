@@ -75,3 +75,15 @@ def test_invert_and_noise_reach_every_worker_only_when_asked() -> None:
     # Off (0, or an older caller without the flags): no "augment" key, the specs of earlier sessions.
     for args in (types.SimpleNamespace(**common, invert=0.0, noise=0.0), types.SimpleNamespace(**common)):
         assert not any("augment" in w for w in gpu_session.plan_workers(meta, args))
+
+
+def test_setup_stops_at_once_when_a_package_the_device_lacks_is_not_carried(tmp_path, monkeypatch) -> None:
+    # The eighteenth session's first device call died after 33 s of work: no pydicom wheel.
+    import pytest
+
+    gpu_session = load_script("gpu_session")
+    (tmp_path / "whl").mkdir()
+    monkeypatch.setattr(gpu_session, "REQUIRED_MODULES", ("pydicom", "no_such_module_carried_xyz"))
+    with pytest.raises(SystemExit, match="no_such_module_carried_xyz") as stopped:
+        gpu_session._setup(tmp_path)
+    assert "pydicom," not in str(stopped.value)  # only what is missing is named

@@ -12,9 +12,11 @@ model named in several sessions is taken from the last one that has it.
 
 With ``--join`` the sessions are the members of an ensemble, as identifier 2.0.0 joins its
 members: each fold's logits are the mean of the members' logits for the same held-out images
-(the folds must hold the same images in the same order, or the script stops). The composite
-regions were scored inside each session, per network, so the joined report has none; the
-leave-one-class-out runs are not joined either (the sessions returned scores, not features).
+(the folds must hold the same images in the same order, or the script stops). A member whose
+folds ran in several calls is given as their folders joined by "+" (``A+B``; a later call's
+fold wins). The composite regions were scored inside each session, per network, so the joined
+report has none; the leave-one-class-out runs are not joined either (the sessions returned
+scores, not features).
 """
 from __future__ import annotations
 
@@ -169,15 +171,25 @@ def read_folds(folder: Path) -> dict[str, dict[str, np.ndarray]]:
     return folds
 
 
+def member_folders(arg: Path) -> list[Path]:
+    """The result folders of one ensemble member: a folder, or several joined by "+"."""
+    return [arg] if arg.is_dir() else [Path(part) for part in str(arg).split("+")]
+
+
 def joined(args) -> int:
     """The cross-validation of an ensemble whose members' folds ran in different sessions."""
     classes = list(VALVE_IDS)
     members = []
     for folder in args.results:
-        doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        folds = read_folds(folder)
-        ok = {n for n, r in doc["results"].items() if "error" not in r}
-        members.append({"folder": folder, "folds": {n: f for n, f in folds.items() if n in ok}, "results": doc["results"]})
+        # One member's folds may come from several calls (A+B+C); a later call's fold wins, and
+        # a fold a call failed to train is taken from the others.
+        results, folds = {}, {}
+        for part in member_folders(folder):
+            doc = json.loads((part / "results.json").read_text(encoding="utf-8"))
+            ok = {n: r for n, r in doc["results"].items() if "error" not in r}
+            results.update(ok)
+            folds.update({n: f for n, f in read_folds(part).items() if n in ok})
+        members.append({"folder": folder, "folds": folds, "results": results})
     names = sorted(set.intersection(*(set(m["folds"]) for m in members)))
     if not names:
         raise SystemExit("no fold is present in every session")

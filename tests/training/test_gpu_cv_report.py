@@ -133,3 +133,31 @@ def test_pasted_squares_are_reported_apart_from_the_composite_regions(tmp_path, 
     monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--results", str(tmp_path / "t"), "--out", str(tmp_path / "r2")])
     assert _load().main() == 0
     assert "pasted_mean_sd" not in json.loads((tmp_path / "r2" / "metrics.json").read_text())
+
+
+def test_join_takes_a_members_folds_from_several_calls(tmp_path, monkeypatch) -> None:
+    # The eighteenth session's 384 px folds came back from two calls (cv0 in one, cv1 in the next).
+    k = len(VALVE_IDS)
+    true = np.repeat(np.arange(k), 3)
+    wrong = true.copy()
+    wrong[:3] = 1
+    _session(tmp_path / "a1", {"cv0": (true, true)}, {})
+    _session(tmp_path / "a2", {"cv1": (true, wrong)}, {})
+    _session(tmp_path / "b", {"cv0": (true, true), "cv1": (true, true)}, {})
+    # Both calls' folds hold out images from 0: make the second call's fold the second block.
+    with np.load(tmp_path / "a2" / "cv_predictions.npz") as d:
+        arrays = {n: d[n] for n in d.files}
+    arrays["cv1_index"] = arrays["cv1_index"] + len(true)
+    np.savez(tmp_path / "a2" / "cv_predictions.npz", **arrays)
+    out = tmp_path / "joined"
+    member_a = f"{tmp_path / 'a1'}+{tmp_path / 'a2'}"
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--join", "--results", member_a, str(tmp_path / "b"), "--out", str(out)])
+    assert _load().main() == 0
+    rows = {row["fold"]: row for row in json.loads((out / "metrics.json").read_text())["folds"]}
+    assert set(rows) == {"cv0", "cv1"}  # cv9 failed in every call: left out
+    assert rows["cv0"]["members_accuracy"] == [1.0, 1.0]
+    assert rows["cv1"]["members_accuracy"] == [pytest.approx(1 - 3 / len(true)), 1.0]
+    # Without the second call member A has no cv1: only cv0 can be joined.
+    monkeypatch.setattr("sys.argv", ["gpu_cv_report.py", "--join", "--results", str(tmp_path / "a1"), str(tmp_path / "b"), "--out", str(out)])
+    assert _load().main() == 0
+    assert [row["fold"] for row in json.loads((out / "metrics.json").read_text())["folds"]] == ["cv0"]

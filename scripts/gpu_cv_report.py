@@ -229,7 +229,7 @@ def joined(args) -> int:
         lines.append(f"| {r['fold']} | {r['crops']} | {' + '.join(str(e) for e in r['epochs'])} | "
                      f"{' / '.join(f'{a:.3f}' for a in r['members_accuracy'])} | {r['accuracy']:.3f} | "
                      f"{' / '.join(f'{a:.3f}' for a in r['members_macro_f1'])} | {r['macro_f1']:.3f} |")
-    lines += ["", "| measure (mean ± SD over folds) | joined | " + " | ".join(m["folder"].name for m in members) + " |",
+    lines += ["", "| measure (mean ± SD over folds) | joined | " + " | ".join("+".join(f.name for f in member_folders(m["folder"])) for m in members) + " |",
               "|---|---:|" + "---:|" * len(members)]
     for k in ("accuracy", "macro_f1"):
         lines.append(f"| {k} | {ms[k]['mean']:.3f} ± {ms[k]['sd']:.3f} | " +

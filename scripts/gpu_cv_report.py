@@ -184,12 +184,13 @@ def joined(args) -> int:
         # One member's folds may come from several calls (A+B+C); a later call's fold wins, and
         # a fold a call failed to train is taken from the others.
         results, folds = {}, {}
-        for part in member_folders(folder):
+        parts = member_folders(folder)
+        for part in parts:
             doc = json.loads((part / "results.json").read_text(encoding="utf-8"))
             ok = {n: r for n, r in doc["results"].items() if "error" not in r}
             results.update(ok)
             folds.update({n: f for n, f in read_folds(part).items() if n in ok})
-        members.append({"folder": folder, "folds": folds, "results": results})
+        members.append({"folder": folder, "label": "+".join(part.name for part in parts), "folds": folds, "results": results})
     names = sorted(set.intersection(*(set(m["folds"]) for m in members)))
     if not names:
         raise SystemExit("no fold is present in every session")
@@ -229,7 +230,7 @@ def joined(args) -> int:
         lines.append(f"| {r['fold']} | {r['crops']} | {' + '.join(str(e) for e in r['epochs'])} | "
                      f"{' / '.join(f'{a:.3f}' for a in r['members_accuracy'])} | {r['accuracy']:.3f} | "
                      f"{' / '.join(f'{a:.3f}' for a in r['members_macro_f1'])} | {r['macro_f1']:.3f} |")
-    lines += ["", "| measure (mean ± SD over folds) | joined | " + " | ".join("+".join(f.name for f in member_folders(m["folder"])) for m in members) + " |",
+    lines += ["", "| measure (mean ± SD over folds) | joined | " + " | ".join(m["label"] for m in members) + " |",
               "|---|---:|" + "---:|" * len(members)]
     for k in ("accuracy", "macro_f1"):
         lines.append(f"| {k} | {ms[k]['mean']:.3f} ± {ms[k]['sd']:.3f} | " +

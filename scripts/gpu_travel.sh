@@ -5,6 +5,9 @@
 #   bash scripts/gpu_travel.sh off    # before the device calls: big tracked files leave git's index
 #   bash scripts/gpu_travel.sh off --lean  # the shipped safetensors weights too (17 MB): room for a
 #                                          # second backbone's ImageNet weights in .gpu/; the CUDA tests then skip
+#   bash scripts/gpu_travel.sh off --program  # for benchmarks/gpu_program.py (no .gpu/): the open-set
+#                                          # statistics and the sample DICOMs travel, the view-choice ones
+#                                          # and the ONNX exports stay (carry .gpu_bench/ instead of .gpu/)
 #   bash scripts/gpu_travel.sh on     # after them: index and .git/info/exclude as they were
 #   bash scripts/gpu_travel.sh size   # what would travel now, in MB (tracked + untracked-not-ignored + .gpu)
 #
@@ -19,11 +22,17 @@ BIG=(weights/identifier.onnx weights/locator.onnx weights/identifier.openset.saf
      docs/contact-sheet.png docs/evaluation/composite_failures_val.jpg)
 [[ ${2:-} == --lean ]] && BIG+=(weights/identifier.safetensors weights/locator.safetensors)
 mapfile -t SAMPLES < <(git ls-files 'resources/samples/*.dcm')
+if [[ ${2:-} == --program ]]; then
+    BIG=(weights/identifier.onnx weights/locator.onnx weights/identifier.openset_view.safetensors
+         docs/contact-sheet.png docs/evaluation/composite_failures_val.jpg)
+    SAMPLES=()
+fi
 BACKUP=.git/info/exclude.gpu_travel
 size() {
     local tree gpu=0
     tree=$(git ls-files -co --exclude-standard -z | xargs -0 -r du -cb 2>/dev/null | awk '$2 == "total" {s += $1} END {print s + 0}')
     [[ -d .gpu ]] && gpu=$(du -sb .gpu | cut -f1)
+    [[ ${1:-} == --program && -d .gpu_bench ]] && gpu=$(du -sb .gpu_bench | cut -f1)
     echo "travels: $(( (tree + gpu) / 1000000 )) MB (tree $(( tree / 1000000 )) MB, .gpu $(( gpu / 1000000 )) MB; limit 67 MB)"
 }
 case "${1:-}" in
@@ -32,7 +41,7 @@ case "${1:-}" in
         cp .git/info/exclude "$BACKUP"
         git rm -q --cached -- "${BIG[@]}" "${SAMPLES[@]}"
         for f in "${BIG[@]}" "${SAMPLES[@]}"; do echo "/$f" >> .git/info/exclude; done
-        size
+        size "${2:-}"
         ;;
     on)
         [[ -f $BACKUP ]] || { echo "nothing to restore" >&2; exit 1; }

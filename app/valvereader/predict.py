@@ -487,6 +487,7 @@ class Predictor:
         heatmap_max_side: int | None = None,
         ahead: int = 2,
         streams: int | None = None,
+        loaders: int | None = None,
     ) -> Iterator[tuple[T, Radiograph | None, Prediction | Exception]]:
         """Predict for many files (or anything ``load`` turns into a Radiograph), in order.
 
@@ -501,6 +502,11 @@ class Predictor:
         the other's network runs. With one stream, a background thread loads and preprocesses
         up to ``ahead`` items ahead while the networks run here (ONNX Runtime releases the GIL
         while it works).
+
+        ``loaders``: with one stream, the threads that load and preprocess ahead (default
+        ``_default_loaders``: one where the networks run on the CPU, whose cores they use; on
+        a GPU, where the networks take a few milliseconds and loading is the slow part, one
+        per spare core up to 4, and at least ``2 × loaders`` items ahead).
         """
         if load is None:
             from .io import load as load_file
@@ -525,11 +531,13 @@ class Predictor:
                 return radiograph, self.prepare(radiograph)
 
         iterator = iter(items)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="valvereader-prefetch") as pool:
+        loaders = self._default_loaders() if loaders is None else max(1, int(loaders))
+        depth = max(1, ahead, 2 * loaders if loaders > 1 else 1)
+        with ThreadPoolExecutor(max_workers=loaders, thread_name_prefix="valvereader-prefetch") as pool:
             pending: deque[tuple[T, Future]] = deque()
 
             def top_up() -> None:
-                while len(pending) < max(1, ahead):
+                while len(pending) < depth:
                     item = next(iterator, _END)
                     if item is _END:
                         return
@@ -561,6 +569,13 @@ class Predictor:
         backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
         on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
         return min(2, cpu_threads()) if on_cpu else 1
+
+    def _default_loaders(self) -> int:
+        """Threads loading and preprocessing ahead of a one-stream batch: 1 where a network runs
+        on the CPU (its cores are busy with it), else one per spare core, up to 4."""
+        backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
+        on_gpu = all(str(getattr(b, "device", "cpu")).startswith(("cuda", "mps")) for b in backends)
+        return min(4, max(1, cpu_threads() - 1)) if on_gpu else 1
 
     def _stream_predictor(self) -> Predictor:
         """This predictor on ONNX Runtime sessions of one thread each (made once, on first use

@@ -8,10 +8,10 @@ Usage (on a machine with CUDA, from the repository root):
 ``benchmarks/run.py`` does on the CPU, with the networks on ``--device`` (torch runtime):
 
 - one 2000 × 2500 DICOM, opened → valve, verdict and heatmap (``Predictor.predict``), against the
-  bare network runs that prediction makes, timed interleaved; the same film on the CPU (torch)
-  for the side-by-side row;
-- a batch of ``--batch`` 1280 × 1024 DICOMs: the network runs alone, and ``predict_many`` with one
-  loader thread and with its default loaders (on a GPU: one per spare core, up to 4);
+  bare network runs that prediction makes, timed interleaved, with the backend's CUDA graphs and
+  without them; the same film on the CPU (torch) for the side-by-side row;
+- a batch of ``--batch`` 1280 × 1024 DICOMs: the network runs alone, and ``predict_many`` with its
+  default streams and with ``--streams`` streams;
 - agreement: every file of the batch, the film and the bundled samples, predicted on the device
   and on the CPU: same valve, same verdict, max |Δ probability|, max relative Δ open-set score.
 
@@ -124,6 +124,7 @@ def main() -> int:
     parser.add_argument("--samples", type=Path, default=ROOT / "resources" / "samples")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--streams", type=int, nargs="*", default=[1, 3], help="predict_many streams to time besides the default")
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -140,6 +141,11 @@ def main() -> int:
     gpu = load_predictor(weights, device=args.device, runtime="torch")
     result["model_load_s"] = time.perf_counter() - t0
     cpu = load_predictor(weights, device="cpu", runtime="torch")
+    eager = load_predictor(weights, device=args.device, runtime="torch")  # the networks without CUDA graphs
+    for backend in (eager._identifier, eager._locator):
+        if backend is not None:
+            backend.graphs = False
+    result["cuda_graphs"] = bool(getattr(gpu._identifier, "graphs", False))
     result["model"] = f"{gpu.model_name} ({gpu.pipeline}, mirror {gpu.mirror})"
 
     # 1. one 2000 × 2500 film
@@ -150,10 +156,13 @@ def main() -> int:
     t0 = time.perf_counter()
     gpu.predict(load(big), with_heatmap=True, heatmap_max_side=1024)
     result["film_first_prediction_s"] = time.perf_counter() - t0  # CUDA kernels chosen, memory allocated
-    forward, end, cpu_end = [], [], []
+    eager.predict(load(big), with_heatmap=True, heatmap_max_side=1024)
+    forward, end, cpu_end, forward_eager, end_eager = [], [], [], [], []
     for _ in range(3 * args.repeat):
         forward += cpu_bench.timed(lambda: run_networks(gpu, inputs), 1)
         end += cpu_bench.timed(lambda: gpu.predict(load(big), with_heatmap=True, heatmap_max_side=1024), 1)
+        forward_eager += cpu_bench.timed(lambda: run_networks(eager, inputs), 1)
+        end_eager += cpu_bench.timed(lambda: eager.predict(load(big), with_heatmap=True, heatmap_max_side=1024), 1)
     for _ in range(max(3, args.repeat // 2)):
         cpu_end += cpu_bench.timed(lambda: cpu.predict(load(big), with_heatmap=True, heatmap_max_side=1024), 1)
     load_times = cpu_bench.timed(lambda: load(big), args.repeat)
@@ -163,6 +172,8 @@ def main() -> int:
                       "paired_ratio_quartiles": statistics.quantiles(ratios, n=4),
                       "load_ms": 1000 * statistics.median(load_times),
                       "cpu_torch_end_to_end_ms": 1000 * statistics.median(cpu_end),
+                      "without_graphs": {"forward_ms": 1000 * statistics.median(forward_eager),
+                                         "end_to_end_ms": 1000 * statistics.median(end_eager)},
                       "network_runs": int(inputs[0] is not None) + len(inputs[1])}
 
     # 2. batch
@@ -170,25 +181,29 @@ def main() -> int:
     files = cpu_bench.make_files(work / "batch", args.batch, (1280, 1024), seed=2)
     tensors = [network_inputs(gpu, load(f)) for f in files[: min(20, len(files))]]
 
-    def model_only() -> None:
+    def model_only(owner=gpu) -> None:
         for i in range(len(files)):
-            run_networks(gpu, tensors[i % len(tensors)])
+            run_networks(owner, tensors[i % len(tensors)])
 
-    def through(loaders: int | None) -> None:
-        for _, _, outcome in gpu.predict_many(files, with_heatmap=False, loaders=loaders):
+    def through(streams: int | None = None, owner=gpu) -> None:
+        for _, _, outcome in owner.predict_many(files, with_heatmap=False, streams=streams):
             if isinstance(outcome, Exception):
                 raise outcome
 
-    default_loaders = gpu._default_loaders()
-    rounds = {"model_only": [], "one_loader": [], "default_loaders": []}
+    default_streams = gpu._default_streams()
+    ways = {"model_only": model_only, "default": through,
+            "model_only_without_graphs": lambda: model_only(eager), "default_without_graphs": lambda: through(None, eager)}
+    for streams in args.streams:
+        ways[f"streams_{streams}"] = lambda streams=streams: through(streams)
+    rounds: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(3):
-        rounds["model_only"] += cpu_bench.timed(model_only, 1)
-        rounds["one_loader"] += cpu_bench.timed(lambda: through(1), 1)
-        rounds["default_loaders"] += cpu_bench.timed(lambda: through(None), 1)
+        for name, way in ways.items():
+            rounds[name] += cpu_bench.timed(way, 1)
     rate = {k: len(files) / statistics.median(v) for k, v in rounds.items()}
     result["batch"] = {"files": len(files), "shape": [1024, 1280], "images_per_s": rate,
-                       "rounds_s": rounds, "default_loaders": default_loaders,
-                       "fraction_of_model_only": {k: rate[k] / rate["model_only"] for k in ("one_loader", "default_loaders")}}
+                       "rounds_s": rounds, "default_streams": default_streams,
+                       "fraction_of_model_only": {k: rate[k] / rate["model_only"] for k in rate if k != "model_only"}}
+    result["batch"]["default_without_graphs_of_model_only_without_graphs"] = rate["default_without_graphs"] / rate["model_only_without_graphs"]
 
     # 3. agreement, device against CPU, through the whole program
     agree_files = [big] + files[:40] + sorted(args.samples.glob("*.dcm"))
@@ -199,8 +214,9 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - a sample this machine cannot decode is reported
             rows.append({"file": path.name, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        row = compare(gpu.predict(radiograph, with_heatmap=True), cpu.predict(radiograph, with_heatmap=True))
-        rows.append({"file": path.name, **row})
+        on_gpu = gpu.predict(radiograph, with_heatmap=True)
+        row = compare(on_gpu, cpu.predict(radiograph, with_heatmap=True))
+        rows.append({"file": path.name, **row, "against_without_graphs": compare(on_gpu, eager.predict(radiograph, with_heatmap=True))})
     compared = [r for r in rows if "error" not in r]
     result["agreement"] = {
         "files": len(compared), "unreadable": [r for r in rows if "error" in r],
@@ -208,15 +224,21 @@ def main() -> int:
         "same_box": sum(r["same_box"] for r in compared),
         "max_abs_prob_diff": max((r["max_abs_prob_diff"] for r in compared), default=None),
         "max_ood_rel_diff": max((r["ood_rel_diff"] for r in compared if r["ood_rel_diff"] is not None), default=None),
+        "graphs_against_without": {
+            "same_valve": sum(r["against_without_graphs"]["same_valve"] for r in compared),
+            "same_verdict": sum(r["against_without_graphs"]["same_verdict"] for r in compared),
+            "same_box": sum(r["against_without_graphs"]["same_box"] for r in compared),
+            "max_abs_prob_diff": max((r["against_without_graphs"]["max_abs_prob_diff"] for r in compared), default=None)},
         "rows": rows}
     result["seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     f, b, a = result["film"], result["batch"], result["agreement"]
     print(f"film: forward {f['forward_ms']:.1f} ms, open → result {f['end_to_end_ms']:.1f} ms ({f['ratio']:.2f} ×), "
+          f"without graphs {f['without_graphs']['forward_ms']:.1f} / {f['without_graphs']['end_to_end_ms']:.1f} ms, "
           f"CPU torch {f['cpu_torch_end_to_end_ms']:.0f} ms; batch {b['images_per_s']}; "
           f"agreement {a['same_valve']}/{a['files']} valves, {a['same_verdict']}/{a['files']} verdicts, "
-          f"max |Δp| {a['max_abs_prob_diff']}; {result['seconds']:.0f} s")
+          f"max |Δp| {a['max_abs_prob_diff']}; graphs against without {a['graphs_against_without']}; {result['seconds']:.0f} s")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

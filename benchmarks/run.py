@@ -465,9 +465,10 @@ def main() -> int:
     ]
 
     # 5. GPU
-    earlier = sorted(ROOT.glob("benchmarks/gpu_*.json"))
+    earlier = sorted(ROOT.glob("benchmarks/gpu_*.json")) + sorted(ROOT.glob("benchmarks/gpu_runs/*/gpu_program.json"))
     rows.append(("CUDA latency / throughput", "not measured in this run",
-                 f"no GPU on this machine; earlier GPU runs: {', '.join(p.name for p in earlier)} (`benchmarks/gpu.py`)"
+                 f"no GPU on this machine; earlier GPU runs: {', '.join(str(p.relative_to(ROOT / 'benchmarks')) for p in earlier)} "
+                 "(`benchmarks/gpu.py`: the networks; `benchmarks/gpu_program.py`: the program; section \"On a GPU\" below)"
                  if earlier else "no GPU on this machine or task"))
 
     load_after = os.getloadavg()[0]

@@ -9,6 +9,6 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
     && export PYTHONPATH=/tmp/site:$PWD/app || exit 1
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/nvidia-smi.txt" 2>&1
-timeout "${PROGRAM_S:-240}" python3 benchmarks/gpu_program.py --out "$OUT/gpu_program.json" --crops .gpu_bench/crops 2>&1 | tee "$OUT/gpu_program.log"
-timeout "${BENCH_S:-120}" python3 benchmarks/gpu.py --weights weights --out "$OUT/gpu_bench.json" --device cuda --seconds-budget 60 2>&1 | tee "$OUT/gpu_bench.log"
 timeout "${TEST_S:-150}" python3 -m pytest -q -p no:cacheprovider tests/model/test_cuda_equivalence.py 2>&1 | tee "$OUT/pytest_cuda.log"
+timeout "${PROGRAM_S:-240}" python3 benchmarks/gpu_program.py --out "$OUT/gpu_program.json" --crops .gpu_bench/crops ${PROGRAM_ARGS:-} 2>&1 | tee "$OUT/gpu_program.log"
+[[ ${BENCH_S:-120} == 0 ]] || timeout "${BENCH_S:-120}" python3 benchmarks/gpu.py --weights weights --out "$OUT/gpu_bench.json" --device cuda --seconds-budget 60 2>&1 | tee "$OUT/gpu_bench.log"

@@ -487,7 +487,6 @@ class Predictor:
         heatmap_max_side: int | None = None,
         ahead: int = 2,
         streams: int | None = None,
-        loaders: int | None = None,
     ) -> Iterator[tuple[T, Radiograph | None, Prediction | Exception]]:
         """Predict for many files (or anything ``load`` turns into a Radiograph), in order.
 
@@ -502,11 +501,6 @@ class Predictor:
         the other's network runs. With one stream, a background thread loads and preprocesses
         up to ``ahead`` items ahead while the networks run here (ONNX Runtime releases the GIL
         while it works).
-
-        ``loaders``: with one stream, the threads that load and preprocess ahead (default
-        ``_default_loaders``: one where the networks run on the CPU, whose cores they use; on
-        a GPU, where the networks take a few milliseconds and loading is the slow part, one
-        per spare core up to 4, and at least ``2 × loaders`` items ahead).
         """
         if load is None:
             from .io import load as load_file
@@ -531,13 +525,11 @@ class Predictor:
                 return radiograph, self.prepare(radiograph)
 
         iterator = iter(items)
-        loaders = self._default_loaders() if loaders is None else max(1, int(loaders))
-        depth = max(1, ahead, 2 * loaders if loaders > 1 else 1)
-        with ThreadPoolExecutor(max_workers=loaders, thread_name_prefix="valvereader-prefetch") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="valvereader-prefetch") as pool:
             pending: deque[tuple[T, Future]] = deque()
 
             def top_up() -> None:
-                while len(pending) < depth:
+                while len(pending) < max(1, ahead):
                     item = next(iterator, _END)
                     if item is _END:
                         return
@@ -565,24 +557,24 @@ class Predictor:
 
     def _default_streams(self) -> int:
         """Parallel streams for a batch: 2 where both networks run on ONNX Runtime's CPU
-        provider and there are at least two cores, else 1."""
+        provider and there are at least two cores; 4 (at most one per core) where both run on
+        CUDA; else 1. On CUDA a stream waits on its own loading, cropping and scoring, not on
+        the GPU: on an H200 with 16 cores, 120 films, 1 stream 70 images/s, 2 streams 98-113,
+        3 120-132, 4 146, 6 147, 8 149, the networks alone 201-204
+        (benchmarks/gpu_program.py, benchmarks/RESULTS.md)."""
         backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
         on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
-        return min(2, cpu_threads()) if on_cpu else 1
-
-    def _default_loaders(self) -> int:
-        """Threads loading and preprocessing ahead of a one-stream batch: 1 where a network runs
-        on the CPU (its cores are busy with it), else one per spare core, up to 4."""
-        backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
-        on_gpu = all(str(getattr(b, "device", "cpu")).startswith(("cuda", "mps")) for b in backends)
-        return min(4, max(1, cpu_threads() - 1)) if on_gpu else 1
+        on_cuda = all(str(getattr(b, "device", "")).startswith("cuda") for b in backends)
+        return min(2, cpu_threads()) if on_cpu else min(4, cpu_threads()) if on_cuda else 1
 
     def _stream_predictor(self) -> Predictor:
         """This predictor on ONNX Runtime sessions of one thread each (made once, on first use
         by a batch of several streams; the sessions are shared by the streams: ONNX Runtime
-        runs a session from several threads at once)."""
+        runs a session from several threads at once). On torch (a GPU), this predictor itself."""
         if self._view_spec:
             self._view_scorer  # noqa: B018 - built now (it takes the lock), shared with the twin
+        if not isinstance(self._identifier, OnnxBackend) or self._identifier.device != "cpu":
+            return self  # torch (a GPU): the streams share its models, which several threads may run
         with self._view_lock:
             if self._streams_twin is None:
                 twin = copy.copy(self)

@@ -122,7 +122,8 @@ def test_cuda_bf16_autocast_keeps_confident_classes(bench, models, inputs, cpu_r
 
 @needs_cuda
 def test_app_torch_backend_on_cuda_matches_cpu(models, inputs) -> None:
-    """The app's own runtime (torch defaults: TF32 allowed in cuDNN convolutions)."""
+    """The app's own runtime (CUDA graphs, TF32 off in cuDNN convolutions since the nineteenth
+    session: before, torch's default TF32 moved a located box by a pixel)."""
     pytest.importorskip("yaml")
     import numpy as np
 
@@ -274,3 +275,42 @@ def test_benchmark_script_writes_its_report_on_the_cpu(
         models.identifier_size,
         models.identifier_size,
     )
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["identifier", "locator"])
+def test_cuda_graph_replays_give_what_the_model_computes(models, inputs, name: str) -> None:
+    """The app's TorchBackend records a CUDA graph per input shape and replays it: the replay
+    gives the eager run's outputs, for new inputs in the same buffers too, and near the CPU's."""
+    import numpy as np
+
+    from valvereader.model.card import ModelCard
+    from valvereader.model.runtime import TorchBackend
+
+    card = ModelCard.load(WEIGHTS / f"{name}.json")
+    batch = (inputs.identifier if name == "identifier" else inputs.locator)[:2].float().numpy()
+    other = np.ascontiguousarray(batch[::-1])
+    graphed = TorchBackend(card, "cuda", graphs=True)
+    eager = TorchBackend(card, "cuda", graphs=False)
+    cpu = TorchBackend(card, "cpu")
+    assert graphed.graphs and not eager.graphs and not cpu.graphs
+    first, second, again = graphed.run(batch), graphed.run(other), graphed.run(batch)
+    assert len(graphed._graphs) == 1  # one shape, recorded once
+    for got, reference in ((first, eager.run(batch)), (second, eager.run(other)), (again, first)):
+        for key in reference:
+            np.testing.assert_allclose(got[key], reference[key], rtol=1e-5, atol=1e-5)
+    reference = cpu.run(batch)
+    for key in reference:
+        scale = float(np.abs(reference[key]).max()) or 1.0
+        assert float(np.abs(first[key] - reference[key]).max()) < 1e-3 * scale
+    key = next(iter(reference))
+    assert not np.allclose(first[key], second[key])  # the second input was read, not the first again
+
+
+def test_cuda_graphs_only_on_cuda() -> None:
+    from valvereader.model.card import ModelCard
+    from valvereader.model.runtime import TorchBackend
+
+    if not (WEIGHTS / "locator.json").exists() or not (WEIGHTS / "locator.safetensors").exists():
+        pytest.skip("shipped locator absent")
+    assert not TorchBackend(ModelCard.load(WEIGHTS / "locator.json"), "cpu", graphs=True).graphs

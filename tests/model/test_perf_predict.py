@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tiny_model import synthetic_radiograph, write_tiny_weights  # noqa: E402
+from tiny_model import synthetic_radiograph, write_tiny_weights
 
-from valvereader.predict import load_predictor  # noqa: E402
+from valvereader.predict import load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,8 @@ def test_prepared_ahead_with_the_shipped_locator() -> None:
         _same(ahead, predictor.predict(radiograph, with_heatmap=True, heatmap_max_side=256))
 
 
-@pytest.mark.parametrize(("streams", "loaders"), [(1, None), (2, None), (3, None), (1, 3)])
-def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Path, streams: int, loaders) -> None:
+@pytest.mark.parametrize("streams", [1, 2, 3])
+def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Path, streams: int) -> None:
     predictor = load_predictor(weights, device="cpu")
     images = {f"img{i}": synthetic_radiograph((150 + 10 * i, 120), seed=i) for i in range(5)}
     items = ["img0", "img1", "broken", "img2", "img3", "img4"]
@@ -81,7 +81,7 @@ def test_predict_many_equals_predict_one_by_one_and_passes_errors_on(weights: Pa
             raise ValueError("cannot read broken")
         return images[name]
 
-    results = list(predictor.predict_many(items, load=load, with_heatmap=True, ahead=2, streams=streams, loaders=loaders))
+    results = list(predictor.predict_many(items, load=load, with_heatmap=True, ahead=2, streams=streams))
     assert [item for item, _, _ in results] == items
     for item, radiograph, result in results:
         if item == "broken":
@@ -123,33 +123,22 @@ def test_streams_run_on_one_thread_sessions_and_only_on_the_cpu_runtime(weights:
     assert other._default_streams() == 1
 
 
-def test_a_gpu_batch_loads_on_the_spare_cores_and_a_cpu_batch_on_one_thread(weights: Path, monkeypatch) -> None:
+
+def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, monkeypatch) -> None:
     import valvereader.predict as predict_module
 
     predictor = load_predictor(weights, device="cpu")
     monkeypatch.setattr(predict_module, "cpu_threads", lambda: 16)
-    assert predictor._default_loaders() == 1  # the networks use the cores
-    for backend in (predictor._identifier, predictor._locator):
-        if backend is not None:
-            monkeypatch.setattr(backend, "device", "cuda", raising=False)
-    assert predictor._default_loaders() == 4
-    monkeypatch.setattr(predict_module, "cpu_threads", lambda: 2)
-    assert predictor._default_loaders() == 1
-
-
-def test_several_loaders_read_only_what_is_in_flight(weights: Path) -> None:
-    predictor = load_predictor(weights, device="cpu")
-    loaded: list[int] = []
-
-    def load(i: int):
-        loaded.append(i)
-        return synthetic_radiograph(seed=i)
-
-    generator = predictor.predict_many(range(1000), load=load, loaders=3, ahead=2)
-    assert next(generator)[0] == 0 and next(generator)[0] == 1
-    generator.close()
-    assert len(loaded) <= 2 + 6 + 1  # the two yielded, 2 × loaders in flight, one topped up
-
+    assert predictor._default_streams() == 2
+    torch_on_cpu = type("TorchOnCpu", (), {"device": "cpu"})()
+    monkeypatch.setattr(predictor, "_identifier", torch_on_cpu)
+    assert predictor._default_streams() == 1  # torch on the CPU: its own threads use the cores
+    monkeypatch.setattr(predictor, "_identifier", type("TorchOnCuda", (), {"device": "cuda"})())
+    assert predictor._locator is None  # (these tiny weights have none; with one, it counts too)
+    assert predictor._default_streams() == 4
+    assert predictor._stream_predictor() is predictor  # no ONNX Runtime twin for a GPU
+    monkeypatch.setattr(predict_module, "cpu_threads", lambda: 1)
+    assert predictor._default_streams() == 1
 
 def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     from valvereader.model.card import ModelCard
@@ -206,7 +195,11 @@ def test_onnx_sessions_do_not_spin(weights: Path) -> None:
 
 def _write_dicom(path: Path, stored: np.ndarray, photometric: str) -> None:
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import (
+        DigitalXRayImageStorageForPresentation,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -70,10 +71,21 @@ class OnnxBackend:
         return dict(zip(self.output_names, outputs))
 
 
-class TorchBackend:
-    """The reference PyTorch model from the card's safetensors file (sha256 checked first)."""
+_CUDA_LOCK = threading.Lock()  # held by a TorchBackend running on CUDA with graphs (below)
 
-    def __init__(self, card: ModelCard, device: str = "cpu"):
+
+class TorchBackend:
+    """The reference PyTorch model from the card's safetensors file (sha256 checked first).
+
+    On CUDA each input shape's run is recorded once as a CUDA graph and replayed after (one
+    image's networks launch hundreds of small kernels, and launching them is most of their time);
+    ``graphs=False`` or VALVEREADER_CUDA_GRAPHS=0 runs them one by one. A replay runs the same
+    kernels on the same numbers (tests/model/test_cuda_equivalence.py compares them).
+    """
+
+    MAX_GRAPHS = 8  # input shapes recorded (a film's identifier batch, two views', the locator's)
+
+    def __init__(self, card: ModelCard, device: str = "cpu", graphs: bool | None = None):
         import torch
         from safetensors.torch import load_file
 
@@ -97,14 +109,56 @@ class TorchBackend:
                     f"{path.name} does not fit {card.architecture}: missing {list(missing)[:3]}, "
                     f"unexpected {list(unexpected)[:3]}"
                 )
+        if str(device).startswith("cuda"):
+            # True float32 convolutions: cuDNN's TF32 default moved the located box by a pixel and
+            # the open-set score by 1-2 % against the CPU (benchmarks/gpu_program.py), for no gain
+            # at one image (benchmarks/gpu.py: 9.9 ms either way). Process-wide, like torch's own.
+            torch.backends.cudnn.allow_tf32 = False
         self.torch = torch
         self.device = device
         self.batches = True
         self.model = model.to(device).eval()
         self.output_names = list(card.data.get("outputs", ["logits", "features"]))
+        if graphs is None:
+            graphs = os.environ.get("VALVEREADER_CUDA_GRAPHS", "1") != "0"
+        self.graphs = bool(graphs) and str(device).startswith("cuda")
+        self._graphs: dict[tuple[int, ...], tuple] = {}
+
+    def _graph(self, shape: tuple[int, ...]):
+        """The recorded run for inputs of ``shape``: (graph, input buffer, output buffers)."""
+        torch = self.torch
+        entry = self._graphs.get(shape)
+        if entry is None:
+            static = torch.zeros(shape, dtype=torch.float32, device=self.device)
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.no_grad(), torch.cuda.stream(side):
+                for _ in range(2):  # cuDNN picks its algorithms outside the recording
+                    self.model(static)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.no_grad(), torch.cuda.graph(graph):
+                outputs = self.model(static)
+            outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+            entry = self._graphs[shape] = (graph, static, outputs)
+        return entry
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.graphs:
+            # One thread at a time on the GPU: a graph's input and outputs are one set of buffers,
+            # and no other thread may touch CUDA while a graph is being recorded.
+            with _CUDA_LOCK:
+                if batch.shape in self._graphs or len(self._graphs) < self.MAX_GRAPHS:
+                    graph, static, outputs = self._graph(batch.shape)
+                    static.copy_(torch.from_numpy(batch))
+                    graph.replay()
+                else:
+                    with torch.inference_mode():
+                        outputs = self.model(torch.from_numpy(batch).to(self.device))
+                    outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+                return {name: out.float().cpu().numpy() for name, out in zip(self.output_names, outputs)}
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
             outputs = self.model(tensor)

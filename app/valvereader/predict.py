@@ -495,7 +495,8 @@ class Predictor:
 
         ``streams`` files go through load → preprocess → networks at once, each stream on
         ONNX Runtime sessions of one thread (default: one stream per CPU core, up to 2, where
-        the networks run on ONNX Runtime on the CPU; else 1). On two cores two such streams
+        the networks run on ONNX Runtime on the CPU; up to 4 on CUDA, sharing the models; else
+        1; ``_default_streams``). On two cores two such streams
         get about 15 % more images through than one stream on two-thread sessions: a small
         network does not keep two threads busy, and one stream's loading fills the gaps of
         the other's network runs. With one stream, a background thread loads and preprocesses

@@ -41,7 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import run as cpu_bench
+import run as cpu_bench  # benchmarks/run.py: the same test files, timers and network runs
+from run import network_inputs, run_networks
 
 
 def lean_weights(folder: Path, work: Path) -> tuple[Path, str]:
@@ -63,22 +64,6 @@ def lean_weights(folder: Path, work: Path) -> tuple[Path, str]:
                   "the two views of a file without a whole-radiograph field of view, and every timed file is a whole radiograph")
 
 
-def crops_from(folder: Path | None, limit: int = 50) -> list[np.ndarray]:
-    if folder is None:
-        return cpu_bench.real_crops(limit)
-    from PIL import Image
-
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    files = files[:: max(1, len(files) // limit)][:limit]  # every valve, not the first folder's
-    crops = []
-    for path in files:
-        with Image.open(path) as image:
-            image = image.convert("L")
-            image.thumbnail((500, 500))
-            crops.append(np.asarray(image, dtype=np.float32) / 255.0)
-    return crops
-
-
 def machine(device: str) -> dict:
     import torch
 
@@ -88,23 +73,6 @@ def machine(device: str) -> dict:
         info["device_name"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
-
-
-def network_inputs(predictor, radiograph):
-    """The inputs of the network runs predict() makes (as benchmarks/run.py builds them)."""
-    loc = predictor._locate(radiograph.pixels).pixels[None, None] if predictor._locate else None
-    views = [predictor._identify(radiograph.pixels, region).pixels[None]
-             for region in predictor.views(radiograph.shape, predictor.locate(radiograph), radiograph.meta.pixel_spacing)]
-    batches = [np.stack(views)] if len(views) > 1 and getattr(predictor._identifier, "batches", False) else [v[None] for v in views]
-    return loc, [inputs for batch in batches for inputs in predictor.identifier_inputs(batch)]
-
-
-def run_networks(predictor, inputs) -> None:
-    loc, idents = inputs
-    if loc is not None:
-        predictor._locator.run(loc)
-    for ident in idents:
-        predictor._identifier.run(ident)
 
 
 def compare(a, b) -> dict:
@@ -133,10 +101,9 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="vr-gpu-program-"))
     weights, weights_note = lean_weights(args.weights, work)
-    crops = crops_from(args.crops)
-    cpu_bench.real_crops = lambda limit: crops[:limit]
     result: dict = {"schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": args.device,
-                    "machine": machine(args.device), "weights": weights_note, "crops_pasted": len(crops)}
+                    "machine": machine(args.device), "weights": weights_note,
+                    "crops_pasted": len(cpu_bench.real_crops(50, args.crops))}
     t0 = time.perf_counter()
     gpu = load_predictor(weights, device=args.device, runtime="torch")
     result["model_load_s"] = time.perf_counter() - t0
@@ -150,7 +117,7 @@ def main() -> int:
 
     # 1. one 2000 × 2500 film
     (work / "big").mkdir()
-    big = cpu_bench.make_files(work / "big", 1, (2500, 2000), seed=1)[0]
+    big = cpu_bench.make_files(work / "big", 1, (2500, 2000), seed=1, crops_from=args.crops)[0]
     film = load(big)
     inputs = network_inputs(gpu, film)
     t0 = time.perf_counter()
@@ -178,7 +145,7 @@ def main() -> int:
 
     # 2. batch
     (work / "batch").mkdir()
-    files = cpu_bench.make_files(work / "batch", args.batch, (1280, 1024), seed=2)
+    files = cpu_bench.make_files(work / "batch", args.batch, (1280, 1024), seed=2, crops_from=args.crops)
     tensors = [network_inputs(gpu, load(f)) for f in files[: min(20, len(files))]]
 
     def model_only(owner=gpu) -> None:

@@ -68,15 +68,20 @@ def synthetic_skull(shape: tuple[int, int], rng: np.random.Generator, crop: np.n
     return np.clip(img, 0, 1)
 
 
-def real_crops(limit: int) -> list[np.ndarray]:
+def real_crops(limit: int, folder: Path | None = None) -> list[np.ndarray]:
+    """Up to ``limit`` crops spread over every valve: from ``folder`` (PNG/JPEG, any depth), or
+    the shared dataset's (none without it)."""
     from PIL import Image
 
     from valvereader.paths import shared_dir
 
-    shared = shared_dir()
-    if shared is None:
-        return []
-    files = sorted((shared / "data" / "csf-shuntvalves").glob("*/*.png"))[:: max(1, 1556 // limit)][:limit]
+    if folder is None:
+        shared = shared_dir()
+        if shared is None:
+            return []
+        folder = shared / "data" / "csf-shuntvalves"
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    files = files[:: max(1, len(files) // limit)][:limit]
     crops = []
     for f in files:
         im = Image.open(f).convert("L")
@@ -85,9 +90,9 @@ def real_crops(limit: int) -> list[np.ndarray]:
     return crops
 
 
-def make_files(folder: Path, count: int, shape: tuple[int, int], seed: int) -> list[Path]:
+def make_files(folder: Path, count: int, shape: tuple[int, int], seed: int, crops_from: Path | None = None) -> list[Path]:
     rng = np.random.default_rng(seed)
-    crops = real_crops(min(count, 50)) or [None]
+    crops = real_crops(min(count, 50), crops_from) or [None]
     paths = []
     for i in range(count):
         path = folder / f"img{i:04d}.dcm"
@@ -97,6 +102,29 @@ def make_files(folder: Path, count: int, shape: tuple[int, int], seed: int) -> l
 
 
 # --- measurements ----------------------------------------------------------------------------
+def network_inputs(predictor, r) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """The inputs of the network runs predict() makes for radiograph ``r``: the locator's, then
+    the identifier's views, stacked into one batch where the runtime takes batches (as predict
+    does), each view's mirror image too where the card reads it."""
+    loc = predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None
+    views = [predictor._identify(r.pixels, region).pixels[None]
+             for region in predictor.views(r.shape, predictor.locate(r), r.meta.pixel_spacing)]
+    if len(views) > 1 and getattr(predictor._identifier, "batches", False):
+        batches = [np.stack(views)]
+    else:
+        batches = [view[None] for view in views]
+    return loc, [inputs for batch in batches for inputs in predictor.identifier_inputs(batch)]
+
+
+def run_networks(owner, inputs: tuple[np.ndarray | None, list[np.ndarray]]) -> None:
+    """The network runs of ``network_inputs``, on ``owner``'s sessions."""
+    loc, idents = inputs
+    if loc is not None:
+        owner._locator.run(loc)
+    for ident in idents:
+        owner._identifier.run(ident)
+
+
 def timed(fn, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -209,27 +237,12 @@ def main() -> int:
     big = make_files(work / "big", 1, (2500, 2000), seed=1)[0]
     radiograph = load(big)
 
-    def network_inputs(r) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        """The inputs of the network runs predict() makes: the locator's, then the identifier's
-        views, stacked into one batch where the runtime takes batches (as predict does)."""
-        loc = predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None
-        views = [predictor._identify(r.pixels, region).pixels[None]
-                 for region in predictor.views(r.shape, predictor.locate(r), r.meta.pixel_spacing)]
-        if len(views) > 1 and getattr(predictor._identifier, "batches", False):
-            batches = [np.stack(views)]
-        else:
-            batches = [view[None] for view in views]
-        # The arrays predict runs for them (with the card's mirror, each view's mirror image too).
-        return loc, [inputs for batch in batches for inputs in predictor.identifier_inputs(batch)]
-
-    loc_input, views = network_inputs(radiograph)
+    film_inputs = network_inputs(predictor, radiograph)
+    loc_input, views = film_inputs
     n_views = sum(len(v) for v in views)
 
     def forward_only() -> None:
-        if loc_input is not None:
-            predictor._locator.run(loc_input)
-        for view in views:
-            predictor._identifier.run(view)
+        run_networks(predictor, film_inputs)
 
     def end_to_end() -> None:  # the viewer asks for the heatmap at screen resolution (≤ 1024 px a side)
         predictor.predict(load(big), with_heatmap=True, heatmap_max_side=1024)
@@ -289,15 +302,11 @@ def main() -> int:
     # 2. batch of N DICOMs: pipelined loading vs model-only throughput
     (work / "batch").mkdir()
     files = make_files(work / "batch", args.batch, (1280, 1024), seed=2)
-    tensors = [network_inputs(load(f)) for f in files[: min(20, len(files))]]
+    tensors = [network_inputs(predictor, load(f)) for f in files[: min(20, len(files))]]
 
     def network_runs(owner, indices) -> None:  # the network runs predict makes, on ``owner``'s sessions
         for i in indices:
-            loc, idents = tensors[i % len(tensors)]
-            if loc is not None:
-                owner._locator.run(loc)
-            for ident in idents:
-                owner._identifier.run(ident)
+            run_networks(owner, tensors[i % len(tensors)])
 
     def model_only(chunk: list[Path]) -> None:
         network_runs(predictor, range(len(chunk)))

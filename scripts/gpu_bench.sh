@@ -2,7 +2,7 @@
 # The device call for issue 7, item 5: the program and its networks on CUDA, and the CUDA/CPU
 # agreement test. Run by the device tool from the repository root, carrying .gpu_bench/ (wheels
 # the device lacks: pydicom, efficientnet-lite-pytorch, pylibjpeg + openjpeg for the JPEG 2000
-# samples; 48 crops to paste into the test films), after `bash scripts/gpu_travel.sh off --program`.
+# samples; a few dozen crops to paste into the test films), after `bash scripts/gpu_travel.sh off --program`.
 # Writes everything under $OUT.
 set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu_bench/whl/*.whl \

@@ -563,18 +563,27 @@ class Predictor:
         the GPU: on an H200 with 16 cores, 120 films, 1 stream 70 images/s, 2 streams 98-113,
         3 120-132, 4 146, 6 147, 8 149, the networks alone 201-204
         (benchmarks/gpu_program.py, benchmarks/RESULTS.md)."""
-        backends = [self._identifier] + ([self._locator] if self._locator is not None else [])
-        on_cpu = all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in backends)
-        on_cuda = all(str(getattr(b, "device", "")).startswith("cuda") for b in backends)
-        return min(2, cpu_threads()) if on_cpu else min(4, cpu_threads()) if on_cuda else 1
+        if self._on_onnx_cpu():
+            return min(2, cpu_threads())
+        on_cuda = all(str(getattr(b, "device", "")).startswith("cuda") for b in self._backends())
+        return min(4, cpu_threads()) if on_cuda else 1
+
+    def _backends(self) -> list[Backend]:
+        return [self._identifier] + ([self._locator] if self._locator is not None else [])
+
+    def _on_onnx_cpu(self) -> bool:
+        """Both networks run on ONNX Runtime's CPU provider (whose sessions the streams replace
+        by one-thread ones)."""
+        return all(isinstance(b, OnnxBackend) and b.device == "cpu" for b in self._backends())
 
     def _stream_predictor(self) -> Predictor:
         """This predictor on ONNX Runtime sessions of one thread each (made once, on first use
         by a batch of several streams; the sessions are shared by the streams: ONNX Runtime
-        runs a session from several threads at once). On torch (a GPU), this predictor itself."""
+        runs a session from several threads at once). Elsewhere (torch, a GPU), this predictor
+        itself."""
         if self._view_spec:
             self._view_scorer  # noqa: B018 - built now (it takes the lock), shared with the twin
-        if not isinstance(self._identifier, OnnxBackend) or self._identifier.device != "cpu":
+        if not self._on_onnx_cpu():
             return self  # torch (a GPU): the streams share its models, which several threads may run
         with self._view_lock:
             if self._streams_twin is None:

@@ -314,3 +314,60 @@ def test_cuda_graphs_only_on_cuda() -> None:
     if not (WEIGHTS / "locator.json").exists() or not (WEIGHTS / "locator.safetensors").exists():
         pytest.skip("shipped locator absent")
     assert not TorchBackend(ModelCard.load(WEIGHTS / "locator.json"), "cpu", graphs=True).graphs
+
+
+def test_graph_bookkeeping_records_each_shape_once_and_copies_every_result_out(monkeypatch) -> None:
+    """TorchBackend's graph path without a GPU: torch.cuda's recording is replaced by a stand-in
+    whose replay recomputes the model into the recorded output buffers, as a CUDA graph does.
+    Checks what the device runs cannot show cheaply: one recording per shape, results copied
+    out before the buffers are reused, eager runs beyond MAX_GRAPHS shapes."""
+    import contextlib
+
+    import numpy as np
+
+    from valvereader.model.runtime import TorchBackend
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+
+        def forward(self, x):
+            features = self.conv(x)
+            return features.mean(dim=(2, 3)), features
+
+    backend = object.__new__(TorchBackend)
+    backend.torch, backend.device, backend.graphs, backend._graphs = torch, "cpu", True, {}
+    backend.model, backend.output_names, backend.MAX_GRAPHS = Net().eval(), ["logits", "features"], 2
+    recordings = []
+
+    class Graph:
+        def __init__(self) -> None:
+            recordings.append(self)
+
+        def replay(self) -> None:
+            _, static, outputs = next(e for e in backend._graphs.values() if e[0] is self)
+            with torch.no_grad():
+                for out, new in zip(outputs, backend._as_tuple(backend.model(static))):
+                    out.copy_(new)
+
+    stream = type("Stream", (), {"wait_stream": lambda self, other: None})
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: stream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: contextlib.nullcontext())
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((2, 1, 8, 8), dtype=np.float32) for _ in range(2))
+    c, d = rng.random((1, 1, 8, 8), dtype=np.float32), rng.random((3, 1, 8, 8), dtype=np.float32)
+    eager = object.__new__(TorchBackend)
+    eager.__dict__.update(backend.__dict__, graphs=False, _graphs={})
+    first, second = backend.run(a), backend.run(b)
+    assert len(recordings) == 1  # one shape, recorded once
+    for got, x in ((first, a), (second, b), (backend.run(c), c), (backend.run(d), d)):
+        reference = eager.run(x)
+        for key in reference:
+            np.testing.assert_allclose(got[key], reference[key], rtol=1e-6, atol=1e-6)
+    assert len(recordings) == 2 and set(backend._graphs) == {a.shape, c.shape}  # d's shape: run eagerly
+    assert not np.allclose(first["logits"], second["logits"])  # the first result was copied out, not overwritten

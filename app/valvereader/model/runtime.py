@@ -124,12 +124,22 @@ class TorchBackend:
         self.graphs = bool(graphs) and str(device).startswith("cuda")
         self._graphs: dict[tuple[int, ...], tuple] = {}
 
-    def _graph(self, shape: tuple[int, ...]):
-        """The recorded run for inputs of ``shape``: (graph, input buffer, output buffers)."""
+    @staticmethod
+    def _as_tuple(outputs) -> tuple:
+        return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+    def _eager(self, batch: np.ndarray) -> tuple:
+        """The model's outputs, its kernels launched one by one."""
+        with self.torch.inference_mode():
+            return self._as_tuple(self.model(self.torch.from_numpy(batch).to(self.device)))
+
+    def _replayed(self, batch: np.ndarray) -> tuple:
+        """The model's outputs from the recorded run for inputs of the batch's shape, recorded
+        now if it is new (in the graph's own output buffers: copy them out before the next run)."""
         torch = self.torch
-        entry = self._graphs.get(shape)
+        entry = self._graphs.get(batch.shape)
         if entry is None:
-            static = torch.zeros(shape, dtype=torch.float32, device=self.device)
+            static = torch.zeros(batch.shape, dtype=torch.float32, device=self.device)
             side = torch.cuda.Stream(device=self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.no_grad(), torch.cuda.stream(side):
@@ -138,33 +148,28 @@ class TorchBackend:
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.no_grad(), torch.cuda.graph(graph):
-                outputs = self.model(static)
-            outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
-            entry = self._graphs[shape] = (graph, static, outputs)
-        return entry
+                outputs = self._as_tuple(self.model(static))
+            entry = self._graphs[batch.shape] = (graph, static, outputs)
+        graph, static, outputs = entry
+        static.copy_(torch.from_numpy(batch))
+        graph.replay()
+        return outputs
+
+    def _host(self, outputs: tuple, copy: bool = False) -> dict[str, np.ndarray]:
+        """The outputs as named host arrays; ``copy``: never sharing the outputs' memory (a
+        graph's outputs are its buffers, which its next replay overwrites)."""
+        return {name: out.float().to("cpu", copy=copy).numpy() for name, out in zip(self.output_names, outputs)}
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        torch = self.torch
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.graphs:
-            # One thread at a time on the GPU: a graph's input and outputs are one set of buffers,
-            # and no other thread may touch CUDA while a graph is being recorded.
-            with _CUDA_LOCK:
-                if batch.shape in self._graphs or len(self._graphs) < self.MAX_GRAPHS:
-                    graph, static, outputs = self._graph(batch.shape)
-                    static.copy_(torch.from_numpy(batch))
-                    graph.replay()
-                else:
-                    with torch.inference_mode():
-                        outputs = self.model(torch.from_numpy(batch).to(self.device))
-                    outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
-                return {name: out.float().cpu().numpy() for name, out in zip(self.output_names, outputs)}
-        with torch.inference_mode():
-            tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-            outputs = self.model(tensor)
-        if not isinstance(outputs, (tuple, list)):
-            outputs = (outputs,)
-        return {name: out.float().cpu().numpy() for name, out in zip(self.output_names, outputs)}
+        if not self.graphs:
+            return self._host(self._eager(batch))
+        # One thread at a time on the GPU: a graph's input and outputs are one set of buffers
+        # (copied out before the lock is let go), and no other thread may touch CUDA while a
+        # graph is being recorded.
+        with _CUDA_LOCK:
+            recorded = batch.shape in self._graphs or len(self._graphs) < self.MAX_GRAPHS
+            return self._host(self._replayed(batch), copy=True) if recorded else self._host(self._eager(batch))
 
 
 def _gpu_present() -> bool:

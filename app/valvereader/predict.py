@@ -443,8 +443,12 @@ class Predictor:
         with_heatmap: bool = True,
         heatmap_max_side: int | None = None,
         prepared: _Prepare | None = None,
+        region: Box | None = None,
     ) -> Prediction:
         """Identify the valve in one radiograph.
+
+        ``region``: a box chosen by the reader (source pixels): the identifier reads exactly
+        that region, as it reads a located box, and nothing is located (``box_source`` "reader").
 
         With a locator, a film (its pixel spacing spans at least the card's
         ``whole_radiograph_fov_mm``) is read through the located square alone. Any other image
@@ -462,6 +466,8 @@ class Predictor:
         """
         # The locator and the whole-image view usually share one preprocessing: do it once.
         prepare = prepared if prepared is not None and prepared.radiograph is radiograph else _Prepare(radiograph)
+        if region is not None:
+            return self._predict_region(radiograph, region, prepare, with_heatmap, heatmap_max_side)
         located = self.locate(radiograph, prepare)
         candidates = []
         views = self.views(radiograph.shape, located, radiograph.meta.pixel_spacing)
@@ -478,6 +484,21 @@ class Predictor:
         prediction = self._finish(radiograph.shape, prepared_view, outputs, chosen, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
         return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never "confident"
+
+    def _predict_region(
+        self, radiograph: Radiograph, region: Box, prepare: _Prepare, with_heatmap: bool, heatmap_max_side: int | None
+    ) -> Prediction:
+        """The reader's region read as a located box is read (its square, the locator's crop scale)."""
+        box = region.clip(radiograph.shape)
+        if box.width <= 0 or box.height <= 0:
+            raise ValueError(f"the region {region.as_tuple()} lies outside the image ({radiograph.shape[1]} x {radiograph.shape[0]} px)")
+        square = box.square(self.crop_scale, minimum=32).clip(radiograph.shape)
+        prepared_view, outputs = self.identify(radiograph, square, prepare)
+        prepare.release()
+        prediction = self._finish(radiograph.shape, prepared_view, outputs, Located(box, 1.0), with_heatmap, heatmap_max_side)
+        prediction.pipeline = "reader region"
+        prediction.box_source = "reader"
+        return cap_for_modality(prediction, radiograph.meta.modality)
 
     def predict_many(
         self,
@@ -715,6 +736,7 @@ class Predictor:
             attention_region=prepared.crop,
             image_shape=shape,
             smoothed=prepared.smoothed,
+            box_source="located" if located.box is not None else "attention",
         )
 
 

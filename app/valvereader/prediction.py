@@ -14,10 +14,12 @@ class Verdict(str, Enum):
     CONFIDENT = "confident"
     REVIEW = "review"
     UNKNOWN = "unknown"
+    NO_VALVE = "no_valve"  # nothing on the film is valve-like enough: no valve is named
 
     @property
     def label(self) -> str:
-        return {"confident": "Confident", "review": "Needs review", "unknown": "Unknown valve"}[self.value]
+        return {"confident": "Confident", "review": "Needs review", "unknown": "Unknown valve",
+                "no_valve": "No valve found"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,10 @@ class Prediction:
     image_shape: tuple[int, int] | None = None
     verdict_reason: str = ""  # the rule that gave the verdict (REASON_*; "" when not known)
     smoothed: bool = False  # the view read was noisier than any training image and blurred first
+    # Where the region read came from: "located" (the locator's box), "reader" (drawn by the
+    # reader, or given with ``classify --boxes``), "attention" (no box: the whole image was read
+    # and the box is where the model looked).
+    box_source: str = "located"
 
     def full_heatmap(self) -> np.ndarray | None:
         """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""
@@ -163,7 +169,13 @@ class Prediction:
 
     @property
     def predicted(self) -> str:
+        """The most probable class (also for "no valve found", where it names nothing: see ``named``)."""
         return self.valve_ids[self.index]
+
+    @property
+    def named(self) -> str:
+        """The valve the result names: ``predicted``, or "" when no valve was found."""
+        return "" if self.verdict is Verdict.NO_VALVE else self.predicted
 
     @property
     def confidence(self) -> float:

@@ -126,6 +126,38 @@ def test_cached_training_arrays_equal_the_inference_transform(tmp_path) -> None:
         np.testing.assert_array_equal(prepare(s, preprocess), reference)
 
 
+def test_two_processes_preparing_the_same_cache_at_once_both_succeed(tmp_path, monkeypatch) -> None:
+    """Two torchrun ranks prepare the same samples together: each must finish with the same file.
+
+    The second preparation runs while the first is about to rename its finished file, the
+    moment two ranks sharing one temporary name collided (one renamed the other's file away).
+    """
+    import os
+
+    for i in range(3):
+        _png(tmp_path / "integra_dp" / f"{i}.png", value=40 * i + 10)
+    samples = read_samples(tmp_path)
+    preprocess = Preprocess(32)
+    real_replace = os.replace
+    inner: list[np.ndarray] = []
+    calls: list[str] = []
+
+    def replace_after_another_rank(source, target):
+        calls.append(str(source))
+        if len(calls) == 1:  # the other rank writes and renames its file in between
+            inner.append(np.asarray(prepare_all(samples, preprocess, cache_dir=tmp_path / "cache")))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_after_another_rank)
+    outer = prepare_all(samples, preprocess, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(os, "replace", real_replace)
+    np.testing.assert_array_equal(outer, inner[0])
+    assert len(calls) == 2 and calls[0] != calls[1]  # each rank wrote a file of its own
+    cached = list((tmp_path / "cache").iterdir())
+    assert [p.suffix for p in cached] == [".npy"] and ".partial" not in cached[0].name  # no leftovers
+    np.testing.assert_array_equal(np.load(cached[0]), outer)
+
+
 def test_training_input_equals_the_program_loader_on_real_crops(crops_dir) -> None:
     io = pytest.importorskip("valvereader.io")
     samples = read_samples(crops_dir)[::400]

@@ -16,6 +16,8 @@ import csv
 import functools
 import hashlib
 import json
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -325,8 +327,26 @@ def prepare_all(samples: Sequence[Sample], preprocess: Preprocess, cache_dir: Pa
     for i, sample in enumerate(iterator):
         out[i] = prepare(sample, preprocess)
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial.npy")
-        np.save(partial, out)
-        partial.replace(target)
+        _save_once(target, out)
     return out
+
+
+def _save_once(target: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``target`` through a file of this process's own, then rename it.
+
+    Several processes (the ranks of a torchrun) may prepare the same samples at once: each
+    writes a uniquely named temporary file, and ``os.replace`` puts a complete file in place
+    whichever finishes first or last; a shared temporary name would let one rank rename the
+    file away while another is still writing or renaming it.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial.npy", dir=target.parent)
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+        os.chmod(partial, 0o644)  # mkstemp makes it private; the cache is an ordinary file
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

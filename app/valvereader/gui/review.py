@@ -7,15 +7,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .state import ReviewDecision, Study
+from .valves import valve_label
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+
+
+# the action whose key asks again before a decision replaces another
+_ACTION_OF = {ReviewDecision.ACCEPTED: "accept", ReviewDecision.REJECTED: "reject"}
+
+
+def describe_decision(decision: ReviewDecision, corrected_valve_id: str | None) -> str:
+    """"Accepted", "Rejected", "Corrected to Integra DP", "Not reviewed"."""
+    if decision is ReviewDecision.CORRECTED and corrected_valve_id:
+        return f"Corrected to {valve_label(corrected_valve_id)[0]}"
+    return decision.label
 
 
 class ReviewController:
     def __init__(self, window: MainWindow):
         self.window = window
         self.store: Any = None
+        # (study, decision, correction) a key asked to confirm: the same key again replaces
+        self._asked: tuple[Path, ReviewDecision, str | None] | None = None
+        window.worklist.changed.connect(lambda name: setattr(self, "_asked", None) if name == "current" else None)
 
     def open(self, folder: Path | None, studies: list[Study]) -> None:
         """Open the batch's review file and apply the decisions already in it."""
@@ -39,6 +54,15 @@ class ReviewController:
 
     def decide(self, decision: ReviewDecision, corrected_valve_id: str | None = None,
                advance: bool = True) -> None:
+        """Record ``decision`` for the study on screen (the highlighted one: the worklist keeps
+        it listed and highlighted until the reader moves on, whatever the filter).
+
+        A decision never replaces a different one silently: a key (A, X) pressed on a study
+        decided otherwise only says what is recorded and asks for the same key again; the
+        second press replaces it and says so. A correction picked from the list is a
+        deliberate choice: it replaces at once and says what it replaced. With ``advance``
+        the next study in the order shown comes up (the one below it before the decision:
+        a row that moves or leaves the filter does not change which study is next)."""
         window = self.window
         index = window.worklist.current
         study = window.worklist.current_study
@@ -47,23 +71,38 @@ class ReviewController:
         if decision is ReviewDecision.ACCEPTED and study.prediction is None:
             window.notifier.warning("Nothing to accept yet: this study has no model result.")
             return
+        corrected = corrected_valve_id if decision is ReviewDecision.CORRECTED else None
+        before = describe_decision(study.decision, study.corrected_valve_id)
+        replacing = study.decision is not ReviewDecision.NONE and (study.decision, study.corrected_valve_id) != (
+            decision, corrected)
+        confirmed = self._asked == (study.path, decision, corrected)
+        self._asked = None
+        if replacing and decision is not ReviewDecision.CORRECTED and not confirmed:
+            self._asked = (study.path, decision, corrected)
+            key = window.actions_by_name[_ACTION_OF[decision]].shortcut().toString() or "it"
+            window.notifier.warning(f"{study.path.name} is already {before.lower()}: press {key} again to "
+                                    f"replace that with '{decision.label.lower()}'.")
+            return
+        target = window.worklist_panel.neighbour(+1) if advance else None
         prediction = study.prediction
-        values: dict[str, Any] = {"decision": decision,
-                                  "corrected_valve_id": corrected_valve_id if decision is ReviewDecision.CORRECTED else None}
         if self.store is not None:
             try:
-                self.store.record(study.path, decision.value, corrected_valve_id=values["corrected_valve_id"],
+                self.store.record(study.path, decision.value, corrected_valve_id=corrected,
                                   reading=study.reading, predicted=prediction.predicted if prediction else None,
                                   confidence=prediction.confidence if prediction else None)
             except (OSError, ValueError) as exc:
                 window.notifier.error(f"Decision not saved: {exc}")
                 return
-        window.worklist.update(index, **values)
-        window.notifier.info(f"{study.path.name}: {decision.label.lower()}")
+        window.worklist.update(index, decision=decision, corrected_valve_id=corrected)
+        now = describe_decision(decision, corrected)
+        if replacing:
+            window.notifier.warning(f"{study.path.name}: {now.lower()} (replaces '{before.lower()}')")
+        else:
+            window.notifier.info(f"{study.path.name}: {now.lower()}")
         if decision is ReviewDecision.CORRECTED:
             window.show_result()
-        elif advance:
-            window.step(+1)
+        elif target is not None and target != index:
+            window.go_to(target)
 
     def update_reading(self) -> None:
         """A reading chosen after the decision is saved with it (the last line wins)."""

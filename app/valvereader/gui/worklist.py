@@ -42,7 +42,7 @@ FILTERS = {
     "errors": "Errors",
 }
 VERDICT_TEXT_COLOURS = {Verdict.CONFIDENT: QColor(120, 210, 150), Verdict.REVIEW: QColor(240, 190, 90),
-                        Verdict.UNKNOWN: QColor(240, 120, 130)}
+                        Verdict.UNKNOWN: QColor(240, 120, 130), Verdict.NO_VALVE: QColor(240, 120, 130)}
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -100,7 +100,7 @@ class WorklistModel(QAbstractTableModel):
             return study.error or str(study.path)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == 4 and p is not None:
-                return VERDICT_TEXT_COLOURS[p.verdict]
+                return VERDICT_TEXT_COLOURS.get(p.verdict)
             if column == 4 and study.error:
                 return QColor(240, 120, 130)
             return None
@@ -123,18 +123,32 @@ class WorklistModel(QAbstractTableModel):
 
 
 class WorklistFilter(QSortFilterProxyModel):
+    """Sorts and filters the worklist. The study on screen (``keep``) stays listed while it is
+    shown even when it stops matching the filter (reviewed under "Not reviewed yet", found
+    confident under "Needs review"): were its row to vanish, the highlight would land on
+    another study while this one stays on screen, and the next key would decide for a study
+    the reader does not see highlighted. It leaves the list when the reader moves on."""
+
     def __init__(self, model: WorklistModel):
         super().__init__()
         self.setSourceModel(model)
         self.setSortRole(Qt.ItemDataRole.UserRole)
         self.mode = "all"
+        self.keep = -1  # source row always listed: the study on screen
 
     def set_mode(self, mode: str) -> None:
         self.beginFilterChange()
         self.mode = mode if mode in FILTERS else "all"
         self.endFilterChange()
 
-    def filterAcceptsRow(self, row: int, parent: ModelIndex) -> bool:
+    def set_keep(self, row: int) -> None:
+        if row != self.keep:
+            self.beginFilterChange()
+            self.keep = row
+            self.endFilterChange()
+
+    def matches(self, row: int) -> bool:
+        """Whether the study in source ``row`` matches the filter (the kept row aside)."""
         study = self.sourceModel().worklist.studies[row]  # type: ignore[attr-defined]
         if self.mode == "needs review":
             return study.needs_review
@@ -145,6 +159,9 @@ class WorklistFilter(QSortFilterProxyModel):
         if self.mode == "errors":
             return study.error is not None
         return True
+
+    def filterAcceptsRow(self, row: int, parent: ModelIndex) -> bool:
+        return row == self.keep or self.matches(row)
 
 
 class WorklistPanel(QWidget):
@@ -191,16 +208,40 @@ class WorklistPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("dim")
         layout.addWidget(self.summary)
-        worklist.changed.connect(lambda name: self._select_current() if name == "current" else None)
-        worklist.study_changed.connect(lambda _: self._update_summary())
-        worklist.reset.connect(self._update_summary)
+        worklist.changed.connect(lambda name: self._on_current() if name == "current" else None)
+        worklist.study_changed.connect(self._on_study_changed)
+        worklist.reset.connect(self._on_reset)
 
     def set_filter(self, mode: str) -> None:
+        """Show the studies of ``mode``. When the study on screen is not one of them, the first
+        that is comes on screen (none matching: the list is empty and nothing is highlighted)."""
+        self.proxy.set_keep(-1)
         self.proxy.set_mode(mode)
         index = self.filter.findData(self.proxy.mode)
         if index != self.filter.currentIndex():
             self.filter.setCurrentIndex(index)
+        rows = self.visible_rows()
+        if not rows:
+            self._select_current()
+        elif self.worklist.current not in rows:
+            self.worklist.current = rows[0]  # → _on_current
+        else:
+            self._on_current()
+
+    def _on_current(self) -> None:
+        current = self.worklist.current
+        self.proxy.set_keep(current if 0 <= current < len(self.worklist.studies) else -1)
         self._select_current()
+
+    def _on_study_changed(self, row: int) -> None:
+        # the row on screen may have moved (sorted by a column that changed); it stays highlighted
+        if row == self.worklist.current:
+            self._select_current()
+        self._update_summary()
+
+    def _on_reset(self) -> None:
+        self.proxy.set_keep(-1)
+        self._update_summary()
 
     def visible_rows(self) -> list[int]:
         """Source rows in the order shown (sorted, filtered)."""

@@ -96,14 +96,20 @@ class DialReading:
     pose: DialPose
 
     def as_text(self) -> str:
-        """One report line, e.g. 'Reading aid: 100 mmH2O [M] (needle at 190 deg, 6:20; dial mirrored)'."""
+        """One report line, e.g. 'Reading aid (...): 100 mmH2O [M], may be 90 mmH2O or 110 mmH2O
+        (needle at 190 deg, 6:20); user-aligned, check'. The setting's reading text carries the
+        tag of the facts it rests on; a dial with unverified angles names no pressure."""
         where = f"needle at {self.needle_deg:.0f} deg, {clock_position(self.needle_deg)}"
         if self.pose.mirrored:
             where += "; image read as mirrored"
         if self.setting is None:
             return f"Reading aid ({self.valve_name}): no setting at the needle ({where})"
-        marker = "[U] unverified" if self.setting.tag == "U" else f"[{self.setting.tag}]"
-        return f"Reading aid ({self.valve_name}): {self.setting.text()} {marker} ({where}); user-aligned, check"
+        return f"Reading aid ({self.valve_name}): {self.setting.reading_text()} ({where}); user-aligned, check"
+
+    @property
+    def basis(self) -> str:
+        """The facts the reading rests on, weakest tag first; '' without a setting."""
+        return self.setting.basis if self.setting is not None else ""
 
 
 class ReadingAid:

@@ -11,7 +11,7 @@ downward, degrees clockwise. No Qt here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from .errors import TemplateError
 from .paths import templates_dir
 from .template_schema import TAGS, validate
 
-__all__ = ["TAGS", "Dial", "DialSetting", "Fact", "Template", "load_all", "load_template", "validate"]
+__all__ = ["TAGS", "Dial", "DialSetting", "Fact", "Template", "load_all", "load_template", "reading_basis", "validate"]
 
 TAG_MEANING: dict[str, str] = {
     "C": "confirmed in a manufacturer or regulator document",
@@ -34,6 +34,11 @@ TAG_MEANING: dict[str, str] = {
 def weakest_tag(*tags: str) -> str:
     """The least trusted of ``tags`` (U weaker than M weaker than S weaker than C)."""
     return max(tags, key=TAGS.index)
+
+
+def tag_marker(tag: str) -> str:
+    """'[C]', '[M]'...; '[U] unverified' for U."""
+    return "[U] unverified" if tag == "U" else f"[{tag}]"
 
 
 def clock_position(angle_deg: float) -> str:
@@ -64,12 +69,24 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class OtherModel:
+    """The same dial position on a model the film cannot tell apart (e.g. original CERTAS)."""
+
+    model: str
+    pressure: str
+    tag: str  # the weaker of that model's value and of the angle read on it
+
+
+@dataclass(frozen=True)
 class DialSetting:
     """One position of a valve's scale and where its indicator points in the canonical view.
 
     ``tag`` is the weaker of ``value_tag`` (is this a setting of the valve?) and ``angle_tag``
     (does the indicator point there?): the trust a reading through the dial deserves.
-    ``angle_deg`` is None when the angle is not known.
+    ``angle_deg`` is None when the angle is not known. ``model`` names the model whose table
+    ``value`` comes from when ``others`` lists look-alike models with other values;
+    ``neighbours`` are the settings the indicator may really show when the published angles
+    are less certain than half a step; ``basis`` says which facts a reading rests on.
     """
 
     label: str
@@ -80,6 +97,10 @@ class DialSetting:
     value_tag: str = "C"
     angle_tag: str = "U"
     pressure: str = ""
+    model: str = ""
+    others: tuple[OtherModel, ...] = ()
+    neighbours: tuple[str, ...] = ()
+    basis: str = ""
 
     def text(self) -> str:
         """'100 mmH2O', 'setting 1 (25 mmH2O (+/-20))', 'performance level 0.5 (15-25 mmH2O ...)'."""
@@ -92,6 +113,33 @@ class DialSetting:
             if not self.pressure and self.value is not None and self.unit:
                 return f"{base} ({_plain(self.value)} {self.unit})"
         return f"{base} ({self.pressure})" if self.pressure else base
+
+    def _value_text(self) -> str:
+        if self.pressure:
+            return self.pressure
+        return f"{_plain(self.value)} {self.unit}".strip() if self.value is not None else "value not known"
+
+    def reading_text(self) -> str:
+        """What the dial reports for this position, with the tag of the facts it rests on.
+
+        A position whose angle is unverified names only where the indicator points: the dial
+        cannot turn it into a pressure. Look-alike models are all named with their values;
+        uncertain angles name the neighbours the indicator may really show.
+        """
+        if self.angle_tag == "U" and self.angle_deg is not None:
+            return (f"indicator near {self.angle_deg:g} deg ({clock_position(self.angle_deg)}) {tag_marker('U')}: "
+                    "dial geometry not verified for this valve, no pressure read")
+        if self.others:
+            name = "performance level" if self.unit == "performance level" else "setting"
+            tags = {self.tag, *(o.tag for o in self.others)}
+            alike = len(tags) == 1
+            models = [f"{self._value_text()} if {self.model}" + ("" if alike else f" {tag_marker(self.tag)}")]
+            models += [f"{o.pressure} if {o.model}" + ("" if alike else f" {tag_marker(o.tag)}") for o in self.others]
+            return f"{name} {self.label}: " + ", ".join(models) + (f" {tag_marker(self.tag)}" if alike else "")
+        text = f"{self.text()} {tag_marker(self.tag)}"
+        if self.neighbours:
+            text += f", may be {' or '.join(self.neighbours)}"
+        return text
 
 
 def _plain(value: float | str | None) -> str:
@@ -298,6 +346,39 @@ def _number(value: Any) -> float | str | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
+def _cited(node: dict[str, Any]) -> str:
+    keys = ", ".join(node.get("source", [])) or "no source"
+    return f"{node['where']} ({keys})" if node.get("where") else keys
+
+
+def _basis(settings: dict[str, Any], value: dict[str, Any]) -> str:
+    """'[M] indicator angle [M]: measured on ... (ifu); value [C]: Graph 1 (ifu); ...'."""
+    angles = settings["angles"]
+    parts = [f"indicator angle [{value['angle_tag']}]: {_cited(angles)}"]
+    who = f"{settings['model']} value" if settings.get("model") else "value"
+    parts.append(f"{who} [{value['tag']}]: {_cited(settings)}")
+    tags = [value["tag"], value["angle_tag"]]
+    for other in value.get("others", []):
+        parts.append(f"{other['model']} [{other['tag']}]: {_cited(other)}")
+        tags.append(other["tag"])
+    return f"[{weakest_tag(*tags)}] " + "; ".join(parts)
+
+
+def _with_neighbours(values: list[DialSetting], tolerance_deg: float | None) -> list[DialSetting]:
+    """Name a setting's neighbours where the angles' tolerance exceeds half the gap to them."""
+    if not tolerance_deg:
+        return values
+    out = []
+    for v in values:
+        near = [
+            n.text() for n in values
+            if n is not v and v.angle_deg is not None and n.angle_deg is not None
+            and _angle_gap(v.angle_deg, n.angle_deg) / 2.0 < tolerance_deg
+        ]
+        out.append(replace(v, neighbours=tuple(near)))
+    return out
+
+
 def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "template") -> Template:
     """Validate ``data`` and build a :class:`Template`. Raises TemplateError."""
     validate(data, origin)
@@ -313,9 +394,13 @@ def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "t
             value_tag=v["tag"],
             angle_tag=v["angle_tag"],
             pressure=str(v.get("pressure", "")),
+            model=str(s.get("model", "")),
+            others=tuple(OtherModel(o["model"], o["pressure"], o["tag"]) for o in v.get("others", [])),
+            basis=_basis(s, v),
         )
         for v in s["values"]
     ]
+    values = _with_neighbours(values, s["angles"]["tolerance_deg"])
     settings = Settings(
         adjustable=s["adjustable"],
         quantity=s["quantity"],
@@ -388,3 +473,18 @@ def _load(valve_id: str, root: Path) -> Template:
 def load_all(root: Path | None = None) -> dict[str, Template]:
     """Every template (8 valves and 'unknown'), keyed by valve id. Raises TemplateError."""
     return {vid: load_template(vid, root) for vid in (*VALVE_IDS, UNKNOWN_VALVE_ID)}
+
+
+def reading_basis(valve_id: str | None, reading: str | None) -> str:
+    """The facts a saved reading rests on ('[M] indicator angle [M]: ...'), or '' when the
+    reading is empty, the valve has no template or the text is not one of its dial's readings."""
+    if not valve_id or not reading:
+        return ""
+    try:
+        dial = load_template(valve_id).dial
+    except TemplateError:
+        return ""
+    for setting in dial.settings if dial is not None else []:
+        if reading in (setting.reading_text(), setting.text()):
+            return setting.basis
+    return ""

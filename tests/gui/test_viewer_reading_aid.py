@@ -32,15 +32,15 @@ def test_dial_names_the_setting_under_the_indicator_and_follows_turn_and_mirror(
     target = angled[0]
     view = window.valve_view
     view.mark_indicator(point_at(view, target.angle_deg))
-    assert view.reading() == target.text()
-    assert window.template_panel.current_reading() == target.text()
+    assert view.reading() == target.reading_text()
+    assert window.template_panel.current_reading() == target.reading_text()
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)  # dial turned 5° clockwise: still the same sector
     assert window.dial.rotation == 5
     view.turn(85)  # a quarter turn: the indicator now lies 90° earlier on the dial
-    assert view.reading() == dial.setting_at((target.angle_deg - 90) % 360).text()
+    assert view.reading() == dial.setting_at((target.angle_deg - 90) % 360).reading_text()
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert window.dial.mirrored
-    assert view.reading() == dial.setting_at((target.angle_deg - 90) % 360, mirrored=True).text()
+    assert view.reading() == dial.setting_at((target.angle_deg - 90) % 360, mirrored=True).reading_text()
 
 
 def test_the_chosen_reading_is_saved_with_the_decision(qtbot, make_window, tmp_path: Path) -> None:

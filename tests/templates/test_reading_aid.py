@@ -83,13 +83,44 @@ def test_keys_step_through_the_settings_and_snap() -> None:
     assert aid.reading().setting.label == "2.5"  # type: ignore[union-attr]
 
 
-def test_report_line_carries_the_setting_and_its_tag() -> None:
+def test_a_dial_with_unverified_angles_names_the_position_but_no_pressure() -> None:
     aid = ReadingAid(load_template("miethke_progav_2"))
     aid.set_needle(121.0)
     text = aid.reading().as_text()
-    assert "13 cmH2O" in text and "[U] unverified" in text
+    assert "cmH2O" not in text and "13" not in text.split("(needle")[0]
+    assert "121 deg" in text and "[U] unverified" in text and "geometry not verified" in text
+    assert aid.reading().basis.startswith("[U]")
     aid.set_needle(256.0)
     assert "no setting" in aid.reading().as_text()
+
+
+def test_a_certas_reading_names_the_plus_and_the_original_table() -> None:
+    aid = ReadingAid(load_template("codman_certas_plus"))
+    aid.set_needle(225.0)
+    text = aid.reading().as_text()
+    assert "setting 3:" in text and "80 mmH2O" in text and "CERTAS Plus" in text
+    assert "109 mmH2O if original CERTAS" in text and "[M]" in text
+    assert "original CERTAS [M]" in aid.reading().basis and "(card)" in aid.reading().basis
+
+
+def test_a_hakim_reading_names_the_neighbours_its_tolerance_allows() -> None:
+    template = load_template("codman_hakim_programmable")
+    assert template.dial is not None and template.dial.tolerance_deg is not None
+    half_step = 17.5 / 2
+    assert template.dial.tolerance_deg > half_step
+    aid = ReadingAid(template)
+    aid.set_needle(190.5)
+    text = aid.reading().as_text()
+    assert "100 mmH2O [M], may be 90 mmH2O or 110 mmH2O" in text
+    aid.set_needle(68.0)  # 30 mmH2O: 200 lies 62.5 deg away across the gap, so only 40 is named
+    assert aid.reading().as_text().split(" (needle")[0].endswith("30 mmH2O [M], may be 40 mmH2O")
+
+
+def test_a_strata_reading_says_older_models_are_unverified() -> None:
+    aid = ReadingAid(load_template("medtronic_ps_medical_strata"))
+    aid.set_needle(232.5)
+    text = aid.reading().as_text()
+    assert "70-90 mmH2O" in text and "StrataMR [M]" in text and "Strata II / NSC [U] unverified" in text
 
 
 def test_fixed_valves_have_no_reading_aid() -> None:

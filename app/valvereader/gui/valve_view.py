@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QRegion, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 from ..geometry import Box
@@ -44,6 +44,8 @@ def setting_at(template: Any, angle_deg: float, mirrored: bool) -> Any | None:
 def setting_text(setting: Any) -> str:
     if setting is None:
         return ""
+    if callable(getattr(setting, "reading_text", None)):  # carries the tag of what it rests on
+        return str(setting.reading_text())
     if callable(getattr(setting, "text", None)):
         return str(setting.text())
     label = getattr(setting, "label", None)
@@ -85,6 +87,10 @@ class ValveView(QWidget):
             self._crop = render.quantize(radiograph.pixels[region.y0:region.y1, region.x0:region.x1])
         self._render()
         self.update()
+
+    def has_valve(self) -> bool:
+        """A zoomed valve is shown (the model found or attended to one)."""
+        return self._image is not None
 
     def set_template(self, template: Any) -> None:
         self.template = template
@@ -159,9 +165,14 @@ class ValveView(QWidget):
                 continue
             a = self.dial.rotation + sign * float(angle)
             painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
+            if getattr(setting, "angle_tag", "") == "U":
+                continue  # unverified geometry: a tick for the position, no pressure beside it
             text_at = self._point(a, r * 0.72)
             painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,
                              str(getattr(setting, "label", "")))
+        if any(getattr(s, "angle_tag", "") == "U" for s in dial_settings(self.template)):
+            painter.drawText(QRectF(0, 4, self.width(), 16), Qt.AlignmentFlag.AlignCenter,
+                             "[U] dial geometry unverified for this valve: no pressure read")
         if self.dial.indicator_deg is not None:
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
@@ -226,14 +237,32 @@ class ValveView(QWidget):
         self.dial.mirrored = not self.dial.mirrored
         self._emit_reading()
 
-    def render_rgb(self) -> np.ndarray:
-        """What the view shows now, as (h, w, 3) uint8 (for the report's valve crop)."""
+    def render_rgb(self, scale: float = 3.0) -> np.ndarray:
+        """What the view shows now, as (h, w, 3) uint8, ``scale`` times its size on screen (the
+        zoomed film is drawn from its own pixels, the dial and text sharp at that size)."""
         self._exporting = True
         try:
-            image = self.grab().toImage()
+            return render_widget(self, scale)
         finally:
             self._exporting = False
-        return qimage_to_rgb(image)
+
+
+def render_widget(widget: QWidget, scale: float) -> np.ndarray:
+    """``widget`` painted ``scale`` times its size on screen, as (h, w, 3) uint8: the painter
+    works in the widget's own coordinates (text, lines and layout as on screen) while pictures
+    are drawn from their own pixels at the larger size."""
+    scale = max(1.0, float(scale))
+    width, height = max(1, round(widget.width() * scale)), max(1, round(widget.height() * scale))
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.setDevicePixelRatio(scale)
+    image.fill(QColor(0, 0, 0))
+    painter = QPainter(image)
+    try:
+        widget.render(painter, QPoint(0, 0), QRegion(), QWidget.RenderFlag.DrawChildren)
+    finally:
+        painter.end()
+    image.setDevicePixelRatio(1.0)
+    return qimage_to_rgb(image)
 
 
 def qimage_to_rgb(image: QImage) -> np.ndarray:

@@ -46,6 +46,9 @@ class OnnxBackend:
     """
 
     def __init__(self, card: ModelCard, device: str = "cpu", threads: int | None = None, spin: bool = False):
+        # No usage events to Microsoft: valvereader/__init__.py sets this at import; again here in
+        # case a host cleared it. It only counts if set before onnxruntime is first imported.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import onnxruntime as ort
 
         path = card.verify("onnx")

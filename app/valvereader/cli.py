@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("valvereader.training.cli_train", "train a valve model"),
     "evaluate": ("valvereader.training.cli_evaluate", "cross-validate or test a valve model"),
     "view": ("valvereader.gui.launch", "open the viewer (optionally save a screenshot and exit)"),
+    "serve": ("valvereader.node.cli", "run a DICOM node that reads the films it receives"),
 }
 
 

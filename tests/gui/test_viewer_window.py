@@ -177,8 +177,11 @@ def test_export_png_and_pdf_write_what_is_on_screen(qtbot, make_window, tmp_path
     from PIL import Image
 
     with Image.open(png) as image:
-        assert image.width == window.canvas.width()  # the viewport as shown (plus a footer below)
-        assert image.height > window.canvas.height()
+        # the viewport's framing, drawn at the film's own resolution or 2000 px at least
+        scale = image.width / window.canvas.width()
+        assert max(image.width, image.height) >= 2000
+        assert scale >= min(1 / window.canvas.current_zoom(), 5000 / max(window.canvas.width(), window.canvas.height())) - 0.01
+        assert image.height > window.canvas.height() * scale  # plus a footer below
     assert pdf is not None and pdf.read_bytes().startswith(b"%PDF")
 
 

@@ -35,7 +35,8 @@ def shown_valve(study: Study) -> str | None:
 
 
 def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarray | None,
-                   model_name: str, deidentify: bool, heatmap_shown: bool) -> Any:
+                   model_name: str, deidentify: bool, heatmap_shown: bool,
+                   study_number: int | None = None, study_total: int | None = None) -> Any:
     from ..report import ReportContent
 
     if study.prediction is None:
@@ -50,7 +51,32 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
         model_name=model_name, deidentify=deidentify,
         heatmap_shown=heatmap_shown and study.prediction.heatmap is not None,
         attention_colours=render.attention_colours(),
+        study_number=study_number, study_total=study_total,
     )
+
+
+CROP_SIDE = 480  # px of a valve crop on a worklist page (printed about 2 inches wide)
+
+
+def valve_crop_rgb(pixels: np.ndarray, prediction: Any, side: int = CROP_SIDE) -> np.ndarray | None:
+    """The zoomed valve of a study not on screen, as the valve view crops it (a square 1.6×
+    the region the model read, in the file's own window), ``side`` pixels square; None when
+    the model marked no region."""
+    from PIL import Image
+
+    from ..geometry import Box
+
+    heatmap = prediction.heatmap
+    region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, heatmap, pixels.shape)
+    if region is None:
+        return None
+    square = Box(*region).square(scale=1.6, minimum=32).clip(pixels.shape)
+    crop = pixels[square.y0:square.y1, square.x0:square.x1]
+    if crop.size == 0:
+        return None
+    grey = np.clip(np.rint(np.clip(crop, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    image = Image.fromarray(grey, "L").resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
+    return np.asarray(image)
 
 
 def save_png(view_rgb: np.ndarray, path: Path, content: Any | None) -> Path:

@@ -12,7 +12,14 @@ from PySide6.QtWidgets import QFileDialog
 
 from . import export, render
 from .services import describe_error
-from .valve_view import qimage_to_rgb
+from .valve_view import render_widget
+
+# An exported view carries the film at its own resolution (the view's framing, drawn from the
+# film's pixels), at least EXPORT_LONG_SIDE pixels on its longer side and at most EXPORT_MAX_SIDE.
+EXPORT_LONG_SIDE = 2000
+EXPORT_MAX_SIDE = 5000
+PRINT_LONG_SIDE = 1200  # a PDF page prints the view about 3.5 inches tall: 300 dpi and more
+WORKLIST_PAGE_SIDE = 1000  # a worklist page's view: 280 dpi, a few MB for 20 studies
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -44,14 +51,16 @@ class ExportController:
             return f"valvereader-report.{suffix}"
         return f"{study.path.stem}-valvereader.{suffix}"
 
-    def view_rgb(self) -> np.ndarray:
-        """The viewport exactly as shown; with de-identification the corner text is left out."""
+    def view_rgb(self, long_side: int | None = None) -> np.ndarray:
+        """The viewport as shown (its framing, overlays and text), drawn at the film's own
+        resolution within EXPORT_LONG_SIDE..EXPORT_MAX_SIDE pixels on the longer side, or at
+        ``long_side``; with de-identification the corner text is left out."""
         canvas = self.window.canvas
         hide = self.deidentify and self.window.view.show_corner_text
         if hide:
             canvas.view.show_corner_text = False
         try:
-            return qimage_to_rgb(canvas.grab().toImage())
+            return render_widget(canvas, export_scale(canvas, long_side))
         finally:
             if hide:
                 canvas.view.show_corner_text = True
@@ -61,12 +70,12 @@ class ExportController:
         predictor = status.predictor if status is not None else None
         return str(getattr(predictor, "model_name", "") or "")
 
-    def content(self) -> Any | None:
+    def content(self, long_side: int | None = None) -> Any | None:
         study = self.window.worklist.current_study
         if study is None or study.prediction is None:
             return None
-        crop = self.window.valve_view.render_rgb() if study.prediction.box is not None else None
-        return export.report_content(study, self.view_rgb(), crop, self._model_name(), self.deidentify,
+        crop = self.window.valve_view.render_rgb() if self.window.valve_view.has_valve() else None
+        return export.report_content(study, self.view_rgb(long_side), crop, self._model_name(), self.deidentify,
                                      self.window.view.show_heatmap)
 
     def _run(self, what: str, action: Any) -> Path | None:
@@ -86,17 +95,18 @@ class ExportController:
         return self._run("PNG", lambda: export.save_png(self.view_rgb(), path, self.content()))
 
     def pdf(self, path: Path | None = None) -> Path | None:
-        if self.content() is None:
+        study = self.window.worklist.current_study
+        if study is None or study.prediction is None:
             self.window.notifier.warning("A PDF report needs a model result for the study on screen.")
             return None
         path = path or self._ask("Export PDF report", "pdf", self._default_name("pdf"))
         if path is None:
             return None
-        return self._run("PDF report", lambda: export.save_pdf(self.content(), path))
+        return self._run("PDF report", lambda: export.save_pdf(self.content(PRINT_LONG_SIDE), path))
 
     def secondary_capture(self, path: Path | None = None) -> Path | None:
         study = self.window.worklist.current_study
-        if study is None or self.content() is None:
+        if study is None or study.prediction is None:
             self.window.notifier.warning("A Secondary Capture needs a model result for the study on screen.")
             return None
         path = path or self._ask("Export DICOM Secondary Capture", "dcm", self._default_name("dcm"))
@@ -117,7 +127,9 @@ class ExportController:
 
     def worklist_pdf(self, path: Path | None = None) -> None:
         """Each analysed study as one page, rendered off screen in a worker (it loads every file)."""
-        studies = [s for s in self.window.worklist.studies if s.prediction is not None]
+        everything = self.window.worklist.studies
+        # Numbered as in the worklist CSV (every study, in the worklist's order).
+        studies = [(number, s) for number, s in enumerate(everything, start=1) if s.prediction is not None]
         if not studies:
             self.window.notifier.warning("No analysed study to export yet.")
             return
@@ -125,20 +137,36 @@ class ExportController:
         if path is None:
             return
         opacity = self.window.view.heatmap_opacity if self.window.view.show_heatmap else 0.0
-        model, deidentify, cache = self._model_name(), self.deidentify, self.window.cache
+        model, deidentify, cache, total = self._model_name(), self.deidentify, self.window.cache, len(everything)
 
         def work(context: Any) -> Path:
             contents = []
-            for number, study in enumerate(studies):
+            for done, (number, study) in enumerate(studies):
                 context.check()
-                context.progress(number, len(studies), study.path.name)
+                context.progress(done, len(studies), study.path.name)
                 radiograph = cache.get(study.path)
                 p = study.prediction
                 assert p is not None  # only analysed studies were chosen
-                rgb = render.compose_rgb(radiograph.pixels, p.heatmap, opacity, p.box.as_tuple() if p.box else None)
-                contents.append(export.report_content(study, rgb, None, model, deidentify, opacity > 0))
+                rgb = render.compose_rgb(radiograph.pixels, p.heatmap, opacity, p.box.as_tuple() if p.box else None,
+                                         max_side=WORKLIST_PAGE_SIDE)
+                crop = export.valve_crop_rgb(radiograph.pixels, p)
+                contents.append(export.report_content(study, rgb, crop, model, deidentify, opacity > 0,
+                                                      study_number=number, study_total=total))
             return export.save_worklist_pdf(contents, path)
 
         self.window.statusBar().showMessage(f"Writing {len(studies)} pages to {path.name}…")
         self.window.start_worker(work, returned=lambda p: self.window.notifier.info(f"Worklist PDF saved: {p}"),
                                  what="Worklist PDF")
+
+
+def export_scale(canvas: Any, long_side: int | None = None) -> float:
+    """How many times its on-screen size the viewport is drawn for an export: ``long_side``
+    pixels on its longer side when given; else enough for the film's own pixels (1 / zoom),
+    at least EXPORT_LONG_SIDE and at most EXPORT_MAX_SIDE pixels on the longer side."""
+    side = max(1, canvas.width(), canvas.height())
+    if long_side is not None:
+        return max(1.0, long_side / side)
+    wanted = EXPORT_LONG_SIDE / side
+    if canvas.radiograph is not None:
+        wanted = max(wanted, 1.0 / max(canvas.current_zoom(), 1e-3))
+    return max(1.0, min(wanted, EXPORT_MAX_SIDE / side))

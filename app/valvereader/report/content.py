@@ -34,6 +34,8 @@ class ReportContent:
     heatmap_shown: the view carries the "model attention" overlay (labels and colour bar).
     attention_colours: (n, 3) uint8 colour ramp of the overlay, low to high, for the colour bar.
     image_label: how the image is named when not de-identified (default: file name of meta.source).
+    study_number, study_total: the study's place in its worklist ("study 3" of 20, the numbering
+        of the worklist CSV), or None for a report on its own.
     """
 
     view_rgb: np.ndarray
@@ -50,6 +52,8 @@ class ReportContent:
     heatmap_shown: bool = True
     attention_colours: np.ndarray | None = None
     image_label: str | None = None
+    study_number: int | None = None
+    study_total: int | None = None
 
     def __post_init__(self) -> None:
         self.view_rgb = as_rgb8(self.view_rgb, "view_rgb")
@@ -109,6 +113,14 @@ class ReportContent:
         if self.image_label:
             return self.image_label
         return Path(self.meta.source).name if self.meta.source else None
+
+    @property
+    def study_text(self) -> str | None:
+        """"Study 3 of 20" in a worklist (the CSV's "study 3"), else None."""
+        if self.study_number is None:
+            return None
+        total = f" of {self.study_total}" if self.study_total else ""
+        return f"Study {self.study_number}{total}"
 
     def created_text(self) -> str:
         return self.created.strftime("%Y-%m-%d %H:%M")

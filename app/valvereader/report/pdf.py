@@ -37,7 +37,8 @@ VERDICT_COLOURS = {
     Verdict.REVIEW: (0.78, 0.47, 0.05),
     Verdict.UNKNOWN: (0.70, 0.16, 0.16),
 }
-MAX_IMAGE_SIDE = 1400  # px; about 300 dpi at the printed size
+MAX_IMAGE_SIDE = 1200  # px; about 300 dpi at the printed size
+JPEG_QUALITY = 88  # pictures go in as JPEG (a worklist of 20 studies: a few MB, not 26)
 
 
 def _fonts() -> tuple[str, str]:
@@ -61,7 +62,12 @@ def _image_reader(rgb: np.ndarray) -> Any:
     image = Image.fromarray(rgb, "RGB")
     if max(image.size) > MAX_IMAGE_SIDE:
         image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
-    return ImageReader(image)
+    # reportlab embeds a JPEG as it is (DCTDecode); a PIL image would go in as deflated pixels.
+    # No chroma subsampling: the overlay's colours and the thin box stay crisp.
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    buffer.seek(0)
+    return ImageReader(buffer)
 
 
 class _Page:
@@ -136,6 +142,8 @@ class _Page:
         content = self.content
         self.text(MARGIN, top - 14, PROGRAM, 16, bold=True)
         self.text(MARGIN, top - 28, "Shunt valve identification report", 9.5, colour=MUTED)
+        if content.study_text:  # the worklist CSV's "study N"
+            self.text(MARGIN + 175, top - 28, content.study_text, 9.5, bold=True)
         right = PAGE_W - MARGIN
         self.text(right, top - 12, f"Created {content.created_text()}", 8.5, colour=MUTED, align="right")
         self.text(right, top - 24, f"Model: {content.model_title}", 8.5, colour=MUTED, align="right")
@@ -395,6 +403,17 @@ def _maker_line(valve_id: str, kind: bool = True) -> str | None:
 
 
 def _render(contents: Sequence[ReportContent], title: str) -> bytes:
+    from reportlab import rl_config
+
+    # Binary streams: ASCII85 text encoding would make every picture a quarter larger.
+    ascii85, rl_config.useA85 = rl_config.useA85, 0
+    try:
+        return _render_pages(contents, title)
+    finally:
+        rl_config.useA85 = ascii85
+
+
+def _render_pages(contents: Sequence[ReportContent], title: str) -> bytes:
     from reportlab.pdfgen.canvas import Canvas
 
     buffer = io.BytesIO()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,30 +30,56 @@ def footer_lines(content: ReportContent) -> list[str]:
 
 
 def render_with_footer(content: ReportContent) -> np.ndarray:
-    """The view with a dark footer strip (uint8 H×W×3)."""
+    """The view with a dark footer strip below it (uint8 H×W×3). The text is sized to the
+    view (about 1/70 of its width, 12 px at least) and wrapped at word boundaries: every word
+    of every line is inside the picture, however narrow the view."""
     from PIL import Image, ImageDraw, ImageFont
 
     view = Image.fromarray(content.view_rgb, "RGB")
     width = view.width
-    size = max(11, min(28, width // 64))
+    size = max(12, min(40, width // 70))
     path = font_path()
     font = ImageFont.truetype(str(path), size) if path else ImageFont.load_default(size)
-    lines = footer_lines(content)
-    # Shrink long lines on narrow views rather than cutting them.
-    while size > 8 and max(font.getlength(line) for line in lines) > width - 2 * size:
-        size -= 1
-        font = ImageFont.truetype(str(path), size) if path else ImageFont.load_default(size)
-    line_height = int(size * 1.45)
-    strip = line_height * len(lines) + size
+    margin = size
+    colours = [(235, 235, 235), (240, 190, 90)]
+    rows: list[tuple[str, tuple[int, int, int]]] = []
+    for line, colour in zip(footer_lines(content), colours, strict=True):
+        rows.extend((part, colour) for part in wrap_text(line, font, width - 2 * margin))
+    ascent, descent = font.getmetrics()
+    line_height = int((ascent + descent) * 1.2)
+    strip = line_height * len(rows) + margin
     canvas = Image.new("RGB", (width, view.height + strip), (18, 18, 20))
     canvas.paste(view, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    y = view.height + size // 2
-    colours = [(235, 235, 235), (240, 190, 90)]
-    for line, colour in zip(lines, colours, strict=True):
-        draw.text((size, y), line, fill=colour, font=font)
+    y = view.height + margin // 2
+    for text, colour in rows:
+        draw.text((margin, y), text, fill=colour, font=font)
         y += line_height
     return np.asarray(canvas)
+
+
+def wrap_text(text: str, font: Any, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` (by ``font``), broken between words; a single
+    word wider than that is broken between characters."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = word
+        while font.getlength(current) > width and len(current) > 1:
+            cut = len(current) - 1
+            while cut > 1 and font.getlength(current[:cut]) > width:
+                cut -= 1
+            lines.append(current[:cut])
+            current = current[cut:]
+    if current:
+        lines.append(current)
+    return lines or [""]
 
 
 def export_png(content: ReportContent, path: str | Path, footer: bool = True) -> Path:

@@ -36,7 +36,8 @@ def sections(t: Template) -> list[tuple[str, list[str]]]:
     s = t.settings
     out: list[tuple[str, list[str]]] = []
 
-    valve = [f"{t.name} - {t.manufacturer}", f"Type: {t.type}", t.summary.line()]
+    type_line = f"Type: {t.type_fact.line()}" if t.type_fact else f"Type: {t.type}"
+    valve = [f"{t.name} - {t.manufacturer}", type_line, t.summary.line()]
     if t.mechanism:
         valve.append(t.mechanism.line())
     out.append(("Valve", valve))
@@ -66,7 +67,8 @@ def sections(t: Template) -> list[tuple[str, list[str]]]:
     out.append(("Radiopaque parts", [f.line() for f in [*t.radiopaque_parts, *t.appearance, t.distinguishing]]))
 
     check = {True: "yes", False: "not required by the manufacturer", None: "not known"}[t.mri.check_after_mri]
-    mri = [t.mri.conditions.line(), f"Check the setting after MRI: {check}. {t.mri.advice.line()}"]
+    mri = [t.mri.conditions.line(), *(n.line() for n in t.mri.notes),
+           f"Check the setting after MRI: {check}. {t.mri.advice.line()}"]
     out.append(("MRI", mri))
     if t.adjustment:
         out.append(("Adjustment", [t.adjustment.line()]))

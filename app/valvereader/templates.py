@@ -56,16 +56,22 @@ class Fact:
     tag: str
     sources: tuple[str, ...] = ()
     name: str = ""
+    where: str = ""  # page, figure or 'measured on <figure>' within the sources
 
     @property
     def unverified(self) -> bool:
         return self.tag == "U"
 
+    def cited(self) -> str:
+        """'ifu: Graph 1', 'programmer_insets: measured on ...', 'no source'."""
+        keys = ", ".join(self.sources) or "no source"
+        return f"{keys}: {self.where}" if self.where else keys
+
     def line(self) -> str:
-        """The text with its tag, e.g. 'Setting 8 is off. [C]'; [U] facts say 'unverified'."""
+        """The text, its source and its tag, e.g. 'Setting 8 is off. (ifu: Graph 1) [C]';
+        [U] facts say 'unverified'."""
         head = f"{self.name}: " if self.name else ""
-        marker = "[U] unverified" if self.unverified else f"[{self.tag}]"
-        return f"{head}{self.text} {marker}"
+        return f"{head}{self.text} ({self.cited()}) {tag_marker(self.tag)}"
 
 
 @dataclass(frozen=True)
@@ -241,11 +247,13 @@ class MriInfo:
     conditions: Fact
     check_after_mri: bool | None  # None: not known from our sources
     advice: Fact
+    notes: tuple[Fact, ...] = ()  # e.g. a limit that differs between labelling revisions
 
     def line(self) -> str:
-        """One line for a report: conditions, then whether the setting must be checked."""
+        """One line for a report: conditions, notes, then whether the setting must be checked."""
         check = {True: "yes", False: "not required by the manufacturer", None: "not known"}
-        return f"MRI: {self.conditions.line()} Check the setting after MRI: {check[self.check_after_mri]}."
+        notes = "".join(f" {n.line()}" for n in self.notes)
+        return f"MRI: {self.conditions.line()}{notes} Check the setting after MRI: {check[self.check_after_mri]}."
 
 
 @dataclass(frozen=True)
@@ -271,6 +279,7 @@ class Template:
     pitfalls: list[Fact]
     open_questions: list[Fact]
     sources: dict[str, str]
+    type_fact: Fact | None = None  # the type line with its tag and sources
     folder: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -296,10 +305,12 @@ class Template:
 
     def all_facts(self) -> list[Fact]:
         s = self.settings
-        facts = [self.summary, *([self.mechanism] if self.mechanism else [])]
+        typed = self.type_fact is not None and self.kind != "unknown"  # 'unknown' states no fact
+        facts = [*([self.type_fact] if typed and self.type_fact else []), self.summary]
+        facts += [self.mechanism] if self.mechanism else []
         facts += [*self.radiopaque_parts, *self.appearance, self.distinguishing, s.angles]
         facts += [*s.special_positions, *s.variants, *self.reading_steps, *self.reference_marks]
-        facts += [self.mirror_check, self.mri.conditions, self.mri.advice]
+        facts += [self.mirror_check, self.mri.conditions, *self.mri.notes, self.mri.advice]
         facts += [*([self.adjustment] if self.adjustment else []), *self.pitfalls]
         return facts + list(self.open_questions)
 
@@ -339,7 +350,8 @@ class Template:
 
 
 def _fact(node: dict[str, Any]) -> Fact:
-    return Fact(str(node["text"]).strip(), node["tag"], tuple(node["source"]), str(node.get("name", "")))
+    return Fact(str(node["text"]).strip(), node["tag"], tuple(node["source"]), str(node.get("name", "")),
+                str(node.get("where", "")))
 
 
 def _number(value: Any) -> float | str | None:
@@ -434,11 +446,14 @@ def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "t
         reading_steps=[_fact(f) for f in data["reading_steps"]],
         reference_marks=[_fact(f) for f in data["reference_marks"]],
         mirror_check=_fact(data["mirror_check"]),
-        mri=MriInfo(_fact(mri["conditions"]), mri["check_after_mri"], _fact(mri["advice"])),
+        mri=MriInfo(_fact(mri["conditions"]), mri["check_after_mri"], _fact(mri["advice"]),
+                    tuple(_fact(f) for f in mri.get("notes", []))),
         adjustment=_fact(data["adjustment"]) if "adjustment" in data else None,
         pitfalls=[_fact(f) for f in data["pitfalls"]],
         open_questions=[_fact(f) for f in data["open_questions"]],
         sources=dict(data["sources"]),
+        type_fact=_fact({"text": data["type"], "tag": data["type_tag"], "source": data["type_source"],
+                         **({"where": data["type_where"]} if "type_where" in data else {})}),
         folder=folder,
         raw=data,
     )

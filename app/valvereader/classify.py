@@ -37,7 +37,8 @@ def columns(valve_ids: Iterable[str] = VALVE_IDS) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
-    parser.add_argument("--output", "-o", type=Path, default=Path("results.csv"), help="CSV to write")
+    parser.add_argument("--output", "-o", type=Path, default=Path("results.csv"),
+                        help="CSV to write (default: %(default)s in the current folder)")
     parser.add_argument("--heatmaps", type=Path, help="folder for model-attention overlay PNGs")
     parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda or mps")
     parser.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights)")
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
                     row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
                 if row["status"] == "error":
                     log.warning("skipped %s: %s", path, row["error"])
+                    progress.write(f"failed: {path}: {row['error']}", file=sys.stderr)  # above the bar
                 writer.writerow(row)
                 handle.flush()
                 os.fsync(handle.fileno())

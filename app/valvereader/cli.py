@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import DISCLAIMER, __version__
 
@@ -60,17 +62,47 @@ class _Unavailable:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `valvereader` or `valvereader FILE...` opens the window, like any desktop viewer.
-    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+    # `valvereader` or `valvereader FILE...` opens the window, like any desktop viewer; a plain
+    # word that is no file here is a mistyped subcommand, for argparse to refuse.
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-") and not _mistyped_command(argv[0])):
         argv = ["view", *argv]
     # Import only the subcommand asked for, so the window appears fast.
-    args = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None).parse_args(argv)
+    parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
+    args = parser.parse_args(argv)
+    if getattr(args, "_module", None) is None:  # only options, e.g. `valvereader --`
+        parser.error("give a COMMAND, or files to open")
+    if args.command == "view" and not _window_can_open(parser, args):
+        return 2
     try:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
+
+def _mistyped_command(word: str) -> bool:
+    return re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", word) is not None and not Path(word).exists()
+
+
+def _window_can_open(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Missing files are a usage error; no display (or Qt's libraries missing) one line, not Qt's abort."""
+    missing = [str(path) for path in getattr(args, "paths", []) if not path.exists()]
+    if missing:
+        _subparser(parser, "view").error(f"no such file or folder: {', '.join(missing)}")
+    from .gui.display_check import problem
+
+    message = problem(screenless_ok=getattr(args, "screenshot", None) is not None)
+    if message is not None:
+        print(message, file=sys.stderr)
+        return False
+    return True
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return parser
 
 if __name__ == "__main__":
     sys.exit(main())

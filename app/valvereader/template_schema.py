@@ -55,13 +55,38 @@ def validate(data: Any, origin: str = "template") -> None:
 
 
 def _check_sources(data: dict[str, Any], origin: str) -> None:
-    known = set(data["sources"])
+    """Every cited key is listed; a fact's tag follows its weakest link.
+
+    A C or S fact names at least one source, and its tag is no stronger than the strongest
+    source it cites (a fact resting on a third-party card is at best S). An M fact says which
+    figure it was measured on (``where: measured on ...``) or cites labelled images (kind M).
+    """
+    kinds = {key: src["kind"] for key, src in data["sources"].items()}
+
+    def check(node: dict[str, Any], path: str) -> None:
+        cited = list(node.get("source", []))
+        for key in cited:
+            if key not in kinds:
+                raise TemplateError(f"{origin}: at {path}: source '{key}' is not listed under 'sources'")
+        tag = node["tag"]
+        if tag in ("C", "S"):
+            if not cited:
+                raise TemplateError(f"{origin}: at {path}: a [{tag}] fact must name its source")
+            best = min((kinds[k] for k in cited), key=TAGS.index)
+            if TAGS.index(best) > TAGS.index(tag):
+                raise TemplateError(
+                    f"{origin}: at {path}: tagged [{tag}] but its strongest source ({', '.join(cited)}) "
+                    f"is [{best}]; tag it [{best}] or weaker"
+                )
+        if tag == "M" and not str(node.get("where", "")).startswith("measured on") and "M" not in {kinds[k] for k in cited}:
+            raise TemplateError(
+                f"{origin}: at {path}: an [M] fact must say 'where: measured on <figure>' or cite labelled images"
+            )
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
-            for key in node.get("source", []) if "tag" in node else []:
-                if key not in known:
-                    raise TemplateError(f"{origin}: at {path}: source '{key}' is not listed under 'sources'")
+            if "tag" in node and ("text" in node or "model" in node):
+                check(node, path or "(top level)")
             for key, child in node.items():
                 if key != "sources":
                     walk(child, f"{path}.{key}" if path else key)
@@ -70,6 +95,10 @@ def _check_sources(data: dict[str, Any], origin: str) -> None:
                 walk(child, f"{path}[{i}]")
 
     walk(data, "")
+    type_fact = {"tag": data["type_tag"], "source": data["type_source"], "where": data.get("type_where", "")}
+    check(type_fact, "type_tag")
+    check({"tag": data["settings"]["tag"], "source": data["settings"]["source"],
+           "where": data["settings"].get("where", "")}, "settings.tag")
 
 
 def _check_settings(settings: dict[str, Any], kind: str, origin: str) -> None:

@@ -279,6 +279,7 @@ class Template:
     pitfalls: list[Fact]
     open_questions: list[Fact]
     sources: dict[str, str]
+    source_kinds: dict[str, str] = field(default_factory=dict)  # key -> strongest tag it can carry
     type_fact: Fact | None = None  # the type line with its tag and sources
     folder: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -451,7 +452,8 @@ def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "t
         adjustment=_fact(data["adjustment"]) if "adjustment" in data else None,
         pitfalls=[_fact(f) for f in data["pitfalls"]],
         open_questions=[_fact(f) for f in data["open_questions"]],
-        sources=dict(data["sources"]),
+        sources={key: str(src["doc"]) for key, src in data["sources"].items()},
+        source_kinds={key: str(src["kind"]) for key, src in data["sources"].items()},
         type_fact=_fact({"text": data["type"], "tag": data["type_tag"], "source": data["type_source"],
                          **({"where": data["type_where"]} if "type_where" in data else {})}),
         folder=folder,

@@ -17,6 +17,9 @@ def _frozen_environment() -> None:
     base = getattr(sys, "_MEIPASS", None)
     if not base:
         return
+    # No usage events to Microsoft from ONNX Runtime (also set by packaging/rthook_offline.py
+    # and valvereader/__init__.py; it counts only before onnxruntime loads).
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     # A system Qt's plugins must not be mixed with the bundled Qt.
     for name in ("QT_PLUGIN_PATH", "QML2_IMPORT_PATH"):
         os.environ.pop(name, None)

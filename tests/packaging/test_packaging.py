@@ -86,6 +86,30 @@ def test_desktop_file_is_valid():
     assert (PACKAGING / f"{entry['Icon']}.svg").is_file()
 
 
+def _validate_desktop_file(path: Path) -> None:
+    """freedesktop.org's validator (Debian's desktop-file-utils): no error, warning or hint."""
+    tool = shutil.which("desktop-file-validate")
+    if not tool:
+        pytest.skip("desktop-file-validate missing (desktop-file-utils; scripts/install-system-deps.sh)")
+    result = subprocess.run([tool, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
+
+
+def test_desktop_file_passes_desktop_file_validate():
+    _validate_desktop_file(PACKAGING / "valvereader.desktop")
+
+
+def test_desktop_file_names_the_window_class():
+    from valvereader.gui.launch import WINDOW_CLASS
+
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str
+    parser.read(PACKAGING / "valvereader.desktop", encoding="utf-8")
+    # the window's WM_CLASS instance (QApplication's argv[0] in valvereader.gui.launch); the
+    # window test in tests/packaging/test_offline.py reads it back from the X server
+    assert parser["Desktop Entry"]["StartupWMClass"] == WINDOW_CLASS
+
+
 def test_icon_files():
     png = (PACKAGING / "valvereader.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,6 +158,8 @@ def test_install_script_user_mode(tmp_path):
     assert f"Exec={target}/ShuntValveReader view %F" in desktop
     assert (home / ".local/share/icons/hicolor/256x256/apps/valvereader.png").is_file()
     assert (home / ".local/bin/valvereader").resolve() == (target / "ShuntValveReader").resolve()
+    if shutil.which("desktop-file-validate"):
+        _validate_desktop_file(home / ".local/share/applications/valvereader.desktop")
     subprocess.run(["bash", str(target / "install.sh"), "--user", "--uninstall"], check=True,
                    env=env, capture_output=True)
     assert not target.exists()

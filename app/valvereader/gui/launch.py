@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 SCREENSHOT_TIMEOUT_S = 600.0
+WINDOW_CLASS = "ShuntValveReader"  # packaging/valvereader.desktop: StartupWMClass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from .theme import apply_theme
 
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    # argv[0] names the X11 window class instance (WM_CLASS "ShuntValveReader", the desktop
+    # file's StartupWMClass), however the program was started; the desktop file name is the
+    # Wayland app id (packaging/valvereader.desktop).
+    app = existing if isinstance(existing, QApplication) else QApplication([WINDOW_CLASS])
     app.setApplicationName("Shunt Valve Reader")
+    app.setDesktopFileName("valvereader")
     app.setOrganizationName("valvereader")
     apply_theme(app)
     window = MainWindow(weights_dir=args.weights, device=args.device)

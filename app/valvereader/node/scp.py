@@ -209,14 +209,15 @@ class Node:
 
     def _on_requested(self, event: Any) -> None:
         requestor = event.assoc.requestor
-        ae_title, address = str(requestor.ae_title).strip(), str(requestor.address)
+        # (The requestor's AE title is filled in only after negotiation: read the request's.)
+        ae_title, address = _text(requestor.primitive.calling_ae_title), str(requestor.address)
         if not self.admits(ae_title, address):
             log.warning("refused an association from %s at %s: not allowed (--allow)", ae_title, address)
             self.rejected.append((ae_title, address))
             event.assoc.acse.send_reject(*REJECT_CALLING_AET)
 
     def _on_store(self, event: Any) -> int:
-        calling = str(event.assoc.requestor.ae_title).strip()
+        calling = _text(event.assoc.requestor.ae_title)
         path = self.inbox / stored_name(str(event.request.AffectedSOPInstanceUID or ""))
         try:
             atomic.write_bytes(path, encode_received(event, calling))
@@ -262,6 +263,12 @@ class Node:
                      row.get("verdict") or row.get("error"))
         if outgoing and self.outbox is not None:
             self.outbox.put(outgoing)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip()
 
 
 def _sender_of(path: Path) -> str:

@@ -107,6 +107,7 @@ class DialSetting:
     others: tuple[OtherModel, ...] = ()
     neighbours: tuple[str, ...] = ()
     basis: str = ""
+    short_basis: str = ""  # tags and source keys only, for a report line
 
     def text(self) -> str:
         """'100 mmH2O', 'setting 1 (25 mmH2O (+/-20))', 'performance level 0.5 (15-25 mmH2O ...)'."""
@@ -364,15 +365,22 @@ def _cited(node: dict[str, Any]) -> str:
     return f"{node['where']} ({keys})" if node.get("where") else keys
 
 
-def _basis(settings: dict[str, Any], value: dict[str, Any]) -> str:
-    """'[M] indicator angle [M]: measured on ... (ifu); value [C]: Graph 1 (ifu); ...'."""
+def _basis(settings: dict[str, Any], value: dict[str, Any], short: bool = False) -> str:
+    """'[M] indicator angle [M]: measured on ... (ifu); value [C]: Graph 1 (ifu); ...'; with
+    ``short`` only tags and source keys: '[M] angle M (ifu, card); value C (ifu)'."""
+
+    def part(name: str, tag: str, node: dict[str, Any]) -> str:
+        if short:
+            return f"{name} {tag} ({', '.join(node.get('source', [])) or 'no source'})"
+        return f"{name} [{tag}]: {_cited(node)}"
+
     angles = settings["angles"]
-    parts = [f"indicator angle [{value['angle_tag']}]: {_cited(angles)}"]
+    parts = [part("angle" if short else "indicator angle", value["angle_tag"], angles)]
     who = f"{settings['model']} value" if settings.get("model") else "value"
-    parts.append(f"{who} [{value['tag']}]: {_cited(settings)}")
+    parts.append(part(who, value["tag"], settings))
     tags = [value["tag"], value["angle_tag"]]
     for other in value.get("others", []):
-        parts.append(f"{other['model']} [{other['tag']}]: {_cited(other)}")
+        parts.append(part(other["model"], other["tag"], other))
         tags.append(other["tag"])
     return f"[{weakest_tag(*tags)}] " + "; ".join(parts)
 
@@ -410,6 +418,7 @@ def from_dict(data: dict[str, Any], folder: Path | None = None, origin: str = "t
             model=str(s.get("model", "")),
             others=tuple(OtherModel(o["model"], o["pressure"], o["tag"]) for o in v.get("others", [])),
             basis=_basis(s, v),
+            short_basis=_basis(s, v, short=True),
         )
         for v in s["values"]
     ]
@@ -492,9 +501,10 @@ def load_all(root: Path | None = None) -> dict[str, Template]:
     return {vid: load_template(vid, root) for vid in (*VALVE_IDS, UNKNOWN_VALVE_ID)}
 
 
-def reading_basis(valve_id: str | None, reading: str | None) -> str:
+def reading_basis(valve_id: str | None, reading: str | None, short: bool = False) -> str:
     """The facts a saved reading rests on ('[M] indicator angle [M]: ...'), or '' when the
-    reading is empty, the valve has no template or the text is not one of its dial's readings."""
+    reading is empty, the valve has no template or the text is not one of its dial's readings.
+    ``short``: tags and source keys only, for a line of a report."""
     if not valve_id or not reading:
         return ""
     try:
@@ -503,5 +513,5 @@ def reading_basis(valve_id: str | None, reading: str | None) -> str:
         return ""
     for setting in dial.settings if dial is not None else []:
         if reading in (setting.reading_text(), setting.text()):
-            return setting.basis
+            return setting.short_basis if short else setting.basis
     return ""

@@ -217,6 +217,9 @@ class _Page:
             numbers.append(("Open-set score", f"{prediction.ood_score:.2f}"))
         if content.reading:
             numbers.append(("Reading", content.reading))
+            basis = _reading_basis(content)
+            if basis:
+                numbers.append(("Basis", basis))
         if content.review:
             numbers.append(("Review", content.review))
         for label, value in numbers:
@@ -378,6 +381,14 @@ class _Page:
 # The notes a reader needs at the film first; the rest (specifications, sources) stay in the viewer.
 _SECTION_PRIORITY = ("read", "mirror", "reference", "pitfall", "unverified", "mri")
 _SECTION_LEFT_OUT = ("valve", "sources", "adjustment", "radiopaque", "settings")
+
+
+def _reading_basis(content: ReportContent) -> str:
+    """The facts the reading rests on, for the valve whose template the page shows."""
+    from ..templates import reading_basis
+
+    shown = content.template_svg.parent.name if content.template_svg is not None else content.prediction.predicted
+    return reading_basis(shown, content.reading, short=True)
 
 
 def _reading_order(sections: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, Sequence[str]]]:

@@ -14,6 +14,7 @@ from ..catalogue import display_name
 from ..prediction import Prediction, verdict_meaning
 from ..radiograph import RadiographMeta
 from ..review import ReviewRecord
+from ..templates import reading_basis
 
 IDENTIFYING = ("image", "patient_name", "patient_id", "study_date")
 
@@ -37,6 +38,7 @@ class WorklistRow:
     corrected_valve_id: str = ""
     final_valve_id: str = ""
     reading: str = ""
+    reading_basis: str = ""  # the facts the reading rests on, weakest tag first ("[M] indicator angle ...")
     reviewed_at: str = ""
     model: str = ""
     error: str = ""
@@ -69,6 +71,8 @@ def worklist_row(
         row.corrected_valve_id = review.corrected_valve_id or ""
         row.final_valve_id = review.final_valve_id or ""
         row.reading = review.reading or ""
+        row.reading_basis = reading_basis(review.final_valve_id or review.corrected_valve_id or review.predicted,
+                                          review.reading)
         row.reviewed_at = review.time
     return row
 

@@ -17,6 +17,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPen,
+    QTextOption,
     QTransform,
     QWheelEvent,
 )
@@ -150,7 +151,10 @@ class ImageCanvas(QWidget):
         painter.fillRect(self.rect(), Qt.GlobalColor.black)
         if self._image is None:
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            # wrapped inside the viewport (a long file name or error breaks anywhere if it must)
+            option = QTextOption(Qt.AlignmentFlag.AlignCenter)
+            option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+            painter.drawText(QRectF(self.rect()).adjusted(16, 16, -16, -32), self.placeholder, option)
             self._draw_disclaimer(painter)
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.current_zoom() < 2.0)

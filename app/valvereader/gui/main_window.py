@@ -43,6 +43,7 @@ from .review import ReviewController
 from .services import RadiographCache, describe_error, expand_paths
 from .state import DialState, Study, ViewState, Worklist
 from .template_panel import TemplatePanel
+from .text import breakable
 from .valve_view import ValveView
 from .window_settings import restore_window, save_window
 from .worker import Worker
@@ -193,7 +194,9 @@ class MainWindow(QMainWindow):
     def _set_batch(self, result: tuple[list[Study], Path | None]) -> None:
         studies, folder = result
         if not studies:
-            self.notifier.warning("No radiographs found there (DICOM, PNG, JPEG, TIFF or BMP).")
+            where = f" in {folder}" if folder is not None else ""
+            self.notifier.warning(f"No radiographs found{where} (DICOM, PNG, JPEG, TIFF or BMP).")
+            self._clear_batch(f"No radiographs found{where}.\nOpen another folder or file.")
             return
         self.cancel_analysis()
         self._batch += 1
@@ -205,6 +208,22 @@ class MainWindow(QMainWindow):
         self._show_worklist(len(studies) > 1)
         self.start_analysis([i for i, s in enumerate(studies) if s.error is None])
         self.statusBar().showMessage(f"{len(studies)} studies from {folder}", 5000)
+
+    def _clear_batch(self, message: str) -> None:
+        """An empty batch: nothing of the previous one stays on screen or in the worklist."""
+        self.cancel_analysis()
+        self._batch += 1
+        self.cache.clear()
+        self._shown_index = -1
+        self.review.open(None, [])
+        self.worklist.replace([], None)
+        self.canvas.set_radiograph(None)
+        self.canvas.placeholder = message
+        self._show_image_notes([])
+        self.result_panel.show_message("No radiographs", breakable(message))
+        self.valve_view.set_valve(None, None)
+        self.template_panel.show_valve(None)
+        self.setWindowTitle(f"Shunt Valve Reader {__version__}")
 
     def _show_worklist(self, show: bool) -> None:
         """Show or hide the worklist. Shown for a new batch, it gets at least the width its
@@ -362,9 +381,10 @@ class MainWindow(QMainWindow):
         if self.canvas.radiograph is None:
             self.canvas.placeholder = f"{study.path.name} cannot be shown:\n{study.error}"
             self.canvas.update()
-            self.result_panel.show_message("Cannot read", study.error or "")
+            self.result_panel.show_message("Cannot read", breakable(study.error or ""))
         else:
-            self.result_panel.show_message("Analysis failed", f"{study.error}\nThe image is shown without a result.")
+            self.result_panel.show_message("Analysis failed",
+                                           breakable(f"{study.error}\nThe image is shown without a result."))
         self._check_settled()
 
     def show_result(self) -> None:

@@ -3,6 +3,7 @@ review status; sortable, filterable ("needs review", "not reviewed"), bound to `
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from PySide6.QtCore import (
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -31,7 +35,7 @@ from .state import ReviewDecision, Study, Worklist
 from .valves import short_name
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
-COLUMN_WIDTHS = (46, 104, 100, 52, 84, 78)  # px at the start; the valve column stretches
+COLUMN_WIDTHS = (46, 150, 96, 46, 80, 72)  # px at the start; the valve column stretches
 # The panel's width for all of them (plus the table's frame and scroll bar).
 PANEL_WIDTH = sum(COLUMN_WIDTHS) + 28
 FILTERS = {
@@ -51,12 +55,16 @@ class WorklistModel(QAbstractTableModel):
         super().__init__()
         self.worklist = worklist
         self._pixmaps: dict[int, QPixmap] = {}
+        self.shared_start = 0
         worklist.reset.connect(self._reset)
         worklist.study_changed.connect(self._study_changed)
 
     def _reset(self) -> None:
         self.beginResetModel()
         self._pixmaps.clear()
+        names = [study.path.name for study in self.worklist.studies]
+        # How many first characters every file name of the batch shares ("composite_patient_00").
+        self.shared_start = len(os.path.commonprefix(names)) if len(names) > 1 else 0
         self.endResetModel()
 
     def _study_changed(self, row: int) -> None:
@@ -97,6 +105,11 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 4 and p is not None and not study.error:
                 return verdict_meaning(p)  # why this verdict
+            if column == 1:  # the whole name, which the cell may shorten in the middle
+                who = study.patient_id or (study.meta.patient_id if study.meta else None)
+                lines = [study.path.name, f"Patient ID {who}" if who else "", str(study.path.parent),
+                         study.error or ""]
+                return "\n".join(line for line in lines if line)
             return study.error or str(study.path)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == 4 and p is not None:
@@ -120,6 +133,32 @@ class WorklistModel(QAbstractTableModel):
         if column == 5:
             return study.decision.label
         return None
+
+
+class MiddleElided(QStyledItemDelegate):
+    """Each line of the cell shortened in its middle to the column's width, the file name
+    first losing the start that every file of the batch shares ("…0012_lateral_view.png" for
+    composite_patient_0012_lateral_view.png): batches of exported films differ in a few
+    characters, which a plain cut in the middle would hide. The whole name is in the tooltip."""
+
+    KEPT = 4  # characters of the shared start kept before the part that differs
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        super().initStyleOption(option, index)
+        if not option.text:
+            return
+        style = option.widget.style() if option.widget is not None else None
+        margin = (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, option.widget) + 1) * 2 \
+            if style is not None else 6
+        width = max(8, option.rect.width() - margin - 2)
+        metrics = option.fontMetrics
+        lines = option.text.split("\n")
+        shared = getattr(index.model(), "sourceModel", lambda: None)()
+        start = getattr(shared, "shared_start", 0)
+        if start > self.KEPT + 2 and metrics.horizontalAdvance(lines[0]) > width:
+            lines[0] = "…" + lines[0][start - self.KEPT:]
+        option.text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
 
 
 class WorklistFilter(QSortFilterProxyModel):
@@ -203,6 +242,8 @@ class WorklistPanel(QWidget):
             header.resizeSection(column, width)
         self.table.setWordWrap(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.names = MiddleElided(self.table)
+        self.table.setItemDelegateForColumn(1, self.names)
         self.table.clicked.connect(lambda index: self.activated.emit(self.proxy.mapToSource(index).row()))
         layout.addWidget(self.table)
         self.summary = QLabel("")

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import DISCLAIMER
     from ..errors import ValveReaderError
-    from ..logs import setup_logging
+    from ..logs import RedactingFilter, setup_logging
     from ..predict import load_predictor
     from .scp import Node
 
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         setup_logging()
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    console.addFilter(RedactingFilter())  # patient identifiers never reach the terminal either
     logging.getLogger("valvereader").addHandler(console)
     try:
         predictor = load_predictor(args.weights, args.device, args.runtime)

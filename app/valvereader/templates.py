@@ -134,15 +134,17 @@ class DialSetting:
         uncertain angles name the neighbours the indicator may really show.
         """
         if self.angle_tag == "U" and self.angle_deg is not None:
-            return (f"indicator near {self.angle_deg:g} deg ({clock_position(self.angle_deg)}) {tag_marker('U')}: "
+            return (f"indicator at {clock_position(self.angle_deg)} ({self.angle_deg:g} deg) {tag_marker('U')}: "
                     "dial geometry not verified for this valve, no pressure read")
         if self.others:
             name = "performance level" if self.unit == "performance level" else "setting"
             tags = {self.tag, *(o.tag for o in self.others)}
             alike = len(tags) == 1
-            models = [f"{self._value_text()} if {self.model}" + ("" if alike else f" {tag_marker(self.tag)}")]
+            own = self._value_text().replace(f" ({self.model})", "")
+            models = [f"{own} if {self.model}" + ("" if alike else f" {tag_marker(self.tag)}")]
             models += [f"{o.pressure} if {o.model}" + ("" if alike else f" {tag_marker(o.tag)}") for o in self.others]
-            return f"{name} {self.label}: " + ", ".join(models) + (f" {tag_marker(self.tag)}" if alike else "")
+            joined = ", ".join(models) if alike else "; ".join(models)
+            return f"{name} {self.label}: {joined}" + (f" {tag_marker(self.tag)}" if alike else "")
         text = f"{self.text()} {tag_marker(self.tag)}"
         if self.neighbours:
             text += f", may be {' or '.join(self.neighbours)}"

@@ -88,7 +88,7 @@ def test_a_dial_with_unverified_angles_names_the_position_but_no_pressure() -> N
     aid.set_needle(121.0)
     text = aid.reading().as_text()
     assert "cmH2O" not in text and "13" not in text.split("(needle")[0]
-    assert "121 deg" in text and "[U] unverified" in text and "geometry not verified" in text
+    assert "4:02 (121 deg)" in text and "[U] unverified" in text and "geometry not verified" in text
     assert aid.reading().basis.startswith("[U]")
     aid.set_needle(256.0)
     assert "no setting" in aid.reading().as_text()

@@ -170,9 +170,6 @@ class ValveView(QWidget):
             text_at = self._point(a, r * 0.72)
             painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,
                              str(getattr(setting, "label", "")))
-        if any(getattr(s, "angle_tag", "") == "U" for s in dial_settings(self.template)):
-            painter.drawText(QRectF(0, 4, self.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                             "[U] dial geometry unverified for this valve: no pressure read")
         if self.dial.indicator_deg is not None:
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
@@ -182,13 +179,20 @@ class ValveView(QWidget):
         text = f"Indicator → {label}" if label else (
             "Right-click: mark the indicator" if dial_settings(self.template) else
             "No dial for this valve")
+        settings = dial_settings(self.template)
+        if not label and not any(getattr(s, "angle_deg", None) is not None for s in settings):
+            text = "[U] indicator angles not known for this valve: the dial reads no setting"
+        elif not label and any(getattr(s, "angle_tag", "") == "U" for s in settings):
+            text += " - [U] dial geometry unverified for this valve: no pressure read"
         if self.dial.mirrored:
             text += "  (mirrored)"
-        painter.setPen(QColor(0, 0, 0))
-        rect = QRectF(0, self.height() - 22, self.width(), 20)
-        painter.fillRect(rect, QColor(0, 0, 0, 160))
+        # the reading carries its tag and caveats: wrap it rather than cut it off
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        height = painter.fontMetrics().boundingRect(0, 0, max(self.width() - 8, 40), 400, int(flags), text).height() + 6
+        rect = QRectF(0, self.height() - height - 2, self.width(), height)
+        painter.fillRect(rect, QColor(0, 0, 0, 170))
         painter.setPen(INDICATOR_COLOUR if label else QColor(200, 200, 200))
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.drawText(rect.adjusted(4, 0, -4, 0), flags, text)
 
     def reading(self) -> str:
         relative = self.dial.relative_indicator()

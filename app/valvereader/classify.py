@@ -4,6 +4,10 @@ Rows are written (and flushed to disk) as each file is done, so Ctrl-C or a cras
 ``--resume`` skips files already in the CSV. A broken file gets a row with status "error" and
 the reason; the run goes on. Loading and preprocessing run ahead of the networks in a
 background thread (``Predictor.predict_many``), so only the networks are on the critical path.
+
+``--boxes BOXES.csv`` gives the valve's region for some or all files (columns
+``path,box_x0,box_y0,box_x1,box_y1``): those files are read in that region, as the reader's
+region is read in the window, instead of being located; the ``box_source`` column says which.
 """
 
 from __future__ import annotations
@@ -19,14 +23,29 @@ from pathlib import Path
 
 from . import DISCLAIMER
 from .catalogue import VALVE_IDS
+from .geometry import Box
 
 log = logging.getLogger(__name__)
 
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
-    "box_x0", "box_y0", "box_x1", "box_y1", "model", "ood_score", "verdict_reason",
+    "box_x0", "box_y0", "box_x1", "box_y1", "box_source", "model", "ood_score", "verdict_reason",
     "smoothed",
 ]
+BOX_COLUMNS = ("path", "box_x0", "box_y0", "box_x1", "box_y1")
+EPILOG = (
+    "Columns: the file, ok or error, the valve named and the numbers behind it, the region read "
+    "(box_x0..box_y1, image pixels, end-exclusive) and box_source: 'reader' where the region came "
+    "from --boxes (on error rows too), 'located' where the program found the valve's box itself, "
+    "'attention' where it found no box and read the whole image (the box is then where the model "
+    "looked), empty on an error row of a file without a given region. "
+    "--boxes BOXES.csv: a CSV with columns path,box_x0,box_y0,box_x1,box_y1 (pixels of the image as "
+    "stored; more columns are ignored); path is the file as it is found from the command line "
+    "(e.g. scans/a.dcm for the folder scans), the same file by another path, or the file name alone "
+    "when no other file of the batch has that name. Files with a region are read in it; the others "
+    "are located as usual. A region outside its image makes that file an error row. "
+    f"{DISCLAIMER}"
+)
 SKIP_SUFFIXES = {".csv", ".md", ".txt", ".json", ".jsonl", ".py", ".yaml", ".yml", ".pdf", ".html"}
 SKIP_NAMES = {"DICOMDIR", "LICENSE", "README"}
 
@@ -36,6 +55,7 @@ def columns(valve_ids: Iterable[str] = VALVE_IDS) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
     parser.add_argument("paths", nargs="+", type=Path, help="files or folders (searched recursively)")
     parser.add_argument("--output", "-o", type=Path, default=Path("results.csv"),
                         help="CSV to write (default: %(default)s in the current folder)")
@@ -45,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=["onnx", "torch"], help="force a runtime")
     parser.add_argument("--resume", action="store_true", help="skip files already in --output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--boxes", type=Path, metavar="BOXES.csv",
+                        help="the valve's region for some or all files, read there instead of located "
+                             "(columns path,box_x0,box_y0,box_x1,box_y1; see below)")
 
 
 def iter_files(paths: Iterable[Path], exclude: set[Path] = frozenset()) -> Iterator[Path]:
@@ -106,6 +129,17 @@ def run(args: argparse.Namespace) -> int:
     if not any(getattr(h, "_valvereader", False) for h in logging.getLogger("valvereader").handlers):
         setup_logging()
 
+    output: Path = args.output
+    done = _done_paths(output) if args.resume else set()
+    files = [p for p in iter_files(args.paths, {output.resolve()}) if str(p) not in done]
+    regions: dict[Path, Box] = {}
+    if args.boxes is not None:
+        try:
+            regions = match_boxes(read_boxes(args.boxes), files)
+        except BoxesError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
     try:
         predictor = load_predictor(args.weights, args.device, args.runtime)
     except WeightsMissingError as exc:
@@ -115,9 +149,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
 
-    output: Path = args.output
-    done = _done_paths(output) if args.resume else set()
-    files = [p for p in iter_files(args.paths, {output.resolve()}) if str(p) not in done]
     fieldnames = columns(predictor.valve_ids)
     append = args.resume and output.exists()
     if append:  # rows go on under the header already there (an older version's has fewer columns)
@@ -126,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     if args.heatmaps:
         args.heatmaps.mkdir(parents=True, exist_ok=True)
     print(f"{DISCLAIMER}  Model: {predictor.model_name} ({predictor.pipeline}, {predictor.device})", file=sys.stderr)
+    if args.boxes is not None:
+        print(f"{len(regions)} of {len(files)} file(s) read in the region given in {args.boxes}", file=sys.stderr)
 
     from tqdm import tqdm
 
@@ -138,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         # on this one; results come back in file order, a failure as the exception it raised.
         # closing(): on Ctrl-C (or any exception here) the generator is closed at once, which
         # cancels the queued loads instead of leaving them to the garbage collector.
-        results = predictor.predict_many(files, load=_load, with_heatmap=bool(args.heatmaps), ahead=2)
+        results = _predictions(predictor, files, regions, bool(args.heatmaps))
         progress = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.no_progress)
         with closing(results):
             for index, (path, radiograph, result) in enumerate(results):
@@ -158,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 except Exception as exc:  # noqa: BLE001 - one broken file must not end a batch of thousands
                     row, errors = _error_row(path, f"unexpected {type(exc).__name__}: {exc}"), errors + 1
                 if row["status"] == "error":
+                    row["box_source"] = "reader" if path in regions else ""
                     log.warning("skipped %s: %s", path, row["error"])
                     progress.write(f"failed: {path}: {row['error']}", file=sys.stderr)  # above the bar
                 writer.writerow(row)
@@ -185,6 +219,7 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
         "box_y0": box.y0 if box else "",
         "box_x1": box.x1 if box else "",
         "box_y1": box.y1 if box else "",
+        "box_source": prediction.box_source if prediction.box_source in ("reader", "located", "attention") else "",
         "model": prediction.model,
         # (higher = less like the training valves) and the rule that gave the verdict
         "ood_score": "" if prediction.ood_score is None else f"{prediction.ood_score:.4f}",
@@ -195,6 +230,129 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
     for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
         row[f"p_{valve_id}"] = f"{float(p):.5f}"
     return row
+
+
+class BoxesError(ValueError):
+    """A --boxes file that cannot be used as it is (the message says where and why)."""
+
+
+def read_boxes(path: Path) -> dict[str, Box]:
+    """The regions of a --boxes CSV, by its ``path`` text.
+
+    Raises:
+        BoxesError: unreadable file, missing columns, a coordinate that is not a number, an
+            empty region (x1 <= x0 or y1 <= y0), or a path given twice.
+    """
+    import math
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in BOX_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise BoxesError(f"{path}: columns {', '.join(BOX_COLUMNS)} are needed; "
+                                 f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+            boxes: dict[str, Box] = {}
+            for line, row in enumerate(reader, start=2):
+                name = (row.get("path") or "").strip()
+                if not name:
+                    raise BoxesError(f"{path}, line {line}: the path is empty")
+                try:
+                    values = [float((row.get(c) or "").strip()) for c in BOX_COLUMNS[1:]]
+                except ValueError:
+                    raise BoxesError(f"{path}, line {line}: box_x0..box_y1 must be numbers (pixels), not "
+                                     f"{[row.get(c) for c in BOX_COLUMNS[1:]]}") from None
+                if not all(math.isfinite(v) for v in values):
+                    raise BoxesError(f"{path}, line {line}: box_x0..box_y1 must be finite numbers")
+                box = Box(*(int(round(v)) for v in values))
+                if box.width <= 0 or box.height <= 0:
+                    raise BoxesError(f"{path}, line {line}: the region {box.as_tuple()} is empty "
+                                     "(box_x1 must exceed box_x0, box_y1 box_y0)")
+                if name in boxes:
+                    raise BoxesError(f"{path}, line {line}: {name} is given twice")
+                boxes[name] = box
+    except OSError as exc:
+        raise BoxesError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BoxesError(f"{path} is not a readable CSV: {exc}") from exc
+    return boxes
+
+
+def match_boxes(boxes: dict[str, Box], files: list[Path]) -> dict[Path, Box]:
+    """The region of each file that has one: its path as found from the command line, the same
+    file by another path, or its file name when no other file of the batch has that name.
+    Rows that match no file are reported on stderr (a file done in an earlier run is not in
+    ``files``).
+
+    Raises:
+        BoxesError: a file name alone that names several files of the batch.
+    """
+    by_text = {str(f): f for f in files}
+    by_place: dict[str, Path] = {}
+    by_name: dict[str, list[Path]] = {}
+    for file in files:
+        by_place.setdefault(os.path.normcase(os.path.abspath(file)), file)
+        by_name.setdefault(file.name, []).append(file)
+    found: dict[Path, Box] = {}
+    unmatched = []
+    for text, box in boxes.items():
+        file = by_text.get(text) or by_place.get(os.path.normcase(os.path.abspath(text)))
+        if file is None and "/" not in text and os.sep not in text:
+            named = by_name.get(text, [])
+            if len(named) > 1:
+                raise BoxesError(f"{text} names {len(named)} files ({', '.join(map(str, named[:3]))}"
+                                 f"{', ...' if len(named) > 3 else ''}): give its path instead")
+            file = named[0] if named else None
+        if file is None:
+            unmatched.append(text)
+        elif found.setdefault(file, box) != box:
+            raise BoxesError(f"{file} is given two different regions")
+    if unmatched:
+        print(f"note: {len(unmatched)} row(s) of the boxes file match no file to read: "
+              f"{', '.join(unmatched[:5])}{', ...' if len(unmatched) > 5 else ''}", file=sys.stderr)
+    return found
+
+
+def _predictions(predictor, files: list[Path], regions: dict[Path, Box], with_heatmap: bool):
+    """``(path, radiograph, prediction or exception)`` for every file, in order: files with a
+    region read in it (loaded one ahead on a thread of their own), the others through
+    ``predict_many``."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .errors import InputError
+
+    located = predictor.predict_many([f for f in files if f not in regions], load=_load,
+                                     with_heatmap=with_heatmap, ahead=2)
+    boxed = iter([f for f in files if f in regions])
+    with closing(located), ThreadPoolExecutor(max_workers=1, thread_name_prefix="valvereader-boxes") as pool:
+        loading: deque = deque()
+
+        def top_up() -> None:
+            while len(loading) < 2 and (file := next(boxed, None)) is not None:
+                loading.append(pool.submit(_load, file))
+
+        top_up()
+        try:
+            for path in files:
+                if path not in regions:
+                    yield next(located)
+                    continue
+                radiograph = None
+                try:
+                    radiograph = loading.popleft().result()
+                    top_up()
+                    try:
+                        result = predictor.predict(radiograph, with_heatmap=with_heatmap, region=regions[path])
+                    except ValueError as exc:  # the region lies outside this image
+                        raise InputError(str(exc)) from exc
+                except Exception as exc:  # noqa: BLE001 - one bad file must not end a batch
+                    top_up()
+                    result = exc
+                yield path, radiograph, result
+        finally:
+            for future in loading:
+                future.cancel()
 
 
 def save_overlay(pixels, prediction, path: Path) -> None:

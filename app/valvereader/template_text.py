@@ -107,6 +107,66 @@ def markdown_summary(t: Template) -> str:
     return "\n".join(out) + "\n"
 
 
+EVIDENCE_HEADER = (
+    "| Valve | Type | Settings and values | Indicator angles (dial) | Orientation / mirror cue "
+    "| MRI | What the dial reading shows | Not verified (open) |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def _docs(t: Template, keys: tuple[str, ...] | list[str]) -> str:
+    """Source keys as document names (the part of each source before its address)."""
+    def short(doc: str) -> str:
+        name = doc.split(" - ")[0].split(" (")[0]
+        return name if len(name) <= 60 or "," not in name[:60] else name[: name.rfind(",", 0, 60)]
+
+    return "; ".join(dict.fromkeys(short(t.sources[k]) for k in keys)) or "no source"
+
+
+def _cell(t: Template, tag: str, keys: tuple[str, ...] | list[str], where: str = "") -> str:
+    text = f"**[{tag}]** {_docs(t, keys)}" + (f" ({where})" if where else "")
+    return text.replace("|", "/")
+
+
+def _dial_shows(t: Template) -> str:
+    dial = t.dial
+    if dial is None:
+        return "no dial (not adjustable or not identified)"
+    known = [v for v in dial.settings if v.angle_deg is not None]
+    if not known:
+        return "no setting: indicator angles not known **[U]**"
+    if all(v.angle_tag == "U" for v in known):
+        return "the clock position only, no pressure **[U]**"
+    first = known[0]
+    if first.others:
+        models = ", ".join(o.model for o in first.others)
+        return f"the setting with the {first.model} value **[{first.tag}]** and the {models} value(s) beside it"
+    extra = ", with the neighbouring settings it may be" if any(v.neighbours for v in known) else ""
+    return f"the setting **[{first.tag}]**{extra}"
+
+
+def markdown_evidence_row(t: Template) -> str:
+    """One row of the check-list table: what is verified, from which source, and what is not."""
+    s = t.settings
+    type_cell = _cell(t, t.type_fact.tag, t.type_fact.sources) if t.type_fact else t.type
+    values = _cell(t, s.tag, s.sources, str(t.raw["settings"].get("where", "")))
+    others = {(o.model, o.tag) for v in s.values for o in v.others}
+    values += "".join(f"; {model} **[{tag}]**" for model, tag in sorted(others))
+    angles = _cell(t, s.angles.tag, s.angles.sources, s.angles.where) if t.dial is not None else "none (no dial)"
+    mirror = _cell(t, t.mirror_check.tag, t.mirror_check.sources)
+    check = {True: "check after MRI: yes", False: "check after MRI: not required", None: "check after MRI: not known"}
+    mri = _cell(t, t.mri.conditions.tag, t.mri.conditions.sources, t.mri.conditions.where)
+    mri += f"; {check[t.mri.check_after_mri]}"
+    mri += "".join(f"; note **[{n.tag}]**" for n in t.mri.notes)
+    gaps = "; ".join(f.text.replace("|", "/") for f in t.open_questions) or "-"
+    name = f"{t.name} (`{t.valve_id}`)"
+    return f"| {name} | {type_cell} | {values} | {angles} | {mirror} | {mri} | {_dial_shows(t)} | {gaps} |"
+
+
+def markdown_evidence_table(templates: list[Template]) -> str:
+    """The check list of docs/templates.md: one row per template."""
+    return "\n".join([EVIDENCE_HEADER, *(markdown_evidence_row(t) for t in templates)]) + "\n"
+
+
 def markdown_unverified(t: Template) -> str:
     """The template's [U] facts as a markdown list for docs/templates.md."""
     return "\n".join([f"**{t.name}** (`{t.valve_id}`)", "", *(f"- {f.text}" for f in t.unverified_facts())]) + "\n"
@@ -115,7 +175,13 @@ def markdown_unverified(t: Template) -> str:
 if __name__ == "__main__":  # prints the generated half of docs/templates.md
     from .templates import load_all
 
-    everything = load_all().values()
+    everything = list(load_all().values())
+    print("## Check list: what is verified, from which source, and what is not\n")
+    print("One row per valve, generated from the templates by `python -m valvereader.template_text`. "
+          "Tags: **[C]** manufacturer or regulator document, **[S]** secondary source, **[M]** measured "
+          "on a figure (approximate), **[U]** unverified. A cell names the document(s) the fact rests on; "
+          "the full addresses are in each template's `sources`.\n")
+    print(markdown_evidence_table(everything))
     print("## What each template says\n")
     print("\n".join(markdown_summary(t) for t in everything))
     print("## Facts still unverified\n")

@@ -22,3 +22,17 @@ def test_docs_name_the_template_and_list_its_unverified_facts(valve_id: str) -> 
     unverified = text.split("## Facts still unverified")[1]
     for fact in template.unverified_facts():
         assert f"- {fact.text}" in unverified, f"docs/templates.md lacks: {fact.text}"
+
+
+def test_docs_check_list_has_one_current_row_per_valve() -> None:
+    if not DOC.exists():
+        pytest.skip("docs/templates.md not in this checkout")
+    from valvereader.template_text import EVIDENCE_HEADER, markdown_evidence_row
+
+    text = DOC.read_text(encoding="utf-8")
+    assert EVIDENCE_HEADER in text
+    for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
+        row = markdown_evidence_row(load_template(valve_id))
+        assert row in text, f"docs/templates.md check list is stale for {valve_id}: run python -m valvereader.template_text"
+    progav = markdown_evidence_row(load_template("miethke_progav_2"))
+    assert "the clock position only, no pressure **[U]**" in progav

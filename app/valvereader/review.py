@@ -5,9 +5,14 @@
                  confidence=0.62)
     store.get(image)                             # -> ReviewRecord | None
     store.all()                                  # -> {image path: ReviewRecord}
+    store.set_region(image, Box(...))            # the valve region the reader chose (None: undo)
+    store.region(image)                          # -> Box | None
 
 Every decision is one JSON line appended and fsynced before ``record`` returns (the last
-line for an image wins), so killing the program loses nothing already decided. On opening:
+line for an image wins), so killing the program loses nothing already decided. The region the
+reader chose for the model to read (instead of the located box) is kept the same way, with the
+decision: each line carries the image's ``region`` ([x0, y0, x1, y1] or null), also a line of
+an image not yet decided (``decision`` "cleared", which earlier versions read as undecided). On opening:
 a torn last line (crash mid-write) is ignored with a warning; any other damage (a bad line
 in the middle, bytes that are not UTF-8) sets the file aside as
 ``valvereader-review.jsonl.corrupt-<timestamp>``, a fresh file is written with every record
@@ -49,6 +54,7 @@ RESULTS_FILE = ".valvereader-results.jsonl"
 Decision = Literal["accepted", "rejected", "corrected"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
 _CLEARED = "cleared"
+_KEEP = object()  # record(): the image's region stays as stored
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class ReviewRecord:
 
     ``image`` is the key as stored (relative to the batch folder when inside it);
     ``corrected_valve_id`` is set for "corrected"; ``reading`` is the setting read with the
-    reading aid; ``predicted``/``confidence`` are what the model said when the decision was made.
+    reading aid; ``predicted``/``confidence`` are what the model said when the decision was made;
+    ``region`` is the valve region the reader chose for the model to read, if any.
     """
 
     image: str
@@ -67,6 +74,7 @@ class ReviewRecord:
     predicted: str | None = None
     confidence: float | None = None
     time: str = ""
+    region: tuple[int, int, int, int] | None = None  # the reader's region read (None: the located box)
 
     @property
     def final_valve_id(self) -> str | None:
@@ -227,8 +235,10 @@ class ReviewStore(_JsonlStore):
         reading: str | None = None,
         predicted: str | None = None,
         confidence: float | None = None,
+        region: Box | None | object = _KEEP,
     ) -> ReviewRecord:
-        """Save a decision now (fsynced before returning) and return it.
+        """Save a decision now (fsynced before returning) and return it. ``region``: the
+        reader's region (a Box), None for the located box; left out, the image's region stays.
 
         Raises:
             ValueError: unknown decision, or "corrected" without ``corrected_valve_id``.
@@ -238,21 +248,47 @@ class ReviewStore(_JsonlStore):
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         if decision == "corrected" and not corrected_valve_id:
             raise ValueError("a 'corrected' decision needs the valve id the reader chose")
+        key = self.key(image_path)
+        kept = self.region(image_path) if region is _KEEP else region
+        if kept is not None and not isinstance(kept, Box):
+            raise ValueError(f"a region is a Box, not {kept!r}")
         record = ReviewRecord(
-            image=self.key(image_path),
+            image=key,
             decision=decision,
             corrected_valve_id=corrected_valve_id,
             reading=reading,
             predicted=predicted,
             confidence=None if confidence is None else float(confidence),
             time=_now(),
+            region=None if kept is None else kept.as_tuple(),
         )
         self._append(asdict(record))
         return record
 
     def clear(self, image_path: str | os.PathLike[str]) -> None:
-        """Undo the decision on an image (recorded as a line too, so it survives a crash)."""
-        self._append({"image": self.key(image_path), "decision": _CLEARED, "time": _now()})
+        """Undo the decision on an image (recorded as a line too, so it survives a crash); the
+        reader's region stays."""
+        region = self.region(image_path)
+        entry: dict[str, Any] = {"image": self.key(image_path), "decision": _CLEARED, "time": _now()}
+        if region is not None:
+            entry["region"] = list(region.as_tuple())
+        self._append(entry)
+
+    def set_region(self, image_path: str | os.PathLike[str], region: Box | None) -> None:
+        """Save the region the reader chose for the model to read (None: back to the located
+        box) now, fsynced; the decision on the image, if any, stays as it is."""
+        if region is not None and not isinstance(region, Box):
+            raise ValueError(f"a region is a Box, not {region!r}")
+        key = self.key(image_path)
+        entry = dict(self._records.get(key) or {"image": key, "decision": _CLEARED})
+        entry["region"] = None if region is None else list(region.as_tuple())
+        entry["time"] = _now()
+        self._append(entry)
+
+    def region(self, image_path: str | os.PathLike[str]) -> Box | None:
+        """The region the reader chose on ``image_path`` (decided or not), or None."""
+        entry = self._records.get(self.key(image_path))
+        return _region(entry.get("region")) if entry is not None else None
 
     def get(self, image_path: str | os.PathLike[str]) -> ReviewRecord | None:
         """The latest decision on ``image_path``, or None if none (or cleared)."""
@@ -287,9 +323,21 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _region(value: Any) -> Box | None:
+    """A region as stored ([x0, y0, x1, y1], whole non-negative numbers, not empty), or None for
+    anything else (null, a hand-edited or damaged line)."""
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return None
+    box = Box(*value)
+    return box if box.width > 0 and box.height > 0 else None
+
+
 def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
     if entry is None or entry.get("decision") == _CLEARED:
         return None
+    region = _region(entry.get("region"))
     known = {k: entry.get(k) for k in ("corrected_valve_id", "reading", "predicted", "confidence")}
     return ReviewRecord(
         image=entry["image"],
@@ -299,6 +347,7 @@ def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
         predicted=_text(known["predicted"]),
         confidence=_number(known["confidence"]),
         time=str(entry.get("time", "")),
+        region=None if region is None else region.as_tuple(),
     )
 
 
@@ -331,8 +380,9 @@ class ResultCache(_JsonlStore):
             return None
         return [int(st.st_size), int(st.st_mtime_ns)]
 
-    def put(self, image_path: str | os.PathLike[str], prediction: Prediction) -> None:
-        """Save ``prediction`` for ``image_path`` now (fsynced)."""
+    def put(self, image_path: str | os.PathLike[str], prediction: Prediction, **extra: Any) -> None:
+        """Save ``prediction`` for ``image_path`` now (fsynced). ``extra``: more JSON values kept
+        with it (the viewer's thumbnail and attention map), read back with ``entry``."""
         path = Path(image_path)
         entry: dict[str, Any] = {
             "image": self.key(path),
@@ -346,12 +396,15 @@ class ResultCache(_JsonlStore):
             "verdict_reason": prediction.verdict_reason,
             "smoothed": bool(prediction.smoothed),
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
+            "box_source": prediction.box_source,
             "time": _now(),
         }
+        entry.update({key: value for key, value in extra.items() if key not in entry})
         self._append(entry)
 
-    def get(self, image_path: str | os.PathLike[str], model: str | None = None) -> Prediction | None:
-        """The cached prediction, or None if absent, stale (file changed) or from another model."""
+    def entry(self, image_path: str | os.PathLike[str], model: str | None = None) -> dict[str, Any] | None:
+        """The stored line for ``image_path`` as a dict, or None if absent, stale (the file's
+        size or modification time changed) or from another model."""
         path = Path(image_path)
         entry = self._records.get(self.key(path))
         if entry is None:
@@ -360,6 +413,13 @@ class ResultCache(_JsonlStore):
             return None
         absolute = self.folder / path if not path.is_absolute() else path
         if entry.get("stamp") != self._stamp(absolute):
+            return None
+        return entry
+
+    def get(self, image_path: str | os.PathLike[str], model: str | None = None) -> Prediction | None:
+        """The cached prediction, or None if absent, stale (file changed) or from another model."""
+        entry = self.entry(image_path, model)
+        if entry is None:
             return None
         box = entry.get("box")
         try:
@@ -376,6 +436,7 @@ class ResultCache(_JsonlStore):
                 pipeline=str(entry.get("pipeline", "")),
                 verdict_reason=str(entry.get("verdict_reason", "")),
                 smoothed=entry.get("smoothed") is True,
+                box_source=str(entry.get("box_source", "located")),
             )
         except (TypeError, ValueError, OverflowError):
             return None

@@ -143,8 +143,14 @@ def analyse_batch(
     queue: AnalysisQueue,
     cache: RadiographCache,
     model: Callable[[], ModelStatus],
+    results: Any | None = None,
 ) -> int:
     """Emits a ``ModelStatus`` first, then one ``StudyResult`` per study; returns the count.
+
+    ``results`` (a ``review.ResultCache``, the batch's ``.valvereader-results.jsonl``): a study
+    whose file has the size and modification time of a kept result by the same model is not
+    read again (its result, thumbnail and attention map come from there); every new result
+    is kept there as it comes.
 
     With a predictor that reads batches (``predict_many``: two files at once on two cores, as
     ``valvereader classify`` does) the first study is read alone (its result soonest), the rest
@@ -155,11 +161,26 @@ def analyse_batch(
     predictor = status.predictor
     done = 0
 
-    def taken():  # the queue's next studies, as they are asked for
+    model_name = str(getattr(predictor, "model_name", "") or "")
+    keeping = results if predictor is not None and model_name else None
+
+    def taken():  # the queue's next studies not kept from before, as they are asked for
+        nonlocal done
         while (index := queue.next()) is not None:
             context.check()
             context.progress(done, queue.total, paths[index].name)
+            kept = kept_result(keeping, paths[index], model_name) if keeping is not None else None
+            if kept is not None:
+                done += 1
+                context.emit(StudyResult(batch, index, kept[0], None, kept[1], None))
+                continue
             yield index
+
+    def emit(index: int, radiograph: Any | None, outcome: Prediction | Exception | None) -> None:
+        result = _study_result(batch, index, radiograph, outcome)
+        if keeping is not None and result.prediction is not None:
+            keep_result(keeping, paths[index], radiograph, result.prediction, result.thumbnail)
+        context.emit(result)
 
     indices = taken()
     many = getattr(predictor, "predict_many", None)
@@ -168,7 +189,7 @@ def analyse_batch(
         # soonest; the streams then take the rest.
         first = next(indices, None)
         if first is not None:
-            context.emit(_study_result(batch, first, *_read_one(paths[first], cache, predictor)))
+            emit(first, *_read_one(paths[first], cache, predictor))
             done += 1
         results = many(indices, load=lambda index: cache.get(paths[index]), with_heatmap=True,
                        heatmap_max_side=HEATMAP_MAX_SIDE)
@@ -177,7 +198,7 @@ def analyse_batch(
     try:
         for index, radiograph, outcome in results:
             done += 1
-            context.emit(_study_result(batch, index, radiograph, outcome))
+            emit(index, radiograph, outcome)
             context.check()
     finally:
         close = getattr(results, "close", None)
@@ -213,3 +234,98 @@ def _study_result(batch: int, index: int, radiograph: Any | None, outcome: Predi
     except Exception as exc:  # noqa: BLE001 - shown on the study; the batch goes on
         error = describe_error(exc)
     return StudyResult(batch, index, thumbnail, meta, prediction, error)
+
+
+def open_results(folder: Path | None) -> Any | None:
+    """The batch's kept results (``<folder>/.valvereader-results.jsonl``; a folder that cannot
+    be written keeps them in the config folder), or None without a folder or when even that
+    fails (the batch is then read as if new)."""
+    if folder is None:
+        return None
+    try:
+        from ..review import ResultCache
+
+        return ResultCache(folder)
+    except Exception as exc:  # noqa: BLE001 - results are then not kept; nothing else changes
+        log.warning("results of %s cannot be kept: %s", folder, exc)
+        return None
+
+
+KEPT_ATTENTION_SIDE = 32  # the attention map is kept at most this many cells a side (it is smooth)
+
+
+def kept_result(results: Any, path: Path, model_name: str) -> tuple[np.ndarray | None, Prediction] | None:
+    """(thumbnail, prediction with its attention map) kept for ``path`` by ``model_name``, or
+    None when there is none or the file changed since; nothing is read from the image."""
+    try:
+        entry = results.entry(path, model_name)
+        prediction = results.get(path, model_name) if entry is not None else None
+    except (OSError, ValueError) as exc:
+        log.warning("kept result for %s unusable: %s", path, exc)
+        return None
+    if entry is None or prediction is None:
+        return None
+    try:
+        thumbnail = _decode_thumbnail(entry.get("thumbnail"))
+        attention = np.asarray(entry.get("attention") or [], dtype=np.float32)
+        region, shape = entry.get("attention_region"), entry.get("image_shape")
+        if attention.ndim == 2 and attention.size and isinstance(region, list) and isinstance(shape, list):
+            from ..explain import place_map
+            from ..geometry import Box
+
+            rows, cols = int(shape[0]), int(shape[1])
+            step = max(1, int(np.ceil(max(rows, cols) / HEATMAP_MAX_SIDE)))
+            prediction.heatmap = place_map(np.clip(attention, 0, 1), Box(*(int(v) for v in region)), (rows, cols), step)
+            prediction.image_shape = (rows, cols)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:  # a damaged line: its result still counts
+        log.debug("kept thumbnail or attention of %s unreadable: %s", path, exc)
+        thumbnail = None
+    return thumbnail, prediction
+
+
+def keep_result(results: Any, path: Path, radiograph: Any | None, prediction: Prediction,
+                thumbnail: np.ndarray | None) -> None:
+    """Keep ``prediction`` for ``path`` with the worklist's thumbnail and a small copy of the
+    attention map; a file that cannot be written is logged, never stops the batch."""
+    extra: dict[str, Any] = {}
+    if thumbnail is not None:
+        extra["thumbnail"] = _encode_thumbnail(thumbnail)
+    heatmap = prediction.heatmap
+    shape = radiograph.shape if radiograph is not None else prediction.image_shape
+    if heatmap is not None and heatmap.size and shape is not None:
+        from PIL import Image
+
+        rows, cols = heatmap.shape
+        scale = KEPT_ATTENTION_SIDE / max(rows, cols)
+        small = Image.fromarray(heatmap.astype(np.float32), mode="F").resize(
+            (max(1, round(cols * scale)), max(1, round(rows * scale))), Image.Resampling.BOX)
+        extra["attention"] = np.round(np.asarray(small), 3).tolist()
+        extra["attention_region"] = [0, 0, int(shape[1]), int(shape[0])]
+        extra["image_shape"] = [int(shape[0]), int(shape[1])]
+    try:
+        results.put(path, prediction, **extra)
+    except (OSError, ValueError) as exc:
+        log.warning("result for %s not kept: %s", path, exc)
+
+
+def _encode_thumbnail(thumbnail: np.ndarray) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(thumbnail), "L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _decode_thumbnail(text: Any) -> np.ndarray | None:
+    if not isinstance(text, str) or not text:
+        return None
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
+        return np.ascontiguousarray(np.asarray(image.convert("L")))

@@ -34,9 +34,22 @@ def shown_valve(study: Study) -> str | None:
     return study.prediction.predicted if study.prediction.verdict.value != "unknown" else UNKNOWN_VALVE_ID
 
 
+def study_meta(study: Study, loaded: RadiographMeta | None = None) -> RadiographMeta:
+    """What is known of the study's file: the header read with its pixels (``loaded``, or the
+    study's own once analysed); for a result kept from an earlier reading, what the folder's
+    scan found (patient ID, study date)."""
+    if loaded is not None:
+        return loaded
+    if study.meta is not None:
+        return study.meta
+    return RadiographMeta(source=str(study.path), patient_id=study.patient_id, study_date=study.study_date,
+                          modality=study.modality)
+
+
 def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarray | None,
                    model_name: str, deidentify: bool, heatmap_shown: bool,
-                   study_number: int | None = None, study_total: int | None = None) -> Any:
+                   study_number: int | None = None, study_total: int | None = None,
+                   meta: RadiographMeta | None = None) -> Any:
     from ..report import ReportContent
 
     if study.prediction is None:
@@ -45,7 +58,7 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
     template = load_template(valve_id) if valve_id else None
     sections = list(template.as_sections()) if template is not None and hasattr(template, "as_sections") else []
     return ReportContent(
-        view_rgb=view_rgb, prediction=study.prediction, meta=study.meta or RadiographMeta(source=str(study.path)),
+        view_rgb=view_rgb, prediction=study.prediction, meta=study_meta(study, meta),
         valve_crop_rgb=valve_crop_rgb, template_svg=diagram_path(valve_id) if valve_id else None,
         template_sections=sections, reading=study.reading or None, review=review_text(study),
         model_name=model_name, deidentify=deidentify,
@@ -113,7 +126,7 @@ def save_worklist_csv(studies: Sequence[Study], path: Path, deidentify: bool, re
     rows = []
     for study in studies:
         record = review_store.get(study.path) if review_store is not None else None
-        rows.append(worklist_row(study.path, prediction=study.prediction, meta=study.meta,
+        rows.append(worklist_row(study.path, prediction=study.prediction, meta=study_meta(study),
                                  review=record, error=study.error))
     return export_worklist_csv(rows, path, deidentify=deidentify)
 

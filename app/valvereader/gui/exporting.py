@@ -75,8 +75,10 @@ class ExportController:
         if study is None or study.prediction is None:
             return None
         crop = self.window.valve_view.render_rgb() if self.window.valve_view.has_valve() else None
+        radiograph = self.window.canvas.radiograph
         return export.report_content(study, self.view_rgb(long_side), crop, self._model_name(), self.deidentify,
-                                     self.window.view.show_heatmap)
+                                     self.window.view.show_heatmap,
+                                     meta=radiograph.meta if radiograph is not None else None)
 
     def _run(self, what: str, action: Any) -> Path | None:
         try:
@@ -151,7 +153,8 @@ class ExportController:
                                          max_side=WORKLIST_PAGE_SIDE)
                 crop = export.valve_crop_rgb(radiograph.pixels, p)
                 contents.append(export.report_content(study, rgb, crop, model, deidentify, opacity > 0,
-                                                      study_number=number, study_total=total))
+                                                      study_number=number, study_total=total,
+                                                      meta=radiograph.meta))
             return export.save_worklist_pdf(contents, path)
 
         self.window.statusBar().showMessage(f"Writing {len(studies)} pages to {path.name}…")

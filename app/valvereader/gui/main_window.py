@@ -35,6 +35,7 @@ from .analysis import (
     StudyResult,
     analyse_batch,
     load_model,
+    open_results,
 )
 from .canvas import ImageCanvas
 from .notify import Notifier
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._batch = 0
         self._queue: AnalysisQueue | None = None
         self._analysis: Worker | None = None
+        self.results: Any = None  # the batch's kept results (review.ResultCache)
         self._shown_index = -1  # study whose radiograph is on the canvas
         self.setWindowTitle(f"Shunt Valve Reader {__version__}")
         self.setAcceptDrops(True)
@@ -203,6 +205,7 @@ class MainWindow(QMainWindow):
         self.cache.clear()
         self._shown_index = -1
         self.review.open(folder, studies)
+        self.results = open_results(folder)  # results kept from an earlier reading of these files
         self.worklist.replace(studies, folder)
         # one image needs no worklist; a batch always shows it
         self._show_worklist(len(studies) > 1)
@@ -245,7 +248,7 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, self.model,
-                                   yielded=self._on_analysis_event, what="Analysis")
+                                   self.results, yielded=self._on_analysis_event, what="Analysis")
         # a cancelled worker of an earlier batch may still report: only the current one counts
         worker.signals.progress.connect(lambda *args: self._on_progress(*args) if self._analysis is worker else None)
         worker.signals.finished.connect(lambda: self._analysis_finished(worker))

@@ -142,11 +142,12 @@ def _sophy(angle: float | None) -> list[str]:
 
 def _progav(angle: float | None, generation: int) -> list[str]:
     a = 13 * 15.0 + 286 - 360 if angle is None else angle
-    body = (path("M 50 -48 A 70 70 0 1 0 50 48 Z", HOUSING, HOUSING_EDGE, 1.0) if generation == 1
-            else circle(0, 0, 70, HOUSING, HOUSING_EDGE, 1.0))
-    parts = [*_connectors(-69, 69), body, circle(0, 0, 42, "none", HOUSING_EDGE, 1.0)]
-    if generation == 2:  # black crescent valve-side marker on the right
-        parts.append(path("M 52 -14 A 16 16 0 0 1 52 14 A 11 11 0 0 0 52 -14 Z", HOLE, OPAQUE, 0.8))
+    if generation == 1:
+        return _progav_gen1(a)
+    parts = [*_connectors(-69, 69), circle(0, 0, 70, HOUSING, HOUSING_EDGE, 1.0),
+             circle(0, 0, 42, "none", HOUSING_EDGE, 1.0)]
+    # black crescent valve-side marker, opposite the dead sector (drawn on the right: side [U])
+    parts.append(path("M 52 -14 A 16 16 0 0 1 52 14 A 11 11 0 0 0 52 -14 Z", HOLE, OPAQUE, 0.8))
     front = [circle(*_polar(a + d, 27), 7, OPAQUE, HOLE, 0.8) for d in (-28, 28)]
     rear = [circle(*_polar(a + 180 + d, 27), 7, OPAQUE, HOLE, 0.8) for d in (-28, 28)]
     bores = [circle(*_polar(a + 180 + d, 31), 4.5, HOLE, OPAQUE, 0.6) for d in (-70, 70)]
@@ -155,6 +156,19 @@ def _progav(angle: float | None, generation: int) -> list[str]:
     triangle = path(f"M {_f(wings[0][0])} {_f(wings[0][1])} L {_f(tip[0])} {_f(tip[1])} "
                     f"L {_f(wings[1][0])} {_f(wings[1][1])}", "none", OPAQUE, 1.0, ' stroke-dasharray="3 2"')
     return parts + front + rear + bores + [triangle]
+
+
+def _progav_gen1(a: float) -> list[str]:
+    """First generation: housing with a flat side on the right; a rotor whose tip points to the
+    setting, white magnet dots on the rotor. No bores and no magnet triangle: those belong to 2.0."""
+    body = path("M 50 -48 A 70 70 0 1 0 50 48 Z", HOUSING, HOUSING_EDGE, 1.0)
+    parts = [*_connectors(-69, 69), body, circle(0, 0, 42, "none", HOUSING_EDGE, 1.0)]
+    tip, left, right = _polar(a, 40), _polar(a - 90, 16), _polar(a + 90, 16)
+    back = _polar(a + 180, 22)
+    rotor = path(f"M {_f(tip[0])} {_f(tip[1])} L {_f(right[0])} {_f(right[1])} "
+                 f"Q {_f(back[0])} {_f(back[1])} {_f(left[0])} {_f(left[1])} Z", "#4c5660", OPAQUE, 1.0)
+    magnets = [circle(*_polar(a + 180 + d, 10), 5.5, OPAQUE, HOLE, 0.8) for d in (-90, 90)]
+    return [*parts, rotor, *magnets]
 
 
 def _strata(angle: float | None) -> list[str]:
@@ -226,7 +240,7 @@ MIRROR_CUE: dict[str, str] = {
     "codman_hakim_programmable": "Side dot LEFT of the axis and the scale runs anticlockwise: flip before reading.",
     "codman_certas_plus": "Side marker LEFT of the centreline: flip before reading.",
     "sophysa_sophy_minism8": "No confirmed mirror cue for this valve [U].",
-    "miethke_progav_2": "Black crescent marker on the LEFT, dead sector on the right: flip before reading.",
+    "miethke_progav_2": "Black crescent marker on the LEFT: probably mirrored [U] (side from Fig 16, not seen), flip.",
     "miethke_progav_1": "Flat side of the housing on the LEFT: flip before reading.",
     "medtronic_ps_medical_strata": "Bar LEFT of the flow triangle: probably mirrored [U], flip before reading.",
     "integra_dp": "Fixed valve: no setting that a mirror image could reverse.",
@@ -255,10 +269,10 @@ def _dial_marks(dial: Dial, radius: float, labels: bool, size: float,
         lx, ly = _polar(s.angle_deg, radius + 16 + size * 0.4 + half_width)
         if shadow:
             out.append(line(x0 + 1, y0 + 1, x1 + 1, y1 + 1, shadow, 3.0))
-            if labels:
+            if labels and s.angle_tag != "U":
                 out.append(text(lx + 1, ly + size * 0.36 + 1, s.label, size, shadow, "middle", "bold"))
         out.append(line(x0, y0, x1, y1, colour, 2.0, dash))
-        if labels:
+        if labels and s.angle_tag != "U":  # an unverified angle carries no pressure label
             out.append(text(lx, ly + size * 0.36, s.label, size, colour, "middle", "bold"))
     return out
 
@@ -333,14 +347,16 @@ def _status_lines(template: Template) -> list[tuple[str, str]]:
                 ("Read the setting with the kit.", TEXT)]
     lines: list[tuple[str, str]] = []
     if s.angles.tag == "U":
-        lines += [("[U] unverified angles", TICK_UNVERIFIED)]
+        lines += [("[U] unverified angles:", TICK_UNVERIFIED), ("no pressure is read on this dial", TICK_UNVERIFIED)]
     elif s.angles.tag == "M":
         tol = f" +/-{s.tolerance_deg:g} deg" if s.tolerance_deg else ""
         lines += [(f"[M] angles approx.{tol}", TEXT)]
     else:
         lines += [(f"[{s.angles.tag}] angles", TEXT)]
     example = EXAMPLE_SETTING.get(template.valve_id)
-    if example:
+    if example and dial.setting(example).angle_tag == "U":
+        lines.append(("Example: an indicator position", TEXT))
+    elif example:
         lines.append((f"Example: {dial.setting(example).text()}", TEXT))
     lines.append((f"Scale: {s.unit}, clockwise" if s.sense == "clockwise" else f"Scale: {s.unit}", TEXT))
     return lines

@@ -4,6 +4,7 @@
     python smoke_helpers.py compare-csv A.csv B.csv [--tol 1e-4]
     python smoke_helpers.py compare-png A.png B.png
     python smoke_helpers.py check-png FILE.png
+    python smoke_helpers.py count-correct RESULT.csv ground_truth.csv   prints "K of N correct"
 """
 
 from __future__ import annotations
@@ -121,6 +122,18 @@ def check_png(path: Path) -> int:
     return 0
 
 
+def count_correct(result: Path, truth: Path) -> int:
+    """How many of the ground truth's files the classify CSV names the right valve for."""
+    with truth.open(newline="") as handle:
+        expected = {row["file"]: row["valve_id"] for row in csv.DictReader(handle) if row.get("valve_id")}
+    got = {Path(key).name: row.get("predicted", "") for key, row in _rows(result).items()}
+    right = sorted(name for name, valve in expected.items() if got.get(name) == valve)
+    wrong = [f"{name}: {got.get(name) or 'nothing'} (is {expected[name]})"
+             for name in sorted(expected) if name not in right]
+    print(f"{len(right)} of {len(expected)} correct" + (f"; wrong: {', '.join(wrong)}" if wrong else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,11 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     sub.add_parser("check-png").add_argument("file", type=Path)
+    p = sub.add_parser("count-correct")
+    p.add_argument("result", type=Path)
+    p.add_argument("truth", type=Path)
     args = parser.parse_args(argv)
     if args.command == "codec-files":
         return codec_files(args.out)
     if args.command == "compare-csv":
         return compare_csv(args.a, args.b, args.tol)
+    if args.command == "count-correct":
+        return count_correct(args.result, args.truth)
     if args.command == "compare-png":
         return compare_png(args.a, args.b)
     return check_png(args.file)

@@ -24,8 +24,13 @@ WORK="$(mktemp -d /tmp/valvereader-smoke.XXXXXX)"
 mkdir -p "$WORK/home" "$WORK/config" "$WORK/empty-bin" "$WORK/run"
 chmod 700 "$WORK/run"
 FAILED=0
-pass() { printf 'PASS  %s\n' "$*"; }
-fail() { printf 'FAIL  %s\n' "$*"; FAILED=1; }
+PASSED=0 FAILS=0
+# SMOKE_RESULTS=FILE: key=value lines for build.sh's report (docs/packaging.md)
+RESULTS="${SMOKE_RESULTS:-$WORK/results.txt}"
+: > "$RESULTS"
+result() { printf '%s=%s\n' "$1" "$2" >> "$RESULTS"; }
+pass() { printf 'PASS  %s\n' "$*"; PASSED=$((PASSED + 1)); }
+fail() { printf 'FAIL  %s\n' "$*"; FAILED=1; FAILS=$((FAILS + 1)); }
 note() { printf 'NOTE  %s\n' "$*"; }
 
 [[ -x "$EXE" ]] || { echo "no bundle at $EXE (run packaging/build.sh)"; exit 1; }
@@ -67,13 +72,16 @@ if unshare -n -m --propagation private bash "$WORK/isolate.sh" "${#HIDE_DIRS[@]}
              ${HIDE_DIRS[@]+"${HIDE_DIRS[@]}"} ${HIDE_FILES[@]+"${HIDE_FILES[@]}"} --)
     if "${ISOLATE[@]}" bash -c 'for p in python3 python3.11 python; do command -v $p >/dev/null && $p -c pass 2>/dev/null && exit 1; done; exit 0'; then
         pass "isolation: no network, no usable Python, checkout's app/ weights/ build/ hidden (${#HIDE_DIRS[@]} folders, ${#HIDE_FILES[@]} files)"
+        result isolation "no network, no Python, checkout hidden"
     else
         note "isolation: a Python is still runnable inside the namespace"
     fi
 elif unshare -n true 2>/dev/null; then
     ISOLATE=(unshare -n)
     note "no private mount namespace here: offline, but Python installs stay visible (env -i only)"
+    result isolation "no network (Python installs visible)"
 else
+    result isolation "env -i only (unshare not permitted)"
     note "unshare not permitted here: the bundle runs with the network present (env -i only)"
 fi
 
@@ -115,6 +123,8 @@ if out=$(bundle --version 2>&1); then pass "starts: $out"; else fail "--version:
 missing=$(cd "$BUNDLE/_internal" && find . -name '*.so*' -type f -print0 \
     | LD_LIBRARY_PATH="$BUNDLE/_internal" xargs -0 -n 50 ldd 2>/dev/null | grep 'not found' \
     | awk '{print $1}' | sort -u | grep -v -E '^lib(gtk-3|gdk-3|wayland-)' | tr '\n' ' ')
+# Libraries of the build machine's system the bundle carries (ValveReader.spec: CARRIED_SYSTEM_LIBS)
+# and where the others come from: BUNDLED-LIBRARIES.txt, written by build.sh.
 if [[ -n $missing ]]; then
     note "system libraries missing on this machine (some plugins will not load): $missing"
 else
@@ -138,6 +148,7 @@ start=$SECONDS
 if bundle view ${SHOT_ARGS[@]+"${SHOT_ARGS[@]}"} ${WEIGHT_ARGS[@]+"${WEIGHT_ARGS[@]}"} --screenshot "$WORK/shot.png" >"$WORK/view.log" 2>&1 \
         && [[ -s "$WORK/shot.png" ]] && "$PYTHON" "$HELPERS" check-png "$WORK/shot.png"; then
     pass "view samples/${SAMPLE##*/} --screenshot ($((SECONDS - start)) s) -> $WORK/shot.png"
+    result view "${SAMPLE##*/} --screenshot in $((SECONDS - start)) s, cold start included"
 else
     fail "view --screenshot (log: $WORK/view.log)"; tail -n 15 "$WORK/view.log"
 fi
@@ -147,6 +158,7 @@ fi
 if bundle --bundle-selftest "$WORK/selftest" ${SAMPLE:+"$SAMPLE"} >"$WORK/selftest.log" 2>&1; then
     pass "bundle self-test: $(grep -c '^PASS' "$WORK/selftest.log") checks (imports, templates, fonts, PDF/PNG/DICOM SC exports)"
     grep '^PASS  imports' "$WORK/selftest.log" | sed 's/^PASS  /      /'
+    result selftest "$(grep -c '^PASS' "$WORK/selftest.log") checks pass; $(grep '^PASS  imports' "$WORK/selftest.log" | sed 's/^PASS  imports: //')"
 else
     fail "bundle self-test (log: $WORK/selftest.log)"; grep -E '^FAIL' "$WORK/selftest.log" | head -n 10
 fi
@@ -172,6 +184,7 @@ while IFS=$'\t' read -r name what; do
         note "decode $what ($name): bundle ok, the Python install failed"
     elif "$PYTHON" "$HELPERS" compare-png "$b_png" "$p_png"; then
         pass "decode $what"
+        result codec "$what"
     else
         fail "decode $what ($name): image differs from the Python install"
     fi
@@ -203,21 +216,56 @@ else
     if [[ $rc_bundle -ne $rc_python ]]; then
         fail "classify exit status: bundle $rc_bundle, Python install $rc_python"
     fi
-    if "$PYTHON" "$HELPERS" compare-csv "$WORK/bundle.csv" "$WORK/python.csv" --tol 1e-4; then
+    if "$PYTHON" "$HELPERS" compare-csv "$WORK/bundle.csv" "$WORK/python.csv" --tol 1e-4 | tee "$WORK/compare.txt"; then
         pass "classify $TARGET (${t_bundle} s): same as the Python install -> $WORK/bundle.csv"
+        result classify_same "$(head -n 1 "$WORK/compare.txt")"
+        result classify_seconds "$t_bundle"
+        if [[ -f "$TARGET/ground_truth.csv" ]]; then
+            result classify_correct "$("$PYTHON" "$HELPERS" count-correct "$WORK/bundle.csv" "$TARGET/ground_truth.csv")"
+        fi
     else
         fail "classify: the bundle and the Python install disagree ($WORK/bundle.csv vs $WORK/python.csv)"
     fi
 fi
 
-# 4. Settings and logs went to the configured folder, nowhere else.
+# 4. Nothing leaves the workstation: the window, open on a sample for 20 s (past ONNX Runtime's
+# first upload attempt, ~11 s after it loads), traced with strace, in a fresh HOME: no name
+# lookup, no address off the machine, no ONNX Runtime usage events (packaging/offline_check.py).
+STRACE="$(command -v strace || true)"
+if [[ -z $STRACE ]] || ! "$STRACE" -f -qq -o /dev/null true 2>/dev/null; then
+    note "strace missing or not permitted: the bundle's network use is not traced (apt-get install strace)"
+    result offline "not traced (no strace)"
+else
+    mkdir -p "$WORK/net-home"
+    display=(env QT_QPA_PLATFORM=offscreen)
+    if command -v xvfb-run >/dev/null; then display=(xvfb-run -a -s "-nolisten tcp" env QT_QPA_PLATFORM=xcb); fi
+    start=$SECONDS
+    ${ISOLATE[@]+"${ISOLATE[@]}"} "${display[@]}" bash -c 'exec env -i HOME="$1" PATH="$2" LANG=C.UTF-8 \
+            XDG_RUNTIME_DIR="$3" VALVEREADER_CONFIG_DIR="$4" ${DISPLAY:+DISPLAY="$DISPLAY"} \
+            ${XAUTHORITY:+XAUTHORITY="$XAUTHORITY"} QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-xcb}" "${@:5}"' _ \
+        "$WORK/net-home" "$WORK/empty-bin" "$WORK/run" "$WORK/config" \
+        "$STRACE" -f -qq -s 96 -e trace=connect,bind,sendto,sendmsg,sendmmsg -o "$WORK/net.trace" \
+        "$(command -v timeout)" -s TERM 20 "$EXE" view ${SAMPLE:+"$SAMPLE"} >"$WORK/net-view.log" 2>&1
+    if "$PYTHON" "$ROOT/packaging/offline_check.py" "$WORK/net.trace" --home "$WORK/net-home" > "$WORK/net.txt"; then
+        pass "offline: the window ($((SECONDS - start)) s, ${display[0]}) $(tail -n 1 "$WORK/net.txt")"
+        result offline "$(tail -n 1 "$WORK/net.txt") (the window, 20 s, ${display[0]})"
+    else
+        fail "offline: the bundle reached for the network or left usage events:"; head -n 8 "$WORK/net.txt"
+        result offline "FAILED: $(tail -n 1 "$WORK/net.txt")"
+    fi
+fi
+
+# 5. Settings and logs went to the configured folder, nowhere else.
 if [[ -n "$(ls -A "$WORK/home" 2>/dev/null)" ]]; then
     note "the bundle wrote into HOME: $(cd "$WORK/home" && find . -maxdepth 3 | head -n 5 | tr '\n' ' ')"
 fi
 
+result checks "$PASSED passed, $FAILS failed"
 if [[ $FAILED == 0 ]]; then
+    result smoke PASSED
     echo "SMOKE TEST PASSED"
 else
+    result smoke FAILED
     echo "SMOKE TEST FAILED (files in $WORK)"
 fi
 exit $FAILED

@@ -160,7 +160,42 @@ def test_install_script_user_mode(tmp_path):
     assert (home / ".local/bin/valvereader").resolve() == (target / "ShuntValveReader").resolve()
     if shutil.which("desktop-file-validate"):
         _validate_desktop_file(home / ".local/share/applications/valvereader.desktop")
+    # what the program and ONNX Runtime left in the user's home before the offline fix
+    usage_events = home / ".cache/Microsoft/DeveloperTools/.onnxruntime"
+    usage_events.mkdir(parents=True)
+    (usage_events / "onnxruntime.db").write_bytes(b"x")
+    (home / ".cache/valvereader").mkdir()
+    (home / ".cache/valvereader/whitener.npz").write_bytes(b"x")
+    (home / ".cache/other-program").mkdir()
+    (home / ".config/valvereader").mkdir(parents=True)
+    (home / ".config/valvereader/review.csv").write_text("kept\n")
     subprocess.run(["bash", str(target / "install.sh"), "--user", "--uninstall"], check=True,
                    env=env, capture_output=True)
     assert not target.exists()
     assert not (home / ".local/share/applications/valvereader.desktop").exists()
+    # every folder the installer made is gone; the user's records and others' files stay
+    left = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert left == [".cache", ".cache/other-program", ".config", ".config/valvereader",
+                    ".config/valvereader/review.csv"], left
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not shutil.which("bash"), reason="Linux installer")
+def test_uninstall_keeps_folders_it_did_not_make(tmp_path):
+    bundle = tmp_path / "ShuntValveReader"
+    bundle.mkdir()
+    exe = bundle / "ShuntValveReader"
+    exe.write_text("#!/bin/sh\necho fake\n")
+    exe.chmod(0o755)
+    for name in ("valvereader.desktop", "valvereader.png", "valvereader.svg", "install.sh"):
+        shutil.copy(PACKAGING / name, bundle / name)
+    home = tmp_path / "home"
+    (home / ".local/bin").mkdir(parents=True)
+    (home / ".local/bin/other-tool").write_text("")
+    (home / ".local/share/applications").mkdir(parents=True)
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for args in (["--user"], ["--user"], ["--user", "--uninstall"]):  # a reinstall in between
+        script = bundle / "install.sh" if args == ["--user"] else home / ".local/opt/ShuntValveReader/install.sh"
+        subprocess.run(["bash", str(script), *args], check=True, env=env, capture_output=True)
+    left = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert left == [".local", ".local/bin", ".local/bin/other-tool", ".local/share",
+                    ".local/share/applications"], left

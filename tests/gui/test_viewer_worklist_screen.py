@@ -102,3 +102,21 @@ def test_an_empty_folder_clears_the_previous_study(qtbot, make_window, tmp_path:
     assert window.result_panel.badge.text() == "No radiographs"
     assert not window.valve_view.has_valve()
     assert "skull.png" not in window.windowTitle()
+
+
+def test_a_study_with_no_valve_found_names_no_valve_in_the_worklist(qtbot) -> None:
+    import numpy as np
+
+    from valvereader.catalogue import VALVE_IDS
+    from valvereader.gui.state import Study, Worklist
+    from valvereader.gui.worklist import WorklistModel
+    from valvereader.prediction import Prediction, Verdict
+
+    worklist = Worklist()
+    model = WorklistModel(worklist)
+    probabilities = np.full(len(VALVE_IDS), 0.02, dtype=np.float32)
+    probabilities[3] = 0.86
+    found_none = Prediction(VALVE_IDS, probabilities, Verdict.NO_VALVE, box_source="attention")
+    worklist.replace([Study(Path("film.dcm"), prediction=found_none)], Path("."))
+    shown = [model.data(model.index(0, column)) for column in range(2, 5)]
+    assert shown == ["no valve found", "", "No valve found"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import atomic
 from ..catalogue import UNKNOWN_VALVE_ID
+from ..prediction import Verdict
 from ..radiograph import RadiographMeta
 from . import render
 from .state import ReviewDecision, Study
@@ -29,9 +30,9 @@ def shown_valve(study: Study) -> str | None:
     """The valve whose template belongs with the study: the reader's correction first."""
     if study.corrected_valve_id:
         return study.corrected_valve_id
-    if study.prediction is None:
-        return None
-    return study.prediction.predicted if study.prediction.verdict.value != "unknown" else UNKNOWN_VALVE_ID
+    if study.prediction is None or study.prediction.verdict is Verdict.NO_VALVE:
+        return None  # no valve named, no template to read it by
+    return study.prediction.predicted if study.prediction.verdict is not Verdict.UNKNOWN else UNKNOWN_VALVE_ID
 
 
 def study_meta(study: Study, loaded: RadiographMeta | None = None) -> RadiographMeta:

@@ -48,6 +48,7 @@ FILTERS = {
 VERDICT_TEXT_COLOURS = {Verdict.CONFIDENT: QColor(120, 210, 150), Verdict.REVIEW: QColor(240, 190, 90),
                         Verdict.UNKNOWN: QColor(240, 120, 130), Verdict.NO_VALVE: QColor(240, 120, 130)}
 ModelIndex = QModelIndex | QPersistentModelIndex
+REGION_MARK = "reader's region"  # under the valve when the model read the region the reader chose
 
 
 class WorklistModel(QAbstractTableModel):
@@ -100,11 +101,14 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return self._thumbnail(row, study)
         if role == Qt.ItemDataRole.UserRole:  # sort keys
-            return [row, study.path.name.lower(), short_name(p.predicted) if p else "",
-                    p.confidence if p else -1.0, study.verdict_label, study.decision.label][column]
+            named = p is not None and p.verdict is not Verdict.NO_VALVE
+            return [row, study.path.name.lower(), short_name(p.predicted) if named else "",
+                    p.confidence if named else -1.0, study.verdict_label, study.decision.label][column]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 4 and p is not None and not study.error:
                 return verdict_meaning(p)  # why this verdict
+            if column == 2 and study.region_by_reader:
+                return "The model read a region chosen by the reader, not the box it located"
             if column == 1:  # the whole name, which the cell may shorten in the middle
                 who = study.patient_id or (study.meta.patient_id if study.meta else None)
                 lines = [study.path.name, f"Patient ID {who}" if who else "", str(study.path.parent),
@@ -122,12 +126,12 @@ class WorklistModel(QAbstractTableModel):
         if column == 1:
             who = study.patient_id or (study.meta.patient_id if study.meta else None)
             return f"{study.path.name}\n{who}" if who else study.path.name
+        if column == 2 and study.region_by_reader:  # the region read was the reader's: said under the valve
+            return f"{self._valve_text(study)}\n{REGION_MARK}"
         if column == 2:
-            if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
-                return short_name(study.corrected_valve_id) + " (corrected)"
-            return short_name(p.predicted) if p else ""
+            return self._valve_text(study)
         if column == 3:
-            return f"{p.confidence * 100:.0f} %" if p else ""
+            return f"{p.confidence * 100:.0f} %" if p and p.verdict is not Verdict.NO_VALVE else ""
         if column == 4:
             return study.verdict_label
         if column == 5:
@@ -159,6 +163,16 @@ class MiddleElided(QStyledItemDelegate):
             lines[0] = "…" + lines[0][start - self.KEPT:]
         option.text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
         option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
+
+
+    @staticmethod
+    def _valve_text(study: Study) -> str:
+        p = study.prediction
+        if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
+            return short_name(study.corrected_valve_id) + " (corrected)"
+        if p is not None and p.verdict is Verdict.NO_VALVE:
+            return "no valve found"  # names none
+        return short_name(p.predicted) if p else ""
 
 
 class WorklistFilter(QSortFilterProxyModel):

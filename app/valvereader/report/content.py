@@ -10,11 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import DISCLAIMER, __version__
-from ..prediction import Prediction
+from ..prediction import Prediction, Verdict, verdict_meaning
 from ..radiograph import RadiographMeta
 
 PROGRAM = "Shunt Valve Reader"
 ATTENTION_LABEL = "model attention"
+NO_VALVE_NEXT = ("Check the film; if a valve is there, mark it with the valve-region tool (V) or read it by hand "
+                 "from the implant records.")
+# Where the region read came from (Prediction.box_source), in words.
+REGION_READ = {"located": "the region the locator found", "reader": "the region the reader marked",
+               "attention": "the whole film (no region located)"}
 
 
 @dataclass
@@ -113,6 +118,30 @@ class ReportContent:
         if self.image_label:
             return self.image_label
         return Path(self.meta.source).name if self.meta.source else None
+
+    @property
+    def no_valve(self) -> bool:
+        """The model found no valve: no valve is named, no template is read."""
+        return self.prediction.verdict is Verdict.NO_VALVE
+
+    def result_line(self) -> str:
+        """The result in one line: "Confident: CODMAN CERTAS Plus (95%)", or "No valve found"."""
+        from ..catalogue import display_name
+
+        prediction = self.prediction
+        if self.no_valve:
+            return prediction.verdict.label
+        return f"{prediction.verdict.label}: {display_name(prediction.predicted)} ({prediction.confidence:.0%})"
+
+    def meaning(self) -> str:
+        """What the verdict means (the screen's words) and, without a valve, what to do next."""
+        text = verdict_meaning(self.prediction)
+        if self.no_valve and "(V)" not in text:
+            text = f"{text} {NO_VALVE_NEXT}"
+        return text
+
+    def region_read(self) -> str:
+        return REGION_READ.get(self.prediction.box_source, self.prediction.box_source or "not known")
 
     @property
     def study_text(self) -> str | None:

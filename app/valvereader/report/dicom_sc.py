@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, atomic
-from ..catalogue import display_name
 from ..errors import InputError
 from .content import ATTENTION_LABEL, PROGRAM, ReportContent
 from .png import render_with_footer
@@ -46,11 +45,10 @@ def _read_source(source_path: Path) -> Any | None:
 
 
 def _comment(content: ReportContent) -> str:
-    prediction = content.prediction
-    text = (
-        f"{prediction.verdict.label}: {display_name(prediction.predicted)} "
-        f"({prediction.confidence:.0%}). Model: {content.model_title}. "
-    )
+    text = f"{content.result_line()}. "
+    if content.no_valve:
+        text += f"{content.meaning()} "
+    text += f"Model: {content.model_title}. "
     if content.reading:
         text += f"Reading: {content.reading}. "
     if content.review:

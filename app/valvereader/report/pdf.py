@@ -21,7 +21,7 @@ from .. import atomic
 from ..catalogue import display_name, load_catalogue
 from ..errors import TemplateError
 from ..prediction import Verdict, verdict_meaning
-from .content import ATTENTION_LABEL, PROGRAM, ReportContent
+from .content import ATTENTION_LABEL, NO_VALVE_NEXT, PROGRAM, ReportContent
 from .fonts import font_path
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ VERDICT_COLOURS = {
     Verdict.CONFIDENT: (0.13, 0.50, 0.28),
     Verdict.REVIEW: (0.78, 0.47, 0.05),
     Verdict.UNKNOWN: (0.70, 0.16, 0.16),
+    Verdict.NO_VALVE: (0.33, 0.36, 0.42),
 }
 MAX_IMAGE_SIDE = 1200  # px; about 300 dpi at the printed size
 JPEG_QUALITY = 88  # pictures go in as JPEG (a worklist of 20 studies: a few MB, not 26)
@@ -196,10 +197,13 @@ class _Page:
         x = x0 + image_w + 18
         width = PAGE_W - MARGIN - x
         self.heading(x, top - 8, "Result")
-        colour = VERDICT_COLOURS[prediction.verdict]
+        colour = VERDICT_COLOURS.get(prediction.verdict, MUTED)
         self.c.setFillColorRGB(*colour)
         self.c.roundRect(x, top - 40, width, 24, 4, stroke=0, fill=1)
         self.text(x + 10, top - 32, prediction.verdict.label, 12, bold=True, colour=(1, 1, 1))
+        if content.no_valve:
+            self.no_valve_result(x, top - 58, width, top - 14 - image_h)
+            return min(y, top - 14 - image_h - 11)
         self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
                   colour=(1, 1, 1), align="right")
         ry = top - 58
@@ -232,6 +236,28 @@ class _Page:
                      bottom=top - 14 - image_h)
         return min(y, top - 14 - image_h - 11)
 
+    def no_valve_result(self, x: float, top: float, width: float, bottom: float) -> None:
+        """The result column when the model found no valve: no valve named, no percentage; what
+        the verdict means and what to do next."""
+        content = self.content
+        y = self.wrapped(x, top, "No valve named", width, 12, bold=True)
+        y -= 4
+        numbers = [("Region read", content.region_read())]
+        if content.reading:
+            numbers.append(("Reading", content.reading))
+        if content.review:
+            numbers.append(("Review", content.review))
+        for label, value in numbers:
+            self.text(x, y, label, 8, colour=MUTED)
+            y = self.wrapped(x + 70, y, value, width - 70, 8.5, bold=label in ("Reading", "Review"))
+            y -= 1
+        y -= 8
+        self.heading(x, y, "What the verdict means")
+        y = self.wrapped(x, y - 13, verdict_meaning(content.prediction), width, 8, bottom=bottom + 40)
+        y -= 8
+        self.heading(x, y, "What to do next")
+        self.wrapped(x, y - 13, NO_VALVE_NEXT, width, 8.5, bold=True, bottom=bottom)
+
     def colour_bar(self, x: float, y: float, width: float) -> float:
         colours = self.content.attention_colours
         label = f"Overlay: {ATTENTION_LABEL} (where the model looked), not a finding"
@@ -255,6 +281,11 @@ class _Page:
         self.rule(top + 4)
         self.heading(MARGIN, top - 8, "Probability of every valve")
         y = top - 22
+        if self.content.no_valve:  # the valves' probabilities would name one
+            y = self.wrapped(MARGIN, y, "Not given: the model found nothing valve-like enough on this film, so it "
+                             "names no valve and none of the valves' probabilities applies.", PAGE_W - 2 * MARGIN,
+                             8.5, colour=MUTED)
+            return y + 4
         name_w = 235.0
         maker_x = MARGIN + name_w + 10
         bar_x, bar_w = PAGE_W - MARGIN - 130, 90.0
@@ -284,6 +315,9 @@ class _Page:
         height = max(100.0, min(150.0, top - 14 - bottom))
         y_box = top - 14 - height
         x = MARGIN
+        if content.no_valve and content.template_svg is None:
+            self.no_valve_lower_row(top, bottom, height)
+            return
         self.heading(x, top - 8, "Valve, zoomed")
         if content.valve_crop_rgb is not None:
             self.picture(content.valve_crop_rgb, x, y_box, height, height)
@@ -323,6 +357,26 @@ class _Page:
         if not shown_all or len(sections) < len(content.template_sections):
             self.text(x, bottom, "More in the viewer's template panel.", 6.8, colour=MUTED)
 
+    def no_valve_lower_row(self, top: float, bottom: float, height: float) -> None:
+        """No valve found: where the model looked (if it marked a region), no template, and
+        what to do next, in large type."""
+        content = self.content
+        y_box = top - 14 - height
+        x = MARGIN
+        self.heading(x, top - 8, "Where the model looked")
+        if content.valve_crop_rgb is not None:
+            self.picture(content.valve_crop_rgb, x, y_box, height, height)
+        else:
+            self.placeholder(x, y_box, height, height, "no region marked")
+        x += height + 18
+        width = PAGE_W - MARGIN - x
+        self.heading(x, top - 8, "No template")
+        y = self.wrapped(x, top - 24, "No valve is named, so no template is shown and no setting is read from "
+                         "one.", width, 9, colour=MUTED)
+        y -= 10
+        self.heading(x, y, "What to do next")
+        self.wrapped(x, y - 16, NO_VALVE_NEXT, width, 11, bold=True, bottom=bottom)
+
     def placeholder(self, x: float, y: float, w: float, h: float, text: str) -> None:
         self.c.setStrokeColorRGB(*RULE)
         self.c.setFillColorRGB(*PANEL)
@@ -359,8 +413,10 @@ class _Page:
         line, size = self._fitted_line(
             f"{content.disclaimer}  Model: {content.model_title}. {content.program_line}.", PAGE_W - 2 * MARGIN, 7.5)
         self.text(MARGIN, MARGIN + 10, line, size, colour=MUTED)
-        self.text(MARGIN, MARGIN, "Check the valve against the template with your own eyes; the "
-                  "verdict is the model's, not a diagnosis.", 7, colour=MUTED)
+        check = ("Look at the film with your own eyes: the model found no valve, which is not proof that there is "
+                 "none." if content.no_valve else
+                 "Check the valve against the template with your own eyes; the verdict is the model's, not a diagnosis.")
+        self.text(MARGIN, MARGIN, check, 7, colour=MUTED)
         # On the second line, whose text is short: a long model name on the first cannot reach it.
         self.text(PAGE_W - MARGIN, MARGIN, f"Page {self.number} of {self.total}", 7.5,
                   colour=MUTED, align="right")

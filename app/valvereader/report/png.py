@@ -8,19 +8,15 @@ from typing import Any
 import numpy as np
 
 from .. import atomic
-from .content import ATTENTION_LABEL, ReportContent
+from .content import ATTENTION_LABEL, NO_VALVE_NEXT, ReportContent
 from .fonts import font_path
 
 
 def footer_lines(content: ReportContent) -> list[str]:
     """Two lines burned under the picture; they never name the patient."""
-    prediction = content.prediction
-    from ..catalogue import display_name
-
-    first = (
-        f"{prediction.verdict.label}: {display_name(prediction.predicted)} "
-        f"({prediction.confidence:.0%})"
-    )
+    first = content.result_line()
+    if content.no_valve:
+        first += f" · {NO_VALVE_NEXT}"
     if content.reading:
         first += f" · reading {content.reading}"
     if content.heatmap_shown:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from .. import DISCLAIMER, atomic
 from ..catalogue import display_name
-from ..prediction import Prediction, verdict_meaning
+from ..prediction import Prediction, Verdict, verdict_meaning
 from ..radiograph import RadiographMeta
 from ..review import ReviewRecord
+from .content import NO_VALVE_NEXT
 from ..templates import reading_basis
 
 IDENTIFYING = ("image", "patient_name", "patient_id", "study_date")
@@ -58,11 +59,14 @@ def worklist_row(
         row.patient_id = str(meta.patient_id or "")
         row.study_date = str(meta.study_date or "")
     if prediction is not None:
-        row.predicted = prediction.predicted
-        row.predicted_name = display_name(prediction.predicted)
-        row.confidence = f"{prediction.confidence:.4f}"
+        named = prediction.verdict is not Verdict.NO_VALVE  # "no valve found" names none
+        row.predicted = prediction.predicted if named else ""
+        row.predicted_name = display_name(prediction.predicted) if named else ""
+        row.confidence = f"{prediction.confidence:.4f}" if named else ""
         row.verdict = prediction.verdict.label
         row.verdict_why = verdict_meaning(prediction)
+        if not named and "(V)" not in row.verdict_why:
+            row.verdict_why += f" {NO_VALVE_NEXT}"
         row.entropy = f"{prediction.entropy:.4f}"
         row.top2_gap = f"{prediction.margin:.4f}"
         row.model = prediction.model

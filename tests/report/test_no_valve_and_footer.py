@@ -1,0 +1,107 @@
+"""Every export says "No valve found" plainly when the model names no valve (no valve name, no
+percentage, no template) and says what to do next; the PNG footer stays inside the picture."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, ImageFont
+
+from valvereader import DISCLAIMER
+from valvereader.catalogue import display_name
+from valvereader.prediction import Verdict
+from valvereader.report import export_pdf, export_png, export_secondary_capture, export_worklist_csv, worklist_row
+from valvereader.report.content import NO_VALVE_NEXT
+from valvereader.report.fonts import font_path
+from valvereader.report.png import footer_lines, render_with_footer, wrap_text
+
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+
+
+@pytest.fixture
+def no_valve(make_content: Callable[..., object], prediction):
+    found_none = replace(prediction, verdict=Verdict.NO_VALVE, box=None, box_source="attention")
+    return make_content(prediction=found_none, template_svg=None, template_sections=[], reading=None, review=None)
+
+
+def names_of_valves(prediction) -> list[str]:
+    return [display_name(valve_id)[:18] for valve_id in prediction.valve_ids]
+
+
+@needs_poppler
+def test_pdf_says_no_valve_found_and_what_to_do_next_without_naming_a_valve(tmp_path: Path, no_valve) -> None:
+    path = export_pdf(no_valve, tmp_path / "none.pdf")
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode().split())
+    assert "No valve found" in text
+    assert "valve-region tool (V)" in text and "read it by hand" in text
+    assert " ".join(DISCLAIMER.split()) in text
+    for name in names_of_valves(no_valve.prediction):
+        assert name not in text
+    assert "HOW TO READ IT" not in text and "82%" not in text and "82.0%" not in text
+
+
+@needs_poppler
+def test_a_valve_named_page_still_carries_its_valve_and_template(tmp_path: Path, make_content) -> None:
+    content = make_content()
+    text = " ".join(subprocess.run(["pdftotext", str(export_pdf(content, tmp_path / "named.pdf")), "-"],
+                                   capture_output=True, check=True).stdout.decode().split())
+    assert "No valve found" not in text and NO_VALVE_NEXT.split(";")[0] not in text
+    assert display_name(content.prediction.predicted)[:18] in text and "HOW TO READ IT" in text
+
+
+def test_png_footer_and_text_chunk_say_no_valve_found(tmp_path: Path, no_valve) -> None:
+    lines = footer_lines(no_valve)
+    assert lines[0].startswith("No valve found") and "valve-region tool (V)" in lines[0]
+    assert DISCLAIMER in lines[1]
+    for name in names_of_valves(no_valve.prediction):
+        assert name not in " ".join(lines)
+    with Image.open(export_png(no_valve, tmp_path / "none.png")) as image:
+        assert image.text["Verdict"] == "No valve found"  # type: ignore[attr-defined]
+        assert image.text["Disclaimer"] == DISCLAIMER  # type: ignore[attr-defined]
+
+
+def test_secondary_capture_comment_says_no_valve_found(tmp_path: Path, no_valve) -> None:
+    capture = pydicom.dcmread(export_secondary_capture(no_valve, None, tmp_path / "none.dcm"))
+    comment = str(capture.ImageComments)
+    assert comment.startswith("No valve found.") and "valve-region tool (V)" in comment
+    assert DISCLAIMER in comment
+    for name in names_of_valves(no_valve.prediction):
+        assert name not in comment
+
+
+def test_worklist_csv_row_names_no_valve_and_no_confidence(tmp_path: Path, no_valve) -> None:
+    row = worklist_row("a.dcm", prediction=no_valve.prediction)
+    assert (row.predicted, row.predicted_name, row.confidence) == ("", "", "")
+    assert row.verdict == "No valve found" and "(V)" in row.verdict_why
+    text = export_worklist_csv([row], tmp_path / "w.csv").read_text()
+    assert "No valve found" in text and DISCLAIMER in text
+    assert no_valve.prediction.predicted not in text
+
+
+def test_footer_wraps_inside_a_narrow_picture(make_content: Callable[..., object]) -> None:
+    narrow = np.full((300, 260, 3), 90, dtype=np.uint8)
+    content = make_content(view_rgb=narrow, model_name="a very long model name " * 3)
+    pixels = render_with_footer(content)
+    assert pixels.shape[1] == 260 and pixels.shape[0] > 300 + 4 * 12  # several lines, not two cut ones
+    strip = pixels[300:]
+    background = np.array([18, 18, 20], dtype=np.uint8)
+    assert (strip[:, -10:] == background).all()  # no text runs off the right edge
+    assert (strip[-4:] == background).all()  # nor off the bottom
+    assert (strip != background).any()
+
+
+def test_wrap_text_keeps_every_word_within_the_width() -> None:
+    path = font_path()
+    font = ImageFont.truetype(str(path), 14) if path else ImageFont.load_default(14)
+    text = "Decision support only – not for diagnostic use.  model-name-without-any-spaces-at-all-0.3.1 · 2026"
+    lines = wrap_text(text, font, 120)
+    assert len(lines) > 2
+    assert all(font.getlength(line) <= 120 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import Box
 from ..prediction import Prediction, Verdict
 from ..radiograph import RadiographMeta
 
@@ -134,6 +135,15 @@ class Study:
     decision: ReviewDecision = ReviewDecision.NONE
     corrected_valve_id: str | None = None
     reading: str | None = None  # the setting the reader chose with the dial
+    # The valve region the reader chose for the model to read (image pixels), and meanwhile the
+    # located result it replaces (back again with "back to the located box").
+    region: Box | None = None
+    located_prediction: Prediction | None = field(default=None, repr=False)
+
+    @property
+    def region_by_reader(self) -> bool:
+        """The result shown read the region the reader chose, not the located box."""
+        return self.prediction is not None and self.prediction.box_source == "reader"
 
     @property
     def analysed(self) -> bool:

@@ -93,6 +93,13 @@ class WorklistModel(QAbstractTableModel):
         return self._pixmaps[row]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        value = self._data(index, role)
+        if role == Qt.ItemDataRole.DisplayRole and index.isValid() and index.column() == 2 \
+                and self.worklist.studies[index.row()].region_by_reader:
+            return f"{value}\n{REGION_MARK}"  # the region read was the reader's: said under the valve
+        return value
+
+    def _data(self, index: ModelIndex, role: int) -> Any:
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
@@ -126,10 +133,12 @@ class WorklistModel(QAbstractTableModel):
         if column == 1:
             who = study.patient_id or (study.meta.patient_id if study.meta else None)
             return f"{study.path.name}\n{who}" if who else study.path.name
-        if column == 2 and study.region_by_reader:  # the region read was the reader's: said under the valve
-            return f"{self._valve_text(study)}\n{REGION_MARK}"
         if column == 2:
-            return self._valve_text(study)
+            if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
+                return short_name(study.corrected_valve_id) + " (corrected)"
+            if p is not None and p.verdict is Verdict.NO_VALVE:
+                return "no valve found"  # names none
+            return short_name(p.predicted) if p else ""
         if column == 3:
             return f"{p.confidence * 100:.0f} %" if p and p.verdict is not Verdict.NO_VALVE else ""
         if column == 4:
@@ -163,16 +172,6 @@ class MiddleElided(QStyledItemDelegate):
             lines[0] = "…" + lines[0][start - self.KEPT:]
         option.text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
         option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
-
-
-    @staticmethod
-    def _valve_text(study: Study) -> str:
-        p = study.prediction
-        if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
-            return short_name(study.corrected_valve_id) + " (corrected)"
-        if p is not None and p.verdict is Verdict.NO_VALVE:
-            return "no valve found"  # names none
-        return short_name(p.predicted) if p else ""
 
 
 class WorklistFilter(QSortFilterProxyModel):

@@ -119,4 +119,8 @@ def test_a_study_with_no_valve_found_names_no_valve_in_the_worklist(qtbot) -> No
     found_none = Prediction(VALVE_IDS, probabilities, Verdict.NO_VALVE, box_source="attention")
     worklist.replace([Study(Path("film.dcm"), prediction=found_none)], Path("."))
     shown = [model.data(model.index(0, column)) for column in range(2, 5)]
+    del model, worklist  # the Qt model goes now, while the application still exists
+    import gc
+
+    gc.collect()
     assert shown == ["no valve found", "", "No valve found"]

@@ -159,13 +159,14 @@ class ValveView(QWidget):
         painter.drawLine(self._point(inlet, r), self._point(inlet, r * 1.18))
         painter.drawText(self._point(inlet, r * 1.3) + QPointF(-14, 4), "inlet")
         painter.setPen(QPen(DIAL_COLOUR, 1.5))
-        for setting in dial_settings(self.template):
+        every = 2 if len(dial_settings(self.template)) > 12 else 1  # fine scales: every other label
+        for index, setting in enumerate(dial_settings(self.template)):
             angle = getattr(setting, "angle_deg", None)
             if angle is None:
                 continue
             a = self.dial.rotation + sign * float(angle)
             painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
-            if getattr(setting, "angle_tag", "") == "U":
+            if getattr(setting, "angle_tag", "") == "U" or index % every:
                 continue  # unverified geometry: a tick for the position, no pressure beside it
             text_at = self._point(a, r * 0.72)
             painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,

@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     for dest, src in rows:
         if src in owners:
             groups[f"wheel {owners[src]}"].append(dest)
-        elif src.startswith(base):
+        elif src.startswith(base) or "/stripped/" in src:  # ValveReader.spec strips the interpreter's own
             groups[f"Python {sys.version.split()[0]} (interpreter)"].append(dest)
         else:
             system.append((dest, src))

@@ -7,6 +7,7 @@ import configparser
 import csv
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -22,10 +23,7 @@ SCRIPTS = ("build.sh", "smoke_test.sh", "install.sh")
 
 
 def _load_helpers():
-    spec = importlib.util.spec_from_file_location("smoke_helpers", PACKAGING / "smoke_helpers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("smoke_helpers")
 
 
 def test_spec_parses_and_names_what_matters():
@@ -199,3 +197,41 @@ def test_uninstall_keeps_folders_it_did_not_make(tmp_path):
     left = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
     assert left == [".local", ".local/bin", ".local/bin/other-tool", ".local/share",
                     ".local/share/applications"], left
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, PACKAGING / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_writes_the_numbers_into_the_packaging_doc(tmp_path):
+    report = _load("build_report")
+    doc_text = (ROOT / "docs" / "packaging.md").read_text()
+    assert doc_text.count(report.BEGIN) == 1 and doc_text.count(report.END) == 1
+    assert doc_text.index(report.BEGIN) < doc_text.index(report.END)
+    results = tmp_path / "results.txt"
+    results.write_text("folder_bytes=374000000\narchive_name=ShuntValveReader-0.1.0-linux-x86_64.tar.zst\n"
+                       "archive_bytes=150000000\ncodec=JPEG baseline\ncodec=RLE\n"
+                       "classify_correct=5 of 6 correct\nsmoke=PASSED\npart=PySide6 130 MiB\n")
+    doc = tmp_path / "packaging.md"
+    doc.write_text(doc_text)
+    report.main([str(results), str(tmp_path / "out.md"), "--doc", str(doc)])
+    new = doc.read_text()
+    # the text around the block is kept; the block holds this build's numbers
+    assert new.split(report.BEGIN)[0] == doc_text.split(report.BEGIN)[0]
+    assert new.split(report.END)[1] == doc_text.split(report.END)[1]
+    block = new.split(report.BEGIN)[1].split(report.END)[0]
+    assert "357 MiB" in block and "143 MiB" in block and "5 of 6 correct" in block
+    assert "JPEG baseline; RLE" in block and "**PASSED**" in block
+
+
+def test_packaging_doc_states_build_numbers_only_in_the_generated_block():
+    report = _load("build_report")
+    text = (ROOT / "docs" / "packaging.md").read_text()
+    outside = text.split(report.BEGIN)[0] + text.split(report.END)[1]
+    stale = re.findall(r"\b\d+ of \d+ (?:modules|correct|checks)|\b\d+(?:\.\d+)? ?(?:MB|MiB|GB)\b[^|\n]{0,30}"
+                       r"(?:bundle|archive|folder)|(?:bundle|archive|folder)[^.\n]{0,40}\b\d+(?:\.\d+)? ?(?:MB|MiB|GB)\b",
+                       outside)
+    assert stale == [], stale

@@ -26,6 +26,8 @@ def setting_line(setting: DialSetting) -> str:
 
     if setting.angle_deg is None:
         where = "indicator angle not known"
+    elif setting.angle_tag == "U":  # a listed angle, not a reading: the dial reads no pressure here
+        where = f"indicator angle {setting.angle_deg:g} deg ({clock_position(setting.angle_deg)}) not verified"
     else:
         where = f"indicator at {setting.angle_deg:g} deg ({clock_position(setting.angle_deg)})"
     return _tagged(f"{setting.text()}: {where}", setting.tag)

@@ -69,3 +69,18 @@ def test_a_reading_chosen_after_the_decision_is_saved_too(qtbot, make_window, tm
     reading.activated.emit(3)
     record = ReviewStore(tmp_path).get(path)
     assert record.decision == "accepted" and record.reading == reading.itemData(3)
+
+
+def test_a_dial_with_unverified_angles_reads_no_pressure_in_the_window(qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window()
+    window.open_paths([write_png(tmp_path / "skull.png", skull_image())])
+    qtbot.waitUntil(window.is_settled, timeout=15000)
+    panel = window.template_panel
+    panel._picked(panel.picker.findData("miethke_progav_2"))
+    view = window.valve_view
+    assert view.template is panel.template and view.template.valve_id == "miethke_progav_2"
+    view.mark_indicator(point_at(view, 121.0))
+    assert "[U]" in view.reading() and "cmH2O" not in view.reading() and "4:02" in view.reading()
+    assert panel.current_reading() == view.reading()
+    offered = [panel.reading.itemText(i) for i in range(1, panel.reading.count())]
+    assert len(offered) == 21 and not any("cmH2O" in text for text in offered)

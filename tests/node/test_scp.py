@@ -157,3 +157,45 @@ def test_files_received_but_not_read_are_read_at_the_next_start(start_node, tmp_
     table = rows(out)
     assert [row["status"] for row in table] == ["ok", "ok"]
     assert table[1]["sop_instance_uid"] == ds.SOPInstanceUID
+
+
+def test_results_are_kept_for_the_window_without_reading_again(start_node, tmp_path, predictor):
+    from valvereader.review import ResultCache
+
+    node = start_node()
+    sent, other = sample_dataset(), non_image_dataset()
+    assert send(node.port, [sent, other]) == [0x0000, 0x0000]
+    assert node.wait_idle(30)
+    [row] = [r for r in rows(tmp_path / "out") if r["status"] == "ok"]
+    # The window opening OUT/ keys its kept results by the path inside the folder opened.
+    kept = ResultCache(tmp_path / "out")
+    stored = tmp_path / "out" / "in" / f"{sent.SOPInstanceUID}.dcm"
+    prediction = kept.get(stored, predictor.model_name)
+    assert prediction is not None
+    assert (prediction.predicted, prediction.verdict.value) == (row["predicted"], row["verdict"])
+    assert list(prediction.box.as_tuple()) == [int(row[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1")]
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(kept.entry(stored)["thumbnail"]))) as thumbnail:
+        assert max(thumbnail.size) == 64 and thumbnail.mode == "L"  # the worklist's thumbnail
+    assert kept.entry(tmp_path / "out" / "in" / f"{other.SOPInstanceUID}.dcm") is None  # nothing to keep
+
+
+def test_a_sender_that_aborts_mid_study_loses_nothing_it_sent(start_node, tmp_path):
+    from pynetdicom import AE
+
+    node = start_node()
+    first = sample_dataset()
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(first.SOPClassUID, first.file_meta.TransferSyntaxUID)
+    assoc = ae.associate(LOOPBACK, node.port, ae_title="VALVEREADER")
+    assert assoc.is_established
+    assert int(assoc.send_c_store(first).Status) == 0x0000
+    assoc.abort()  # the modality goes away before the rest of its study
+    assert node.wait_idle(30)
+    [row] = rows(tmp_path / "out")
+    assert row["sop_instance_uid"] == first.SOPInstanceUID and row["status"] == "ok"
+    assert send(node.port, [non_image_dataset()]) == [0x0000]  # and the node still answers

@@ -108,9 +108,13 @@ def _is_image(header: Any | None) -> bool:
     return header is not None and "Rows" in header and "Columns" in header
 
 
-def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc: bool = False) -> tuple[dict[str, object], list[Path]]:
+def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc: bool = False,
+             kept: Any | None = None) -> tuple[dict[str, object], list[Path]]:
     """Classify ``item.path`` and write its SR (and Secondary Capture): the row and the files
-    to send. Never raises for anything the file or the model does; the row says what failed."""
+    to send. Never raises for anything the file or the model does; the row says what failed.
+
+    ``kept``: a ``review.ResultCache`` of OUT/ where the prediction is kept too, so that the
+    window opening OUT/ shows it without reading the film again."""
     from ..errors import InputError, NonImageObjectError, NoPixelDataError, ValveReaderError
     from ..io import load
     from ..logs import remember_identifiers
@@ -136,26 +140,48 @@ def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc:
         return failed("error", f"{type(exc).__name__}: {exc}")
     except MemoryError:
         return failed("error", "out of memory while reading this file")
-    except Exception as exc:  # noqa: BLE001 - one broken file must never stop the node
+    except Exception as exc:  # one broken file must never stop the node
         log.exception("classifying %s failed", path.name)
         return failed("error", f"unexpected {type(exc).__name__}: {exc}")
 
     row: dict[str, object] = {**prediction_row(path, prediction), **extra}
     outgoing: list[Path] = []
     problems = []
+    if kept is not None:
+        try:
+            kept.put(path, prediction, thumbnail=worklist_thumbnail(radiograph.pixels))
+        except (OSError, ValueError) as exc:  # the window then reads the film itself
+            log.warning("result for %s not kept for the window: %s", path.name, exc)
     try:
         outgoing.append(write_sr(header, prediction, algorithm, out))
-    except Exception as exc:  # noqa: BLE001 - the row keeps the result; the SR's failure is noted
+    except Exception as exc:  # the row keeps the result; the SR's failure is noted
         log.exception("no structured report for %s", path.name)
         problems.append(f"structured report not written: {type(exc).__name__}: {exc}")
     if with_sc:
         try:
             outgoing.append(write_sc(radiograph, prediction, predictor, path, out))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("no secondary capture for %s", path.name)
             problems.append(f"secondary capture not written: {type(exc).__name__}: {exc}")
     row["error"] = "; ".join(problems)
     return row, outgoing
+
+
+THUMBNAIL_SIDE = 64  # the window's worklist thumbnails: grey PNG, longer side 64 px
+
+
+def worklist_thumbnail(pixels: Any) -> str:
+    """The worklist's thumbnail of the film (base64 PNG, as the window keeps its own)."""
+    import base64
+
+    import numpy as np
+    from PIL import Image
+
+    step = max(1, int(np.ceil(max(pixels.shape) / THUMBNAIL_SIDE)))
+    small = np.ascontiguousarray(np.clip(np.rint(pixels[::step, ::step] * 255.0), 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    Image.fromarray(small, "L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _sop_class_name(header: Any) -> str:

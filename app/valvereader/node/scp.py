@@ -122,6 +122,7 @@ class Node:
         self.predictor = predictor
         self.algorithm: Any = None
         self.results: Results | None = None
+        self.kept: Any = None  # review.ResultCache of OUT/: the window shows results without reading
         self.outbox: Outbox | None = None
         self._queue: queue.Queue[Received | None] = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -143,6 +144,7 @@ class Node:
         self.algorithm = Algorithm.from_predictor(self.predictor)
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.results = Results(self.out / RESULTS_NAME, node_columns(self.predictor.valve_ids))
+        self.kept = _result_cache(self.out)
         if self.config.send_to is not None:
             self.outbox = Outbox(self.config.send_to, self.config.ae_title, self.out / "unsent.txt",
                                  self.config.send_attempts, self.config.send_delay)
@@ -247,8 +249,8 @@ class Node:
     def _read(self, item: Received) -> None:
         assert self.results is not None
         try:
-            row, outgoing = read_one(item, self.predictor, self.algorithm, self.out, self.config.with_sc)
-        except Exception as exc:  # noqa: BLE001 - read_one reports failures in the row; this is a last guard
+            row, outgoing = read_one(item, self.predictor, self.algorithm, self.out, self.config.with_sc, self.kept)
+        except Exception as exc:  # read_one reports failures in the row; this is a last guard
             log.exception("reading %s failed", item.path.name)
             row, outgoing = {"path": str(item.path), "status": "error",
                              "error": f"unexpected {type(exc).__name__}: {exc}", "calling_aet": item.calling_aet}, []
@@ -263,6 +265,17 @@ class Node:
                      row.get("verdict") or row.get("error"))
         if outgoing and self.outbox is not None:
             self.outbox.put(outgoing)
+
+
+def _result_cache(out: Path) -> Any:
+    """OUT/'s result cache (the window's ``.valvereader-results.jsonl``), or None if unusable."""
+    try:
+        from ..review import ResultCache
+
+        return ResultCache(out)
+    except Exception as exc:  # noqa: BLE001 - the window then reads the films itself
+        log.warning("results in %s not kept for the window: %s", out, exc)
+        return None
 
 
 def _text(value: Any) -> str:

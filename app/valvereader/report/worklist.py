@@ -14,8 +14,8 @@ from ..catalogue import display_name
 from ..prediction import Prediction, Verdict, verdict_meaning
 from ..radiograph import RadiographMeta
 from ..review import ReviewRecord
-from .content import NO_VALVE_NEXT
 from ..templates import reading_basis
+from .content import NO_VALVE_NEXT
 
 IDENTIFYING = ("image", "patient_name", "patient_id", "study_date")
 

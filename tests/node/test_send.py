@@ -84,3 +84,25 @@ def test_storescu_can_send_to_the_node(start_node, tmp_path):
     with open(tmp_path / "out" / "results.csv", newline="", encoding="utf-8") as handle:
         [row] = list(csv.DictReader(handle))
     assert row["status"] == "ok" and row["predicted"] == SAMPLE_VALVE and row["calling_aet"] == "MODALITY"
+
+
+def test_a_key_image_routed_back_is_stored_not_read_again(start_node, pacs, tmp_path):
+    """PACS forwarding the node's own key image back must not start a loop of results."""
+    from valvereader.node.send import Peer
+
+    port, received = pacs
+    node = start_node(send_to=Peer("PACS", LOOPBACK, port), with_sc=True)
+    assert send(node.port, [sample_dataset()]) == [0x0000]
+    assert node.wait_idle(60)
+    [key_image] = [ds for ds in received if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"]
+    from pydicom.dataset import FileMetaDataset
+
+    key_image.file_meta = FileMetaDataset()
+    key_image.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"  # explicit VR little endian
+    assert send(node.port, [key_image]) == [0x0000]
+    assert node.wait_idle(60)
+    with open(tmp_path / "out" / "results.csv", newline="", encoding="utf-8") as handle:
+        statuses = [row["status"] for row in csv.DictReader(handle)]
+    assert statuses == ["ok", "skipped"]
+    assert len(received) == 2  # nothing more was sent
+    assert (tmp_path / "out" / "in" / f"{key_image.SOPInstanceUID}.dcm").is_file()

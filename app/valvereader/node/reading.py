@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import DISCLAIMER, atomic
 from ..classify import columns, prediction_row
+from ..report.content import PROGRAM
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc:
 
     if header is not None and not _is_image(header):
         return failed("skipped", f"not an image ({_sop_class_name(header)}): stored, not classified")
+    if header is not None and str(header.get("Manufacturer", "")) == PROGRAM:
+        # Our own key image, routed back by PACS: reading it would send a result of a result.
+        return failed("skipped", f"a {PROGRAM} result ({_sop_class_name(header)}): stored, not classified")
     try:
         radiograph = load(path)
         remember_identifiers(radiograph.meta)

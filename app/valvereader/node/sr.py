@@ -24,8 +24,8 @@ from typing import Any
 from .. import DISCLAIMER, __version__
 from ..catalogue import display_name
 from ..prediction import Prediction, Verdict
+from ..report.content import PROGRAM
 
-PROGRAM = "Shunt Valve Reader"  # (report.content.PROGRAM; not imported: report pulls in Pillow)
 CODING_SCHEME = "99SHUNTVALVE"
 CODING_SCHEME_NAME = f"{PROGRAM} valve and result codes"
 SERIES_NUMBER = 9902  # after the Secondary Capture export's 9901

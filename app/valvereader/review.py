@@ -326,7 +326,7 @@ def _text(value: Any) -> str | None:
 def _region(value: Any) -> Box | None:
     """A region as stored ([x0, y0, x1, y1], whole non-negative numbers, not empty), or None for
     anything else (null, a hand-edited or damaged line)."""
-    if not isinstance(value, list) or len(value) != 4:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
         return None
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
         return None

@@ -45,19 +45,27 @@ class FakePredictor:
         self.confidences = confidences or {}
         self.calls: list[str] = []
 
-    def predict(self, radiograph, with_heatmap: bool = True, **_options) -> Prediction:
+    def predict(self, radiograph, with_heatmap: bool = True, region: Box | None = None, **_options) -> Prediction:
+        """A ``region`` (the reader's) is read instead of the brightest blob: its box is the
+        region, the valve named is VALVE_IDS[3] and ``box_source`` is "reader"."""
         name = Path(radiograph.meta.source).name
-        self.calls.append(name)
+        self.calls.append(name if region is None else f"{name} {region.as_tuple()}")
         if any(part in name for part in self.fail_on):
             raise RuntimeError(f"model exploded on {name}")
         confidence = self.confidences.get(name, 0.95)
         p = np.full(len(VALVE_IDS), (1 - confidence) / (len(VALVE_IDS) - 1), dtype=np.float32)
-        p[1] = confidence
+        p[1 if region is None else 3] = confidence
         pixels = radiograph.pixels
         y, x = np.unravel_index(np.argmax(pixels), pixels.shape)
+        if region is not None:
+            if region.clip(pixels.shape).width <= 0:
+                raise ValueError(f"the region {region.as_tuple()} lies outside the image")
+            x, y = (int(c) for c in region.center)
         yy, xx = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
         heatmap = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 30.0**2)).astype(np.float32)
         verdict, reason = VerdictThresholds().decide(confidence, None)
-        return Prediction(VALVE_IDS, p, verdict, None, Box(int(x) - 20, int(y) - 20, int(x) + 20, int(y) + 20),
-                          heatmap if with_heatmap else None, model=self.model_name, pipeline="locate+identify",
-                          verdict_reason=reason)
+        box = region if region is not None else Box(int(x) - 20, int(y) - 20, int(x) + 20, int(y) + 20)
+        return Prediction(VALVE_IDS, p, verdict, None, box,
+                          heatmap if with_heatmap else None, model=self.model_name,
+                          pipeline="locate+identify" if region is None else "reader region",
+                          verdict_reason=reason, box_source="located" if region is None else "reader")

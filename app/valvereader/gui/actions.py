@@ -81,8 +81,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         checkable=True, checked=v.show_box)
     add("corner_text", "Corner text", "View", lambda on: setattr(v, "show_corner_text", bool(on)), ("T",),
         checkable=True, checked=v.show_corner_text)
-    add("measure", "Distance tool", "View", lambda on: _measure(w, on), ("D",), checkable=True)
-    add("leave_tool", "Leave the distance tool, clear measurements", "View", lambda: _leave_tool(w, actions),
+    add("measure", "Distance tool", "View", lambda on: _measure(w, on, actions), ("D",), checkable=True)
+    add("leave_tool", "Leave the distance or region tool, clear measurements", "View", lambda: _leave_tool(w, actions),
         ("Esc",))
     # Analysis and review
     add("analyse", "Analyse (resume)", "Analysis", w.resume_analysis, ("Ctrl+Return",))
@@ -93,6 +93,10 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     add("reject", "Reject result", "Review", w.review.reject, ("X",))
     add("correct", "Correct: pick the right valve", "Review", w.review.ask_correction, ("C",))
     add("clear", "Clear decision", "Review", w.review.clear, ("Backspace",))
+    add("region", "Valve region tool: drag a rectangle on the valve for the model to read", "Review",
+        lambda on: _region(w, on, actions), ("V",), checkable=True)
+    SHEET.append(("Review", "Double-click", "Read a valve-sized square around the point (the reader's region)"))
+    add("back_to_located", "Back to the located box", "Review", w.regions.back_to_located, ("Shift+Backspace",))
     add("only_review", "Show only studies that need review", "Review",
         lambda on: w.worklist_panel.set_filter("needs review" if on else "all"), ("Ctrl+R",), checkable=True)
     # Reading dial
@@ -127,13 +131,26 @@ def _set_zoom(w: MainWindow, zoom: float | None) -> None:
     w.view.pan = (0.0, 0.0)
 
 
-def _measure(w: MainWindow, on: bool) -> None:
+def _measure(w: MainWindow, on: bool, actions: dict[str, QAction]) -> None:
+    if on:
+        actions["region"].setChecked(False)
     w.canvas.measure_mode = bool(on)
-    w.canvas.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+    w.canvas.setCursor(Qt.CursorShape.CrossCursor if on or w.canvas.region_mode else Qt.CursorShape.ArrowCursor)
+
+
+def _region(w: MainWindow, on: bool, actions: dict[str, QAction]) -> None:
+    """The region tool: a rectangle dragged on the image is read instead of the located box."""
+    if on:
+        actions["measure"].setChecked(False)
+        w.statusBar().showMessage("Region tool: drag a rectangle around the valve (double-click: a valve-sized "
+                                  "square); Esc leaves the tool", 8000)
+    w.canvas.region_mode = bool(on)
+    w.canvas.setCursor(Qt.CursorShape.CrossCursor if on or w.canvas.measure_mode else Qt.CursorShape.ArrowCursor)
 
 
 def _leave_tool(w: MainWindow, actions: dict[str, QAction]) -> None:
     actions["measure"].setChecked(False)
+    actions["region"].setChecked(False)
     w.canvas.measurements.clear()
     w.canvas.update()
 
@@ -199,6 +216,8 @@ def _menus(w: MainWindow, a: dict[str, QAction]) -> None:
     analysis.addActions([a[n] for n in ("analyse", "cancel")])
     analysis.addSeparator()
     analysis.addActions([a[n] for n in ("next", "previous", "accept", "reject", "correct", "clear", "only_review")])
+    analysis.addSeparator()
+    analysis.addActions([a["region"], a["back_to_located"]])
     dial = bar.addMenu("Reading &dial")
     dial.addActions([a[n] for n in ("dial_show", "dial_left", "dial_right", "dial_left_fine", "dial_right_fine",
                                     "dial_mirror")])
@@ -227,10 +246,10 @@ def _toolbar(w: MainWindow, a: dict[str, QAction]) -> None:
     w.addToolBar(bar)
     short = {"open_file": "Open", "open_folder": "Folder", "fit": "Fit", "one_to_one": "1:1", "invert": "Invert",
              "rotate_left": "⟲", "rotate_right": "⟳", "flip_h": "⇋", "heatmap": "Attention", "box": "Box",
-             "measure": "Distance", "corner_text": "Text", "accept": "Accept", "reject": "Reject",
+             "measure": "Distance", "region": "Region", "corner_text": "Text", "accept": "Accept", "reject": "Reject",
              "correct": "Correct", "export_png": "PNG", "export_pdf": "PDF"}
     groups = (("open_file", "open_folder"), ("fit", "one_to_one", "invert", "rotate_left", "rotate_right", "flip_h"),
-              ("heatmap",), ("box", "measure", "corner_text"), ("accept", "reject", "correct"),
+              ("heatmap",), ("box", "measure", "region", "corner_text"), ("accept", "reject", "correct"),
               ("export_png", "export_pdf"))
     for i, group in enumerate(groups):
         if i:

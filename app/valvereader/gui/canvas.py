@@ -26,11 +26,21 @@ from PySide6.QtWidgets import QWidget
 from .. import DISCLAIMER
 from ..geometry import Box
 from ..prediction import Prediction
-from ..radiograph import Radiograph
+from ..radiograph import PixelSpacing, Radiograph
 from . import render
 from .state import ViewState
 
 BOX_COLOUR = QColor(80, 220, 255)
+READER_BOX_COLOUR = QColor(255, 160, 60)  # a region the reader chose, unlike the located box
+READER_BOX_LABEL = "region chosen by reader"
+# A double-click puts a valve-sized square around the point: shunt valves are 15-45 mm across;
+# without a pixel spacing, a share of the image's longer side (a film of 1000-3000 px at
+# 0.1-0.2 mm a pixel gives 150-450 px, about 30-45 mm).
+VALVE_SQUARE_MM = 40.0
+VALVE_SQUARE_SHARE = 0.15
+VALVE_SQUARE_MIN_PX = 48
+# A drag shorter than this (screen pixels) is a click, not a region.
+MIN_DRAG_PX = 6
 MEASURE_COLOUR = QColor(255, 220, 60)
 TEXT_COLOUR = QColor(235, 235, 235)
 
@@ -45,11 +55,25 @@ def rgba_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGBA8888).copy()
 
 
+def valve_square(x: float, y: float, shape: tuple[int, int], spacing: PixelSpacing | None) -> Box:
+    """A valve-sized square (VALVE_SQUARE_MM at the film's pixel spacing, else a share of the
+    longer side) centred on image point (x, y), clipped to the image."""
+    rows, cols = int(shape[0]), int(shape[1])
+    if spacing is not None and spacing.column_mm > 0 and spacing.row_mm > 0:
+        half_w, half_h = VALVE_SQUARE_MM / spacing.column_mm / 2, VALVE_SQUARE_MM / spacing.row_mm / 2
+    else:
+        half_w = half_h = max(VALVE_SQUARE_MIN_PX, VALVE_SQUARE_SHARE * max(rows, cols)) / 2
+    return Box(int(round(x - half_w)), int(round(y - half_h)), int(round(x + half_w)), int(round(y + half_h))).clip(shape)
+
+
 class ImageCanvas(QWidget):
     """Left-drag: window/level (Shift: fine). Wheel: zoom at the cursor. Middle-drag or
-    Space+drag: pan. With the distance tool on, left-drag measures; Esc leaves the tool."""
+    Space+drag: pan. With the distance tool on, left-drag measures; with the region tool on,
+    left-drag draws the valve region for the model to read; double-click puts a valve-sized
+    square there. Esc leaves either tool."""
 
     measured = Signal(str)
+    region_chosen = Signal(object)  # Box in image pixels: the reader's valve region
 
     def __init__(self, view: ViewState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -58,7 +82,9 @@ class ImageCanvas(QWidget):
         self.prediction: Prediction | None = None
         self.placeholder = "Open a skull X-ray: File ▸ Open, drag files or a folder here"
         self.measure_mode = False
+        self.region_mode = False
         self.measurements: list[tuple[QPointF, QPointF]] = []
+        self._region_drag: tuple[QPointF, QPointF] | None = None  # widget points while drawing
         self._indices: np.ndarray | None = None
         self._image: QImage | None = None
         self._overlay: QImage | None = None
@@ -166,16 +192,19 @@ class ImageCanvas(QWidget):
         if self._overlay is not None and self.view.show_heatmap:
             painter.drawImage(QRectF(0, 0, w, h), self._overlay)
         box = self.valve_box()
+        by_reader = self.prediction is not None and self.prediction.box_source == "reader"
+        colour = READER_BOX_COLOUR if by_reader else BOX_COLOUR
         if box is not None and self.view.show_box:
-            pen = QPen(BOX_COLOUR, 2)
+            pen = QPen(colour, 2)
             pen.setCosmetic(True)
             painter.setPen(pen)
             painter.drawRect(QRectF(box.x0, box.y0, box.width, box.height))
         painter.resetTransform()
         if box is not None and self.view.show_box:
             corner = t.mapRect(QRectF(box.x0, box.y0, box.width, box.height)).topLeft()
-            painter.setPen(BOX_COLOUR)
-            painter.drawText(corner + QPointF(2, -5), "valve")
+            painter.setPen(colour)
+            painter.drawText(corner + QPointF(2, -5), READER_BOX_LABEL if by_reader else "valve")
+        self._draw_region_drag(painter)
         self._draw_measurements(painter, t)
         if self.view.show_corner_text:
             self._draw_corner_text(painter)
@@ -185,10 +214,13 @@ class ImageCanvas(QWidget):
 
     def valve_box(self) -> Box | None:
         """The model's box when it marks a valve-sized region; a box over most of the image
-        (whole-image model without a located valve) would claim a location it does not know."""
+        (whole-image model without a located valve) would claim a location it does not know.
+        A region the reader chose is always shown, whatever its size."""
         box = self.prediction.box if self.prediction is not None else None
         if box is None or self.radiograph is None:
             return None
+        if self.prediction is not None and self.prediction.box_source == "reader":
+            return box
         rows, cols = self.radiograph.shape
         return box if box.width * box.height <= 0.25 * rows * cols else None
 
@@ -253,6 +285,14 @@ class ImageCanvas(QWidget):
         painter.setPen(QColor(255, 200, 120))
         painter.drawText(rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, DISCLAIMER)
 
+    def _draw_region_drag(self, painter: QPainter) -> None:
+        if self._region_drag is None:
+            return
+        pen = QPen(READER_BOX_COLOUR, 1.5, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(*self._region_drag).normalized())
+
     def _draw_measurements(self, painter: QPainter, t: QTransform) -> None:
         pen = QPen(MEASURE_COLOUR, 2)
         for start, end in self.measurements:
@@ -280,6 +320,9 @@ class ImageCanvas(QWidget):
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space):
             self._drag = ("pan", pos, self.view.pan)
+        elif button == Qt.MouseButton.LeftButton and self.region_mode and self.radiograph is not None:
+            self._region_drag = (pos, pos)
+            self._drag = ("region", pos, (0.0, 0.0))
         elif button == Qt.MouseButton.LeftButton and self.measure_mode and self.radiograph is not None:
             point = self.to_image(pos)
             self.measurements.append((point, point))
@@ -299,6 +342,9 @@ class ImageCanvas(QWidget):
             first = self.measurements[-1][0]
             self.measurements[-1] = (first, self.to_image(pos))
             self.update()
+        elif kind == "region":
+            self._region_drag = (origin, pos)
+            self.update()
         else:
             step = 0.0005 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 0.003
             self.view.set_window(start[0] + dy * step, start[1] + dx * step)
@@ -307,7 +353,37 @@ class ImageCanvas(QWidget):
         if self._drag and self._drag[0] == "measure" and self.measurements:
             start, end = self.measurements[-1]
             self.measured.emit(self.describe_distance(start, end).replace("\n", " "))
+        if self._drag and self._drag[0] == "region":
+            self._finish_region(self._drag[1], event.position())
         self._drag = None
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """Double-click on the valve: a valve-sized square around the point is read."""
+        if event.button() != Qt.MouseButton.LeftButton or self.radiograph is None or self.measure_mode:
+            super().mouseDoubleClickEvent(event)
+            return
+        point = self.to_image(event.position())
+        rows, cols = self.radiograph.shape
+        if not (0 <= point.x() < cols and 0 <= point.y() < rows):
+            return
+        self._drag = None
+        self.region_chosen.emit(valve_square(point.x(), point.y(), self.radiograph.shape,
+                                             self.radiograph.meta.pixel_spacing))
+
+    def _finish_region(self, start: QPointF, end: QPointF) -> None:
+        """A drawn rectangle (image pixels, clipped to the image) is read; a click is not."""
+        self._region_drag = None
+        self.update()
+        if self.radiograph is None:
+            return
+        if abs(end.x() - start.x()) < MIN_DRAG_PX or abs(end.y() - start.y()) < MIN_DRAG_PX:
+            return
+        corners = [self.to_image(p) for p in (start, end, QPointF(start.x(), end.y()), QPointF(end.x(), start.y()))]
+        xs, ys = [c.x() for c in corners], [c.y() for c in corners]
+        box = Box(int(math.floor(min(xs))), int(math.floor(min(ys))),
+                  int(math.ceil(max(xs))), int(math.ceil(max(ys)))).clip(self.radiograph.shape)
+        if box.width >= 2 and box.height >= 2:
+            self.region_chosen.emit(box)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
@@ -319,6 +395,8 @@ class ImageCanvas(QWidget):
             self._space = True
         elif event.key() == Qt.Key.Key_Escape:
             self.measure_mode = False
+            self.region_mode = False
+            self._region_drag = None
             self.measurements.clear()
             self.update()
         else:

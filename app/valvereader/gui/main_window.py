@@ -39,6 +39,7 @@ from .analysis import (
 )
 from .canvas import ImageCanvas
 from .notify import Notifier
+from .region import RegionController
 from .result_panel import ResultPanel
 from .review import ReviewController
 from .services import RadiographCache, describe_error, expand_paths
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self.notifier = Notifier(self.statusBar(), self)
         self.review = ReviewController(self)
+        self.regions = RegionController(self)  # the valve region chosen by the reader
         self.actions_by_name: dict[str, QAction] = build_actions(self)
         self._restore_settings()
         self.worklist.changed.connect(self._on_worklist_changed)
@@ -303,7 +305,7 @@ class MainWindow(QMainWindow):
         if not isinstance(event, StudyResult) or event.batch != self._batch:
             return
         self.worklist.update(event.index, thumbnail=event.thumbnail, meta=event.meta,
-                             prediction=event.prediction, error=event.error)
+                             prediction=self.regions.arrived(event.index, event.prediction), error=event.error)
         if event.error:
             name = self.worklist.studies[event.index].path.name
             self.notifier.error(f"{name}: {event.error}")

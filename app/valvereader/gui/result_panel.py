@@ -3,7 +3,7 @@ numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one clic
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -21,7 +21,9 @@ VERDICT_COLOURS = {
     Verdict.CONFIDENT: ("#1f6f43", "#d8f5e3"),
     Verdict.REVIEW: ("#8a5a00", "#fff0cc"),
     Verdict.UNKNOWN: ("#7a1f2b", "#ffdce1"),
+    Verdict.NO_VALVE: ("#7a1f2b", "#ffdce1"),
 }
+READER_REGION_TEXT = "Region chosen by the reader (not located by the program)"
 
 
 class ProbabilityBar(QWidget):
@@ -48,6 +50,8 @@ class ProbabilityBar(QWidget):
 
 
 class ResultPanel(QWidget):
+    back_requested = Signal()  # "Back to the located box"
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -61,6 +65,13 @@ class ResultPanel(QWidget):
         self.meaning = QLabel("")
         self.meaning.setWordWrap(True)
         self.meaning.setObjectName("dim")
+        self.region = QLabel("")  # where the region read came from, when the reader chose it
+        self.region.setObjectName("readerRegion")
+        self.region.setWordWrap(True)
+        self.region.setStyleSheet("color:#ffa03c;")
+        self.back_button = QPushButton("Back to the located box")
+        self.back_button.setToolTip("Forget the region you chose; the model reads the box it located (Shift+Backspace)")
+        self.back_button.clicked.connect(self.back_requested.emit)
         self.details_button = QPushButton("Show numbers")
         self.details_button.setCheckable(True)
         self.details_button.setToolTip("Probabilities, confidence, entropy and top-2 gap")
@@ -71,7 +82,7 @@ class ResultPanel(QWidget):
         self.numbers.setObjectName("dim")
         self.numbers.setVisible(False)
         self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for widget in (self.badge, self.valve, self.meaning):
+        for widget in (self.badge, self.valve, self.region, self.back_button, self.meaning):
             layout.addWidget(widget)
         layout.addLayout(self.bars)
         layout.addWidget(self.details_button)
@@ -97,6 +108,7 @@ class ResultPanel(QWidget):
         """No prediction (busy, no model, error): say so plainly."""
         self._set_badge(headline, "#d0d4da", "#2b2f36")
         self.valve.setText("")
+        self._show_region(False)
         self.meaning.setText(text)
         self._clear_bars()
         self.numbers.setText("")
@@ -105,8 +117,10 @@ class ResultPanel(QWidget):
     def show_prediction(self, prediction: Prediction, corrected_valve_id: str | None = None) -> None:
         fg, bg = VERDICT_COLOURS[prediction.verdict]
         self._set_badge(prediction.verdict.label, fg, bg)
-        shown = prediction.predicted if prediction.verdict is not Verdict.UNKNOWN else None
-        if shown is not None:
+        shown = prediction.predicted if prediction.verdict not in (Verdict.UNKNOWN, Verdict.NO_VALVE) else None
+        if prediction.verdict is Verdict.NO_VALVE:
+            self.valve.setText("<b>No valve found</b>")
+        elif shown is not None:
             name, maker = valve_label(shown)
             self.valve.setText(f"<b>{name}</b><br>{maker}")
         else:
@@ -115,6 +129,7 @@ class ResultPanel(QWidget):
         if corrected_valve_id:
             cname, _ = valve_label(corrected_valve_id)
             self.valve.setText(self.valve.text() + f"<br><i>Reader's correction: {cname}</i>")
+        self._show_region(prediction.box_source == "reader")
         self.meaning.setText(verdict_meaning(prediction))
         self._clear_bars()
         for row, (valve_id, p) in enumerate(prediction.ranked()):
@@ -135,6 +150,11 @@ class ResultPanel(QWidget):
             f"Model: {prediction.model or '—'} ({prediction.pipeline or '—'})")
         self.details_button.setVisible(True)
         self.numbers.setVisible(self.details_button.isChecked())
+
+    def _show_region(self, by_reader: bool) -> None:
+        self.region.setText(READER_REGION_TEXT if by_reader else "")
+        self.region.setVisible(by_reader)
+        self.back_button.setVisible(by_reader)
 
     def _show_numbers(self, shown: bool) -> None:
         self.details_button.setText("Hide numbers" if shown else "Show numbers")

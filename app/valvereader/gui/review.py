@@ -45,6 +45,7 @@ class ReviewController:
             self.window.notifier.error(f"Review decisions cannot be saved in {folder}: {exc}")
             return
         for study in studies:
+            study.region = self.store.region(study.path)  # read instead of the located box
             record = self.store.get(study.path)
             if record is None:
                 continue
@@ -70,6 +71,9 @@ class ReviewController:
             return
         if decision is ReviewDecision.ACCEPTED and study.prediction is None:
             window.notifier.warning("Nothing to accept yet: this study has no model result.")
+            return
+        if window.regions.reading(index):
+            window.notifier.warning(f"{study.path.name}: the model is still reading the region; decide on its result.")
             return
         corrected = corrected_valve_id if decision is ReviewDecision.CORRECTED else None
         before = describe_decision(study.decision, study.corrected_valve_id)

@@ -86,6 +86,19 @@ def test_a_peer_not_allowed_is_refused(start_node, tmp_path):
     assert send(node.port, [non_image_dataset()], calling_aet="MODALITY") == [0x0000]
 
 
+def test_the_refusal_is_an_association_reject_naming_the_calling_ae_title(start_node):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    node = start_node()
+    ae = AE(ae_title="STRANGER")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate(LOOPBACK, node.port, ae_title="VALVEREADER")
+    assert assoc.is_rejected and not assoc.is_aborted
+    rejection = assoc.acceptor.primitive
+    assert (rejection.result, rejection.result_source, rejection.diagnostic) == (0x01, 0x01, 0x03)
+
+
 def test_allow_any_accepts_every_peer(start_node):
     node = start_node(allowed=[], allow_any=True)
     assert send(node.port, [non_image_dataset()], calling_aet="ANYONE") == [0x0000]

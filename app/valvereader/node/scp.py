@@ -217,6 +217,7 @@ class Node:
             log.warning("refused an association from %s at %s: not allowed (--allow)", ae_title, address)
             self.rejected.append((ae_title, address))
             event.assoc.acse.send_reject(*REJECT_CALLING_AET)
+            event.assoc.kill()  # as pynetdicom does after its own rejections: the A-ASSOCIATE-RJ goes out first
 
     def _on_store(self, event: Any) -> int:
         calling = _text(event.assoc.requestor.ae_title)

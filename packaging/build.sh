@@ -203,7 +203,7 @@ fi
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     if [[ -n "$(git -C "$ROOT" status --porcelain -- app packaging weights resources pyproject.toml 2>/dev/null)" ]]; then
-        echo "dirty= with uncommitted changes"
+        echo "dirty=yes"
     fi
     echo "options=$OPTIONS"
     echo "python=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"

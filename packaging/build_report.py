@@ -53,8 +53,9 @@ def render(v: dict[str, list[str]]) -> str:
     ]
     lines = [
         BEGIN,
-        f"Last build: {one('date', '?')}, commit `{one('commit', '?')}`{one('dirty', '')}, "
-        f"`bash packaging/build.sh {one('options', '')}`".rstrip() + f", Python {one('python', '?')}, "
+        f"Last build: {one('date', '?')}, commit `{one('commit', '?')}`"
+        + (" (with uncommitted changes)" if v.get("dirty") else "")
+        + f", `{('bash packaging/build.sh ' + one('options', '')).strip()}`, Python {one('python', '?')}, "
         f"PyInstaller {one('pyinstaller', '?')}, {one('lock', '?')}, on {one('machine', '?')}.",
         "",
         "| | |",

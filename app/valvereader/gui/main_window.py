@@ -17,8 +17,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -42,6 +40,8 @@ from .notify import Notifier
 from .region import RegionController
 from .result_panel import ResultPanel
 from .review import ReviewController
+from .right_column import COLUMN_WIDTH as RIGHT_WIDTH
+from .right_column import result_and_template
 from .services import RadiographCache, describe_error, expand_paths
 from .state import DialState, Study, ViewState, Worklist
 from .template_panel import TemplatePanel
@@ -105,20 +105,11 @@ class MainWindow(QMainWindow):
         self.valve_view.reading_changed.connect(self._on_dial_reading)
         self.template_panel.reading_chosen.connect(self._on_reading_chosen)
         self.template_panel.correction_requested.connect(lambda v: self.review.correct(v))
-        # zoomed valve and the template's diagram side by side, the template text below
-        pair = QSplitter(Qt.Orientation.Horizontal)
-        pair.addWidget(_titled("Valve (zoomed) · reading dial", self.valve_view))
-        pair.addWidget(_titled("Template", self.template_panel.diagram_box))
-        lower = QSplitter(Qt.Orientation.Vertical)
-        lower.addWidget(pair)
-        lower.addWidget(self.template_panel)
-        lower.setSizes([300, 320])
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.result_panel)
-        right.addWidget(lower)
-        right.setSizes([280, 620])
+        # result beside the zoomed valve, the template's diagram across the column, its notes below
+        right = result_and_template(self.result_panel, self.valve_view, self.template_panel.diagram_box,
+                                    self.template_panel)
         self.right_dock = self._dock("Result and template", right, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.worklist_dock, self.right_dock], [WORKLIST_WIDTH, 520], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.worklist_dock, self.right_dock], [WORKLIST_WIDTH, RIGHT_WIDTH], Qt.Orientation.Horizontal)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(180)
         self.progress.setVisible(False)
@@ -487,14 +478,3 @@ def _import_loaders() -> None:
     from ..io import import_loaders
 
     import_loaders()
-
-
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(4, 0, 4, 0)
-    label = QLabel(title)
-    label.setObjectName("dim")
-    layout.addWidget(label)
-    layout.addWidget(widget, 1)
-    return box

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (
     QComboBox,
@@ -54,30 +54,49 @@ def _mark_unverified(line: str) -> str:
 
 
 class Diagram(QSvgWidget):
-    """The template's SVG; a click opens it large in its own window."""
+    """The template's SVG; a click opens it large in its own window, which then shows the
+    template of whichever study is on screen and closes with the main window."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.path: Path | None = None
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Click to see the template diagram large")
-        self._large: QSvgWidget | None = None
+        self.large: QSvgWidget | None = None
 
     def show_file(self, path: Path | None) -> None:
         self.path = path
         self.load(str(path) if path is not None else b"")
         renderer = self.renderer()
         renderer.setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+        if self.large is not None and self.large.isVisible():
+            self._fill_large()
+
+    def _fill_large(self) -> None:
+        assert self.large is not None
+        self.large.load(str(self.path) if self.path is not None else b"")
+        self.large.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+        self.large.setWindowTitle(f"Template – {self.path.parent.name}" if self.path is not None
+                                  else "Template – no valve identified")
 
     def mousePressEvent(self, event: object) -> None:
         if self.path is None:
             return
-        self._large = QSvgWidget(str(self.path))
-        self._large.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
-        self._large.setWindowTitle(f"Template – {self.path.parent.name}")
-        self._large.setStyleSheet("background: white;")
-        self._large.resize(760, 760)
-        self._large.show()
+        if self.large is None:
+            main = self.window()
+            self.large = QSvgWidget(main)  # a window of its own, owned by the main window
+            self.large.setWindowFlag(Qt.WindowType.Window)
+            self.large.setStyleSheet("background: white;")
+            self.large.resize(900, 680)
+            main.installEventFilter(self)  # closes with it
+        self._fill_large()
+        self.large.show()
+        self.large.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window() and event.type() == QEvent.Type.Close and self.large is not None:
+            self.large.close()
+        return False
 
 
 class TemplatePanel(QWidget):

@@ -20,6 +20,7 @@ NO_VALVE_NEXT = ("Check the film; if a valve is there, mark it with the valve-re
 # Where the region read came from (Prediction.box_source), in words.
 REGION_READ = {"located": "the region the locator found", "reader": "the region the reader marked",
                "attention": "the whole film (no region located)"}
+READER_REGION_NOTE = "region read: chosen by the reader, not located by the program"
 
 
 @dataclass
@@ -142,6 +143,11 @@ class ReportContent:
 
     def region_read(self) -> str:
         return REGION_READ.get(self.prediction.box_source, self.prediction.box_source or "not known")
+
+    @property
+    def reader_region(self) -> bool:
+        """The model read a region the reader chose (drawn or double-clicked), not one it located."""
+        return self.prediction.box_source == "reader"
 
     @property
     def study_text(self) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import __version__, atomic
 from ..errors import InputError
-from .content import ATTENTION_LABEL, PROGRAM, ReportContent
+from .content import ATTENTION_LABEL, PROGRAM, READER_REGION_NOTE, ReportContent
 from .png import render_with_footer
 
 SERIES_NUMBER = 9901  # high, so the capture sorts after the acquired series
@@ -49,6 +49,8 @@ def _comment(content: ReportContent) -> str:
     if content.no_valve:
         text += f"{content.meaning()} "
     text += f"Model: {content.model_title}. "
+    if content.reader_region:
+        text += f"{READER_REGION_NOTE[0].upper()}{READER_REGION_NOTE[1:]}. "
     if content.reading:
         text += f"Reading: {content.reading}. "
     if content.review:

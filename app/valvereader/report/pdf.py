@@ -217,6 +217,8 @@ class _Page:
             ("Entropy", f"{prediction.entropy:.2f} nats"),
             ("Top-2 gap", f"{prediction.margin:.2f}"),
         ]
+        if content.reader_region:
+            numbers.insert(0, ("Region read", "chosen by the reader (not located)"))
         if prediction.ood_score is not None:
             numbers.append(("Open-set score", f"{prediction.ood_score:.2f}"))
         if content.reading:

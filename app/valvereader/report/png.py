@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import atomic
-from .content import ATTENTION_LABEL, NO_VALVE_NEXT, ReportContent
+from .content import ATTENTION_LABEL, NO_VALVE_NEXT, READER_REGION_NOTE, ReportContent
 from .fonts import font_path
 
 
@@ -17,6 +17,8 @@ def footer_lines(content: ReportContent) -> list[str]:
     first = content.result_line()
     if content.no_valve:
         first += f" · {NO_VALVE_NEXT}"
+    if content.reader_region:
+        first += f" · {READER_REGION_NOTE}"
     if content.reading:
         first += f" · reading {content.reading}"
     if content.heatmap_shown:

@@ -35,6 +35,7 @@ class WorklistRow:
     verdict_why: str = ""  # what the verdict means, from the rule that gave it
     entropy: str = ""
     top2_gap: str = ""
+    box_source: str = ""  # who chose the region read: "reader", "located" (the locator), "attention" (whole film)
     review: str = ""
     corrected_valve_id: str = ""
     final_valve_id: str = ""
@@ -69,6 +70,7 @@ def worklist_row(
             row.verdict_why += f" {NO_VALVE_NEXT}"
         row.entropy = f"{prediction.entropy:.4f}"
         row.top2_gap = f"{prediction.margin:.4f}"
+        row.box_source = prediction.box_source
         row.model = prediction.model
     if review is not None:
         row.review = review.decision

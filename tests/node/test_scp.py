@@ -212,3 +212,18 @@ def test_a_sender_that_aborts_mid_study_loses_nothing_it_sent(start_node, tmp_pa
     [row] = rows(tmp_path / "out")
     assert row["sop_instance_uid"] == first.SOPInstanceUID and row["status"] == "ok"
     assert send(node.port, [non_image_dataset()]) == [0x0000]  # and the node still answers
+
+
+def test_an_allowed_peer_can_verify_the_connection(start_node):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    node = start_node()
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate(LOOPBACK, node.port, ae_title="VALVEREADER")
+    assert assoc.is_established
+    try:
+        assert int(assoc.send_c_echo().Status) == 0x0000
+    finally:
+        assoc.release()

@@ -63,6 +63,9 @@ def test_sr_follows_ai_results(reading, tmp_path):
     assert sr.ConceptNameCodeSequence[0].CodeValue == "126000"  # Imaging Measurement Report
     assert sr.VerificationFlag == "UNVERIFIED"
     assert sr.StudyInstanceUID == header.StudyInstanceUID and sr.PatientID == header.PatientID
+    [library] = named(sr, "Image Library")
+    assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in items(library) if i.ValueType == "IMAGE"] \
+        == [header.SOPInstanceUID]
 
     # One planar ROI group (TID 1410): the box as a closed polyline on the source image.
     [group] = named(sr, "Measurement Group")
@@ -123,8 +126,9 @@ def test_no_valve_found_is_reported_for_the_whole_image(reading, tmp_path):
     assert value(finding.ConceptCodeSequence[0]) == "no_valve"
     assert finding.ConceptCodeSequence[0].CodeMeaning == "No valve found"
     assert not [i for i in items(sr) if i.ValueType == "SCOORD"]
-    [image] = [i for i in items(sr) if i.ValueType == "IMAGE"]
-    assert image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == header.SOPInstanceUID
+    # The film, in the Image Library and as the group's source image.
+    images = [i for i in items(sr) if i.ValueType == "IMAGE"]
+    assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in images] == [header.SOPInstanceUID] * 2
     assert dciodvfy_errors(path) == []
 
 

@@ -216,6 +216,7 @@ def build_sr(source: Any, prediction: Prediction, algorithm: Algorithm) -> Any:
         procedure_reported=hd.sr.CodedConcept("363680008", "SCT", "Radiographic imaging procedure"),
         imaging_measurements=[_group(source, prediction, algorithm)],
         title=codes.DCM.ImagingMeasurementReport,
+        referenced_images=[source],  # the Image Library (TID 1600): the film read
     )
     report[0].ContentSequence.append(_statement())
     from highdicom.coding_schemes import CodingSchemeIdentificationItem

@@ -111,3 +111,13 @@ def test_out_is_a_folder_of_dicoms(tmp_path, start_node):
     kinds = {(entry.path.parent.name, entry.kind) for entry in scan([Path(tmp_path / "out")])}
     assert ("in", "dicom") in kinds  # the film, shown as an image
     assert ("sr", "dicom") not in kinds  # the report is not taken for an image
+
+
+def test_the_node_does_not_import_the_window():
+    code = ("import sys\n"
+            "import valvereader.node.cli, valvereader.node.scp, valvereader.node.reading, valvereader.node.sr\n"
+            "import valvereader.node.send\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('valvereader.gui', 'PySide6'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -1,4 +1,9 @@
-"""`valvereader train`: train a valve identifier from labelled images.
+"""`valvereader train`: train a valve identifier from labelled images, or run a recipe.
+
+``--recipe NAME|FILE`` runs a committed training recipe (``valvereader.training.recipe``: the
+configuration that made a shipped model, e.g. ``identifier-2.2.0``, ``locator-2.0``) on the
+crops in ``--data``; ``--smoke`` shrinks it to a few images and steps to check its wiring.
+Without ``--recipe`` one network is trained on the images given, as below.
 
 The split (train / validation / test, grouped by patient, stratified by class) is written to
 ``OUT/split.json`` before training and reused by ``--resume`` and by ``valvereader evaluate``,
@@ -17,7 +22,11 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", action="append", required=True, metavar="SOURCE",
+    parser.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                        help="run a training recipe (a committed one by name, e.g. identifier-2.2.0, or a JSON file); "
+                        "--data is then the folder of class folders it reads")
+    parser.add_argument("--smoke", action="store_true", help="with --recipe: a few images, one short epoch (checks the wiring)")
+    parser.add_argument("--data", action="append", metavar="SOURCE",
                         help="class folders, a manifest CSV (path,label,patient_id), a Label Studio JSON export "
                         "or the phantom ground-truth CSV; repeat to combine")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, metrics log, final model")
@@ -55,7 +64,36 @@ def _pretrained(value: str | None) -> bool | str:
     return True if value == "imagenet" else value
 
 
+def run_recipe(args: argparse.Namespace) -> int:
+    from ..errors import ValveReaderError
+    from .recipe import RecipeError, load_recipe, run_recipe, smoke
+
+    if not args.data or len(args.data) != 1:
+        print("error: --recipe reads one --data folder (class folders of crops)", file=sys.stderr)
+        return 2
+    try:
+        recipe = load_recipe(args.recipe)
+        if args.smoke:
+            recipe = smoke(recipe)
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        record = run_recipe(recipe, Path(args.data[0]), args.out, device=args.device,
+                            limit_per_class=2 if args.smoke else None)
+    except (RecipeError, ValveReaderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"recipe {recipe['name']} done in {record['seconds']:.0f} s: {args.out}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.recipe:
+        return run_recipe(args)
+    if not args.data:
+        print("error: give --data (or --recipe)", file=sys.stderr)
+        return 2
     import numpy as np
     import torch
 

@@ -1,0 +1,114 @@
+"""Training recipes: the committed configuration of the shipped models, run by `valvereader train --recipe`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from valvereader.catalogue import VALVE_IDS
+from valvereader.training.composites import fit_to_film, paste_place
+from valvereader.training.members import member_items, regions_per_epoch
+from valvereader.training.recipe import RECIPES, RecipeError, load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _crops(folder: Path, per_class: int = 6) -> Path:
+    """Class folders of small grey crops, each class its own bright bar."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, valve in enumerate(VALVE_IDS):
+        (folder / valve).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = (rng.random((90, 120)) * 60).astype(np.uint8)
+            pixels[30:60, 20 + c * 10:50 + c * 10] = 230
+            Image.fromarray(pixels).save(folder / valve / f"{valve}_{i}.png")
+    return folder
+
+
+def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
+    recipe = load_recipe("identifier-2.2.0")
+    card = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
+    shipped = [(m["arch"], m["input_size"], m["epochs"], m["max_lr"], m["seed"]) for m in card["training"]["members"]]
+    planned = [(m["arch"], m["input_size"], m["epochs"], recipe["optimiser"]["max_lr"], recipe["optimiser"]["seed"])
+               for m in recipe["members"]]
+    assert planned == shipped
+    assert [m["input_size"] for m in recipe["members"]] == [m["input_size"] for m in card["members"]]
+
+
+def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
+    recipe = load_recipe("locator-2.0")["locator"]
+    card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))["training"]
+    assert (recipe["input_size"], recipe["stop_after"], recipe["batch"], recipe["lr"]) == (
+        card["input_size"], card["epochs"], card["batch_size"], card["lr"])
+
+
+def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="identifier-2.2.0"):
+        load_recipe("no-such-recipe")
+    path = tmp_path / "r.json"
+    path.write_text('{"kind": "identifier", "data": {}, "composites": {}}', encoding="utf-8")
+    with pytest.raises(RecipeError, match="missing optimiser, members"):
+        load_recipe(path)
+    path.write_text('{"kind": "detector"}', encoding="utf-8")
+    with pytest.raises(RecipeError, match="'kind'"):
+        load_recipe(path)
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(RecipeError, match="cannot read"):
+        load_recipe(path)
+    assert {p.stem for p in RECIPES.glob("*.json")} >= {"identifier-2.2.0", "locator-2.0"}
+
+
+def test_members_train_on_regions_of_train_crops_only_and_validate_on_true_boxes() -> None:
+    split = ["train"] * 4 + ["validation"] * 2 + ["test"] * 2
+    source = [i for i in range(8) for _ in range(2)] + [-1, -1]  # two regions per composite, one phantom
+    meta = {"split": split, "region_source": source, "region_variant": [0, 1] * 9}
+    items = member_items(meta)
+    assert set(np.asarray(source)[items["train_regions"]]) == {0, 1, 2, 3}
+    assert list(items["val_regions"]) == [8, 10] and list(items["val_real"]) == [4, 5]
+    assert -1 in np.asarray(source)[member_items(meta, phantom_regions=True)["train_regions"]]
+    assert regions_per_epoch(1090, 4358, 1.0) == 1090 and regions_per_epoch(10, 4, 1.0) == 4 and regions_per_epoch(10, 40, 0) == 0
+
+
+def test_a_crop_pasted_into_a_film_keeps_its_size_and_a_margin() -> None:
+    crop = np.full((100, 80), 0.5, np.float32)
+    assert fit_to_film(crop, (400, 300)) is crop
+    big = fit_to_film(np.ones((500, 100), np.float32), (400, 300))
+    assert big.shape[0] <= 240 and big.shape[1] <= 180
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        box = paste_place((100, 80), rng, (400, 300))
+        assert box.y0 >= 80 and box.y1 <= 320 and box.x0 >= 60 and box.x1 <= 240 and box.height == 100
+
+
+@pytest.mark.slow
+def test_the_identifier_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> None:
+    from valvereader.cli import main
+
+    data = _crops(tmp_path / "crops")
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "identifier-2.2.0", "--data", str(data), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    record = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    assert record["recipe"]["name"] == "identifier-2.2.0"
+    for member in ("member_320", "member_384"):
+        assert 1 <= record["outputs"][member]["steps"] <= 2
+        card = json.loads((out / member / "model.json").read_text(encoding="utf-8"))
+        assert card["training_data"]["composite_regions_train"] > 0
+    ensemble = json.loads((out / "ensemble" / "model.json").read_text(encoding="utf-8"))
+    assert [m["input_size"] for m in ensemble["members"]] == [64, 80]
+    split = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert not set(split["split"]["train"]) & set(split["split"]["test"])
+    # A second run reuses the prepared composites instead of rendering them again.
+    stamp = (out / "work" / "meta.json").stat().st_mtime_ns
+    assert main(["train", "--recipe", "identifier-2.2.0", "--data", str(data), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    assert (out / "work" / "meta.json").stat().st_mtime_ns == stamp
+
+
+def test_a_recipe_without_its_data_folder_is_refused(tmp_path: Path, capsys) -> None:
+    from valvereader.cli import main
+
+    assert main(["train", "--recipe", "identifier-2.2.0", "--out", str(tmp_path / "run")]) == 2
+    assert "--data" in capsys.readouterr().err

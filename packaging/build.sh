@@ -50,6 +50,7 @@ DIST="$ROOT/dist"
 BUNDLE="$DIST/$NAME"
 LOCK="$ROOT/packaging/bundle-requirements.lock"
 BUILD_START=$(date +%s)
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"  # what was built
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -137,7 +138,7 @@ install -m 644 "$ROOT/README.md" "$BUNDLE/README.md"  # its last section is for 
     echo "Shunt Valve Reader $VERSION (desktop bundle, linux-$ARCH)"
     echo "Decision support only - not for diagnostic use."
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -sr)"
-    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit: $COMMIT"
     echo "python: $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
     if [[ $LOCKED == 1 ]]; then
         echo "packages: packaging/bundle-requirements.lock (sha256 $LOCK_SHA)"
@@ -201,7 +202,7 @@ fi
 # --- 6. the numbers, into dist/build-results.md and docs/packaging.md ------------------------
 {
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit=$COMMIT"
     if [[ -n "$(git -C "$ROOT" status --porcelain -- app packaging weights resources pyproject.toml 2>/dev/null)" ]]; then
         echo "dirty=yes"
     fi

@@ -7,14 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QStyleOptionViewItem
 from viewer_fakes import FakePredictor
 
 from valvereader.catalogue import VALVE_IDS
 from valvereader.geometry import Box
 from valvereader.gui.canvas import VALVE_SQUARE_MM, valve_square
 from valvereader.gui.result_panel import READER_REGION_TEXT
+from valvereader.gui.state import ReviewDecision
 from valvereader.gui.worklist import REGION_MARK
 from valvereader.radiograph import PixelSpacing
 from valvereader.review import ReviewStore
@@ -80,6 +82,18 @@ def test_a_drawn_region_is_read_and_everything_follows(qtbot, batch, batch_folde
     assert window.valve_view.has_valve()
     model = window.worklist_panel.model
     assert model.data(model.index(0, 2)).endswith(REGION_MARK)
+    # in a narrow valve cell the name is shortened on its line; the mark keeps its own
+    panel = window.worklist_panel
+    option = QStyleOptionViewItem()
+    option.initFrom(panel.table.viewport())
+    option.rect = QRect(0, 0, option.fontMetrics.horizontalAdvance(REGION_MARK) + 12, 44)
+    window.worklist.studies[0].corrected_valve_id = "medtronic_ps_medical_strata"  # a long name, as shown
+    window.worklist.studies[0].decision = ReviewDecision.CORRECTED
+    panel.valves.initStyleOption(option, panel.proxy.mapFromSource(model.index(0, 2)))
+    lines = option.text.split("\u2028")
+    assert len(lines) == 2 and lines[1] == REGION_MARK and lines[0].endswith("…")
+    window.worklist.studies[0].decision = ReviewDecision.NONE
+    window.worklist.studies[0].corrected_valve_id = None
     # one region per use of the tool: a left-drag is window/level again
     assert not window.actions_by_name["region"].isChecked() and not window.canvas.region_mode
     # saved at once with the study's decision (none yet)

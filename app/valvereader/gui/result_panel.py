@@ -6,9 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
+    QFrame,
     QGridLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -23,7 +25,7 @@ VERDICT_COLOURS = {
     Verdict.UNKNOWN: ("#7a1f2b", "#ffdce1"),
     Verdict.NO_VALVE: ("#7a1f2b", "#ffdce1"),
 }
-READER_REGION_TEXT = "Region chosen by the reader (not located by the program)"
+READER_REGION_TEXT = "Region chosen by the reader"
 
 
 class ProbabilityBar(QWidget):
@@ -54,7 +56,18 @@ class ResultPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        layout = QVBoxLayout(self)
+        # In a scroll area: a long result (an unsure verdict's words, the reader's region) scrolls
+        # instead of squeezing the bars' names over each other in a short column.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        scroll.setWidget(inner)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(inner)
         layout.setContentsMargins(6, 6, 6, 6)
         self.badge = QLabel("No result yet")
         self.badge.setObjectName("verdictBadge")
@@ -69,6 +82,7 @@ class ResultPanel(QWidget):
         self.region.setObjectName("readerRegion")
         self.region.setWordWrap(True)
         self.region.setStyleSheet("color:#ffa03c;")
+        self.region.setToolTip("The model read the region you drew or double-clicked, not the box it located")
         self.back_button = QPushButton("Back to the located box")
         self.back_button.setToolTip("Forget the region you chose; the model reads the box it located (Shift+Backspace)")
         self.back_button.clicked.connect(self.back_requested.emit)

@@ -174,6 +174,22 @@ class MiddleElided(QStyledItemDelegate):
         option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
 
 
+class RegionMarked(QStyledItemDelegate):
+    """The valve cell of a study read in the reader's region: the valve's name on one line
+    (shortened at its end if need be) and REGION_MARK on the second, so the mark is never
+    pushed out of the cell by a long name; other valve cells wrap as before."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        super().initStyleOption(option, index)
+        lines = option.text.replace("\u2028", "\n").split("\n")  # Qt shows "\n" as a line separator
+        if len(lines) < 2 or lines[-1] != REGION_MARK:
+            return
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
+        width = max(8, option.rect.width() - 8)
+        option.text = "\u2028".join(option.fontMetrics.elidedText(line, Qt.TextElideMode.ElideRight, width)
+                                    for line in lines)
+
+
 class WorklistFilter(QSortFilterProxyModel):
     """Sorts and filters the worklist. The study on screen (``keep``) stays listed while it is
     shown even when it stops matching the filter (reviewed under "Not reviewed yet", found
@@ -257,6 +273,8 @@ class WorklistPanel(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.names = MiddleElided(self.table)
         self.table.setItemDelegateForColumn(1, self.names)
+        self.valves = RegionMarked(self.table)
+        self.table.setItemDelegateForColumn(2, self.valves)
         self.table.clicked.connect(lambda index: self.activated.emit(self.proxy.mapToSource(index).row()))
         layout.addWidget(self.table)
         self.summary = QLabel("")

@@ -195,3 +195,18 @@ def test_back_to_the_located_box_after_reopening_locates_again(qtbot, make_windo
     qtbot.keyClick(window, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: window.worklist.current_study.prediction.box_source == "located", timeout=TIMEOUT)
     assert ReviewStore(batch_folder).region(batch_folder / "study0.png") is None
+
+
+def test_an_accepted_valve_the_new_reading_does_not_name_is_kept_and_told(qtbot, batch, batch_folder: Path) -> None:
+    window = batch
+    qtbot.keyClick(window, Qt.Key.Key_A)  # accepts the located result (VALVE_IDS[1]), moves on
+    window.go_to(0)
+    qtbot.waitUntil(window.is_settled, timeout=TIMEOUT)
+    QTest.mouseDClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                      on_widget(window, 100, 120))
+    read_by_reader(qtbot, window)  # the region names VALVE_IDS[3]
+    record = ReviewStore(batch_folder).get(batch_folder / "study0.png")
+    assert record.decision == "accepted" and record.predicted == VALVE_IDS[1]
+    assert "stays as recorded" in window.notifier.messages[-1].text
+    qtbot.keyClick(window, Qt.Key.Key_A)  # the reader accepts what is shown now
+    assert ReviewStore(batch_folder).get(batch_folder / "study0.png").predicted == VALVE_IDS[3]

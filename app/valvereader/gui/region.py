@@ -13,6 +13,8 @@ from ..errors import ModelError
 from ..geometry import Box
 from ..prediction import Prediction
 from .analysis import HEATMAP_MAX_SIDE, _shrink
+from .state import ReviewDecision
+from .valves import valve_label
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -56,6 +58,7 @@ class RegionController:
         located = study.located_prediction
         if located is not None:
             window.worklist.update(index, region=None, prediction=located, located_prediction=None)
+            self._tell_if_decided_otherwise(index)
             window.show_result()
             return
         window.worklist.update(index, region=None)
@@ -130,8 +133,23 @@ class RegionController:
                 located = study.prediction
             self.window.worklist.update(index, prediction=prediction, region=region, located_prediction=located,
                                         error=None)
+        self._tell_if_decided_otherwise(index)
         if index == self.window.worklist.current:
             self.window.show_result()
+
+    def _tell_if_decided_otherwise(self, index: int) -> None:
+        """An accepted result that the new reading no longer names stays recorded as it was
+        (the valve accepted), and the reader is told so: nothing is changed behind their back."""
+        study = self.window.worklist.studies[index]
+        store = self.window.review.store
+        if study.decision is not ReviewDecision.ACCEPTED or store is None or study.prediction is None:
+            return
+        record = store.get(study.path)
+        accepted = record.predicted if record is not None else None
+        if accepted and accepted != study.prediction.named:
+            self.window.notifier.warning(
+                f"{study.path.name}: you accepted {valve_label(accepted)[0]}, which the result now shown does not "
+                "name; that decision stays as recorded: accept this result (A) or correct it (C).")
 
     def _failed(self, batch: int, index: int, request: int) -> None:
         """The error is in the status line (the worker's); the study shows what it had."""

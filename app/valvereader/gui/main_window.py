@@ -156,9 +156,17 @@ class MainWindow(QMainWindow):
     # --- workers -------------------------------------------------------------------------------
     def start_worker(self, function: Callable[..., Any], *args: Any, returned: Callable[[Any], None] | None = None,
                      yielded: Callable[[Any], None] | None = None, what: str = "",
-                     errored: Callable[[BaseException], None] | None = None) -> Worker:
+                     errored: Callable[[BaseException], None] | None = None,
+                     finished: Callable[[], None] | None = None,
+                     progress: Callable[..., None] | None = None) -> Worker:
+        """Run ``function`` in the pool; every callback is connected before it starts (a worker
+        that finishes at once, such as a batch whose results are all kept, loses none)."""
         worker = Worker(function, *args)
         self.workers.add(worker)
+        if progress is not None:
+            worker.signals.progress.connect(progress)
+        if finished is not None:
+            worker.signals.finished.connect(finished)
         if returned is not None:
             worker.signals.returned.connect(returned)
         if yielded is not None:
@@ -240,11 +248,14 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, self.model,
-                                   self.results, yielded=self._on_analysis_event, what="Analysis")
         # a cancelled worker of an earlier batch may still report: only the current one counts
-        worker.signals.progress.connect(lambda *args: self._on_progress(*args) if self._analysis is worker else None)
-        worker.signals.finished.connect(lambda: self._analysis_finished(worker))
+        # (queued signals: they arrive after this method has set ``_analysis``)
+        started: list[Worker] = []
+        worker = self.start_worker(analyse_batch, self._batch, paths, self._queue, self.cache, self.model,
+                                   self.results, yielded=self._on_analysis_event, what="Analysis",
+                                   progress=lambda *args: self._on_progress(*args) if self._analysis in started else None,
+                                   finished=lambda: self._analysis_finished(started[0]))
+        started.append(worker)
         self._analysis = worker
 
     def preload_model(self) -> None:

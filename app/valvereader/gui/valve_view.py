@@ -9,13 +9,23 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QRegion, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFontMetricsF,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QRegion,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QWidget
 
 from ..geometry import Box
 from ..radiograph import Radiograph
-from . import render
 from .canvas import grey_qimage
+from .dial_labels import draw_labels, place_labels
+from .loupe import LoupeState, auto_window, loupe_pixels
 from .state import DialState, ViewState
 
 DIAL_COLOUR = QColor(120, 230, 140)
@@ -56,6 +66,7 @@ def setting_text(setting: Any) -> str:
 
 class ValveView(QWidget):
     reading_changed = Signal(str)
+    loupe_changed = Signal()  # magnification, pan or the loupe's own window changed
 
     def __init__(self, view: ViewState, dial: DialState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -63,12 +74,16 @@ class ValveView(QWidget):
         self.dial = dial
         self.template: Any = None
         self._image: QImage | None = None
-        self._crop: np.ndarray | None = None
+        self._image_key: tuple | None = None
+        self._pixels: np.ndarray | None = None  # the film (grey 0..1), shared with the radiograph
+        self.loupe = LoupeState()
         self._drag: tuple[QPointF, tuple[float, float]] | None = None
+        self._loupe_drag: tuple[str, QPointF, tuple[float, float]] | None = None
         self._exporting = False
         self.setMinimumSize(220, 220)
         self.setToolTip("Zoomed valve with the reading dial: drag to move, wheel or [ ] to turn, "
-                        "M to mirror, right-click where the indicator points, G to hide")
+                        "M to mirror, right-click where the indicator points, G to hide. Loupe: Ctrl+wheel "
+                        "magnifies, middle-drag or Alt+drag pans, Shift+drag sets its own window, double-click fits")
         view.changed.connect(self._on_view_changed)
         dial.changed.connect(lambda name: self.update())
 
@@ -79,18 +94,59 @@ class ValveView(QWidget):
         return True
 
     def set_valve(self, radiograph: Radiograph | None, box: Box | None) -> None:
-        """Crop a square around ``box`` (1.6× its size) for display; None clears."""
+        """Show a square around ``box`` (1.6× its size) at first, the loupe at its fit with the
+        image's window; None clears."""
         if radiograph is None or box is None:
-            self._crop = None
+            self._pixels = None
         else:
             region = box.square(scale=1.6, minimum=32).clip(radiograph.shape)
-            self._crop = render.quantize(radiograph.pixels[region.y0:region.y1, region.x0:region.x1])
+            self._pixels = radiograph.pixels
+            self.loupe.fit(((region.x0 + region.x1) / 2.0, (region.y0 + region.y1) / 2.0),
+                           max(region.x1 - region.x0, region.y1 - region.y0))
+            self.loupe.window = None
         self._render()
         self.update()
+        self.loupe_changed.emit()
 
     def has_valve(self) -> bool:
         """A zoomed valve is shown (the model found or attended to one)."""
-        return self._image is not None
+        return self._pixels is not None
+
+    # --- loupe ---------------------------------------------------------------------------------
+    def magnify(self, factor: float, anchor: tuple[float, float] = (0.5, 0.5)) -> None:
+        if self._pixels is None:
+            return
+        self.loupe.zoom(factor, self._square().width(), anchor)
+        self._loupe_moved()
+
+    def fit_loupe(self) -> None:
+        self.loupe.span = self.loupe.region_span
+        if self._pixels is not None:
+            self.loupe.zoom(1.0, self._square().width())
+        self._loupe_moved()
+
+    def auto_window(self) -> None:
+        if self._pixels is not None:
+            self.loupe.window = auto_window(self._pixels, self.loupe)
+            self._loupe_moved()
+
+    def follow_window(self) -> None:
+        self.loupe.window = None
+        self._loupe_moved()
+
+    def magnification(self) -> float:
+        """Screen pixels per film pixel now."""
+        return self.loupe.magnification(self._square().width())
+
+    def loupe_text(self) -> str:
+        if self._pixels is None:
+            return ""
+        return f"×{self.magnification():.1f}"
+
+    def _loupe_moved(self) -> None:
+        self._render()
+        self.update()
+        self.loupe_changed.emit()
 
     def set_template(self, template: Any) -> None:
         self.template = template
@@ -103,11 +159,20 @@ class ValveView(QWidget):
             self.update()
 
     def _render(self) -> None:
-        if self._crop is None or self._crop.size == 0:
-            self._image = None
-            return
+        """Forget the picture; the next paint draws it at the view's size in device pixels."""
+        self._image = None
+        self._image_key = None
+
+    def _picture(self, side: int) -> QImage | None:
+        if self._pixels is None or side <= 0:
+            return None
         v = self.view
-        self._image = grey_qimage(render.apply_window(self._crop, v.window_center, v.window_width, v.invert))
+        window = self.loupe.window or (v.window_center, v.window_width)
+        key = (side, self.loupe.center, self.loupe.span, window, v.invert)
+        if self._image is None or self._image_key != key:
+            self._image = grey_qimage(loupe_pixels(self._pixels, self.loupe, side, window, v.invert))
+            self._image_key = key
+        return self._image
 
     # --- geometry ------------------------------------------------------------------------------
     def _square(self) -> QRectF:
@@ -131,14 +196,15 @@ class ValveView(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), Qt.GlobalColor.black)
         sq = self._square()
-        if self._image is None:
+        image = self._picture(round(sq.width() * painter.device().devicePixelRatioF()))
+        if image is None:
             painter.setPen(QColor(140, 140, 140))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                              "Zoomed valve appears here\nonce the model has found it")
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.drawImage(sq, self._image)
+        painter.drawImage(sq, image)
         if self.dial.visible and dial_settings(self.template):
             self._draw_dial(painter)
         elif self.template is not None and not self._exporting:
@@ -157,7 +223,7 @@ class ValveView(QWidget):
         inlet = self.dial.rotation
         painter.setPen(QPen(DIAL_COLOUR, 2.5))
         painter.drawLine(self._point(inlet, r), self._point(inlet, r * 1.18))
-        painter.drawText(self._point(inlet, r * 1.3) + QPointF(-14, 4), "inlet")
+        labels: list[tuple[float, str]] = [(inlet, "inlet")]
         painter.setPen(QPen(DIAL_COLOUR, 1.5))
         every = 2 if len(dial_settings(self.template)) > 12 else 1  # fine scales: every other label
         for index, setting in enumerate(dial_settings(self.template)):
@@ -168,9 +234,9 @@ class ValveView(QWidget):
             painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
             if getattr(setting, "angle_tag", "") == "U" or index % every:
                 continue  # unverified geometry: a tick for the position, no pressure beside it
-            text_at = self._point(a, r * 0.72)
-            painter.drawText(QRectF(text_at.x() - 20, text_at.y() - 8, 40, 16), Qt.AlignmentFlag.AlignCenter,
-                             str(getattr(setting, "label", "")))
+            labels.append((a, str(getattr(setting, "label", ""))))
+        # on plates, clear of each other and of the inlet mark's label
+        draw_labels(painter, place_labels(centre, r, labels, QFontMetricsF(painter.font())), DIAL_COLOUR)
         if self.dial.indicator_deg is not None:
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
@@ -212,13 +278,40 @@ class ValveView(QWidget):
         self._emit_reading()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        if event.button() == Qt.MouseButton.RightButton or (event.button() == Qt.MouseButton.LeftButton and ctrl):
+        modifiers = event.modifiers()
+        ctrl = modifiers & Qt.KeyboardModifier.ControlModifier
+        left = event.button() == Qt.MouseButton.LeftButton
+        if event.button() == Qt.MouseButton.MiddleButton or (left and modifiers & Qt.KeyboardModifier.AltModifier):
+            self._loupe_drag = ("pan", event.position(), self.loupe.center)
+        elif left and modifiers & Qt.KeyboardModifier.ShiftModifier and self._pixels is not None:
+            v = self.view
+            self._loupe_drag = ("window", event.position(), self.loupe.window or (v.window_center, v.window_width))
+        elif event.button() == Qt.MouseButton.RightButton or (left and ctrl):
             self.mark_indicator(event.position())
-        elif event.button() == Qt.MouseButton.LeftButton:
+        elif left:
             self._drag = (event.position(), self.dial.center)
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.fit_loupe()
+
+    def _move_loupe(self, event: QMouseEvent) -> None:
+        assert self._loupe_drag is not None
+        kind, origin, start = self._loupe_drag
+        dx, dy = event.position().x() - origin.x(), event.position().y() - origin.y()
+        if kind == "pan":
+            side = max(1.0, self._square().width())
+            self.loupe.center = start
+            self.loupe.pan(dx / side, dy / side)
+        else:  # the loupe's own window: drag right widens, drag down raises the level
+            self.loupe.window = (float(min(max(start[0] + dy * 0.002, -0.5), 1.5)),
+                                 float(min(max(start[1] + dx * 0.002, 0.01), 2.0)))
+        self._loupe_moved()
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._loupe_drag is not None:
+            self._move_loupe(event)
+            return
         if self._drag is None:
             return
         origin, start = self._drag
@@ -229,8 +322,15 @@ class ValveView(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag = None
+        self._loupe_drag = None
 
     def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # the loupe, at the cursor
+            sq = self._square()
+            anchor = ((event.position().x() - sq.left()) / max(sq.width(), 1.0),
+                      (event.position().y() - sq.top()) / max(sq.height(), 1.0))
+            self.magnify(1.25 ** (event.angleDelta().y() / 120.0), anchor)
+            return
         fine = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
         self.turn((1.0 if fine else 5.0) * event.angleDelta().y() / 120.0)
 

@@ -45,6 +45,7 @@ def render(v: dict[str, list[str]]) -> str:
         ("libraries", one("libraries", "?") + " (`BUNDLED-LIBRARIES.txt`)"),
         ("smoke test", f"**{one('smoke')}** ({one('checks', '')}); isolation: {one('isolation', '?')}"),
         ("window on a sample", one("view")),
+        ("without the workstation's optional libraries", one("optional_libs")),
         ("bundle self-test", one("selftest")),
         ("compressed DICOM, same image as the Python install", "; ".join(v.get("codec", [])) or "not run"),
         ("`classify` on the samples", f"{one('classify_same')}; {one('classify_correct', 'no ground truth')}; "

@@ -170,7 +170,7 @@ def test_window_reaches_nothing_and_names_its_class(tmp_path):
     script = tmp_path / "window.sh"
     script.write_text(WINDOW_SCRIPT)
     trace, windows = tmp_path / "net.trace", tmp_path / "windows.txt"
-    seconds = PAST_FIRST_UPLOAD_S + 6  # start-up of the window before ONNX Runtime loads
+    seconds = PAST_FIRST_UPLOAD_S + 10  # start-up of the window before ONNX Runtime loads
     env = _environment(tmp_path, QT_QPA_PLATFORM="xcb")
     app = offline_check.strace_command(trace) + ["timeout", "-s", "TERM", str(seconds),
                                                  sys.executable, "-m", "valvereader", "view", str(SAMPLE)]

@@ -64,7 +64,8 @@ class ReviewRecord:
     ``image`` is the key as stored (relative to the batch folder when inside it);
     ``corrected_valve_id`` is set for "corrected"; ``reading`` is the setting read with the
     reading aid; ``predicted``/``confidence`` are what the model said when the decision was made;
-    ``region`` is the valve region the reader chose for the model to read, if any.
+    ``region`` is the valve region the reader chose for the model to read, if any; ``dial``
+    is where the reading dial stood when the reading was taken (``DIAL_KEYS``), or None.
     """
 
     image: str
@@ -75,6 +76,7 @@ class ReviewRecord:
     confidence: float | None = None
     time: str = ""
     region: tuple[int, int, int, int] | None = None  # the reader's region read (None: the located box)
+    dial: dict[str, Any] | None = None  # the dial's position with the reading (DIAL_KEYS)
 
     @property
     def final_valve_id(self) -> str | None:
@@ -236,6 +238,7 @@ class ReviewStore(_JsonlStore):
         predicted: str | None = None,
         confidence: float | None = None,
         region: Box | None | object = _KEEP,
+        dial: dict[str, Any] | None = None,
     ) -> ReviewRecord:
         """Save a decision now (fsynced before returning) and return it. ``region``: the
         reader's region (a Box), None for the located box; left out, the image's region stays.
@@ -261,6 +264,7 @@ class ReviewStore(_JsonlStore):
             confidence=None if confidence is None else float(confidence),
             time=_now(),
             region=None if kept is None else kept.as_tuple(),
+            dial=_dial(dial),
         )
         self._append(asdict(record))
         return record
@@ -334,6 +338,28 @@ def _region(value: Any) -> Box | None:
     return box if box.width > 0 and box.height > 0 else None
 
 
+# Where the reading dial stood (gui.state.DialState): centre in view fractions, rotation and
+# indicator in degrees, mirrored, radius as a fraction of half the view.
+DIAL_KEYS = ("center", "rotation", "mirrored", "indicator_deg", "scale")
+
+
+def _dial(value: Any) -> dict[str, Any] | None:
+    """A dial position as stored, or None for anything else (a hand-edited or damaged line)."""
+    if not isinstance(value, dict):
+        return None
+    center = value.get("center")
+    if not (isinstance(center, (list, tuple)) and len(center) == 2 and all(_number(v) is not None for v in center)):
+        return None
+    rotation, scale, indicator = _number(value.get("rotation")), _number(value.get("scale")), value.get("indicator_deg")
+    if rotation is None or scale is None or not 0.05 <= scale <= 2.0 or not isinstance(value.get("mirrored"), bool):
+        return None
+    if indicator is not None and _number(indicator) is None:
+        return None
+    return {"center": [min(max(float(v), 0.0), 1.0) for v in center], "rotation": rotation % 360.0,
+            "mirrored": value["mirrored"], "indicator_deg": None if indicator is None else float(indicator) % 360.0,
+            "scale": scale}
+
+
 def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
     if entry is None or entry.get("decision") == _CLEARED:
         return None
@@ -348,6 +374,7 @@ def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:
         confidence=_number(known["confidence"]),
         time=str(entry.get("time", "")),
         region=None if region is None else region.as_tuple(),
+        dial=_dial(entry.get("dial")),
     )
 
 

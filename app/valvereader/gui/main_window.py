@@ -424,6 +424,8 @@ class MainWindow(QMainWindow):
         self.valve_view.set_template(self.template_panel.template)
         if study.reading:
             self.template_panel.set_reading(study.reading)
+            if study.dial:  # the dial where it stood for that reading
+                self.dial.place(study.dial)
         self._check_settled()
 
     def _on_dial_reading(self, text: str) -> None:
@@ -435,6 +437,7 @@ class MainWindow(QMainWindow):
         study = self.worklist.current_study
         if study is not None and study.reading != (text or None):
             study.reading = text or None
+            study.dial = self.dial.position() if text else None
             self.review.update_reading()
 
     # --- state for headless use ----------------------------------------------------------------

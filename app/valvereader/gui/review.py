@@ -52,6 +52,7 @@ class ReviewController:
             study.decision = ReviewDecision(record.decision)
             study.corrected_valve_id = record.corrected_valve_id
             study.reading = record.reading
+            study.dial = record.dial
 
     def decide(self, decision: ReviewDecision, corrected_valve_id: str | None = None,
                advance: bool = True) -> None:
@@ -93,7 +94,8 @@ class ReviewController:
             try:
                 self.store.record(study.path, decision.value, corrected_valve_id=corrected,
                                   reading=study.reading, predicted=prediction.predicted if prediction else None,
-                                  confidence=prediction.confidence if prediction else None)
+                                  confidence=prediction.confidence if prediction else None,
+                                  dial=study.dial if study.reading else None)
             except (OSError, ValueError) as exc:
                 window.notifier.error(f"Decision not saved: {exc}")
                 return
@@ -117,7 +119,8 @@ class ReviewController:
         try:
             self.store.record(study.path, study.decision.value, corrected_valve_id=study.corrected_valve_id,
                               reading=study.reading, predicted=prediction.predicted if prediction else None,
-                              confidence=prediction.confidence if prediction else None)
+                              confidence=prediction.confidence if prediction else None,
+                              dial=study.dial if study.reading else None)
         except (OSError, ValueError) as exc:
             self.window.notifier.error(f"Reading not saved: {exc}")
 

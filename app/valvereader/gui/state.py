@@ -101,6 +101,19 @@ class DialState(_Evented):
             return None
         return (self.indicator_deg - self.rotation) % 360.0
 
+    def position(self) -> dict:
+        """Where the dial stands, as the review file keeps it (review.DIAL_KEYS)."""
+        return {"center": list(self.center), "rotation": self.rotation, "mirrored": self.mirrored,
+                "indicator_deg": self.indicator_deg, "scale": self.scale}
+
+    def place(self, position: dict) -> None:
+        """Put the dial where ``position`` (from ``position``, checked by the review file) says."""
+        self.center = (float(position["center"][0]), float(position["center"][1]))
+        self.rotation = float(position["rotation"])
+        self.mirrored = bool(position["mirrored"])
+        self.indicator_deg = None if position["indicator_deg"] is None else float(position["indicator_deg"])
+        self.scale = float(position["scale"])
+
     def reset(self) -> None:
         self.center = (0.5, 0.5)
         self.rotation = 0.0
@@ -135,6 +148,7 @@ class Study:
     decision: ReviewDecision = ReviewDecision.NONE
     corrected_valve_id: str | None = None
     reading: str | None = None  # the setting the reader chose with the dial
+    dial: dict | None = None  # where the dial stood for that reading (review.DIAL_KEYS)
     # The valve region the reader chose for the model to read (image pixels), and meanwhile the
     # located result it replaces (back again with "back to the located box").
     region: Box | None = None

@@ -235,3 +235,25 @@ def test_packaging_doc_states_build_numbers_only_in_the_generated_block():
                        r"(?:bundle|archive|folder)|(?:bundle|archive|folder)[^.\n]{0,40}\b\d+(?:\.\d+)? ?(?:MB|MiB|GB)\b",
                        outside)
     assert stale == [], stale
+
+
+def test_lock_pins_every_bundle_dependency_with_a_hash():
+    """packaging/bundle-requirements.lock: each line `name==version --hash=sha256:…`, and every
+    runtime dependency of pyproject.toml and the packaging extra is in it (else: packaging/lock.py)."""
+    import tomllib
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = {}
+    for line in (PACKAGING / "bundle-requirements.lock").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s]+) --hash=sha256:[0-9a-f]{64}", line)
+        assert match, line
+        pinned[norm(match.group(1))] = match.group(2)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["packaging"]
+    names = {norm(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]) for requirement in wanted}
+    assert names - set(pinned) == set(), "run packaging/lock.py"
+    assert "torch" not in pinned

@@ -153,7 +153,7 @@ def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc:
     problems = []
     if kept is not None:
         try:
-            kept.put(path, prediction, thumbnail=worklist_thumbnail(radiograph.pixels))
+            kept.put(path, prediction, thumbnail=worklist_thumbnail(radiograph.pixels), **kept_attention(prediction))
         except (OSError, ValueError) as exc:  # the window then reads the film itself
             log.warning("result for %s not kept for the window: %s", path.name, exc)
     try:
@@ -186,6 +186,22 @@ def worklist_thumbnail(pixels: Any) -> str:
     buffer = io.BytesIO()
     Image.fromarray(small, "L").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def kept_attention(prediction: Any) -> dict[str, Any]:
+    """The model-attention map as the window keeps it (its cells, the image region they cover,
+    the image's shape), so that the window draws the overlay on the node's results too;
+    empty when the prediction has none."""
+    import numpy as np
+
+    attention, region, shape = prediction.attention, prediction.attention_region, prediction.image_shape
+    if attention is None or region is None or shape is None or np.asarray(attention).ndim != 2:
+        return {}
+    return {
+        "attention": np.round(np.clip(np.asarray(attention, dtype=np.float64), 0, 1), 3).tolist(),
+        "attention_region": [int(v) for v in region.as_tuple()],
+        "image_shape": [int(shape[0]), int(shape[1])],
+    }
 
 
 def _sop_class_name(header: Any) -> str:

@@ -210,3 +210,40 @@ def test_an_accepted_valve_the_new_reading_does_not_name_is_kept_and_told(qtbot,
     assert "stays as recorded" in window.notifier.messages[-1].text
     qtbot.keyClick(window, Qt.Key.Key_A)  # the reader accepts what is shown now
     assert ReviewStore(batch_folder).get(batch_folder / "study0.png").predicted == VALVE_IDS[3]
+
+
+class GatedPredictor(FakePredictor):
+    """Reads a reader's region only once ``gate`` is set (a slow model)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.gate = threading.Event()
+
+    def predict(self, radiograph, with_heatmap: bool = True, region: Box | None = None, **options):
+        if region is not None:
+            self.gate.wait(10)
+        return super().predict(radiograph, with_heatmap, region=region, **options)
+
+
+def test_no_decision_while_the_region_is_read_and_back_cancels_it(qtbot, make_window, batch_folder: Path) -> None:
+    predictor = GatedPredictor()
+    window = make_window(predictor)
+    window.open_paths([batch_folder])
+    batch_done(qtbot, window)
+    located = window.worklist.current_study.prediction
+    QTest.mouseDClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                      on_widget(window, 100, 120))
+    assert window.regions.reading(0)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert window.worklist.studies[0].decision is ReviewDecision.NONE and window.worklist.current == 0
+    assert "still reading the region" in window.notifier.messages[-1].text
+    qtbot.keyClick(window, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ShiftModifier)
+    assert not window.regions.reading(0)
+    predictor.gate.set()
+    qtbot.waitUntil(lambda: any("(" in call for call in predictor.calls), timeout=TIMEOUT)
+    qtbot.wait(300)  # the late result arrives and does not count
+    study = window.worklist.studies[0]
+    assert study.prediction is located and study.region is None
+    assert ReviewStore(batch_folder).region(study.path) is None

@@ -2,8 +2,8 @@
 valve-sized square from a double-click is read by the model instead of the located box, exactly
 as a located box is read (``Predictor.predict(region=...)``). The result panel, verdict,
 attention map, zoomed valve, dial and template follow; the region is saved with the review
-decision at once (``ReviewStore.set_region``) and read again when the batch is reopened; "back
-to the located box" undoes it."""
+decision (``ReviewStore.set_region``, fsynced) as soon as it has been read, and read again when
+the batch is reopened; "back to the located box" undoes it."""
 
 from __future__ import annotations
 
@@ -49,12 +49,15 @@ class RegionController:
         index, study = window.worklist.current, window.worklist.current_study
         if study is None:
             return
+        pending = self._asked.pop(index, None) is not None  # a region read under way no longer counts
         if study.region is None and not study.region_by_reader:
-            window.notifier.info("The model already reads the located box.")
+            window.notifier.info("The region is not read: the model reads the located box." if pending else
+                                 "The model already reads the located box.")
+            if pending:
+                window.show_result()
             return
         self._save(study.path, None)
         window.notifier.info(f"{study.path.name}: back to the located box")
-        self._asked.pop(index, None)  # a region read still under way no longer counts
         located = study.located_prediction
         if located is not None:
             window.worklist.update(index, region=None, prediction=located, located_prediction=None)

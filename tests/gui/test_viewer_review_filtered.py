@@ -128,7 +128,9 @@ def test_replacing_a_decision_takes_the_key_twice_and_says_so(qtbot, reviewing, 
     qtbot.keyClick(window, Qt.Key.Key_A)
     record = ReviewStore(batch_folder).get(batch_folder / "study1.png")
     assert record.decision == "accepted" and record.corrected_valve_id is None
-    assert "replaces 'corrected to integra" in window.notifier.messages[-1].text.lower()
+    from valvereader.gui.valves import valve_label
+
+    assert f"replaces 'corrected to {valve_label('integra_dp')[0]}'" in window.notifier.messages[-1].text
     # Moving away forgets the question: A on a decided study asks again.
     window.go_to(3)
     qtbot.keyClick(window, Qt.Key.Key_X)  # study3: rejected (nothing to replace)

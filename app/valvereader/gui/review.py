@@ -24,6 +24,11 @@ def describe_decision(decision: ReviewDecision, corrected_valve_id: str | None) 
     return decision.label
 
 
+def _first_lower(text: str) -> str:
+    """"Corrected to Integra DP" → "corrected to Integra DP" (a valve's name keeps its capitals)."""
+    return text[:1].lower() + text[1:]
+
+
 class ReviewController:
     def __init__(self, window: MainWindow):
         self.window = window
@@ -85,7 +90,7 @@ class ReviewController:
         if replacing and decision is not ReviewDecision.CORRECTED and not confirmed:
             self._asked = (study.path, decision, corrected)
             key = window.actions_by_name[_ACTION_OF[decision]].shortcut().toString() or "it"
-            window.notifier.warning(f"{study.path.name} is already {before.lower()}: press {key} again to "
+            window.notifier.warning(f"{study.path.name} is already {_first_lower(before)}: press {key} again to "
                                     f"replace that with '{decision.label.lower()}'.")
             return
         target = window.worklist_panel.neighbour(+1) if advance else None
@@ -102,9 +107,9 @@ class ReviewController:
         window.worklist.update(index, decision=decision, corrected_valve_id=corrected)
         now = describe_decision(decision, corrected)
         if replacing:
-            window.notifier.warning(f"{study.path.name}: {now.lower()} (replaces '{before.lower()}')")
+            window.notifier.warning(f"{study.path.name}: {_first_lower(now)} (replaces '{_first_lower(before)}')")
         else:
-            window.notifier.info(f"{study.path.name}: {now.lower()}")
+            window.notifier.info(f"{study.path.name}: {_first_lower(now)}")
         if decision is ReviewDecision.CORRECTED:
             window.show_result()
         elif target is not None and target != index:

@@ -97,6 +97,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         lambda on: _region(w, on, actions), ("V",), checkable=True)
     SHEET.append(("Review", "Double-click", "Read a valve-sized square around the point (the reader's region)"))
     add("back_to_located", "Back to the located box", "Review", w.regions.back_to_located, ("Shift+Backspace",))
+    add("compare_prior", "Compare with a prior film…", "Review", lambda: _compare_prior(w), ("Ctrl+Shift+P",))
     add("only_review", "Show only studies that need review", "Review",
         lambda on: w.worklist_panel.set_filter("needs review" if on else "all"), ("Ctrl+R",), checkable=True)
     # Reading dial
@@ -218,6 +219,8 @@ def _menus(w: MainWindow, a: dict[str, QAction]) -> None:
     analysis.addActions([a[n] for n in ("next", "previous", "accept", "reject", "correct", "clear", "only_review")])
     analysis.addSeparator()
     analysis.addActions([a["region"], a["back_to_located"]])
+    analysis.addSeparator()
+    analysis.addAction(a["compare_prior"])
     dial = bar.addMenu("Reading &dial")
     dial.addActions([a[n] for n in ("dial_show", "dial_left", "dial_right", "dial_left_fine", "dial_right_fine",
                                     "dial_mirror")])
@@ -226,6 +229,12 @@ def _menus(w: MainWindow, a: dict[str, QAction]) -> None:
     dial.addAction(reset)
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a["shortcuts"], a["about"]])
+
+
+def _compare_prior(w: MainWindow) -> None:
+    from .prior import open_prior
+
+    open_prior(w)
 
 
 def _fill_recent(w: MainWindow, menu: QMenu) -> None:

@@ -40,6 +40,10 @@ def study_meta(study: Study, loaded: RadiographMeta | None = None) -> Radiograph
     study's own once analysed); for a result kept from an earlier reading, what the folder's
     scan found (patient ID, study date)."""
     if loaded is not None:
+        if not loaded.study_date and study.study_date:  # the scan found one the loader did not keep
+            from dataclasses import replace
+
+            return replace(loaded, study_date=study.study_date)
         return loaded
     if study.meta is not None:
         return study.meta

@@ -104,7 +104,15 @@ class ExportController:
         path = path or self._ask("Export PDF report", "pdf", self._default_name("pdf"))
         if path is None:
             return None
-        return self._run("PDF report", lambda: export.save_pdf(self.content(PRINT_LONG_SIDE), path))
+        return self._run("PDF report", lambda: export.save_pdf(self._with_prior(self.content(PRINT_LONG_SIDE)), path))
+
+    def _with_prior(self, content: Any) -> Any:
+        """The report carries the comparison with a prior film while one is chosen (Review ▸
+        Compare with a prior film): a second page with both films' valves, readings and dates."""
+        prior_window = getattr(self.window, "prior_window", None)
+        if content is not None and prior_window is not None:
+            content.prior = prior_window.prior_content(self.deidentify, self._model_name())
+        return content
 
     def secondary_capture(self, path: Path | None = None) -> Path | None:
         study = self.window.worklist.current_study

@@ -42,6 +42,8 @@ class ReportContent:
     image_label: how the image is named when not de-identified (default: file name of meta.source).
     study_number, study_total: the study's place in its worklist ("study 3" of 20, the numbering
         of the worklist CSV), or None for a report on its own.
+    prior: the same patient's prior film, read against this one on a second page (the valve,
+        reading and date of each, and whether the readings agree), or None.
     """
 
     view_rgb: np.ndarray
@@ -60,6 +62,7 @@ class ReportContent:
     image_label: str | None = None
     study_number: int | None = None
     study_total: int | None = None
+    prior: ReportContent | None = None  # a prior film of the patient to compare with (a page of its own)
 
     def __post_init__(self) -> None:
         self.view_rgb = as_rgb8(self.view_rgb, "view_rgb")

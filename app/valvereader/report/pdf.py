@@ -492,9 +492,18 @@ def _render_pages(contents: Sequence[ReportContent], title: str) -> bytes:
     canvas.setAuthor(PROGRAM)
     canvas.setSubject(contents[0].disclaimer)
     canvas.setCreator(contents[0].program_line)
-    for number, content in enumerate(contents, start=1):
-        _Page(canvas, content, number, len(contents)).draw()
+    total = sum(1 + (content.prior is not None) for content in contents)
+    number = 0
+    for content in contents:
+        number += 1
+        _Page(canvas, content, number, total).draw()
         canvas.showPage()
+        if content.prior is not None:  # the prior film read against this one
+            from .compare import draw_comparison
+
+            number += 1
+            draw_comparison(_Page(canvas, content, number, total), content.prior)
+            canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 

@@ -202,8 +202,15 @@ class ImageCanvas(QWidget):
         painter.resetTransform()
         if box is not None and self.view.show_box:
             corner = t.mapRect(QRectF(box.x0, box.y0, box.width, box.height)).topLeft()
+            label = READER_BOX_LABEL if by_reader else "valve"
+            # kept inside the viewport, clear of the colour bar on its right
+            right = self.width() - 44 - painter.fontMetrics().horizontalAdvance(label)
+            x = max(2.0, min(corner.x() + 2, float(right)))
+            y = max(float(painter.fontMetrics().ascent() + 2), corner.y() - 5)
+            painter.setPen(QColor(0, 0, 0, 220))  # a shadow: readable over bright bone too
+            painter.drawText(QPointF(x + 1, y + 1), label)
             painter.setPen(colour)
-            painter.drawText(corner + QPointF(2, -5), READER_BOX_LABEL if by_reader else "valve")
+            painter.drawText(QPointF(x, y), label)
         self._draw_region_drag(painter)
         self._draw_measurements(painter, t)
         if self.view.show_corner_text:

@@ -16,7 +16,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import TypeVar
@@ -27,11 +26,12 @@ from . import halves, noise
 from .errors import ModelCardError, ModelError, WeightsMissingError
 from .explain import attention_box, class_activation_map, place_map
 from .geometry import Box
+from .locating import FilmVerification, Located, decode_locator, locator_peaks
 from .model.card import ModelCard
-from .model.derived import cached
 from .model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
+from .open_set import OpenSetScorer
 from .paths import weights_dir as default_weights_dir
-from .prediction import Prediction, cap_for_modality
+from .prediction import Prediction, cap_for_modality, distance_ratio
 from .preprocess import REDUCING_GAP, PreparedImage, Preprocess
 from .radiograph import PixelSpacing, Radiograph
 
@@ -87,135 +87,6 @@ def field_of_view_mm(shape: tuple[int, int], spacing: PixelSpacing | None) -> fl
     return max(shape[0] * float(spacing.row_mm), shape[1] * float(spacing.column_mm))
 
 
-class OpenSetScorer:
-    """The card's open-set score, computed in numpy (higher = less like any training valve)."""
-
-    def __init__(self, card: ModelCard, spec: dict | None = None, role: str = "openset", verified: Path | None = None):
-        """The card's ``openset`` score, or with ``spec`` another one whose statistics are the
-        card's file of that ``role`` (the view choice's own score). ``verified``: that file,
-        already checked against the card's sha256 (it is not hashed again)."""
-        spec = (card.data.get("openset") or {}) if spec is None else spec
-        self.method = str(spec.get("method", "none")).lower()
-        self.normalise = str(spec.get("normalise", "none")).lower()
-        if self.normalise not in ("none", "l2"):
-            raise ModelCardError(f"{card.path.name}: unknown open-set normalisation '{self.normalise}' (expected none or l2)")
-        if self.method == "mahalanobis":
-            from safetensors.numpy import load_file
-
-            arrays = load_file(str(verified or card.verify(role)))
-            for key in ("class_means", "precision"):
-                if key not in arrays:
-                    raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
-            # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
-            # projection (in float32: with 2560 features numpy's float64 loop took 3-8 ms per
-            # view, float32 a quarter of that and half the memory; distances agree to ~1e-6
-            # relative) and the projected means are kept, not the precision matrix. Both are
-            # derived once and cached on disk (model.derived: the Cholesky factor took 0.3-0.45 s
-            # of every start), named by the statistics file's sha256 from the card.
-            source = str(((card.data.get("files") or {}).get(role) or {}).get("sha256", ""))
-            derived = cached("whitener", source, int(arrays["precision"].shape[0]), lambda: _projection(arrays))
-            self._projected_means = derived["projected_means"]
-            self._blocks = _blocks_from(derived)
-            self.features = int(self._projected_means.shape[1])
-            self._channels = openset_channels(spec, self.features, card.path.name)
-        self.temperature = float(spec.get("temperature", 1.0))
-
-    def __call__(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray | None:
-        if self.method == "mahalanobis":
-            # einsum (optimize=False) runs numpy's own single-threaded loop, not BLAS: OpenBLAS's
-            # threads fought ONNX Runtime's workers (and a batch's loader thread) for the cores
-            # and turned this 0.5 ms product into 10-20 ms right after a network run.
-            if pooled.shape[1] < self._channels.stop:
-                raise ModelError(f"the open-set statistics need pooled features up to channel {self._channels.stop}, "
-                                 f"the network gives {pooled.shape[1]}")
-            z = pooled[:, self._channels].astype(np.float64)
-            if self.normalise == "l2":
-                z = z / np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z))[:, None], 1e-12)
-            # (Not in two halves, .halves: numpy's loop streams the blocks in well under a
-            # millisecond; two halves of the full matrix's rows were slower than one loop.)
-            z32 = z.astype(np.float32)
-            projected32 = np.zeros((z.shape[0], self.features), dtype=np.float32)
-            for start, stop, block in self._blocks:
-                projected32[:, : block.shape[0]] += np.einsum("ij,nj->ni", block, z32[:, start:stop], optimize=False)
-            projected = projected32.astype(np.float64)
-            diffs = projected[:, None, :] - self._projected_means[None, :, :]
-            return np.sqrt((diffs * diffs).sum(axis=2)).min(axis=1)
-        if self.method == "energy":
-            t = self.temperature
-            scaled = logits / t
-            peak = scaled.max(axis=1, keepdims=True)
-            return -(t * (peak[:, 0] + np.log(np.exp(scaled - peak).sum(axis=1))))
-        return None
-
-
-def openset_channels(spec: dict, size: int, source: str = "card") -> slice:
-    """The pooled-feature channels an open-set ``spec`` was fitted on: its ``features``
-    ``[start, stop]`` (an ensemble may score the features of some members only), else all
-    ``size`` of them.
-
-    Raises:
-        ModelCardError: a range that is not two integers 0 <= start < stop, or whose width is
-            not the statistics' ``size``.
-    """
-    channels = spec.get("features")
-    if channels is None:
-        return slice(0, size)
-    if (not isinstance(channels, list) or len(channels) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in channels)
-            or not 0 <= channels[0] < channels[1]):
-        raise ModelCardError(f"{source}: open-set 'features' must be [start, stop] with 0 <= start < stop, not {channels!r}")
-    if channels[1] - channels[0] != size:
-        raise ModelCardError(f"{source}: open-set 'features' {channels} covers {channels[1] - channels[0]} channels, "
-                             f"but its statistics have {size}")
-    return slice(channels[0], channels[1])
-
-
-def _column_blocks(matrix: np.ndarray, width: int = 256) -> list[tuple[int, int, np.ndarray]]:
-    """``matrix`` as float32 blocks of ``width`` columns, (start, stop, block): each block holds
-    only the rows down to its last non-zero, column-major (numpy's einsum loop streams it),
-    converted block by block (no float32 copy of the whole matrix at start-up). The
-    whitener from a Cholesky factor is upper triangular, so half of it is zeros that need not
-    be read: with 2560 features 14 MB a view instead of 26 MB, which also leaves more of the
-    cache to the networks running beside it (a batch's other stream)."""
-    blocks = []
-    for start in range(0, matrix.shape[1], width):
-        stop = min(matrix.shape[1], start + width)
-        used = np.flatnonzero(np.any(matrix[:, start:stop] != 0, axis=1))
-        if used.size:
-            blocks.append((start, stop, np.asfortranarray(matrix[: int(used[-1]) + 1, start:stop], dtype=np.float32)))
-    return blocks
-
-
-def _projection(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What OpenSetScorer keeps of a statistics file: the projected class means (float64) and
-    the whitener's column blocks (float32, "block.START.STOP")."""
-    project = _whitener(arrays["precision"].astype(np.float64))
-    derived = {"projected_means": arrays["class_means"].astype(np.float64) @ project.T}
-    for start, stop, block in _column_blocks(project):
-        derived[f"block.{start}.{stop}"] = block
-    return derived
-
-
-def _blocks_from(derived: dict[str, np.ndarray]) -> list[tuple[int, int, np.ndarray]]:
-    """The column blocks of :func:`_projection`'s arrays, in column order, column-major as
-    numpy's einsum loop streams them (a cached array comes back row-major)."""
-    blocks = []
-    for name, block in derived.items():
-        if name.startswith("block."):
-            _, start, stop = name.split(".")
-            blocks.append((int(start), int(stop), np.asfortranarray(block, dtype=np.float32)))
-    return sorted(blocks, key=lambda entry: entry[0])
-
-
-def _whitener(precision: np.ndarray) -> np.ndarray:
-    """W with W'W = precision (symmetric, positive semi-definite)."""
-    symmetric = (precision + precision.T) / 2.0
-    try:
-        return np.linalg.cholesky(symmetric).T
-    except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh(symmetric)
-        return (vectors * np.sqrt(np.clip(values, 0.0, None))).T
-
-
 class _Prepare:
     """Preprocessing of one radiograph, each step done once and remembered.
 
@@ -245,12 +116,6 @@ class _Prepare:
     def release(self) -> None:
         """Drop the intermediate reductions (the prepared inputs stay)."""
         self.reduced.clear()
-
-
-@dataclass
-class Located:
-    box: Box | None
-    score: float
 
 
 class Predictor:
@@ -305,6 +170,7 @@ class Predictor:
         # then 1 - confidence) it would mean nothing, so it is not applied.
         self.located_margin = float(choice.get("located_margin", 0.0)) if view_method in ("mahalanobis", "energy") else 0.0
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
+        self.verification = FilmVerification.from_card(locator)
 
     @property
     def _view_scorer(self) -> OpenSetScorer:
@@ -360,6 +226,19 @@ class Predictor:
         prepared = (prepare or _Prepare(radiograph))(self._locate)
         outputs = self._locator.run(prepared.pixels[None, None])
         return decode_locator(outputs, prepared, self._locate.size, self.locator_min_score)
+
+    def locate_candidates(self, radiograph: Radiograph, prepare: _Prepare | None = None) -> tuple[list[Located], float]:
+        """The locator's candidate boxes (its highest separate peaks, best first, at most the
+        card's ``verification.candidates``) and its highest peak score (also when no peak
+        reaches the candidates' minimum)."""
+        if self.verification.candidates <= 1 or self._locator is None or self._locate is None:
+            located = self.locate(radiograph, prepare)
+            return ([located] if located.box is not None else []), located.score
+        prepared = (prepare or _Prepare(radiograph))(self._locate)
+        outputs = self._locator.run(prepared.pixels[None, None])
+        peaks = locator_peaks(outputs, prepared, self.verification.candidates)
+        top = peaks[0].score if peaks else 0.0
+        return [p for p in peaks if p.box is not None and p.score >= self.verification.min_score], top
 
     def identify(
         self, radiograph: Radiograph, region: Box | None = None, prepare: _Prepare | None = None
@@ -468,22 +347,50 @@ class Predictor:
         prepare = prepared if prepared is not None and prepared.radiograph is radiograph else _Prepare(radiograph)
         if region is not None:
             return self._predict_region(radiograph, region, prepare, with_heatmap, heatmap_max_side)
-        located = self.locate(radiograph, prepare)
-        candidates = []
-        views = self.views(radiograph.shape, located, radiograph.meta.pixel_spacing)
-        for region, (prepared_view, outputs) in self._identify_views(radiograph, views, prepare):
-            strangeness = self._strangeness(outputs) if len(views) > 1 else 0.0  # one view: nothing to choose
-            if region is None:
-                candidates.append((strangeness, "whole-image", Located(None, located.score), prepared_view, outputs))
-            else:
-                # The located view wins ties and small differences: the margin is the card's.
-                strangeness -= self.located_margin
-                candidates.append((strangeness, "locate+identify", located, prepared_view, outputs))
+        found, top_score = self.locate_candidates(radiograph, prepare)
+        shape, spacing = radiograph.shape, radiograph.meta.pixel_spacing
+        regions = [c.box.square(self.crop_scale, minimum=32).clip(shape) for c in found if c.box is not None]
+        whole = not found or not self._is_film(shape, spacing) and not self._covers_most(regions[0], shape)
+        views: list[Box | None] = [*regions, *([None] if whole else [])]
+        identified = self._identify_views(radiograph, views, prepare)
         prepare.release()
-        _, pipeline, chosen, prepared_view, outputs = min(candidates, key=lambda c: c[0])
-        prediction = self._finish(radiograph.shape, prepared_view, outputs, chosen, with_heatmap, heatmap_max_side)
+        evidence = []
+        for i, (view, (prepared_view, outputs)) in enumerate(identified):
+            located = found[i] if view is not None else Located(None, top_score)
+            _, ood = self._open_set(outputs)
+            evidence.append((view, located, prepared_view, outputs, ood))
+        # Among the located regions, the most valve-like (locator peak and open-set score).
+        on_film = [e for e in evidence if e[0] is not None]
+        chosen = max(on_film, key=lambda e: self.verification.valveness(e[1].score, e[4])) if on_film else None
+        whole_view = next((e for e in evidence if e[0] is None), None)
+        pipeline = "locate+identify"
+        if chosen is None:  # nothing located: the whole image is read
+            chosen, pipeline = whole_view, "whole-image"
+        elif whole_view is not None and self._strangeness(whole_view[3]) < self._strangeness(chosen[3]) - self.located_margin:
+            # The whole image looks more like the training crops (a crop around a valve); the
+            # located view wins ties and small differences (the card's located_margin).
+            chosen, pipeline = whole_view, "whole-image"
+        view, located, prepared_view, outputs, _ = chosen  # type: ignore[misc]
+        prediction = self._finish(shape, prepared_view, outputs, located, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
-        return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never "confident"
+        prediction.locator_score = located.score if view is not None else (top_score if self._locator is not None else None)
+        prediction.candidates = [self._evidence_row(e) for e in [chosen, *[e for e in evidence if e is not chosen]]]
+        best = max((self.verification.valveness(e[1].score, e[4]) for e in on_film), default=-np.inf)
+        self.verification.apply(prediction, best, None if whole_view is None else whole_view[4], pipeline == "whole-image")
+        return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never named
+
+    def _evidence_row(self, entry: tuple) -> dict:
+        region, located, _, outputs, ood = entry
+        probabilities = _softmax(outputs["_scored"][0], self.temperature)[0]
+        index = int(np.argmax(probabilities))
+        return {"box": None if located.box is None else located.box.as_tuple(), "read": None if region is None else region.as_tuple(),
+                "locator_score": None if region is None else round(float(located.score), 4),
+                "ood_score": None if ood is None else round(float(ood), 3), "valve": self.valve_ids[index],
+                "probability": round(float(probabilities[index]), 4)}
+
+    def _covers_most(self, region: Box, shape: tuple[int, int]) -> bool:
+        whole = Box.full(shape)
+        return region.width * region.height >= 0.8 * whole.width * whole.height
 
     def _predict_region(
         self, radiograph: Radiograph, region: Box, prepare: _Prepare, with_heatmap: bool, heatmap_max_side: int | None
@@ -688,9 +595,19 @@ class Predictor:
         cached = outputs.get("_scored")
         if cached is None:
             logits = outputs["logits"].astype(np.float64)
-            score = self._scorer(logits, outputs["features"].mean(axis=(2, 3)))
+            pooled = outputs["features"].mean(axis=(2, 3))
+            distances = outputs["_distances"] = self._scorer.class_distances(pooled)  # type: ignore[assignment]
+            score = distances.min(axis=1) if distances is not None else self._scorer(logits, pooled)
             cached = outputs["_scored"] = (logits, None if score is None else float(score[0]))  # type: ignore[assignment]
         return cached  # type: ignore[return-value]
+
+    def _between(self, outputs: dict[str, np.ndarray]) -> float | None:
+        """The view's nearest / second-nearest class-distance ratio (prediction.distance_ratio):
+        the verdict's "between two catalogue valves" evidence; None without class distances."""
+        distances = outputs.get("_distances")
+        if distances is None:
+            distances = self._scorer.class_distances(outputs["features"].mean(axis=(2, 3)))
+        return None if distances is None else distance_ratio(distances[0])
 
     def _strangeness(self, outputs: dict[str, np.ndarray]) -> float:
         """How unlike the training crops a view looks, by the view choice's score (set by
@@ -717,7 +634,8 @@ class Predictor:
         cam = class_activation_map(outputs["features"][0], self._classifier_weights[index],
                                    None if mirrored is None else mirrored[0])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
-        verdict, reason = self.thresholds.decide(float(probabilities[index]), ood_score)
+        between = self._between(outputs)
+        verdict, reason = self.thresholds.decide(float(probabilities[index]), ood_score, between)
         heatmap = None
         if with_heatmap:
             step = max(1, -(-max(shape) // heatmap_max_side)) if heatmap_max_side else 1
@@ -728,6 +646,7 @@ class Predictor:
             verdict=verdict,
             verdict_reason=reason,
             ood_score=ood_score,
+            distance_ratio=between,
             box=box,
             heatmap=heatmap,
             model=self.model_name,
@@ -738,32 +657,6 @@ class Predictor:
             smoothed=prepared.smoothed,
             box_source="located" if located.box is not None else "attention",
         )
-
-
-def decode_locator(
-    outputs: dict[str, np.ndarray], prepared: PreparedImage, size: int, min_score: float
-) -> Located:
-    """Peak of the centre heatmap and the box size there, mapped back to the source image.
-
-    Locator outputs: "heatmap" (1, 1, h, w) logits of the valve centre, "size" (1, 2, h, w)
-    box width and height as fractions of the input side.
-    """
-    heat = 1.0 / (1.0 + np.exp(-outputs["heatmap"][0, 0].astype(np.float64)))
-    h, w = heat.shape
-    peak = int(np.argmax(heat))
-    py, px = divmod(peak, w)
-    score = float(heat[py, px])
-    if score < min_score:
-        return Located(None, score)
-    bw, bh = (float(v) for v in outputs["size"][0, :, py, px])
-    cx, cy = (px + 0.5) / w, (py + 0.5) / h  # fractions of the input
-    crop = prepared.crop
-    x0 = crop.x0 + (cx - bw / 2) * crop.width
-    x1 = crop.x0 + (cx + bw / 2) * crop.width
-    y0 = crop.y0 + (cy - bh / 2) * crop.height
-    y1 = crop.y0 + (cy + bh / 2) * crop.height
-    box = Box(int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))).clip(prepared.source_shape)
-    return Located(box if box.width > 0 and box.height > 0 else None, score)
 
 
 def load_predictor(

@@ -24,42 +24,71 @@ class Verdict(str, Enum):
 
 @dataclass(frozen=True)
 class VerdictThresholds:
-    """Chosen on validation data; stored in the model card.
+    """Chosen on validation data; stored in the model card (section "thresholds").
 
     confident: max softmax at or above which (and ood below ``ood_review``) a result is confident.
     unknown_confidence: max softmax below which the valve is called unknown.
-    ood_review / ood_unknown: open-set score (higher = less like the training valves) above
-    which the result needs review / is called unknown. None disables the open-set rule.
+    ood_review: open-set score (higher = less like the training valves) at or above which a result
+        is never confident: the cap that keeps look-alikes of unseen valve types, which the
+        classifier often calls 99 % sure, out of "confident".
+    ood_unknown: open-set score at or above which the valve is called unknown, unlike any
+        training valve.
+    between_ratio: for a view past ``ood_review``, the ratio of its distances to the nearest and
+        the second-nearest class mean (0..1; 1 = exactly between the two) at or above which the
+        valve is called unknown, between two catalogue valves.
+    None disables a rule (and a view without an open-set score or a distance ratio skips it).
     """
 
     confident: float = 0.90
     unknown_confidence: float = 0.50
     ood_review: float | None = None
     ood_unknown: float | None = None
+    between_ratio: float | None = None
 
-    def verdict(self, confidence: float, ood_score: float | None) -> Verdict:
-        return self.decide(confidence, ood_score)[0]
+    def verdict(self, confidence: float, ood_score: float | None, between: float | None = None) -> Verdict:
+        return self.decide(confidence, ood_score, between)[0]
 
-    def decide(self, confidence: float, ood_score: float | None) -> tuple[Verdict, str]:
+    def decide(self, confidence: float, ood_score: float | None, between: float | None = None) -> tuple[Verdict, str]:
         """The verdict and which rule gave it (a ``REASON_*``), so that the screen and the
-        report can say why: 98 % that "needs review" is an unusual image, not an unsure model."""
+        report can say why: 98 % that "needs review" is an unusual image, not an unsure model.
+
+        ``between``: the view's nearest / second-nearest class-mean distance ratio (``distance_ratio``),
+        or None where the open-set score gives no class distances. The open-set evidence comes
+        before the probability: a high probability never makes an unusual view confident."""
         if confidence < self.unknown_confidence:
             return Verdict.UNKNOWN, REASON_LOW_CONFIDENCE
-        if ood_score is not None and self.ood_unknown is not None and ood_score >= self.ood_unknown:
+        if ood_score is None:
+            return (Verdict.CONFIDENT, REASON_SURE) if confidence >= self.confident else (Verdict.REVIEW, REASON_UNSURE)
+        if self.ood_unknown is not None and ood_score >= self.ood_unknown:
             return Verdict.UNKNOWN, REASON_UNLIKE_TRAINING
-        if ood_score is not None and self.ood_review is not None and ood_score >= self.ood_review:
+        if self.ood_review is not None and ood_score >= self.ood_review:
+            if between is not None and self.between_ratio is not None and between >= self.between_ratio:
+                return Verdict.UNKNOWN, REASON_BETWEEN_VALVES
             return Verdict.REVIEW, REASON_UNUSUAL
         if confidence >= self.confident:
             return Verdict.CONFIDENT, REASON_SURE
         return Verdict.REVIEW, REASON_UNSURE
 
 
+def distance_ratio(distances: np.ndarray) -> float | None:
+    """Nearest over second-nearest of a view's distances to the class means (0..1): near 1 the
+    view lies as close to a second catalogue valve as to the nearest one. None for fewer than
+    two classes, a distance that is not a number, or a second distance of 0."""
+    d = np.sort(np.asarray(distances, dtype=np.float64).ravel())
+    if d.size < 2 or not np.isfinite(d).all() or d[1] <= 0:
+        return None
+    return float(d[0] / d[1])
+
+
 REASON_SURE = "sure"  # confident enough, and the image looks like the training valves
 REASON_UNSURE = "unsure"  # below the "confident" probability
-REASON_UNUSUAL = "unusual"  # the open-set score is past the review threshold
+REASON_UNUSUAL = "unusual"  # the open-set score is past the review threshold (the cap on "confident")
 REASON_LOW_CONFIDENCE = "low_confidence"  # below the "unknown" probability
-REASON_UNLIKE_TRAINING = "unlike_training"  # the open-set score is past the unknown threshold
+REASON_UNLIKE_TRAINING = "unlike_training"  # the open-set score is past the unknown threshold: unlike any training valve
+REASON_BETWEEN_VALVES = "between_valves"  # past the review threshold and as near a second catalogue valve as the first
 REASON_NOT_RADIOGRAPH = "not_radiograph"  # the file's modality is not a plain X-ray (CT, MR, ...)
+REASON_NO_VALVE = "no_valve"  # nothing on the film is valve-like enough (locator and open-set score)
+REASON_WEAK_LOCATION = "weak_location"  # named, but the region read is not clearly a valve: it may be elsewhere
 
 # DICOM modalities that are not projection X-rays: the model was trained on plain radiographs
 # only, so whatever it says about these is a guess (a CT slice of a head once came out "Medtronic
@@ -71,12 +100,12 @@ NOT_RADIOGRAPH_MODALITIES = frozenset({
 
 
 def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction:
-    """A result for a file whose DICOM modality is not a plain X-ray (``NOT_RADIOGRAPH_MODALITIES``)
-    is at best "needs review", with REASON_NOT_RADIOGRAPH; "unknown valve" stays. Anything else
-    (a plain X-ray, no modality, PNG or JPEG) is left as it is. Changes ``prediction`` in place
-    and returns it."""
-    if (modality or "").strip().upper() in NOT_RADIOGRAPH_MODALITIES and prediction.verdict is not Verdict.UNKNOWN:
-        prediction.verdict = Verdict.REVIEW
+    """A file whose DICOM modality is not a plain X-ray (``NOT_RADIOGRAPH_MODALITIES``) gets no
+    valve name at all: "no valve" with REASON_NOT_RADIOGRAPH (not a radiograph of the kind the
+    model reads). Anything else (a plain X-ray, no modality, PNG or JPEG) is left as it is.
+    Changes ``prediction`` in place and returns it."""
+    if (modality or "").strip().upper() in NOT_RADIOGRAPH_MODALITIES:
+        prediction.verdict = Verdict.NO_VALVE
         prediction.verdict_reason = REASON_NOT_RADIOGRAPH
     return prediction
 
@@ -96,6 +125,15 @@ def verdict_meaning(prediction: Prediction) -> str:
 def _verdict_meaning(prediction: Prediction) -> str:
     confidence = f"{prediction.confidence:.0%}".replace("%", " %")
     reason = prediction.verdict_reason
+    if prediction.verdict is Verdict.NO_VALVE:
+        if reason == REASON_NOT_RADIOGRAPH:
+            return ("Not a radiograph of the kind the model reads (its DICOM modality is not a plain X-ray): no valve is "
+                    "named. Identify the valve on a plain skull X-ray or from the implant records.")
+        return ("No valve found: nothing on this film looked enough like a shunt valve. If there is one, mark it with "
+                "the valve-region tool (V) so the model reads that region, or identify it from the implant records.")
+    if reason == REASON_WEAK_LOCATION:
+        return (f"The valve may not be in the box: the region read is not clearly a valve, so its {confidence} is not "
+                "enough. Check where the valve is; if the box missed it, mark it with the valve-region tool (V).")
     compare = "Compare the valve with the template and the other likely valves before relying on it."
     records = "Identify the valve from the implant records or the manufacturer's documents."
     if prediction.verdict is Verdict.CONFIDENT:
@@ -106,12 +144,19 @@ def _verdict_meaning(prediction: Prediction) -> str:
             return (f"This file is not a plain X-ray (its DICOM modality says so), and the model reads only plain "
                     f"X-rays of the skull: its {confidence} is a guess here. {records}")
         if reason == REASON_UNUSUAL:
-            return f"The image looks unusual next to the model's training valves: do not trust its {confidence} on its own. {compare}"
+            return (f"The image looks unusual next to the model's training valves: do not trust its {confidence} on its "
+                    f"own (valve types the model was never trained on look like this, and it often calls them 99 % "
+                    f"sure). {compare}")
         if reason == REASON_UNSURE:
             return f"The model is not sure ({confidence} for its first choice). {compare}"
         return f"The model is unsure or the image is unusual. {compare}"
     if reason == REASON_UNLIKE_TRAINING:
-        return f"The image looks unlike every valve the model knows; the probabilities do not apply. {records}"
+        return (f"Unlike any training valve: the image is far from every valve the model knows, so the probabilities "
+                f"do not apply ({confidence} included); it may be a valve type the model was never trained on. {records}")
+    if reason == REASON_BETWEEN_VALVES:
+        return (f"Between two catalogue valves: the image is unusual for every valve the model knows and about as close "
+                f"to a second one as to the first, as a valve type it was never trained on that resembles both would "
+                f"be; the probabilities do not apply ({confidence} included). {records}")
     if reason == REASON_LOW_CONFIDENCE:
         return f"No valve the model knows fits (at most {confidence}). {records}"
     return f"This does not look like any valve the model knows. {records}"
@@ -149,11 +194,19 @@ class Prediction:
     attention_region: Box | None = None
     image_shape: tuple[int, int] | None = None
     verdict_reason: str = ""  # the rule that gave the verdict (REASON_*; "" when not known)
+    # Nearest / second-nearest class-mean distance of the view read (distance_ratio; None without
+    # class distances): near 1 it lies between two catalogue valves (REASON_BETWEEN_VALVES).
+    distance_ratio: float | None = None
     smoothed: bool = False  # the view read was noisier than any training image and blurred first
     # Where the region read came from: "located" (the locator's box), "reader" (drawn by the
     # reader, or given with ``classify --boxes``), "attention" (no box: the whole image was read
     # and the box is where the model looked).
     box_source: str = "located"
+    # The locator's peak score of the region read (None: no locator, or a region not located).
+    locator_score: float | None = None
+    # What each region the identifier read said (box, locator score, open-set score, valve,
+    # probability), the chosen one first: the evidence behind "no valve" and the box chosen.
+    candidates: list[dict] = field(default_factory=list, repr=False)
 
     def full_heatmap(self) -> np.ndarray | None:
         """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""

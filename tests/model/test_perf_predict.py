@@ -142,7 +142,7 @@ def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, mon
 
 def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     from valvereader.model.card import ModelCard
-    from valvereader.predict import OpenSetScorer
+    from valvereader.open_set import OpenSetScorer
 
     folder = _shipped_or_skip()
     card = ModelCard.load(folder / "identifier.json")
@@ -171,7 +171,7 @@ def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
 
 def test_views_in_one_batch_equal_one_run_per_view(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from valvereader.geometry import Box
-    from valvereader.predict import Located
+    from valvereader.locating import Located
 
     predictor = load_predictor(weights, device="cpu")
     assert predictor._identifier.batches

@@ -58,7 +58,7 @@ class LocatorSample:
     """One whole radiograph with its valve box (source pixels)."""
 
     path: Path
-    box: Box
+    box: Box | None  # None: no valve on this radiograph
     kind: str = ""
     valve_id: str = ""
     patient_id: str = ""
@@ -79,7 +79,8 @@ def read_ground_truth(path: str | Path) -> list[LocatorSample]:
     samples = []
     for row in rows:
         file = Path(row["file"])
-        box = Box(*(round(float(row[c])) for c in BOX_COLUMNS))
+        # An empty box: a radiograph without a valve (a negative).
+        box = Box(*(round(float(row[c])) for c in BOX_COLUMNS)) if all(row.get(c, "") != "" for c in BOX_COLUMNS) else None
         samples.append(
             LocatorSample(
                 file if file.is_absolute() else path.parent / file,
@@ -93,8 +94,11 @@ def read_ground_truth(path: str | Path) -> list[LocatorSample]:
     return samples
 
 
-def box_fractions(box: Box, prepared: PreparedImage) -> np.ndarray:
-    """``box`` (source pixels) as x0, y0, x1, y1 fractions of the prepared input, clipped to 0..1."""
+def box_fractions(box: Box | None, prepared: PreparedImage) -> np.ndarray:
+    """``box`` (source pixels) as x0, y0, x1, y1 fractions of the prepared input, clipped to 0..1
+    (NaN for no box)."""
+    if box is None:
+        return np.full(4, np.nan, dtype=np.float32)
     crop = prepared.crop
     values = [
         (box.x0 - crop.x0) / crop.width,
@@ -151,7 +155,15 @@ def augment(image: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> tup
     size = image.shape[0]
     image = image.astype(np.float32)
     box = box.copy()
-    if rng.random() < 0.5:
+    if np.isnan(box).any():  # no valve: any window
+        box = np.full(4, np.nan, dtype=np.float32)
+        if rng.random() < 0.5:
+            wx, wy = rng.uniform(0.6, 1.0, 2)
+            c0, r0 = int(rng.uniform(0, 1 - wx) * size), int(rng.uniform(0, 1 - wy) * size)
+            image = squish_resize(image[r0 : r0 + max(8, round(wy * size)), c0 : c0 + max(8, round(wx * size))], size)
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+    elif rng.random() < 0.5:
         # Tighter collimation: a window of 60-100 % of each side that still holds the box.
         wx, wy = rng.uniform(0.6, 1.0, 2)
         wx, wy = max(wx, box[2] - box[0] + 0.02), max(wy, box[3] - box[1] + 0.02)
@@ -163,7 +175,7 @@ def augment(image: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> tup
         image = squish_resize(image[r0:r1, c0:c1], size)
         sx, sy = (c1 - c0) / size, (r1 - r0) / size
         box = np.array([(box[0] - c0 / size) / sx, (box[1] - r0 / size) / sy, (box[2] - c0 / size) / sx, (box[3] - r0 / size) / sy])
-    if rng.random() < 0.5:
+    if not np.isnan(box).any() and rng.random() < 0.5:
         image = image[:, ::-1]
         box = np.array([1.0 - box[2], box[1], 1.0 - box[0], box[3]])
     gamma = float(np.exp(rng.normal(0.0, 0.25)))
@@ -171,7 +183,7 @@ def augment(image: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> tup
     image = np.clip(image, 0.0, 1.0) ** gamma
     image = (image - 0.5) * contrast + 0.5 + brightness
     image = image + rng.normal(0.0, rng.uniform(0.0, 0.02), image.shape)
-    return np.clip(image, 0.0, 1.0).astype(np.float32), np.clip(box, 0.0, 1.0).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), np.clip(box, 0.0, 1.0).astype(np.float32)  # (NaN stays NaN)
 
 
 # --- targets, loss, decoding --------------------------------------------------------------
@@ -179,13 +191,16 @@ def centre_targets(boxes: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray
     """CenterNet targets on a ``grid``×``grid`` map for boxes (N, 4) in fractions.
 
     Returns heat (N, 1, g, g) with exactly 1 at the centre cell, size (N, 2, g, g) = box
-    width and height, and the size loss weight (N, 1, g, g): 1 where heat ≥ 0.5.
+    width and height, and the size loss weight (N, 1, g, g): 1 where heat ≥ 0.5. A NaN box
+    (no valve) gets an all-zero heat map and no size loss.
     """
     n = len(boxes)
     heat = np.zeros((n, 1, grid, grid), dtype=np.float32)
     size = np.zeros((n, 2, grid, grid), dtype=np.float32)
     yy, xx = np.mgrid[0:grid, 0:grid].astype(np.float32)
     for i, (x0, y0, x1, y1) in enumerate(boxes):
+        if np.isnan(x0):  # a radiograph without a valve: no peak anywhere
+            continue
         cx = min(grid - 1, max(0, int((x0 + x1) / 2 * grid)))
         cy = min(grid - 1, max(0, int((y0 + y1) / 2 * grid)))
         sigma = max(0.7, min(x1 - x0, y1 - y0) * grid / 6.0)
@@ -213,7 +228,7 @@ def locator_loss(logits, size, heat, size_target, weight, size_weight: float = 5
 def decode_fractions(heatmap: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (N, 4) as fractions of the input and peak scores (N,) from locator outputs,
     by :func:`valvereader.predict.decode_locator` itself (on a 10 000-pixel frame)."""
-    from ..predict import decode_locator
+    from ..locating import decode_locator
 
     frame = 10_000
     prepared = PreparedImage(np.zeros((1, 1), np.float32), Box(0, 0, frame, frame), (frame, frame))
@@ -503,9 +518,10 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
     Returns the metrics and one row per image.
     """
     from ..io import load
+    from ..locating import decode_locator
     from ..model.card import ModelCard
     from ..model.runtime import OnnxBackend
-    from ..predict import _preprocess_from, decode_locator
+    from ..predict import _preprocess_from
 
     card = ModelCard.load(card_path)
     backend = OnnxBackend(card, "cpu")

@@ -1,0 +1,115 @@
+"""From the locator's outputs to candidate boxes, and how candidates are verified before a
+valve is named (the locator card's ``verification``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelCardError
+from .geometry import Box
+from .model.card import ModelCard
+from .prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from .preprocess import PreparedImage
+
+
+@dataclass
+class Located:
+    box: Box | None
+    score: float
+
+
+@dataclass(frozen=True)
+class FilmVerification:
+    """How the locator's candidates are verified before a valve is named (locator card
+    ``verification``, chosen on validation films with and without a valve).
+
+    Each candidate's square is read by the identifier; its valve-likeness is
+    ``logit(locator peak) - ood_weight * open-set score``, and the most valve-like is read.
+    "No valve" when even that one is below ``no_valve_below`` and the whole image, where it was
+    read, is no more like a valve than ``whole_ood_above`` allows (a crop around a valve
+    reads as a valve whole). A named valve is at best "needs review" (the valve may not be in
+    the box) when its region's locator peak is below ``confident_min_score``.
+    """
+
+    candidates: int = 1
+    min_score: float = 0.3
+    ood_weight: float = 0.0
+    no_valve_below: float | None = None
+    whole_ood_above: float | None = None
+    confident_min_score: float | None = None
+
+    @classmethod
+    def from_card(cls, card: ModelCard | None) -> FilmVerification:
+        if card is None:
+            return cls()
+        spec = card.data.get("verification") or {}
+        floor = float((card.data.get("thresholds") or {}).get("min_score", 0.3))
+
+        def number(key: str) -> float | None:
+            value = spec.get(key)
+            return None if value is None else float(value)
+
+        try:
+            return cls(int(spec.get("candidates", 1)), float(spec.get("min_score", floor)), float(spec.get("ood_weight", 0.0)),
+                       number("no_valve_below"), number("whole_ood_above"), number("confident_min_score"))
+        except (TypeError, ValueError) as exc:
+            raise ModelCardError(f"{card.path.name}: verification: {exc}") from exc
+
+    def valveness(self, score: float, ood: float | None) -> float:
+        p = min(max(float(score), 1e-6), 1 - 1e-6)
+        return float(np.log(p / (1 - p)) - self.ood_weight * (ood or 0.0))
+
+    def apply(self, prediction: Prediction, best: float, whole_ood: float | None, read_whole: bool) -> None:
+        """Turn ``prediction`` into "no valve" or cap it, in place (see the class)."""
+        if self.no_valve_below is not None and best < self.no_valve_below:
+            whole_is_valve = whole_ood is not None and self.whole_ood_above is not None and whole_ood < self.whole_ood_above
+            if not whole_is_valve:
+                prediction.verdict, prediction.verdict_reason = Verdict.NO_VALVE, REASON_NO_VALVE
+                prediction.box = None
+                return
+        if (self.confident_min_score is not None and not read_whole and prediction.verdict is Verdict.CONFIDENT
+                and (prediction.locator_score or 0.0) < self.confident_min_score):
+            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
+
+
+def locator_peaks(outputs: dict[str, np.ndarray], prepared: PreparedImage, count: int) -> list[Located]:
+    """The ``count`` highest local maxima of the centre map (3 x 3 neighbourhoods), best first,
+    each with its box (source pixels), as :func:`decode_locator` decodes the highest."""
+    heat = 1.0 / (1.0 + np.exp(-outputs["heatmap"][0, 0].astype(np.float64)))
+    padded = np.pad(heat, 1, constant_values=-1.0)
+    h, w = heat.shape
+    neighbours = np.max([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
+    flat = np.flatnonzero((heat >= neighbours).ravel())
+    order = flat[np.argsort(heat.ravel()[flat])[::-1]][: max(1, count)]
+    return [_box_at(outputs, prepared, *divmod(int(i), w)) for i in order]
+
+
+def _box_at(outputs: dict[str, np.ndarray], prepared: PreparedImage, py: int, px: int) -> Located:
+    heat = outputs["heatmap"][0, 0]
+    h, w = heat.shape
+    score = float(1.0 / (1.0 + np.exp(-float(heat[py, px]))))
+    bw, bh = (float(v) for v in outputs["size"][0, :, py, px])
+    cx, cy = (px + 0.5) / w, (py + 0.5) / h  # fractions of the input
+    crop = prepared.crop
+    x0 = crop.x0 + (cx - bw / 2) * crop.width
+    x1 = crop.x0 + (cx + bw / 2) * crop.width
+    y0 = crop.y0 + (cy - bh / 2) * crop.height
+    y1 = crop.y0 + (cy + bh / 2) * crop.height
+    box = Box(int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))).clip(prepared.source_shape)
+    return Located(box if box.width > 0 and box.height > 0 else None, score)
+
+
+def decode_locator(
+    outputs: dict[str, np.ndarray], prepared: PreparedImage, size: int, min_score: float
+) -> Located:
+    """Peak of the centre heatmap and the box size there, mapped back to the source image.
+
+    Locator outputs: "heatmap" (1, 1, h, w) logits of the valve centre, "size" (1, 2, h, w)
+    box width and height as fractions of the input side.
+    """
+    heat = outputs["heatmap"][0, 0]
+    py, px = divmod(int(np.argmax(heat)), heat.shape[1])
+    located = _box_at(outputs, prepared, py, px)
+    return located if located.score >= min_score else Located(None, located.score)

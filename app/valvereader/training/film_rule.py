@@ -1,0 +1,177 @@
+"""Choosing how the locator's candidates are verified (the locator card's ``verification``)
+on validation films with and without a valve, and on validation crops.
+
+``collect`` runs the program's own predictor (ONNX Runtime, with every candidate kept and no
+"no valve" rule) over a ground-truth CSV or the crops of a split part, and writes, per image,
+what each region read said. ``fit`` chooses, on those rows only:
+
+1. ``ood_weight``: the weight of the open-set score in a candidate's valve-likeness
+   (``logit(locator peak) - ood_weight * ood``) that puts the most valves in the region read;
+2. ``no_valve_below``: the valve-likeness under which a film is "no valve", the highest that
+   keeps the valve-free films' false names at most 1 - ``--specificity``... i.e. the lowest
+   threshold giving at least ``--specificity`` "no valve" on valve-free films;
+3. ``whole_ood_above``: a whole image read as a crop is a valve below this open-set score (the
+   crops' own high quantile), so that no crop around a valve is ever "no valve";
+4. ``confident_min_score``: the lowest locator peak at which the films' confident answers
+   are right at least ``--precision`` of the time.
+
+``evaluate`` reports a shipped weights folder on a ground-truth CSV through ``classify``'s
+own rows: box hit, named right, confident, right when confident, "no valve" on films with
+and without a valve, by site, size, format and polarity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry import Box
+
+
+def _truth_rows(csv_path: Path | None, crops_split: Path | None, part: str) -> list[dict]:
+    if csv_path is not None:
+        with Path(csv_path).open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row["path"] = str(Path(csv_path).parent / row["file"])
+        return rows
+    data = json.loads(Path(crops_split).read_text())  # type: ignore[arg-type]
+    return [{"path": data["paths"][i], "file": data["paths"][i], "kind": "crop", "valve_id": data["labels"][i], "box_x0": ""}
+            for i in data["split"][part]]
+
+
+def _box(row: dict) -> Box | None:
+    if row.get("box_x0", "") in ("", None):
+        return None
+    return Box(*(int(float(row[k])) for k in ("box_x0", "box_y0", "box_x1", "box_y1")))
+
+
+def _holds(box: Sequence[int] | None, truth: Box | None) -> bool:
+    if box is None or truth is None:
+        return False
+    cx, cy = (truth.x0 + truth.x1) / 2, (truth.y0 + truth.y1) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+def collect(weights: Path | None, rows: list[dict], candidates: int = 3) -> list[dict]:
+    from ..locating import FilmVerification
+    from ..predict import load_predictor
+
+    predictor = load_predictor(weights)
+    predictor.verification = FilmVerification(candidates=candidates, min_score=0.02)
+    out = []
+    for row, _, prediction in predictor.predict_many(rows, load=lambda r: _load(r["path"])):
+        if isinstance(prediction, Exception):
+            out.append({**row, "error": str(prediction)})
+            continue
+        truth = _box(row)
+        views = []
+        for c in prediction.candidates:
+            views.append({**c, "hit": _holds(c["box"], truth), "right": c["valve"] == row.get("valve_id")})
+        out.append({k: row.get(k, "") for k in ("file", "kind", "valve_id", "site", "valve_mm", "format", "reversed", "edge_cut")}
+                   | {"views": views, "verdict": prediction.verdict.value, "pipeline": prediction.pipeline})
+    return out
+
+
+def _load(path: str):  # type: ignore[no-untyped-def]
+    from ..io import load
+
+    return load(path)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def _valveness(view: dict, weight: float) -> float:
+    return _logit(view["locator_score"]) - weight * (view["ood_score"] or 0.0)
+
+
+def _best(views: list[dict], weight: float) -> dict | None:
+    located = [v for v in views if v["locator_score"] is not None]
+    return max(located, key=lambda v: _valveness(v, weight)) if located else None
+
+
+def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99) -> dict:
+    positives = [r for r in films if r["kind"] == "valve" and "views" in r]
+    negatives = [r for r in films if r["kind"] == "negative" and "views" in r]
+    weights = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12]
+    table = []
+    for w in weights:
+        chosen = [_best(r["views"], w) for r in positives]
+        table.append((sum(1 for c in chosen if c is not None and c["hit"]) / max(1, len(positives)), -w, w))
+    best_hits, _, weight = max(table)
+    negative_best = np.array([_valveness(b, weight) if (b := _best(r["views"], weight)) else -np.inf for r in negatives])
+    # The lowest threshold that calls at least `specificity` of the valve-free films "no valve".
+    threshold = float(np.quantile(negative_best[np.isfinite(negative_best)], specificity)) + 1e-6 if len(negative_best) else -np.inf
+    crop_whole = np.array([v["ood_score"] for r in crops if "views" in r for v in r["views"] if v["locator_score"] is None
+                           and v["ood_score"] is not None])
+    whole_ood_above = float(np.quantile(crop_whole, 0.995)) * 1.05 if crop_whole.size else None
+    # Confident answers: the lowest locator peak at which films named confident are right often enough.
+    named = []
+    for r in positives:
+        b = _best(r["views"], weight)
+        if b is not None and _valveness(b, weight) >= threshold:
+            named.append((b["locator_score"], b["hit"] and b["right"]))
+    named.sort()
+    confident_min = 0.0
+    for i in range(len(named)):
+        kept = [ok for _, ok in named[i:]]
+        if kept and np.mean(kept) >= precision:
+            confident_min = float(named[i][0])
+            break
+    found = [r for r in positives if (b := _best(r["views"], weight)) is not None and _valveness(b, weight) >= threshold]
+    return {
+        "ood_weight": weight,
+        "no_valve_below": round(threshold, 4),
+        "whole_ood_above": None if whole_ood_above is None else round(whole_ood_above, 2),
+        "confident_min_score": round(confident_min, 4),
+        "validation": {
+            "films_with_valve": len(positives),
+            "films_without_valve": len(negatives),
+            "crops": len(crops),
+            "region_holds_valve_by_weight": {str(w): round(h, 4) for h, _, w in sorted(table, key=lambda t: t[2])},
+            "region_holds_valve": round(best_hits, 4),
+            "named_on_films_with_valve": round(len(found) / max(1, len(positives)), 4),
+            "no_valve_on_films_without_valve": round(float((negative_best < threshold).mean()), 4) if len(negative_best) else None,
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_rule", description=__doc__.split("\n")[0])
+    steps = parser.add_subparsers(dest="step", required=True)
+    gather = steps.add_parser("collect", help="what every region read says, per image (JSON)")
+    gather.add_argument("--weights", type=Path, help="weights folder (default: the shipped one)")
+    source = gather.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", type=Path, help="ground_truth.csv of films")
+    source.add_argument("--crops-split", type=Path, help="the identifier's split.json (crops of --part)")
+    gather.add_argument("--part", default="validation")
+    gather.add_argument("--candidates", type=int, default=3)
+    gather.add_argument("--out", type=Path, required=True)
+    choose = steps.add_parser("fit", help="choose the verification parameters on collected rows")
+    choose.add_argument("--films", type=Path, required=True)
+    choose.add_argument("--crops", type=Path, required=True)
+    choose.add_argument("--specificity", type=float, default=0.95)
+    choose.add_argument("--precision", type=float, default=0.99)
+    args = parser.parse_args(argv)
+    if args.step == "collect":
+        rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=0))
+        print(f"{len(rows)} images -> {args.out}")
+        return 0
+    films, crops = json.loads(args.films.read_text()), json.loads(args.crops.read_text())
+    print(json.dumps(fit(films, crops, args.specificity, args.precision), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -151,7 +151,7 @@ install -m 644 "$ROOT/README.md" "$BUNDLE/README.md"  # its last section is for 
 } > "$BUNDLE/BUILD-INFO.txt"
 
 # Where each compiled library came from (wheel, interpreter, Debian package), for IT.
-LIB_TABLE="$(find "$ROOT/build/pyinstaller" -name libraries.tsv -newer "$ROOT/packaging/ValveReader.spec" | head -n 1)"
+LIB_TABLE="$(find "$ROOT/build/pyinstaller" -name libraries.tsv -newer "$ROOT/packaging/ValveReader.spec" -print -quit)"
 LIB_SUMMARY="not listed"
 if [[ -n $LIB_TABLE ]]; then
     LIB_SUMMARY="$("$PYTHON" "$ROOT/packaging/library_manifest.py" "$LIB_TABLE" "$BUNDLE/BUNDLED-LIBRARIES.txt" | tail -n 1)"
@@ -220,8 +220,8 @@ fi
     echo "pyinstaller_seconds=$BUILD_SECONDS"
     echo "build_seconds=$(( $(date +%s) - BUILD_START ))"
     echo "libraries=$LIB_SUMMARY"
-    du -sb "$BUNDLE"/_internal/* 2>/dev/null | sort -rn | head -n 8 \
-        | awk '{n = split($2, p, "/"); printf "part=%s %.0f MiB\n", p[n], $1 / 1048576}'
+    du -sb "$BUNDLE"/_internal/* 2>/dev/null | sort -rn \
+        | awk 'NR <= 8 {n = split($2, p, "/"); printf "part=%s %.0f MiB\n", p[n], $1 / 1048576}'
 } >> "$RESULTS"
 DOC_ARGS=()
 if [[ $DOCS == 1 ]]; then DOC_ARGS=(--doc "$ROOT/docs/packaging.md"); fi

@@ -187,3 +187,23 @@ def test_window_reaches_nothing_and_names_its_class(tmp_path):
     desktop = (PACKAGING / "valvereader.desktop").read_text()
     wm_class = re.search(r"^StartupWMClass=(.+)$", desktop, re.M).group(1)
     assert any(wm_class in pair for pair in classes), (wm_class, classes, result.stderr[-2000:])
+
+
+@pytest.mark.slow
+def test_dicom_node_reaches_only_its_configured_loopback(tmp_path):
+    """`valvereader serve`, the one part that uses the network, listening on the loopback with a
+    loopback peer: past the first upload attempt it has bound its own socket and nothing else,
+    looked up no name, and left no usage events."""
+    _need_strace()
+    pytest.importorskip("pynetdicom")
+    env = _environment(tmp_path)
+    result = _traced(tmp_path, [sys.executable, "-m", "valvereader", "serve", "--out", str(tmp_path / "node"),
+                                "--bind", "127.0.0.1", "--port", "0", "--allow", "PACS@127.0.0.1",
+                                "--send-to", "PACS@127.0.0.1:11113", "--device", "cpu"],
+                     env, PAST_FIRST_UPLOAD_S + 4)
+    network, files, text = _verdict(tmp_path, tmp_path / "net.trace")
+    assert "listening on 127.0.0.1" in result.stderr, result.stderr[-2000:]
+    assert network == [], network
+    assert files == [], files
+    assert re.search(r'bind\(\d+, \{sa_family=AF_INET, sin_port=htons\(\d+\), sin_addr=inet_addr\("127\.0\.0\.1"\)', text), \
+        "the node never bound its loopback socket"

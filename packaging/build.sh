@@ -15,7 +15,8 @@
 #   --no-docs     leave docs/packaging.md alone (the numbers go to dist/build-results.md only)
 #
 # Environment: PYTHON (default python3.11), VALVEREADER_BUNDLE_SAFETENSORS=1 to also ship the
-# torch weights (unused by the bundle). Output:
+# torch weights (unused by the bundle), BUILD_COMMIT (the commit of a tree exported with
+# `git archive`, for BUILD-INFO.txt and the results). Output:
 #   dist/ShuntValveReader/                              the program folder
 #   dist/ShuntValveReader-<version>-linux-<arch>.tar.zst  (or .tar.gz without zstd) + .sha256
 #   dist/build-results.md                               the numbers, also written into docs/packaging.md
@@ -50,7 +51,8 @@ DIST="$ROOT/dist"
 BUNDLE="$DIST/$NAME"
 LOCK="$ROOT/packaging/bundle-requirements.lock"
 BUILD_START=$(date +%s)
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"  # what was built
+# what was built; BUILD_COMMIT names it for a tree exported with `git archive COMMIT`
+COMMIT="${BUILD_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -203,7 +205,7 @@ fi
 {
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "commit=$COMMIT"
-    if [[ -n "$(git -C "$ROOT" status --porcelain -- app packaging weights resources pyproject.toml 2>/dev/null)" ]]; then
+    if [[ -z ${BUILD_COMMIT:-} && -n "$(git -C "$ROOT" status --porcelain -- app packaging weights resources pyproject.toml 2>/dev/null)" ]]; then
         echo "dirty=yes"
     fi
     echo "options=$OPTIONS"

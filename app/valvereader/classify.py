@@ -264,7 +264,7 @@ def read_boxes(path: Path) -> dict[str, Box]:
                                      f"{[row.get(c) for c in BOX_COLUMNS[1:]]}") from None
                 if not all(math.isfinite(v) for v in values):
                     raise BoxesError(f"{path}, line {line}: box_x0..box_y1 must be finite numbers")
-                box = Box(*(int(round(v)) for v in values))
+                box = Box(*(round(v) for v in values))
                 if box.width <= 0 or box.height <= 0:
                     raise BoxesError(f"{path}, line {line}: the region {box.as_tuple()} is empty "
                                      "(box_x1 must exceed box_x0, box_y1 box_y0)")

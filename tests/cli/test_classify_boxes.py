@@ -12,11 +12,11 @@ import pytest
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
+from tiny_model import noise_pngs, write_tiny_weights
 
-from valvereader.classify import BoxesError, match_boxes, read_boxes  # noqa: E402
-from valvereader.cli import main  # noqa: E402
-from valvereader.geometry import Box  # noqa: E402
+from valvereader.classify import BoxesError, match_boxes, read_boxes
+from valvereader.cli import main
+from valvereader.geometry import Box
 
 
 @pytest.fixture(scope="module")

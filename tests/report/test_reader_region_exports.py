@@ -13,7 +13,12 @@ import pydicom
 import pytest
 
 from valvereader.geometry import Box
-from valvereader.report import export_pdf, export_secondary_capture, export_worklist_csv, worklist_row
+from valvereader.report import (
+    export_pdf,
+    export_secondary_capture,
+    export_worklist_csv,
+    worklist_row,
+)
 from valvereader.report.png import footer_lines
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")

@@ -63,7 +63,8 @@ def valve_square(x: float, y: float, shape: tuple[int, int], spacing: PixelSpaci
         half_w, half_h = VALVE_SQUARE_MM / spacing.column_mm / 2, VALVE_SQUARE_MM / spacing.row_mm / 2
     else:
         half_w = half_h = max(VALVE_SQUARE_MIN_PX, VALVE_SQUARE_SHARE * max(rows, cols)) / 2
-    return Box(int(round(x - half_w)), int(round(y - half_h)), int(round(x + half_w)), int(round(y + half_h))).clip(shape)
+    x, y = float(x), float(y)
+    return Box(round(x - half_w), round(y - half_h), round(x + half_w), round(y + half_h)).clip(shape)
 
 
 class ImageCanvas(QWidget):
@@ -387,8 +388,7 @@ class ImageCanvas(QWidget):
             return
         corners = [self.to_image(p) for p in (start, end, QPointF(start.x(), end.y()), QPointF(end.x(), start.y()))]
         xs, ys = [c.x() for c in corners], [c.y() for c in corners]
-        box = Box(int(math.floor(min(xs))), int(math.floor(min(ys))),
-                  int(math.ceil(max(xs))), int(math.ceil(max(ys)))).clip(self.radiograph.shape)
+        box = Box(math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))).clip(self.radiograph.shape)
         if box.width >= 2 and box.height >= 2:
             self.region_chosen.emit(box)
 

@@ -111,7 +111,7 @@ class ModelCard:
     @property
     def thresholds(self) -> VerdictThresholds:
         raw = self.data.get("thresholds") or {}
-        known = {k: raw[k] for k in ("confident", "unknown_confidence", "ood_review", "ood_unknown") if k in raw}
+        known = {k: raw[k] for k in ("confident", "unknown_confidence", "ood_review", "ood_unknown", "between_ratio") if k in raw}
         return VerdictThresholds(**known)
 
     def file(self, role: str) -> Path | None:

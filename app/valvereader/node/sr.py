@@ -38,6 +38,7 @@ REASON_MEANINGS = {
     "unusual": "Open-set score past the review threshold",
     "low_confidence": "Below the unknown-valve probability",
     "unlike_training": "Open-set score past the unknown threshold",
+    "between_valves": "Between two catalogue valves (open-set class distances)",
     "not_radiograph": "Not a plain X-ray (DICOM modality)",
     "no_valve": "Nothing on the film is valve-like enough",
 }

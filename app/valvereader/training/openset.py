@@ -204,3 +204,108 @@ def mahalanobis_scorer(normalise: str = "l2") -> Callable[[np.ndarray, np.ndarra
         return fit_mahalanobis(train_x, train_y, known, normalise).score(test_x)
 
     return score
+
+
+# --- the verdict's operating point ---------------------------------------------------------
+def quantile_rank(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Share of ``reference`` at or below each score (the empirical distribution function):
+    how a threshold of one network's score carries over to another's, as a quantile of each
+    network's own known validation crops."""
+    ordered = np.sort(np.asarray(reference, dtype=np.float64))
+    return np.searchsorted(ordered, np.asarray(scores, dtype=np.float64), side="right") / len(ordered)
+
+
+def members_joined(reference: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> np.ndarray:
+    """One score from per-member scores of the same images: each member's score put on the scale
+    of its own ``reference`` (known validation crops: 0 at their median, 1 at their 90th
+    percentile), then averaged over the members."""
+    joined = []
+    for ref, score in zip(reference, scores):
+        ref = np.asarray(ref, dtype=np.float64)
+        median, upper = np.median(ref), np.quantile(ref, 0.9)
+        joined.append((np.asarray(score, dtype=np.float64) - median) / max(upper - median, 1e-12))
+    return np.mean(joined, axis=0)
+
+
+def confident_shares(known_ood: np.ndarray, known_sure: np.ndarray, unknown_ood: np.ndarray, unknown_sure: np.ndarray,
+                     quantiles: Sequence[float]) -> list[tuple[float, float, float]]:
+    """For each quantile q of ``known_ood``, the cap t = that quantile; a crop is confident when it
+    is sure (``*_sure``: the probability rule passed) and its score is below t, as in the verdict
+    rule. Returns (t, share of known crops confident, share of unknown crops confident) per q;
+    q >= 1 is no cap."""
+    known_ood = np.asarray(known_ood, dtype=np.float64)
+    unknown_ood = np.asarray(unknown_ood, dtype=np.float64)
+    out = []
+    for q in quantiles:
+        cap = float(np.quantile(known_ood, q)) if q < 1 else float("inf")
+        out.append((cap, float(np.mean(known_sure & (known_ood < cap))),
+                    float(np.mean(unknown_sure & (unknown_ood < cap))) if len(unknown_ood) else float("nan")))
+    return out
+
+
+def tightest_cap(ood: np.ndarray, sure: np.ndarray, keep: float) -> float:
+    """The lowest open-set cap under which at least ``keep`` of the crops stay confident (sure and
+    ood below the cap): midway between the score of the last crop kept and the next one.
+
+    Raises:
+        ValueError: fewer than ``keep`` of the crops are sure at all.
+    """
+    ood = np.asarray(ood, dtype=np.float64)
+    sure = np.asarray(sure, dtype=bool)
+    need = int(np.ceil(keep * len(ood) - 1e-9))
+    candidates = np.sort(ood[sure])
+    if need > len(candidates):
+        raise ValueError(f"only {len(candidates)} of {len(ood)} crops pass the probability rule: "
+                         f"no open-set cap keeps {keep:.0%} of them confident")
+    if need == 0:
+        return float(candidates[0]) if len(candidates) else 0.0
+    last = candidates[need - 1]
+    above = candidates[need] if need < len(candidates) else last + 1.0
+    return float((last + above) / 2)
+
+
+def verdict_section(thresholds: dict) -> str:
+    """The model card's "Verdict thresholds" section (markdown, ending in a blank line) from
+    the card's ``thresholds``: the values, the rule, how they were chosen and what they give."""
+    t = thresholds
+    head = (f"confident ≥ {t['confident']} (max softmax), unknown below {t['unknown_confidence']}; open-set score: "
+            f"never confident at or above {t.get('ood_review')}, unknown ≥ {t.get('ood_unknown')}")
+    if t.get("between_ratio") is not None:
+        head += f"; between two catalogue valves: distance ratio ≥ {t['between_ratio']} past the cap"
+    lines = ["## Verdict thresholds (chosen on validation)", "", head + ".", ""]
+    if t.get("rule"):
+        lines += [f"Rule: {t['rule']}", ""]
+    measured = t.get("measured") or {}
+    if not measured:
+        return "\n".join(lines) + "\n"
+    lines += [f"How they were chosen: {t['protocol']}", ""] if t.get("protocol") else []
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.1f} %"
+
+    lines += ["| known valves | thresholds | confident | right when confident | review | unknown | accuracy |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    previous = measured.get("with_previous_thresholds") or {}
+    old = previous.get("thresholds") or {}
+    for label, key, rules in (("validation", "validation_known", "shipped"), ("test", "test_known", "shipped")):
+        for name, block in ((rules, measured), (f"previous (cap {old.get('ood_review', 0):.1f})", previous)):
+            m = block.get(key)
+            if m:
+                lines.append(f"| {label} ({m['n']}) | {name} | {pct(m['confident'])} | {pct(m['right_when_confident'])} | "
+                             f"{pct(m['review'])} | {pct(m['unknown'])} | {m['accuracy']:.3f} |")
+    lines += ["", "Unseen valve types (leave-one-class-out runs, each held-out valve's crops; the cap applied as the same "
+              "quantile of each run's known validation crops): share called confident.", "",
+              "| held-out valve | validation part | test part | test part past ood_unknown |", "|---|---:|---:|---:|"]
+    val, test = measured.get("loco_unseen_confident_validation") or {}, measured.get("loco_unseen_confident_test") or {}
+    past = measured.get("loco_unseen_past_ood_unknown_test") or {}
+    for valve in val:
+        lines.append(f"| {valve} | {pct(val[valve])} | {pct(test.get(valve))} | {pct(past.get(valve))} |")
+    if measured.get("note"):
+        lines += ["", measured["note"]]
+    for key in ("outside_check_of_previous", "outlier_exposure"):
+        if t.get(key):
+            lines += ["", t[key]]
+    if t.get("curve"):
+        lines += ["", f"The trade-off (every cap from the 70th to the 99th percentile of the known validation crops' "
+                      f"score): {t['curve']}."]
+    return "\n".join(lines) + "\n\n"

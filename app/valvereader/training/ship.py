@@ -21,7 +21,7 @@ import numpy as np
 from ..catalogue import VALVE_IDS
 from .attribution import DATASET_CREDIT
 from .heldout import OPENSET_FILE, VIEW_OPENSET_FILE
-from .openset import METHOD, formula
+from .openset import METHOD, formula, verdict_section
 
 DATA_ATTRIBUTION = {
     **DATASET_CREDIT,
@@ -582,11 +582,7 @@ features: {o['auroc_loco_max_softmax']}. With a backbone that never saw a valve 
 the Mahalanobis score reaches only {o.get('auroc_loco_frozen')}: expect unseen valve types to be flagged
 far less reliably than the first number suggests.
 {_honest_loco_line(o)}
-## Verdict thresholds (chosen on validation)
-
-confident ≥ {t['confident']}, unknown below {t['unknown_confidence']}, open-set review ≥ {t['ood_review']}, unknown ≥ {t['ood_unknown']}.
-
-{_view_choice_section(card.get('view_choice') or {})}{_inference_section(card)}## Data attribution
+{verdict_section(t)}{_view_choice_section(card.get('view_choice') or {})}{_inference_section(card)}## Data attribution
 
 Trained on "{a['dataset']}" by {a['authors']}: {a['paper']}, doi {a['doi']}, {a['source']}, licensed {a['licence']}.
 Changes: {a['changes']}

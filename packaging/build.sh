@@ -22,6 +22,7 @@
 #   dist/build-results.md                               the numbers, also written into docs/packaging.md
 set -euo pipefail
 
+CALLER_DIR="$PWD"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -36,7 +37,7 @@ while (( $# )); do
     case "$1" in
         --venv) ;;  # the default
         --unlocked) LOCKED=0 ;;
-        --wheelhouse) WHEELHOUSE="$(cd "$2" && pwd)"; shift ;;
+        --wheelhouse) WHEELHOUSE="$(cd "$CALLER_DIR" && cd "$2" && pwd)"; shift ;;
         --no-smoke) SMOKE=0 ;;
         --no-archive) ARCHIVE=0 ;;
         --no-docs) DOCS=0 ;;

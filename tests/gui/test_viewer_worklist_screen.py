@@ -27,7 +27,7 @@ def shown_name(panel, row: int) -> str:
     option.widget = panel.table
     option.fontMetrics = panel.table.fontMetrics()
     panel.names.initStyleOption(option, index)
-    return option.text
+    return option.text.replace("\u2028", "\n")
 
 
 def test_worklist_names_keep_the_part_that_differs_and_the_tooltip_the_whole_name(qtbot, make_window,
@@ -51,6 +51,9 @@ def test_worklist_names_keep_the_part_that_differs_and_the_tooltip_the_whole_nam
     model = panel.model
     tip = model.data(model.index(1, 1), Qt.ItemDataRole.ToolTipRole)
     assert names[1] in tip and str(folder) in tip
+    window.worklist.update(1, patient_id="PAT-0012")  # the patient on a line of its own, under the name
+    name, patient = shown_name(panel, 1).split("\n")
+    assert "0012" in name and name.endswith(".png") and patient == "PAT-0012"
 
 
 def test_a_short_name_is_shown_whole(qtbot, make_window, tmp_path: Path) -> None:

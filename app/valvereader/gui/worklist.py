@@ -35,7 +35,7 @@ from .state import ReviewDecision, Study, Worklist
 from .valves import short_name
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
-COLUMN_WIDTHS = (46, 150, 96, 46, 80, 72)  # px at the start; the valve column stretches
+COLUMN_WIDTHS = (46, 144, 96, 54, 80, 72)  # px at the start; the valve column stretches
 # The panel's width for all of them (plus the table's frame and scroll bar).
 PANEL_WIDTH = sum(COLUMN_WIDTHS) + 28
 FILTERS = {
@@ -165,12 +165,13 @@ class MiddleElided(QStyledItemDelegate):
             if style is not None else 6
         width = max(8, option.rect.width() - margin - 2)
         metrics = option.fontMetrics
-        lines = option.text.split("\n")
+        lines = option.text.replace("\u2028", "\n").split("\n")
         shared = getattr(index.model(), "sourceModel", lambda: None)()
         start = getattr(shared, "shared_start", 0)
         if start > self.KEPT + 2 and metrics.horizontalAdvance(lines[0]) > width:
             lines[0] = "…" + lines[0][start - self.KEPT:]
-        option.text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
+        # U+2028: the line break an item view keeps when the text is not wrapped
+        option.text = "\u2028".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
         option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
 
 

@@ -1,11 +1,11 @@
 """A weights folder read through the program's path on the validation files of every kind
 (docs/training.md, "Candidate 2.0.2"): crops, composites and phantoms, pasted films.
 
-    python scripts/check_candidate.py WEIGHTS COMPOSITES_CSV PASTED_CSV OUT.json [--part test]
+    python tools/check_candidate.py WEIGHTS COMPOSITES_CSV PASTED_CSV OUT.json [--part test]
 
 WEIGHTS: a folder like weights/ (identifier and locator cards); COMPOSITES_CSV: the validation
 radiographs of `valvereader phantoms` (pipelines.md, "Reproduce"); PASTED_CSV:
-scripts/paste_films.py's skull/ground_truth.csv. Validation crops come from
+tools/paste_films.py's skull/ground_truth.csv. Validation crops come from
 runs/identifier/split.json (``--part test``: the test crops, for the one reading after a
 decision; then pass the test films' CSVs). Prints right, confident and right, confident and
 wrong per kind; writes (right, count) per kind, and
@@ -56,8 +56,8 @@ def main() -> int:
             files.append({"kind": name, "file": str(path), "label": labels[path], "predicted": r.predicted,
                           "verdict": r.verdict.value, "confidence": float(r.confidence)})
         result[name] = (right, len(items))
-        # Confident and right: the readings a radiologist need not review (eighteenth session:
-        # a candidate can gain there with accuracy unchanged).
+        # Confident and right: the readings a radiologist need not review (a candidate can gain
+        # there with its accuracy unchanged).
         print(f"{name}: {right} of {len(items)} ({right / max(1, len(items)):.3f}), confident and right {confident_right}, "
               f"confident and wrong {confident_wrong}", flush=True)
     out.write_text(json.dumps(result), encoding="utf-8")

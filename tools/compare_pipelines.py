@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Compare the two pipelines on the same whole radiographs (issue 4 item 4).
+"""Compare the two pipelines on the same whole radiographs.
 
-Usage: python scripts/compare_pipelines.py --csv DATA/ground_truth.csv [--weights DIR]
+Usage: python tools/compare_pipelines.py --csv DATA/ground_truth.csv [--weights DIR]
        [--out docs/evaluation/pipelines.json] [--crop-scales 1.0,1.25,1.5] [--limit N]
 
 (a) whole-image: the identifier sees the whole border-cropped radiograph (no locator);

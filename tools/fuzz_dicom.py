@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Long fuzz run of valvereader.io.load on damaged DICOM files (issue 8.2).
+"""Long fuzz run of valvereader.io.load on damaged DICOM files.
 
-Usage: python scripts/fuzz_dicom.py [EXAMPLES] [--save-failures DIR]
+Usage: python tools/fuzz_dicom.py [EXAMPLES] [--save-failures DIR]
 
 Mutates small valid DICOM files (native, MONOCHROME1 with VOI, RGB, multi-frame, RLE,
 JPEG 2000, JPEG-LS) byte-wise and tag-wise with hypothesis, loads each, and counts outcomes.

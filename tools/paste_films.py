@@ -1,7 +1,7 @@
 """Whole radiographs made the plain way: each crop of one part of the split pasted, at its own
 size, into a 2000 x 2500 film, then read by the program (a diagnostic, nothing is chosen on it).
 
-    python scripts/paste_films.py validation OUT_DIR [--split runs/identifier/split.json]
+    python tools/paste_films.py validation OUT_DIR [--split runs/identifier/split.json]
 
 Three films per crop, at the same random place: (skull) on the benchmark's synthetic skull, as
 DICOM with a pixel spacing (a film: the program reads the located square alone); (skull, PNG)
@@ -27,10 +27,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run import synthetic_skull, write_dicom  # the benchmark's film maker
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import gpu_session  # noqa: E402 - the pasted crop's size and place, shared with the training squares
+from valvereader.training import composites  # noqa: E402 - the pasted crop's size and place, as training squares it
 
-FILM = gpu_session.PASTED_FILM  # rows, columns
+FILM = composites.PASTED_FILM  # rows, columns
 VARIANTS = ("skull", "skull_png", "grey")
 
 
@@ -45,10 +44,10 @@ def make(split: Path, part: str, out: Path, seed: int = 7) -> dict[str, list[tup
         path = Path(doc["paths"][i])
         if not path.is_absolute():
             path = (ROOT / path).resolve()
-        crop = gpu_session.fit_to_film(gpu_session.load_grey(path), FILM)  # (8-bit crops: the same pixels as PIL's own shrink)
+        crop = composites.fit_to_film(composites.load_grey(path), FILM)  # (8-bit crops: the same pixels as PIL's own shrink)
         ch, cw = crop.shape
         skull = synthetic_skull(FILM, rng, None)
-        place = gpu_session.paste_place(crop.shape, rng, FILM)
+        place = composites.paste_place(crop.shape, rng, FILM)
         y0, x0, box = place.y0, place.x0, place.as_tuple()
         skull[y0 : y0 + ch, x0 : x0 + cw] = crop
         grey = np.full(FILM, 0.3, dtype=np.float32)

@@ -1,7 +1,7 @@
 """Choose how the program reads a radiograph: the located square, the whole image, or both.
 
-    python scripts/view_rule.py dump OUT.json csv:DATA/ground_truth.csv split:validation
-    python scripts/view_rule.py select OUT.json [--temperature T]
+    python tools/view_rule.py dump OUT.json csv:DATA/ground_truth.csv split:validation
+    python tools/view_rule.py select OUT.json [--temperature T]
 
 ``dump`` runs the shipped locator and identifier once per image and keeps, for every view
 (the whole image; the located box squared x1, x1.25, x1.5, x2; the x1.25 square mirrored),
@@ -130,7 +130,7 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     return int(np.argmax(loc if loc_score <= scores["whole"] else whole))
 
 
-# The eleventh session's candidates for films without a pixel spacing (docs/evaluation/pipelines.md,
+# The candidates for films without a pixel spacing (2026-11-26; docs/evaluation/pipelines.md,
 # "Films without a pixel spacing"): the card's rule, then the located square read alone where it
 # spans at most f of the image's shorter side.
 SQUARE_FRACTIONS = (0.15, 0.2, 0.25, 0.33, 0.5)
@@ -169,7 +169,7 @@ def select(path: Path, temperature: float, without_spacing: bool = False) -> Non
 
 
 def select_size_rules(radiographs: Path, magnified: list[Path], temperature: float) -> None:
-    """The eleventh session's third look at films without a spacing (docs/evaluation/pipelines.md):
+    """A third look at films without a spacing (2026-11-26; docs/evaluation/pipelines.md):
     R0 no size rule, R1 shorter side >= 1000 px, R2(f) that and the located square <= f, on the
     radiographs of ``radiographs`` with their spacing removed, its crops as they are, and the
     crops of the ``magnified`` dumps."""

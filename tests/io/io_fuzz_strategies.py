@@ -1,6 +1,6 @@
 """Hypothesis strategies that damage small valid DICOM files (issue 8.2).
 
-Shared by tests/io/test_io_fuzz.py (few examples, in the suite) and scripts/fuzz_dicom.py
+Shared by tests/io/test_io_fuzz.py (few examples, in the suite) and tools/fuzz_dicom.py
 (thousands of examples, result recorded in docs/dicom-robustness.md).
 """
 

@@ -177,7 +177,7 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     assert not (tmp_path / "again" / "cache").exists() and not list((tmp_path / "again").rglob("prepared-*.npy"))
     original = json.loads((evaluation / "metrics.json").read_text())["test"]["metrics"]
     assert remade["n"] == original["n"] and remade["accuracy"] == pytest.approx(original["accuracy"], abs=2 / original["n"])
-    # The ensemble's own CV (scripts/gpu_cv_report.py --join: members trained per fold, logits
+    # The ensemble's own CV (a joined report: members trained per fold, logits
     # averaged) is named as such on the card, with each member's figures beside it.
     mean_sd = {"accuracy": {"mean": 0.985, "sd": 0.012}, "macro_precision": {"mean": 0.97, "sd": 0.02},
                "macro_recall": {"mean": 0.98, "sd": 0.02}, "macro_f1": {"mean": 0.976, "sd": 0.02}}

@@ -90,7 +90,7 @@ def test_train_evaluate_and_ship_produce_a_card_the_loader_accepts(tmp_path) -> 
     assert honest["runs"] == 8 and honest["mean"] == pytest.approx(np.mean(expected), abs=1e-3)
     assert honest["min"] == pytest.approx(min(expected)) and honest["max"] == pytest.approx(max(expected))
     assert f"{np.mean(expected):.2f} ± " in (tmp_path / "weights" / "identifier.md").read_text()
-    # A GPU session's report (scripts/gpu_cv_report.py) gives the recipe's CV and honest
+    # A cross-validation report gives the recipe's CV and honest
     # leave-one-class-out runs; the card carries both, and how the view rule reads validation.
     folds = {f"cv{k}": {} for k in range(5)}
     mean_sd = {"accuracy": {"mean": 0.9812, "sd": 0.0123}, "macro_precision": {"mean": 0.97, "sd": 0.02},

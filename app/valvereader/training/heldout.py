@@ -30,7 +30,7 @@ PREDICTIONS_FILE = "predictions.npz"
 # L2-normalised pooled features: in the eight honest leave-one-class-out runs (backbones that never
 # saw the held-out valve) the score tells an unseen valve 0.04-0.05 AUROC better than on raw
 # features, on both the selection half and the test half (docs/evaluation/openset_scores.json,
-# scripts/openset_scores.py). The program's scorer (predict.OpenSetScorer) normalises the same way.
+# 2026-11-26). The program's scorer (predict.OpenSetScorer) normalises the same way.
 SHIPPED_NORMALISE = "l2"
 # The program's view choice (located square or whole image, predict.Predictor) compares this
 # score between views. On raw features it was chosen and validated (docs/evaluation/pipelines.md,

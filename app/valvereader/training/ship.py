@@ -63,11 +63,12 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                     cross_validation: Path | None = None, honest_loco: Path | None = None, view_check: str | None = None) -> Path:
     """Write the shipped files and card; returns the card's path.
 
-    ``cross_validation``: a ``metrics.json`` of scripts/gpu_cv_report.py, the k-fold CV of this
-    run's recipe. ``honest_loco``: leave-one-class-out runs whose backbone never saw the held-out
-    valve (that report, or scripts/loco_partial.py's json; default: loco_partial.json beside the
-    evaluation folder). ``view_check``: how the card's view rule reads validation data with this
-    identifier (scripts/view_rule.py select), said in the card."""
+    ``cross_validation``: a cross-validation report's ``metrics.json`` (as in
+    docs/evaluation/cv_gpu_joined/), the k-fold CV of this run's recipe. ``honest_loco``:
+    leave-one-class-out runs whose backbone never saw the held-out valve (such a report, or a
+    ``per_class`` file like docs/evaluation/loco_partial.json; default: loco_partial.json beside
+    the evaluation folder). ``view_check``: how the card's view rule reads validation data with
+    this identifier (tools/view_rule.py select), said in the card."""
     from safetensors.torch import save_file
 
     from ..model.card import sha256_of
@@ -133,7 +134,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "seed": config.get("seed", 0),
             "hardware": card.get("hardware", ""),
             "duration": f"{seconds / 60:.0f} min of training ({epochs_done} epochs)",
-            "command": "scripts/train_identifier.sh, then valvereader evaluate --run runs/identifier --out docs/evaluation/identifier "
+            "command": "valvereader train (see config), then valvereader evaluate --run runs/identifier --out docs/evaluation/identifier "
                        "--linear-probe, then python -m valvereader.training.ship",
             **_session_training(card, run, evaluation, version),
         },
@@ -196,7 +197,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
     if card.get("member_runs"):
         data["training"] = _ensemble_training(card, run, evaluation, version)
         # Say where the CV and the leave-one-class-out figures stand what they measured: the
-        # ensemble's recipe (gpu_cv_report.py --join) or single networks of its members' recipe.
+        # ensemble's recipe (members trained per fold, logits joined) or single networks of its members' recipe.
         if cross_validation and data["metrics"]["cross_validation"].get("joined"):
             data["metrics"]["protocol"] = data["metrics"]["protocol"].replace(
                 "one training run; the same recipe's", "one ensemble; the ensemble's recipe (its members trained per fold, logits averaged):")
@@ -206,7 +207,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                 "one training run; the same recipe's", "one ensemble; the recipe of its members (a single network, not the ensemble):")
             data["metrics"]["cross_validation"]["of"] = "single networks of the members' recipe, not the ensemble"
         honest_entry = data["openset"].get("auroc_loco_honest")
-        if honest_entry and honest_entry.get("of") != "ensemble":  # (scripts/loco_join.py's runs are the ensemble's)
+        if honest_entry and honest_entry.get("of") != "ensemble":  # (a "joined" report's runs are the ensemble's)
             honest_entry["source"] = "single networks of the members' recipe, not the ensemble (not measured for it): " + honest_entry["source"]
     card_path = weights / f"{name}.json"
     previous: dict = {}
@@ -216,7 +217,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
         except (OSError, ValueError):
             previous = {}
     # How the program chooses its view (predict.Predictor.views) was chosen on validation
-    # radiographs; a new identifier keeps it (re-check it with scripts/view_rule.py).
+    # radiographs; a new identifier keeps it (re-check it with tools/view_rule.py).
     if previous.get("view_choice"):
         data["view_choice"] = {k: v for k, v in previous["view_choice"].items() if k != "score"}
     if view_score:
@@ -297,7 +298,7 @@ def update_inference(card_path: Path, changes: dict, version: str | None = None)
 
 def _mahalanobis_key(normalise: str, raw: str = "raw") -> str:
     """The name evaluations give the Mahalanobis score of this normalisation (evaluate: "raw",
-    scripts/loco_partial.py: "none", for features that are not normalised)."""
+    partial-backbone runs: "none", for features that are not normalised)."""
     return "mahalanobis_l2" if normalise == "l2" else f"mahalanobis_{raw}"
 
 
@@ -310,17 +311,18 @@ def _frozen_auroc(probe: dict, normalise: str) -> float | None:
 
 def _honest_loco(path: Path, normalise: str) -> dict | None:
     """Summary of leave-one-class-out runs for the shipped score, if that file is there: either
-    scripts/loco_partial.py's json (``per_class``) or scripts/gpu_cv_report.py's metrics.json
-    (``leave_one_class_out``, whole network trained without the held-out valve; test-split
-    crops of both, the ``t_real`` figures) or scripts/loco_join.py's (``joined``: an ensemble's
-    members each trained without the held-out valve, their features joined)."""
+    partial-backbone runs (``per_class``, docs/evaluation/loco_partial.json), a cross-validation
+    report's metrics.json (``leave_one_class_out``, whole network trained without the held-out
+    valve; test-split crops of both, the ``t_real`` figures) or a joined report (``joined``: an
+    ensemble's members each trained without the held-out valve, their features joined;
+    docs/evaluation/loco_gpu_2.0.0/joined.json)."""
     if not path.is_file():
         return None
     of = {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         key = _mahalanobis_key(normalise, raw="none")  # both reports name the raw score "none"
-        if "joined" in doc:  # scripts/loco_join.py: the ensemble's own recipe, its members joined
+        if "joined" in doc:  # the ensemble's own recipe, its members joined
             if normalise != "l2":
                 return None  # that report scores the L2-normalised features only
             values = [float(entry["mahalanobis_l2"]) for entry in doc["joined"].values()]
@@ -346,11 +348,11 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
 
 
 def _cross_validation(path: Path) -> dict:
-    """Mean ± SD over folds from scripts/gpu_cv_report.py's metrics.json."""
+    """Mean ± SD over folds from a cross-validation report's metrics.json."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     ms = doc["mean_sd"]
-    # scripts/gpu_cv_report.py --join (an ensemble's folds: members trained per fold, logits
-    # averaged) lists its folds with their sizes and keeps each member's mean ± SD.
+    # A joined report (an ensemble's folds: members trained per fold, logits averaged) lists
+    # its folds with their sizes and keeps each member's mean ± SD.
     joined = "members_mean_sd" in doc
     images = sum(f["crops"] for f in doc["folds"]) if joined else doc.get("images_covered")
     out = {"folds": len(doc["folds"]), "images": images, "source": path.as_posix(), "protocol": doc.get("protocol", "")}
@@ -366,22 +368,27 @@ def _cross_validation(path: Path) -> dict:
 
 
 def _training_data_text(extra: dict) -> str:
-    """What a GPU session's identifier trained on (its run card's ``training_data``), in words."""
+    """What an identifier trained on composite regions saw (its run card's ``training_data``), in words."""
     return (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
             f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions")
 
 
+def _recipe_command(recipe: str) -> str:
+    return (f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT "
+            f"(app/valvereader/training/recipes/{recipe}.json)")
+
+
 def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
-    """What a GPU session's run (scripts/gpu_import.py) adds to the card's training entry: the
-    composite regions it trained on, and the commands that made it."""
+    """What a run trained on composite regions (``valvereader train --recipe``) adds to the card's
+    training entry: the composite regions it trained on, and the commands that made it."""
     extra = card.get("training_data")
     if not extra:
         return {}
+    first = _recipe_command(extra["recipe"]) if extra.get("recipe") else "a training recipe (docs/training.md)"
     return {
         "data": f"{_training_data_text(extra)}: {extra['composites']}",
         "training_data": extra,
-        "command": (f"{extra.get('script', 'scripts/gpu_session.py')} (docs/evaluation/gpu-session.md), scripts/gpu_import.py, "
-                    f"valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
+        "command": (f"{first}, valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
                     f"python -m valvereader.training.ship --version {version}"),
     }
 
@@ -401,6 +408,8 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
             "data": _training_data_text(extra) if extra else "csf-shuntvalves train-split crops",
         })
     sizes = " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
+    # Members trained by one recipe (valvereader train --recipe): the card names it.
+    recipes = sorted({(m.get("training", {}).get("training_data") or {}).get("recipe") or "" for m in card["member_runs"]})
     return {
         "data": f"csf-shuntvalves (1556 real X-ray crops, 8 classes), every member trained on the same train split; {members[0]['data']}",
         "ensemble": (f"{len(members)} trained networks joined, nothing trained after: {sizes}. The input is read at "
@@ -417,12 +426,13 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
                     + " ".join(m["run"] for m in members)
                     + f", valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
                     f"python -m valvereader.training.ship --version {version}"),
+        **({"reproduce": _recipe_command(recipes[0])} if len(recipes) == 1 else {}),
     }
 
 
 def _honest_loco_line(openset: dict) -> str:
     """The honest leave-one-class-out estimate (backbone fine-tuned without the held-out
-    valve; scripts/loco_partial.py), when the card carries it."""
+    valve), when the card carries it."""
     honest = openset.get("auroc_loco_honest")
     if not honest:
         return ""
@@ -484,7 +494,7 @@ def _view_choice_section(choice: dict) -> str:
 
 def _inference_section(card: dict) -> str:
     """How the program runs the network on a view (``inference``), and how changed crops read
-    (``shift_study``, scripts/shift_study.py's numbers for this identifier)."""
+    (``shift_study``, the shift study's numbers for this identifier)."""
     inference = card.get("inference") or {}
     text = ""
     if inference.get("mirror"):
@@ -500,7 +510,7 @@ def _inference_section(card: dict) -> str:
 
 
 # What the program does to grainy inputs, whatever the card (valvereader.noise). How a new
-# identifier reads changed crops is measured apart (scripts/shift_study.py) and written into the
+# identifier reads changed crops is measured apart (docs/evaluation/shift-study.md) and written into the
 # card's ``shift_study`` text (see _inference_section).
 NOISE_GUARD_TEXT = (
     "Noise guard (the program's, not this card's): a view whose pixel noise at the network's scale (Immerkær's "
@@ -598,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluation", type=Path, default=Path("docs/evaluation/identifier"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     parser.add_argument("--version", default=None, help="the card's version (default 1.0.0 for a new card)")
-    parser.add_argument("--cross-validation", type=Path, default=None, help="scripts/gpu_cv_report.py's metrics.json for this recipe")
+    parser.add_argument("--cross-validation", type=Path, default=None, help="a cross-validation report's metrics.json for this recipe")
     parser.add_argument("--honest-loco", type=Path, default=None,
                         help="leave-one-class-out runs that never saw the held-out valve (default: loco_partial.json beside --evaluation)")
     parser.add_argument("--view-check", default=None, help="how the view rule reads validation data with this identifier")
@@ -607,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the weights are untouched")
     parser.add_argument("--update-honest-loco", type=Path, default=None, metavar="FILE",
                         help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
-                             "(scripts/loco_join.py, gpu_cv_report.py or loco_partial.py); the weights are untouched")
+                             "(a joined, cross-validation or partial-backbone report); the weights are untouched")
     parser.add_argument("--update-inference", default=None, metavar="JSON",
                         help="only merge these keys into the card's inference in --weights (e.g. {\"mirror\": true}; "
                              "null removes a key), with --version the card's new version; the weights are untouched")

@@ -140,14 +140,19 @@ class _Page:
         self.footer()
 
     def header(self, top: float) -> float:
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
         content = self.content
         self.text(MARGIN, top - 14, PROGRAM, 16, bold=True)
         self.text(MARGIN, top - 28, "Shunt valve identification report", 9.5, colour=MUTED)
-        if content.study_text:  # the worklist CSV's "study N"
-            self.text(MARGIN + 175, top - 28, content.study_text, 9.5, bold=True)
+        if content.study_text:  # the worklist CSV's "study N", beside the title, clear of the model's name
+            self.text(MARGIN + stringWidth(PROGRAM, self.bold, 16) + 12, top - 14, content.study_text, 11, bold=True,
+                      colour=MUTED)
         right = PAGE_W - MARGIN
         self.text(right, top - 12, f"Created {content.created_text()}", 8.5, colour=MUTED, align="right")
-        self.text(right, top - 24, f"Model: {content.model_title}", 8.5, colour=MUTED, align="right")
+        room = right - (MARGIN + stringWidth("Shunt valve identification report", self.font, 9.5) + 14)
+        model, size = self._fitted_line(f"Model: {content.model_title}", room, 8.5)  # clear of the subtitle
+        self.text(right, top - 24, model, size, colour=MUTED, align="right")
         self.rule(top - 38)
         return top - 38
 

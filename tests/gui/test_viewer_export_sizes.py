@@ -73,3 +73,28 @@ def test_worklist_pdf_pages_carry_the_valve_and_the_worklist_study_number(qtbot,
     images = subprocess.run(["pdfimages", "-list", str(out)], capture_output=True, check=True).stdout.decode()
     assert len([line for line in images.splitlines()[2:] if line.strip()]) == 8
     assert out.stat().st_size < 4 * 400_000  # pictures as JPEG: well under 1 MB a page
+
+
+@needs_poppler
+def test_a_study_with_no_valve_found_is_exported_as_such(qtbot, make_window, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from viewer_fakes import FakePredictor
+
+    from valvereader.prediction import Verdict
+
+    class FindsNone(FakePredictor):
+        def predict(self, radiograph, with_heatmap: bool = True, **options):
+            found = super().predict(radiograph, with_heatmap, **options)
+            return replace(found, verdict=Verdict.NO_VALVE, verdict_reason="no_valve", box=None, box_source="attention")
+
+    window = make_window(FindsNone())
+    window.open_paths([write_png(tmp_path / "film.png", skull_image())])
+    qtbot.waitUntil(window.is_settled, timeout=TIMEOUT)
+    assert window.template_panel.valve_id is None  # no template for a valve not found
+    pdf = window.exports.pdf(tmp_path / "none.pdf")
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode().split())
+    assert "No valve found" in text and "valve-region tool (V)" in text and "not for diagnostic use" in text
+    assert "CODMAN CERTAS Plus" not in text  # the fake's top class is never named
+    with Image.open(window.exports.png(tmp_path / "none.png")) as image:
+        assert image.text["Verdict"] == "No valve found"  # type: ignore[attr-defined]

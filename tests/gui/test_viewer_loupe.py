@@ -96,3 +96,25 @@ def test_a_label_stays_on_its_settings_ray() -> None:
     (rect, _), = place_labels(QPointF(0, 0), 100.0, [(90.0, "3")], metrics)
     angle = math.degrees(math.atan2(rect.center().x(), -rect.center().y()))
     assert angle == pytest.approx(90.0, abs=1.0)
+
+
+def test_ctrl_wheel_magnifies_at_the_cursor_and_a_plain_wheel_still_turns_the_dial(qtbot, make_window,
+                                                                                 tmp_path: Path) -> None:
+    from PySide6.QtCore import QPointF as Point
+    from PySide6.QtGui import QWheelEvent
+
+    window = shown(qtbot, make_window, tmp_path)
+    valve = window.valve_view
+
+    def wheel(modifiers: Qt.KeyboardModifier) -> None:
+        at = Point(valve.width() / 2, valve.height() / 2)
+        event = QWheelEvent(at, valve.mapToGlobal(at), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                            modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+        valve.wheelEvent(event)
+
+    first = valve.magnification()
+    wheel(Qt.KeyboardModifier.ControlModifier)
+    assert valve.magnification() == pytest.approx(first * 1.25)
+    assert window.dial.rotation == 0
+    wheel(Qt.KeyboardModifier.NoModifier)
+    assert window.dial.rotation == 5 and valve.magnification() == pytest.approx(first * 1.25)

@@ -93,7 +93,8 @@ def window_to_unit(values: np.ndarray, center: float, width: float, function: st
     elif function == "SIGMOID":
         if width <= 0:
             raise ValueError("a SIGMOID window needs a width above 0")
-        arr = y_range / (1 + np.exp(-4 * (arr - center) / width)) + y_min
+        with np.errstate(over="ignore"):  # exp(large) = inf gives y_min, the sigmoid's floor, as it should
+            arr = y_range / (1 + np.exp(-4 * (arr - center) / width)) + y_min
     else:
         raise ValueError(f"unsupported VOI LUT Function '{function}'")
     return arr / 65535.0

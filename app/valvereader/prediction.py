@@ -145,8 +145,8 @@ def _verdict_meaning(prediction: Prediction) -> str:
                     f"X-rays of the skull: its {confidence} is a guess here. {records}")
         if reason == REASON_UNUSUAL:
             return (f"The image looks unusual next to the model's training valves: do not trust its {confidence} on its "
-                    f"own (valve types the model was never trained on look like this, and it often calls them 99 % "
-                    f"sure). {compare}")
+                    f"own, since a valve type the model was never trained on looks like this and can still get a high "
+                    f"probability. {compare}")
         if reason == REASON_UNSURE:
             return f"The model is not sure ({confidence} for its first choice). {compare}"
         return f"The model is unsure or the image is unusual. {compare}"
@@ -154,9 +154,9 @@ def _verdict_meaning(prediction: Prediction) -> str:
         return (f"Unlike any training valve: the image is far from every valve the model knows, so the probabilities "
                 f"do not apply ({confidence} included); it may be a valve type the model was never trained on. {records}")
     if reason == REASON_BETWEEN_VALVES:
-        return (f"Between two catalogue valves: the image is unusual for every valve the model knows and about as close "
-                f"to a second one as to the first, as a valve type it was never trained on that resembles both would "
-                f"be; the probabilities do not apply ({confidence} included). {records}")
+        return (f"Between two catalogue valves: unusual for every valve the model knows, and about as close to a second "
+                f"one as to the nearest, as a valve type it was never trained on would be. The probabilities do not "
+                f"apply ({confidence} included). {records}")
     if reason == REASON_LOW_CONFIDENCE:
         return f"No valve the model knows fits (at most {confidence}). {records}"
     return f"This does not look like any valve the model knows. {records}"

@@ -339,7 +339,8 @@ def _region(value: Any) -> Box | None:
 
 
 # Where the reading dial stood (gui.state.DialState): centre in view fractions, rotation and
-# indicator in degrees, mirrored, radius as a fraction of half the view.
+# indicator in degrees, mirrored, radius as a fraction of half the view; optionally "view", the
+# part of the film the zoomed view showed under it (centre x, y and span in film pixels).
 DIAL_KEYS = ("center", "rotation", "mirrored", "indicator_deg", "scale")
 
 
@@ -355,9 +356,14 @@ def _dial(value: Any) -> dict[str, Any] | None:
         return None
     if indicator is not None and _number(indicator) is None:
         return None
-    return {"center": [min(max(float(v), 0.0), 1.0) for v in center], "rotation": rotation % 360.0,
+    dial = {"center": [min(max(float(v), 0.0), 1.0) for v in center], "rotation": rotation % 360.0,
             "mirrored": value["mirrored"], "indicator_deg": None if indicator is None else float(indicator) % 360.0,
             "scale": scale}
+    view = value.get("view")  # the zoomed view under the dial: centre x, y and span in film pixels
+    if isinstance(view, (list, tuple)) and len(view) == 3 and all(_number(v) is not None for v in view) \
+            and float(view[2]) > 0:
+        dial["view"] = [float(v) for v in view]
+    return dial
 
 
 def _to_record(entry: dict[str, Any] | None) -> ReviewRecord | None:

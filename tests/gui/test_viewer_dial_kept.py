@@ -31,6 +31,9 @@ def test_the_dial_comes_back_where_it_stood_for_the_reading(qtbot, make_window, 
     window.open_paths([folder])
     qtbot.waitUntil(lambda: all(s.analysed for s in window.worklist.studies) and window.is_settled(), timeout=TIMEOUT)
     view, dial = window.valve_view, window.dial
+    view.magnify(3.0)  # read under the loupe
+    view.loupe.pan(0.1, 0.0)
+    magnified, film_centre = view.magnification(), view.loupe.center
     dial.center = (0.42, 0.58)
     view.turn(30)
     view.mirror()
@@ -59,11 +62,16 @@ def test_the_dial_comes_back_where_it_stood_for_the_reading(qtbot, make_window, 
     assert position["rotation"] == pytest.approx(30.0) and position["mirrored"]
     assert position["indicator_deg"] == pytest.approx(placed["indicator_deg"])
     assert again.valve_view.reading() == reading
+    # the dial over the same part of the film, at the same magnification
+    assert again.valve_view.magnification() == pytest.approx(magnified)
+    assert again.valve_view.loupe.center == pytest.approx(film_centre)
 
 
 def test_a_damaged_dial_in_the_review_file_is_ignored() -> None:
     good = {"center": [0.5, 0.4], "rotation": 370.0, "mirrored": False, "indicator_deg": None, "scale": 0.7}
     assert _dial(good) == {**good, "rotation": 10.0}
+    assert _dial({**good, "view": [120.0, 80.5, 32.0]})["view"] == [120.0, 80.5, 32.0]
+    assert "view" not in _dial({**good, "view": [120.0, 80.5, -1]})
     for bad in (None, "dial", {**good, "center": [0.5]}, {**good, "mirrored": "yes"}, {**good, "scale": 50.0},
                 {**good, "indicator_deg": "up"}, {**good, "rotation": float("nan")}):
         assert _dial(bad) is None

@@ -424,8 +424,9 @@ class MainWindow(QMainWindow):
         self.valve_view.set_template(self.template_panel.template)
         if study.reading:
             self.template_panel.set_reading(study.reading)
-            if study.dial:  # the dial where it stood for that reading
+            if study.dial:  # the dial where it stood for that reading, over the same part of the film
                 self.dial.place(study.dial)
+                self.valve_view.set_loupe_view(study.dial.get("view"))
         self._check_settled()
 
     def _on_dial_reading(self, text: str) -> None:
@@ -437,7 +438,7 @@ class MainWindow(QMainWindow):
         study = self.worklist.current_study
         if study is not None and study.reading != (text or None):
             study.reading = text or None
-            study.dial = self.dial.position() if text else None
+            study.dial = {**self.dial.position(), "view": self.valve_view.loupe_view()} if text else None
             self.review.update_reading()
 
     # --- state for headless use ----------------------------------------------------------------

@@ -134,6 +134,20 @@ class ValveView(QWidget):
         self.loupe.window = None
         self._loupe_moved()
 
+    def loupe_view(self) -> list[float] | None:
+        """The part of the film shown: centre x, y and span in film pixels (kept with the dial)."""
+        if self._pixels is None:
+            return None
+        return [self.loupe.center[0], self.loupe.center[1], self.loupe.span]
+
+    def set_loupe_view(self, view: list[float] | None) -> None:
+        """Show the part of the film ``loupe_view`` gave (the dial then stands where it stood over it)."""
+        if self._pixels is None or not view or len(view) != 3 or not view[2] > 0:
+            return
+        self.loupe.center, self.loupe.span = (float(view[0]), float(view[1])), float(view[2])
+        self.loupe.zoom(1.0, self._square().width())  # within the loupe's limits
+        self._loupe_moved()
+
     def magnification(self) -> float:
         """Screen pixels per film pixel now."""
         return self.loupe.magnification(self._square().width())

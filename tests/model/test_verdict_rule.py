@@ -23,7 +23,7 @@ from valvereader.prediction import (
     distance_ratio,
     verdict_meaning,
 )
-from valvereader.training.openset import confident_shares, members_joined, quantile_rank, tightest_cap
+from valvereader.training.openset import confident_shares, members_joined, tightest_cap
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = VerdictThresholds(confident=0.93, unknown_confidence=0.5, ood_review=80.0, ood_unknown=225.0, between_ratio=0.87)
@@ -127,7 +127,7 @@ def test_confident_shares_follow_the_rule() -> None:
     assert shares[1][0] == float("inf") and shares[1][2] == pytest.approx(0.75)  # no cap: the unsure one only
 
 
-def test_members_joined_and_quantile_rank() -> None:
+def test_members_joined_puts_each_member_on_its_own_scale() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(10, 2, 201)
     b = 25.0 * a + 50.0  # the other member: the same images on its own scale
@@ -136,4 +136,3 @@ def test_members_joined_and_quantile_rank() -> None:
     assert np.quantile(joined, 0.9) == pytest.approx(1.0, abs=1e-9)  # 1 at the 90th percentile
     far = members_joined([a, b], [np.array([np.median(a) + 2 * (np.quantile(a, 0.9) - np.median(a))]), np.array([np.median(b)])])
     assert far[0] == pytest.approx(1.0)  # 2 on one member, 0 on the other
-    assert quantile_rank(np.arange(10.0), np.array([-1.0, 4.0, 100.0])).tolist() == [0.0, 0.5, 1.0]

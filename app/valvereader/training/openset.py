@@ -207,14 +207,6 @@ def mahalanobis_scorer(normalise: str = "l2") -> Callable[[np.ndarray, np.ndarra
 
 
 # --- the verdict's operating point ---------------------------------------------------------
-def quantile_rank(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Share of ``reference`` at or below each score (the empirical distribution function):
-    how a threshold of one network's score carries over to another's, as a quantile of each
-    network's own known validation crops."""
-    ordered = np.sort(np.asarray(reference, dtype=np.float64))
-    return np.searchsorted(ordered, np.asarray(scores, dtype=np.float64), side="right") / len(ordered)
-
-
 def members_joined(reference: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> np.ndarray:
     """One score from per-member scores of the same images: each member's score put on the scale
     of its own ``reference`` (known validation crops: 0 at their median, 1 at their 90th

@@ -27,12 +27,15 @@ MEMBERS = ("loco_scores_320.npz", "loco_scores_384.npz")  # the ensemble's two m
 KEEP_KNOWN = 0.90  # the share of known validation crops that must stay confident
 UNKNOWN_QUANTILE = 0.99  # ood_unknown: at most 1 % of the known validation crops called unknown by the score
 BETWEEN_SHARE = 0.02  # between_ratio: at most 2 % of the known validation crops called "between two catalogue valves"
+PREVIOUS_OPENSET = {"ood_review": 95.65132071979745, "ood_unknown": 225.223505910495}  # identifier 2.2.0 as first shipped
 QUANTILES = [round(q, 3) for q in np.arange(0.70, 0.995, 0.01)] + [1.0]
 PROTOCOL = (
     "Thresholds chosen on the validation part of docs/evaluation/identifier/split.json only, the test part read once "
     "afterwards. The probability thresholds (confident, unknown_confidence) are the card's, unchanged. "
     "ood_review, the cap on 'confident': the lowest open-set score under which at least 90 % of the known validation "
-    "crops, read through the program, stay confident. Its effect on unseen valve types is measured on the "
+    "crops, read through the program, stay confident (on the leave-one-class-out runs no cap keeps 90 % of the known "
+    "crops confident and lets 5 % or less of every unseen type through, so the known valves' floor sets it: any "
+    "tighter cap costs known valves, any looser one lets more unseen ones through). Its effect on unseen valve types is measured on the "
     "leave-one-class-out runs of docs/evaluation/loco_gpu_2.0.0 (each member of the ensemble trained from ImageNet for "
     "11 epochs without one valve): their backbones are not the shipped one, so the cap is carried over as a quantile "
     "of the known validation crops' scores (the shipped cap's share of known validation crops below it = the "
@@ -167,7 +170,8 @@ def select(runs_dir: Path, out: Path) -> dict:
     from valvereader.training.openset import tightest_cap
 
     card = ModelCard.load(ROOT / "weights/identifier.json")
-    old = card.thresholds
+    # the probability thresholds are the card's; the open-set ones compared with are 2.2.0's as first shipped
+    old = VerdictThresholds(card.thresholds.confident, card.thresholds.unknown_confidence, **PREVIOUS_OPENSET)
     val = dict(np.load(runs_dir / "shipped_validation.npz"))
     sure = val["confidence"] >= old.confident
     cap = tightest_cap(val["ood"], sure, KEEP_KNOWN)

@@ -63,7 +63,7 @@ def test_a_missing_file_for_the_window_is_a_usage_error_naming_it(window_calls, 
 def _run_without_qt_platform(env_changes: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env.update(env_changes)
-    return subprocess.run([sys.executable, "-m", "valvereader", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "valvereader", *argv], check=False, capture_output=True, text=True,
                           env=env, timeout=120, cwd=ROOT)
 
 
@@ -123,7 +123,7 @@ def _can_hide_libraries() -> bool:
         return False
     if not Path("/usr/lib/x86_64-linux-gnu/libxcb-icccm.so.4").exists():
         return False
-    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    return subprocess.run(["unshare", "-m", "true"], check=False, capture_output=True).returncode == 0
 
 
 @pytest.mark.skipif(not _can_hide_libraries(), reason="needs root, unshare and the xcb libraries to hide")
@@ -134,7 +134,7 @@ def test_missing_xcb_libraries_give_the_exact_apt_get_command(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["DISPLAY"] = UNUSED_DISPLAY  # the libraries are checked before the display answers
     done = subprocess.run(["unshare", "-m", "bash", str(script), sys.executable, "-m", "valvereader", str(SAMPLES)],
-                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+                          check=False, capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
     assert "\n" not in line and "libxcb-icccm.so.4" in line and "libxcb-keysyms.so.1" in line

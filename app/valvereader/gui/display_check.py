@@ -85,7 +85,7 @@ def missing_libraries(platform: str) -> list[str]:
     ldd = shutil.which("ldd")
     if ldd is not None:
         try:
-            listing = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20).stdout
+            listing = subprocess.run([ldd, str(plugin)], check=False, capture_output=True, text=True, timeout=20).stdout
         except (OSError, subprocess.SubprocessError):
             listing = ""
         missing += re.findall(r"^\s*(\S+)\s+=>\s+not found", listing, flags=re.MULTILINE)

@@ -1,4 +1,4 @@
-"""GPU benchmark (issue 7, item 5): latency, throughput and CPU/GPU agreement of the torch models.
+"""GPU benchmark: latency, throughput and CPU/GPU agreement of the torch models.
 
 Usage:
     PYTHONPATH=app python benchmarks/gpu.py --weights weights --out gpu.json [--device cuda]

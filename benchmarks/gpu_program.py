@@ -1,4 +1,4 @@
-"""The program on a GPU (issue 7, item 5): a film and a batch through ``Predictor``, side by side.
+"""The program on a GPU: a film and a batch through ``Predictor``, side by side.
 
 Usage (on a machine with CUDA, from the repository root):
     PYTHONPATH=app python benchmarks/gpu_program.py --out gpu_program.json [--weights weights]

@@ -1,4 +1,4 @@
-"""Performance benchmark (issue 7): the program against its own floor and the paper's way.
+"""Performance benchmark: the program against its own floor and the paper's way.
 
 Usage:  python benchmarks/run.py [--weights DIR] [--batch 200] [--memory-files 1000] [--quick]
 
@@ -160,7 +160,7 @@ def machine() -> str:
 
 
 def old_runtime_forward(predictor, loc_input, views, repeat: int) -> float:
-    """The same network passes as sessions were set up before issue 7: each session's pool
+    """The same network passes as sessions were set up before 2026-11-26: each session's pool
     spin-waiting for work, one identifier run per view."""
     from valvereader.model.runtime import OnnxBackend
 
@@ -290,9 +290,9 @@ def main() -> int:
          f"timed just before it: median {paired[1]:.2f} ×, quartiles {paired[0]:.2f}–{paired[2]:.2f} × over {len(paired_ratios)}"),
         ("One 2000×2500 DICOM: the same, preprocessing on one thread", f"{t_one_thread * 1000:.0f} ms",
          f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing and block means in two "
-         "halves at once; before the seventh session one thread)"),
+         "halves at once; one thread before 2026-11-26)"),
         ("One 2000×2500 DICOM: the same passes with the earlier runtime settings", f"{t_old_forward * 1000:.0f} ms",
-         "spinning ONNX Runtime pools, one run per identifier view (before issue 7)"),
+         "spinning ONNX Runtime pools, one run per identifier view (as before 2026-11-26)"),
         ("One 2000×2500 DICOM: beyond the networks", f"{(t_end - t_forward) * 1000:.0f} ms",
          f"load {t_load * 1000:.0f} ms, preprocess {t_prepare * 1000:.0f} ms, rest (open-set score, CAM, "
          f"heatmap, Python) " + (f"{rest * 1000:.0f} ms" if rest > 0.0005 else "within this run's noise (the parts' medians, "
@@ -375,7 +375,7 @@ def main() -> int:
         (f"Batch of {len(files)} DICOMs: the same in one stream", f"{len(files) / t_one:.1f} img/s",
          f"{t_floor / t_one * 100:.0f} % of the faster model-only row; predict_many before the streams: loading and preprocessing one thread ahead"),
         (f"Batch of {len(files)} DICOMs: only loading ahead", f"{len(files) / t_load_ahead:.1f} img/s",
-         f"{t_floor / t_load_ahead * 100:.0f} % of the faster model-only row; the loop `valvereader classify` ran before issue 7"),
+         f"{t_floor / t_load_ahead * 100:.0f} % of the faster model-only row; the loop `valvereader classify` ran before 2026-11-26"),
     ]
 
     # 4. the paper's pipeline: DICOM → JPEG on disk → read → resize → predict (same model)

@@ -327,7 +327,7 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
                 return None  # that report scores the L2-normalised features only
             values = [float(entry["mahalanobis_l2"]) for entry in doc["joined"].values()]
             epochs = "/".join(map(str, doc.get("epochs") or [])) or "some"
-            how = (f"the ensemble's own recipe: each of its {len(doc['sessions'])} members trained from ImageNet for {epochs} "
+            how = (f"the ensemble's own recipe: each of its {len(doc.get('members') or doc['sessions'])} members trained from ImageNet for {epochs} "
                    "epochs without the held-out valve, their pooled features joined as the ensemble joins them; "
                    "test-split crops of the seven known valves against the held-out valve's test-split crops")
             of = {"of": "ensemble"}

@@ -1,4 +1,4 @@
-"""Issue 7: the fast preprocessing equals the straightforward one.
+"""Speed: the fast preprocessing equals the straightforward one.
 
 Border crop from a strided sample plus refinement = the crop over every pixel (exactly); the
 resize reduced from the source region in place = PIL on a contiguous copy (within 1e-6: the

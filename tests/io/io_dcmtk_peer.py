@@ -1,4 +1,4 @@
-"""Compare valvereader.io.load with DCMTK's dcm2pnm rendering (issue 8.1 peer check).
+"""Compare valvereader.io.load with DCMTK's dcm2pnm rendering (a peer check).
 
 Used by test_io_dcmtk.py and, run as a script, prints the table recorded in
 docs/dicom-robustness.md:  python tests/io/io_dcmtk_peer.py ../shared/data/dicom-zoo

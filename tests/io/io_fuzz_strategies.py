@@ -1,4 +1,4 @@
-"""Hypothesis strategies that damage small valid DICOM files (issue 8.2).
+"""Hypothesis strategies that damage small valid DICOM files.
 
 Shared by tests/io/test_io_fuzz.py (few examples, in the suite) and tools/fuzz_dicom.py
 (thousands of examples, result recorded in docs/dicom-robustness.md).

@@ -1,4 +1,4 @@
-"""Peer check against DCMTK (issue 8.1): where both decode a zoo file, our displayed image
+"""Peer check against DCMTK: where both decode a zoo file, our displayed image
 correlates >= 0.99 with dcmj2pnm's rendering after resizing to a common size."""
 
 from __future__ import annotations

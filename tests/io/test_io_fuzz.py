@@ -1,4 +1,4 @@
-"""Property (issue 8.2): damaged DICOM files give a valid image or a typed InputError."""
+"""Property: damaged DICOM files give a valid image or a typed InputError."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real DICOM corpora (issue 8.1): every file loads with finite 0..1 pixels or raises a typed
+"""Real DICOM corpora: every file loads with finite 0..1 pixels or raises a typed
 InputError, each within a time limit."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7: uncompressed grey pixels are read in place, without pydicom's unused-bit copy, only
+"""Speed: uncompressed grey pixels are read in place, without pydicom's unused-bit copy, only
 when that copy would change nothing; the decoded values equal pydicom's own decode."""
 
 from __future__ import annotations

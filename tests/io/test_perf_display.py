@@ -1,4 +1,4 @@
-"""Issue 7: the fast grey pipeline (per-level table, gathered in chunks) gives the values of the
+"""Speed: the fast grey pipeline (per-level table, gathered in chunks) gives the values of the
 straightforward per-pixel float arithmetic, on 8/12/16-bit, signed and MONOCHROME1 data."""
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ def test_cuda_bf16_autocast_keeps_confident_classes(bench, models, inputs, cpu_r
 
 @needs_cuda
 def test_app_torch_backend_on_cuda_matches_cpu(models, inputs) -> None:
-    """The app's own runtime (CUDA graphs, TF32 off in cuDNN convolutions since the nineteenth
-    session: before, torch's default TF32 moved a located box by a pixel)."""
+    """The app's own runtime (CUDA graphs, TF32 off in cuDNN convolutions since 2026-11-27:
+    before, torch's default TF32 moved a located box by a pixel)."""
     pytest.importorskip("yaml")
     import numpy as np
 

@@ -1,4 +1,4 @@
-"""Issue 7: the fast prediction paths give the results of the plain ones.
+"""Speed: the fast prediction paths give the results of the plain ones.
 
 Preparing ahead (in a loader thread) = preparing inside predict; the batch generator = one
 predict per file, in order, errors passed on; the open-set score without BLAS = the matrix
@@ -187,7 +187,7 @@ def test_views_in_one_batch_equal_one_run_per_view(weights: Path, monkeypatch: p
 
 
 def test_onnx_sessions_do_not_spin(weights: Path) -> None:
-    """Spinning pools of the locator and identifier sessions fight for the cores (issue 7)."""
+    """Spinning pools of the locator and identifier sessions fight for the cores."""
     predictor = load_predictor(weights, device="cpu")
     options = predictor._identifier.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

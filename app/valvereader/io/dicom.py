@@ -422,7 +422,7 @@ class _BufferFile:
 # of a radiograph, which :func:`_load_native_grey` then views in the file buffer instead of
 # copying. Only that function parses this way. Anything else this large (a LUT of 32 Ki entries
 # or more, an ICC profile) is read from the same buffer when it is first used. At 4 MiB, as
-# before the twelfth session, a 1280 x 1024 image's 2.6 MB were copied into a new bytes object
+# before 2026-11-27, a 1280 x 1024 image's 2.6 MB were copied into a new bytes object
 # on every load (page faults included, about 5 ms of a 10 ms load here).
 _DEFER_BYTES = 1 << 16
 _NATIVE_LITTLE_ENDIAN = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)

@@ -45,7 +45,7 @@ _LEADING_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
 
 def quiet_pydicom() -> None:
     """Turn off pydicom's value validation on reading: its warnings and log lines quote the
-    offending value, which can be a patient's name or birth date (issue 8.5: no names in
+    offending value, which can be a patient's name or birth date (no names in
     logs). Loading never depends on those checks; idempotent and cheap."""
     from pydicom import config
 

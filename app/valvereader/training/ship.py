@@ -136,7 +136,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "duration": f"{seconds / 60:.0f} min of training ({epochs_done} epochs)",
             "command": "valvereader train (see config), then valvereader evaluate --run runs/identifier --out docs/evaluation/identifier "
                        "--linear-probe, then python -m valvereader.training.ship",
-            **_session_training(card, run, evaluation, version),
+            **_run_training(card, run, evaluation, version),
         },
         "data_attribution": DATA_ATTRIBUTION,
         "licence": "Weights: CC BY 4.0 (derived from the CC BY 4.0 csf-shuntvalves data; credit as in data_attribution). Code: MIT.",
@@ -378,7 +378,7 @@ def _recipe_command(recipe: str) -> str:
             f"(app/valvereader/training/recipes/{recipe}.json)")
 
 
-def _session_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
+def _run_training(card: dict, run: Path, evaluation: Path, version: str) -> dict:
     """What a run trained on composite regions (``valvereader train --recipe``) adds to the card's
     training entry: the composite regions it trained on, and the commands that made it."""
     extra = card.get("training_data")

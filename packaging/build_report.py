@@ -32,11 +32,13 @@ def mib(value: str) -> str:
 
 
 def render(v: dict[str, list[str]]) -> str:
-    one = lambda key, default="not run": v[key][-1] if v.get(key) else default  # noqa: E731
+    def one(key: str, default: str = "not run") -> str:
+        return v[key][-1] if v.get(key) else default
+
     rows = [("bundle folder `dist/ShuntValveReader/`", mib(one("folder_bytes", "0")))]
     if v.get("archive_bytes"):
-        rows.append((f"archive `{one('archive_name')}`", f"{mib(one('archive_bytes'))} (+ `.sha256`); "
-                     f"unpacks in {one('unpack_seconds', '?')} s"))
+        rows.append((f"archive `{one('archive_name')}`", (f"{mib(one('archive_bytes'))} (+ `.sha256`); "
+                                                          f"unpacks in {one('unpack_seconds', '?')} s")))
     else:
         rows.append(("archive", "not built (`--no-archive`)"))
     rows += [
@@ -48,8 +50,8 @@ def render(v: dict[str, list[str]]) -> str:
         ("without the workstation's optional libraries", one("optional_libs")),
         ("bundle self-test", one("selftest")),
         ("compressed DICOM, same image as the Python install", "; ".join(v.get("codec", [])) or "not run"),
-        ("`classify` on the samples", f"{one('classify_same')}; {one('classify_correct', 'no ground truth')}; "
-                                      f"{one('classify_seconds', '?')} s"),
+        ("`classify` on the samples", (f"{one('classify_same')}; {one('classify_correct', 'no ground truth')}; "
+                                       f"{one('classify_seconds', '?')} s")),
         ("nothing leaves the workstation", one("offline")),
     ]
     lines = [

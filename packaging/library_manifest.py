@@ -38,7 +38,7 @@ def debian_packages(paths: list[str]) -> dict[str, str]:
     for path in paths:
         for alias in (path, path.removeprefix("/usr") if path.startswith("/usr/lib") else "/usr" + path):
             candidates[alias] = path
-    out = subprocess.run(["dpkg", "-S", *candidates], capture_output=True, text=True).stdout
+    out = subprocess.run(["dpkg", "-S", *candidates], check=False, capture_output=True, text=True).stdout
     package_of: dict[str, str] = {}
     for line in out.splitlines():
         package, _, path = line.partition(": ")
@@ -47,7 +47,7 @@ def debian_packages(paths: list[str]) -> dict[str, str]:
     versions = {}
     if package_of:
         query = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", *set(package_of.values())],
-                               capture_output=True, text=True).stdout
+                               check=False, capture_output=True, text=True).stdout
         versions = dict(line.split(" ", 1) for line in query.splitlines() if " " in line)
     return {path: f"{package} {versions.get(package, '?')}" for path, package in package_of.items()}
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# The desktop bundle's build venv, pinned: written by packaging/lock.py, read by",
         "# packaging/build.sh (pip install --require-hashes --no-deps --only-binary :all:).",
-        f"# {datetime.now(timezone.utc):%Y-%m-%d}, CPython {platform.python_version()} "
-        f"{sys.platform} {platform.machine()}; pyproject.toml dependencies + the packaging extra,",
+        (f"# {datetime.now(UTC):%Y-%m-%d}, CPython {platform.python_version()} "
+         f"{sys.platform} {platform.machine()}; pyproject.toml dependencies + the packaging extra,"),
         "# versions as in the development install where it has them. Do not edit by hand.",
     ]
     missing = []

@@ -39,7 +39,7 @@ offline_check = _offline_check()
 
 def _works(*argv: str) -> bool:
     try:
-        return subprocess.run(list(argv), capture_output=True, timeout=30).returncode == 0
+        return subprocess.run(list(argv), check=False, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -71,21 +71,21 @@ def _verdict(tmp_path: Path, trace: Path) -> tuple[list[str], list[Path], str]:
 
 
 def test_network_attempts_reads_strace_lines():
-    lines = "\n".join([
+    sample = [
         '7597  connect(8, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.255.255.53")}, 16) = 0',
-        '7597  sendto(8, "\\211\\352\\1\\0\\6mobile\\6events"..., 50, MSG_NOSIGNAL, {sa_family=AF_INET6, '
-        'sin6_port=htons(443), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "2603:1030::1", &sin6_addr), '
-        'sin6_scope_id=0}, 28) = 50',
+        ('7597  sendto(8, "\\211\\352\\1\\0\\6mobile\\6events"..., 50, MSG_NOSIGNAL, {sa_family=AF_INET6, '
+         'sin6_port=htons(443), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "2603:1030::1", &sin6_addr), '
+         'sin6_scope_id=0}, 28) = 50'),
         '81  connect(3, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("127.0.0.53")}, 16) = 0',
         '82  connect(4, {sa_family=AF_INET, sin_port=htons(6000), sin_addr=inet_addr("127.0.0.1")}, 16) = 0',
-        '83  connect(5, {sa_family=AF_INET6, sin6_port=htons(8080), sin6_flowinfo=htonl(0), '
-        'inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, 28) = 0',
+        ('83  connect(5, {sa_family=AF_INET6, sin6_port=htons(8080), sin6_flowinfo=htonl(0), '
+         'inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, 28) = 0'),
         '84  connect(6, {sa_family=AF_UNIX, sun_path=@"/tmp/.X11-unix/X99"}, 20) = 0',
         '85  bind(7, {sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, 12) = 0',
         '86  bind(8, {sa_family=AF_INET, sin_port=htons(11112), sin_addr=inet_addr("0.0.0.0")}, 16) = 0',
         '87  sendto(9, "x", 1, 0, NULL, 0) = 1',
-    ])
-    found = offline_check.network_attempts(lines)
+    ]
+    found = offline_check.network_attempts("\n".join(sample))
     assert [line.split()[0] for line in found] == ["7597", "7597", "81", "86"]
 
 
@@ -102,7 +102,8 @@ def test_telemetry_files(tmp_path):
 def _traced(tmp_path: Path, argv: list[str], env: dict[str, str], seconds: int) -> subprocess.CompletedProcess:
     trace = tmp_path / "net.trace"
     command = _namespace() + offline_check.strace_command(trace) + ["timeout", "-s", "TERM", str(seconds)] + argv
-    return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=seconds + 60)
+    return subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=seconds + 60)
 
 
 @pytest.mark.slow
@@ -176,7 +177,8 @@ def test_window_reaches_nothing_and_names_its_class(tmp_path):
                                                  sys.executable, "-m", "valvereader", "view", str(SAMPLE)]
     command = _namespace() + ["xvfb-run", "-a", "-s", "-nolisten tcp -screen 0 1600x1000x24",
                               "bash", str(script), str(trace), str(seconds), str(windows)] + app
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=seconds + 90)
+    result = subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=seconds + 90)
     network, files, text = _verdict(tmp_path, trace)
     assert text, f"strace wrote nothing: {result.stderr[-2000:]}"
     assert network == [], network
@@ -185,7 +187,7 @@ def test_window_reaches_nothing_and_names_its_class(tmp_path):
     listing = windows.read_text()
     classes = set(re.findall(r'\("([^"]*)" "([^"]*)"\)', listing))
     desktop = (PACKAGING / "valvereader.desktop").read_text()
-    wm_class = re.search(r"^StartupWMClass=(.+)$", desktop, re.M).group(1)
+    wm_class = re.search(r"^StartupWMClass=(.+)$", desktop, re.MULTILINE).group(1)
     assert any(wm_class in pair for pair in classes), (wm_class, classes, result.stderr[-2000:])
 
 

@@ -112,3 +112,20 @@ def test_a_recipe_without_its_data_folder_is_refused(tmp_path: Path, capsys) -> 
 
     assert main(["train", "--recipe", "identifier-2.2.0", "--out", str(tmp_path / "run")]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_a_card_of_a_recipes_members_names_the_recipe() -> None:
+    from valvereader.training.ship import _ensemble_training, _lineage_line
+
+    def member(size: int, recipe: str) -> dict:
+        extra = {"real_crops_train": 1090, "composite_regions_train": 4358, "composite_regions_per_epoch": 1090,
+                 "composites": "...", "recipe": recipe}
+        return {"arch": "efficientnet_lite0", "input_size": size, "source": f"runs/r/member_{size}",
+                "training": {"config": {"epochs": 30, "max_lr": 1e-3}, "hardware": "GPU", "training_data": extra}}
+
+    card = {"input_size": 384, "member_runs": [member(320, "identifier-2.2.0"), member(384, "identifier-2.2.0")]}
+    training = _ensemble_training(card, Path("runs/r/ensemble"), Path("runs/r/evaluation"), "2.2.0")
+    assert training["reproduce"].startswith("valvereader train --recipe identifier-2.2.0 ")
+    assert "recipes/identifier-2.2.0.json" in _lineage_line(training)
+    mixed = {"input_size": 384, "member_runs": [member(320, "identifier-2.2.0"), member(384, "other")]}
+    assert "reproduce" not in _ensemble_training(mixed, Path("e"), Path("v"), "2.2.0")

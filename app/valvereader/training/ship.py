@@ -472,6 +472,8 @@ def _lineage_line(training: dict) -> str:
     text = f"- Lineage: {lineage}\n" if lineage else ""
     if training.get("reshipped"):
         text += f"- Shipped again: {training['reshipped']}.\n"
+    if training.get("reproduce"):
+        text += f"- Recipe: {training['reproduce']}; docs/training.md.\n"
     return text
 
 

@@ -115,7 +115,8 @@ def test_a_recipe_without_its_data_folder_is_refused(tmp_path: Path, capsys) -> 
 
 
 def test_a_card_of_a_recipes_members_names_the_recipe() -> None:
-    from valvereader.training.ship import _ensemble_training, _lineage_line
+    from valvereader.training.card_markdown import _lineage_line
+    from valvereader.training.ship import _ensemble_training
 
     def member(size: int, recipe: str) -> dict:
         extra = {"real_crops_train": 1090, "composite_regions_train": 4358, "composite_regions_per_epoch": 1090,

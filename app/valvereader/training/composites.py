@@ -78,7 +78,8 @@ def box_jitter(box, rng: np.random.Generator):
     s = float(np.exp(rng.normal(0, 0.12)))
     cx, cy = box.center
     half_w, half_h = box.width * s / 2, box.height * s / 2
-    return Box(int(round(cx + dx - half_w)), int(round(cy + dy - half_h)), int(round(cx + dx + half_w)), int(round(cy + dy + half_h)))
+    x0, y0, x1, y1 = (float(v) for v in (cx + dx - half_w, cy + dy - half_h, cx + dx + half_w, cy + dy + half_h))
+    return Box(round(x0), round(y0), round(x1), round(y1))
 
 
 def fit_to_film(crop: np.ndarray, film: tuple[int, int] = PASTED_FILM) -> np.ndarray:

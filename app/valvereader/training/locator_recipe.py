@@ -61,7 +61,13 @@ def train_locator(spec: dict, work: Path, device: str, max_steps: int | None = N
     import torch.nn.functional as F
 
     from ..model.locator_net import LocatorNet
-    from .locator import box_metrics, centre_targets, choose_min_score, decode_fractions, locator_loss
+    from .locator import (
+        box_metrics,
+        centre_targets,
+        choose_min_score,
+        decode_fractions,
+        locator_loss,
+    )
     from .train import one_cycle_lr
 
     torch_device = torch.device(device)
@@ -142,7 +148,7 @@ def train_locator(spec: dict, work: Path, device: str, max_steps: int | None = N
     if best_state is not None:
         model.load_state_dict(best_state)
     result = {"history": history, "epochs_planned": epochs, "epochs_done": len(history), "steps": step,
-              "train": int(len(train_idx)), "validation": int(len(val_idx)), "held_out_test_composites": int(len(test_idx)),
+              "train": len(train_idx), "validation": len(val_idx), "held_out_test_composites": len(test_idx),
               "input_size": int(images.shape[-1]), "lr": lr}
     if len(val_idx):
         predicted, scores = predict(val_idx)

@@ -30,7 +30,7 @@ def _log(text: str) -> None:
 def regions_per_epoch(real: int, pool: int, ratio: float) -> int:
     """Composite regions an epoch draws (without replacement): ``ratio`` × the real crops, at
     most the whole pool."""
-    return min(pool, int(round(max(0.0, ratio) * real)))
+    return min(pool, round(max(0.0, ratio) * real))
 
 
 def member_items(meta: dict, phantom_regions: bool = False) -> dict[str, np.ndarray]:
@@ -128,9 +128,9 @@ def train_member(member: dict, recipe: dict, work: Path, class_ids: list[str], d
         if len(idx):
             logits = _logits(model, array, idx, torch_device, amp)
             pred, true = logits.argmax(1), lab[idx]
-            metrics[key] = {"n": int(len(idx)), "accuracy": float(np.mean(pred == true)), "macro_f1": macro_f1(true, pred, num_classes)}
+            metrics[key] = {"n": len(idx), "accuracy": float(np.mean(pred == true)), "macro_f1": macro_f1(true, pred, num_classes)}
     result = {"name": member["name"], "arch": member["arch"], "size": size, "epochs": epochs, "epochs_done": len(history),
-              "steps": step, "history": history, "train_real": int(len(train_real)), "train_regions": int(len(train_reg)),
+              "steps": step, "history": history, "train_real": len(train_real), "train_regions": len(train_reg),
               "per_epoch_regions": per_epoch_regions, "optimiser": opt, "augment": augment_config.as_dict(),
               "amp": "bf16" if amp else "none", "seconds": round(time.time() - began_all, 1), "metrics": metrics}
     return model.cpu(), result

@@ -130,3 +130,17 @@ def test_a_card_of_a_recipes_members_names_the_recipe() -> None:
     assert "recipes/identifier-2.2.0.json" in _lineage_line(training)
     mixed = {"input_size": 384, "member_runs": [member(320, "identifier-2.2.0"), member(384, "other")]}
     assert "reproduce" not in _ensemble_training(mixed, Path("e"), Path("v"), "2.2.0")
+
+
+@pytest.mark.slow
+def test_the_locator_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> None:
+    from valvereader.cli import main
+
+    data = _crops(tmp_path / "crops")
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "locator-2.0", "--data", str(data), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    card = json.loads((out / "locator" / "locator.json").read_text(encoding="utf-8"))
+    assert card["input_size"] == 64 and (out / "locator" / "locator.onnx").is_file()
+    assert 0.05 <= card["thresholds"]["min_score"] <= 0.3
+    meta = json.loads((out / "work" / "meta.json").read_text(encoding="utf-8"))
+    assert "phantom" in meta["locator_kind"] and "composite" in meta["locator_kind"]

@@ -1,0 +1,136 @@
+"""Identifier training regions cut from real skull radiographs with real valve crops blended in.
+
+The identifier reads a valve on a whole film through a region: the located (or the reader's)
+box made square × the locator card's ``crop_scale`` and clipped to the film, then the
+identifier's Preprocess (border crop, squish-resize). Regions cut here are cut the same way
+from films of :mod:`valvereader.phantoms.realfilm` (train-split backgrounds × train-split
+crops, valves 15-45 mm at the background's pixel spacing, every file format's round trip as the
+loader sees it), so that a member can be fine-tuned on valves in real-film context.
+
+    python -m valvereader.training.film_regions --backgrounds ../shared/data/skull-radiographs \\
+        --crops ../shared/data/csf-shuntvalves --split docs/evaluation/identifier/split.json \\
+        --out runs/film_regions --per-background 4
+
+Each film gives two regions: its true box squared at ``crop_scale`` (variant 0, what the
+program reads through the true box) and a jittered box (centre ± 8 %, scale × exp(N(0, 0.12)),
+as the composite regions) squared at ``crop_scale`` × U(1.0, 1.25) (variant 1, a located box's
+looser fit). Written as ``film_regions_{size}.npy`` (uint8, N × size × size) and
+``film_regions.json`` (label, variant, background, source crop, valve size per region).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry import Box
+from ..preprocess import Preprocess
+
+JITTER_SQUARE = (1.0, 1.25)  # a jittered box's square, × crop_scale
+FORMAT_WEIGHTS = (0.3, 0.2, 0.25, 0.25)  # as realfilm.write_films draws them
+
+
+def cut_region(pixels: np.ndarray, box: Box, crop_scale: float, size: int) -> np.ndarray:
+    """The region the program reads for ``box`` on a film (``Predictor._predict_region``): the
+    box clipped to the film, made square × ``crop_scale`` (at least 32 px), clipped again, then
+    the identifier's Preprocess at ``size``; uint8 (0..255).
+
+    Raises:
+        ValueError: the box lies outside the film.
+    """
+    clipped = box.clip(pixels.shape)
+    if clipped.width <= 0 or clipped.height <= 0:
+        raise ValueError(f"the box {box.as_tuple()} lies outside the film ({pixels.shape[1]} x {pixels.shape[0]} px)")
+    square = clipped.square(crop_scale, minimum=32).clip(pixels.shape)
+    prepared = Preprocess(size, 0.02, True)(pixels, square)
+    return np.round(prepared.pixels * 255).astype(np.uint8)
+
+
+def film_boxes(box: Box, crop_scale: float, rng: np.random.Generator) -> list[tuple[Box, float]]:
+    """The two regions' (box, square scale) of one film: the true box at ``crop_scale``, and a
+    jittered box at ``crop_scale`` × U(1.0, 1.25)."""
+    from .composites import box_jitter
+
+    return [(box, crop_scale), (box_jitter(box, rng), crop_scale * float(rng.uniform(*JITTER_SQUARE)))]
+
+
+def locator_crop_scale(locator_card: Path) -> float:
+    """The crop scale the predictor reads located boxes at (the locator card's, 1.6 without one)."""
+    try:
+        data = json.loads(Path(locator_card).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 1.6
+    return float(data.get("crop_scale") or 1.6)
+
+
+def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out: Path, per_background: int, seed: int,
+                      sizes: list[int], crop_scale: float, part: str = "train", class_ids: list[str] | None = None) -> dict:
+    """Films of ``part`` backgrounds × ``part`` crops (``realfilm.films``, no negatives), each read
+    back through a file format's round trip, cut into two regions at every size. Returns (and
+    writes) the metadata."""
+    from ..catalogue import VALVE_IDS
+    from ..phantoms.realfilm import FORMATS, crops_by_part, films, read_split, roundtrip
+
+    class_ids = list(class_ids or VALVE_IDS)
+    names = read_split()[part]
+    crops = crops_by_part(crops_dir, split_json)[part]
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[int, list[np.ndarray]] = {size: [] for size in sizes}
+    meta: dict = {"label": [], "variant": [], "background": [], "source_crop": [], "valve_mm": [], "format": [], "scale": []}
+    began = time.time()
+    for i, (film, rng) in enumerate(films(backgrounds, names, crops, per_background, seed, negatives=0)):
+        if film.box is None:
+            continue
+        fmt = str(rng.choice(FORMATS, p=list(FORMAT_WEIGHTS)))
+        reverse = fmt in ("png", "jpeg") and rng.random() < 0.15
+        pixels = roundtrip(film.pixels, fmt, rng, reverse).astype(np.float32)
+        for variant, (box, scale) in enumerate(film_boxes(film.box, crop_scale, rng)):
+            try:
+                cut = {size: cut_region(pixels, box, scale, size) for size in sizes}
+            except ValueError:
+                continue
+            for size in sizes:
+                arrays[size].append(cut[size])
+            meta["label"].append(class_ids.index(film.truth["valve_id"]))
+            meta["variant"].append(variant)
+            meta["background"].append(film.truth["background"])
+            meta["source_crop"].append(film.truth["source_crop"])
+            meta["valve_mm"].append(float(film.truth["valve_mm"]))
+            meta["format"].append(fmt)
+            meta["scale"].append(round(scale, 4))
+        if (i + 1) % 100 == 0:
+            print(f"{i + 1} films cut ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
+    for size in sizes:
+        np.save(out / f"film_regions_{size}.npy", np.stack(arrays[size]) if arrays[size] else np.zeros((0, size, size), np.uint8))
+    meta.update(part=part, per_background=per_background, seed=seed, crop_scale=crop_scale, sizes=sizes,
+                backgrounds=len(names), crops=len(crops), class_ids=class_ids, seconds=round(time.time() - began, 1))
+    (out / "film_regions.json").write_text(json.dumps(meta), encoding="utf-8")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_regions", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backgrounds", type=Path, required=True, help="the skull-radiograph folder (manifest.csv)")
+    parser.add_argument("--crops", type=Path, required=True, help="the crop folder (class folders)")
+    parser.add_argument("--split", type=Path, required=True, help="the identifier's split.json")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--per-background", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=101)
+    parser.add_argument("--sizes", default="320,384")
+    parser.add_argument("--part", default="train", choices=("train", "validation"))
+    parser.add_argument("--locator-card", type=Path, default=Path("weights/locator.json"),
+                        help="whose crop_scale the regions are squared at (the predictor's)")
+    args = parser.parse_args(argv)
+    meta = make_film_regions(args.backgrounds, args.crops, args.split, args.out, args.per_background, args.seed,
+                             [int(s) for s in args.sizes.split(",")], locator_crop_scale(args.locator_card), args.part)
+    print(f"{len(meta['label'])} regions from {meta['backgrounds']} backgrounds written to {args.out} ({meta['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

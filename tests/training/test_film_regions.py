@@ -1,0 +1,116 @@
+"""Regions of real-film training: cut as the program reads a box on a film (the box squared at
+the locator card's crop scale, clipped, the identifier's Preprocess), and the fine-tune's
+frozen layers. Synthetic films only; nothing from ../shared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from valvereader.geometry import Box
+from valvereader.preprocess import Preprocess
+from valvereader.radiograph import Radiograph, RadiographMeta
+from valvereader.training.film_regions import (
+    JITTER_SQUARE,
+    cut_region,
+    film_boxes,
+    locator_crop_scale,
+)
+
+
+def _film(shape=(300, 240), seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    film = (0.3 + 0.1 * rng.random(shape)).astype(np.float32)
+    film[120:150, 100:140] = 0.95  # a bright "valve" at box (100, 120, 140, 150)
+    return film
+
+
+class _Read(Exception):
+    """Carries what the predictor handed to the identifier."""
+
+
+def _program_region(pixels: np.ndarray, box: Box, crop_scale: float, size: int) -> tuple[Box, np.ndarray]:
+    """The square and the prepared input the program's predictor reads for a reader's box
+    (Predictor._predict_region, stopped where it hands the region to the identifier)."""
+    from valvereader.predict import Predictor, _Prepare
+
+    predictor = object.__new__(Predictor)
+    predictor.crop_scale = crop_scale
+    predictor._identify = Preprocess(size, 0.02, True)
+
+    def identify(radiograph, square, prepare):
+        raise _Read(square, prepare(predictor._identify, square).pixels)
+
+    predictor.identify = identify
+    radiograph = Radiograph(pixels, RadiographMeta(source="synthetic"))
+    with pytest.raises(_Read) as caught:
+        predictor._predict_region(radiograph, box, _Prepare(radiograph), with_heatmap=False, heatmap_max_side=None)
+    return caught.value.args
+
+
+@pytest.mark.parametrize("crop_scale", [1.0, 1.25, 1.6])
+@pytest.mark.parametrize("box", [Box(100, 120, 140, 150), Box(0, 5, 30, 60), Box(220, 280, 260, 320)])
+def test_a_region_is_cut_as_the_predictor_reads_a_box_on_a_film(box: Box, crop_scale: float) -> None:
+    pixels = _film()
+    square, prepared = _program_region(pixels, box, crop_scale, 64)
+    cut = cut_region(pixels, box, crop_scale, 64)
+    assert cut.dtype == np.uint8 and cut.shape == (64, 64)
+    np.testing.assert_array_equal(cut, np.round(prepared * 255).astype(np.uint8))
+    clipped = box.clip(pixels.shape)
+    assert square == clipped.square(crop_scale, minimum=32).clip(pixels.shape)
+
+
+def test_the_true_box_region_is_the_box_squared_around_its_centre() -> None:
+    pixels = _film()
+    # 40 x 30 box centred at (120, 135): its square at 1.0 is 40 x 40, rows 115..155.
+    cut = cut_region(pixels, Box(100, 120, 140, 150), 1.0, 40)
+    expected = np.round(Preprocess(40, 0.02, True)(pixels, Box(100, 115, 140, 155)).pixels * 255).astype(np.uint8)
+    np.testing.assert_array_equal(cut, expected)
+    # The bright valve fills the middle rows (120..150 of 115..155) and all columns.
+    assert cut[20, 20] > 200 and cut[2, 20] < 150 and cut[38, 20] < 150
+
+
+def test_a_box_off_the_film_is_refused() -> None:
+    with pytest.raises(ValueError, match="outside the film"):
+        cut_region(_film(), Box(500, 500, 540, 540), 1.0, 32)
+
+
+def test_each_film_gives_its_true_box_and_a_looser_jittered_box() -> None:
+    rng = np.random.default_rng(0)
+    scales = []
+    for _ in range(50):
+        (true_box, true_scale), (jittered, scale) = film_boxes(Box(100, 120, 140, 150), 1.0, rng)
+        assert true_box == Box(100, 120, 140, 150) and true_scale == 1.0
+        scales.append(scale)
+        assert abs(jittered.center[0] - 120) < 20 and abs(jittered.center[1] - 135) < 20
+    assert JITTER_SQUARE[0] <= min(scales) and max(scales) <= JITTER_SQUARE[1]
+    assert max(scales) - min(scales) > 0.1
+
+
+def test_the_crop_scale_is_the_locator_cards_as_the_predictor_takes_it(tmp_path: Path) -> None:
+    card = tmp_path / "locator.json"
+    card.write_text(json.dumps({"crop_scale": 1.0}), encoding="utf-8")
+    assert locator_crop_scale(card) == 1.0
+    card.write_text(json.dumps({"name": "locator"}), encoding="utf-8")
+    assert locator_crop_scale(card) == 1.6  # the predictor's default without one
+    assert locator_crop_scale(tmp_path / "missing.json") == 1.6
+
+
+def test_the_fine_tune_leaves_the_stem_and_the_early_blocks_as_shipped() -> None:
+    pytest.importorskip("torch")
+    from valvereader.model.architectures import build_model
+    from valvereader.training.film_finetune import cosine_lr, frozen_names
+
+    model = build_model("efficientnet_lite0", 8, pretrained=False)
+    frozen = set(frozen_names(model, 8))
+    names = [name for name, _ in model.named_parameters()]
+    assert any("_conv_stem" in n for n in frozen)
+    assert all(n in frozen for n in names if "._blocks.7." in n or "._blocks.0." in n)
+    assert not any("._blocks.8." in n or "._blocks.15." in n or n.startswith("classifier") or "_conv_head" in n for n in frozen)
+    # A warm-up, then a decay to 5 % of the peak.
+    total = 100
+    lrs = [cosine_lr(s, total, 2e-4) for s in range(total)]
+    assert lrs[0] < lrs[4] == pytest.approx(2e-4) and lrs[-1] < 0.1 * 2e-4 and lrs[-1] >= 0.05 * 2e-4

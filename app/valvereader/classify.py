@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
     "box_x0", "box_y0", "box_x1", "box_y1", "box_source", "model", "ood_score", "verdict_reason",
-    "smoothed",
+    "smoothed", "locator_score",
 ]
 BOX_COLUMNS = ("path", "box_x0", "box_y0", "box_x1", "box_y1")
 EPILOG = (
-    "Columns: the file, ok or error, the valve named and the numbers behind it, the region read "
+    "Columns: the file, ok or error, the valve named and the numbers behind it (verdict confident, review, "
+    "unknown, or no_valve: nothing on the film looked enough like a valve, or the file is not a plain "
+    "X-ray; then predicted and the box are empty), the region read "
     "(box_x0..box_y1, image pixels, end-exclusive) and box_source: 'reader' where the region came "
     "from --boxes (on error rows too), 'located' where the program found the valve's box itself, "
     "'attention' where it found no box and read the whole image (the box is then where the model "
@@ -205,12 +207,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def prediction_row(path: Path, prediction) -> dict[str, object]:
-    box = prediction.box
+    no_valve = prediction.verdict.value == "no_valve"  # nothing named: no valve, no box
+    box = None if no_valve else prediction.box
     row: dict[str, object] = {
         "path": str(path),
         "status": "ok",
         "error": "",
-        "predicted": prediction.predicted,
+        "predicted": prediction.named,
         "confidence": f"{prediction.confidence:.4f}",
         "entropy": f"{prediction.entropy:.4f}",
         "margin": f"{prediction.margin:.4f}",
@@ -219,13 +222,15 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
         "box_y0": box.y0 if box else "",
         "box_x1": box.x1 if box else "",
         "box_y1": box.y1 if box else "",
-        "box_source": prediction.box_source if prediction.box_source in ("reader", "located", "attention") else "",
+        "box_source": prediction.box_source if prediction.box_source in ("reader", "located", "attention") and not no_valve else "",
         "model": prediction.model,
         # (higher = less like the training valves) and the rule that gave the verdict
         "ood_score": "" if prediction.ood_score is None else f"{prediction.ood_score:.4f}",
         "verdict_reason": prediction.verdict_reason,
         # "yes": the view read was noisier than any training image and was blurred first
         "smoothed": "yes" if prediction.smoothed else "",
+        # the locator's peak score of the region read (how valve-like the locator found it)
+        "locator_score": "" if prediction.locator_score is None else f"{prediction.locator_score:.4f}",
     }
     for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
         row[f"p_{valve_id}"] = f"{float(p):.5f}"

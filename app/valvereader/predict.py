@@ -366,10 +366,12 @@ class Predictor:
         pipeline = "locate+identify"
         if chosen is None:  # nothing located: the whole image is read
             chosen, pipeline = whole_view, "whole-image"
-        elif whole_view is not None and self._strangeness(whole_view[3]) < self._strangeness(chosen[3]) - self.located_margin:
-            # The whole image looks more like the training crops (a crop around a valve); the
+        elif whole_view is not None:
+            # The whole image may look more like the training crops (a crop around a valve); the
             # located view wins ties and small differences (the card's located_margin).
-            chosen, pipeline = whole_view, "whole-image"
+            located_strangeness = self._strangeness(chosen[3])
+            if self._strangeness(whole_view[3]) < located_strangeness - self.located_margin:
+                chosen, pipeline = whole_view, "whole-image"
         view, located, prepared_view, outputs, _ = chosen  # type: ignore[misc]
         prediction = self._finish(shape, prepared_view, outputs, located, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline

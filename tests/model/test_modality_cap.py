@@ -1,5 +1,5 @@
-"""A file whose DICOM modality is not a plain X-ray (CT, MR, ...) never gets a "confident"
-verdict: the model was trained on plain radiographs only."""
+"""A file whose DICOM modality is not a plain X-ray (CT, MR, ...) gets no valve name at all:
+the model was trained on plain radiographs only."""
 
 from __future__ import annotations
 
@@ -28,14 +28,13 @@ def _prediction(verdict: Verdict, reason: str) -> Prediction:
 
 
 @pytest.mark.parametrize("modality", ["CT", "MR", " ct ", "US", "NM", "PT"])
-def test_cross_sectional_and_other_non_x_ray_files_are_at_best_needs_review(modality: str) -> None:
-    capped = cap_for_modality(_prediction(Verdict.CONFIDENT, REASON_SURE), modality)
-    assert capped.verdict is Verdict.REVIEW and capped.verdict_reason == REASON_NOT_RADIOGRAPH
-    text = verdict_meaning(capped)
-    assert "not a plain X-ray" in text and "guess" in text
-    # "unknown valve" says more than "needs review": it stays
-    unknown = cap_for_modality(_prediction(Verdict.UNKNOWN, REASON_UNLIKE_TRAINING), modality)
-    assert unknown.verdict is Verdict.UNKNOWN and unknown.verdict_reason == REASON_UNLIKE_TRAINING
+def test_cross_sectional_and_other_non_x_ray_files_name_no_valve(modality: str) -> None:
+    for verdict, reason in ((Verdict.CONFIDENT, REASON_SURE), (Verdict.UNKNOWN, REASON_UNLIKE_TRAINING)):
+        capped = cap_for_modality(_prediction(verdict, reason), modality)
+        assert capped.verdict is Verdict.NO_VALVE and capped.verdict_reason == REASON_NOT_RADIOGRAPH
+        assert capped.named == ""
+        text = verdict_meaning(capped)
+        assert "Not a radiograph of the kind the model reads" in text and "no valve is named" in text
 
 
 @pytest.mark.parametrize("modality", ["CR", "DX", "RF", "XA", "OT", "SC", "", None])
@@ -55,7 +54,7 @@ def test_the_predictor_caps_a_ct_file_it_would_call_confident(tmp_path: Path) ->
     assert plain.verdict is Verdict.CONFIDENT  # these thresholds call everything confident
     radiograph.meta.modality = "CT"
     ct = predictor.predict(radiograph, with_heatmap=False)
-    assert ct.verdict is Verdict.REVIEW and ct.verdict_reason == REASON_NOT_RADIOGRAPH
+    assert ct.verdict is Verdict.NO_VALVE and ct.verdict_reason == REASON_NOT_RADIOGRAPH and ct.named == ""
     np.testing.assert_array_equal(ct.probabilities, plain.probabilities)  # the numbers are the model's
     results = list(predictor.predict_many([radiograph], load=lambda r: r))  # and so does a batch
-    assert results[0][2].verdict is Verdict.REVIEW
+    assert results[0][2].verdict is Verdict.NO_VALVE

@@ -145,6 +145,59 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
     }
 
 
+def _group_metrics(pairs: list[tuple[dict, dict]]) -> dict[str, float | int]:
+    """Metrics of (truth row, classify row) pairs (see ``evaluate``)."""
+    valve = [(t, r) for t, r in pairs if t["kind"] == "valve"]
+    free = [(t, r) for t, r in pairs if t["kind"] != "valve"]
+    hit = [_holds(_row_box(r), _box(t)) for t, r in valve]
+    right = [r["predicted"] == t["valve_id"] for t, r in valve]
+    confident = [r["verdict"] == "confident" for _, r in valve]
+    right_confident = [ok for ok, c in zip(right, confident) if c]
+    out: dict[str, float | int] = {"films_with_valve": len(valve), "films_without_valve": len(free)}
+    if valve:
+        out.update(box_hit=float(np.mean(hit)), named_right=float(np.mean(right)), confident=float(np.mean(confident)),
+                   right_when_confident=float(np.mean(right_confident)) if right_confident else float("nan"),
+                   no_valve_on_valve_films=float(np.mean([r["verdict"] == "no_valve" for _, r in valve])))
+    if free:
+        out.update(no_valve_on_valve_free=float(np.mean([r["verdict"] == "no_valve" for _, r in free])),
+                   confident_on_valve_free=int(sum(r["verdict"] == "confident" for _, r in free)))
+    return out
+
+
+def _row_box(row: dict) -> tuple[int, ...] | None:
+    if row.get("box_x0", "") == "":
+        return None
+    return tuple(int(float(row[k])) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
+
+
+def _size_bin(row: dict) -> str:
+    if row.get("valve_mm", "") == "":
+        return "no valve"
+    mm = float(row["valve_mm"])
+    return "15-25 mm" if mm < 25 else "25-35 mm" if mm < 35 else "35-45 mm"
+
+
+def evaluate(truth_csv: Path, results_csv: Path) -> dict:
+    """Whole-film metrics of a ``valvereader classify`` CSV against a film ground truth: box hit
+    (the valve's centre inside the box), named right, confident, right when confident, "no
+    valve" on films with and without a valve; overall and by site, size, format (DICOM
+    MONOCHROME1 is the reversed stored polarity), reversed image files, mirrored films and
+    films whose edge cuts the valve."""
+    truth = {Path(r["path"]).name: r for r in _truth_rows(truth_csv, None, "")}
+    with Path(results_csv).open(newline="", encoding="utf-8") as handle:
+        results = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+    pairs = [(t, results[name]) for name, t in truth.items() if name in results and results[name].get("status") == "ok"]
+    report: dict = {"overall": _group_metrics(pairs), "errors": len(truth) - len(pairs)}
+    for key, value in (("site", lambda t: t.get("site") or "no valve"), ("size", _size_bin), ("format", lambda t: t["format"]),
+                       ("reversed", lambda t: t["reversed"]), ("mirrored", lambda t: t["mirrored"]),
+                       ("edge_cut", lambda t: t["edge_cut"])):
+        groups: dict[str, list] = {}
+        for t, r in pairs:
+            groups.setdefault(value(t), []).append((t, r))
+        report[f"by_{key}"] = {name: _group_metrics(group) for name, group in sorted(groups.items())}
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_rule", description=__doc__.split("\n")[0])
     steps = parser.add_subparsers(dest="step", required=True)
@@ -161,7 +214,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     choose.add_argument("--crops", type=Path, required=True)
     choose.add_argument("--specificity", type=float, default=0.95)
     choose.add_argument("--precision", type=float, default=0.99)
+    measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
+    measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
+    measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
+    measure.add_argument("--out", type=Path, help="JSON file for the report")
     args = parser.parse_args(argv)
+    if args.step == "evaluate":
+        report = evaluate(args.csv, args.results)
+        text = json.dumps(report, indent=1)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text + "\n")
+        print(json.dumps(report["overall"], indent=1))
+        return 0
     if args.step == "collect":
         rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)
         args.out.parent.mkdir(parents=True, exist_ok=True)

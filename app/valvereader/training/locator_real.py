@@ -187,6 +187,50 @@ def train(config: RealLocatorConfig, train_set: PreparedSet, val_set: PreparedSe
     return model.eval()
 
 
+BACKGROUND_CREDIT = {
+    "dataset": "ISBI 2015 cephalometric challenge radiographs (300 lateral skull radiographs, no valve)",
+    "source": "Tri-Service General Hospital, Taiwan; released by the challenge organisers for research",
+    "papers": [
+        ("C.-W. Wang et al., A benchmark for comparison of dental radiography analysis algorithms, Medical Image Analysis 31 "
+        "(2016) 63-76, doi:10.1016/j.media.2016.02.004"),
+        ("C.-W. Wang et al., Evaluation and comparison of anatomical landmark detection methods for cephalometric X-ray "
+        "images: a grand challenge, IEEE TMI 34(9), 2015"),
+    ],
+    "licence": "none stated; research use only",
+    "use": "backgrounds of training films (train split of realfilm_split.csv) and whole valve-free films as negatives",
+}
+
+
+def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: str, extra_metrics: dict | None = None) -> Path:
+    """Write the best epoch of ``run`` as a locator card (``out``/locator.*) with its
+    verification rule (``training.film_rule fit``), history and data credits."""
+    from ..model.locator_net import load_locator
+    from .attribution import DATASET_CREDIT
+    from .locator import INTENDED_USE, LocatorConfig, write_card
+
+    state = json.loads((run / STATE).read_text())
+    config = RealLocatorConfig(**state["config"])
+    model = load_locator(run / BEST)
+    rule = {k: v for k, v in verification.items() if k != "validation"}
+    metrics = {"training_history": state["history"], "verification_validation": verification.get("validation", {}),
+               **(extra_metrics or {})}
+    extra = {
+        "version": version,
+        "thresholds": {"min_score": float(rule.get("min_score", 0.05))},
+        "verification": rule,
+        "crop_scale": crop_scale,
+        "training": {**asdict(config), "recipe": "python -m valvereader.training.locator_real train (see docs/training.md)",
+                     "frozen": "stem and blocks 0-4 at the starting locator's weights; blocks 5-10 and heads trained"},
+        "data": {"train": f"{len(json.loads((run / STATE).read_text())['history'])} epochs over films made from the train "
+                          "split of realfilm_split.csv with train-split crops, plus valve-free films"},
+        "data_attribution": {"valve_crops": DATASET_CREDIT, "backgrounds": BACKGROUND_CREDIT},
+        "intended_use": INTENDED_USE,
+        "licence": "Research use only: trained on radiographs released for research without a stated licence, and on the "
+                   "CC BY 4.0 csf-shuntvalves crops (credit as in data_attribution).",
+    }
+    return write_card(out, model, LocatorConfig(input_size=config.input_size), metrics, extra)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ..phantoms.realfilm import crops_by_part, read_split, write_films
 
@@ -208,7 +252,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit.add_argument("--out", type=Path, default=Path("runs/locator_real"))
     for key, value in asdict(RealLocatorConfig()).items():
         fit.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
+    shipping = steps.add_parser("ship", help="write a run's best epoch as locator.* with its verification rule")
+    shipping.add_argument("--run", type=Path, required=True)
+    shipping.add_argument("--verification", type=Path, required=True, help="JSON from training.film_rule fit")
+    shipping.add_argument("--weights", type=Path, required=True, help="folder for locator.onnx/.safetensors/.json")
+    shipping.add_argument("--crop-scale", type=float, default=1.0)
+    shipping.add_argument("--version", default="3.0")
     args = parser.parse_args(argv)
+    if args.step == "ship":
+        print(ship(args.run, args.weights, json.loads(args.verification.read_text()), args.crop_scale, args.version))
+        return 0
     split = read_split()
     crops = crops_by_part(args.crops, args.crop_split)
     if args.step == "films":

@@ -1,0 +1,79 @@
+"""Candidates from the locator's map, and the verification that can answer "no valve"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valvereader.catalogue import VALVE_IDS
+from valvereader.geometry import Box
+from valvereader.locating import FilmVerification, decode_locator, locator_peaks
+from valvereader.prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from valvereader.preprocess import PreparedImage
+
+
+def _outputs(peaks: list[tuple[int, int, float]], grid: int = 10) -> dict[str, np.ndarray]:
+    heat = np.full((1, 1, grid, grid), -6.0, np.float32)
+    for y, x, logit in peaks:
+        heat[0, 0, y, x] = logit
+    size = np.full((1, 2, grid, grid), 0.2, np.float32)
+    return {"heatmap": heat, "size": size}
+
+
+def _prepared(side: int = 100) -> PreparedImage:
+    return PreparedImage(np.zeros((10, 10), np.float32), Box(0, 0, side, side), (side, side))
+
+
+def test_peaks_are_separate_maxima_best_first_and_the_first_is_the_decoded_box():
+    outputs = _outputs([(2, 2, 3.0), (2, 3, 2.0), (7, 7, 1.0), (5, 1, 2.5)])
+    peaks = locator_peaks(outputs, _prepared(), 3)
+    assert [round(p.score, 3) for p in peaks] == [round(1 / (1 + np.exp(-v)), 3) for v in (3.0, 2.5, 1.0)]  # (2,3) is not a maximum
+    assert peaks[0].box == decode_locator(outputs, _prepared(), 10, 0.0).box
+    centre = ((peaks[2].box.x0 + peaks[2].box.x1) / 2, (peaks[2].box.y0 + peaks[2].box.y1) / 2)
+    assert centre == (75.0, 75.0)
+
+
+def test_below_the_minimum_score_nothing_is_decoded():
+    assert decode_locator(_outputs([(4, 4, -3.0)]), _prepared(), 10, 0.3).box is None
+
+
+def _prediction(verdict: Verdict = Verdict.CONFIDENT, score: float = 0.9) -> Prediction:
+    p = np.full(len(VALVE_IDS), 0.01, np.float32)
+    p[0] = 0.93
+    return Prediction(VALVE_IDS, p, verdict, box=Box(1, 1, 20, 20), verdict_reason="sure", locator_score=score)
+
+
+def test_no_valve_when_even_the_best_candidate_is_not_valve_like():
+    rule = FilmVerification(candidates=3, min_score=0.05, ood_weight=0.01, no_valve_below=-1.0)
+    assert rule.valveness(0.5, 100.0) == -1.0
+    prediction = _prediction()
+    rule.apply(prediction, best=-1.5, whole_ood=None, read_whole=False)
+    assert prediction.verdict is Verdict.NO_VALVE and prediction.verdict_reason == REASON_NO_VALVE
+    assert prediction.box is None and prediction.named == ""
+    kept = _prediction()
+    rule.apply(kept, best=-0.5, whole_ood=None, read_whole=False)
+    assert kept.verdict is Verdict.CONFIDENT and kept.named == VALVE_IDS[0]
+
+
+def test_a_crop_that_reads_as_a_valve_whole_is_never_no_valve():
+    rule = FilmVerification(candidates=3, no_valve_below=0.0, whole_ood_above=50.0)
+    crop = _prediction()
+    rule.apply(crop, best=-4.0, whole_ood=20.0, read_whole=True)
+    assert crop.verdict is Verdict.CONFIDENT
+    strange = _prediction()
+    rule.apply(strange, best=-4.0, whole_ood=80.0, read_whole=True)
+    assert strange.verdict is Verdict.NO_VALVE
+
+
+def test_a_weakly_located_region_is_at_best_needs_review_and_says_why():
+    rule = FilmVerification(candidates=3, confident_min_score=0.5)
+    weak = _prediction(score=0.3)
+    rule.apply(weak, best=5.0, whole_ood=None, read_whole=False)
+    assert weak.verdict is Verdict.REVIEW and weak.verdict_reason == REASON_WEAK_LOCATION
+    strong = _prediction(score=0.7)
+    rule.apply(strong, best=5.0, whole_ood=None, read_whole=False)
+    assert strong.verdict is Verdict.CONFIDENT
+
+
+def test_a_card_without_verification_keeps_the_old_single_box_behaviour():
+    rule = FilmVerification.from_card(None)
+    assert rule.candidates == 1 and rule.no_valve_below is None and rule.confident_min_score is None

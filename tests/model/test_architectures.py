@@ -29,8 +29,9 @@ def test_class_activation_map_averages_to_the_logit() -> None:
     model = build_model("resnet34", num_classes=3).eval()
     with torch.no_grad():
         logits, features = model(torch.rand(1, 1, 96, 96))
-    cam = torch.einsum("c,chw->hw", model.classifier.weight[2], features[0])
-    assert float(cam.mean() + model.classifier.bias[2]) == pytest.approx(float(logits[0, 2]), abs=1e-4)
+        cam = torch.einsum("c,chw->hw", model.classifier.weight[2], features[0])
+        averaged = cam.mean() + model.classifier.bias[2]
+    assert float(averaged) == pytest.approx(float(logits[0, 2]), abs=1e-4)
 
 
 def test_colour_input_is_refused() -> None:

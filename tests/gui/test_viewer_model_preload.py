@@ -139,9 +139,9 @@ def test_a_broken_template_yaml_is_still_a_template_error(tmp_path: Path) -> Non
 
 def test_the_catalogue_worker_warms_every_template(qtbot) -> None:
     from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
+    from valvereader.catalogue.templates import _load
     from valvereader.gui.main_window import MainWindow
     from valvereader.settings import Settings
-    from valvereader.templates import _load
 
     _load.cache_clear()
     window = MainWindow(settings=Settings.load(), model_loader=lambda: _status(None))

@@ -13,7 +13,7 @@ from viewer_fakes import skull_image, write_png
 from valvereader.review import ReviewStore
 
 pytestmark = pytest.mark.gui
-templates = pytest.importorskip("valvereader.templates")
+templates = pytest.importorskip("valvereader.catalogue.templates")
 
 
 def point_at(view, angle_deg: float) -> QPointF:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valvereader.reading_aid import DialPose, ReadingAid, angle_of
-from valvereader.templates import load_template
+from valvereader.catalogue.reading_aid import DialPose, ReadingAid, angle_of
+from valvereader.catalogue.templates import load_template
 
 poses = st.builds(
     DialPose,

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from valvereader.catalogue import VALVE_IDS
+from valvereader.catalogue.templates import load_template
+from valvereader.catalogue.text import sections
 from valvereader.geometry import Box
 from valvereader.prediction import Prediction, VerdictThresholds
 from valvereader.report import ReportContent, export_pdf
 from valvereader.report.worklist import export_worklist_csv, worklist_row
 from valvereader.review import ReviewRecord
-from valvereader.templates import load_template
 
 
 def _reading(valve_id: str, index: int) -> tuple[str, str]:
@@ -58,7 +59,7 @@ def test_the_pdf_report_prints_the_basis_under_the_reading(tmp_path: Path) -> No
     reading, _ = _reading("codman_hakim_programmable", 7)
     content = ReportContent(
         view_rgb=np.full((200, 160, 3), 90, dtype=np.uint8), prediction=_prediction("codman_hakim_programmable"),
-        template_svg=template.diagram, template_sections=template.as_sections(), reading=reading,
+        template_svg=template.diagram, template_sections=sections(template), reading=reading,
     )
     pdf = export_pdf(content, tmp_path / "report.pdf")
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode().split())

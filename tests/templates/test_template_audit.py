@@ -3,8 +3,8 @@ each fact carries the tag of its weakest link and names the document it rests on
 
 from __future__ import annotations
 
-from valvereader.template_text import as_plain_text
-from valvereader.templates import load_template
+from valvereader.catalogue.templates import load_template
+from valvereader.catalogue.text import as_plain_text, sections
 
 
 def test_hakim_reading_rests_on_the_programmer_insets_not_on_an_mri_page() -> None:
@@ -26,7 +26,7 @@ def test_certas_mri_names_the_revision_and_shows_the_lower_gradient_limit() -> N
     t = load_template("codman_certas_plus")
     assert "2000 G/cm" in t.mri.conditions.text and "2023-06" in t.mri.conditions.text
     assert any("1000 G/cm" in n.text and "lower limit" in n.text for n in t.mri.notes)
-    mri = dict(t.as_sections())["MRI"]
+    mri = dict(sections(t))["MRI"]
     assert any("1000 G/cm" in line for line in mri)
 
 

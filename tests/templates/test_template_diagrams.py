@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
-from valvereader.template_diagrams import (
+from valvereader.catalogue.diagrams import (
     CX,
     CY,
     EXAMPLE_SETTING,
@@ -23,7 +23,7 @@ from valvereader.template_diagrams import (
     diagram_svg,
     dial_svg,
 )
-from valvereader.templates import load_template
+from valvereader.catalogue.templates import load_template
 
 ALL_IDS = (*VALVE_IDS, UNKNOWN_VALVE_ID)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -32,9 +32,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 @pytest.mark.parametrize("valve_id", ALL_IDS)
 def test_committed_svg_matches_the_generator(valve_id: str) -> None:
     template = load_template(valve_id)
-    assert template.diagram is not None, f"run: python -m valvereader.template_diagrams ({valve_id})"
+    assert template.diagram is not None, f"run: python -m valvereader.catalogue.diagrams ({valve_id})"
     committed = template.diagram.read_text(encoding="utf-8")
-    assert committed == diagram_svg(template), "regenerate: python -m valvereader.template_diagrams"
+    assert committed == diagram_svg(template), "regenerate: python -m valvereader.catalogue.diagrams"
 
 
 @pytest.mark.parametrize("valve_id", ALL_IDS)

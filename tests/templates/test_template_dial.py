@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valvereader.templates import Dial, DialSetting, load_all, load_template
+from valvereader.catalogue.templates import Dial, DialSetting, load_all, load_template
 
 DIAL_IDS = [vid for vid, t in load_all().items() if t.dial is not None and t.dial.readable]
 

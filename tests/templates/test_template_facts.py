@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from valvereader.templates import Template, load_template
+from valvereader.catalogue.templates import Template, load_template
 
 FACTS_ID = {  # our valve id -> id in the facts files
     "codman_hakim_programmable": "codman_hakim_programmable",

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, load_catalogue
+from valvereader.catalogue.templates import from_dict, load_all, load_template, validate
 from valvereader.errors import TemplateError
 from valvereader.paths import templates_dir
-from valvereader.templates import from_dict, load_all, load_template, validate
 
 ALL_IDS = (*VALVE_IDS, UNKNOWN_VALVE_ID)
 

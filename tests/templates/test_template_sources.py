@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
+from valvereader.catalogue.templates import load_all, reading_basis, validate
 from valvereader.errors import TemplateError
 from valvereader.paths import templates_dir
-from valvereader.templates import load_all, reading_basis, validate
 
 ALL_IDS = (*VALVE_IDS, UNKNOWN_VALVE_ID)
 

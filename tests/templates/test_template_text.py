@@ -1,4 +1,4 @@
-"""Template.as_sections gives tagged text blocks for the GUI panel and the PDF report."""
+"""catalogue.text.sections gives tagged text blocks for the GUI panel and the PDF report."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 import pytest
 
 from valvereader.catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
-from valvereader.template_text import as_plain_text, setting_line
-from valvereader.templates import clock_position, load_template
+from valvereader.catalogue.templates import clock_position, load_template
+from valvereader.catalogue.text import as_plain_text, sections, setting_line
 
 ALL_IDS = (*VALVE_IDS, UNKNOWN_VALVE_ID)
 TAGGED = re.compile(r"\[(C|S|M)\]$|\[U\] unverified$")
@@ -17,26 +17,26 @@ TAGGED = re.compile(r"\[(C|S|M)\]$|\[U\] unverified$")
 @pytest.mark.parametrize("valve_id", ALL_IDS)
 def test_sections_number_the_reading_steps_and_tag_every_fact_line(valve_id: str) -> None:
     template = load_template(valve_id)
-    sections = dict(template.as_sections())
-    steps = sections["How to read the X-ray"]
+    blocks = dict(sections(template))
+    steps = blocks["How to read the X-ray"]
     assert len(steps) == len(template.reading_steps)
     for i, line in enumerate(steps, 1):
         assert line.startswith(f"{i}. ") and TAGGED.search(line), line
     for heading in ("Pitfalls", "Radiopaque parts", "MRI"):
-        assert all(TAGGED.search(line) for line in sections[heading]), heading
+        assert all(TAGGED.search(line) for line in blocks[heading]), heading
 
 
 @pytest.mark.parametrize("valve_id", ALL_IDS)
 def test_unverified_section_lists_every_unverified_fact(valve_id: str) -> None:
     template = load_template(valve_id)
-    listed = dict(template.as_sections())["Unverified"]
+    listed = dict(sections(template))["Unverified"]
     assert len([x for x in listed if x.startswith("[U] unverified: ")]) == len(template.unverified_facts())
 
 
 @pytest.mark.parametrize("valve_id", ALL_IDS)
 def test_mri_section_says_whether_to_check_after_mri(valve_id: str) -> None:
     template = load_template(valve_id)
-    text = " ".join(dict(template.as_sections())["MRI"])
+    text = " ".join(dict(sections(template))["MRI"])
     expected = {True: "yes", False: "not required", None: "not known"}[template.mri.check_after_mri]
     assert f"Check the setting after MRI: {expected}" in text
     assert template.mri.line().startswith("MRI: ")

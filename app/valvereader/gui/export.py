@@ -15,7 +15,7 @@ from ..prediction import Verdict
 from ..radiograph import RadiographMeta
 from . import render
 from .state import ReviewDecision, Study
-from .valves import diagram_path, load_template, valve_label
+from .valves import diagram_path, load_template, template_sections, valve_label
 
 
 def review_text(study: Study) -> str | None:
@@ -61,7 +61,7 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
         raise ValueError("There is no model result for this study to put in a report")
     valve_id = shown_valve(study)
     template = load_template(valve_id) if valve_id else None
-    sections = list(template.as_sections()) if template is not None and hasattr(template, "as_sections") else []
+    sections = template_sections(template)
     return ReportContent(
         view_rgb=view_rgb, prediction=study.prediction, meta=study_meta(study, meta),
         valve_crop_rgb=valve_crop_rgb, template_svg=diagram_path(valve_id) if valve_id else None,

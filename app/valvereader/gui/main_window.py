@@ -478,7 +478,7 @@ def _warm_catalogue() -> None:
     template panel to report when it is shown."""
     load_catalogue()
     from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
-    from ..templates import load_template
+    from ..catalogue.templates import load_template
 
     for valve_id in (*VALVE_IDS, UNKNOWN_VALVE_ID):
         try:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
 from .valve_view import dial_settings, setting_text
-from .valves import diagram_path, load_template, valve_label
+from .valves import diagram_path, load_template, template_sections, valve_label
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"\s*\[[CSMU/]+\]\s*$")
@@ -32,10 +32,11 @@ UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
 
 
 def sections_html(template: Any) -> str:
-    if template is None or not hasattr(template, "as_sections"):
+    blocks = template_sections(template)
+    if not blocks:
         return "<p><i>No reading template is installed for this valve.</i></p>"
     parts = []
-    for title, lines in template.as_sections():
+    for title, lines in blocks:
         items = "".join(f"<li>{_mark_unverified(line)}</li>" for line in lines) or "<li><i>missing</i></li>"
         parts.append(f"<h4>{html.escape(title)}</h4><ul>{items}</ul>")
     return "".join(parts)
@@ -184,6 +185,4 @@ class TemplatePanel(QWidget):
             self.correction_requested.emit(valve_id)
 
     def template_sections(self) -> list[tuple[str, list[str]]]:
-        if self.template is None or not hasattr(self.template, "as_sections"):
-            return []
-        return list(self.template.as_sections())
+        return template_sections(self.template)

@@ -37,7 +37,7 @@ def short_name(valve_id: str) -> str:
 def load_template(valve_id: str) -> Any | None:
     """The templates module's template, or None if it (or the valve's page) is missing."""
     try:
-        from ..templates import load_template as load
+        from ..catalogue.templates import load_template as load
     except ImportError:
         return None
     try:
@@ -45,6 +45,14 @@ def load_template(valve_id: str) -> Any | None:
     except (TemplateError, KeyError, OSError, ValueError) as exc:
         log.warning("Template for %s cannot be loaded: %s", valve_id, exc)
         return None
+
+
+def template_sections(template: Any | None) -> list[tuple[str, list[str]]]:
+    """The template as (heading, lines) for the panel and the reports; none without a template."""
+    from ..catalogue.templates import Template
+    from ..catalogue.text import sections
+
+    return sections(template) if isinstance(template, Template) else []
 
 
 def diagram_path(valve_id: str) -> Path | None:

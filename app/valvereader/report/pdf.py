@@ -448,7 +448,7 @@ _SECTION_LEFT_OUT = ("valve", "sources", "adjustment", "radiopaque", "settings")
 
 def _reading_basis(content: ReportContent) -> str:
     """The facts the reading rests on, for the valve whose template the page shows."""
-    from ..templates import reading_basis
+    from ..catalogue.templates import reading_basis
 
     shown = content.template_svg.parent.name if content.template_svg is not None else content.prediction.predicted
     return reading_basis(shown, content.reading, short=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from .. import DISCLAIMER, atomic
 from ..catalogue import display_name
+from ..catalogue.templates import reading_basis
 from ..prediction import Prediction, Verdict, verdict_meaning
 from ..radiograph import RadiographMeta
 from ..review import ReviewRecord
-from ..templates import reading_basis
 from .content import NO_VALVE_NEXT
 
 IDENTIFYING = ("image", "patient_name", "patient_id", "study_date")

@@ -16,10 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS, read_template_yaml
-from .errors import TemplateError
-from .paths import templates_dir
-from .template_schema import TAGS, validate
+from ..errors import TemplateError
+from ..paths import templates_dir
+from .schema import TAGS, validate
+from .valves import UNKNOWN_VALVE_ID, VALVE_IDS, read_template_yaml
 
 __all__ = ["TAGS", "Dial", "DialSetting", "Fact", "Template", "load_all", "load_template", "reading_basis", "validate"]
 
@@ -339,15 +339,6 @@ class Template:
         if unsure_values:
             found.append(Fact(f"Setting value(s) {', '.join(unsure_values)} unverified", "U", self.settings.sources))
         return found
-
-    def as_sections(self) -> list[tuple[str, list[str]]]:
-        """The template as (heading, lines) for the GUI panel and the PDF report.
-
-        Every line ends with its tag; [U] lines say 'unverified'. Reading steps are numbered.
-        """
-        from .template_text import sections  # text layout lives apart to keep this module small
-
-        return sections(self)
 
 
 # --- loading and validation -------------------------------------------------------------------

@@ -6,7 +6,7 @@ radiolucent holes in black. Around it a dial has a tick and a label at every set
 indicator angle. A small inset shows the mirror image (valve seen through its base). The
 whole drawing sits on its own light panel, so it reads in the dark viewer and on white paper.
 
-Regenerate the committed files with ``python -m valvereader.template_diagrams``; a test keeps
+Regenerate the committed files with ``python -m valvereader.catalogue.diagrams``; a test keeps
 them equal to this generator's output. No Qt here.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
 from .templates import Dial, Template, load_template
+from .valves import UNKNOWN_VALVE_ID, VALVE_IDS
 
 WIDTH, HEIGHT = 640, 470
 CX, CY, R = 250.0, 262.0, 132.0  # dial centre and film radius in the main view

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from .errors import TemplateError
-from .paths import templates_dir
+from ..errors import TemplateError
+from ..paths import templates_dir
 
 # Class order of every model: the label names of the csf-shuntvalves data set.
 VALVE_IDS: tuple[str, ...] = (

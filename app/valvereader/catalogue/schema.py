@@ -6,9 +6,9 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from .catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
-from .errors import TemplateError
-from .paths import templates_dir
+from ..errors import TemplateError
+from ..paths import templates_dir
+from .valves import UNKNOWN_VALVE_ID, VALVE_IDS
 
 TAGS: tuple[str, ...] = ("C", "S", "M", "U")  # strongest evidence first
 SCHEMA_FILE = "schema.json"

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("valvereader.training.cli_evaluate", "cross-validate or test a valve model"),
     "view": ("valvereader.gui.launch", "open the viewer (optionally save a screenshot and exit)"),
     "serve": ("valvereader.node.cli", "run a DICOM node that reads the films it receives"),
+    "export-reviews": ("valvereader.review_export", "write a reviewed batch's accepted and corrected valves as training crops"),
 }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -14,17 +13,15 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QSlider, QToolBar
 
 from .about import TextDialog, about_html, shortcuts_html
 from .exporting import ExportController
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from .window_api import Window
 
 SHEET: list[tuple[str, str, str]] = []  # (group, keys, what) for the sheet, filled by build_actions
 
 
-def build_actions(w: MainWindow) -> dict[str, QAction]:
+def build_actions(w: Window) -> dict[str, QAction]:
     actions: dict[str, QAction] = {}
     SHEET.clear()
-    w.exports = ExportController(w)  # type: ignore[attr-defined]
+    w.exports = ExportController(w)
     v = w.view
 
     def add(name: str, text: str, group: str, slot: Callable[..., object] | None, keys: tuple[str, ...] = (),
@@ -49,7 +46,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     # File
     add("open_file", "Open file…", "File", partial(open_file_dialog, w), ("Ctrl+O",))
     add("open_folder", "Open folder…", "File", partial(open_folder_dialog, w), ("Ctrl+Shift+O",))
-    e = w.exports  # type: ignore[attr-defined]
+    e = w.exports
     add("export_png", "Export view as PNG…", "Export", e.png, ("Ctrl+E",))
     add("export_pdf", "Export PDF report…", "Export", e.pdf, ("Ctrl+P",))
     add("export_sc", "Export DICOM Secondary Capture…", "Export", e.secondary_capture)
@@ -127,19 +124,19 @@ def _sync(actions: dict[str, QAction], v: object, name: str) -> None:
         actions[pairs[name]].setChecked(bool(getattr(v, name)))
 
 
-def _set_zoom(w: MainWindow, zoom: float | None) -> None:
+def _set_zoom(w: Window, zoom: float | None) -> None:
     w.view.zoom = zoom
     w.view.pan = (0.0, 0.0)
 
 
-def _measure(w: MainWindow, on: bool, actions: dict[str, QAction]) -> None:
+def _measure(w: Window, on: bool, actions: dict[str, QAction]) -> None:
     if on:
         actions["region"].setChecked(False)
     w.canvas.measure_mode = bool(on)
     w.canvas.setCursor(Qt.CursorShape.CrossCursor if on or w.canvas.region_mode else Qt.CursorShape.ArrowCursor)
 
 
-def _region(w: MainWindow, on: bool, actions: dict[str, QAction]) -> None:
+def _region(w: Window, on: bool, actions: dict[str, QAction]) -> None:
     """The region tool: a rectangle dragged on the image is read instead of the located box."""
     if on:
         actions["measure"].setChecked(False)
@@ -149,25 +146,25 @@ def _region(w: MainWindow, on: bool, actions: dict[str, QAction]) -> None:
     w.canvas.setCursor(Qt.CursorShape.CrossCursor if on or w.canvas.measure_mode else Qt.CursorShape.ArrowCursor)
 
 
-def _leave_tool(w: MainWindow, actions: dict[str, QAction]) -> None:
+def _leave_tool(w: Window, actions: dict[str, QAction]) -> None:
     actions["measure"].setChecked(False)
     actions["region"].setChecked(False)
     w.canvas.measurements.clear()
     w.canvas.update()
 
 
-def _about(w: MainWindow) -> str:
+def _about(w: Window) -> str:
     predictor = w.model_status.predictor if w.model_status is not None else None
     return about_html(getattr(predictor, "card", None), getattr(predictor, "model_name", None))
 
 
-def _dialog(w: MainWindow, title: str, body: str) -> TextDialog:
+def _dialog(w: Window, title: str, body: str) -> TextDialog:
     dialog = TextDialog(title, body, w)
     dialog.show()  # not modal: the window keeps working behind it
     return dialog
 
 
-def open_file_dialog(w: MainWindow) -> None:
+def open_file_dialog(w: Window) -> None:
     from ..io.sniff import X_RAY_SUFFIXES
 
     patterns = " ".join(f"*{suffix}" for suffix in sorted(X_RAY_SUFFIXES))
@@ -177,13 +174,13 @@ def open_file_dialog(w: MainWindow) -> None:
         w.open_paths(files)
 
 
-def open_folder_dialog(w: MainWindow) -> None:
+def open_folder_dialog(w: Window) -> None:
     folder = QFileDialog.getExistingDirectory(w, "Open a folder of radiographs", w.settings.last_folder or str(Path.home()))
     if folder:
         w.open_paths([folder])
 
 
-def _menus(w: MainWindow, a: dict[str, QAction]) -> None:
+def _menus(w: Window, a: dict[str, QAction]) -> None:
     bar = w.menuBar()
     file = bar.addMenu("&File")
     file.addActions([a["open_file"], a["open_folder"]])
@@ -231,13 +228,13 @@ def _menus(w: MainWindow, a: dict[str, QAction]) -> None:
     help_menu.addActions([a["shortcuts"], a["about"]])
 
 
-def _compare_prior(w: MainWindow) -> None:
+def _compare_prior(w: Window) -> None:
     from .prior import open_prior
 
     open_prior(w)
 
 
-def _fill_recent(w: MainWindow, menu: QMenu) -> None:
+def _fill_recent(w: Window, menu: QMenu) -> None:
     menu.clear()
     w.settings.prune_recent_files()
     for path in w.settings.recent_files:
@@ -248,7 +245,7 @@ def _fill_recent(w: MainWindow, menu: QMenu) -> None:
         menu.addAction("(none)").setEnabled(False)
 
 
-def _toolbar(w: MainWindow, a: dict[str, QAction]) -> None:
+def _toolbar(w: Window, a: dict[str, QAction]) -> None:
     bar = QToolBar("Tools")
     bar.setObjectName("tools")
     bar.setMovable(False)
@@ -271,7 +268,7 @@ def _toolbar(w: MainWindow, a: dict[str, QAction]) -> None:
             bar.addWidget(_opacity_slider(w))
 
 
-def _opacity_slider(w: MainWindow) -> QSlider:
+def _opacity_slider(w: Window) -> QSlider:
     slider = QSlider(Qt.Orientation.Horizontal)
     slider.setRange(0, 100)
     slider.setFixedWidth(90)
@@ -280,5 +277,5 @@ def _opacity_slider(w: MainWindow) -> QSlider:
     slider.valueChanged.connect(lambda value: setattr(w.view, "heatmap_opacity", value / 100.0))
     w.view.changed.connect(lambda name: slider.setValue(round(w.view.heatmap_opacity * 100))
                            if name == "heatmap_opacity" else None)
-    w.opacity_slider = slider  # type: ignore[attr-defined]
+    w.opacity_slider = slider
     return slider

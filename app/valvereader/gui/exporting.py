@@ -5,7 +5,7 @@ item): corner text off in the picture, no identifiers in the text."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 from . import export, render
 from .services import describe_error
 from .valve_view import render_widget
+from .window_api import Window
 
 # An exported view carries the film at its own resolution (the view's framing, drawn from the
 # film's pixels), at least EXPORT_LONG_SIDE pixels on its longer side and at most EXPORT_MAX_SIDE.
@@ -21,12 +22,10 @@ EXPORT_MAX_SIDE = 5000
 PRINT_LONG_SIDE = 1200  # a PDF page prints the view about 3.5 inches tall: 300 dpi and more
 WORKLIST_PAGE_SIDE = 1000  # a worklist page's view: 280 dpi, a few MB for 20 studies
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
 
 
 class ExportController:
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: Window):
         self.window = window
 
     @property
@@ -109,7 +108,7 @@ class ExportController:
     def _with_prior(self, content: Any) -> Any:
         """The report carries the comparison with a prior film while one is chosen (Review ▸
         Compare with a prior film): a second page with both films' valves, readings and dates."""
-        prior_window = getattr(self.window, "prior_window", None)
+        prior_window = self.window.prior_window
         if content is not None and prior_window is not None:
             content.prior = prior_window.prior_content(self.deidentify, self._model_name())
         return content

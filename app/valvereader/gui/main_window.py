@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QSlider,
     QWidget,
 )
 
@@ -47,6 +48,7 @@ from .state import DialState, Study, ViewState, Worklist
 from .template_panel import TemplatePanel
 from .text import breakable
 from .valve_view import ValveView
+from .window_api import Exports, PriorFilm
 from .window_settings import restore_window, save_window
 from .worker import Worker
 from .worklist import PANEL_WIDTH as WORKLIST_WIDTH
@@ -57,7 +59,13 @@ ModelLoader = Callable[[], ModelStatus]
 
 
 class MainWindow(QMainWindow):
+    """The viewer; its parts (actions, review, region, exports, prior film) see it as a
+    ``window_api.Window``."""
+
     settled = Signal()  # the study on screen is shown with its result (or its error)
+    exports: Exports  # the export menu's actions, made with the actions
+    prior_window: PriorFilm | None = None  # the prior-film window, once opened
+    opacity_slider: QSlider | None = None  # the toolbar's heat-map opacity, once built
 
     def __init__(self, settings: Settings | None = None, model_loader: ModelLoader | None = None,
                  weights_dir: Path | None = None, device: str | None = None):
@@ -152,6 +160,11 @@ class MainWindow(QMainWindow):
         self.cancel_analysis()
         self.save_settings()
         super().closeEvent(event)
+
+    @property
+    def batch(self) -> int:
+        """The number of the batch on screen: results of an earlier one are dropped."""
+        return self._batch
 
     # --- workers -------------------------------------------------------------------------------
     def start_worker(self, function: Callable[..., Any], *args: Any, returned: Callable[[Any], None] | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt
@@ -30,9 +30,7 @@ from ..radiograph import RadiographMeta
 from ..report.compare import comparison, interval_text, side_lines
 from . import export
 from .state import Study
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from .window_api import Window
 
 log = logging.getLogger(__name__)
 PANE_SIDE = 300  # px of each zoomed valve
@@ -152,7 +150,7 @@ class Pane(QWidget):
 class PriorWindow(QWidget):
     """The comparison, a window of its own owned by the main window (it closes with it)."""
 
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: Window):
         super().__init__(window, Qt.WindowType.Window)
         self.window_ = window
         self.prior: PriorFilm | None = None
@@ -313,12 +311,12 @@ class PriorWindow(QWidget):
         return self.prior.content(deidentify, model_name)
 
 
-def open_prior(w: MainWindow) -> PriorWindow:
+def open_prior(w: Window) -> PriorWindow:
     """Review ▸ Compare with a prior film: show the comparison window (one per main window)."""
-    window = getattr(w, "prior_window", None)
-    if window is None:
+    window = w.prior_window
+    if not isinstance(window, PriorWindow):
         window = PriorWindow(w)
-        w.prior_window = window  # type: ignore[attr-defined]
+        w.prior_window = window
         window.resize(700, 620)
     window.show()
     window.raise_()

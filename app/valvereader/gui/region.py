@@ -15,14 +15,14 @@ from ..prediction import Prediction
 from .analysis import HEATMAP_MAX_SIDE, _shrink
 from .state import ReviewDecision
 from .valves import valve_label
+from .window_api import Window
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
     from .worker import WorkerContext
 
 
 class RegionController:
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: Window):
         self.window = window
         # study index -> the request whose answer counts (a later region replaces an earlier one)
         self._asked: dict[int, int] = {}
@@ -101,7 +101,7 @@ class RegionController:
         study = window.worklist.studies[index]
         self._requests += 1
         request = self._asked[index] = self._requests
-        batch = window._batch
+        batch = window.batch
         path = study.path
 
         def read(context: WorkerContext) -> Prediction:
@@ -118,7 +118,7 @@ class RegionController:
                             what=f"{path.name}: the region could not be read" if region else path.name)
 
     def _current(self, batch: int, index: int, request: int) -> bool:
-        return batch == self.window._batch and self._asked.get(index) == request
+        return batch == self.window.batch and self._asked.get(index) == request
 
     def _done(self, batch: int, index: int, request: int, region: Box | None, prediction: Prediction,
               save: bool) -> None:

@@ -4,14 +4,11 @@ crash loses nothing already decided. Re-opening a batch restores earlier decisio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .state import ReviewDecision, Study
 from .valves import valve_label
-
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
+from .window_api import Window
 
 # the action whose key asks again before a decision replaces another
 _ACTION_OF = {ReviewDecision.ACCEPTED: "accept", ReviewDecision.REJECTED: "reject"}
@@ -30,7 +27,7 @@ def _first_lower(text: str) -> str:
 
 
 class ReviewController:
-    def __init__(self, window: MainWindow):
+    def __init__(self, window: Window):
         self.window = window
         self.store: Any = None
         # (study, decision, correction) a key asked to confirm: the same key again replaces

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QByteArray
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+from .window_api import Window
 
 
-def restore_window(w: MainWindow) -> None:
+def restore_window(w: Window) -> None:
     s = w.settings
     w.view.heatmap_opacity = s.heatmap_opacity
     w.view.show_heatmap = s.show_heatmap
@@ -26,7 +23,7 @@ def restore_window(w: MainWindow) -> None:
     w.worklist_panel.set_filter(s.worklist_filter)
 
 
-def save_window(w: MainWindow) -> None:
+def save_window(w: Window) -> None:
     """Layout, toggles and filter into the settings file; a failure is a note, not a crash."""
     s = w.settings
     s.window_geometry = bytes(w.saveGeometry().toBase64().data()).decode()

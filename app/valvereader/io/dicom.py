@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..radiograph import PixelSpacing, Radiograph, RadiographMeta
 from .display import level_range, render
-from .sniff import quiet_pydicom
+from .quiet import quiet_pydicom
 from .syntaxes import (
     is_non_image_sop_class,
     sop_class_name,

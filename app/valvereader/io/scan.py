@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from .loaders import import_loaders
-from .sniff import is_skipped_name, is_x_ray_name, quiet_pydicom, sniff
+from .quiet import quiet_pydicom
+from .sniff import is_skipped_name, is_x_ray_name, sniff
 from .syntaxes import is_non_image_sop_class, sop_class_name
 
 ScanKind = Literal["dicom", "image", "non-image", "unknown"]

@@ -7,9 +7,10 @@ without preamble and meta header, by a header that parses into several standard 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Literal
+
+from .quiet import quiet_pydicom
 
 FileKind = Literal["dicom", "image"]
 
@@ -41,24 +42,6 @@ _HEAD_BYTES = 132
 _RAW_HEADER_PROBE = 16384
 # Groups that open a DICOM data set written without preamble (meta, identification, patient).
 _LEADING_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
-
-
-def quiet_pydicom() -> None:
-    """Turn off pydicom's value validation on reading: its warnings and log lines quote the
-    offending value, which can be a patient's name or birth date (no names in
-    logs). Loading never depends on those checks; idempotent and cheap."""
-    from pydicom import config
-
-    config.settings.reading_validation_mode = config.IGNORE
-    # Compressed pixel data that ends early: pydicom warns (without the file's name, once per
-    # read), and the loader reports it as a TruncatedDataError naming the file. Looked up on
-    # every call (warnings.catch_warnings, pytest's for one, restores the filters) but added
-    # only when missing: each change of the filters resets every module's once-only warnings.
-    if not any(f[0] == "ignore" and f[1] is not None and f[1].pattern == _EOF_WARNING for f in warnings.filters):
-        warnings.filterwarnings("ignore", message=_EOF_WARNING, category=UserWarning, module=r"pydicom(\.|$)")
-
-
-_EOF_WARNING = r"End of file reached before delimiter"
 
 
 def is_skipped_name(path: Path) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from ..catalogue import display_name
 from ..prediction import Verdict
 from .content import ReportContent
+from .layout import MARGIN, MUTED, PAGE_H, PAGE_W
 
 SAME = "same"
 DIFFERENT_SETTING = "different setting"
@@ -104,8 +105,6 @@ OUTCOME_COLOURS = {SAME: (0.13, 0.50, 0.28), DIFFERENT_SETTING: (0.70, 0.16, 0.1
 
 def draw_comparison(page: Any, prior: ReportContent) -> None:
     """Draw the comparison page on ``page`` (a ``pdf._Page`` of the current film)."""
-    from .pdf import MARGIN, MUTED, PAGE_H, PAGE_W
-
     current = page.content
     top = PAGE_H - MARGIN
     y = page.header(top)

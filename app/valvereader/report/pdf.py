@@ -21,17 +21,13 @@ from .. import atomic
 from ..catalogue import display_name, load_catalogue
 from ..errors import TemplateError
 from ..prediction import Verdict, verdict_meaning
+from .compare import draw_comparison
 from .content import ATTENTION_LABEL, NO_VALVE_NEXT, PROGRAM, ReportContent
 from .fonts import font_path
+from .layout import INK, MARGIN, MUTED, PAGE_H, PAGE_W, PANEL, RULE
 
 log = logging.getLogger(__name__)
 
-PAGE_W, PAGE_H = 595.28, 841.89  # A4 in points
-MARGIN = 36.0
-INK = (0.10, 0.11, 0.13)
-MUTED = (0.42, 0.44, 0.48)
-RULE = (0.80, 0.82, 0.85)
-PANEL = (0.965, 0.97, 0.975)
 VERDICT_COLOURS = {
     Verdict.CONFIDENT: (0.13, 0.50, 0.28),
     Verdict.REVIEW: (0.78, 0.47, 0.05),
@@ -504,8 +500,6 @@ def _render_pages(contents: Sequence[ReportContent], title: str) -> bytes:
         _Page(canvas, content, number, total).draw()
         canvas.showPage()
         if content.prior is not None:  # the prior film read against this one
-            from .compare import draw_comparison
-
             number += 1
             draw_comparison(_Page(canvas, content, number, total), content.prior)
             canvas.showPage()

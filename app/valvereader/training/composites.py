@@ -156,7 +156,7 @@ def render_one(job_and_crop: tuple) -> dict | None:
     from ..io import load
     from ..phantoms.render import render
     from ..preprocess import Preprocess
-    from .locator import box_fractions
+    from .locator_data import box_fractions
 
     scratch = _WORK["scratch"] / f"w{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from valvereader.prediction import Prediction, Verdict
 from valvereader.review import ResultCache, ReviewStore
 
 SHAPE = (160, 200)  # rows, columns
+LOCATED = Box(80, 60, 120, 90)
 
 
 def study_image(path: Path, valve_index: int, seed: int = 0) -> Path:
@@ -31,7 +32,7 @@ def study_image(path: Path, valve_index: int, seed: int = 0) -> Path:
 
 
 def put_result(cache: ResultCache, image: Path, valve: str, verdict: Verdict = Verdict.CONFIDENT,
-               box: Box | None = Box(80, 60, 120, 90)) -> Prediction:
+               box: Box | None = LOCATED) -> Prediction:
     """The window's kept result of ``image``: ``valve`` most probable, the located ``box``."""
     probabilities = np.full(len(VALVE_IDS), 0.02, dtype=np.float32)
     probabilities[VALVE_IDS.index(valve)] = 1 - 0.02 * (len(VALVE_IDS) - 1)

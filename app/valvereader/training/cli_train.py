@@ -8,6 +8,11 @@ Without ``--recipe`` one network is trained on the images given, as below.
 The split (train / validation / test, grouped by patient, stratified by class) is written to
 ``OUT/split.json`` before training and reused by ``--resume`` and by ``valvereader evaluate``,
 so the test images stay untouched by training and by threshold choice.
+
+``--extra-crops DIR`` (repeatable) adds a folder of crops in the csf-shuntvalves manifest format
+(``manifest.csv``: path,label,...; e.g. written by ``valvereader export-reviews``) to the
+training split only: the split of ``--data`` is made without them, so validation and test are
+the images they would be without the extra crops, and the model card names the folders.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", metavar="SOURCE",
                         help="class folders, a manifest CSV (path,label,patient_id), a Label Studio JSON export "
                         "or the phantom ground-truth CSV; repeat to combine")
+    parser.add_argument("--extra-crops", action="append", type=Path, default=None, metavar="DIR",
+                        help="a folder of crops with a manifest.csv (path,label,...), e.g. from `valvereader export-reviews`, "
+                        "added to the training split only (never validation or test); repeat to combine")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, metrics log, final model")
     parser.add_argument("--arch", default="resnet34",
                         choices=("resnet34", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"))
@@ -64,6 +72,22 @@ def _pretrained(value: str | None) -> bool | str:
     return True if value == "imagenet" else value
 
 
+def read_extra_crops(folder: Path) -> list:
+    """The crops of an ``--extra-crops`` folder (its ``manifest.csv``).
+
+    Raises:
+        DatasetError: no manifest.csv there, or one that cannot be read.
+    """
+    from ..errors import DatasetError
+    from .datasets import read_manifest
+
+    manifest = Path(folder) / "manifest.csv"
+    if not manifest.is_file():
+        raise DatasetError(f"--extra-crops {folder}: no manifest.csv there (path,label,... as in csf-shuntvalves, "
+                           "or as written by `valvereader export-reviews`)")
+    return read_manifest(manifest)
+
+
 def run_recipe(args: argparse.Namespace) -> int:
     from ..errors import ValveReaderError
     from .recipe import RecipeError, load_recipe, run_recipe, smoke
@@ -80,7 +104,7 @@ def run_recipe(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         record = run_recipe(recipe, Path(args.data[0]), args.out, device=args.device,
-                            limit_per_class=2 if args.smoke else None)
+                            limit_per_class=2 if args.smoke else None, extra_crops=args.extra_crops)
     except (RecipeError, ValveReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -108,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     began = time.time()
     try:
-        samples = [s for source in args.data for s in read_samples(source)]
+        base = [s for source in args.data for s in read_samples(source)]
+        extra_by_folder = [(folder, read_extra_crops(folder)) for folder in args.extra_crops or []]
+        extra = [s for _, crops in extra_by_folder for s in crops]
+        samples = base + extra
         labels = label_indices(samples, VALVE_IDS)
         groups = [s.patient_id for s in samples]
         out: Path = args.out
@@ -119,15 +146,21 @@ def run(args: argparse.Namespace) -> int:
                 print(f"error: the data differ from the run in {out}; resume with the same --data", file=sys.stderr)
                 return 2
             split = Split.from_dict(saved["split"])
-        elif args.test_fraction > 0:
-            split = holdout_split(labels, groups, args.test_fraction, args.validation_fraction, seed=args.split_seed)
         else:
-            everything = np.arange(len(samples))
-            split = Split(everything, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+            if args.test_fraction > 0:  # the split of --data alone: the extra crops never change it
+                split = holdout_split(labels[:len(base)], groups[:len(base)], args.test_fraction, args.validation_fraction,
+                                      seed=args.split_seed)
+            else:
+                everything = np.arange(len(base))
+                split = Split(everything, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+            split = Split(np.concatenate([split.train, np.arange(len(base), len(samples))]).astype(np.int64),
+                          split.validation, split.test)
         out.mkdir(parents=True, exist_ok=True)
+        extra_sources = [{"folder": str(folder), "images": len(crops), "part": "train only"} for folder, crops in extra_by_folder]
         with_patient = sum(s.has_patient_id for s in samples)
         split_path.write_text(json.dumps({
             "sources": [str(s) for s in args.data],
+            "extra_sources": extra_sources,
             "paths": [str(s.path) for s in samples],
             "labels": [s.label for s in samples],
             "patient_ids": groups,
@@ -159,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         "preprocessing": preprocess.config(),
         "config": config.as_dict(),
         "data": [str(s) for s in args.data],
+        "extra_crops": extra_sources,
         "split": str(split_path),
         "history": [vars(r) for r in history],
         "duration_s": round(time.time() - began, 1),

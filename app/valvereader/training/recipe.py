@@ -129,6 +129,29 @@ def _crops(recipe: dict, data: Path, out: Path, limit_per_class: int | None) -> 
     return rows, split_doc
 
 
+def _extra_rows(folders: list[Path], recipe: dict, out: Path, split_doc: dict) -> list[dict]:
+    """The crops of ``--extra-crops`` folders (manifest.csv), copied like the others, in the
+    training part only (validation and test stay those of the recipe's data)."""
+    from .cli_train import read_extra_crops
+    from .composites import copy_crop
+
+    copy = recipe["data"].get("crop_copy", {})
+    rows = []
+    for folder in folders:
+        crops = read_extra_crops(folder)
+        for sample in crops:
+            target = copy_crop(sample.path, out / "crops" / sample.label / f"extra-{sample.path.stem}",
+                               copy.get("max_side"), copy.get("jpeg_quality"))
+            rows.append({"file": str(target), "label": sample.label, "split": "train",
+                         "source": f"{Path(folder).name}/{sample.path.parent.name}/{sample.path.name}", "patient_id": sample.patient_id})
+        split_doc.setdefault("extra_sources", []).append({"folder": str(folder), "images": len(crops), "part": "train only"})
+    start = len(split_doc["paths"])
+    split_doc["split"]["train"] += list(range(start, start + len(rows)))
+    for key, column in (("paths", "file"), ("labels", "label"), ("patient_ids", "patient_id")):
+        split_doc[key] += [r[column] for r in rows]
+    return rows
+
+
 def _hardware(device: str) -> str:
     import torch
 
@@ -138,9 +161,10 @@ def _hardware(device: str) -> str:
 
 
 def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, workers: int | None = None,
-               reuse: bool = True, limit_per_class: int | None = None) -> dict:
+               reuse: bool = True, limit_per_class: int | None = None, extra_crops: list[Path] | None = None) -> dict:
     """Run ``recipe`` on the crops in ``data``, writing everything under ``out``; returns the
-    record written to ``out/recipe.json``."""
+    record written to ``out/recipe.json``. ``extra_crops``: folders with a manifest.csv whose
+    crops join the training part only."""
     import torch
 
     from ..catalogue import VALVE_IDS
@@ -151,6 +175,7 @@ def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, w
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     rows, split_doc = _crops(recipe, Path(data), out, limit_per_class)
+    rows += _extra_rows([Path(f) for f in extra_crops or []], recipe, out, split_doc)
     if not rows:
         raise RecipeError(f"no labelled crops in {data}")
     write_crops_table(rows, out / "crops.csv")
@@ -159,12 +184,14 @@ def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, w
     sizes = sorted({int(m["input_size"]) for m in recipe.get("members", [])}) or [64]
     locator_size = int(recipe.get("locator", {}).get("input_size", 320))
     meta_path = work / "meta.json"
-    same = meta_path.is_file() and json.loads(meta_path.read_text(encoding="utf-8")).get("composites") == {
-        **recipe["composites"], "shape": list(recipe["composites"]["shape"])}
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    # the same composites of the same crops (extra crops given or left out change the crops)
+    same = meta.get("composites") == {**recipe["composites"], "shape": list(recipe["composites"]["shape"])} \
+        and meta.get("split") == [r["split"] for r in rows]
     if not (reuse and same and all((work / f"real_{s}.npy").is_file() for s in sizes)):
         prepare(rows, work, sizes, locator_size, recipe["composites"], workers or max(1, (os.cpu_count() or 2) - 1), list(VALVE_IDS))
     hardware = _hardware(device)
-    record = {"recipe": recipe, "data": str(data), "device": device, "hardware": hardware, "outputs": {}}
+    record = {"recipe": recipe, "data": str(data), "extra_crops": split_doc.get("extra_sources", []), "device": device, "hardware": hardware, "outputs": {}}
     max_steps = recipe.get("max_steps")
     if kind == "identifier":
         from .ensemble import make_ensemble

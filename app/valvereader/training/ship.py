@@ -181,6 +181,10 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
                        "rule": "unknown if max softmax < unknown_confidence or ood_score >= ood_unknown; review if ood_score >= "
                                "ood_review or max softmax < confident; else confident"},
     }
+    if card.get("extra_crops"):  # `valvereader train --extra-crops`: reviewed crops in the training split only
+        data["training"]["extra_crops"] = card["extra_crops"]
+        data["training"]["data"] += "; plus, in the training split only, " + ", ".join(
+            f"{e['images']} crops from {Path(e['folder']).name}" for e in card["extra_crops"])
     honest = _honest_loco(Path(honest_loco) if honest_loco else Path(evaluation).parent / "loco_partial.json", results["openset"]["normalise"])
     if honest:
         data["openset"]["auroc_loco_honest"] = honest

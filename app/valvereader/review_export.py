@@ -22,7 +22,11 @@ but pixels of the valve region and the valve id. Crop files are named by the has
 own bytes; ``source_uid`` is a new UID (``2.25.`` + a random UUID, ITU-T X.667) drawn for each
 source study during the export (two films of one DICOM study share it) and recorded nowhere
 else, so it groups crops without linking them back to a patient, study or file. No names,
-patient or study ids, dates or decision times are written.
+patient or study ids, dates or decision times are written. Pixels are what they are: a DICOM film
+that declares text burned into its pixels (BurnedInAnnotation YES) is left out unless
+``--keep-burned-in`` is given, because a crop may show part of a name or date; a film that
+carries such text without declaring it cannot be told apart, so look at the crops before
+sharing them.
 
 Not written (each counted in the summary with its reason): rejected and undecided studies; a
 study accepted as "no valve found" or as an unknown valve (no valve to crop, or none of the
@@ -153,7 +157,19 @@ def _region(record: ReviewRecord, result: dict | None) -> Box:
     raise _Skip("no valve region (no located box and none drawn by the reader)")
 
 
-def _read(path: Path, region: Box) -> tuple[np.ndarray, str | None, Box]:
+def burned_in(path: Path) -> bool:
+    """Whether a DICOM file declares text burned into its pixels (BurnedInAnnotation YES)."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        header = dcmread(path, stop_before_pixels=True, specific_tags=["BurnedInAnnotation"])
+    except (InvalidDicomError, OSError, ValueError, TypeError):
+        return False
+    return str(header.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+
+
+def _read(path: Path, region: Box, keep_burned_in: bool) -> tuple[np.ndarray, str | None, Box]:
     """(displayed pixels, the DICOM study's UID or None, region clipped to the image)."""
     from .io import load
 
@@ -161,6 +177,9 @@ def _read(path: Path, region: Box) -> tuple[np.ndarray, str | None, Box]:
         radiograph = load(path)
     except ValveReaderError as exc:
         raise _Skip(f"the image cannot be read ({exc})") from exc
+    if not keep_burned_in and radiograph.meta.file_format == "DICOM" and burned_in(path):
+        raise _Skip("the film declares text burned into its pixels (BurnedInAnnotation YES), which a crop may show; "
+                    "--keep-burned-in exports it")
     clipped = region.clip(radiograph.shape)
     if clipped.width < 2 or clipped.height < 2:
         raise _Skip(f"the region {region.as_tuple()} lies outside the image ({radiograph.shape[1]} x {radiograph.shape[0]})")
@@ -175,8 +194,9 @@ def _check_out(out: Path) -> None:
                           "repeat --extra-crops)")
 
 
-def export_reviews(folder: str | Path, out: str | Path, margin: float = MARGIN) -> ExportSummary:
-    """Write the accepted and corrected studies of the batch ``folder`` as crops into ``out``.
+def export_reviews(folder: str | Path, out: str | Path, margin: float = MARGIN, keep_burned_in: bool = False) -> ExportSummary:
+    """Write the accepted and corrected studies of the batch ``folder`` as crops into ``out``;
+    ``keep_burned_in``: also films that declare burned-in text (see the module's notes).
 
     Raises:
         ExportError: ``folder`` is no folder or has no review file, or ``out`` is not empty.
@@ -205,7 +225,7 @@ def export_reviews(folder: str | Path, out: str | Path, margin: float = MARGIN) 
                 raise _Skip("the image file is missing")
             result = results.entry(path)
             label = _label(record, result)
-            pixels, study_uid, region = _read(path, _region(record, result))
+            pixels, study_uid, region = _read(path, _region(record, result), keep_burned_in)
             box = widened(region, (pixels.shape[0], pixels.shape[1]), margin)
             data = crop_png(pixels, box)
         except _Skip as why:
@@ -230,7 +250,7 @@ def export_reviews(folder: str | Path, out: str | Path, margin: float = MARGIN) 
     from . import atomic
 
     atomic.write_json(out / LABEL_STUDIO, tasks, indent=1)
-    atomic.write_text(out / "README.md", _readme(summary, margin))
+    atomic.write_text(out / "README.md", _readme(summary, margin, keep_burned_in))
     return summary
 
 
@@ -256,7 +276,7 @@ def _write_manifest(path: Path, crops: list[ExportedCrop]) -> None:
     atomic.write_text(path, buffer.getvalue())
 
 
-def _readme(summary: ExportSummary, margin: float) -> str:
+def _readme(summary: ExportSummary, margin: float, keep_burned_in: bool) -> str:
     per_label = Counter(crop.label for crop in summary.written)
     counts = "\n".join(f"- {label}: {n}" for label, n in sorted(per_label.items())) or "- none"
     return (
@@ -272,7 +292,10 @@ def _readme(summary: ExportSummary, margin: float) -> str:
         "`manifest.csv`: path,label,width,height,sha256,source_uid. `label-studio.json`: the region without the "
         "margin as a rectangle label on each crop, in percent.\n\n"
         "De-identified: files are named by the hash of their bytes; `source_uid` is a new random UID per source "
-        "study (2.25 + a random UUID), kept nowhere else; no names, ids or dates are written.\n\n"
+        "study (2.25 + a random UUID), kept nowhere else; no names, ids or dates are written. Pixels are exported as "
+        "they are: text burned into a film inside the region (a name, a date) would show, so look at the crops before "
+        "sharing them" + (" (films declaring burned-in text were kept: --keep-burned-in)" if keep_burned_in else
+                          " (films declaring burned-in text were left out)") + ".\n\n"
         "Train with it: `valvereader train --data ../shared/data/csf-shuntvalves --extra-crops THIS_FOLDER --out RUN` "
         "(the crops join the training split only).\n"
     )
@@ -283,6 +306,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="a new (or empty) folder for the crops and manifest")
     parser.add_argument("--margin", type=float, default=MARGIN,
                         help=f"fraction of the region's width and height added on each side (default {MARGIN})")
+    parser.add_argument("--keep-burned-in", action="store_true",
+                        help="also export films whose DICOM header declares text burned into the pixels "
+                        "(BurnedInAnnotation YES; left out by default: a crop may show part of a name or date)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -290,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: --margin must be between 0 and 2", file=sys.stderr)
         return 2
     try:
-        summary = export_reviews(args.folder, args.out, args.margin)
+        summary = export_reviews(args.folder, args.out, args.margin, args.keep_burned_in)
     except (ExportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -135,7 +135,7 @@ def test_the_export_holds_no_names_ids_or_dates_of_the_source(tmp_path: Path) ->
     assert first.keys() == second.keys() and not set(first.values()) & set(second.values())
 
 
-def test_two_films_of_one_dicom_study_share_one_new_uid(tmp_path: Path) -> None:
+def test_films_of_one_dicom_study_share_one_new_uid_and_declared_burned_in_text_is_left_out(tmp_path: Path) -> None:
     pytest.importorskip("pydicom")
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
@@ -146,7 +146,7 @@ def test_two_films_of_one_dicom_study_share_one_new_uid(tmp_path: Path) -> None:
     batch.mkdir()
     study_uid = generate_uid()
     cache, store = ResultCache(batch), ReviewStore(batch)
-    for k in range(2):
+    for k in range(3):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
         meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -158,12 +158,18 @@ def test_two_films_of_one_dicom_study_share_one_new_uid(tmp_path: Path) -> None:
         pixels = (np.random.default_rng(k).random(SHAPE) * 4000).astype(np.uint16)
         ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = *SHAPE, 16, 12, 11, 0
         ds.PixelData = pixels.tobytes()
+        if k == 2:
+            ds.BurnedInAnnotation = "YES"
         path = batch / f"film{k}.dcm"
         ds.save_as(path, enforce_file_format=True)
         put_result(cache, path, VALVE_IDS[1])
         store.record(path, "accepted", predicted=VALVE_IDS[1])
     summary = export_reviews(batch, tmp_path / "export")
     assert len(summary.written) == 2
+    assert summary.skipped == [("film2.dcm", summary.skipped[0][1])] and "burned into its pixels" in summary.skipped[0][1]
+    kept = export_reviews(batch, tmp_path / "kept", keep_burned_in=True)
+    assert len(kept.written) == 3 and not kept.skipped and len({c.source_uid for c in kept.written}) == 1
+    assert "--keep-burned-in" in (tmp_path / "kept" / "README.md").read_text()
     uids = {crop.source_uid for crop in summary.written}
     assert len(uids) == 1 and study_uid not in uids
     text = (tmp_path / "export" / "manifest.csv").read_text() + (tmp_path / "export" / "label-studio.json").read_text()

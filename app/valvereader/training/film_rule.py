@@ -108,17 +108,41 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
         chosen = [_best(r["views"], w) for r in positives]
         table.append((sum(1 for c in chosen if c is not None and c["hit"]) / max(1, len(positives)), -w, w))
     best_hits, _, weight = max(table)
-    negative_best = np.array([_valveness(b, weight) if (b := _best(r["views"], weight)) else -np.inf for r in negatives])
-    # The lowest threshold that calls at least `specificity` of the valve-free films "no valve".
-    threshold = float(np.quantile(negative_best[np.isfinite(negative_best)], specificity)) + 1e-6 if len(negative_best) else -np.inf
-    crop_whole = np.array([v["ood_score"] for r in crops if "views" in r for v in r["views"] if v["locator_score"] is None
-                           and v["ood_score"] is not None])
-    whole_ood_above = float(np.quantile(crop_whole, 0.995)) * 1.05 if crop_whole.size else None
+
+    def evidence(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        best = np.array([_valveness(b, weight) if (b := _best(r["views"], weight)) else -np.inf for r in rows])
+        whole = np.array([next((v["ood_score"] for v in r["views"] if v["locator_score"] is None), np.inf) for r in rows])
+        return best, np.nan_to_num(np.asarray(whole, dtype=float), nan=np.inf)
+
+    usable = [r for r in crops if "views" in r]
+    neg_best, neg_whole = evidence(negatives)
+    pos_best, pos_whole = evidence(positives)
+    crop_best, crop_whole = evidence(usable)
+
+    def no_valve(best: np.ndarray, whole: np.ndarray, below: float, rescue: float) -> np.ndarray:
+        return (best < below) & ~(whole < rescue)
+
+    # Jointly: the valve-likeness threshold and the whole-image rescue that call at least
+    # `specificity` of the valve-free films "no valve" and lose the fewest crops, then the
+    # fewest films with a valve.
+    belows = np.unique(np.concatenate([neg_best[np.isfinite(neg_best)], pos_best[np.isfinite(pos_best)]])) + 1e-6
+    rescues = np.unique(np.concatenate([[np.inf], neg_whole[np.isfinite(neg_whole)], crop_whole[np.isfinite(crop_whole)]]))
+    choice = None
+    for below in belows:
+        for rescue in rescues:
+            if len(neg_best) and no_valve(neg_best, neg_whole, below, rescue).mean() < specificity:
+                continue
+            key = (int(no_valve(crop_best, crop_whole, below, rescue).sum()), float(no_valve(pos_best, pos_whole, below, rescue).mean()), -rescue)
+            if choice is None or key < choice[0]:
+                choice = (key, float(below), float(rescue))
+    if choice is None:
+        raise ValueError("no threshold reaches the specificity asked for")
+    _, threshold, whole_ood_above = choice
     # Confident answers: the lowest locator peak at which films named confident are right often enough.
     named = []
     for r in positives:
         b = _best(r["views"], weight)
-        if b is not None and _valveness(b, weight) >= threshold:
+        if b is not None and _valveness(b, weight) >= threshold:  # (named; the rescue concerns crops)
             named.append((b["locator_score"], b["hit"] and b["right"]))
     named.sort()
     confident_min = 0.0
@@ -127,20 +151,23 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
         if kept and np.mean(kept) >= precision:
             confident_min = float(named[i][0])
             break
-    found = [r for r in positives if (b := _best(r["views"], weight)) is not None and _valveness(b, weight) >= threshold]
+    [r for r in positives if (b := _best(r["views"], weight)) is not None and _valveness(b, weight) >= threshold]
     return {
+        "candidates": 3,
+        "min_score": 0.02,
         "ood_weight": weight,
         "no_valve_below": round(threshold, 4),
-        "whole_ood_above": None if whole_ood_above is None else round(whole_ood_above, 2),
+        "whole_ood_above": None if not np.isfinite(whole_ood_above) else round(whole_ood_above, 2),
         "confident_min_score": round(confident_min, 4),
         "validation": {
             "films_with_valve": len(positives),
             "films_without_valve": len(negatives),
-            "crops": len(crops),
+            "crops": len(usable),
             "region_holds_valve_by_weight": {str(w): round(h, 4) for h, _, w in sorted(table, key=lambda t: t[2])},
             "region_holds_valve": round(best_hits, 4),
-            "named_on_films_with_valve": round(len(found) / max(1, len(positives)), 4),
-            "no_valve_on_films_without_valve": round(float((negative_best < threshold).mean()), 4) if len(negative_best) else None,
+            "no_valve_on_films_with_valve": round(float(no_valve(pos_best, pos_whole, threshold, whole_ood_above).mean()), 4),
+            "no_valve_on_films_without_valve": round(float(no_valve(neg_best, neg_whole, threshold, whole_ood_above).mean()), 4),
+            "no_valve_on_crops": int(no_valve(crop_best, crop_whole, threshold, whole_ood_above).sum()),
         },
     }
 

@@ -65,12 +65,11 @@ def _reviewed_batch(folder: Path) -> dict[str, str]:
     return expected
 
 
-def test_reviewed_studies_train_a_model_that_the_window_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reviewed_studies_train_a_model_that_the_window_loads(qtbot, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
     from valvereader.cli import main as valvereader
-    from valvereader.gui.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
-    from valvereader.gui.services import RadiographCache
+    from valvereader.gui.analysis import load_model
     from valvereader.training import cli_evaluate, cli_train
     from valvereader.training.datasets import label_indices, read_samples
     from valvereader.training.ship import ship_identifier
@@ -113,28 +112,26 @@ def test_reviewed_studies_train_a_model_that_the_window_loads(tmp_path: Path, ca
     assert shipped["training"]["extra_crops"] == card["extra_crops"]
     assert "in the training split only, 5 crops from reviewed" in shipped["training"]["data"]
 
-    # The window's loading path: the new weights load, and the reviewed batch is read with them.
+    # The window with the new weights (loaded as it loads them): it reads the reviewed batch with
+    # them and shows the reader's decisions again.
+    from valvereader.gui.main_window import MainWindow
+    from valvereader.gui.state import ReviewDecision
+    from valvereader.settings import Settings
+
     status = load_model(weights, "cpu")
-    assert status.predictor is not None, status.message
-    films = sorted(batch.glob("study*.png"))
-
-    class Context:  # the window's worker context: results emitted one by one
-        def __init__(self) -> None:
-            self.events: list[object] = []
-
-        def check(self) -> None: ...
-
-        def progress(self, *_args: object) -> None: ...
-
-        def emit(self, value: object) -> None:
-            self.events.append(value)
-
-    context = Context()
-    analyse_batch(context, 1, films, AnalysisQueue(list(range(len(films)))), RadiographCache(), lambda: status)
-    results = [e for e in context.events if isinstance(e, StudyResult)]
-    assert len(results) == len(films) and all(r.error is None for r in results)
-    assert {r.prediction.model for r in results} == {status.predictor.model_name} and "1.0.1" in status.predictor.model_name
-
+    assert status.predictor is not None and "1.0.1" in status.predictor.model_name, status.message
+    window = MainWindow(settings=Settings.load(), model_loader=lambda: status)
+    qtbot.addWidget(window)
+    window.show()
+    window.open_paths([batch])
+    qtbot.waitUntil(lambda: len(window.worklist.studies) == 6 and all(s.analysed for s in window.worklist.studies),
+                    timeout=30000)
+    studies = window.worklist.studies
+    assert {s.prediction.model for s in studies} == {status.predictor.model_name}
+    decisions = {s.path.name: s.decision for s in studies}
+    assert decisions["study0.png"] is ReviewDecision.ACCEPTED and decisions["study5.png"] is ReviewDecision.REJECTED
+    assert {s.path.name: s.corrected_valve_id for s in studies if s.decision is ReviewDecision.CORRECTED} == {
+        name: expected[name] for name in ("study3.png", "study4.png")}
 
 def test_a_recipe_puts_the_extra_crops_in_its_training_part_only(tmp_path: Path) -> None:
     from valvereader.review_export import export_reviews

@@ -72,22 +72,6 @@ def _pretrained(value: str | None) -> bool | str:
     return True if value == "imagenet" else value
 
 
-def read_extra_crops(folder: Path) -> list:
-    """The crops of an ``--extra-crops`` folder (its ``manifest.csv``).
-
-    Raises:
-        DatasetError: no manifest.csv there, or one that cannot be read.
-    """
-    from ..errors import DatasetError
-    from .datasets import read_manifest
-
-    manifest = Path(folder) / "manifest.csv"
-    if not manifest.is_file():
-        raise DatasetError(f"--extra-crops {folder}: no manifest.csv there (path,label,... as in csf-shuntvalves, "
-                           "or as written by `valvereader export-reviews`)")
-    return read_manifest(manifest)
-
-
 def run_recipe(args: argparse.Namespace) -> int:
     from ..errors import ValveReaderError
     from .recipe import RecipeError, load_recipe, run_recipe, smoke
@@ -124,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from ..catalogue import VALVE_IDS
     from ..errors import ValveReaderError
     from ..preprocess import Preprocess
-    from .datasets import label_indices, prepare_all, read_samples
+    from .datasets import label_indices, prepare_all, read_extra_crops, read_samples
     from .splits import Split, holdout_split
     from .train import TrainConfig, save_model, train_model
 

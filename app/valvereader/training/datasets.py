@@ -260,6 +260,20 @@ def read_samples(source: str | Path, image_root: str | Path | None = None) -> li
     raise DatasetError(f"unknown dataset source {source}: give a folder, a manifest .csv or a Label Studio .json")
 
 
+def read_extra_crops(folder: str | Path) -> list[Sample]:
+    """The crops of a folder given to ``valvereader train --extra-crops``: its ``manifest.csv``
+    (the csf-shuntvalves format, as ``valvereader export-reviews`` writes it).
+
+    Raises:
+        DatasetError: no manifest.csv there, or one that cannot be read.
+    """
+    manifest = Path(folder) / "manifest.csv"
+    if not manifest.is_file():
+        raise DatasetError(f"--extra-crops {folder}: no manifest.csv there (path,label,... as in csf-shuntvalves, "
+                           "or as written by `valvereader export-reviews`)")
+    return read_manifest(manifest)
+
+
 def label_indices(samples: Sequence[Sample], class_ids: Sequence[str]) -> np.ndarray:
     """Class index of each sample in ``class_ids`` order.
 

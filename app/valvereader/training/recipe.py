@@ -132,8 +132,8 @@ def _crops(recipe: dict, data: Path, out: Path, limit_per_class: int | None) -> 
 def _extra_rows(folders: list[Path], recipe: dict, out: Path, split_doc: dict) -> list[dict]:
     """The crops of ``--extra-crops`` folders (manifest.csv), copied like the others, in the
     training part only (validation and test stay those of the recipe's data)."""
-    from .cli_train import read_extra_crops
     from .composites import copy_crop
+    from .datasets import read_extra_crops
 
     copy = recipe["data"].get("crop_copy", {})
     rows = []

@@ -8,6 +8,8 @@ For networks whose logits are a linear layer over the global average of the last
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
@@ -23,7 +25,7 @@ def class_activation_map(features: np.ndarray, class_weights: np.ndarray, mirror
     weights = class_weights.astype(np.float32)
     cam = np.tensordot(weights, features.astype(np.float32), axes=(0, 0))
     if mirrored is not None:
-        cam = (cam + np.tensordot(weights, mirrored.astype(np.float32), axes=(0, 0))[:, ::-1]) / 2
+        cam = np.asarray((cam + np.tensordot(weights, mirrored.astype(np.float32), axes=(0, 0))[:, ::-1]) / 2, np.float32)
     cam = np.maximum(cam, 0.0)
     peak = float(cam.max())
     return (cam / peak).astype(np.float32) if peak > 0 else np.zeros_like(cam, dtype=np.float32)
@@ -92,7 +94,7 @@ def gradcam_reference(model, batch: np.ndarray, class_index: int) -> np.ndarray:
     class Tapped(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module):
             super().__init__()
-            self.inner = inner
+            self.inner: Any = inner  # a ValveNet (its classifier is called below)
             self.tap = torch.nn.Identity()
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:

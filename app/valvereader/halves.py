@@ -61,7 +61,7 @@ def run_halves(first: Callable[[], None], second: Callable[[], None]) -> bool:
     """Run ``first`` here and ``second`` on the helper thread if it is free, else both here
     (``first`` then ``second``). Both write their own part of an output; exceptions of either
     are raised here. Returns whether the helper was used."""
-    if not enabled or getattr(_LOCAL, "off", 0) or not _FREE.acquire(blocking=False):
+    if not enabled or getattr(_LOCAL, "off", 0) > 0 or not _FREE.acquire(blocking=False):
         first()
         second()
         return False

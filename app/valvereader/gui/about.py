@@ -27,6 +27,10 @@ LICENCES = (
 )
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -39,20 +43,20 @@ def card_summary(card: dict[str, Any]) -> str:
     """What the model card says a reader should know first, in plain words: how often the
     identifier was right on held-out real crops, and how well it flags a valve type it never
     saw. Only figures the card holds; nothing when it holds none."""
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    metrics = _dict(card.get("metrics"))
     parts = []
     accuracy, f1, n = _number(metrics.get("accuracy")), _number(metrics.get("macro_f1")), metrics.get("test_n")
     if accuracy is not None:
         text = f"On {n} held-out real valve crops it named {accuracy:.1%} correctly" if n else f"Held-out accuracy {accuracy:.1%}"
         if f1 is not None:
             text += f" (macro-F1 {f1:.2f})"
-        cv = metrics.get("cross_validation") if isinstance(metrics.get("cross_validation"), dict) else {}
+        cv = _dict(metrics.get("cross_validation"))
         cv_accuracy = cv.get("accuracy") if isinstance(cv.get("accuracy"), list) else None
         if cv_accuracy and _number(cv_accuracy[0]) is not None and len(cv_accuracy) > 1:
             text += f"; {cv.get('folds', 5)}-fold cross-validation {float(cv_accuracy[0]):.1%} ± {float(cv_accuracy[1]):.1%}"
         parts.append(text + ".")
-    openset = card.get("openset") if isinstance(card.get("openset"), dict) else {}
-    honest = openset.get("auroc_loco_honest") if isinstance(openset.get("auroc_loco_honest"), dict) else {}
+    openset = _dict(card.get("openset"))
+    honest = _dict(openset.get("auroc_loco_honest"))
     mean, sd = _number(honest.get("mean")), _number(honest.get("sd"))
     if mean is not None:
         parts.append(f"A valve type it was never trained on is told apart from the known ones with an AUROC of "

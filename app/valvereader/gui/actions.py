@@ -26,7 +26,7 @@ def build_actions(w: Window) -> dict[str, QAction]:
 
     def add(name: str, text: str, group: str, slot: Callable[..., object] | None, keys: tuple[str, ...] = (),
             checkable: bool = False, checked: bool = False) -> QAction:
-        action = QAction(text, w)
+        action = QAction(text, w.window())
         if keys:
             action.setShortcuts([QKeySequence(k) for k in keys])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -159,7 +159,7 @@ def _about(w: Window) -> str:
 
 
 def _dialog(w: Window, title: str, body: str) -> TextDialog:
-    dialog = TextDialog(title, body, w)
+    dialog = TextDialog(title, body, w.window())
     dialog.show()  # not modal: the window keeps working behind it
     return dialog
 
@@ -168,14 +168,14 @@ def open_file_dialog(w: Window) -> None:
     from ..io.sniff import X_RAY_SUFFIXES
 
     patterns = " ".join(f"*{suffix}" for suffix in sorted(X_RAY_SUFFIXES))
-    files, _ = QFileDialog.getOpenFileNames(w, "Open radiographs", w.settings.last_folder or str(Path.home()),
+    files, _ = QFileDialog.getOpenFileNames(w.window(), "Open radiographs", w.settings.last_folder or str(Path.home()),
                                             f"Radiographs ({patterns});;All files (*)")
     if files:
         w.open_paths(files)
 
 
 def open_folder_dialog(w: Window) -> None:
-    folder = QFileDialog.getExistingDirectory(w, "Open a folder of radiographs", w.settings.last_folder or str(Path.home()))
+    folder = QFileDialog.getExistingDirectory(w.window(), "Open a folder of radiographs", w.settings.last_folder or str(Path.home()))
     if folder:
         w.open_paths([folder])
 
@@ -206,7 +206,7 @@ def _menus(w: Window, a: dict[str, QAction]) -> None:
     view.addSeparator()
     view.addAction(w.worklist_dock.toggleViewAction())
     view.addAction(w.right_dock.toggleViewAction())
-    messages = QAction("Messages…", w)
+    messages = QAction("Messages…", w.window())
     messages.triggered.connect(lambda: _dialog(w, "Messages", "<br>".join(
         f"{m.time:%H:%M:%S} <b>{m.level}</b> {m.text}" for m in reversed(w.notifier.messages)) or "No messages"))
     view.addAction(messages)
@@ -221,7 +221,7 @@ def _menus(w: Window, a: dict[str, QAction]) -> None:
     dial = bar.addMenu("Reading &dial")
     dial.addActions([a[n] for n in ("dial_show", "dial_left", "dial_right", "dial_left_fine", "dial_right_fine",
                                     "dial_mirror")])
-    reset = QAction("Reset dial", w)
+    reset = QAction("Reset dial", w.window())
     reset.triggered.connect(w.dial.reset)
     dial.addAction(reset)
     help_menu = bar.addMenu("&Help")

@@ -34,7 +34,7 @@ class ExportController:
 
     def _ask(self, title: str, suffix: str, name: str) -> Path | None:
         folder = self.window.settings.last_export_folder or self.window.settings.last_folder or str(Path.home())
-        chosen, _ = QFileDialog.getSaveFileName(self.window, title, str(Path(folder) / name),
+        chosen, _ = QFileDialog.getSaveFileName(self.window.window(), title, str(Path(folder) / name),
                                                 f"{suffix.upper()} (*.{suffix})")
         if not chosen:
             return None

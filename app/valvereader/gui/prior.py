@@ -151,7 +151,7 @@ class PriorWindow(QWidget):
     """The comparison, a window of its own owned by the main window (it closes with it)."""
 
     def __init__(self, window: Window):
-        super().__init__(window, Qt.WindowType.Window)
+        super().__init__(window.window(), Qt.WindowType.Window)
         self.window_ = window
         self.prior: PriorFilm | None = None
         self._loading: Path | None = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from PySide6.QtCore import QByteArray, QObject
     from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QDockWidget, QMenuBar, QSlider, QStatusBar, QToolBar
+    from PySide6.QtWidgets import QDockWidget, QMenuBar, QSlider, QStatusBar, QToolBar, QWidget
 
     from ..review import ReviewStore
     from ..settings import Settings
@@ -151,6 +151,11 @@ class Window(Protocol):
     def resume_analysis(self) -> None: ...
 
     # the QMainWindow calls the parts make
+    def window(self) -> QWidget:
+        """The window as a QWidget (QWidget.window() of a top-level window is the window itself):
+        the parent of the dialogs, actions and windows the parts make."""
+        ...
+
     def statusBar(self) -> QStatusBar: ...
 
     def menuBar(self) -> QMenuBar: ...

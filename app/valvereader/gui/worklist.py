@@ -108,9 +108,9 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return self._thumbnail(row, study)
         if role == Qt.ItemDataRole.UserRole:  # sort keys
-            named = p is not None and p.verdict is not Verdict.NO_VALVE
-            return [row, study.path.name.lower(), short_name(p.predicted) if named else "",
-                    p.confidence if named else -1.0, study.verdict_label, study.decision.label][column]
+            named = p if p is not None and p.verdict is not Verdict.NO_VALVE else None
+            return [row, study.path.name.lower(), short_name(named.predicted) if named else "",
+                    named.confidence if named else -1.0, study.verdict_label, study.decision.label][column]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 4 and p is not None and not study.error:
                 return verdict_meaning(p)  # why this verdict

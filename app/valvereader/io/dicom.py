@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder, pixel_array
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -98,10 +100,10 @@ def parse(raw: bytes, name: str) -> Dataset:
             # pydicom returns nothing at all when compressed pixel data ends before its
             # delimiter: read the header again without the pixels to tell that apart.
             try:
-                header = pydicom.dcmread(io.BytesIO(raw), force=True, stop_before_pixels=True)
+                header_elements = len(pydicom.dcmread(io.BytesIO(raw), force=True, stop_before_pixels=True))
             except Exception:  # noqa: BLE001 - the message below covers it
-                header = ()
-            if len(header):
+                header_elements = 0
+            if header_elements:
                 raise TruncatedDataError(
                     f"{name}: the file ends inside its compressed pixel data; it is truncated or damaged"
                 )
@@ -355,7 +357,7 @@ def pixel_spacing(ds: Dataset) -> PixelSpacing | None:
     for keyword in ("ImagerPixelSpacing", "PixelSpacing"):
         pair = _spacing_pair(ds.get(keyword))
         if pair:
-            return PixelSpacing(pair[0], pair[1], kind=keyword)  # type: ignore[arg-type]
+            return PixelSpacing(pair[0], pair[1], kind=keyword)
     try:
         measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
         pair = _spacing_pair(measures.get("PixelSpacing"))
@@ -398,7 +400,7 @@ class _BufferFile:
     (never more than the buffer holds), so a header is parsed without copying the pixels."""
 
     def __init__(self, buffer: np.ndarray):
-        self._view = memoryview(buffer).cast("B")
+        self._view = buffer.data.cast("B")
         self._position = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -452,8 +454,8 @@ def _load_native_grey(buffer: np.ndarray, path: Path, frame: int) -> Radiograph 
         uid = UID(str(ds.file_meta.get("TransferSyntaxUID", "") or "").strip())
         if len(ds) == 0 or uid not in _NATIVE_LITTLE_ENDIAN or any(k in ds for k in _PIXEL_KEYWORDS[1:]):
             return None
-        element = ds._dict.get(0x7FE00010)  # PixelData, as read (not converted)
-        if element is None or not getattr(element, "is_raw", False):
+        element = ds._dict.get(BaseTag(0x7FE00010))  # PixelData, as read (not converted)
+        if not isinstance(element, RawDataElement):  # absent, or already converted
             return None
         rows, columns, frames, samples, bits = _check_geometry(ds, path.name, "PixelData")
         photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
@@ -462,6 +464,7 @@ def _load_native_grey(buffer: np.ndarray, path: Path, frame: int) -> Radiograph 
         if not 0 <= frame < frames or rows * columns > MAX_FRAME_PIXELS:
             return None
         frame_bytes = rows * columns * bits // 8
+        data: bytes | np.ndarray
         if element.value is not None:  # small enough to have been read: a view of that
             data, offset = element.value, frame * frame_bytes
         else:

@@ -270,7 +270,7 @@ def _window_line(ds: Dataset, center: float, width: float, function: str) -> tup
 
 def _line_if_exact(
     line: tuple[float, float], invert: bool, domain: np.ndarray, table: np.ndarray
-) -> tuple[float, float, bool] | None:
+) -> tuple[float, float] | None:
     """The line's arguments for :func:`apply_level_line` if, applied to every stored level of
     the image, it gives the exact per-level ``table`` within ``_LINE_TOLERANCE``; else None
     (the table is then used). Every pixel of the image is one of these levels, so this check

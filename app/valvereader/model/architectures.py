@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -40,6 +41,9 @@ class ValveNet(nn.Module):
         backbone: module mapping a normalised (N, 3, H, W) image to F.
         classifier: ``nn.Linear(C, K)`` applied to the spatial mean of F.
     """
+
+    mean: torch.Tensor  # buffers (register_buffer below)
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -81,7 +85,7 @@ class ValveNet(nn.Module):
 
 
 class _ResNetTrunk(nn.Module):
-    def __init__(self, resnet: nn.Module):
+    def __init__(self, resnet: Any):  # a torchvision ResNet (torchvision is not typed)
         super().__init__()
         self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
@@ -93,7 +97,7 @@ class _ResNetTrunk(nn.Module):
 class _LiteTrunk(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
-        self.net = net
+        self.net: Any = net  # an efficientnet_lite_pytorch EfficientNet (not typed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.extract_features(x)
@@ -204,14 +208,17 @@ class EnsembleNet(nn.Module):
         self.num_classes = members[0].num_classes
         self.num_features = sum(m.num_features for m in members)
 
+    def _nets(self) -> list[ValveNet]:
+        return [cast(ValveNet, m) for m in self.members]
+
     @property
     def classifier(self) -> nn.Linear:
         """The equivalent single linear layer over the concatenated pooled features."""
         n = len(self.members)
         layer = nn.Linear(self.num_features, self.num_classes)
         with torch.no_grad():
-            layer.weight.copy_(torch.cat([m.classifier.weight for m in self.members], dim=1) / n)
-            layer.bias.copy_(torch.stack([m.classifier.bias for m in self.members]).mean(0))
+            layer.weight.copy_(torch.cat([m.classifier.weight for m in self._nets()], dim=1) / n)
+            layer.bias.copy_(torch.stack([m.classifier.bias for m in self._nets()]).mean(0))
         return layer
 
     def _member_input(self, x: torch.Tensor, size: int) -> torch.Tensor:

@@ -53,7 +53,7 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         hasher.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
-        hasher.update(memoryview(array).cast("B"))
+        hasher.update(array.data.cast("B"))
     return hasher.hexdigest()
 
 

@@ -47,7 +47,7 @@ class LocatorNet(nn.Module):
     def __init__(self, pretrained: bool = False, width: int = 64):
         super().__init__()
         try:
-            from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
+            from efficientnet_lite_pytorch import EfficientNet
         except ModuleNotFoundError as exc:
             raise ModelError("the locator needs the package efficientnet-lite-pytorch: pip install efficientnet-lite-pytorch") from exc
         net = EfficientNet.from_name("efficientnet-lite0")

@@ -98,7 +98,7 @@ class TorchBackend:
         if card.task == "locate":
             from .locator_net import load_locator
 
-            model = load_locator(path)
+            model: torch.nn.Module = load_locator(path)
         else:
             num_outputs = len(card.class_ids) if card.class_ids else int(card.data.get("num_outputs", 1))
             try:

@@ -97,13 +97,12 @@ def stored_name(sop_instance_uid: str) -> str:
 def encode_received(event: Any, calling_aet: str) -> bytes:
     """The C-STORE's dataset as a DICOM file: preamble, file meta (with the sender's AE
     title), then the dataset's bytes exactly as they arrived."""
-    import io
-
+    from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_file_meta_info
 
     meta = event.file_meta
     meta.SourceApplicationEntityTitle = calling_aet
-    buffer = io.BytesIO()
+    buffer = DicomBytesIO()
     buffer.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(buffer, meta, enforce_standard=True)
     buffer.write(event.request.DataSet.getvalue())
@@ -133,7 +132,7 @@ class Node:
     def start(self) -> None:
         """Raises ModelError (no or broken weights) and OSError (port taken, OUT not writable)."""
         from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-        from pynetdicom.sop_class import Verification
+        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]  # made at import
 
         from .sr import Algorithm
 
@@ -158,11 +157,13 @@ class Node:
 
         ae = AE(ae_title=self.config.ae_title)
         for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            if context.abstract_syntax is not None:
+                ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
         ae.maximum_associations = 16
         handlers = [(evt.EVT_REQUESTED, self._on_requested), (evt.EVT_C_STORE, self._on_store)]
-        self._server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers)
+        self._server = ae.start_server((self.config.bind, self.config.port), block=False,
+                                       evt_handlers=handlers)  # type: ignore[arg-type]  # pynetdicom's event tuples
         log.info("DICOM node %s listening on %s:%d", self.config.ae_title, self.config.bind, self.port)
 
     @property

@@ -169,7 +169,7 @@ def render(
         else skull.anteroposterior(canvas, anatomy_rng)
     )
     found = clutter.distractors(canvas, anatomy, job.view, rng)
-    mu = cv2.resize(canvas.mu, (w, h), interpolation=cv2.INTER_LINEAR)
+    mu = np.asarray(cv2.resize(canvas.mu, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
     # Fine anatomical mottle (trabecular bone, overlapping tissue) that the half-resolution
     # anatomy cannot carry: a few per cent of the local attenuation.
     mottle = fractal_noise((h, w), rng, rng.uniform(0.8, 1.6) * px_per_mm, octaves=2)

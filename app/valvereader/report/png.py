@@ -43,7 +43,10 @@ def render_with_footer(content: ReportContent) -> np.ndarray:
     rows: list[tuple[str, tuple[int, int, int]]] = []
     for line, colour in zip(footer_lines(content), colours, strict=True):
         rows.extend((part, colour) for part in wrap_text(line, font, width - 2 * margin))
-    ascent, descent = font.getmetrics()
+    if isinstance(font, ImageFont.FreeTypeFont):
+        ascent, descent = font.getmetrics()
+    else:  # Pillow's bitmap font (Pillow without FreeType): the height of its glyph box
+        ascent, descent = int(font.getbbox("Ag")[3]), 0
     line_height = int((ascent + descent) * 1.2)
     strip = line_height * len(rows) + margin
     canvas = Image.new("RGB", (width, view.height + strip), (18, 18, 20))

@@ -21,14 +21,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 # How each composite's two training regions are squared around the valve's box.
-REGION_SQUARES = {"true_box": 1.25, "jittered_box": (1.0, 1.25)}
+REGION_SQUARES: dict[str, Any] = {"true_box": 1.25, "jittered_box": (1.0, 1.25)}
 # A crop pasted whole into a film (tools/paste_films.py) is found loosely by the locator (the
 # located box spans a median 2.3 x the crop's area), so its squares are looser.
-PASTED_SQUARES = {"true_box": 1.5, "jittered_box": (1.0, 2.2)}
+PASTED_SQUARES: dict[str, Any] = {"true_box": 1.5, "jittered_box": (1.0, 2.2)}
 PASTED_FILM = (2500, 2000)  # rows, columns: the benchmark's film
 
 
@@ -55,7 +56,7 @@ def copy_crop(source: Path, target: Path, max_side: int | None, quality: int | N
     width, height = grey.size
     scale = min(1.0, max_side / max(width, height)) if max_side else 1.0
     if scale < 1.0:
-        grey = grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
+        grey = grey.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
     target.parent.mkdir(parents=True, exist_ok=True)
     if quality:
         target = target.with_suffix(".jpg")
@@ -92,7 +93,7 @@ def fit_to_film(crop: np.ndarray, film: tuple[int, int] = PASTED_FILM) -> np.nda
     if lines <= height * 0.6 and columns <= width * 0.6:
         return crop
     f = min(height * 0.6 / lines, width * 0.6 / columns)
-    shrunk = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.LANCZOS)
+    shrunk = Image.fromarray(np.round(crop * 255).astype(np.uint8)).resize((int(columns * f), int(lines * f)), Image.Resampling.LANCZOS)
     return np.asarray(shrunk, dtype=np.float32) / 255.0
 
 
@@ -114,7 +115,7 @@ def composite_jobs(crops, per_crop: int, seed: int, shape: tuple[int, int]) -> l
     from ..phantoms.render import Job
 
     rng = np.random.default_rng([seed, 5])
-    jobs = []
+    jobs: list[Job] = []
     for ci, crop in enumerate(crops):
         for k in range(per_crop):
             index = len(jobs)
@@ -233,16 +234,16 @@ def prepare(rows: list[dict], work: Path, sizes: list[int], locator_size: int, c
         _init_render(sizes, locator_size, str(scratch))
         results = [render_one(j) for j in jobs]
     errors = [r["error"] for r in results if r and "error" in r]
-    results = [r for r in results if r and "error" not in r]
-    _log(f"rendered {len(results)} usable radiographs ({len(errors)} errors) in {time.time() - began:.0f} s")
+    usable = [r for r in results if r and "error" not in r]
+    _log(f"rendered {len(usable)} usable radiographs ({len(errors)} errors) in {time.time() - began:.0f} s")
     # Composites first, then catalogue phantoms (source crop -1, label from the phantom's valve).
-    comp = [r for r in results if r["kind"] == "composite"] + [r for r in results if r["kind"] == "phantom" and r["regions"]]
+    comp = [r for r in usable if r["kind"] == "composite"] + [r for r in usable if r["kind"] == "phantom" and r["regions"]]
     for size in sizes:
         arr = np.concatenate([r["regions"][size] for r in comp]) if comp else np.zeros((0, size, size), np.uint8)
         np.save(work / f"regions_{size}.npy", arr)
-    if results:
-        np.save(work / "locator_images.npy", np.stack([r["locator"] for r in results]))
-        np.save(work / "locator_boxes.npy", np.stack([r["box"] for r in results]).astype(np.float32))
+    if usable:
+        np.save(work / "locator_images.npy", np.stack([r["locator"] for r in usable]))
+        np.save(work / "locator_boxes.npy", np.stack([r["box"] for r in usable]).astype(np.float32))
     meta = {
         "labels": labels.tolist(), "split": split,
         "region_source": [r["crop"] for r in comp for _ in range(2)],
@@ -251,8 +252,8 @@ def prepare(rows: list[dict], work: Path, sizes: list[int], locator_size: int, c
         # Where on the skull each region's valve sits ("edge": cut by the collimator's field edge).
         "region_position": [r["position"] for r in comp for _ in range(2)],
         "region_kind": [r["kind"] for r in comp for _ in range(2)],
-        "locator_kind": [r["kind"] for r in results], "locator_valve": [r["valve_id"] for r in results],
-        "locator_source": [int(r["crop"]) for r in results],
+        "locator_kind": [r["kind"] for r in usable], "locator_valve": [r["valve_id"] for r in usable],
+        "locator_source": [int(r["crop"]) for r in usable],
         "region_squares": REGION_SQUARES, "composites": {**composites, "shape": list(shape)},
         "render_errors": errors[:20], "render_error_count": len(errors),
     }

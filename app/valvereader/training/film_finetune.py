@@ -131,7 +131,8 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, history = int(saved["step"]), json.loads(saved["history"])
-        augment.generator.manual_seed(args.seed + 11 + index + step)
+        if augment.generator is not None:
+            augment.generator.manual_seed(args.seed + 11 + index + step)
         _log(f"member {index}: resumed at step {step}/{total}")
     model.train()
     for module in model.modules():  # every batch norm keeps its shipped statistics

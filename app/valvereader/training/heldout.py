@@ -56,7 +56,7 @@ def _cached_predictions(run: Path, model, images, split: Split, device, predict_
         print(f"predicting {part} ({len(indices)} images)", file=sys.stderr)
         outputs[part] = predict_arrays(model, images, indices, device, progress=True)
         arrays.update({f"{part}_indices": indices, f"{part}_logits": outputs[part][0], f"{part}_pooled": outputs[part][1]})
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: a **dict might fill allow_pickle
     return outputs
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DatasetError
 from .attribution import DATASET_CREDIT
 from .locator_data import (
     LocatorSample,
@@ -75,7 +76,7 @@ class LocatorConfig:
     threads: int = 1
 
 
-def stride8_features(model, images: np.ndarray, batch: int = 16) -> np.ndarray:  # type: ignore[no-untyped-def]
+def stride8_features(model, images: np.ndarray, batch: int = 16) -> np.ndarray:
     """The frozen part's output (N, C, S/8, S/8) as float16."""
     import torch
 
@@ -98,7 +99,7 @@ def _views(data: PreparedSet, variants: int, seed: int) -> tuple[np.ndarray, np.
     return np.concatenate(images), np.concatenate(boxes)
 
 
-def _predict_from_features(model, features: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def _predict_from_features(model, features: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     heats, sizes = [], []
@@ -118,7 +119,7 @@ def train_locator(
     out_dir: Path,
     resume: bool = True,
     log: Callable[[str], None] = print,
-):  # type: ignore[no-untyped-def]
+):
     """Train a LocatorNet; checkpoints (safetensors + JSON) in ``out_dir`` after every epoch.
 
     Returns the model with the weights of the best validation epoch (found_either, then
@@ -168,7 +169,7 @@ def train_locator(
         if state.get("config") == asdict(config):
             model.load_state_dict(load_file(str(out_dir / CHECKPOINT)), strict=False)
             first_epoch, history = int(state["epoch"]), list(state["history"])
-            best_key = tuple(state.get("best_key", best_key))  # type: ignore[assignment]
+            best_key = tuple(state.get("best_key", best_key))
             for _ in range(first_epoch * steps_per_epoch):
                 scheduler.step()  # same schedule; Adam's moments restart (no pickled optimizer state)
             log(f"resumed after epoch {first_epoch}")
@@ -219,7 +220,7 @@ def choose_min_score(scores: np.ndarray, found: np.ndarray, ceiling: float = 0.3
     return float(np.clip(np.floor(hits.min() * 100) / 100, floor, ceiling))
 
 
-def validation_report(model, val_set: PreparedSet) -> tuple[dict, float]:  # type: ignore[no-untyped-def]
+def validation_report(model, val_set: PreparedSet) -> tuple[dict, float]:
     """Metrics of ``model`` on a prepared validation set and the min_score chosen on it."""
     features = stride8_features(model, val_set.images)
     heat, size = _predict_from_features(model, features)
@@ -237,7 +238,7 @@ def validation_report(model, val_set: PreparedSet) -> tuple[dict, float]:  # typ
 
 def write_card(
     folder: Path,
-    model,  # type: ignore[no-untyped-def]
+    model,
     config: LocatorConfig,
     metrics: dict,
     extra: dict | None = None,
@@ -248,7 +249,7 @@ def write_card(
     Raises:
         ModelError: the ONNX outputs differ from torch's.
     """
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    import onnxruntime as ort
     import torch
     from safetensors.torch import save_file
 
@@ -315,6 +316,8 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
     rows = []
     seconds = 0.0
     for i, sample in enumerate(samples):
+        if sample.box is None:
+            raise DatasetError(f"{sample.path.name}: no valve box; a locator is measured on radiographs with a valve")
         radiograph = load(sample.path)
         tick = time.perf_counter()
         prepared = preprocess(radiograph.pixels)
@@ -337,7 +340,7 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
 
 def ship(
     folder: Path,
-    model,  # type: ignore[no-untyped-def]
+    model,
     run: Path,
     train_files: list[str],
     train_kinds: Sequence[str],

@@ -179,7 +179,7 @@ def centre_targets(boxes: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray
     return heat, size, weight
 
 
-def locator_loss(logits, size, heat, size_target, weight, size_weight: float = 5.0):  # type: ignore[no-untyped-def]
+def locator_loss(logits, size, heat, size_target, weight, size_weight: float = 5.0):
     """Penalty-reduced focal loss on the centre map (CenterNet) + weighted L1 on the size."""
     import torch.nn.functional as F
 

@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def train_locator(spec: dict, work: Path, device: str, max_steps: int | None = N
         _log(f"locator: {record}")
     if best_state is not None:
         model.load_state_dict(best_state)
-    result = {"history": history, "epochs_planned": epochs, "epochs_done": len(history), "steps": step,
+    result: dict[str, Any] = {"history": history, "epochs_planned": epochs, "epochs_done": len(history), "steps": step,
               "train": len(train_idx), "validation": len(val_idx), "held_out_test_composites": len(test_idx),
               "input_size": int(images.shape[-1]), "lr": lr}
     if len(val_idx):

@@ -76,7 +76,8 @@ def train_member(member: dict, recipe: dict, work: Path, class_ids: list[str], d
     optimizer = torch.optim.Adam(model.parameters(), lr=opt["max_lr"], weight_decay=opt["weight_decay"])
     weights = inverse_frequency_weights(np.concatenate([labels[train_real], region_lab[train_reg]]), num_classes)
     criterion = nn.CrossEntropyLoss(weight=weights.to(torch_device), label_smoothing=opt["label_smoothing"])
-    augment_config = AugmentConfig(**{k: tuple(v) if k == "zoom" else v for k, v in recipe.get("augment", {}).items()})
+    augment_config = AugmentConfig(**{k: tuple(v) if k == "zoom" else v  # type: ignore[arg-type]  # the recipe's JSON
+                                      for k, v in recipe.get("augment", {}).items()})
     augment = Augment(augment_config, torch.Generator().manual_seed(opt["seed"] + 11))
     per_epoch_regions = regions_per_epoch(len(train_real), len(train_reg), opt.get("region_ratio", 1.0))
     batch = int(opt["batch"])

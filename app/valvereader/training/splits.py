@@ -31,7 +31,7 @@ class Split:
         return cls(*(np.asarray(data[k], dtype=np.int64) for k in ("train", "validation", "test")))
 
 
-def grouped_stratified_folds(labels: Sequence[int], groups: Sequence[str], k: int = 5, seed: int = 0) -> list[np.ndarray]:
+def grouped_stratified_folds(labels: Sequence[int] | np.ndarray, groups: Sequence[str] | np.ndarray, k: int = 5, seed: int = 0) -> list[np.ndarray]:
     """``k`` disjoint index arrays covering every sample; each group lies in exactly one fold.
 
     Groups are dealt to folds class by class (a group's class is its most common label),
@@ -41,18 +41,18 @@ def grouped_stratified_folds(labels: Sequence[int], groups: Sequence[str], k: in
     Raises:
         DatasetError: fewer groups than folds.
     """
-    labels = np.asarray(labels)
-    groups = np.asarray(groups)
-    if len(labels) != len(groups):
+    label_ids = np.asarray(labels)
+    group_ids = np.asarray(groups)
+    if len(label_ids) != len(group_ids):
         raise DatasetError("labels and groups differ in length")
-    names, group_index = np.unique(groups, return_inverse=True)
+    names, group_index = np.unique(group_ids, return_inverse=True)
     if len(names) < k:
         raise DatasetError(f"{len(names)} patient groups cannot fill {k} folds: use fewer folds")
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(group_index == g) for g in range(len(names))]
-    group_class = np.array([np.bincount(labels[m]).argmax() for m in members])
+    group_class = np.array([np.bincount(label_ids[m]).argmax() for m in members])
     fold_of_group = np.full(len(names), -1)
-    per_fold_class = np.zeros((k, int(labels.max()) + 1 if labels.size else 1))
+    per_fold_class = np.zeros((k, int(label_ids.max()) + 1 if label_ids.size else 1))
     per_fold_total = np.zeros(k)
     for cls in rng.permutation(np.unique(group_class)):
         candidates = np.flatnonzero(group_class == cls)
@@ -63,14 +63,14 @@ def grouped_stratified_folds(labels: Sequence[int], groups: Sequence[str], k: in
             order = np.lexsort((rng.random(k), per_fold_total, per_fold_class[:, cls]))
             fold = int(order[0])
             fold_of_group[g] = fold
-            per_fold_class[fold] += np.bincount(labels[members[g]], minlength=per_fold_class.shape[1])
+            per_fold_class[fold] += np.bincount(label_ids[members[g]], minlength=per_fold_class.shape[1])
             per_fold_total[fold] += len(members[g])
     sample_fold = fold_of_group[group_index]
     return [np.flatnonzero(sample_fold == f) for f in range(k)]
 
 
 def holdout_split(
-    labels: Sequence[int], groups: Sequence[str], test_fraction: float = 0.2, validation_fraction: float = 0.1, seed: int = 0
+    labels: Sequence[int] | np.ndarray, groups: Sequence[str] | np.ndarray, test_fraction: float = 0.2, validation_fraction: float = 0.1, seed: int = 0
 ) -> Split:
     """Train / validation / test, grouped by patient and stratified by class.
 
@@ -91,17 +91,17 @@ def holdout_split(
 
 
 def cross_validation_splits(
-    labels: Sequence[int], groups: Sequence[str], k: int = 5, seed: int = 0, validation_folds_of: int = 10
+    labels: Sequence[int] | np.ndarray, groups: Sequence[str] | np.ndarray, k: int = 5, seed: int = 0, validation_folds_of: int = 10
 ) -> list[Split]:
     """``k`` splits; split i tests on fold i, validates on a grouped 1/``validation_folds_of``
     of the rest, trains on the remainder."""
-    labels = np.asarray(labels)
-    groups = np.asarray(groups)
-    folds = grouped_stratified_folds(labels, groups, k=k, seed=seed)
+    label_ids = np.asarray(labels)
+    group_ids = np.asarray(groups)
+    folds = grouped_stratified_folds(label_ids, group_ids, k=k, seed=seed)
     splits = []
     for i, test in enumerate(folds):
         rest = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
-        inner = grouped_stratified_folds(labels[rest], groups[rest], k=validation_folds_of, seed=seed + 1 + i)
+        inner = grouped_stratified_folds(label_ids[rest], group_ids[rest], k=validation_folds_of, seed=seed + 1 + i)
         validation = np.sort(rest[inner[0]])
         train = np.sort(rest[np.concatenate(inner[1:])])
         splits.append(Split(train, validation, np.sort(test)))

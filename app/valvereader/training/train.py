@@ -89,7 +89,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+def inverse_frequency_weights(labels: Sequence[int] | np.ndarray, num_classes: int) -> torch.Tensor:
     """Class weights ``N / (K · n_k)`` in class-id order (weight k belongs to class index k).
 
     A class absent from ``labels`` gets weight 0: it cannot contribute to the loss anyway.
@@ -217,7 +217,7 @@ def load_trained(folder: Path, device: str | torch.device = "cpu") -> tuple[Valv
 # --- evaluation helper ----------------------------------------------------------------------
 @torch.no_grad()
 def predict_arrays(
-    model: ValveNet, images: np.ndarray, indices: Sequence[int], device: torch.device, batch_size: int = 32, progress: bool = False
+    model: ValveNet, images: np.ndarray, indices: Sequence[int] | np.ndarray, device: torch.device, batch_size: int = 32, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits (n, K), pooled features (n, C)) of ``images[indices]`` in eval mode."""
     model.eval()

@@ -7,6 +7,7 @@ import ast
 import json
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def test_wheel_carries_templates_samples_and_weights(tmp_path: Path) -> None:
     samples = [n for n in names if n.startswith("valvereader/resources/samples/")]
     if (ROOT / "resources" / "samples").is_dir() and any((ROOT / "resources" / "samples").iterdir()):
         assert samples
+
+
+def test_every_subpackage_is_installed() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    present = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("__init__.py")}
+    assert present <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(present - listed)}"
 
 
 # --- imports one way, without circles, every import counted ----------------------------------

@@ -97,7 +97,9 @@ class MainWindow(QMainWindow):
         self.canvas.setFocus()
         # the catalogue parses every template's YAML: warm it in the background, not at start-up,
         # with the templates themselves (their schema check), which the panel shows
-        self.start_worker(lambda ctx: _warm_catalogue(), returned=lambda _: self.template_panel.refresh_names(),
+        # (the panel's own method, not a lambda: Qt drops the connection when the panel is
+        # deleted, so a window closed before the catalogue is warm is never called back)
+        self.start_worker(lambda ctx: _warm_catalogue(), returned=self.template_panel.refresh_names,
                           what="Valve catalogue")
 
     # --- layout --------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class TemplatePanel(QWidget):
         layout.addWidget(self.sections, 3)
         self.show_valve(None)
 
-    def refresh_names(self) -> None:
+    def refresh_names(self, *_: object) -> None:
         for index in range(self.picker.count()):
             valve_id = self.picker.itemData(index)
             if valve_id != UNKNOWN_VALVE_ID:

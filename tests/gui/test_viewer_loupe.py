@@ -118,3 +118,16 @@ def test_ctrl_wheel_magnifies_at_the_cursor_and_a_plain_wheel_still_turns_the_di
     assert window.dial.rotation == 0
     wheel(Qt.KeyboardModifier.NoModifier)
     assert window.dial.rotation == 5 and valve.magnification() == pytest.approx(first * 1.25)
+
+
+def test_the_loupe_view_is_drawn_wherever_it_stands_over_the_film():
+    """A view edge a fraction of a pixel off the film's pixel grid (any centre, any span) is
+    drawn, not refused (PIL refuses a negative resampling offset)."""
+    from valvereader.gui.loupe import LoupeState, loupe_pixels
+
+    film = np.random.default_rng(0).random((200, 300)).astype(np.float32)
+    for cx, span in itertools.product(np.linspace(-20, 320, 37), (7.3, 33.1, 150.7)):
+        state = LoupeState()
+        state.center, state.span = (float(cx), 100.37), span
+        view = loupe_pixels(film, state, 173, (0.5, 1.0))
+        assert view.shape == (173, 173)

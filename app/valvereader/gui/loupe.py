@@ -84,7 +84,11 @@ def loupe_pixels(pixels: np.ndarray, state: LoupeState, side: int, window: tuple
         vx0, vy0 = max(0, int(np.floor(left))), max(0, int(np.floor(top)))
         vx1, vy1 = min(side, int(np.ceil(left + width))), min(side, int(np.ceil(top + height)))
         if vx1 > vx0 and vy1 > vy0:
-            box = ((vx0 - left) / scale, (vy0 - top) / scale, (vx1 - left) / scale, (vy1 - top) / scale)
+            # (clamped to the patch: a view edge a fraction of a pixel outside it must not reach
+            # PIL as a negative offset, which it refuses)
+            pw, ph = float(c1 - c0), float(r1 - r0)
+            box = (min(pw, max(0.0, (vx0 - left) / scale)), min(ph, max(0.0, (vy0 - top) / scale)),
+                   min(pw, max(0.0, (vx1 - left) / scale)), min(ph, max(0.0, (vy1 - top) / scale)))
             resized = Image.fromarray(patch, mode="F").resize((vx1 - vx0, vy1 - vy0), Image.Resampling.BICUBIC,
                                                               box=box)
             out[vy0:vy1, vx0:vx1] = np.asarray(resized)

@@ -85,6 +85,18 @@ def real_training_set(backgrounds: Path, names: list[str], crops: list, config: 
     return PreparedSet(np.stack(images), np.stack(boxes).astype(np.float32), files, kinds)
 
 
+def crops_as_images(crops: list, size: int) -> PreparedSet:
+    """Crops around a valve read as whole images, their box the whole crop: a crop opened in
+    the program (as the public data set's are) is then located as the valve itself, and the
+    identifier reads it whole, as it was trained to."""
+    from ..phantoms.composite import load_crop
+
+    preprocess = Preprocess(size=size, threshold=0.02, crop_border=True)
+    images = np.stack([preprocess(load_crop(crop)).pixels.astype(np.float16) for crop in crops])
+    boxes = np.tile(np.array([[0.02, 0.02, 0.98, 0.98]], np.float32), (len(crops), 1))
+    return PreparedSet(images, boxes, [crop.source for crop in crops], ["crop"] * len(crops))
+
+
 def operating_point(predicted: np.ndarray, scores: np.ndarray, truth: np.ndarray, specificity: float = SPECIFICITY) -> dict[str, float]:
     """Box hits at the lowest peak score that keeps ``specificity`` of the valve-free images
     (NaN truth) without a box. predicted/truth: (N, 4) fractions; scores: (N,) peak scores."""
@@ -250,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit.add_argument("--synthetic", type=Path, nargs="*", default=[], help="ground-truth CSVs of synthetic radiographs (a minority)")
     fit.add_argument("--init", type=Path, help="start from this locator safetensors (default: ImageNet)")
     fit.add_argument("--out", type=Path, default=Path("runs/locator_real"))
+    fit.add_argument("--crops-as-images", action="store_true", help="add the train-split crops as images whose box is the whole crop")
     for key, value in asdict(RealLocatorConfig()).items():
         fit.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
     shipping = steps.add_parser("ship", help="write a run's best epoch as locator.* with its verification rule")
@@ -269,14 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     config = RealLocatorConfig(**{k: getattr(args, k) for k in asdict(RealLocatorConfig())})
     args.out.mkdir(parents=True, exist_ok=True)
-    made = args.out / f"train-{hashlib.sha256(json.dumps(asdict(config)).encode()).hexdigest()[:12]}.npz"
+    # The films depend only on these (not on the optimiser): made once, reused by later runs.
+    films_key = [config.input_size, config.per_background, config.negatives, config.seed]
+    made = args.out / f"films-{hashlib.sha256(json.dumps(films_key).encode()).hexdigest()[:12]}.npz"
     if made.exists():
         train_set = PreparedSet.load(made)
     else:
         train_set = real_training_set(args.backgrounds, split["train"], crops["train"], config)
         train_set.save(made)
-    for csv_path in args.synthetic:
-        extra = prepare_set(read_ground_truth(csv_path), config.input_size)
+    extras = [prepare_set(read_ground_truth(csv_path), config.input_size) for csv_path in args.synthetic]
+    if args.crops_as_images:
+        extras.append(crops_as_images(crops["train"], config.input_size))
+    for extra in extras:
         train_set = PreparedSet(np.concatenate([train_set.images, extra.images]), np.concatenate([train_set.boxes, extra.boxes]),
                                 train_set.files + extra.files, train_set.kinds + extra.kinds)
     val_made = args.out / "validation.npz"

@@ -139,7 +139,8 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
     began, losses = time.time(), []
-    while step < total:
+    stop = min(total, args.max_steps) if args.max_steps else total
+    while step < stop:
         epoch, k = divmod(step, steps_per_epoch)
         chunk = plans[epoch][k * args.batch:(k + 1) * args.batch]
         x = np.stack([real[i] if kind == 0 else regions[i] for kind, i in chunk])
@@ -159,9 +160,12 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
         if step % steps_per_epoch == 0:
             history.append({"epoch": step // steps_per_epoch, "loss": float(np.mean(losses)) if losses else None,
                             "seconds": round(time.time() - began, 1)})
-        if step % args.checkpoint_steps == 0 or step == total:
+        if step % args.checkpoint_steps == 0 or step == stop:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                         "history": json.dumps(history)}, checkpoint)
+    if step % steps_per_epoch and (not history or history[-1]["epoch"] < args.epochs):  # stopped inside an epoch
+        history.append({"epoch": step / steps_per_epoch, "loss": float(np.mean(losses)) if losses else None,
+                        "seconds": round(time.time() - began, 1)})
     model.eval()
     result = {"name": f"member_{member['input_size']}", "arch": member["arch"], "size": int(member["input_size"]),
               "epochs": args.epochs, "epochs_done": len(history), "steps": step, "history": history,
@@ -186,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region-ratio", type=float, default=1.0)
     parser.add_argument("--freeze-blocks", type=int, default=8)
     parser.add_argument("--checkpoint-steps", type=int, default=10)
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="end a member at this step of its plan (the learning rate as the plan has it there)")
     parser.add_argument("--members", default="", help="comma-separated member indices (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

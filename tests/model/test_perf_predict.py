@@ -302,7 +302,7 @@ def test_identifier_of_another_input_size_than_the_locator(tmp_path: Path, monke
 
 
 def test_the_projection_keeps_only_the_triangle_and_gives_the_full_product() -> None:
-    from valvereader.predict import _column_blocks, _whitener
+    from valvereader.open_set import _column_blocks, _whitener
 
     rng = np.random.default_rng(12)
     a = rng.normal(size=(700, 700))

@@ -6,7 +6,7 @@ Decision support only, not for diagnostic use.
 import os as _os
 
 # Nothing leaves the workstation. The official ONNX Runtime wheels (1.32) send usage events to
-# Microsoft (a lookup of mobile.events.data.microsoft.com about 11 s after the first session)
+# Microsoft (a lookup of mobile.events.data.microsoft.com about 11 s after a model is loaded)
 # and queue them in ~/.cache/Microsoft/DeveloperTools/.onnxruntime/. Only this variable, set
 # before onnxruntime is imported, stops the uploader, the queue and the device identifier for the
 # whole process; onnxruntime.disable_telemetry_events() does not. Every entry point imports this

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 # Qt tests run offscreen and never touch the developer's real settings.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("QT_QPA_PLATFORM"):  # unset or empty: no display is assumed
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
 # Tests that import onnxruntime before valvereader: no usage events to Microsoft either
 # (valvereader/__init__.py sets the same for the program; docs/packaging.md, "Network").
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..preprocess import Preprocess
 from .locator import (
+    LocatorConfig,
     PreparedSet,
     _predict_from_features,
     _views,
@@ -49,20 +50,15 @@ SPECIFICITY = 0.95
 
 
 @dataclass
-class RealLocatorConfig:
-    """Everything that decides a run; a run resumes only with the same config."""
+class RealLocatorConfig(LocatorConfig):
+    """A locator run on real films: the locator's settings (a fine-tune's defaults) and how
+    many films each background gives; a run resumes only with the same config."""
 
-    input_size: int = 320
     epochs: int = 14
-    batch_size: int = 16
     lr: float = 1e-3
-    weight_decay: float = 1e-4
-    size_weight: float = 5.0
-    variants: int = 2
+    threads: int = 2
     per_background: int = 6
     negatives: int = 2
-    seed: int = 0
-    threads: int = 2
 
 
 def real_training_set(backgrounds: Path, names: list[str], crops: list, config: RealLocatorConfig,
@@ -218,7 +214,7 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
     verification rule (``training.film_rule fit``), history and data credits."""
     from ..model.locator_net import load_locator
     from .attribution import DATASET_CREDIT
-    from .locator import INTENDED_USE, LocatorConfig, write_card
+    from .locator import INTENDED_USE, write_card
 
     state = json.loads((run / STATE).read_text())
     config = RealLocatorConfig(**state["config"])
@@ -240,7 +236,7 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
         "licence": "Research use only: trained on radiographs released for research without a stated licence, and on the "
                    "CC BY 4.0 csf-shuntvalves crops (credit as in data_attribution).",
     }
-    return write_card(out, model, LocatorConfig(input_size=config.input_size), metrics, extra)
+    return write_card(out, model, config, metrics, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,7 +97,7 @@ def main() -> int:
     started = time.perf_counter()
 
     from valvereader.io import load
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     work = Path(tempfile.mkdtemp(prefix="vr-gpu-program-"))
     weights, weights_note = lean_weights(args.weights, work)

@@ -225,7 +225,7 @@ def main() -> int:
 
     from valvereader import halves
     from valvereader.io import load
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     load_before = os.getloadavg()[0]
     predictor = load_predictor(args.weights, device="cpu")
@@ -384,7 +384,7 @@ def main() -> int:
     jpeg_dir = work / "jpeg"
     jpeg_dir.mkdir()
     subset = files[: min(40, len(files))]
-    from valvereader.predict import Predictor
+    from valvereader.inference.predictor import Predictor
 
     whole = Predictor(predictor.identifier_card, None, device="cpu")  # the paper's pipeline shape
     whole.mirror = False  # one network pass, as the paper's pipeline makes (the full program's row reads the mirror too)

@@ -76,7 +76,8 @@ def test_a_batch_never_takes_the_helper(monkeypatch) -> None:
     """predict_many's streams (and its one-stream loader) already keep the cores busy; a
     single predict uses the helper."""
     from valvereader.paths import weights_dir
-    from valvereader.predict import Prediction, load_predictor
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.prediction import Prediction
     from valvereader.radiograph import Radiograph, RadiographMeta
 
     if not (weights_dir() / "identifier.json").exists():

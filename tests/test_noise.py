@@ -94,8 +94,8 @@ def _radiograph(pixels: np.ndarray):
 
 
 def test_a_noisy_radiograph_says_it_was_smoothed_on_screen_in_the_csv_and_in_the_cache(tmp_path: Path) -> None:
-    from valvereader.classify import prediction_row
-    from valvereader.predict import load_predictor
+    from valvereader.inference.classify import prediction_row
+    from valvereader.inference.predictor import load_predictor
     from valvereader.prediction import SMOOTHED_NOTE, verdict_meaning
     from valvereader.review import ResultCache
 
@@ -121,7 +121,7 @@ def test_a_noisy_radiograph_says_it_was_smoothed_on_screen_in_the_csv_and_in_the
 
 def test_a_card_may_turn_the_guard_off_and_a_bad_limit_is_its_error(tmp_path: Path) -> None:
     from valvereader.errors import ModelCardError
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     write_tiny_weights(tmp_path / "w", size=64)
     _set_noise_limit(tmp_path / "w", None)

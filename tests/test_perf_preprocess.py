@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from valvereader.geometry import Box
-from valvereader.predict import _Prepare
+from valvereader.inference.predictor import _Prepare
 from valvereader.preprocess import (
     Preprocess,
     _reduce,

@@ -33,7 +33,7 @@ def film_sets(composites: Path, pasted: Path, valve_ids) -> dict[str, list[tuple
 
 
 def main() -> int:
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     weights, composites, pasted, out = (Path(a) for a in sys.argv[1:5])
     part = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--part" else "validation"

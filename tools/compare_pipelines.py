@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from valvereader.io import load
     from valvereader.model.card import ModelCard
     from valvereader.paths import weights_dir
-    from valvereader.predict import IDENTIFIER_CARD, LOCATOR_CARD, Predictor
+    from valvereader.inference.predictor import IDENTIFIER_CARD, LOCATOR_CARD, Predictor
     from valvereader.training.locator import box_metrics, read_ground_truth
 
     folder = args.weights or weights_dir()

@@ -69,7 +69,7 @@ def make(split: Path, part: str, out: Path, seed: int = 7) -> dict[str, list[tup
 
 
 def read(out: Path, rows: dict[str, list]) -> list[str]:
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     predictor = load_predictor(device="cpu")
     lines = ["| films | n | accuracy | box centre in the pasted crop | confident | review | unknown | confident and wrong |",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from valvereader.predict import _softmax
+from valvereader.inference.predictor import _softmax
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (1.0, 1.25, 1.5, 2.0)
@@ -44,7 +44,7 @@ def items_from(source: str) -> list[tuple[Path, str, str]]:
 
 def dump(out: Path, sources: list[str]) -> None:
     from valvereader.io import load
-    from valvereader.predict import _Prepare, field_of_view_mm, load_predictor
+    from valvereader.inference.predictor import _Prepare, field_of_view_mm, load_predictor
 
     predictor = load_predictor(device="cpu")
     items = [item for source in sources for item in items_from(source)]
@@ -214,7 +214,7 @@ def main() -> int:
         if temperature is None:
             from valvereader.model.card import ModelCard
             from valvereader.paths import weights_dir
-            from valvereader.predict import IDENTIFIER_CARD, calibration_temperature
+            from valvereader.inference.predictor import IDENTIFIER_CARD, calibration_temperature
 
             temperature = calibration_temperature(ModelCard.load(weights_dir() / IDENTIFIER_CARD))
         if args.magnified is not None:

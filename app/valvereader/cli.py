@@ -17,7 +17,7 @@ from pathlib import Path
 from . import DISCLAIMER, __version__
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "classify": ("valvereader.classify", "identify the valve in X-ray files or folders"),
+    "classify": ("valvereader.inference.classify", "identify the valve in X-ray files or folders"),
     "info": ("valvereader.io.info", "show what the loader sees in a file"),
     "phantoms": ("valvereader.phantoms.cli", "generate phantom skull radiographs with valves"),
     "train": ("valvereader.training.cli_train", "train a valve model"),

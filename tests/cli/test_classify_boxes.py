@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
 from tiny_model import noise_pngs, write_tiny_weights
 
-from valvereader.classify import BoxesError, match_boxes, read_boxes
+from valvereader.inference.classify import BoxesError, match_boxes, read_boxes
 from valvereader.cli import main
 from valvereader.geometry import Box
 

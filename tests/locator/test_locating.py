@@ -6,7 +6,7 @@ import numpy as np
 
 from valvereader.catalogue import VALVE_IDS
 from valvereader.geometry import Box
-from valvereader.locating import FilmVerification, decode_locator, locator_peaks
+from valvereader.inference.locating import FilmVerification, decode_locator, locator_peaks
 from valvereader.prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
 from valvereader.preprocess import PreparedImage
 

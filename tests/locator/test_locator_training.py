@@ -152,7 +152,7 @@ def test_locator_net_is_not_imported_by_the_inference_path():
     import subprocess
     import sys
 
-    code = "import sys, valvereader.predict; print('valvereader.model.locator_net' in sys.modules, 'torch' in sys.modules)"
+    code = "import sys, valvereader.inference.predictor; print('valvereader.model.locator_net' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
 

@@ -128,7 +128,7 @@ def test_a_scorer_from_the_cache_gives_the_same_bits_as_one_computed_afresh(tmp_
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tiny_model import write_tiny_weights
 
-    from valvereader import open_set as predict
+    from valvereader.inference import open_set as predict
     from valvereader.model.card import ModelCard
 
     write_tiny_weights(tmp_path, size=48)

@@ -18,8 +18,8 @@ from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMis
 from valvereader.explain import class_activation_map, gradcam_reference  # noqa: E402
 from valvereader.geometry import Box  # noqa: E402
 from valvereader.model.card import ModelCard  # noqa: E402
-from valvereader.locating import decode_locator  # noqa: E402
-from valvereader.predict import load_predictor  # noqa: E402
+from valvereader.inference.locating import decode_locator  # noqa: E402
+from valvereader.inference.predictor import load_predictor  # noqa: E402
 from valvereader.prediction import (  # noqa: E402
     REASON_LOW_CONFIDENCE,
     REASON_SURE,
@@ -208,7 +208,7 @@ def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     from safetensors.numpy import save_file
 
     from valvereader.model.card import sha256_of
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
 
     rng = np.random.default_rng(5)
     c, k = 16, 8
@@ -236,7 +236,7 @@ def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Pat
     fit the statistics is a card error, and features too short for it a model error."""
     from valvereader.errors import ModelCardError, ModelError
     from valvereader.model.card import sha256_of
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
     from valvereader.training.openset import fit_mahalanobis, save_openset
 
     rng = np.random.default_rng(3)
@@ -267,7 +267,7 @@ def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Pat
 def test_inference_score_equals_the_training_side_statistics(tmp_path: Path, normalise: str) -> None:
     """The program's numpy scorer gives the score the thresholds were fitted with, either way."""
     from valvereader.model.card import sha256_of
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
     from valvereader.training.openset import fit_mahalanobis, save_openset
 
     rng = np.random.default_rng(11)
@@ -291,7 +291,7 @@ def test_inference_score_equals_the_training_side_statistics(tmp_path: Path, nor
 
 def test_unknown_normalisation_is_a_card_error(tmp_path: Path) -> None:
     from valvereader.errors import ModelCardError
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
 
     card_path = tmp_path / "c.json"
     card_path.write_text(json.dumps({"name": "x", "version": "0", "task": "identify", "architecture": "tiny",
@@ -316,7 +316,7 @@ def test_shipped_weights_work_without_the_torch_safetensors(tmp_path: Path) -> N
 
 
 def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
 
     predictor = load_predictor(weights, device="cpu")
     radiograph = synthetic_radiograph((200, 160))
@@ -340,7 +340,7 @@ def test_a_film_known_by_its_pixel_spacing_is_read_through_the_located_square_al
 ) -> None:
     """A skull film (field of view >= the card's whole_radiograph_fov_mm) is never read whole
     when the valve was located; a crop (a few cm) or an image without spacing still is."""
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
     from valvereader.radiograph import PixelSpacing
 
     predictor = load_predictor(weights, device="cpu")
@@ -394,7 +394,7 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     from safetensors.numpy import load_file, save_file
 
     from valvereader.model.card import sha256_of
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
 
     for item in weights.iterdir():
         (tmp_path / item.name).write_bytes(item.read_bytes())
@@ -412,7 +412,7 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     (tmp_path / "identifier.json").write_text(json.dumps(card))
     predictor = load_predictor(tmp_path, device="cpu")
     # Built on first use only: a film (one view, located) never compares views.
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
     from valvereader.radiograph import PixelSpacing
 
     film = synthetic_radiograph((200, 160))
@@ -470,7 +470,7 @@ def test_prepare_ahead_skips_the_whole_view_of_a_film(weights: Path) -> None:
 
 
 def test_the_located_margin_lets_the_located_view_win_small_differences(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
 
     predictor = load_predictor(weights, device="cpu")
     monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from tiny_model import synthetic_radiograph, write_tiny_weights
 
-from valvereader.predict import load_predictor
+from valvereader.inference.predictor import load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_batch_streams_read_mirrored_too(folders: tuple[Path, Path]) -> None:
 def test_the_attention_map_of_a_mirror_image_is_the_mirror_image_of_the_map(folders: tuple[Path, Path]) -> None:
     """The map explains the averaged logits, so it reads both readings: an image and its mirror
     image get mirror-image maps (the map of the reading as it is alone would not)."""
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
 
     plain, mirrored = folders
     radiograph = synthetic_radiograph((140, 140))

@@ -44,7 +44,7 @@ def test_plain_x_rays_and_files_without_a_modality_keep_their_verdict(modality: 
 
 
 def test_the_predictor_caps_a_ct_file_it_would_call_confident(tmp_path: Path) -> None:
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     write_tiny_weights(tmp_path, size=48, thresholds={"confident": 0.0, "unknown_confidence": 0.0})
     predictor = load_predictor(tmp_path, device="cpu")

@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 
 from tiny_model import synthetic_radiograph, write_tiny_weights
 
-from valvereader.predict import load_predictor
+from valvereader.inference.predictor import load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_streams_run_on_one_thread_sessions_and_only_on_the_cpu_runtime(weights:
 
 
 def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, monkeypatch) -> None:
-    import valvereader.predict as predict_module
+    import valvereader.inference.predictor as predict_module
 
     predictor = load_predictor(weights, device="cpu")
     monkeypatch.setattr(predict_module, "cpu_threads", lambda: 16)
@@ -142,7 +142,7 @@ def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, mon
 
 def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     from valvereader.model.card import ModelCard
-    from valvereader.open_set import OpenSetScorer
+    from valvereader.inference.open_set import OpenSetScorer
 
     folder = _shipped_or_skip()
     card = ModelCard.load(folder / "identifier.json")
@@ -171,7 +171,7 @@ def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
 
 def test_views_in_one_batch_equal_one_run_per_view(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from valvereader.geometry import Box
-    from valvereader.locating import Located
+    from valvereader.inference.locating import Located
 
     predictor = load_predictor(weights, device="cpu")
     assert predictor._identifier.batches
@@ -302,7 +302,7 @@ def test_identifier_of_another_input_size_than_the_locator(tmp_path: Path, monke
 
 
 def test_the_projection_keeps_only_the_triangle_and_gives_the_full_product() -> None:
-    from valvereader.open_set import _column_blocks, _whitener
+    from valvereader.inference.open_set import _column_blocks, _whitener
 
     rng = np.random.default_rng(12)
     a = rng.normal(size=(700, 700))

@@ -10,7 +10,7 @@ from node_helpers import LOOPBACK
 
 @pytest.fixture(scope="session")
 def predictor():
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     return load_predictor()
 

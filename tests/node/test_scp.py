@@ -25,7 +25,7 @@ def rows(out: Path) -> list[dict[str, str]]:
 def test_image_is_stored_classified_and_reported(start_node, tmp_path):
     from pydicom import dcmread
 
-    from valvereader.classify import columns
+    from valvereader.inference.classify import columns
 
     node = start_node()
     sent = sample_dataset()

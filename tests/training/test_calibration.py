@@ -62,7 +62,7 @@ def _predictor(folder: Path, calibration: dict | None):
     pytest.importorskip("onnxruntime")
     from tiny_model import write_tiny_weights
 
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
 
     card_path = write_tiny_weights(folder)
     if calibration is not None:

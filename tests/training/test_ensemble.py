@@ -118,7 +118,7 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     from test_train_evaluate_ship import write_tiny_crops
 
     from valvereader.model.card import ModelCard
-    from valvereader.predict import load_predictor
+    from valvereader.inference.predictor import load_predictor
     from valvereader.radiograph import Radiograph, RadiographMeta
     from valvereader.training import cli_evaluate, cli_train
     from valvereader.training.ensemble import make_ensemble

@@ -35,7 +35,7 @@ class _Read(Exception):
 def _program_region(pixels: np.ndarray, box: Box, crop_scale: float, size: int) -> tuple[Box, np.ndarray]:
     """The square and the prepared input the program's predictor reads for a reader's box
     (Predictor._predict_region, stopped where it hands the region to the identifier)."""
-    from valvereader.predict import Predictor, _Prepare
+    from valvereader.inference.predictor import Predictor, _Prepare
 
     predictor = object.__new__(Predictor)
     predictor.crop_scale = crop_scale

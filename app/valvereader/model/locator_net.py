@@ -9,7 +9,7 @@ upsampled and added to the stride-8 one, and two small heads give, per stride-8 
 - ``size`` (N, 2, h, w): the box's width and height as fractions of the input side (0..1).
 
 Input: the grey (N, 1, S, S) 0..1 output of :class:`valvereader.preprocess.Preprocess` on
-the whole radiograph; normalisation happens inside. ``valvereader.predict.decode_locator``
+the whole radiograph; normalisation happens inside. ``valvereader.inference.locating.decode_locator``
 turns the outputs into a box. The shipped form is ONNX (see ``training.locator``); this
 module is for training and export only and is never imported by the inference path.
 

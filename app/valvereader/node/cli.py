@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import DISCLAIMER
     from ..errors import ValveReaderError
     from ..logs import RedactingFilter, setup_logging
-    from ..predict import load_predictor
+    from ..inference.predictor import load_predictor
     from .scp import Node
 
     try:

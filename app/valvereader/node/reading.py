@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import DISCLAIMER, atomic
-from ..classify import columns, prediction_row
+from ..inference.classify import columns, prediction_row
 from ..report.content import PROGRAM
 
 log = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ class Node:
         from .sr import Algorithm
 
         if self.predictor is None:
-            from ..predict import load_predictor
+            from ..inference.predictor import load_predictor
 
             self.predictor = load_predictor()
         self.algorithm = Algorithm.from_predictor(self.predictor)

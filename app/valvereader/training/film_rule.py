@@ -60,8 +60,8 @@ def _holds(box: Sequence[int] | None, truth: Box | None) -> bool:
 
 
 def collect(weights: Path | None, rows: list[dict], candidates: int = 3) -> list[dict]:
-    from ..locating import FilmVerification
-    from ..predict import load_predictor
+    from ..inference.locating import FilmVerification
+    from ..inference.predictor import load_predictor
 
     predictor = load_predictor(weights)
     predictor.verification = FilmVerification(candidates=candidates, min_score=0.02)

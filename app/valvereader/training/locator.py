@@ -302,10 +302,10 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
     Returns the metrics and one row per image.
     """
     from ..io import load
-    from ..locating import decode_locator
+    from ..inference.locating import decode_locator
     from ..model.card import ModelCard
     from ..model.runtime import OnnxBackend
-    from ..predict import _preprocess_from
+    from ..inference.predictor import _preprocess_from
 
     card = ModelCard.load(card_path)
     backend = OnnxBackend(card, "cpu")

@@ -195,8 +195,8 @@ def locator_loss(logits, size, heat, size_target, weight, size_weight: float = 5
 
 def decode_fractions(heatmap: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (N, 4) as fractions of the input and peak scores (N,) from locator outputs,
-    by :func:`valvereader.predict.decode_locator` itself (on a 10 000-pixel frame)."""
-    from ..locating import decode_locator
+    by :func:`valvereader.inference.locating.decode_locator` itself (on a 10 000-pixel frame)."""
+    from ..inference.locating import decode_locator
 
     frame = 10_000
     prepared = PreparedImage(np.zeros((1, 1), np.float32), Box(0, 0, frame, frame), (frame, frame))

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ModelCardError
-from .geometry import Box
-from .model.card import ModelCard
-from .prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
-from .preprocess import PreparedImage
+from ..errors import ModelCardError
+from ..geometry import Box
+from ..model.card import ModelCard
+from ..prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from ..preprocess import PreparedImage
 
 
 @dataclass

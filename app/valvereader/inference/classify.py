@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
-from . import DISCLAIMER
-from .catalogue import VALVE_IDS
-from .geometry import Box
+from .. import DISCLAIMER
+from ..catalogue import VALVE_IDS
+from ..geometry import Box
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def _header(output: Path) -> list[str]:
 
 
 def _load(path: Path):
-    from .io import load
-    from .logs import remember_identifiers
+    from ..io import load
+    from ..logs import remember_identifiers
 
     radiograph = load(path)
     remember_identifiers(radiograph.meta)
@@ -124,9 +124,9 @@ def _error_row(path: Path, message: str) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .errors import InputError, ValveReaderError, WeightsMissingError
-    from .logs import setup_logging
-    from .predict import load_predictor
+    from ..errors import InputError, ValveReaderError, WeightsMissingError
+    from ..logs import setup_logging
+    from .predictor import load_predictor
 
     if not any(getattr(h, "_valvereader", False) for h in logging.getLogger("valvereader").handlers):
         setup_logging()
@@ -325,7 +325,7 @@ def _predictions(predictor, files: list[Path], regions: dict[Path, Box], with_he
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from .errors import InputError
+    from ..errors import InputError
 
     located = predictor.predict_many([f for f in files if f not in regions], load=_load,
                                      with_heatmap=with_heatmap, ahead=2)
@@ -381,7 +381,7 @@ def save_overlay(pixels, prediction, path: Path) -> None:
     draw.text((8, image.height - 16), DISCLAIMER, fill=(255, 255, 0))
     import io as _io
 
-    from .atomic import write_bytes  # written atomically, like every export
+    from ..atomic import write_bytes  # written atomically, like every export
 
     buffer = _io.BytesIO()
     image.save(buffer, format="PNG")

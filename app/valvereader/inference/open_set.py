@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelCardError, ModelError
-from .model.card import ModelCard
-from .model.derived import cached
+from ..errors import ModelCardError, ModelError
+from ..model.card import ModelCard
+from ..model.derived import cached
 
 
 class OpenSetScorer:

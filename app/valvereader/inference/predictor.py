@@ -22,18 +22,18 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import halves, noise
-from .errors import ModelCardError, ModelError, WeightsMissingError
-from .explain import attention_box, class_activation_map, place_map
-from .geometry import Box
+from .. import halves, noise
+from ..errors import ModelCardError, ModelError, WeightsMissingError
+from ..explain import attention_box, class_activation_map, place_map
+from ..geometry import Box
 from .locating import FilmVerification, Located, decode_locator, locator_peaks
-from .model.card import ModelCard
-from .model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
+from ..model.card import ModelCard
+from ..model.runtime import Backend, OnnxBackend, cpu_threads, open_backend
 from .open_set import OpenSetScorer
-from .paths import weights_dir as default_weights_dir
-from .prediction import Prediction, cap_for_modality, distance_ratio
-from .preprocess import REDUCING_GAP, PreparedImage, Preprocess
-from .radiograph import PixelSpacing, Radiograph
+from ..paths import weights_dir as default_weights_dir
+from ..prediction import Prediction, cap_for_modality, distance_ratio
+from ..preprocess import REDUCING_GAP, PreparedImage, Preprocess
+from ..radiograph import PixelSpacing, Radiograph
 
 T = TypeVar("T")
 _END = object()
@@ -434,7 +434,7 @@ class Predictor:
         while it works).
         """
         if load is None:
-            from .io import load as load_file
+            from ..io import load as load_file
 
             load = load_file  # type: ignore[assignment]
         streams = self._default_streams() if streams is None else max(1, int(streams))

@@ -74,6 +74,16 @@ def test_a_weakly_located_region_is_at_best_needs_review_and_says_why():
     assert strong.verdict is Verdict.CONFIDENT
 
 
+def test_a_crop_that_reads_as_a_valve_whole_keeps_confident_wherever_the_box_lands():
+    rule = FilmVerification(candidates=3, no_valve_below=0.0, whole_ood_above=50.0, confident_min_score=0.5)
+    crop = _prediction(score=0.1)
+    rule.apply(crop, best=2.0, whole_ood=20.0, read_whole=False)
+    assert crop.verdict is Verdict.CONFIDENT
+    film = _prediction(score=0.1)  # a film read without a spacing: its whole image is no valve
+    rule.apply(film, best=2.0, whole_ood=120.0, read_whole=False)
+    assert film.verdict is Verdict.REVIEW and film.verdict_reason == REASON_WEAK_LOCATION
+
+
 def test_a_card_without_verification_keeps_the_old_single_box_behaviour():
     rule = FilmVerification.from_card(None)
     assert rule.candidates == 1 and rule.no_valve_below is None and rule.confident_min_score is None

@@ -30,7 +30,8 @@ class FilmVerification:
     "No valve" when even that one is below ``no_valve_below`` and the whole image, where it was
     read, is no more like a valve than ``whole_ood_above`` allows (a crop around a valve
     reads as a valve whole). A named valve is at best "needs review" (the valve may not be in
-    the box) when its region's locator peak is below ``confident_min_score``.
+    the box) when its region's locator peak is below ``confident_min_score``, unless the whole
+    image reads as a valve (a crop around one).
     """
 
     candidates: int = 1
@@ -63,14 +64,15 @@ class FilmVerification:
 
     def apply(self, prediction: Prediction, best: float, whole_ood: float | None, read_whole: bool) -> None:
         """Turn ``prediction`` into "no valve" or cap it, in place (see the class)."""
-        if self.no_valve_below is not None and best < self.no_valve_below:
-            whole_is_valve = whole_ood is not None and self.whole_ood_above is not None and whole_ood < self.whole_ood_above
-            if not whole_is_valve:
-                prediction.verdict, prediction.verdict_reason = Verdict.NO_VALVE, REASON_NO_VALVE
-                prediction.box = None
-                return
-        if (self.confident_min_score is not None and not read_whole and prediction.verdict is Verdict.CONFIDENT
-                and (prediction.locator_score or 0.0) < self.confident_min_score):
+        # A whole image that reads as a valve (only images that are not films are read whole):
+        # a crop around a valve, which holds the valve wherever the box lands.
+        whole_is_valve = whole_ood is not None and self.whole_ood_above is not None and whole_ood < self.whole_ood_above
+        if self.no_valve_below is not None and best < self.no_valve_below and not whole_is_valve:
+            prediction.verdict, prediction.verdict_reason = Verdict.NO_VALVE, REASON_NO_VALVE
+            prediction.box = None
+            return
+        if (self.confident_min_score is not None and not read_whole and not whole_is_valve
+                and prediction.verdict is Verdict.CONFIDENT and (prediction.locator_score or 0.0) < self.confident_min_score):
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
 
 

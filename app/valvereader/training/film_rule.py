@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import Box
+from ..radiograph import Radiograph
 
 
 def _truth_rows(csv_path: Path | None, crops_split: Path | None, part: str) -> list[dict]:
@@ -79,7 +80,7 @@ def collect(weights: Path | None, rows: list[dict], candidates: int = 3) -> list
     return out
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
+def _load(path: str) -> Radiograph:
     from ..io import load
 
     return load(path)
@@ -97,6 +98,15 @@ def _valveness(view: dict, weight: float) -> float:
 def _best(views: list[dict], weight: float) -> dict | None:
     located = [v for v in views if v["locator_score"] is not None]
     return max(located, key=lambda v: _valveness(v, weight)) if located else None
+
+
+def _midpoints(values: np.ndarray) -> np.ndarray:
+    """The points halfway between neighbouring distinct values, and one step beyond each end."""
+    v = np.unique(values)
+    if len(v) == 0:
+        return v
+    step = float(np.median(np.diff(v))) if len(v) > 1 else 1.0
+    return np.concatenate([[v[0] - step], (v[:-1] + v[1:]) / 2, [v[-1] + step]])
 
 
 def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99) -> dict:
@@ -125,8 +135,10 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
     # Jointly: the valve-likeness threshold and the whole-image rescue that call at least
     # `specificity` of the valve-free films "no valve" and lose the fewest crops, then the
     # fewest films with a valve.
-    belows = np.unique(np.concatenate([neg_best[np.isfinite(neg_best)], pos_best[np.isfinite(pos_best)]])) + 1e-6
-    rescues = np.unique(np.concatenate([[np.inf], neg_whole[np.isfinite(neg_whole)], crop_whole[np.isfinite(crop_whole)]]))
+    # Candidate thresholds halfway between neighbouring values, so that the rounding of the
+    # card's numbers cannot move an image across a threshold.
+    belows = _midpoints(np.concatenate([neg_best[np.isfinite(neg_best)], pos_best[np.isfinite(pos_best)]]))
+    rescues = np.concatenate([[np.inf], _midpoints(np.concatenate([neg_whole[np.isfinite(neg_whole)], crop_whole[np.isfinite(crop_whole)]]))])
     choice = None
     for below in belows:
         for rescue in rescues:
@@ -156,9 +168,9 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
         "candidates": 3,
         "min_score": 0.02,
         "ood_weight": weight,
-        "no_valve_below": round(threshold, 4),
-        "whole_ood_above": None if not np.isfinite(whole_ood_above) else round(whole_ood_above, 2),
-        "confident_min_score": round(confident_min, 4),
+        "no_valve_below": round(threshold, 6),
+        "whole_ood_above": None if not np.isfinite(whole_ood_above) else round(whole_ood_above, 4),
+        "confident_min_score": float(np.floor(confident_min * 1e6) / 1e6),  # never above the peak it was chosen at
         "validation": {
             "films_with_valve": len(positives),
             "films_without_valve": len(negatives),

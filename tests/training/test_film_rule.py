@@ -1,0 +1,49 @@
+"""Choosing the verification rule on validation rows: what the card's numbers decide in the
+program is what the fit promised, rounding included."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valvereader.inference.locating import FilmVerification
+from valvereader.training.film_rule import fit
+
+
+def _view(score: float | None, ood: float, hit: bool = False, right: bool = False) -> dict:
+    return {"locator_score": score, "ood_score": ood, "hit": hit, "right": right}
+
+
+def _rows(rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+    films = []
+    for _ in range(120):  # films with a valve: a strong located peak, usually on the valve
+        score = float(rng.uniform(0.3, 0.99))
+        films.append({"kind": "valve", "views": [_view(score, float(rng.uniform(20, 120)), True, rng.random() < 0.9),
+                                                 _view(float(rng.uniform(0.02, 0.3)), 150.0)]})
+    for _ in range(60):  # valve-free films: weak peaks; a third read whole (no spacing)
+        views = [_view(float(rng.uniform(0.02, 0.6)), float(rng.uniform(80, 250)))]
+        if rng.random() < 0.33:
+            views.append(_view(None, float(rng.uniform(120, 300))))
+        films.append({"kind": "negative", "views": views})
+    crops = [{"views": [_view(float(rng.uniform(0.02, 0.9)), 40.0, True, True), _view(None, float(rng.uniform(10, 140)))]}
+             for _ in range(80)]
+    return films, crops
+
+
+def _card_says_no_valve(rule: FilmVerification, row: dict) -> bool:
+    located = [v for v in row["views"] if v["locator_score"] is not None]
+    best = max(rule.valveness(v["locator_score"], v["ood_score"]) for v in located)
+    whole = next((v["ood_score"] for v in row["views"] if v["locator_score"] is None), None)
+    rescued = whole is not None and rule.whole_ood_above is not None and whole < rule.whole_ood_above
+    return rule.no_valve_below is not None and best < rule.no_valve_below and not rescued
+
+
+def test_the_cards_numbers_give_the_specificity_the_fit_reports() -> None:
+    films, crops = _rows(np.random.default_rng(3))
+    chosen = fit(films, crops, specificity=0.95)
+    rule = FilmVerification(chosen["candidates"], chosen["min_score"], chosen["ood_weight"], chosen["no_valve_below"],
+                            chosen["whole_ood_above"], chosen["confident_min_score"])
+    negatives = [r for r in films if r["kind"] == "negative"]
+    share = np.mean([_card_says_no_valve(rule, r) for r in negatives])
+    assert share >= 0.95
+    assert share == chosen["validation"]["no_valve_on_films_without_valve"]
+    assert sum(_card_says_no_valve(rule, r) for r in crops) == chosen["validation"]["no_valve_on_crops"]

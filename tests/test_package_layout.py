@@ -62,6 +62,23 @@ def test_nothing_outside_gui_imports_qt() -> None:
     assert out.stdout.strip() == "", f"Qt imported outside gui/: {out.stdout.strip()}"
 
 
+def test_viewer_models_do_not_import_qt() -> None:
+    """gui/models/ is the viewer without Qt: every module of it imports, and no Qt comes with it."""
+    names = sorted(".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+                   for path in (PACKAGE / "gui" / "models").rglob("*.py"))
+    assert "valvereader.gui.models.state" in names
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('PySide6', 'PyQt', 'shiboken')))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"Qt imported by gui/models/: {out.stdout.strip()}"
+
+
 def test_command_line_and_inference_path_do_not_import_torch() -> None:
     code = (
         "import sys\n"
@@ -190,8 +207,8 @@ def test_circle_finder_finds_a_circle_through_a_lazy_import() -> None:
 
 def test_import_graph_counts_imports_in_functions_and_for_type_checking() -> None:
     graph = _import_graph()
-    # gui.valves imports the templates inside a function; gui.window_api the widgets for type checking only
-    assert "valvereader.catalogue.templates" in graph["valvereader.gui.valves"]
+    # gui.models.valves imports the templates inside a function; gui.window_api the widgets for type checking only
+    assert "valvereader.catalogue.templates" in graph["valvereader.gui.models.valves"]
     assert "valvereader.gui.canvas" in graph["valvereader.gui.window_api"]
     assert "valvereader.catalogue" in graph["valvereader.gui.main_window"]
 

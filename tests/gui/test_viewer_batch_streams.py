@@ -46,7 +46,7 @@ class _Context:
     def check(self) -> None:
         from valvereader.gui.worker import Cancelled
 
-        from valvereader.gui.analysis import StudyResult
+        from valvereader.gui.models.analysis import StudyResult
 
         if self.cancel_after is not None and sum(isinstance(e, StudyResult) for e in self.events) >= self.cancel_after:
             raise Cancelled()
@@ -59,8 +59,8 @@ class _Context:
 
 
 def test_a_batch_through_the_streams_equals_one_by_one(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
-    from valvereader.gui.services import RadiographCache, load_radiograph
+    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.services import RadiographCache, load_radiograph
 
     status = load_model(tiny_weights, "cpu")
     assert status.predictor is not None and hasattr(status.predictor, "predict_many")
@@ -89,8 +89,8 @@ def test_a_batch_through_the_streams_equals_one_by_one(tiny_weights: Path, tmp_p
 
 
 def test_the_study_moved_to_the_front_comes_after_the_few_in_flight(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
-    from valvereader.gui.services import RadiographCache
+    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.services import RadiographCache
 
     status = load_model(tiny_weights, "cpu")
     paths = _folder(tmp_path, count=12, broken=False)
@@ -117,8 +117,8 @@ def test_the_study_moved_to_the_front_comes_after_the_few_in_flight(tiny_weights
 
 
 def test_a_cancel_stops_the_batch(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
-    from valvereader.gui.services import RadiographCache
+    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.services import RadiographCache
     from valvereader.gui.worker import Cancelled
 
     status = load_model(tiny_weights, "cpu")
@@ -132,7 +132,7 @@ def test_a_cancel_stops_the_batch(tiny_weights: Path, tmp_path: Path) -> None:
 
 
 def test_the_window_analyses_a_folder_through_the_streams(qtbot, tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.analysis import load_model
+    from valvereader.gui.models.analysis import load_model
     from valvereader.gui.main_window import MainWindow
     from valvereader.settings import Settings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from viewer_fakes import FakePredictor
 
-from valvereader.gui import services
+from valvereader.gui.models import services
 from valvereader.review import RESULTS_FILE
 
 pytestmark = pytest.mark.gui

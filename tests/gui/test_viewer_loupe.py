@@ -14,7 +14,7 @@ from PySide6.QtGui import QFont, QFontMetricsF
 from viewer_fakes import skull_image, write_png
 
 from valvereader.gui.dial_labels import place_labels
-from valvereader.gui.loupe import MAX_MAGNIFICATION, LoupeState, auto_window, loupe_pixels
+from valvereader.gui.models.loupe import MAX_MAGNIFICATION, LoupeState, auto_window, loupe_pixels
 
 pytestmark = pytest.mark.gui
 TIMEOUT = 15000
@@ -123,7 +123,7 @@ def test_ctrl_wheel_magnifies_at_the_cursor_and_a_plain_wheel_still_turns_the_di
 def test_the_loupe_view_is_drawn_wherever_it_stands_over_the_film():
     """A view edge a fraction of a pixel off the film's pixel grid (any centre, any span) is
     drawn, not refused (PIL refuses a negative resampling offset)."""
-    from valvereader.gui.loupe import LoupeState, loupe_pixels
+    from valvereader.gui.models.loupe import LoupeState, loupe_pixels
 
     film = np.random.default_rng(0).random((200, 300)).astype(np.float32)
     for cx, span in itertools.product(np.linspace(-20, 320, 37), (7.3, 33.1, 150.7)):

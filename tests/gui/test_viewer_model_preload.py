@@ -15,13 +15,13 @@ TIMEOUT = 20000
 
 
 def _status(predictor: object | None):
-    from valvereader.gui.analysis import ModelStatus
+    from valvereader.gui.models.analysis import ModelStatus
 
     return ModelStatus(predictor, "fake" if predictor is not None else "No valve model installed")
 
 
 def test_two_threads_asking_at_once_share_one_load() -> None:
-    from valvereader.gui.analysis import SharedModel
+    from valvereader.gui.models.analysis import SharedModel
 
     calls: list[int] = []
 
@@ -44,7 +44,7 @@ def test_two_threads_asking_at_once_share_one_load() -> None:
 
 
 def test_the_preload_runs_its_first_and_then_steps_around_the_load() -> None:
-    from valvereader.gui.analysis import SharedModel
+    from valvereader.gui.models.analysis import SharedModel
 
     order: list[str] = []
     model = SharedModel(lambda: order.append("load") or _status(FakePredictor()))
@@ -57,7 +57,7 @@ def test_the_preload_runs_its_first_and_then_steps_around_the_load() -> None:
 
 
 def test_a_failed_load_is_not_kept_and_a_failing_preload_raises_nothing() -> None:
-    from valvereader.gui.analysis import SharedModel
+    from valvereader.gui.models.analysis import SharedModel
 
     outcomes = [RuntimeError("disk gone"), _status(None), _status(FakePredictor())]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from viewer_fakes import skull_image, write_png
 
-QT_FREE = ("state", "render", "services", "analysis", "export", "valves")
+QT_FREE = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "app" / "valvereader" / "gui" / "models").glob("*.py")
+                 if p.stem != "__init__")
 
 
 def test_models_import_and_analyse_with_qt_blocked(tmp_path: Path) -> None:
@@ -28,9 +29,9 @@ def test_models_import_and_analyse_with_qt_blocked(tmp_path: Path) -> None:
         sys.meta_path.insert(0, Block())
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
-        {"; ".join(f"import valvereader.gui.{m}" for m in QT_FREE)}
-        from valvereader.gui.analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch
-        from valvereader.gui.services import RadiographCache, expand_paths
+        {"; ".join(f"import valvereader.gui.models.{m}" for m in QT_FREE)}
+        from valvereader.gui.models.analysis import AnalysisQueue, ModelStatus, StudyResult, analyse_batch
+        from valvereader.gui.models.services import RadiographCache, expand_paths
         from viewer_fakes import FakePredictor
 
         studies, folder = expand_paths([Path({str(folder)!r}), Path({str(tmp_path / "broken.png")!r})])

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from viewer_fakes import skull_image, write_png
 
-from valvereader.gui.prior import open_prior, same_patient
+from valvereader.gui.models.prior import same_patient
+from valvereader.gui.prior import open_prior
 
 pytestmark = pytest.mark.gui
 TIMEOUT = 15000

@@ -14,10 +14,10 @@ from viewer_fakes import FakePredictor
 
 from valvereader.catalogue import VALVE_IDS
 from valvereader.geometry import Box
-from valvereader.gui.canvas import VALVE_SQUARE_MM, valve_square
-from valvereader.gui.result_panel import READER_REGION_TEXT
-from valvereader.gui.state import ReviewDecision
-from valvereader.gui.worklist import REGION_MARK
+from valvereader.gui.models.boxes import VALVE_SQUARE_MM, valve_square
+from valvereader.gui.models.result import READER_REGION_TEXT
+from valvereader.gui.models.state import ReviewDecision
+from valvereader.gui.models.worklist import REGION_MARK
 from valvereader.radiograph import PixelSpacing
 from valvereader.review import ReviewStore
 
@@ -73,7 +73,7 @@ def test_a_drawn_region_is_read_and_everything_follows(qtbot, batch, batch_folde
     assert close_to(shown.box, (40, 250, 120, 330)), shown.box
     assert window.canvas.valve_box() == shown.box
     # The result panel, template and zoomed valve follow the region's result, and say whose it is.
-    from valvereader.gui.valves import valve_label
+    from valvereader.gui.models.valves import valve_label
 
     assert valve_label(VALVE_IDS[3])[0] in window.result_panel.valve.text()
     assert window.template_panel.valve_id == VALVE_IDS[3]

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from viewer_fakes import FakePredictor
 
-from valvereader.gui.state import ReviewDecision
+from valvereader.gui.models.state import ReviewDecision
 from valvereader.review import ReviewStore
 
 pytestmark = pytest.mark.gui
@@ -128,7 +128,7 @@ def test_replacing_a_decision_takes_the_key_twice_and_says_so(qtbot, reviewing, 
     qtbot.keyClick(window, Qt.Key.Key_A)
     record = ReviewStore(batch_folder).get(batch_folder / "study1.png")
     assert record.decision == "accepted" and record.corrected_valve_id is None
-    from valvereader.gui.valves import valve_label
+    from valvereader.gui.models.valves import valve_label
 
     assert f"replaces 'corrected to {valve_label('integra_dp')[0]}'" in window.notifier.messages[-1].text
     # Moving away forgets the question: A on a decided study asks again.

@@ -9,7 +9,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from viewer_fakes import FakePredictor, skull_image, write_png
 
-from valvereader.gui.state import ReviewDecision
+from valvereader.gui.models.state import ReviewDecision
 from valvereader.review import ReviewStore
 
 pytestmark = pytest.mark.gui
@@ -295,7 +295,7 @@ def test_distance_tool_measures_a_drag_and_esc_leaves_it(qtbot, make_window, tmp
 
 
 def test_damaged_weights_are_named_and_the_image_still_shows(qtbot, tmp_path: Path) -> None:
-    from valvereader.gui.analysis import load_model
+    from valvereader.gui.models.analysis import load_model
     from valvereader.gui.main_window import MainWindow
     from valvereader.settings import Settings
 

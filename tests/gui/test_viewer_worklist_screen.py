@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 from viewer_fakes import skull_image, write_png
 
-from valvereader.gui.text import ZERO_WIDTH_SPACE, breakable
+from valvereader.gui.models.text import ZERO_WIDTH_SPACE, breakable
 
 pytestmark = pytest.mark.gui
 TIMEOUT = 15000
@@ -111,7 +111,7 @@ def test_a_study_with_no_valve_found_names_no_valve_in_the_worklist(qtbot) -> No
     import numpy as np
 
     from valvereader.catalogue import VALVE_IDS
-    from valvereader.gui.state import Study, Worklist
+    from valvereader.gui.models.state import Study, Worklist
     from valvereader.gui.worklist import WorklistModel
     from valvereader.prediction import Prediction, Verdict
 

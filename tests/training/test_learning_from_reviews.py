@@ -69,7 +69,7 @@ def test_reviewed_studies_train_a_model_that_the_window_loads(qtbot, tmp_path: P
     import torch
 
     from valvereader.cli import main as valvereader
-    from valvereader.gui.analysis import load_model
+    from valvereader.gui.models.analysis import load_model
     from valvereader.training import cli_evaluate, cli_train
     from valvereader.training.datasets import label_indices, read_samples
     from valvereader.training.ship import ship_identifier
@@ -115,7 +115,7 @@ def test_reviewed_studies_train_a_model_that_the_window_loads(qtbot, tmp_path: P
     # The window with the new weights (loaded as it loads them): it reads the reviewed batch with
     # them and shows the reader's decisions again.
     from valvereader.gui.main_window import MainWindow
-    from valvereader.gui.state import ReviewDecision
+    from valvereader.gui.models.state import ReviewDecision
     from valvereader.settings import Settings
 
     status = load_model(weights, "cpu")

@@ -4,8 +4,6 @@ changes. All geometry lives in image pixel coordinates and goes through one QTra
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -26,21 +24,15 @@ from PySide6.QtWidgets import QWidget
 from .. import DISCLAIMER
 from ..geometry import Box
 from ..prediction import Prediction
-from ..radiograph import PixelSpacing, Radiograph
-from . import render
-from .state import ViewState
+from ..radiograph import Radiograph
+from .models import render
+from .models.boxes import is_drag, region_box, shown_box, valve_square
+from .models.state import ViewState
+from .models.viewport import clamp_zoom, corner_texts, distance_text, fit_zoom
 
 BOX_COLOUR = QColor(80, 220, 255)
 READER_BOX_COLOUR = QColor(255, 160, 60)  # a region the reader chose, unlike the located box
 READER_BOX_LABEL = "region chosen by reader"
-# A double-click puts a valve-sized square around the point: shunt valves are 15-45 mm across;
-# without a pixel spacing, a share of the image's longer side (a film of 1000-3000 px at
-# 0.1-0.2 mm a pixel gives 150-450 px, about 30-45 mm).
-VALVE_SQUARE_MM = 40.0
-VALVE_SQUARE_SHARE = 0.15
-VALVE_SQUARE_MIN_PX = 48
-# A drag shorter than this (screen pixels) is a click, not a region.
-MIN_DRAG_PX = 6
 MEASURE_COLOUR = QColor(255, 220, 60)
 TEXT_COLOUR = QColor(235, 235, 235)
 
@@ -53,18 +45,6 @@ def grey_qimage(array: np.ndarray) -> QImage:
 def rgba_qimage(array: np.ndarray) -> QImage:
     h, w, _ = array.shape
     return QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGBA8888).copy()
-
-
-def valve_square(x: float, y: float, shape: tuple[int, int], spacing: PixelSpacing | None) -> Box:
-    """A valve-sized square (VALVE_SQUARE_MM at the film's pixel spacing, else a share of the
-    longer side) centred on image point (x, y), clipped to the image."""
-    rows, cols = int(shape[0]), int(shape[1])
-    if spacing is not None and spacing.column_mm > 0 and spacing.row_mm > 0:
-        half_w, half_h = VALVE_SQUARE_MM / spacing.column_mm / 2, VALVE_SQUARE_MM / spacing.row_mm / 2
-    else:
-        half_w = half_h = max(VALVE_SQUARE_MIN_PX, VALVE_SQUARE_SHARE * max(rows, cols)) / 2
-    x, y = float(x), float(y)
-    return Box(round(x - half_w), round(y - half_h), round(x + half_w), round(y + half_h)).clip(shape)
 
 
 class ImageCanvas(QWidget):
@@ -139,10 +119,7 @@ class ImageCanvas(QWidget):
         return cols, rows
 
     def fit_zoom(self) -> float:
-        w, h = self.image_size()
-        if self.view.rotation in (90, 270):
-            w, h = h, w
-        return max(1e-3, min((self.width() - 16) / w, (self.height() - 16) / h))
+        return fit_zoom(self.image_size(), self.view.rotation, (self.width(), self.height()))
 
     def current_zoom(self) -> float:
         return self.view.zoom if self.view.zoom is not None else self.fit_zoom()
@@ -167,7 +144,7 @@ class ImageCanvas(QWidget):
             return
         anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
         fixed = self.to_image(anchor)
-        self.view.zoom = float(min(max(self.current_zoom() * factor, 0.02), 32.0))
+        self.view.zoom = clamp_zoom(self.current_zoom() * factor)
         moved = self.transform().map(fixed)
         px, py = self.view.pan
         self.view.pan = (px + anchor.x() - moved.x(), py + anchor.y() - moved.y())
@@ -224,13 +201,7 @@ class ImageCanvas(QWidget):
         """The model's box when it marks a valve-sized region; a box over most of the image
         (whole-image model without a located valve) would claim a location it does not know.
         A region the reader chose is always shown, whatever its size."""
-        box = self.prediction.box if self.prediction is not None else None
-        if box is None or self.radiograph is None:
-            return None
-        if self.prediction is not None and self.prediction.box_source == "reader":
-            return box
-        rows, cols = self.radiograph.shape
-        return box if box.width * box.height <= 0.25 * rows * cols else None
+        return shown_box(self.prediction, self.radiograph.shape) if self.radiograph is not None else None
 
     def _shadow_text(self, painter: QPainter, rect: QRectF, flags: int, text: str) -> None:
         painter.setPen(QColor(0, 0, 0, 220))
@@ -241,26 +212,12 @@ class ImageCanvas(QWidget):
     def _draw_corner_text(self, painter: QPainter) -> None:
         if self.radiograph is None:
             return
-        meta = self.radiograph.meta
         font = QFont(painter.font())
         font.setPointSizeF(max(8.0, font.pointSizeF()))
         painter.setFont(font)
         area = QRectF(self.rect()).adjusted(8, 6, -8, -24)
-        top_left = "\n".join(filter(None, [
-            meta.patient_name or "", f"ID {meta.patient_id}" if meta.patient_id else "",
-            f"Acc {meta.accession_number}" if meta.accession_number else ""]))
-        top_right = "\n".join(filter(None, [
-            " ".join(filter(None, [meta.modality, meta.body_part])),
-            meta.view_position or "", _format_date(meta.study_date)]))
-        v = self.view
-        bottom_left = (f"W {v.window_width * 100:.0f} % L {v.window_center * 100:.0f} %"
-                       f"{'  inverted' if v.invert else ''}\n"
-                       f"Zoom {self.current_zoom() * 100:.0f} %  Rot {v.rotation}°"
-                       f"{'  flip H' if v.flip_horizontal else ''}{'  flip V' if v.flip_vertical else ''}")
-        spacing = meta.pixel_spacing
-        bottom_right = ("uncalibrated (pixels)" if spacing is None else
-                        f"{spacing.column_mm:.3f} mm/px {spacing.describe()}")
-        bottom_right = f"{self.radiograph.shape[1]}×{self.radiograph.shape[0]}\n{bottom_right}"
+        top_left, top_right, bottom_left, bottom_right = corner_texts(
+            self.radiograph.meta, self.radiograph.shape, self.view, self.current_zoom())
         a = Qt.AlignmentFlag
         self._shadow_text(painter, area, a.AlignLeft | a.AlignTop, top_left)
         self._shadow_text(painter, area, a.AlignRight | a.AlignTop, top_right)
@@ -314,12 +271,8 @@ class ImageCanvas(QWidget):
 
     def describe_distance(self, start: QPointF, end: QPointF) -> str:
         """Length with the calibration it rests on, never passed off as anatomical size."""
-        dx, dy = end.x() - start.x(), end.y() - start.y()
         spacing = self.radiograph.meta.pixel_spacing if self.radiograph else None
-        if spacing is None:
-            return f"{math.hypot(dx, dy):.0f} px\nuncalibrated (pixels)"
-        mm = math.hypot(dx * spacing.column_mm, dy * spacing.row_mm)
-        return f"{mm:.1f} mm\n{spacing.describe()}"
+        return distance_text(end.x() - start.x(), end.y() - start.y(), spacing)
 
     # --- interaction ---------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -384,12 +337,11 @@ class ImageCanvas(QWidget):
         self.update()
         if self.radiograph is None:
             return
-        if abs(end.x() - start.x()) < MIN_DRAG_PX or abs(end.y() - start.y()) < MIN_DRAG_PX:
+        if not is_drag(end.x() - start.x(), end.y() - start.y()):
             return
         corners = [self.to_image(p) for p in (start, end, QPointF(start.x(), end.y()), QPointF(end.x(), start.y()))]
-        xs, ys = [c.x() for c in corners], [c.y() for c in corners]
-        box = Box(math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))).clip(self.radiograph.shape)
-        if box.width >= 2 and box.height >= 2:
+        box = region_box([(c.x(), c.y()) for c in corners], self.radiograph.shape)
+        if box is not None:
             self.region_chosen.emit(box)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -414,8 +366,3 @@ class ImageCanvas(QWidget):
             self._space = False
         super().keyReleaseEvent(event)
 
-
-def _format_date(value: str | None) -> str:
-    if value and len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value or ""

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-from . import export, render
-from .services import describe_error
+from .models import export, render
+from .models.services import describe_error
 from .valve_view import render_widget
 from .window_api import Window
 

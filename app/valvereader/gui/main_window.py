@@ -25,9 +25,10 @@ from .. import DISCLAIMER, __version__
 from ..catalogue import load_catalogue
 from ..geometry import Box
 from ..settings import Settings
-from . import render
 from .actions import build_actions
-from .analysis import (
+from .canvas import ImageCanvas
+from .models import render
+from .models.analysis import (
     AnalysisQueue,
     ModelStatus,
     SharedModel,
@@ -36,17 +37,16 @@ from .analysis import (
     load_model,
     open_results,
 )
-from .canvas import ImageCanvas
+from .models.services import RadiographCache, describe_error, expand_paths
+from .models.state import DialState, Study, ViewState, Worklist
+from .models.text import breakable
 from .notify import Notifier
 from .region import RegionController
 from .result_panel import ResultPanel
 from .review import ReviewController
 from .right_column import COLUMN_WIDTH as RIGHT_WIDTH
 from .right_column import result_and_template
-from .services import RadiographCache, describe_error, expand_paths
-from .state import DialState, Study, ViewState, Worklist
 from .template_panel import TemplatePanel
-from .text import breakable
 from .valve_view import ValveView
 from .window_api import Exports, PriorFilm
 from .window_settings import restore_window, save_window
@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
         region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, prediction.heatmap,
                                  self.canvas.radiograph.shape) if self.canvas.radiograph is not None else None
         self.valve_view.set_valve(self.canvas.radiograph, Box(*region) if region else None)
-        from .export import shown_valve
+        from .models.export import shown_valve
 
         valve_id = shown_valve(study)
         self.template_panel.show_valve(valve_id)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ModelError
 from ..geometry import Box
 from ..prediction import Prediction
-from .analysis import HEATMAP_MAX_SIDE, _shrink
-from .state import ReviewDecision
-from .valves import valve_label
+from .models.analysis import HEATMAP_MAX_SIDE, _shrink
+from .models.state import ReviewDecision
+from .models.valves import valve_label
 from .window_api import Window
 
 if TYPE_CHECKING:

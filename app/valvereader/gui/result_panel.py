@@ -16,16 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..prediction import Prediction, Verdict, verdict_meaning
-from .valves import short_name, valve_label
-
-VERDICT_COLOURS = {
-    Verdict.CONFIDENT: ("#1f6f43", "#d8f5e3"),
-    Verdict.REVIEW: ("#8a5a00", "#fff0cc"),
-    Verdict.UNKNOWN: ("#7a1f2b", "#ffdce1"),
-    Verdict.NO_VALVE: ("#7a1f2b", "#ffdce1"),
-}
-READER_REGION_TEXT = "Region chosen by the reader"
+from ..prediction import Prediction, verdict_meaning
+from .models.result import READER_REGION_TEXT, VERDICT_COLOURS, numbers_text, valve_html
+from .models.valves import short_name, valve_label
 
 
 class ProbabilityBar(QWidget):
@@ -131,18 +124,7 @@ class ResultPanel(QWidget):
     def show_prediction(self, prediction: Prediction, corrected_valve_id: str | None = None) -> None:
         fg, bg = VERDICT_COLOURS[prediction.verdict]
         self._set_badge(prediction.verdict.label, fg, bg)
-        shown = prediction.predicted if prediction.verdict not in (Verdict.UNKNOWN, Verdict.NO_VALVE) else None
-        if prediction.verdict is Verdict.NO_VALVE:
-            self.valve.setText("<b>No valve found</b>")
-        elif shown is not None:
-            name, maker = valve_label(shown)
-            self.valve.setText(f"<b>{name}</b><br>{maker}")
-        else:
-            name, _ = valve_label(prediction.predicted)
-            self.valve.setText(f"<b>Unknown valve</b><br>closest known: {name}")
-        if corrected_valve_id:
-            cname, _ = valve_label(corrected_valve_id)
-            self.valve.setText(self.valve.text() + f"<br><i>Reader's correction: {cname}</i>")
+        self.valve.setText(valve_html(prediction, corrected_valve_id))
         self._show_region(prediction.box_source == "reader")
         self.meaning.setText(verdict_meaning(prediction))
         self._clear_bars()
@@ -155,13 +137,7 @@ class ResultPanel(QWidget):
             self.bars.addWidget(label, row, 0)
             self.bars.addWidget(bar, row, 1)
             self._bar_widgets.append(bar)
-        ood = "n/a" if prediction.ood_score is None else f"{prediction.ood_score:.3f}"
-        self.numbers.setText(
-            f"Confidence (top probability): {prediction.confidence * 100:.1f} %\n"
-            f"Entropy: {prediction.entropy:.3f} nats\n"
-            f"Top-2 gap: {prediction.margin * 100:.1f} points\n"
-            f"Open-set score: {ood}\n"
-            f"Model: {prediction.model or '—'} ({prediction.pipeline or '—'})")
+        self.numbers.setText(numbers_text(prediction))
         self.details_button.setVisible(True)
         self.numbers.setVisible(self.details_button.isChecked())
 

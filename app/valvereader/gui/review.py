@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .state import ReviewDecision, Study
-from .valves import valve_label
+from .models.state import ReviewDecision, Study
+from .models.valves import valve_label
 from .window_api import Window
 
 # the action whose key asks again before a decision replaces another

@@ -4,9 +4,7 @@ correction) and the setting the reader settles on (goes into the report)."""
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +21,16 @@ from PySide6.QtWidgets import (
 )
 
 from ..catalogue import UNKNOWN_VALVE_ID, VALVE_IDS
-from .valve_view import dial_settings, setting_text
-from .valves import diagram_path, load_template, template_sections, valve_label
+from .models.dial import dial_settings, setting_text
+from .models.valves import (
+    diagram_path,
+    load_template,
+    sections_html,
+    template_sections,
+    valve_label,
+)
 
 log = logging.getLogger(__name__)
-TAG = re.compile(r"\s*\[[CSMU/]+\]\s*$")
-UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
-
-
-def sections_html(template: Any) -> str:
-    blocks = template_sections(template)
-    if not blocks:
-        return "<p><i>No reading template is installed for this valve.</i></p>"
-    parts = []
-    for title, lines in blocks:
-        items = "".join(f"<li>{_mark_unverified(line)}</li>" for line in lines) or "<li><i>missing</i></li>"
-        parts.append(f"<h4>{html.escape(title)}</h4><ul>{items}</ul>")
-    return "".join(parts)
-
-
-def _mark_unverified(line: str) -> str:
-    """Unverified facts get a visible badge up front; the other tags are dimmed at the end."""
-    line = str(line)
-    for marker in ("[U] unverified", "[U]"):
-        if line.rstrip().endswith(marker):
-            return f"{UNVERIFIED} {html.escape(line.rstrip()[: -len(marker)].rstrip())}"
-    match = TAG.search(line)
-    if match:
-        return f"{html.escape(line[: match.start()])}<span style='color:#7d838b'>{html.escape(match.group(0))}</span>"
-    return html.escape(line)
-
-
 class Diagram(QSvgWidget):
     """The template's SVG; a click opens it large in its own window, which then shows the
     template of whichever study is on screen and closes with the main window."""

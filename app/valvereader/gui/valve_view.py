@@ -4,7 +4,6 @@ names the setting there. Keys [ ] turn, M mirrors, G shows/hides (bound in the w
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -25,43 +24,20 @@ from ..geometry import Box
 from ..radiograph import Radiograph
 from .canvas import grey_qimage
 from .dial_labels import draw_labels, place_labels
-from .loupe import LoupeState, auto_window, loupe_pixels
-from .state import DialState, ViewState
+from .models.boxes import zoom_region
+from .models.dial import (
+    angle_towards,
+    dial_caption,
+    dial_marks,
+    dial_settings,
+    ray_point,
+    reading_text,
+)
+from .models.loupe import LoupeState, auto_window, loupe_pixels
+from .models.state import DialState, ViewState
 
 DIAL_COLOUR = QColor(120, 230, 140)
 INDICATOR_COLOUR = QColor(255, 210, 60)
-
-
-def dial_settings(template: Any) -> list[Any]:
-    dial = getattr(template, "dial", None)
-    return list(getattr(dial, "settings", []) or []) if dial is not None else []
-
-
-def setting_at(template: Any, angle_deg: float, mirrored: bool) -> Any | None:
-    """The template's setting nearest ``angle_deg`` (canonical frame), or None without a dial."""
-    dial = getattr(template, "dial", None)
-    if dial is None:
-        return None
-    if hasattr(dial, "setting_at"):
-        return dial.setting_at(angle_deg, mirrored=mirrored)
-    angled = [s for s in dial_settings(template) if getattr(s, "angle_deg", None) is not None]
-    if not angled:
-        return None
-    target = (-angle_deg if mirrored else angle_deg) % 360.0
-    return min(angled, key=lambda s: abs((s.angle_deg - target + 180.0) % 360.0 - 180.0))
-
-
-def setting_text(setting: Any) -> str:
-    if setting is None:
-        return ""
-    if callable(getattr(setting, "reading_text", None)):  # carries the tag of what it rests on
-        return str(setting.reading_text())
-    if callable(getattr(setting, "text", None)):
-        return str(setting.text())
-    label = getattr(setting, "label", None)
-    if label:
-        return str(label)
-    return f"{getattr(setting, 'value', '')} {getattr(setting, 'unit', '')}".strip()
 
 
 class ValveView(QWidget):
@@ -99,10 +75,8 @@ class ValveView(QWidget):
         if radiograph is None or box is None:
             self._pixels = None
         else:
-            region = box.square(scale=1.6, minimum=32).clip(radiograph.shape)
             self._pixels = radiograph.pixels
-            self.loupe.fit(((region.x0 + region.x1) / 2.0, (region.y0 + region.y1) / 2.0),
-                           max(region.x1 - region.x0, region.y1 - region.y0))
+            self.loupe.fit(*zoom_region(box, radiograph.shape))
             self.loupe.window = None
         self._render()
         self.update()
@@ -202,8 +176,7 @@ class ValveView(QWidget):
 
     def _point(self, angle_deg: float, radius: float) -> QPointF:
         centre = self._dial_centre()
-        rad = math.radians(angle_deg)
-        return QPointF(centre.x() + radius * math.sin(rad), centre.y() - radius * math.cos(rad))
+        return QPointF(*ray_point((centre.x(), centre.y()), angle_deg, radius))
 
     # --- painting ------------------------------------------------------------------------------
     def paintEvent(self, event: object) -> None:
@@ -232,41 +205,23 @@ class ValveView(QWidget):
         centre = self._dial_centre()
         painter.setPen(QPen(DIAL_COLOUR, 1.5))
         painter.drawEllipse(centre, r, r)
-        sign = -1.0 if self.dial.mirrored else 1.0
+        ticks, labels = dial_marks(self.template, self.dial.rotation, self.dial.mirrored)
         # reference: the inlet direction (12 o'clock of the template)
         inlet = self.dial.rotation
         painter.setPen(QPen(DIAL_COLOUR, 2.5))
         painter.drawLine(self._point(inlet, r), self._point(inlet, r * 1.18))
-        labels: list[tuple[float, str]] = [(inlet, "inlet")]
         painter.setPen(QPen(DIAL_COLOUR, 1.5))
-        every = 2 if len(dial_settings(self.template)) > 12 else 1  # fine scales: every other label
-        for index, setting in enumerate(dial_settings(self.template)):
-            angle = getattr(setting, "angle_deg", None)
-            if angle is None:
-                continue
-            a = self.dial.rotation + sign * float(angle)
+        for a in ticks:
             painter.drawLine(self._point(a, r * 0.88), self._point(a, r))
-            if getattr(setting, "angle_tag", "") == "U" or index % every:
-                continue  # unverified geometry: a tick for the position, no pressure beside it
-            labels.append((a, str(getattr(setting, "label", ""))))
         # on plates, clear of each other and of the inlet mark's label
         draw_labels(painter, place_labels(centre, r, labels, QFontMetricsF(painter.font())), DIAL_COLOUR)
         if self.dial.indicator_deg is not None:
             painter.setPen(QPen(INDICATOR_COLOUR, 2.5))
             painter.drawLine(centre, self._point(self.dial.indicator_deg, r))
         label = self.reading()
-        if self._exporting and not label:
-            return  # the how-to hint belongs on screen, not in a report
-        text = f"Indicator → {label}" if label else (
-            "Right-click: mark the indicator" if dial_settings(self.template) else
-            "No dial for this valve")
-        settings = dial_settings(self.template)
-        if not label and not any(getattr(s, "angle_deg", None) is not None for s in settings):
-            text = "[U] indicator angles not known for this valve: the dial reads no setting"
-        elif not label and any(getattr(s, "angle_tag", "") == "U" for s in settings):
-            text += " - [U] dial geometry unverified for this valve: no pressure read"
-        if self.dial.mirrored:
-            text += "  (mirrored)"
+        text = dial_caption(self.template, label, self.dial.mirrored, self._exporting)
+        if text is None:
+            return
         # the reading carries its tag and caveats: wrap it rather than cut it off
         flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
         height = painter.fontMetrics().boundingRect(0, 0, max(self.width() - 8, 40), 400, int(flags), text).height() + 6
@@ -276,10 +231,7 @@ class ValveView(QWidget):
         painter.drawText(rect.adjusted(4, 0, -4, 0), flags, text)
 
     def reading(self) -> str:
-        relative = self.dial.relative_indicator()
-        if relative is None or self.template is None:
-            return ""
-        return setting_text(setting_at(self.template, relative, self.dial.mirrored))
+        return reading_text(self.template, self.dial.relative_indicator(), self.dial.mirrored)
 
     def _emit_reading(self) -> None:
         self.reading_changed.emit(self.reading())
@@ -287,8 +239,7 @@ class ValveView(QWidget):
     # --- interaction ---------------------------------------------------------------------------
     def mark_indicator(self, pos: QPointF) -> None:
         centre = self._dial_centre()
-        angle = math.degrees(math.atan2(pos.x() - centre.x(), -(pos.y() - centre.y()))) % 360.0
-        self.dial.indicator_deg = angle
+        self.dial.indicator_deg = angle_towards((centre.x(), centre.y()), (pos.x(), pos.y()))
         self._emit_reading()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:

@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 
     from ..review import ReviewStore
     from ..settings import Settings
-    from .analysis import ModelStatus, SharedModel
     from .canvas import ImageCanvas
+    from .models.analysis import ModelStatus, SharedModel
+    from .models.services import RadiographCache
+    from .models.state import DialState, ViewState, Worklist
     from .notify import Notifier
     from .result_panel import ResultPanel
-    from .services import RadiographCache
-    from .state import DialState, ViewState, Worklist
     from .template_panel import TemplatePanel
     from .valve_view import ValveView
     from .worker import Worker

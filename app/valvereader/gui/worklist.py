@@ -3,7 +3,6 @@ review status; sortable, filterable ("needs review", "not reviewed"), bound to `
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from PySide6.QtCore import (
@@ -30,25 +29,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..prediction import Verdict, verdict_meaning
-from .state import ReviewDecision, Study, Worklist
-from .valves import short_name
+from ..prediction import Verdict
+from .models.state import Study, Worklist
+from .models.worklist import (
+    FILTERS,
+    REGION_MARK,
+    cell_text,
+    matches,
+    neighbour,
+    shared_start,
+    sort_key,
+    summary_text,
+    tooltip_text,
+    without_shared_start,
+)
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
 COLUMN_WIDTHS = (46, 144, 96, 54, 80, 72)  # px at the start; the valve column stretches
 # The panel's width for all of them (plus the table's frame and scroll bar).
 PANEL_WIDTH = sum(COLUMN_WIDTHS) + 28
-FILTERS = {
-    "all": "All studies",
-    "needs review": "Needs review",
-    "unknown": "Unknown valve",
-    "unreviewed": "Not reviewed yet",
-    "errors": "Errors",
-}
 VERDICT_TEXT_COLOURS = {Verdict.CONFIDENT: QColor(120, 210, 150), Verdict.REVIEW: QColor(240, 190, 90),
                         Verdict.UNKNOWN: QColor(240, 120, 130), Verdict.NO_VALVE: QColor(240, 120, 130)}
 ModelIndex = QModelIndex | QPersistentModelIndex
-REGION_MARK = "reader's region"  # under the valve when the model read the region the reader chose
 
 
 class WorklistModel(QAbstractTableModel):
@@ -63,9 +65,7 @@ class WorklistModel(QAbstractTableModel):
     def _reset(self) -> None:
         self.beginResetModel()
         self._pixmaps.clear()
-        names = [study.path.name for study in self.worklist.studies]
-        # How many first characters every file name of the batch shares ("composite_patient_00").
-        self.shared_start = len(os.path.commonprefix(names)) if len(names) > 1 else 0
+        self.shared_start = shared_start([study.path.name for study in self.worklist.studies])
         self.endResetModel()
 
     def _study_changed(self, row: int) -> None:
@@ -93,13 +93,6 @@ class WorklistModel(QAbstractTableModel):
         return self._pixmaps[row]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        value = self._data(index, role)
-        if role == Qt.ItemDataRole.DisplayRole and index.isValid() and index.column() == 2 \
-                and self.worklist.studies[index.row()].region_by_reader:
-            return f"{value}\n{REGION_MARK}"  # the region read was the reader's: said under the valve
-        return value
-
-    def _data(self, index: ModelIndex, role: int) -> Any:
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
@@ -108,20 +101,9 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return self._thumbnail(row, study)
         if role == Qt.ItemDataRole.UserRole:  # sort keys
-            named = p if p is not None and p.verdict is not Verdict.NO_VALVE else None
-            return [row, study.path.name.lower(), short_name(named.predicted) if named else "",
-                    named.confidence if named else -1.0, study.verdict_label, study.decision.label][column]
+            return sort_key(row, study, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == 4 and p is not None and not study.error:
-                return verdict_meaning(p)  # why this verdict
-            if column == 2 and study.region_by_reader:
-                return "The model read a region chosen by the reader, not the box it located"
-            if column == 1:  # the whole name, which the cell may shorten in the middle
-                who = study.patient_id or (study.meta.patient_id if study.meta else None)
-                lines = [study.path.name, f"Patient ID {who}" if who else "", str(study.path.parent),
-                         study.error or ""]
-                return "\n".join(line for line in lines if line)
-            return study.error or str(study.path)
+            return tooltip_text(study, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == 4 and p is not None:
                 return VERDICT_TEXT_COLOURS.get(p.verdict)
@@ -130,22 +112,7 @@ class WorklistModel(QAbstractTableModel):
             return None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        if column == 1:
-            who = study.patient_id or (study.meta.patient_id if study.meta else None)
-            return f"{study.path.name}\n{who}" if who else study.path.name
-        if column == 2:
-            if study.decision is ReviewDecision.CORRECTED and study.corrected_valve_id:
-                return short_name(study.corrected_valve_id) + " (corrected)"
-            if p is not None and p.verdict is Verdict.NO_VALVE:
-                return "no valve found"  # names none
-            return short_name(p.predicted) if p else ""
-        if column == 3:
-            return f"{p.confidence * 100:.0f} %" if p and p.verdict is not Verdict.NO_VALVE else ""
-        if column == 4:
-            return study.verdict_label
-        if column == 5:
-            return study.decision.label
-        return None
+        return cell_text(study, column)
 
 
 class MiddleElided(QStyledItemDelegate):
@@ -153,8 +120,6 @@ class MiddleElided(QStyledItemDelegate):
     first losing the start that every file of the batch shares ("…0012_lateral_view.png" for
     composite_patient_0012_lateral_view.png): batches of exported films differ in a few
     characters, which a plain cut in the middle would hide. The whole name is in the tooltip."""
-
-    KEPT = 4  # characters of the shared start kept before the part that differs
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         super().initStyleOption(option, index)
@@ -168,8 +133,9 @@ class MiddleElided(QStyledItemDelegate):
         lines = option.text.replace("\u2028", "\n").split("\n")
         shared = getattr(index.model(), "sourceModel", lambda: None)()
         start = getattr(shared, "shared_start", 0)
-        if start > self.KEPT + 2 and metrics.horizontalAdvance(lines[0]) > width:
-            lines[0] = "…" + lines[0][start - self.KEPT:]
+        shortened = without_shared_start(lines[0], start)
+        if shortened is not None and metrics.horizontalAdvance(lines[0]) > width:
+            lines[0] = shortened
         # U+2028: the line break an item view keeps when the text is not wrapped
         option.text = "\u2028".join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
         option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
@@ -218,16 +184,7 @@ class WorklistFilter(QSortFilterProxyModel):
 
     def matches(self, row: int) -> bool:
         """Whether the study in source ``row`` matches the filter (the kept row aside)."""
-        study = self.sourceModel().worklist.studies[row]  # type: ignore[attr-defined]
-        if self.mode == "needs review":
-            return study.needs_review
-        if self.mode == "unknown":
-            return study.prediction is not None and study.prediction.verdict is Verdict.UNKNOWN
-        if self.mode == "unreviewed":
-            return study.decision is ReviewDecision.NONE
-        if self.mode == "errors":
-            return study.error is not None
-        return True
+        return matches(self.sourceModel().worklist.studies[row], self.mode)  # type: ignore[attr-defined]
 
     def filterAcceptsRow(self, row: int, parent: ModelIndex) -> bool:
         return row == self.keep or self.matches(row)
@@ -322,13 +279,7 @@ class WorklistPanel(QWidget):
 
     def neighbour(self, delta: int) -> int | None:
         """The source row ``delta`` steps from the current one in the shown order."""
-        rows = self.visible_rows()
-        if not rows:
-            return None
-        if self.worklist.current not in rows:
-            return rows[0] if delta > 0 else rows[-1]
-        position = min(max(rows.index(self.worklist.current) + delta, 0), len(rows) - 1)
-        return rows[position]
+        return neighbour(self.visible_rows(), self.worklist.current, delta)
 
     def _select_current(self) -> None:
         source = self.model.index(self.worklist.current, 0)
@@ -340,9 +291,4 @@ class WorklistPanel(QWidget):
             self.table.clearSelection()
 
     def _update_summary(self) -> None:
-        studies = self.worklist.studies
-        done = sum(s.analysed for s in studies)
-        reviewed = sum(s.decision is not ReviewDecision.NONE for s in studies)
-        review = sum(s.needs_review for s in studies)
-        self.summary.setText(f"{len(studies)} studies · {done} analysed · {review} need review · "
-                             f"{reviewed} reviewed")
+        self.summary.setText(summary_text(self.worklist.studies))

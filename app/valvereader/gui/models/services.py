@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..radiograph import Radiograph, RadiographMeta
+from ...radiograph import Radiograph, RadiographMeta
 from .state import Study
 
 # Scan entries of these kinds are not radiographs and stay out of the worklist.
@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".
 
 def _io() -> Any | None:
     try:
-        from .. import io
+        from ... import io
     except ImportError:  # pragma: no cover - io is part of the package
         return None
     return io if hasattr(io, "load") else None
@@ -112,7 +112,7 @@ class RadiographCache:
 
 def describe_error(exc: BaseException) -> str:
     """One line a reader can act on; our own errors already say what to do."""
-    from ..errors import ValveReaderError
+    from ...errors import ValveReaderError
 
     if isinstance(exc, ValveReaderError):
         return str(exc)

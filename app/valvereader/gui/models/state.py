@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import Box
-from ..prediction import Prediction, Verdict
-from ..radiograph import RadiographMeta
+from ...geometry import Box
+from ...prediction import Prediction, Verdict
+from ...radiograph import RadiographMeta
 
 
 class Event:

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import atomic
-from ..catalogue import UNKNOWN_VALVE_ID
-from ..prediction import Verdict
-from ..radiograph import RadiographMeta
+from ... import atomic
+from ...catalogue import UNKNOWN_VALVE_ID
+from ...prediction import Verdict
+from ...radiograph import RadiographMeta
 from . import render
 from .state import ReviewDecision, Study
 from .valves import diagram_path, load_template, template_sections, valve_label
@@ -55,7 +55,7 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
                    model_name: str, deidentify: bool, heatmap_shown: bool,
                    study_number: int | None = None, study_total: int | None = None,
                    meta: RadiographMeta | None = None) -> Any:
-    from ..report import ReportContent
+    from ...report import ReportContent
 
     if study.prediction is None:
         raise ValueError("There is no model result for this study to put in a report")
@@ -82,7 +82,7 @@ def valve_crop_rgb(pixels: np.ndarray, prediction: Any, side: int = CROP_SIDE) -
     the model marked no region."""
     from PIL import Image
 
-    from ..geometry import Box
+    from ...geometry import Box
 
     heatmap = prediction.heatmap
     region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, heatmap, pixels.shape)
@@ -101,7 +101,7 @@ def save_png(view_rgb: np.ndarray, path: Path, content: Any | None) -> Path:
     """With a model result: the report module's PNG (view + footer naming verdict, model and the
     decision-support line). Without: the view alone, which carries the line itself."""
     if content is not None:
-        from ..report import export_png
+        from ...report import export_png
 
         return export_png(content, path)
     from io import BytesIO
@@ -114,19 +114,19 @@ def save_png(view_rgb: np.ndarray, path: Path, content: Any | None) -> Path:
 
 
 def save_pdf(content: Any, path: Path) -> Path:
-    from ..report import export_pdf
+    from ...report import export_pdf
 
     return export_pdf(content, path)
 
 
 def save_secondary_capture(content: Any, source: Path, path: Path) -> Path:
-    from ..report import export_secondary_capture
+    from ...report import export_secondary_capture
 
     return export_secondary_capture(content, source, path)
 
 
 def save_worklist_csv(studies: Sequence[Study], path: Path, deidentify: bool, review_store: Any) -> Path:
-    from ..report import export_worklist_csv, worklist_row
+    from ...report import export_worklist_csv, worklist_row
 
     rows = []
     for study in studies:
@@ -137,7 +137,7 @@ def save_worklist_csv(studies: Sequence[Study], path: Path, deidentify: bool, re
 
 
 def save_worklist_pdf(contents: Sequence[Any], path: Path) -> Path:
-    from ..report import export_worklist_pdf
+    from ...report import export_worklist_pdf
 
     if not contents:
         raise ValueError("No analysed study to put in the worklist report")

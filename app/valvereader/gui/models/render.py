@@ -136,8 +136,8 @@ def _attended_part(box: tuple[int, int, int, int], heatmap: np.ndarray | None,
     ``heatmap`` covers the image at a coarser step (Prediction.heatmap)."""
     if heatmap is None or heatmap.size == 0:
         return None
-    from ..explain import attention_box
-    from ..geometry import Box
+    from ...explain import attention_box
+    from ...geometry import Box
 
     rows, cols = shape
     sy, sx = heatmap.shape[0] / rows, heatmap.shape[1] / cols

@@ -3,15 +3,18 @@ the exports share them). Every lookup degrades to the id when the catalogue is m
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
-from ..catalogue import load_catalogue
-from ..errors import TemplateError
+from ...catalogue import load_catalogue
+from ...errors import TemplateError
 
 log = logging.getLogger(__name__)
+TAG = re.compile(r"\s*\[[CSMU/]+\]\s*$")
+UNVERIFIED = '<span style="color:#ffb347;font-weight:bold">[unverified]</span>'
 
 
 def valve_label(valve_id: str) -> tuple[str, str]:
@@ -37,7 +40,7 @@ def short_name(valve_id: str) -> str:
 def load_template(valve_id: str) -> Any | None:
     """The templates module's template, or None if it (or the valve's page) is missing."""
     try:
-        from ..catalogue.templates import load_template as load
+        from ...catalogue.templates import load_template as load
     except ImportError:
         return None
     try:
@@ -49,8 +52,8 @@ def load_template(valve_id: str) -> Any | None:
 
 def template_sections(template: Any | None) -> list[tuple[str, list[str]]]:
     """The template as (heading, lines) for the panel and the reports; none without a template."""
-    from ..catalogue.templates import Template
-    from ..catalogue.text import sections
+    from ...catalogue.templates import Template
+    from ...catalogue.text import sections
 
     return sections(template) if isinstance(template, Template) else []
 
@@ -61,3 +64,26 @@ def diagram_path(valve_id: str) -> Path | None:
     except (TemplateError, OSError):
         return None
     return valve.diagram if valve is not None else None
+
+
+def sections_html(template: Any) -> str:
+    blocks = template_sections(template)
+    if not blocks:
+        return "<p><i>No reading template is installed for this valve.</i></p>"
+    parts = []
+    for title, lines in blocks:
+        items = "".join(f"<li>{_mark_unverified(line)}</li>" for line in lines) or "<li><i>missing</i></li>"
+        parts.append(f"<h4>{html.escape(title)}</h4><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def _mark_unverified(line: str) -> str:
+    """Unverified facts get a visible badge up front; the other tags are dimmed at the end."""
+    line = str(line)
+    for marker in ("[U] unverified", "[U]"):
+        if line.rstrip().endswith(marker):
+            return f"{UNVERIFIED} {html.escape(line.rstrip()[: -len(marker)].rstrip())}"
+    match = TAG.search(line)
+    if match:
+        return f"{html.escape(line[: match.start()])}<span style='color:#7d838b'>{html.escape(match.group(0))}</span>"
+    return html.escape(line)

@@ -8,22 +8,33 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ModelError, WeightsMissingError
-from ..prediction import Prediction
-from ..radiograph import RadiographMeta
+from ...errors import ModelError, WeightsMissingError
+from ...prediction import Prediction
+from ...radiograph import RadiographMeta
 from . import render
 from .services import RadiographCache, describe_error
-
-if TYPE_CHECKING:
-    from .worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
 HEATMAP_MAX_SIDE = 1024  # the overlay is smooth; a full-size float map per study wastes memory
+
+
+class WorkerContext(Protocol):
+    """What the loop needs of the worker it runs in (``gui.worker.WorkerContext`` has it):
+    cancel checks, progress and partial results."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def check(self) -> None: ...
+
+    def progress(self, done: int, total: int, what: str = "") -> None: ...
+
+    def emit(self, value: object) -> None: ...
 
 
 class AnalysisQueue:
@@ -71,7 +82,7 @@ class ModelStatus:
 
 def load_model(weights_dir: Path | None, device: str | None) -> ModelStatus:
     try:
-        from ..predict import load_predictor  # heavy: kept off the start-up path
+        from ...inference.predictor import load_predictor  # heavy: kept off the start-up path
     except ImportError as exc:
         return ModelStatus(None, f"The inference module cannot be imported: {exc}")
     try:
@@ -243,7 +254,7 @@ def open_results(folder: Path | None) -> Any | None:
     if folder is None:
         return None
     try:
-        from ..review import ResultCache
+        from ...review import ResultCache
 
         return ResultCache(folder)
     except Exception as exc:  # noqa: BLE001 - results are then not kept; nothing else changes
@@ -270,8 +281,8 @@ def kept_result(results: Any, path: Path, model_name: str) -> tuple[np.ndarray |
         attention = np.asarray(entry.get("attention") or [], dtype=np.float32)
         region, shape = entry.get("attention_region"), entry.get("image_shape")
         if attention.ndim == 2 and attention.size and isinstance(region, list) and isinstance(shape, list):
-            from ..explain import place_map
-            from ..geometry import Box
+            from ...explain import place_map
+            from ...geometry import Box
 
             rows, cols = int(shape[0]), int(shape[1])
             step = max(1, int(np.ceil(max(rows, cols) / HEATMAP_MAX_SIDE)))

@@ -135,7 +135,7 @@ def other_part(mu: np.ndarray, centre: np.ndarray, px_per_mm: float, rng: np.ran
     """A shunt part that is not a valve: a burr-hole reservoir (dome with a metal base ring),
     a straight or right-angle connector, or a catheter loop. Returns its name."""
     kind = str(rng.choice(["reservoir", "connector", "catheter"]))
-    layer = np.zeros(mu.shape, np.float32)
+    layer: np.ndarray = np.zeros(mu.shape, np.float32)  # cv2's blur below gives a new array
     cx, cy = (round(v) for v in centre)
     if kind == "reservoir":
         radius = int(rng.uniform(6, 10) * px_per_mm)

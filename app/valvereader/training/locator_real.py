@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from .locator import (
     read_ground_truth,
     stride8_features,
 )
+
+if TYPE_CHECKING:
+    from ..model.locator_net import LocatorNet
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
@@ -115,7 +119,8 @@ def operating_point(predicted: np.ndarray, scores: np.ndarray, truth: np.ndarray
     }
 
 
-def _cached_features(model, data: PreparedSet, config: RealLocatorConfig, out_dir: Path, log) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def _cached_features(model: LocatorNet, data: PreparedSet, config: RealLocatorConfig, out_dir: Path,
+                     log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
     digest = hashlib.sha256(json.dumps([data.files, config.input_size, config.variants, config.seed]).encode()).hexdigest()[:16]
     cached = out_dir / f"features-{digest}.npz"
     if cached.exists():
@@ -130,7 +135,7 @@ def _cached_features(model, data: PreparedSet, config: RealLocatorConfig, out_di
 
 
 def train(config: RealLocatorConfig, train_set: PreparedSet, val_set: PreparedSet, out_dir: Path, init: Path | None,
-          log: Callable[[str], None] = print):  # type: ignore[no-untyped-def]
+          log: Callable[[str], None] = print) -> LocatorNet:
     """Fine-tune a locator; returns the model at the best validation epoch."""
     import torch
     from safetensors.torch import load_file, save_file
@@ -159,7 +164,7 @@ def train(config: RealLocatorConfig, train_set: PreparedSet, val_set: PreparedSe
         state = json.loads(state_path.read_text())
         if state.get("config") == asdict(config):
             model.load_state_dict(load_file(str(out_dir / CHECKPOINT)), strict=False)
-            first, history, best = int(state["epoch"]), list(state["history"]), tuple(state["best"])  # type: ignore[assignment]
+            first, history, best = int(state["epoch"]), list(state["history"]), tuple(state["best"])
             for _ in range(first * steps):
                 scheduler.step()  # the same schedule; Adam's moments restart
             log(f"resumed after epoch {first}")
@@ -178,8 +183,8 @@ def train(config: RealLocatorConfig, train_set: PreparedSet, val_set: PreparedSe
             optimizer.step()
             scheduler.step()
             total += loss.item()
-        heat, size = _predict_from_features(model, val_features)
-        predicted, scores = decode_fractions(heat, size)
+        val_heat, val_size = _predict_from_features(model, val_features)
+        predicted, scores = decode_fractions(val_heat, val_size)
         point = operating_point(predicted, scores, val_set.boxes)
         record = {"epoch": epoch + 1, "loss": total / steps, "seconds": round(time.time() - tick, 1),
                   **{f"val_{k}": v for k, v in point.items()}}

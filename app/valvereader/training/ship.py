@@ -221,7 +221,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             previous = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = {}
-    # How the program chooses its view (predict.Predictor.views) was chosen on validation
+    # How the program chooses its view (inference.views.ViewRule.views) was chosen on validation
     # radiographs; a new identifier keeps it (re-check it with tools/view_rule.py).
     if previous.get("view_choice"):
         data["view_choice"] = {k: v for k, v in previous["view_choice"].items() if k != "score"}
@@ -339,8 +339,8 @@ def _honest_loco(path: Path, normalise: str) -> dict | None:
         elif "leave_one_class_out" in doc:
             runs = doc["leave_one_class_out"]
             values = [float(entry[f"auroc_{key}_t_real"]) for entry in runs.values()]
-            epochs = sorted({int(entry["epochs"]) for entry in runs.values()})
-            how = (f"whole network trained from ImageNet for {'/'.join(map(str, epochs))} epochs without the held-out valve; "
+            counts = sorted({int(entry["epochs"]) for entry in runs.values()})
+            how = (f"whole network trained from ImageNet for {'/'.join(map(str, counts))} epochs without the held-out valve; "
                    "test-split crops of the seven known valves against the held-out valve's test-split crops")
         else:
             values = [float(entry[key]) for entry in doc["per_class"].values()]

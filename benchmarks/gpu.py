@@ -55,7 +55,7 @@ from typing import Any
 STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "resources" / "samples"
-CROP_SCALE = 1.6  # the app's default square around the located box (predict.Predictor.crop_scale)
+CROP_SCALE = 1.6  # the app's default square around the located box (inference.predictor.Predictor.crop_scale)
 TOP1_MARGIN = 0.1  # bf16: top-1 must agree where the CPU's top-1 − top-2 probability exceeds this
 
 try:  # valvereader from the repository when it is not installed

@@ -96,8 +96,8 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
 
-    from valvereader.io import load
     from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
 
     work = Path(tempfile.mkdtemp(prefix="vr-gpu-program-"))
     weights, weights_note = lean_weights(args.weights, work)

@@ -224,8 +224,8 @@ def main() -> int:
         args.batch, args.memory_files, args.repeat = 8, 20, 3
 
     from valvereader import halves
-    from valvereader.io import load
     from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
 
     load_before = os.getloadavg()[0]
     predictor = load_predictor(args.weights, device="cpu")

@@ -75,8 +75,8 @@ def test_inside_off_both_halves_run_here() -> None:
 def test_a_batch_never_takes_the_helper(monkeypatch) -> None:
     """predict_many's streams (and its one-stream loader) already keep the cores busy; a
     single predict uses the helper."""
-    from valvereader.paths import weights_dir
     from valvereader.inference.predictor import load_predictor
+    from valvereader.paths import weights_dir
     from valvereader.prediction import Prediction
     from valvereader.radiograph import Radiograph, RadiographMeta
 

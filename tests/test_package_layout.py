@@ -16,9 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "app" / "valvereader"
 MAX_LINES = 600
-# Over MAX_LINES for now, with the line count they may not exceed: the predictor (card parsing,
-# views, open-set score, verdicts, batch streams) is to be split up into an inference package.
-OVER_LIMIT = {"valvereader.inference.predictor": 700}
+# Over MAX_LINES for now, with the line count they may not exceed (none at present).
+OVER_LIMIT: dict[str, int] = {}
 # The one-way rule: a module may import its own layer and the layers before it, never a later
 # one. Keys are the package's top-level modules and subpackages.
 LAYERS: list[tuple[str, frozenset[str]]] = [

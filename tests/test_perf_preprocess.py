@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from valvereader.geometry import Box
-from valvereader.inference.predictor import _Prepare
+from valvereader.inference.views import Prepare
 from valvereader.preprocess import (
     Preprocess,
     _reduce,
@@ -171,7 +171,7 @@ def test_shared_preparation_equals_preparing_each_input_alone(locator_size: int,
     rng = np.random.default_rng(4)
     pixels = _image_with_border(rng, (900, 700))
     radiograph = Radiograph(pixels, RadiographMeta())
-    prepare = _Prepare(radiograph)
+    prepare = Prepare(radiograph)
     locator, identifier = Preprocess(locator_size), Preprocess(identifier_size)
     shared = [prepare(locator), prepare(identifier), prepare(identifier, Box(100, 100, 400, 400))]
     alone = [locator(pixels), identifier(pixels), identifier(pixels, Box(100, 100, 400, 400))]

@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from valvereader.catalogue import VALVE_IDS
+    from valvereader.inference.cards import IDENTIFIER_CARD, LOCATOR_CARD
+    from valvereader.inference.predictor import Predictor
     from valvereader.io import load
     from valvereader.model.card import ModelCard
     from valvereader.paths import weights_dir
-    from valvereader.inference.predictor import IDENTIFIER_CARD, LOCATOR_CARD, Predictor
     from valvereader.training.locator import box_metrics, read_ground_truth
 
     folder = args.weights or weights_dir()

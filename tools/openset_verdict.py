@@ -53,8 +53,8 @@ PROTOCOL = (
 
 def extract(part: str, out: Path) -> Path:
     from valvereader.catalogue import VALVE_IDS
-    from valvereader.io import load
     from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
 
     split = json.loads((ROOT / "docs/evaluation/identifier/split.json").read_text(encoding="utf-8"))
     predictor = load_predictor(device="cpu")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from valvereader.inference.predictor import _softmax
+from valvereader.inference.cards import softmax
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (1.0, 1.25, 1.5, 2.0)
@@ -43,15 +43,16 @@ def items_from(source: str) -> list[tuple[Path, str, str]]:
 
 
 def dump(out: Path, sources: list[str]) -> None:
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.inference.views import Prepare, field_of_view_mm
     from valvereader.io import load
-    from valvereader.inference.predictor import _Prepare, field_of_view_mm, load_predictor
 
     predictor = load_predictor(device="cpu")
     items = [item for source in sources for item in items_from(source)]
     rows, began = [], time.time()
     for n, (path, label, kind) in enumerate(items, start=1):
         radiograph = load(path)
-        prepare = _Prepare(radiograph)
+        prepare = Prepare(radiograph)
         found = predictor.locate(radiograph, prepare)
         views: dict[str, object] = {"whole": None}
         if found.box is not None:
@@ -105,10 +106,10 @@ def choose(row: dict, temperature: float, located: tuple[str, ...] = ("loc1.25",
     """
     logits = {v: np.asarray(row["logits"][i]) for i, v in enumerate(row["views"])}
     scores = {v: row["scores"][i] for i, v in enumerate(row["views"])} if row["scores"] else {}
-    whole = _softmax(logits["whole"], temperature)
+    whole = softmax(logits["whole"], temperature)
     if "loc1" not in logits:
         return int(np.argmax(whole))
-    loc = np.mean([_softmax(logits[v], temperature) for v in located], axis=0)
+    loc = np.mean([softmax(logits[v], temperature) for v in located], axis=0)
     spans = None if ignore_spacing else row["fov_mm"]
     if fov_mm is not None and (spans or 0) >= fov_mm:
         return int(np.argmax(loc))
@@ -212,9 +213,9 @@ def main() -> int:
     else:
         temperature = args.temperature
         if temperature is None:
+            from valvereader.inference.cards import IDENTIFIER_CARD, calibration_temperature
             from valvereader.model.card import ModelCard
             from valvereader.paths import weights_dir
-            from valvereader.inference.predictor import IDENTIFIER_CARD, calibration_temperature
 
             temperature = calibration_temperature(ModelCard.load(weights_dir() / IDENTIFIER_CARD))
         if args.magnified is not None:

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
 from tiny_model import noise_pngs, write_tiny_weights
 
-from valvereader.inference.classify import BoxesError, match_boxes, read_boxes
 from valvereader.cli import main
 from valvereader.geometry import Box
+from valvereader.inference.classify import BoxesError, match_boxes, read_boxes
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
 
 from valvereader.catalogue import VALVE_IDS  # noqa: E402
-from valvereader.inference.classify import columns  # noqa: E402
 from valvereader.cli import main  # noqa: E402
+from valvereader.inference.classify import columns  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from valvereader.catalogue import VALVE_IDS  # noqa: E402
 from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMissingError  # noqa: E402
 from valvereader.explain import class_activation_map, gradcam_reference  # noqa: E402
 from valvereader.geometry import Box  # noqa: E402
-from valvereader.model.card import ModelCard  # noqa: E402
 from valvereader.inference.locating import decode_locator  # noqa: E402
 from valvereader.inference.predictor import load_predictor  # noqa: E402
+from valvereader.model.card import ModelCard  # noqa: E402
 from valvereader.prediction import (  # noqa: E402
     REASON_LOW_CONFIDENCE,
     REASON_SURE,
@@ -207,8 +207,8 @@ def test_decimated_heatmap_matches_the_full_one_sampled() -> None:
 def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     from safetensors.numpy import save_file
 
-    from valvereader.model.card import sha256_of
     from valvereader.inference.open_set import OpenSetScorer
+    from valvereader.model.card import sha256_of
 
     rng = np.random.default_rng(5)
     c, k = 16, 8
@@ -235,8 +235,8 @@ def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Pat
     stop]): the score then equals the statistics' own score on that slice; a range that does not
     fit the statistics is a card error, and features too short for it a model error."""
     from valvereader.errors import ModelCardError, ModelError
-    from valvereader.model.card import sha256_of
     from valvereader.inference.open_set import OpenSetScorer
+    from valvereader.model.card import sha256_of
     from valvereader.training.openset import fit_mahalanobis, save_openset
 
     rng = np.random.default_rng(3)
@@ -266,8 +266,8 @@ def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Pat
 @pytest.mark.parametrize("normalise", ["none", "l2"])
 def test_inference_score_equals_the_training_side_statistics(tmp_path: Path, normalise: str) -> None:
     """The program's numpy scorer gives the score the thresholds were fitted with, either way."""
-    from valvereader.model.card import sha256_of
     from valvereader.inference.open_set import OpenSetScorer
+    from valvereader.model.card import sha256_of
     from valvereader.training.openset import fit_mahalanobis, save_openset
 
     rng = np.random.default_rng(11)
@@ -393,8 +393,8 @@ def test_views_are_compared_by_their_own_score_and_the_verdict_keeps_the_cards(w
     compared by that score, while the verdict and the reported ood_score stay the card's."""
     from safetensors.numpy import load_file, save_file
 
-    from valvereader.model.card import sha256_of
     from valvereader.inference.open_set import OpenSetScorer
+    from valvereader.model.card import sha256_of
 
     for item in weights.iterdir():
         (tmp_path / item.name).write_bytes(item.read_bytes())

@@ -125,10 +125,10 @@ def test_streams_run_on_one_thread_sessions_and_only_on_the_cpu_runtime(weights:
 
 
 def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, monkeypatch) -> None:
-    import valvereader.inference.predictor as predict_module
+    import valvereader.inference.streams as streams_module
 
     predictor = load_predictor(weights, device="cpu")
-    monkeypatch.setattr(predict_module, "cpu_threads", lambda: 16)
+    monkeypatch.setattr(streams_module, "cpu_threads", lambda: 16)
     assert predictor._default_streams() == 2
     torch_on_cpu = type("TorchOnCpu", (), {"device": "cpu"})()
     monkeypatch.setattr(predictor, "_identifier", torch_on_cpu)
@@ -137,12 +137,12 @@ def test_a_batch_on_cuda_runs_four_streams_on_the_same_models(weights: Path, mon
     assert predictor._locator is None  # (these tiny weights have none; with one, it counts too)
     assert predictor._default_streams() == 4
     assert predictor._stream_predictor() is predictor  # no ONNX Runtime twin for a GPU
-    monkeypatch.setattr(predict_module, "cpu_threads", lambda: 1)
+    monkeypatch.setattr(streams_module, "cpu_threads", lambda: 1)
     assert predictor._default_streams() == 1
 
 def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
-    from valvereader.model.card import ModelCard
     from valvereader.inference.open_set import OpenSetScorer
+    from valvereader.model.card import ModelCard
 
     folder = _shipped_or_skip()
     card = ModelCard.load(folder / "identifier.json")

@@ -35,7 +35,8 @@ class _Read(Exception):
 def _program_region(pixels: np.ndarray, box: Box, crop_scale: float, size: int) -> tuple[Box, np.ndarray]:
     """The square and the prepared input the program's predictor reads for a reader's box
     (Predictor._predict_region, stopped where it hands the region to the identifier)."""
-    from valvereader.inference.predictor import Predictor, _Prepare
+    from valvereader.inference.predictor import Predictor
+    from valvereader.inference.views import Prepare
 
     predictor = object.__new__(Predictor)
     predictor.crop_scale = crop_scale
@@ -47,7 +48,7 @@ def _program_region(pixels: np.ndarray, box: Box, crop_scale: float, size: int) 
     predictor.identify = identify
     radiograph = Radiograph(pixels, RadiographMeta(source="synthetic"))
     with pytest.raises(_Read) as caught:
-        predictor._predict_region(radiograph, box, _Prepare(radiograph), with_heatmap=False, heatmap_max_side=None)
+        predictor._predict_region(radiograph, box, Prepare(radiograph), with_heatmap=False, heatmap_max_side=None)
     return caught.value.args
 
 

@@ -17,7 +17,7 @@ import csv
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(columns path,box_x0,box_y0,box_x1,box_y1; see below)")
 
 
-def iter_files(paths: Iterable[Path], exclude: set[Path] = frozenset()) -> Iterator[Path]:
+def iter_files(paths: Iterable[Path], exclude: Collection[Path] = frozenset()) -> Iterator[Path]:
     """Files under ``paths`` in a stable order, skipping hidden files and obvious non-images."""
     for path in paths:
         if path.is_dir():
@@ -295,13 +295,13 @@ def match_boxes(boxes: dict[str, Box], files: list[Path]) -> dict[Path, Box]:
     by_text = {str(f): f for f in files}
     by_place: dict[str, Path] = {}
     by_name: dict[str, list[Path]] = {}
-    for file in files:
-        by_place.setdefault(os.path.normcase(os.path.abspath(file)), file)
-        by_name.setdefault(file.name, []).append(file)
+    for each in files:
+        by_place.setdefault(os.path.normcase(os.path.abspath(each)), each)
+        by_name.setdefault(each.name, []).append(each)
     found: dict[Path, Box] = {}
-    unmatched = []
+    unmatched: list[str] = []
     for text, box in boxes.items():
-        file = by_text.get(text) or by_place.get(os.path.normcase(os.path.abspath(text)))
+        file: Path | None = by_text.get(text) or by_place.get(os.path.normcase(os.path.abspath(text)))
         if file is None and "/" not in text and os.sep not in text:
             named = by_name.get(text, [])
             if len(named) > 1:

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import DISCLAIMER
     from ..errors import ValveReaderError
-    from ..logs import RedactingFilter, setup_logging
     from ..inference.predictor import load_predictor
+    from ..logs import RedactingFilter, setup_logging
     from .scp import Node
 
     try:

@@ -30,9 +30,9 @@ PREDICTIONS_FILE = "predictions.npz"
 # L2-normalised pooled features: in the eight honest leave-one-class-out runs (backbones that never
 # saw the held-out valve) the score tells an unseen valve 0.04-0.05 AUROC better than on raw
 # features, on both the selection half and the test half (docs/evaluation/openset_scores.json,
-# 2026-11-26). The program's scorer (predict.OpenSetScorer) normalises the same way.
+# 2026-11-26). The program's scorer (inference.open_set.OpenSetScorer) normalises the same way.
 SHIPPED_NORMALISE = "l2"
-# The program's view choice (located square or whole image, predict.Predictor) compares this
+# The program's view choice (located square or whole image, inference.predictor.Predictor) compares this
 # score between views. On raw features it was chosen and validated (docs/evaluation/pipelines.md,
 # "View choice"); the L2 score chose worse on validation crops (0.962 against 0.981 with 1.2.0's
 # network, docs/evaluation/view_rule/validation_l2_score_not_used_for_views.md), so it keeps its own statistics.

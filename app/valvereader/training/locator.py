@@ -301,15 +301,15 @@ def evaluate_card(card_path: Path, samples: Sequence[LocatorSample], min_score: 
 
     Returns the metrics and one row per image.
     """
-    from ..io import load
+    from ..inference.cards import preprocess_from
     from ..inference.locating import decode_locator
+    from ..io import load
     from ..model.card import ModelCard
     from ..model.runtime import OnnxBackend
-    from ..inference.predictor import _preprocess_from
 
     card = ModelCard.load(card_path)
     backend = OnnxBackend(card, "cpu")
-    preprocess = _preprocess_from(card)
+    preprocess = preprocess_from(card)
     threshold = float((card.data.get("thresholds") or {}).get("min_score", 0.0)) if min_score is None else min_score
     predicted = np.full((len(samples), 4), np.nan)
     truth = np.zeros((len(samples), 4))

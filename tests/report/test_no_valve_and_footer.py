@@ -105,3 +105,36 @@ def test_wrap_text_keeps_every_word_within_the_width() -> None:
     assert len(lines) > 2
     assert all(font.getlength(line) <= 120 for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def pdf_text(path: Path) -> str:
+    return " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode().split())
+
+
+@needs_poppler
+@pytest.mark.parametrize("reason", ["no_valve", "not_radiograph"])
+def test_pdf_of_no_valve_has_no_probability_rows_overlay_or_valve_crop(tmp_path: Path, make_content, prediction,
+                                                                        reason: str) -> None:
+    # as a caller might pass it: the overlay flag set and a crop of wherever the model looked
+    found_none = replace(prediction, verdict=Verdict.NO_VALVE, verdict_reason=reason)
+    content = make_content(prediction=found_none, template_svg=None, template_sections=[], reading=None, review=None,
+                           heatmap_shown=True)
+    assert content.heatmap_shown is False  # a no-valve view carries no attention overlay
+    path = export_pdf(content, tmp_path / "none.pdf")
+    text = pdf_text(path)
+    assert "No valve found" in text and "Not given" in text and "no valve to read" in text
+    assert "%" not in text  # not one valve's probability, nor the top one
+    assert "model attention" not in text and "Where the model looked" not in text
+    assert "the region the locator found" not in text
+    assert ("is not a plain X-ray of the kind the model reads" if reason == "not_radiograph"
+            else "found nothing valve-like enough") in text
+    assert "valve-region tool (V)" in text and " ".join(DISCLAIMER.split()) in text
+    images = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, check=True).stdout.decode()
+    assert len([line for line in images.splitlines()[2:] if line.strip()]) == 1  # the film only, no crop
+
+
+def test_png_footer_of_no_valve_names_no_overlay(make_content, prediction) -> None:
+    found_none = replace(prediction, verdict=Verdict.NO_VALVE, verdict_reason="no_valve", box=None)
+    lines = footer_lines(make_content(prediction=found_none, heatmap_shown=True, template_svg=None))
+    assert "model attention" not in lines[0] and "%" not in " ".join(lines)
+    assert "valve-region tool (V)" in lines[0] and DISCLAIMER in lines[1]

@@ -27,6 +27,7 @@ from ..prediction import Prediction
 from ..radiograph import Radiograph
 from .models import render
 from .models.boxes import is_drag, region_box, shown_box, valve_square
+from .models.result import shows_valve
 from .models.state import ViewState
 from .models.viewport import clamp_zoom, corner_texts, distance_text, fit_zoom
 
@@ -107,7 +108,8 @@ class ImageCanvas(QWidget):
         self._image = grey_qimage(render.apply_window(self._indices, v.window_center, v.window_width, v.invert))
 
     def _render_overlay(self) -> None:
-        heatmap = self.prediction.heatmap if self.prediction is not None else None
+        # "No valve found" draws no attention map: it would point at a valve the result does not name.
+        heatmap = self.prediction.heatmap if self.prediction is not None and shows_valve(self.prediction) else None
         self._overlay = None if heatmap is None else rgba_qimage(
             render.attention_rgba(heatmap, self.view.heatmap_opacity))
 

@@ -156,8 +156,8 @@ class ExportController:
                 radiograph = cache.get(study.path)
                 p = study.prediction
                 assert p is not None  # only analysed studies were chosen
-                rgb = render.compose_rgb(radiograph.pixels, p.heatmap, opacity, p.box.as_tuple() if p.box else None,
-                                         max_side=WORKLIST_PAGE_SIDE)
+                heatmap, box = export.view_overlays(p)  # "No valve found": no attention map, no box
+                rgb = render.compose_rgb(radiograph.pixels, heatmap, opacity, box, max_side=WORKLIST_PAGE_SIDE)
                 crop = export.valve_crop_rgb(radiograph.pixels, p)
                 contents.append(export.report_content(study, rgb, crop, model, deidentify, opacity > 0,
                                                       study_number=number, study_total=total,

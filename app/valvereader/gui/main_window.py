@@ -429,13 +429,16 @@ class MainWindow(QMainWindow):
         prediction = study.prediction
         self.canvas.set_prediction(prediction)
         self.result_panel.show_prediction(prediction, study.corrected_valve_id)
-        region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, prediction.heatmap,
-                                 self.canvas.radiograph.shape) if self.canvas.radiograph is not None else None
-        self.valve_view.set_valve(self.canvas.radiograph, Box(*region) if region else None)
         from .models.export import shown_valve
+        from .models.result import no_valve_template_html, no_valve_zoom_text, shows_valve
 
+        found = shows_valve(prediction)  # "No valve found": nothing zoomed, no template; the panes say why
+        region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, prediction.heatmap,
+                                 self.canvas.radiograph.shape) if self.canvas.radiograph is not None and found else None
+        self.valve_view.set_valve(self.canvas.radiograph, Box(*region) if region else None,
+                                  None if found else no_valve_zoom_text(prediction))
         valve_id = shown_valve(study)
-        self.template_panel.show_valve(valve_id)
+        self.template_panel.show_valve(valve_id, None if found else no_valve_template_html(prediction))
         self.valve_view.set_template(self.template_panel.template)
         if study.reading:
             self.template_panel.set_reading(study.reading)

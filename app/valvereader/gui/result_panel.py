@@ -1,5 +1,6 @@
 """What the model says, in words first: verdict badge, valve and maker, a bar per class;
-numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one click deeper."""
+numbers (probabilities, confidence, entropy, top-2 gap, open-set score) one click deeper.
+"No valve found" shows no bars and no numbers: a plain line says why none applies."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from PySide6.QtWidgets import (
 )
 
 from ..prediction import Prediction, verdict_meaning
-from .models.result import READER_REGION_TEXT, VERDICT_COLOURS, numbers_text, valve_html
+from .models.result import (
+    READER_REGION_TEXT,
+    VERDICT_COLOURS,
+    no_valve_why,
+    numbers_text,
+    shows_valve,
+    valve_html,
+)
 from .models.valves import short_name, valve_label
 
 
@@ -83,13 +91,17 @@ class ResultPanel(QWidget):
         self.details_button.setCheckable(True)
         self.details_button.setToolTip("Probabilities, confidence, entropy and top-2 gap")
         self.details_button.toggled.connect(self._show_numbers)
+        self.why = QLabel("")  # "No valve found": why no probability is shown, in place of the bars
+        self.why.setObjectName("noValveWhy")
+        self.why.setWordWrap(True)
+        self.why.setVisible(False)
         self.bars = QGridLayout()
         self.bars.setColumnStretch(1, 1)
         self.numbers = QLabel("")
         self.numbers.setObjectName("dim")
         self.numbers.setVisible(False)
         self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for widget in (self.badge, self.valve, self.region, self.back_button, self.meaning):
+        for widget in (self.badge, self.valve, self.region, self.back_button, self.meaning, self.why):
             layout.addWidget(widget)
         layout.addLayout(self.bars)
         layout.addWidget(self.details_button)
@@ -117,8 +129,10 @@ class ResultPanel(QWidget):
         self.valve.setText("")
         self._show_region(False)
         self.meaning.setText(text)
+        self.why.setVisible(False)
         self._clear_bars()
         self.numbers.setText("")
+        self.numbers.setVisible(False)
         self.details_button.setVisible(False)
 
     def show_prediction(self, prediction: Prediction, corrected_valve_id: str | None = None) -> None:
@@ -128,6 +142,14 @@ class ResultPanel(QWidget):
         self._show_region(prediction.box_source == "reader")
         self.meaning.setText(verdict_meaning(prediction))
         self._clear_bars()
+        if not shows_valve(prediction):  # the valves' probabilities would name one
+            self.why.setText(no_valve_why(prediction))
+            self.why.setVisible(True)
+            self.numbers.setText("")
+            self.numbers.setVisible(False)
+            self.details_button.setVisible(False)
+            return
+        self.why.setVisible(False)
         for row, (valve_id, p) in enumerate(prediction.ranked()):
             label = QLabel(short_name(valve_id))
             label.setToolTip(f"{valve_label(valve_id)[0]} ({valve_id})")

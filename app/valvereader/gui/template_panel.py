@@ -130,7 +130,9 @@ class TemplatePanel(QWidget):
             if valve_id != UNKNOWN_VALVE_ID:
                 self.picker.setItemText(index, valve_label(valve_id)[0])
 
-    def show_valve(self, valve_id: str | None) -> None:
+    def show_valve(self, valve_id: str | None, empty_html: str | None = None) -> None:
+        """The template of ``valve_id``; None shows none, the pane then saying ``empty_html`` (by
+        default that the template appears once a valve is identified)."""
         self.valve_id = valve_id
         self.template = load_template(valve_id) if valve_id else None
         index = self.picker.findData(valve_id) if valve_id else -1
@@ -139,14 +141,15 @@ class TemplatePanel(QWidget):
         self.diagram.show_file(Path(path) if path is not None else None)
         self.diagram.setVisible(path is not None)
         self.no_diagram.setVisible(path is None)
-        self.no_diagram.setText("No diagram for this valve" if valve_id else "Template diagram")
+        self.no_diagram.setText("No diagram for this valve" if valve_id else
+                                "No valve to read: no template" if empty_html else "Template diagram")
         self.reading.clear()
         self.reading.addItem("— not read —", "")
         for setting in dial_settings(self.template):
             text = setting_text(setting)
             self.reading.addItem(text, text)
         self.sections.setHtml(sections_html(self.template) if valve_id else
-                              "<p><i>The template appears when a valve is identified.</i></p>")
+                              empty_html or "<p><i>The template appears when a valve is identified.</i></p>")
 
     def set_reading(self, text: str) -> None:
         index = self.reading.findData(text) if text else 0

@@ -34,6 +34,7 @@ from .models.dial import (
     reading_text,
 )
 from .models.loupe import LoupeState, auto_window, loupe_pixels
+from .models.result import ZOOM_EMPTY_TEXT
 from .models.state import DialState, ViewState
 
 DIAL_COLOUR = QColor(120, 230, 140)
@@ -56,6 +57,7 @@ class ValveView(QWidget):
         self._drag: tuple[QPointF, tuple[float, float]] | None = None
         self._loupe_drag: tuple[str, QPointF, tuple[float, float]] | None = None
         self._exporting = False
+        self.empty_text = ZOOM_EMPTY_TEXT  # what the pane says while no valve is zoomed
         self.setMinimumSize(220, 220)
         self.setToolTip("Zoomed valve with the reading dial: drag to move, wheel or [ ] to turn, "
                         "M to mirror, right-click where the indicator points, G to hide. Loupe: Ctrl+wheel "
@@ -69,9 +71,11 @@ class ValveView(QWidget):
     def hasHeightForWidth(self) -> bool:
         return True
 
-    def set_valve(self, radiograph: Radiograph | None, box: Box | None) -> None:
+    def set_valve(self, radiograph: Radiograph | None, box: Box | None, empty_text: str | None = None) -> None:
         """Show a square around ``box`` (1.6× its size) at first, the loupe at its fit with the
-        image's window; None clears."""
+        image's window; None clears, and the pane then says ``empty_text`` (by default that the
+        zoomed valve appears once the model has found it)."""
+        self.empty_text = empty_text or ZOOM_EMPTY_TEXT
         if radiograph is None or box is None:
             self._pixels = None
         else:
@@ -186,8 +190,8 @@ class ValveView(QWidget):
         image = self._picture(round(sq.width() * painter.device().devicePixelRatioF()))
         if image is None:
             painter.setPen(QColor(140, 140, 140))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             "Zoomed valve appears here\nonce the model has found it")
+            painter.drawText(QRectF(self.rect()).adjusted(8, 8, -8, -8),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import DISCLAIMER, __version__
-from ..prediction import Prediction, Verdict, verdict_meaning
+from ..prediction import REASON_NOT_RADIOGRAPH, Prediction, Verdict, verdict_meaning
 from ..radiograph import RadiographMeta
 
 PROGRAM = "Shunt Valve Reader"
@@ -37,7 +37,8 @@ class ReportContent:
     review: the reader's decision in words ("Accepted", "Corrected to Integra DP"), or None.
     model_name: model name and version as the model card gives them.
     deidentify: leave out patient name, id, birth date, study date, accession, file name, UIDs.
-    heatmap_shown: the view carries the "model attention" overlay (labels and colour bar).
+    heatmap_shown: the view carries the "model attention" overlay (labels and colour bar);
+        always False for "No valve found", whose view carries no overlay.
     attention_colours: (n, 3) uint8 colour ramp of the overlay, low to high, for the colour bar.
     image_label: how the image is named when not de-identified (default: file name of meta.source).
     study_number, study_total: the study's place in its worklist ("study 3" of 20, the numbering
@@ -70,6 +71,8 @@ class ReportContent:
             self.valve_crop_rgb = as_rgb8(self.valve_crop_rgb, "valve_crop_rgb")
         if self.template_svg is not None:
             self.template_svg = Path(self.template_svg)
+        if self.no_valve:  # an attention map would point at a valve the result does not name
+            self.heatmap_shown = False
 
     # --- derived text, shared by PNG, PDF, CSV and DICOM ------------------------------------
     @property
@@ -145,6 +148,11 @@ class ReportContent:
         return text
 
     def region_read(self) -> str:
+        """Where the region read came from, in words; "No valve found" names no located region."""
+        if self.no_valve and not self.reader_region:
+            if self.prediction.verdict_reason == REASON_NOT_RADIOGRAPH:
+                return "none: the file is not a plain X-ray"
+            return "none: no region on the film was valve-like enough"
         return REGION_READ.get(self.prediction.box_source, self.prediction.box_source or "not known")
 
     @property

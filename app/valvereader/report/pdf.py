@@ -20,7 +20,7 @@ import numpy as np
 from .. import atomic
 from ..catalogue import display_name, load_catalogue
 from ..errors import TemplateError
-from ..prediction import Verdict, verdict_meaning
+from ..prediction import REASON_NOT_RADIOGRAPH, Verdict, verdict_meaning
 from .compare import draw_comparison
 from .content import ATTENTION_LABEL, NO_VALVE_NEXT, PROGRAM, ReportContent
 from .fonts import font_path
@@ -285,9 +285,11 @@ class _Page:
         self.heading(MARGIN, top - 8, "Probability of every valve")
         y = top - 22
         if self.content.no_valve:  # the valves' probabilities would name one
-            y = self.wrapped(MARGIN, y, "Not given: the model found nothing valve-like enough on this film, so it "
-                             "names no valve and none of the valves' probabilities applies.", PAGE_W - 2 * MARGIN,
-                             8.5, colour=MUTED)
+            why = ("the file is not a plain X-ray of the kind the model reads" if
+                   prediction.verdict_reason == REASON_NOT_RADIOGRAPH else
+                   "the model found nothing valve-like enough on this film")
+            y = self.wrapped(MARGIN, y, f"Not given: {why}, so it names no valve and none of the valves' "
+                             "probabilities applies.", PAGE_W - 2 * MARGIN, 8.5, colour=MUTED)
             return y + 4
         name_w = 235.0
         maker_x = MARGIN + name_w + 10
@@ -361,16 +363,12 @@ class _Page:
             self.text(x, bottom, "More in the viewer's template panel.", 6.8, colour=MUTED)
 
     def no_valve_lower_row(self, top: float, bottom: float, height: float) -> None:
-        """No valve found: where the model looked (if it marked a region), no template, and
-        what to do next, in large type."""
-        content = self.content
+        """No valve found: no zoomed valve (a crop of wherever the model looked would pass for
+        one), no template, and what to do next, in large type."""
         y_box = top - 14 - height
         x = MARGIN
-        self.heading(x, top - 8, "Where the model looked")
-        if content.valve_crop_rgb is not None:
-            self.picture(content.valve_crop_rgb, x, y_box, height, height)
-        else:
-            self.placeholder(x, y_box, height, height, "no region marked")
+        self.heading(x, top - 8, "Valve, zoomed")
+        self.placeholder(x, y_box, height, height, "no valve to read")
         x += height + 18
         width = PAGE_W - MARGIN - x
         self.heading(x, top - 8, "No template")

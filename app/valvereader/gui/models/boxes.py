@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable
 
 from ...geometry import Box
-from ...prediction import Prediction
+from ...prediction import Prediction, Verdict
 from ...radiograph import PixelSpacing
 
 # A double-click puts a valve-sized square around the point: shunt valves are 15-45 mm across;
@@ -53,12 +53,15 @@ def region_box(corners: Iterable[tuple[float, float]], shape: tuple[int, ...]) -
 def shown_box(prediction: Prediction | None, shape: tuple[int, ...]) -> Box | None:
     """The model's box when it marks a valve-sized region; a box over most of the image
     (whole-image model without a located valve) would claim a location it does not know.
-    A region the reader chose is always shown, whatever its size."""
+    A region the reader chose is always shown, whatever its size (it is the reader's mark, also
+    where no valve was found in it); "No valve found" shows no box of the model's."""
     box = prediction.box if prediction is not None else None
     if box is None or prediction is None:
         return None
     if prediction.box_source == "reader":
         return box
+    if prediction.verdict is Verdict.NO_VALVE:  # a CT or MR file keeps its box: it marks no valve
+        return None
     return box if box.width * box.height <= 0.25 * shape[0] * shape[1] else None
 
 

@@ -14,6 +14,7 @@ from ...catalogue import UNKNOWN_VALVE_ID
 from ...prediction import Verdict
 from ...radiograph import RadiographMeta
 from . import render
+from .result import shows_valve
 from .state import ReviewDecision, Study
 from .valves import diagram_path, load_template, template_sections, valve_label
 
@@ -67,7 +68,7 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
         valve_crop_rgb=valve_crop_rgb, template_svg=diagram_path(valve_id) if valve_id else None,
         template_sections=sections, reading=study.reading or None, review=review_text(study),
         model_name=model_name, deidentify=deidentify,
-        heatmap_shown=heatmap_shown and study.prediction.heatmap is not None,
+        heatmap_shown=heatmap_shown and study.prediction.heatmap is not None and shows_valve(study.prediction),
         attention_colours=render.attention_colours(),
         study_number=study_number, study_total=study_total,
     )
@@ -76,14 +77,26 @@ def report_content(study: Study, view_rgb: np.ndarray, valve_crop_rgb: np.ndarra
 CROP_SIDE = 480  # px of a valve crop on a worklist page (printed about 2 inches wide)
 
 
+def view_overlays(prediction: Any) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
+    """The attention map and box drawn on a study's film off screen (render.compose_rgb), as
+    the viewport draws them: "No valve found" draws no attention map and no box of the
+    model's (a region the reader marked stays: it is the reader's)."""
+    if shows_valve(prediction):
+        return prediction.heatmap, prediction.box.as_tuple() if prediction.box else None
+    reader = prediction.box if prediction.box_source == "reader" else None
+    return None, reader.as_tuple() if reader is not None else None
+
+
 def valve_crop_rgb(pixels: np.ndarray, prediction: Any, side: int = CROP_SIDE) -> np.ndarray | None:
     """The zoomed valve of a study not on screen, as the valve view crops it (a square 1.6×
     the region the model read, in the file's own window), ``side`` pixels square; None when
-    the model marked no region."""
+    the model marked no region or found no valve."""
     from PIL import Image
 
     from ...geometry import Box
 
+    if not shows_valve(prediction):
+        return None
     heatmap = prediction.heatmap
     region = render.zoom_box(prediction.box.as_tuple() if prediction.box else None, heatmap, pixels.shape)
     if region is None:

@@ -1,9 +1,10 @@
 """What the model says, in the result panel's words: the verdict's colours, the valve's name
-(or why none is named), the reader's correction and the numbers one click deeper."""
+(or why none is named), the reader's correction and the numbers one click deeper; for "No valve
+found", why no probability is shown and what the zoomed-valve and template panes say instead."""
 
 from __future__ import annotations
 
-from ...prediction import Prediction, Verdict
+from ...prediction import REASON_NOT_RADIOGRAPH, Prediction, Verdict
 from .valves import valve_label
 
 VERDICT_COLOURS = {  # (text, background)
@@ -13,6 +14,38 @@ VERDICT_COLOURS = {  # (text, background)
     Verdict.NO_VALVE: ("#7a1f2b", "#ffdce1"),
 }
 READER_REGION_TEXT = "Region chosen by the reader"
+ZOOM_EMPTY_TEXT = "Zoomed valve appears here\nonce the model has found it"
+MARK_IT_TEXT = "If you see a valve on the film, mark it with the valve-region tool (V): the model then reads that region."
+
+
+def shows_valve(prediction: Prediction | None) -> bool:
+    """Whether the result names (or looks for) a valve on the film: False for "No valve found",
+    whose attention map, box, zoomed valve and probabilities would look like an identification."""
+    return prediction is not None and prediction.verdict is not Verdict.NO_VALVE
+
+
+def no_valve_why(prediction: Prediction) -> str:
+    """The plain line shown instead of the probability bars for "No valve found"."""
+    if prediction.verdict_reason == REASON_NOT_RADIOGRAPH:
+        return ("No valve probabilities: this file is not a radiograph of the kind the model reads "
+                "(not a plain X-ray), so no valve is named.")
+    return "No valve probabilities: nothing on the film was valve-like enough, so no valve is named."
+
+
+def no_valve_zoom_text(prediction: Prediction) -> str:
+    """What the zoomed-valve pane (and its dial) says for "No valve found"."""
+    if prediction.verdict_reason == REASON_NOT_RADIOGRAPH:
+        return "No valve to read: not a plain X-ray.\nIdentify the valve on a plain skull X-ray."
+    return "No valve to read.\nIf you see one on the film, mark it\nwith the valve-region tool (V)."
+
+
+def no_valve_template_html(prediction: Prediction) -> str:
+    """What the template pane says for "No valve found": no template, and the next step."""
+    if prediction.verdict_reason == REASON_NOT_RADIOGRAPH:
+        return ("<p><b>No valve to read:</b> the file is not a plain X-ray, so no template is shown.</p>"
+                "<p>Identify the valve on a plain skull X-ray or from the implant records.</p>")
+    return (f"<p><b>No valve to read:</b> no valve was found, so no template is shown.</p><p>{MARK_IT_TEXT} "
+            "Or pick the valve's template above (recorded as a correction).</p>")
 
 
 def valve_html(prediction: Prediction, corrected_valve_id: str | None = None) -> str:

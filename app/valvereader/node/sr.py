@@ -41,6 +41,7 @@ REASON_MEANINGS = {
     "between_valves": "Between two catalogue valves (open-set class distances)",
     "not_radiograph": "Not a plain X-ray (DICOM modality)",
     "no_valve": "Nothing on the film is valve-like enough",
+    "weak_location": "Region read not clearly a valve: the valve may be elsewhere",
 }
 BOX_SOURCE_MEANINGS = {
     "located": "Located by the model",

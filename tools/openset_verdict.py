@@ -51,13 +51,13 @@ PROTOCOL = (
 )
 
 
-def extract(part: str, out: Path) -> Path:
+def extract(part: str, out: Path, weights: Path | None = None) -> Path:
     from valvereader.catalogue import VALVE_IDS
     from valvereader.inference.predictor import load_predictor
     from valvereader.io import load
 
     split = json.loads((ROOT / "docs/evaluation/identifier/split.json").read_text(encoding="utf-8"))
-    predictor = load_predictor(device="cpu")
+    predictor = load_predictor(weights, device="cpu")
     rows: dict[str, list] = {k: [] for k in ("index", "label", "pred", "confidence", "ood", "ratio", "verdict", "reason")}
     for n, i in enumerate(split["split"][part]):
         prediction = predictor.predict(load((ROOT / split["paths"][i]).resolve()), with_heatmap=False)
@@ -163,13 +163,13 @@ def shipped_shares(data: dict[str, np.ndarray], rules) -> dict[str, float]:
             "unknown": round(float(np.mean(np.asarray(verdicts) == "unknown")), 4)}
 
 
-def select(runs_dir: Path, out: Path) -> dict:
+def select(runs_dir: Path, out: Path, weights: Path = ROOT / "weights") -> dict:
     from valvereader.catalogue import VALVE_IDS
     from valvereader.model.card import ModelCard
     from valvereader.prediction import VerdictThresholds
     from valvereader.training.openset import tightest_cap
 
-    card = ModelCard.load(ROOT / "weights/identifier.json")
+    card = ModelCard.load(weights / "identifier.json")
     # the probability thresholds are the card's; the open-set ones compared with are 2.2.0's as first shipped
     old = VerdictThresholds(card.thresholds.confident, card.thresholds.unknown_confidence, **PREVIOUS_OPENSET)
     val = dict(np.load(runs_dir / "shipped_validation.npz"))
@@ -272,14 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("extract")
     ex.add_argument("part", choices=("validation", "test"))
     ex.add_argument("--out", type=Path, default=ROOT / "runs/openset_verdict")
+    ex.add_argument("--weights", type=Path, default=None, help="weights folder (default: the shipped one)")
     se = sub.add_parser("select")
     se.add_argument("--runs", type=Path, default=ROOT / "runs/openset_verdict")
     se.add_argument("--out", type=Path, default=ROOT / "docs/evaluation/openset-verdict")
+    se.add_argument("--weights", type=Path, default=ROOT / "weights", help="the identifier whose probability thresholds are kept")
     args = parser.parse_args(argv)
     if args.command == "extract":
-        print(extract(args.part, args.out))
+        print(extract(args.part, args.out, args.weights))
     else:
-        result = select(args.runs, args.out)
+        result = select(args.runs, args.out, args.weights)
         print(json.dumps({k: result[k] for k in ("thresholds", "validation")}, indent=1))
         print(json.dumps(result.get("test"), indent=1))
     return 0

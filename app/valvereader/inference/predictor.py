@@ -254,9 +254,14 @@ class Predictor(ViewRule, ViewVerdict):
         prediction.pipeline = pipeline
         prediction.locator_score = (chosen.located.score if chosen.region is not None
                                     else (top_score if self._locator is not None else None))
-        prediction.candidates = [self._evidence_row(e) for e in [chosen, *[e for e in evidence if e is not chosen]]]
+        # The whole image as read: its own view, or (an image that is not a film) a first region
+        # that covers most of it, which the whole image is then not read again for.
+        as_whole = whole_view
+        if whole_view is None and on_film and not self._is_film(shape, spacing):  # its first region covers most of it
+            as_whole = on_film[0]
+        prediction.candidates = [self._evidence_row(e, e is as_whole) for e in [chosen, *[e for e in evidence if e is not chosen]]]
         best = max((self.verification.valveness(e.located.score, e.ood) for e in on_film), default=-np.inf)
-        self.verification.apply(prediction, best, None if whole_view is None else whole_view.ood, pipeline == "whole-image")
+        self.verification.apply(prediction, best, None if as_whole is None else as_whole.ood, pipeline == "whole-image")
         return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never named
 
     def _predict_region(

@@ -88,12 +88,14 @@ class ViewVerdict:
             box_source="located" if located.box is not None else "attention",
         )
 
-    def _evidence_row(self, entry: Evidence) -> dict:
-        """One view as the Prediction's ``candidates`` list it: region, scores, valve."""
+    def _evidence_row(self, entry: Evidence, whole: bool = False) -> dict:
+        """One view as the Prediction's ``candidates`` list it: region, scores, valve, and
+        whether it stands for the whole image (``whole``: the whole image's own view, or a region
+        covering most of an image that is not a film)."""
         probabilities = softmax(self._open_set(entry.outputs)[0], self.temperature)[0]
         index = int(np.argmax(probabilities))
         region, located = entry.region, entry.located
         return {"box": None if located.box is None else located.box.as_tuple(), "read": None if region is None else region.as_tuple(),
                 "locator_score": None if region is None else round(float(located.score), 4),
                 "ood_score": None if entry.ood is None else round(float(entry.ood), 3), "valve": self.valve_ids[index],
-                "probability": round(float(probabilities[index]), 4)}
+                "probability": round(float(probabilities[index]), 4), "whole": bool(whole or region is None)}

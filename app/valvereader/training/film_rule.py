@@ -121,7 +121,8 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
 
     def evidence(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         best = np.array([_valveness(b, weight) if (b := _best(r["views"], weight)) else -np.inf for r in rows])
-        whole = np.array([next((v["ood_score"] for v in r["views"] if v["locator_score"] is None), np.inf) for r in rows])
+        whole = np.array([next((v["ood_score"] for v in r["views"] if v.get("whole", v["locator_score"] is None)), np.inf)
+                          for r in rows])
         return best, np.nan_to_num(np.asarray(whole, dtype=float), nan=np.inf)
 
     usable = [r for r in crops if "views" in r]

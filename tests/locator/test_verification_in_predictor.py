@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from valvereader.inference.predictor import load_predictor
 from valvereader.io import load
 from valvereader.prediction import REASON_WEAK_LOCATION, Verdict

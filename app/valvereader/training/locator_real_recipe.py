@@ -1,0 +1,211 @@
+"""The recipe of a locator trained on real skull films (kind ``locator_real``, e.g. ``locator-3.1``).
+
+    valvereader train --recipe locator-3.1 --data ../shared/data/csf-shuntvalves --out runs/locator-3.1 \\
+        [--init-from LOCATOR_2.0.safetensors] [--backgrounds ../shared/data/skull-radiographs]
+
+It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
+``valvereader.training.film_rule`` that made the shipped locator:
+
+1. ``start/``: the starting locator. ``--init-from FILE`` gives it (the shipped locator 2.0's
+   ``locator.safetensors``; its sha256 is checked against the recipe's and a difference is
+   reported and recorded); without it the recipe named in ``train.init.recipe``
+   (``locator-2.0``) is run first into ``start/`` and its locator is the start;
+2. ``films/validation/``: the validation films as files with ``ground_truth.csv``
+   (``locator_real films``);
+3. ``train/``: the fine-tune (``locator_real train``; training films made in memory from the
+   train-split backgrounds and crops, resumable);
+4. ``weights/``: the identifier named by the recipe (copied) and the run's best epoch shipped
+   with a placeholder verification, read through the program by ``film_rule collect`` on the
+   validation films and the validation crops (``verification/films.json``, ``crops.json``);
+   ``film_rule fit`` chooses the rule (``verification/verification.json``) and the locator is
+   shipped again with it: ``weights/locator.{onnx,safetensors,json}``.
+
+The backgrounds (valve-free skull radiographs with ``manifest.csv``) are ``--backgrounds`` or
+the recipe's ``data.backgrounds`` beside the crop folder (``../shared/data/skull-radiographs``
+for ``--data ../shared/data/csf-shuntvalves``). Relative paths in the recipe (the crop split,
+the identifier's weights folder) are read from the current folder, else from the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+NEEDED = ("data", "films", "train", "identifier", "verification", "ship")
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def check(recipe: dict, path: Path) -> None:
+    """Raise RecipeError for a locator_real recipe without what its run needs."""
+    from .locator_real import RealLocatorConfig
+    from .recipe import RecipeError
+
+    missing = [key for key in NEEDED if key not in recipe]
+    if missing:
+        raise RecipeError(f"{path}: missing {', '.join(missing)}")
+    unknown = set(recipe["train"].get("config", {})) - set(asdict(RealLocatorConfig()))
+    if unknown:
+        raise RecipeError(f"{path}: train.config has unknown settings {', '.join(sorted(unknown))}")
+    if "backgrounds" not in recipe["data"]:
+        raise RecipeError(f"{path}: data.backgrounds (the folder of valve-free radiographs beside the crops) is missing")
+
+
+def smoke(recipe: dict) -> dict:
+    """Every step on two backgrounds per part, three crops per part, one film with and one
+    without a valve per background, one epoch at 64 px."""
+    small = json.loads(json.dumps(recipe))
+    small["films"].update(per_background=1, negatives=1)
+    small["train"]["config"].update(input_size=64, epochs=1, batch_size=4, variants=1, per_background=1, negatives=1)
+    small["limits"] = {"backgrounds": 2, "crops": 3}
+    return small
+
+
+def _resolve(value: str | Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() or path.exists() else REPOSITORY / path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str | None, record: dict) -> Path:
+    """The starting locator's safetensors: ``init``, or the start recipe's run into ``out``."""
+    from .recipe import RecipeError, load_recipe, run_recipe
+    from .recipe import smoke as shrink
+
+    spec = recipe["train"].get("init", {})
+    if init is not None:
+        if not Path(init).is_file():
+            raise RecipeError(f"--init-from {init}: no such file")
+        sha = _sha256(Path(init))
+        record["start"] = {"file": str(init), "sha256": sha, "as_shipped": sha == spec.get("sha256")}
+        if spec.get("sha256") and sha != spec["sha256"]:
+            _log(f"note: {init} is not the start the recipe names ({spec.get('shipped', spec['sha256'])}); the run starts from it")
+        return Path(init)
+    if not spec.get("recipe"):
+        raise RecipeError(f"recipe {recipe['name']}: give the starting locator with --init-from FILE")
+    start = load_recipe(spec["recipe"])
+    if "limits" in recipe:
+        start = shrink(start)
+    start.pop("after", None)  # its card is only a start here
+    _log(f"start: training {start['name']} into {out}")
+    made = run_recipe(start, data, out, device=device, limit_per_class=2 if "limits" in recipe else None)
+    path = Path(made["outputs"]["locator"]).with_name("locator.safetensors")
+    record["start"] = {"recipe": start["name"], "file": str(path), "sha256": _sha256(path), "as_shipped": False}
+    return path
+
+
+def _films(recipe: dict, backgrounds: Path, names: list[str], crops: list, out: Path) -> Path:
+    """The validation films as files, written again only when their settings change."""
+    from ..phantoms.realfilm import write_films
+
+    spec = recipe["films"]
+    per_background, seed, negatives = int(spec["per_background"]), int(spec["seed"]), int(spec["negatives"])
+    settings = {"backgrounds": str(backgrounds), "names": names, "crops": [c.source for c in crops],
+                "per_background": per_background, "seed": seed, "negatives": negatives}
+    stamp, truth = out / "settings.json", out / "ground_truth.csv"
+    if truth.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
+        return truth
+    truth = write_films(backgrounds, names, crops, out, per_background, seed, negatives)
+    stamp.write_text(json.dumps(settings), encoding="utf-8")
+    return truth
+
+
+def _identifier(recipe: dict, weights: Path, record: dict) -> None:
+    """Copy the recipe's identifier (``identifier.*`` of its weights folder) into ``weights``."""
+    from .recipe import RecipeError
+
+    spec = recipe["identifier"]
+    source = _resolve(spec.get("weights", "weights"))
+    card = source / "identifier.json"
+    if not card.is_file():
+        raise RecipeError(f"no identifier in {source} (identifier.json)")
+    weights.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("identifier.*")):
+        shutil.copy2(path, weights / path.name)
+    version = json.loads(card.read_text(encoding="utf-8")).get("version")
+    record["identifier"] = {"weights": str(source), "version": version}
+    if spec.get("version") and version != spec["version"]:
+        _log(f"note: the identifier in {source} is {version}, the recipe's was {spec['version']}; the rule is fitted with {version}")
+
+
+def _crop_rows(crops: list) -> list[dict]:
+    """Crops as ``film_rule.collect`` reads them (``--crops-split``: whole images, no box)."""
+    return [{"path": str(c.path), "file": str(c.path), "kind": "crop", "valve_id": c.valve_id, "box_x0": ""} for c in crops]
+
+
+def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Path | None = None,
+        backgrounds: Path | None = None, threads: int | None = None) -> dict:
+    """Run a ``locator_real`` recipe (see the module's doc); returns the record written to
+    ``out/recipe.json``."""
+    from ..phantoms.realfilm import crops_by_part, read_split
+    from . import film_rule
+    from .locator_real import RealLocatorConfig, ship, train_run
+    from .recipe import RecipeError, _hardware
+
+    began = time.time()
+    data, out = Path(data), Path(out)
+    backgrounds = Path(backgrounds) if backgrounds else data.parent / recipe["data"]["backgrounds"]
+    if not (backgrounds / "manifest.csv").is_file():
+        raise RecipeError(f"no skull radiographs in {backgrounds} (manifest.csv): give --backgrounds DIR")
+    split_json = _resolve(recipe["data"].get("crop_split", "docs/evaluation/identifier/split.json"))
+    crops = crops_by_part(data, split_json)
+    names = read_split()
+    limits = recipe.get("limits", {})
+    if limits:  # the smoke run: a few of each, spread over the list
+        names = {part: items[:: max(1, len(items) // limits["backgrounds"])][: limits["backgrounds"]] for part, items in names.items()}
+        crops = {part: items[:: max(1, len(items) // limits["crops"])][: limits["crops"]] for part, items in crops.items()}
+    if not crops["train"] or not crops["validation"]:
+        raise RecipeError(f"no crops of {split_json} in {data}")
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict = {"recipe": recipe, "data": str(data), "backgrounds": str(backgrounds), "crop_split": str(split_json),
+                    "device": "cpu", "hardware": _hardware("cpu"), "outputs": {}}
+    start = _start(recipe, data, out / "start", init, device, record)
+    truth = _films(recipe, backgrounds, names["validation"], crops["validation"], out / "films" / "validation")
+    record["outputs"]["films"] = str(truth)
+    config = RealLocatorConfig(**recipe["train"].get("config", {}))
+    if threads:
+        config.threads = int(threads)
+    train_run(config, backgrounds, names["train"], crops["train"], truth, out / "train", start,
+              with_crops=bool(recipe["train"].get("crops_as_images")),
+              synthetic=[_resolve(p) for p in recipe["train"].get("synthetic", [])], log=_log)
+    weights, rule_dir = out / "weights", out / "verification"
+    rule_dir.mkdir(parents=True, exist_ok=True)
+    _identifier(recipe, weights, record)
+    spec, shipping = recipe["verification"], recipe["ship"]
+    placeholder = spec.get("placeholder", {"candidates": int(spec.get("candidates", 3)), "min_score": 0.02})
+    (rule_dir / "placeholder.json").write_text(json.dumps(placeholder), encoding="utf-8")
+
+    def shipped(verification: dict) -> Path:
+        return ship(out / "train", weights, verification, float(shipping.get("crop_scale", 1.0)), str(shipping["version"]),
+                    recipe=recipe["name"])
+
+    shipped(placeholder)
+    candidates = int(spec.get("candidates", 3))
+    films = film_rule.collect(weights, film_rule._truth_rows(truth, None, ""), candidates)
+    crop_views = film_rule.collect(weights, _crop_rows(crops["validation"]), candidates)
+    (rule_dir / "films.json").write_text(json.dumps(films, indent=0), encoding="utf-8")
+    (rule_dir / "crops.json").write_text(json.dumps(crop_views, indent=0), encoding="utf-8")
+    rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)))
+    (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
+    record["outputs"]["locator"] = str(shipped(rule))
+    record["outputs"]["verification"] = rule
+    record["seconds"] = round(time.time() - began, 1)
+    (out / "recipe.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    for step in recipe.get("after", []):
+        _log(f"next: {step.replace('{out}', out.as_posix())}")
+    return record

@@ -284,6 +284,17 @@ def update_view_choice(card_path: Path, changes: dict) -> dict:
     return _rewrite_card(card_path, edit)
 
 
+def update_thresholds(card_path: Path, changes: dict) -> dict:
+    """Change a shipped card's verdict thresholds (``thresholds``, e.g. the open-set ones chosen by
+    tools/openset_verdict.py) without shipping the network again: ``changes`` are merged (None
+    removes a key), the JSON card and its Markdown twin rewritten. Returns the new thresholds."""
+    def edit(data: dict) -> dict:
+        data["thresholds"] = _merged(data.get("thresholds"), changes)
+        return data["thresholds"]
+
+    return _rewrite_card(card_path, edit)
+
+
 def update_inference(card_path: Path, changes: dict, version: str | None = None) -> dict:
     """Change how the program reads views with a shipped identifier (``inference``, e.g.
     ``{"mirror": true}``) without shipping the network again: ``changes`` are merged (None
@@ -466,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-honest-loco", type=Path, default=None, metavar="FILE",
                         help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
                              "(a joined, cross-validation or partial-backbone report); the weights are untouched")
+    parser.add_argument("--update-thresholds", default=None, metavar="JSON",
+                        help="only merge these keys into the card's verdict thresholds in --weights; the weights are untouched")
     parser.add_argument("--update-inference", default=None, metavar="JSON",
                         help="only merge these keys into the card's inference in --weights (e.g. {\"mirror\": true}; "
                              "null removes a key), with --version the card's new version; the weights are untouched")
@@ -474,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag, text, key, update in (
         ("--update-inference", args.update_inference, "inference", lambda c: update_inference(card, c, version=args.version)),
         ("--update-view-choice", args.update_view_choice, "view_choice", lambda c: update_view_choice(card, c)),
+        ("--update-thresholds", args.update_thresholds, "thresholds", lambda c: update_thresholds(card, c)),
     ):
         if not text:
             continue

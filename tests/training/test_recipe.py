@@ -40,10 +40,15 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-2.0")["locator"]
-    card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))["training"]
-    assert (recipe["input_size"], recipe["stop_after"], recipe["batch"], recipe["lr"]) == (
-        card["input_size"], card["epochs"], card["batch_size"], card["lr"])
+    recipe = load_recipe("locator-3.1")
+    card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
+    assert card["version"] == recipe["ship"]["version"]
+    config = recipe["train"]["config"]
+    shipped = card["training"]
+    assert {k: shipped[k] for k in config} == config
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1 ")
+    assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
+    assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
 
 
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def _log(text: str) -> None:
 def check(recipe: dict, path: Path) -> None:
     """Raise RecipeError for a locator_real recipe without what its run needs."""
     from .locator_real import RealLocatorConfig
-    from .recipe import RecipeError
+    from .recipe_base import RecipeError
 
     missing = [key for key in NEEDED if key not in recipe]
     if missing:
@@ -82,10 +82,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str | None, record: dict) -> Path:
-    """The starting locator's safetensors: ``init``, or the start recipe's run into ``out``."""
-    from .recipe import RecipeError, load_recipe, run_recipe
-    from .recipe import smoke as shrink
+def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str | None, record: dict,
+           start_recipes: tuple | None) -> Path:
+    """The starting locator's safetensors: ``init``, or the start recipe's run into ``out``
+    (``start_recipes``: the recipe module's load, run and smoke functions, handed in by it)."""
+    from .recipe_base import RecipeError
 
     spec = recipe["train"].get("init", {})
     if init is not None:
@@ -98,6 +99,9 @@ def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str |
         return Path(init)
     if not spec.get("recipe"):
         raise RecipeError(f"recipe {recipe['name']}: give the starting locator with --init-from FILE")
+    if start_recipes is None:
+        raise RecipeError(f"recipe {recipe['name']}: give the starting locator with --init-from FILE")
+    load_recipe, run_recipe, shrink = start_recipes
     start = load_recipe(spec["recipe"])
     if "limits" in recipe:
         start = shrink(start)
@@ -127,7 +131,7 @@ def _films(recipe: dict, backgrounds: Path, names: list[str], crops: list, out: 
 
 def _identifier(recipe: dict, weights: Path, record: dict) -> None:
     """Copy the recipe's identifier (``identifier.*`` of its weights folder) into ``weights``."""
-    from .recipe import RecipeError
+    from .recipe_base import RecipeError
 
     spec = recipe["identifier"]
     source = _resolve(spec.get("weights", "weights"))
@@ -149,13 +153,14 @@ def _crop_rows(crops: list) -> list[dict]:
 
 
 def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Path | None = None,
-        backgrounds: Path | None = None, threads: int | None = None) -> dict:
+        backgrounds: Path | None = None, threads: int | None = None, start_recipes: tuple | None = None) -> dict:
     """Run a ``locator_real`` recipe (see the module's doc); returns the record written to
     ``out/recipe.json``."""
     from ..phantoms.realfilm import crops_by_part, read_split
     from . import film_rule
     from .locator_real import RealLocatorConfig, ship, train_run
-    from .recipe import RecipeError, _hardware
+    from .recipe_base import RecipeError
+    from .recipe_base import hardware as _hardware
 
     began = time.time()
     data, out = Path(data), Path(out)
@@ -174,7 +179,7 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     out.mkdir(parents=True, exist_ok=True)
     record: dict = {"recipe": recipe, "data": str(data), "backgrounds": str(backgrounds), "crop_split": str(split_json),
                     "device": "cpu", "hardware": _hardware("cpu"), "outputs": {}}
-    start = _start(recipe, data, out / "start", init, device, record)
+    start = _start(recipe, data, out / "start", init, device, record, start_recipes)
     truth = _films(recipe, backgrounds, names["validation"], crops["validation"], out / "films" / "validation")
     record["outputs"]["films"] = str(truth)
     config = RealLocatorConfig(**recipe["train"].get("config", {}))

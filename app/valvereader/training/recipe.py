@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+from .recipe_base import RecipeError
+from .recipe_base import hardware as _hardware
+
 RECIPES = Path(__file__).resolve().parent / "recipes"
 KINDS = ("identifier", "locator", "locator_real")
 
-
-class RecipeError(ValueError):
-    """A recipe file that cannot be run: named in the message, with what is wrong."""
 
 
 def recipe_path(name: str | Path) -> Path:
@@ -166,14 +165,6 @@ def _extra_rows(folders: list[Path], recipe: dict, out: Path, split_doc: dict) -
     return rows
 
 
-def _hardware(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
 def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, workers: int | None = None,
                reuse: bool = True, limit_per_class: int | None = None, extra_crops: list[Path] | None = None,
                init: Path | None = None, backgrounds: Path | None = None, threads: int | None = None) -> dict:
@@ -187,7 +178,8 @@ def run_recipe(recipe: dict, data: Path, out: Path, device: str | None = None, w
 
         if extra_crops:
             raise RecipeError(f"recipe {recipe['name']}: --extra-crops is for the identifier and locator-2.0 recipes")
-        return run(recipe, Path(data), Path(out), device=device, init=init, backgrounds=backgrounds, threads=threads)
+        return run(recipe, Path(data), Path(out), device=device, init=init, backgrounds=backgrounds, threads=threads,
+                   start_recipes=(load_recipe, run_recipe, smoke))
     import torch
 
     from ..catalogue import VALVE_IDS

@@ -106,9 +106,15 @@ def network_inputs(predictor, r) -> tuple[np.ndarray | None, list[np.ndarray]]:
     """The inputs of the network runs predict() makes for radiograph ``r``: the locator's, then
     the identifier's views, stacked into one batch where the runtime takes batches (as predict
     does), each view's mirror image too where the card reads it."""
+    from valvereader.inference.views import Prepare
+
     loc = predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None
-    views = [predictor._identify(r.pixels, region).pixels[None]
-             for region in predictor.views(r.shape, predictor.locate(r), r.meta.pixel_spacing)]
+    # the regions predict() reads: every candidate the locator card's verification keeps, and
+    # the whole image where predict reads it too
+    found, _ = predictor.locate_candidates(r, Prepare(r))
+    regions = [c.box.square(predictor.crop_scale, minimum=32).clip(r.shape) for c in found if c.box is not None]
+    whole = not regions or not predictor._is_film(r.shape, r.meta.pixel_spacing) and not predictor._covers_most(regions[0], r.shape)
+    views = [predictor._identify(r.pixels, region).pixels[None] for region in [*regions, *([None] if whole else [])]]
     if len(views) > 1 and getattr(predictor._identifier, "batches", False):
         batches = [np.stack(views)]
     else:

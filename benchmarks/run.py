@@ -111,10 +111,8 @@ def network_inputs(predictor, r) -> tuple[np.ndarray | None, list[np.ndarray]]:
     loc = predictor._locate(r.pixels).pixels[None, None] if predictor._locate else None
     # the regions predict() reads: every candidate the locator card's verification keeps, and
     # the whole image where predict reads it too
-    found, _ = predictor.locate_candidates(r, Prepare(r))
-    regions = [c.box.square(predictor.crop_scale, minimum=32).clip(r.shape) for c in found if c.box is not None]
-    whole = not regions or not predictor._is_film(r.shape, r.meta.pixel_spacing) and not predictor._covers_most(regions[0], r.shape)
-    views = [predictor._identify(r.pixels, region).pixels[None] for region in [*regions, *([None] if whole else [])]]
+    _, _, regions = predictor.regions_read(r, Prepare(r))
+    views = [predictor._identify(r.pixels, region).pixels[None] for region in regions]
     if len(views) > 1 and getattr(predictor._identifier, "batches", False):
         batches = [np.stack(views)]
     else:

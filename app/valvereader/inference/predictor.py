@@ -230,11 +230,8 @@ class Predictor(ViewRule, ViewVerdict):
         prepare = prepared if prepared is not None and prepared.radiograph is radiograph else Prepare(radiograph)
         if region is not None:
             return self._predict_region(radiograph, region, prepare, with_heatmap, heatmap_max_side)
-        found, top_score = self.locate_candidates(radiograph, prepare)
+        found, top_score, views = self.regions_read(radiograph, prepare)
         shape, spacing = radiograph.shape, radiograph.meta.pixel_spacing
-        regions = [c.box.square(self.crop_scale, minimum=32).clip(shape) for c in found if c.box is not None]
-        whole = not found or not self._is_film(shape, spacing) and not self._covers_most(regions[0], shape)
-        views: list[Box | None] = [*regions, *([None] if whole else [])]
         identified = self._identify_views(radiograph, views, prepare)
         prepare.release()
         evidence = []
@@ -263,6 +260,16 @@ class Predictor(ViewRule, ViewVerdict):
         best = max((self.verification.valveness(e.located.score, e.ood) for e in on_film), default=-np.inf)
         self.verification.apply(prediction, best, None if as_whole is None else as_whole.ood, pipeline == "whole-image")
         return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never named
+
+    def regions_read(self, radiograph: Radiograph, prepare: Prepare) -> tuple[list[Located], float, list[Box | None]]:
+        """(the locator's candidates, its highest peak, the views predict reads): each
+        candidate's square, and ``None`` for the whole image where it is read too (nothing
+        located, or an image that is not a film whose first square does not cover most of it)."""
+        found, top_score = self.locate_candidates(radiograph, prepare)
+        shape = radiograph.shape
+        regions = [c.box.square(self.crop_scale, minimum=32).clip(shape) for c in found if c.box is not None]
+        whole = not found or not self._is_film(shape, radiograph.meta.pixel_spacing) and not self._covers_most(regions[0], shape)
+        return found, top_score, [*regions, *([None] if whole else [])]
 
     def _predict_region(
         self, radiograph: Radiograph, region: Box, prepare: Prepare, with_heatmap: bool, heatmap_max_side: int | None

@@ -86,13 +86,11 @@ def _load(path: str) -> Radiograph:
     return load(path)
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
-
-
 def _valveness(view: dict, weight: float) -> float:
-    return _logit(view["locator_score"]) - weight * (view["ood_score"] or 0.0)
+    """A candidate's valve-likeness as the program computes it (``FilmVerification.valveness``)."""
+    from ..inference.locating import FilmVerification
+
+    return FilmVerification(ood_weight=weight).valveness(view["locator_score"], view["ood_score"])
 
 
 def _best(views: list[dict], weight: float) -> dict | None:

@@ -40,13 +40,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .composite import Crop
 
 
 def generate(
     count: int,
     out_dir: str | os.PathLike[str],
     seed: int = 0,
-    composites_from: str | os.PathLike[str] | None = None,
+    composites_from: str | os.PathLike[str] | Sequence[Crop] | None = None,
     views: Sequence[str] = ("lateral", "ap"),
     workers: int = 2,
     size: tuple[int, int] = (1024, 1280),
@@ -56,7 +60,7 @@ def generate(
     """Render ``count`` phantom/composite radiographs; returns the ground-truth CSV path.
 
     Raises:
-        DatasetError: ``composites_from`` holds no valve crops.
+        DatasetError: ``composites_from`` (a crop folder, or the crops themselves) holds no valve crops.
         ValueError: an unknown view or a count below 1.
     """
     from .generate import generate as _generate

@@ -215,7 +215,7 @@ def generate(
     count: int,
     out_dir: str | os.PathLike[str],
     seed: int = 0,
-    composites_from: str | os.PathLike[str] | None = None,
+    composites_from: str | os.PathLike[str] | Sequence[Crop] | None = None,
     views: Sequence[str] = VIEWS,
     workers: int = 2,
     size: tuple[int, int] = (1024, 1280),
@@ -225,6 +225,8 @@ def generate(
     """Render ``count`` radiographs into ``out_dir`` and return the ground-truth CSV's path.
 
     See the package docstring for the CSV columns. ``size`` is (rows, columns).
+    ``composites_from`` is a crop folder (see ``find_crops``) or the crops themselves; either
+    way they are taken in the order of their ``source``, so a folder and its list plan alike.
 
     Raises:
         DatasetError: ``composites_from`` holds no valve crops.
@@ -234,7 +236,12 @@ def generate(
         raise ValueError(f"count must be at least 1, got {count}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    crops = find_crops(Path(composites_from)) if composites_from is not None else []
+    if composites_from is None:
+        crops: list[Crop] = []
+    elif isinstance(composites_from, (str, os.PathLike)):
+        crops = find_crops(Path(composites_from))
+    else:
+        crops = sorted(composites_from, key=lambda c: c.source)
     jobs = plan(
         count,
         seed,

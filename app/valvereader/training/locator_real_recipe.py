@@ -12,9 +12,14 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
    (``locator-2.0``) is run first into ``start/`` and its locator is the start;
 2. ``films/validation/``: the validation films as files with ``ground_truth.csv``
    (``locator_real films``);
-3. ``train/``: the fine-tune (``locator_real train``; training films made in memory from the
-   train-split backgrounds and crops, resumable);
-4. ``weights/``: the identifier named by the recipe (copied) and the run's best epoch shipped
+3. ``synthetic/``: the synthetic radiographs of ``train.synthetic`` that the recipe makes
+   itself (``{"count", "seed", "size", "composite_fraction", "crops"}``: composites of that
+   split part's crops in phantom skulls and rendered phantoms, ``valvereader.phantoms``;
+   written again only when their settings change); an entry that is a path names a
+   ``ground_truth.csv`` made before;
+4. ``train/``: the fine-tune (``locator_real train``; training films made in memory from the
+   train-split backgrounds and crops, plus the synthetic radiographs, resumable);
+5. ``weights/``: the identifier named by the recipe (copied) and the run's best epoch shipped
    with a placeholder verification, read through the program by ``film_rule collect`` on the
    validation films and the validation crops (``verification/films.json``, ``crops.json``);
    ``film_rule fit`` chooses the rule (``verification/verification.json``) and the locator is
@@ -55,6 +60,11 @@ def check(recipe: dict, path: Path) -> None:
     unknown = set(recipe["train"].get("config", {})) - set(asdict(RealLocatorConfig()))
     if unknown:
         raise RecipeError(f"{path}: train.config has unknown settings {', '.join(sorted(unknown))}")
+    for entry in recipe["train"].get("synthetic", []):
+        if isinstance(entry, dict) and not {"count", "seed"} <= set(entry):
+            raise RecipeError(f"{path}: train.synthetic entry {entry} needs a count and a seed")
+        if isinstance(entry, dict) and entry.get("crops", "train") not in ("train", "validation", "test"):
+            raise RecipeError(f"{path}: train.synthetic entry {entry}: crops must be a split part")
     if "backgrounds" not in recipe["data"]:
         raise RecipeError(f"{path}: data.backgrounds (the folder of valve-free radiographs beside the crops) is missing")
 
@@ -66,6 +76,8 @@ def smoke(recipe: dict) -> dict:
     small["films"].update(per_background=1, negatives=1)
     small["train"]["config"].update(input_size=64, epochs=1, batch_size=4, variants=1, per_background=1, negatives=1)
     small["limits"] = {"backgrounds": 2, "crops": 3}
+    small["train"]["synthetic"] = [{**entry, "count": 2, "size": [256, 320]} if isinstance(entry, dict) else entry
+                                   for entry in small["train"].get("synthetic", [])]
     return small
 
 
@@ -113,11 +125,11 @@ def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str |
     return path
 
 
-def _films(recipe: dict, backgrounds: Path, names: list[str], crops: list, out: Path) -> Path:
-    """The validation films as files, written again only when their settings change."""
+def _films(spec: dict, backgrounds: Path, names: list[str], crops: list, out: Path) -> Path:
+    """Films as files (``spec``: per_background, seed, negatives), written again only when
+    their settings change."""
     from ..phantoms.realfilm import write_films
 
-    spec = recipe["films"]
     per_background, seed, negatives = int(spec["per_background"]), int(spec["seed"]), int(spec["negatives"])
     settings = {"backgrounds": str(backgrounds), "names": names, "crops": [c.source for c in crops],
                 "per_background": per_background, "seed": seed, "negatives": negatives}
@@ -127,6 +139,30 @@ def _films(recipe: dict, backgrounds: Path, names: list[str], crops: list, out: 
     truth = write_films(backgrounds, names, crops, out, per_background, seed, negatives)
     stamp.write_text(json.dumps(settings), encoding="utf-8")
     return truth
+
+
+def _synthetic(recipe: dict, crops: dict[str, list], out: Path, workers: int) -> list[Path]:
+    """The ground-truth CSVs of ``train.synthetic``: a path as given, or a generation entry
+    made into ``out/seed-S`` (made again only when its settings or crops change)."""
+    from ..phantoms import generate
+
+    paths = []
+    for entry in recipe["train"].get("synthetic", []):
+        if not isinstance(entry, dict):
+            paths.append(_resolve(entry))
+            continue
+        part = entry.get("crops", "train")
+        folder = out / f"seed-{int(entry['seed'])}"
+        settings = {**entry, "crops": [c.source for c in crops[part]]}
+        stamp, truth = folder / "settings.json", folder / "ground_truth.csv"
+        if not (truth.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings):
+            _log(f"synthetic: {entry['count']} radiographs (seed {entry['seed']}, {part}-split crops) into {folder}")
+            size = entry.get("size", [1024, 1280])
+            truth = generate(int(entry["count"]), folder, seed=int(entry["seed"]), composites_from=crops[part], workers=workers,
+                             size=(int(size[0]), int(size[1])), composite_fraction=float(entry.get("composite_fraction", 0.5)))
+            stamp.write_text(json.dumps(settings), encoding="utf-8")
+        paths.append(truth)
+    return paths
 
 
 def _identifier(recipe: dict, weights: Path, record: dict) -> None:
@@ -150,6 +186,21 @@ def _identifier(recipe: dict, weights: Path, record: dict) -> None:
 def _crop_rows(crops: list) -> list[dict]:
     """Crops as ``film_rule.collect`` reads them (``--crops-split``: whole images, no box)."""
     return [{"path": str(c.path), "file": str(c.path), "kind": "crop", "valve_id": c.valve_id, "box_x0": ""} for c in crops]
+
+
+def fit_rule(spec: dict, films: list[dict], crops: list[dict]) -> dict:
+    """``film_rule.fit`` at the recipe's ``specificity``; where that calls more than
+    ``max_misses`` of the films with a valve "no valve", at ``fallback_specificity`` instead."""
+    from . import film_rule
+
+    precision = float(spec.get("precision", 0.99))
+    asked = [float(spec.get("specificity", 0.95))] + ([float(spec["fallback_specificity"])] if "fallback_specificity" in spec else [])
+    for specificity in asked:
+        rule = film_rule.fit(films, crops, specificity, precision)
+        rule["validation"]["specificity_asked"] = specificity
+        if rule["validation"]["no_valve_on_films_with_valve"] <= float(spec.get("max_misses", 1.0)):
+            break
+    return rule
 
 
 def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Path | None = None,
@@ -180,14 +231,15 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     record: dict = {"recipe": recipe, "data": str(data), "backgrounds": str(backgrounds), "crop_split": str(split_json),
                     "device": "cpu", "hardware": _hardware("cpu"), "outputs": {}}
     start = _start(recipe, data, out / "start", init, device, record, start_recipes)
-    truth = _films(recipe, backgrounds, names["validation"], crops["validation"], out / "films" / "validation")
+    truth = _films(recipe["films"], backgrounds, names["validation"], crops["validation"], out / "films" / "validation")
     record["outputs"]["films"] = str(truth)
     config = RealLocatorConfig(**recipe["train"].get("config", {}))
     if threads:
         config.threads = int(threads)
+    synthetic = _synthetic(recipe, crops, out / "synthetic", max(1, int(config.threads)))
+    record["outputs"]["synthetic"] = [str(p) for p in synthetic]
     train_run(config, backgrounds, names["train"], crops["train"], truth, out / "train", start,
-              with_crops=bool(recipe["train"].get("crops_as_images")),
-              synthetic=[_resolve(p) for p in recipe["train"].get("synthetic", [])], log=_log)
+              with_crops=bool(recipe["train"].get("crops_as_images")), synthetic=synthetic, log=_log)
     weights, rule_dir = out / "weights", out / "verification"
     rule_dir.mkdir(parents=True, exist_ok=True)
     _identifier(recipe, weights, record)
@@ -202,10 +254,15 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     shipped(placeholder)
     candidates = int(spec.get("candidates", 3))
     films = film_rule.collect(weights, film_rule._truth_rows(truth, None, ""), candidates)
+    if spec.get("negatives"):  # more valve-free validation films for the "no valve" threshold
+        more = _films({"per_background": 0, **spec["negatives"]}, backgrounds, names["validation"], [],
+                      out / "films" / "validation-negatives")
+        record["outputs"]["negative_films"] = str(more)
+        films += film_rule.collect(weights, film_rule._truth_rows(more, None, ""), candidates)
     crop_views = film_rule.collect(weights, _crop_rows(crops["validation"]), candidates)
     (rule_dir / "films.json").write_text(json.dumps(films, indent=0), encoding="utf-8")
     (rule_dir / "crops.json").write_text(json.dumps(crop_views, indent=0), encoding="utf-8")
-    rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)))
+    rule = fit_rule(spec, films, crop_views)
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     record["outputs"]["verification"] = rule

@@ -115,3 +115,35 @@ def test_the_fine_tune_leaves_the_stem_and_the_early_blocks_as_shipped() -> None
     total = 100
     lrs = [cosine_lr(s, total, 2e-4) for s in range(total)]
     assert lrs[0] < lrs[4] == pytest.approx(2e-4) and lrs[-1] < 0.1 * 2e-4 and lrs[-1] >= 0.05 * 2e-4
+
+
+def test_distillation_keeps_the_crops_answers_near_the_shipped_members(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from valvereader.model.architectures import build_model
+    from valvereader.training.film_finetune import finetune_member
+
+    torch.manual_seed(0)
+    shipped = build_model("efficientnet_lite0", 3, pretrained=False)
+    state = {k: v.clone() for k, v in shipped.state_dict().items()}
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (8, 64, 64), dtype=np.uint8)
+    regions = rng.integers(0, 255, (8, 64, 64), dtype=np.uint8)
+    crop_labels, region_labels = np.array([0, 1, 2, 0, 1, 2, 0, 1]), np.full(8, 2)  # the regions pull to one class
+    member = {"arch": "efficientnet_lite0", "input_size": 64}
+
+    def drift(distill: float) -> float:
+        out = tmp_path / f"d{distill}"
+        out.mkdir()
+        args = SimpleNamespace(seed=0, freeze_blocks=0, max_lr=3e-3, distill=distill, distill_temperature=2.0, region_ratio=1.0,
+                               epochs=1, batch=8, checkpoint_steps=100, max_steps=0)
+        model, result = finetune_member(0, state, member, ["a", "b", "c"], crops, crop_labels, regions, region_labels, out, args)
+        x = torch.from_numpy(crops).unsqueeze(1).float().div(255)
+        with torch.no_grad():
+            before, after = torch.log_softmax(shipped.eval()(x)[0], 1), torch.log_softmax(model(x)[0], 1)
+        assert result["steps"] == 2 and (result["distill"] is None) == (distill == 0)
+        return float(torch.sum(before.exp() * (before - after), 1).mean())
+
+    kept, free = drift(20.0), drift(0.0)
+    assert kept < 0.5 * free, (kept, free)

@@ -8,7 +8,10 @@ its shipped weights. An epoch reads every train-split crop (a JPEG copy, as the 
 read them) and ``--region-ratio`` × as many regions of real-background train films
 (:mod:`valvereader.training.film_regions`), drawn without replacement; the recipe's
 augmentation, cross-entropy weighted by inverse class frequency with label smoothing, Adam with
-a cosine decay from ``--max-lr``. The stem and the first ``--freeze-blocks`` blocks stay as
+a cosine decay from ``--max-lr``. With ``--distill W`` the crops also keep the shipped member's
+answers: W × T² × KL(shipped ‖ fine-tuned) at temperature ``--distill-temperature`` T on every
+crop of a batch (the shipped member reads the same augmented crop), so that what the regions
+teach does not cost the crops. The stem and the first ``--freeze-blocks`` blocks stay as
 shipped, and every batch-norm layer keeps its shipped statistics (the pooled features, which the
 open-set score reads, stay on the scale they were fitted on). Progress is checkpointed every
 ``--checkpoint-steps`` steps; a run started again resumes there.
@@ -110,6 +113,11 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
     for name, param in model.named_parameters():
         param.requires_grad_(name not in frozen)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    teacher = None
+    if args.distill > 0:  # the shipped member, fixed, for the crops' answers
+        teacher = build_model(member["arch"], len(class_ids), pretrained=False)
+        teacher.load_state_dict(state)
+        teacher.eval().requires_grad_(False)
     optimizer = torch.optim.Adam(trainable, lr=args.max_lr, weight_decay=1e-4)
     weights = inverse_frequency_weights(np.concatenate([real_labels, region_labels]), len(class_ids))
     criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.05)
@@ -150,6 +158,13 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
             group["lr"] = cosine_lr(step, total, args.max_lr)
         logits, _ = model(xt)
         loss = criterion(logits, torch.from_numpy(y))
+        crop_rows = torch.from_numpy(chunk[:, 0] == 0)
+        if teacher is not None and bool(crop_rows.any()):
+            t = float(args.distill_temperature)
+            with torch.no_grad():
+                target = torch.softmax(teacher(xt[crop_rows])[0] / t, dim=1)
+            kl = nn.functional.kl_div(torch.log_softmax(logits[crop_rows] / t, dim=1), target, reduction="batchmean")
+            loss = loss + float(args.distill) * t * t * kl
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -173,7 +188,8 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
               "optimiser": {"batch": args.batch, "max_lr": args.max_lr, "pct_start": 0.0, "weight_decay": 1e-4,
                             "label_smoothing": 0.05, "seed": args.seed},
               "augment": augment.config.as_dict(), "amp": "none", "seconds": round(sum(h["seconds"] for h in history), 1),
-              "metrics": {}, "frozen": f"stem and blocks 0-{args.freeze_blocks - 1}; batch-norm statistics as shipped"}
+              "metrics": {}, "frozen": f"stem and blocks 0-{args.freeze_blocks - 1}; batch-norm statistics as shipped",
+              "distill": {"weight": args.distill, "temperature": args.distill_temperature} if args.distill > 0 else None}
     return model, result
 
 
@@ -189,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--region-ratio", type=float, default=1.0)
     parser.add_argument("--freeze-blocks", type=int, default=8)
+    parser.add_argument("--distill", type=float, default=0.0, help="weight of the shipped member's answers on the crops (0: none)")
+    parser.add_argument("--distill-temperature", type=float, default=2.0)
     parser.add_argument("--checkpoint-steps", type=int, default=10)
     parser.add_argument("--max-steps", type=int, default=0,
                         help="end a member at this step of its plan (the learning rate as the plan has it there)")
@@ -228,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             f"starting point: member {index} of identifier {card['version']} (weights/identifier.safetensors); regions of real "
             f"skull radiographs (train-split backgrounds) with train-split crops blended in: {len(regions)} regions "
             f"({meta['per_background']} films per background, the true box and a jittered box squared at crop_scale "
-            f"{meta['crop_scale']:g}), {result['per_epoch_regions']} per epoch; {result['frozen']}")
+            f"{meta['crop_scale']:g}), {result['per_epoch_regions']} per epoch; {result['frozen']}"
+            + (f"; the crops distilled from the shipped member (weight {args.distill:g}, temperature {args.distill_temperature:g})"
+               if args.distill > 0 else ""))
         (folder / "model.json").write_text(json.dumps(extra, indent=1), encoding="utf-8")
         _log(f"member {index} written to {folder}")
     return 0

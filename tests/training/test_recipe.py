@@ -189,3 +189,30 @@ def test_the_real_film_locator_recipe_runs_end_to_end_on_a_few_films(crops_dir: 
     record = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
     assert record["start"]["recipe"] == "locator-2.0" and record["outputs"]["verification"] == json.loads(
         (out / "verification" / "verification.json").read_text(encoding="utf-8"))
+
+
+def test_a_recipe_says_how_to_make_its_synthetic_radiographs(tmp_path: Path) -> None:
+    recipe = load_recipe("locator-3.2")
+    entry = recipe["train"]["synthetic"][0]
+    assert (entry["count"], entry["seed"], entry["crops"]) == (400, 21, "train")
+    assert load_recipe("locator-3.3")["train"]["config"]["negatives"] == 4
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**recipe, "train": {**recipe["train"], "synthetic": [{"count": 4}]}}), encoding="utf-8")
+    with pytest.raises(RecipeError, match="needs a count and a seed"):
+        load_recipe(path)
+    path.write_text(json.dumps({**recipe, "train": {**recipe["train"], "synthetic": [{"count": 4, "seed": 1, "crops": "all"}]}}),
+                    encoding="utf-8")
+    with pytest.raises(RecipeError, match="split part"):
+        load_recipe(path)
+
+
+def test_synthetic_radiographs_from_a_crop_list_are_those_of_its_folder(tmp_path: Path) -> None:
+    from valvereader.phantoms import generate
+    from valvereader.phantoms.composite import find_crops
+
+    folder = _crops(tmp_path / "crops", per_class=1)
+    crops = list(reversed(find_crops(folder)))  # any order: the plan takes them by source
+    a = generate(3, tmp_path / "a", seed=5, composites_from=folder, workers=1, size=(256, 320), composite_fraction=1.0)
+    b = generate(3, tmp_path / "b", seed=5, composites_from=crops, workers=1, size=(256, 320), composite_fraction=1.0)
+    assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8")
+    assert "composite" in a.read_text(encoding="utf-8")

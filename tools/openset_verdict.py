@@ -84,7 +84,7 @@ def loco_runs(part: str, fail_share: float) -> dict[int, dict[str, np.ndarray]]:
     members = [np.load(LOCO / name) for name in MEMBERS]
     runs = {}
     for run in range(8):
-        def get(kind: str, score: str, which: str = part) -> list[np.ndarray]:
+        def get(kind: str, score: str, which: str = part, run: int = run) -> list[np.ndarray]:
             return [m[f"loco{run}_{which}_real_{kind}_{score}"] for m in members]
 
         reference = get("known", "mahalanobis_l2", "v")
@@ -111,16 +111,16 @@ def evidence_aurocs(part: str) -> dict[str, dict[str, float]]:
     members = [np.load(LOCO / name) for name in MEMBERS]
     out: dict[str, dict[str, float]] = {}
     for run in range(8):
-        def joined(score: str, kind: str) -> np.ndarray:
+        def joined(score: str, kind: str, run: int = run) -> np.ndarray:
             ref = [m[f"loco{run}_v_real_known_{score}"] for m in members]
             return members_joined(ref, [m[f"loco{run}_{part}_real_{kind}_{score}"] for m in members])
 
         # (the runs keep 1 - max softmax: higher = less sure, like the other two)
         scores = {kind: {"mahalanobis": joined("mahalanobis_l2", kind), "energy": joined("energy", kind),
                          "max_softmax": joined("max_softmax", kind)} for kind in ("known", "unknown")}
-        for kind in scores:
-            scores[kind]["mahalanobis+energy/2"] = scores[kind]["mahalanobis"] + scores[kind]["energy"] / 2
-            scores[kind]["mahalanobis+max_softmax/2"] = scores[kind]["mahalanobis"] + scores[kind]["max_softmax"] / 2
+        for per_kind in scores.values():
+            per_kind["mahalanobis+energy/2"] = per_kind["mahalanobis"] + per_kind["energy"] / 2
+            per_kind["mahalanobis+max_softmax/2"] = per_kind["mahalanobis"] + per_kind["max_softmax"] / 2
         for name in scores["known"]:
             out.setdefault(name, {})[VALVE_IDS[run]] = round(auroc(scores["known"][name], scores["unknown"][name]), 4)
     for name, per in out.items():
@@ -156,7 +156,7 @@ def shipped_shares(data: dict[str, np.ndarray], rules) -> dict[str, float]:
                 for c, o, r in zip(data["confidence"], data["ood"], data["ratio"])]
     confident = np.asarray(verdicts) == "confident"
     right = data["label"] == data["pred"]
-    return {"n": int(len(right)), "accuracy": round(float(right.mean()), 4),
+    return {"n": len(right), "accuracy": round(float(right.mean()), 4),
             "confident": round(float(confident.mean()), 4),
             "right_when_confident": round(float(right[confident].mean()), 4) if confident.any() else None,
             "review": round(float(np.mean(np.asarray(verdicts) == "review")), 4),

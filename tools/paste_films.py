@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run import synthetic_skull, write_dicom  # the benchmark's film maker
 
-from valvereader.training import composites  # noqa: E402 - the pasted crop's size and place, as training squares it
+from valvereader.training import composites
 
 FILM = composites.PASTED_FILM  # rows, columns
 VARIANTS = ("skull", "skull_png", "grey")

@@ -145,18 +145,18 @@ def select(path: Path, temperature: float, without_spacing: bool = False) -> Non
     kinds = ("crop", "composite", "phantom")
     print(f"{path}: " + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in kinds))
     if without_spacing:
-        card = dict(mode="score", located=("loc1",), fov_mm=100, margin=10)
+        card = {"mode": "score", "located": ("loc1",), "fov_mm": 100, "margin": 10}
         candidates = [card, dict(card, ignore_spacing=True)]
         candidates += [dict(card, ignore_spacing=True, square_at_most=f) for f in SQUARE_FRACTIONS]
         candidates += [dict(card, square_at_most=f) for f in SQUARE_FRACTIONS]
         candidates += [dict(card, ignore_spacing=True, min_side_px=1000), dict(card, min_side_px=1000)]
     else:
-        candidates = [dict(mode=m) for m in ("whole", "located", "score", "confidence", "average")]
-        candidates += [dict(mode="score", margin=m) for m in (2, 5, 10, 15, 20)]
-        candidates += [dict(mode="score", fov_mm=f) for f in (100, 150)]
+        candidates = [{"mode": m} for m in ("whole", "located", "score", "confidence", "average")]
+        candidates += [{"mode": "score", "margin": m} for m in (2, 5, 10, 15, 20)]
+        candidates += [{"mode": "score", "fov_mm": f} for f in (100, 150)]
         for located in (("loc1",), ("loc1.5",), ("loc1", "loc1.25"), ("loc1", "loc1.25", "loc1.5"),
                         ("loc1", "loc1.25", "loc1.5", "loc1.25flip")):
-            candidates += [dict(mode="score", located=located, fov_mm=fov, margin=margin)
+            candidates += [{"mode": "score", "located": located, "fov_mm": fov, "margin": margin}
                            for fov in (None, 100) for margin in (0, 10)]
     print("| rule | crops | composites | phantoms | all radiographs |")
     print("|---|---:|---:|---:|---:|")

@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
+from tiny_model import noise_pngs, write_tiny_weights
 
-from valvereader.catalogue import VALVE_IDS  # noqa: E402
-from valvereader.cli import main  # noqa: E402
-from valvereader.inference.classify import columns  # noqa: E402
+from valvereader.catalogue import VALVE_IDS
+from valvereader.cli import main
+from valvereader.inference.classify import columns
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_classify_writes_one_row_per_file_and_reports_the_broken_one(weights: Pa
     rows = read_rows(out)
     assert sorted(r["path"] for r in rows) == sorted(str(p) for p in files)
     assert list(rows[0].keys()) == columns(VALVE_IDS)
-    broken = [r for r in rows if r["path"].endswith("broken.dcm")][0]
+    broken = next(r for r in rows if r["path"].endswith("broken.dcm"))
     assert broken["status"] == "error" and broken["error"]
     for row in rows:
         if row["status"] == "ok":

@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 
-from tiny_model import noise_pngs, write_tiny_weights  # noqa: E402
+from tiny_model import noise_pngs, write_tiny_weights
 
-from valvereader.cli import main  # noqa: E402
-from valvereader.inference import classify  # noqa: E402
-from valvereader.inference.predictor import Predictor, load_predictor  # noqa: E402
+from valvereader.cli import main
+from valvereader.inference import classify
+from valvereader.inference.predictor import Predictor, load_predictor
 
 BROKEN_DICOM = b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage"
 

@@ -21,8 +21,8 @@ def batch_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_window(qtbot):
     """``make_window(predictor=FakePredictor())`` → a shown MainWindow with isolated settings."""
-    from valvereader.gui.models.analysis import ModelStatus
     from valvereader.gui.main_window import MainWindow
+    from valvereader.gui.models.analysis import ModelStatus
     from valvereader.settings import Settings
 
     def make(predictor: object | None = None, message: str = "fake"):

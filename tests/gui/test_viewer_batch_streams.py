@@ -14,7 +14,7 @@ import pytest
 from viewer_fakes import skull_image, write_png
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
-from tiny_model import write_tiny_weights  # noqa: E402
+from tiny_model import write_tiny_weights
 
 TIMEOUT = 30000
 
@@ -44,9 +44,8 @@ class _Context:
         self.cancel_after = cancel_after
 
     def check(self) -> None:
-        from valvereader.gui.worker import Cancelled
-
         from valvereader.gui.models.analysis import StudyResult
+        from valvereader.gui.worker import Cancelled
 
         if self.cancel_after is not None and sum(isinstance(e, StudyResult) for e in self.events) >= self.cancel_after:
             raise Cancelled()
@@ -59,7 +58,12 @@ class _Context:
 
 
 def test_a_batch_through_the_streams_equals_one_by_one(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.analysis import (
+        AnalysisQueue,
+        StudyResult,
+        analyse_batch,
+        load_model,
+    )
     from valvereader.gui.models.services import RadiographCache, load_radiograph
 
     status = load_model(tiny_weights, "cpu")
@@ -89,7 +93,12 @@ def test_a_batch_through_the_streams_equals_one_by_one(tiny_weights: Path, tmp_p
 
 
 def test_the_study_moved_to_the_front_comes_after_the_few_in_flight(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.analysis import (
+        AnalysisQueue,
+        StudyResult,
+        analyse_batch,
+        load_model,
+    )
     from valvereader.gui.models.services import RadiographCache
 
     status = load_model(tiny_weights, "cpu")
@@ -117,7 +126,12 @@ def test_the_study_moved_to_the_front_comes_after_the_few_in_flight(tiny_weights
 
 
 def test_a_cancel_stops_the_batch(tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.models.analysis import AnalysisQueue, StudyResult, analyse_batch, load_model
+    from valvereader.gui.models.analysis import (
+        AnalysisQueue,
+        StudyResult,
+        analyse_batch,
+        load_model,
+    )
     from valvereader.gui.models.services import RadiographCache
     from valvereader.gui.worker import Cancelled
 
@@ -132,8 +146,8 @@ def test_a_cancel_stops_the_batch(tiny_weights: Path, tmp_path: Path) -> None:
 
 
 def test_the_window_analyses_a_folder_through_the_streams(qtbot, tiny_weights: Path, tmp_path: Path) -> None:
-    from valvereader.gui.models.analysis import load_model
     from valvereader.gui.main_window import MainWindow
+    from valvereader.gui.models.analysis import load_model
     from valvereader.settings import Settings
 
     paths = _folder(tmp_path)

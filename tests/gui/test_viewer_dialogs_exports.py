@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 from viewer_fakes import skull_image, write_png
 
 from valvereader import __version__
-from valvereader.gui.models import render
 from valvereader.gui.about import TextDialog
+from valvereader.gui.models import render
 from valvereader.gui.models.state import ViewState
 
 pytestmark = pytest.mark.gui

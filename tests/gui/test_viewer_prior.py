@@ -31,7 +31,7 @@ def batch(qtbot, make_window, tmp_path: Path):
 
 
 def test_only_the_patients_other_films_are_offered_most_recent_first(qtbot, make_window, tmp_path: Path) -> None:
-    window, studies = batch(qtbot, make_window, tmp_path)
+    _window, studies = batch(qtbot, make_window, tmp_path)
     assert same_patient(studies, 0) == [1]
     assert same_patient(studies, 2) == []
     studies[2].patient_id = "P-17"

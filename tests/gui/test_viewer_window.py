@@ -295,8 +295,8 @@ def test_distance_tool_measures_a_drag_and_esc_leaves_it(qtbot, make_window, tmp
 
 
 def test_damaged_weights_are_named_and_the_image_still_shows(qtbot, tmp_path: Path) -> None:
-    from valvereader.gui.models.analysis import load_model
     from valvereader.gui.main_window import MainWindow
+    from valvereader.gui.models.analysis import load_model
     from valvereader.settings import Settings
 
     weights = tmp_path / "weights"

@@ -146,9 +146,10 @@ def test_encapsulated_pixel_data_cut_short_says_so_without_a_stray_warning(tmp_p
     for cut in (-200, -1000):  # (the last few bytes hold only the delimiter: the pixels are whole)
         short = tmp_path / f"cut{-cut}.dcm"
         short.write_bytes(path.read_bytes()[:cut])
-        with warnings.catch_warnings(record=True) as caught:  # (entering resets the once-only registries)
-            with pytest.raises(TruncatedDataError, match="ends inside its compressed pixel data"):
-                load(short)
+        # (entering catch_warnings resets the once-only registries)
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(
+                TruncatedDataError, match="ends inside its compressed pixel data"):
+            load(short)
         assert not [w for w in caught if "delimiter" in str(w.message)]
     # A file that really stops after its meta header still says that.
     from pydicom.filewriter import write_file_meta_info

@@ -10,8 +10,8 @@ import pytest
 from io_dicom_factory import make_dataset
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.pixels import pixel_array
+from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian
 
 from valvereader.io import dicom, load

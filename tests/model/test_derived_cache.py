@@ -32,8 +32,8 @@ def _counting(arrays: dict[str, np.ndarray]):
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     assert sorted(a) == sorted(b)
-    for name in a:
-        assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+    for name, value in a.items():
+        assert value.dtype == b[name].dtype and np.array_equal(value, b[name]), name
 
 
 def test_the_second_run_reads_what_the_first_computed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,16 +11,16 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tiny_model import build_tiny, synthetic_radiograph, write_tiny_weights  # noqa: E402
+from tiny_model import build_tiny, synthetic_radiograph, write_tiny_weights
 
-from valvereader.catalogue import VALVE_IDS  # noqa: E402
-from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMissingError  # noqa: E402
-from valvereader.explain import class_activation_map, gradcam_reference  # noqa: E402
-from valvereader.geometry import Box  # noqa: E402
-from valvereader.inference.locating import decode_locator  # noqa: E402
-from valvereader.inference.predictor import load_predictor  # noqa: E402
-from valvereader.model.card import ModelCard  # noqa: E402
-from valvereader.prediction import (  # noqa: E402
+from valvereader.catalogue import VALVE_IDS
+from valvereader.errors import ModelCardError, WeightsIntegrityError, WeightsMissingError
+from valvereader.explain import class_activation_map, gradcam_reference
+from valvereader.geometry import Box
+from valvereader.inference.locating import decode_locator
+from valvereader.inference.predictor import load_predictor
+from valvereader.model.card import ModelCard
+from valvereader.prediction import (
     REASON_LOW_CONFIDENCE,
     REASON_SURE,
     REASON_UNLIKE_TRAINING,
@@ -31,7 +31,7 @@ from valvereader.prediction import (  # noqa: E402
     VerdictThresholds,
     verdict_meaning,
 )
-from valvereader.preprocess import PreparedImage  # noqa: E402
+from valvereader.preprocess import PreparedImage
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_class_activation_map_equals_pytorch_grad_cam() -> None:
     rng = np.random.default_rng(0)
     batch = rng.uniform(0, 1, (1, 1, 64, 64)).astype(np.float32)
     with torch.no_grad():
-        logits, features = model(torch.from_numpy(batch))
+        _logits, features = model(torch.from_numpy(batch))
     for k in range(3):
         ours = class_activation_map(features[0].numpy(), model.classifier.weight[k].detach().numpy())
         reference = gradcam_reference(model, batch, k)

@@ -31,8 +31,8 @@ class Counting:
 
 
 def test_the_window_shows_the_nodes_results_without_reading_again(qtbot, start_node, predictor, tmp_path):
-    from valvereader.gui.models.analysis import ModelStatus
     from valvereader.gui.main_window import MainWindow
+    from valvereader.gui.models.analysis import ModelStatus
     from valvereader.settings import Settings
 
     out = tmp_path / "out"

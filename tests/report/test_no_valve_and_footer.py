@@ -17,7 +17,13 @@ from PIL import Image, ImageFont
 from valvereader import DISCLAIMER
 from valvereader.catalogue import display_name
 from valvereader.prediction import Verdict
-from valvereader.report import export_pdf, export_png, export_secondary_capture, export_worklist_csv, worklist_row
+from valvereader.report import (
+    export_pdf,
+    export_png,
+    export_secondary_capture,
+    export_worklist_csv,
+    worklist_row,
+)
 from valvereader.report.content import NO_VALVE_NEXT
 from valvereader.report.fonts import font_path
 from valvereader.report.png import footer_lines, render_with_footer, wrap_text

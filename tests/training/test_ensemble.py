@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from valvereader.errors import ModelError  # noqa: E402
-from valvereader.model.architectures import LITE_MEAN, LITE_STD, EnsembleNet, ValveNet, build_model  # noqa: E402
+from valvereader.errors import ModelError
+from valvereader.model.architectures import LITE_MEAN, LITE_STD, EnsembleNet, ValveNet, build_model
 
 
 def _tiny_net(seed: int, channels: int = 4) -> ValveNet:
@@ -117,8 +117,8 @@ def test_the_open_set_may_cover_the_first_members_only(tmp_path: Path) -> None:
 def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Path) -> None:
     from test_train_evaluate_ship import write_tiny_crops
 
-    from valvereader.model.card import ModelCard
     from valvereader.inference.predictor import load_predictor
+    from valvereader.model.card import ModelCard
     from valvereader.radiograph import Radiograph, RadiographMeta
     from valvereader.training import cli_evaluate, cli_train
     from valvereader.training.ensemble import make_ensemble

@@ -185,7 +185,7 @@ def test_torchrun_trains_with_two_processes(tmp_path) -> None:
                "-m", "valvereader.training.cli_train", "--data", str(tmp_path / "data"), "--out", str(run),
                "--input-size", "32", "--epochs", "1", "--batch-size", "4", "--accumulate-to", "8",
                "--test-fraction", "0.25", "--validation-fraction", "0.1", "--threads", "1", "--no-progress"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
     # All of it: torchrun ends with its own summary, and a rank's traceback comes before that.
     assert done.returncode == 0, f"exit {done.returncode}\n--- stderr ---\n{done.stderr}\n--- stdout ---\n{done.stdout}"
     assert (run / "model.safetensors").is_file()

@@ -53,8 +53,8 @@ def test_augment_is_reproducible_stays_in_range_and_is_identity_when_off() -> No
 
 def test_augment_invert_and_noise_are_what_they_say_and_leave_other_configs_unchanged() -> None:
     x = torch.rand(64, 1, 32, 32) * 0.5 + 0.25  # (no clipping below: the noise stays visible)
-    off = dict(flip_horizontal=0, flip_vertical=0, max_rotation=0, zoom=(1.0, 1.0), max_shift=0, max_warp=0,
-               brightness=0, contrast=0, gamma=0)
+    off = {"flip_horizontal": 0, "flip_vertical": 0, "max_rotation": 0, "zoom": (1.0, 1.0), "max_shift": 0, "max_warp": 0,
+               "brightness": 0, "contrast": 0, "gamma": 0}
     inverted = Augment(AugmentConfig(**off, invert=1.0))(x)
     torch.testing.assert_close(inverted, 1 - x, atol=1e-5, rtol=0)
     noisy = Augment(AugmentConfig(**off, noise=0.04), torch.Generator().manual_seed(1))(x)

@@ -285,8 +285,8 @@ def verdict_section(thresholds: dict) -> str:
             if m:
                 lines.append(f"| {label} ({m['n']}) | {name} | {pct(m['confident'])} | {pct(m['right_when_confident'])} | "
                              f"{pct(m['review'])} | {pct(m['unknown'])} | {m['accuracy']:.3f} |")
-    lines += ["", "Unseen valve types (leave-one-class-out runs, each held-out valve's crops; the cap applied as the same "
-              "quantile of each run's known validation crops): share called confident.", "",
+    lines += ["", ("Unseen valve types (leave-one-class-out runs, each held-out valve's crops; the cap applied as the same "
+              "quantile of each run's known validation crops): share called confident."), "",
               "| held-out valve | validation part | test part | test part past ood_unknown |", "|---|---:|---:|---:|"]
     val, test = measured.get("loco_unseen_confident_validation") or {}, measured.get("loco_unseen_confident_test") or {}
     past = measured.get("loco_unseen_past_ood_unknown_test") or {}
@@ -298,6 +298,6 @@ def verdict_section(thresholds: dict) -> str:
         if t.get(key):
             lines += ["", t[key]]
     if t.get("curve"):
-        lines += ["", f"The trade-off (every cap from the 70th to the 99th percentile of the known validation crops' "
-                      f"score): {t['curve']}."]
+        lines += ["", (f"The trade-off (every cap from the 70th to the 99th percentile of the known validation crops' "
+                      f"score): {t['curve']}.")]
     return "\n".join(lines) + "\n\n"

@@ -23,7 +23,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -243,16 +243,19 @@ BACKGROUND_CREDIT = {
 
 
 def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: str, extra_metrics: dict | None = None,
-         recipe: str | None = None) -> Path:
+         recipe: str | None = None, input_size: int | None = None) -> Path:
     """Write the best epoch of ``run`` as a locator card (``out``/locator.*) with its
     verification rule (``training.film_rule fit``), history and data credits; ``recipe``: the
-    committed recipe that made it (``valvereader train --recipe``), named in the card."""
+    committed recipe that made it (``valvereader train --recipe``), named in the card;
+    ``input_size``: the size the network is exported and read at, where it is not the size it
+    was trained at (the network is fully convolutional)."""
     from ..model.locator_net import load_locator
     from .attribution import DATASET_CREDIT
     from .locator import INTENDED_USE, write_card
 
     state = json.loads((run / STATE).read_text())
     config = RealLocatorConfig(**state["config"])
+    read = replace(config, input_size=int(input_size)) if input_size else config
     model = load_locator(run / BEST)
     rule = {k: v for k, v in verification.items() if k != "validation"}
     metrics = {"training_history": state["history"], "verification_validation": verification.get("validation", {}),
@@ -264,7 +267,9 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
         "crop_scale": crop_scale,
         "training": {**asdict(config), "recipe": (f"valvereader train --recipe {recipe} (app/valvereader/training/recipes/{recipe}.json)"
                                                   if recipe else "python -m valvereader.training.locator_real train (see docs/training.md)"),
-                     "frozen": "stem and blocks 0-4 at the starting locator's weights; blocks 5-10 and heads trained"},
+                     "frozen": "stem and blocks 0-4 at the starting locator's weights; blocks 5-10 and heads trained",
+                     **({"read_at": f"trained at {config.input_size} px; exported and read at {read.input_size} px"}
+                        if read.input_size != config.input_size else {})},
         "data": {"train": f"{len(json.loads((run / STATE).read_text())['history'])} epochs over films made from the train "
                           "split of realfilm_split.csv with train-split crops, plus valve-free films"},
         "data_attribution": {"valve_crops": DATASET_CREDIT, "backgrounds": BACKGROUND_CREDIT},
@@ -272,7 +277,7 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
         "licence": "Research use only: trained on radiographs released for research without a stated licence, and on the "
                    "CC BY 4.0 csf-shuntvalves crops (credit as in data_attribution).",
     }
-    return write_card(out, model, config, metrics, extra)
+    return write_card(out, model, read, metrics, extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -303,9 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shipping.add_argument("--weights", type=Path, required=True, help="folder for locator.onnx/.safetensors/.json")
     shipping.add_argument("--crop-scale", type=float, default=1.0)
     shipping.add_argument("--version", default="3.0")
+    shipping.add_argument("--input-size", type=int, help="export and read the network at this size (default: as trained)")
     args = parser.parse_args(argv)
     if args.step == "ship":
-        print(ship(args.run, args.weights, json.loads(args.verification.read_text()), args.crop_scale, args.version))
+        print(ship(args.run, args.weights, json.loads(args.verification.read_text()), args.crop_scale, args.version,
+                   input_size=args.input_size))
         return 0
     split = read_split()
     crops = crops_by_part(args.crops, args.crop_split)

@@ -249,7 +249,7 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
 
     def shipped(verification: dict) -> Path:
         return ship(out / "train", weights, verification, float(shipping.get("crop_scale", 1.0)), str(shipping["version"]),
-                    recipe=recipe["name"])
+                    recipe=recipe["name"], input_size=shipping.get("input_size"))
 
     shipped(placeholder)
     candidates = int(spec.get("candidates", 3))

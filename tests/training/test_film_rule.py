@@ -50,16 +50,13 @@ def test_the_cards_numbers_give_the_specificity_the_fit_reports() -> None:
 
 
 def test_a_recipe_asks_for_its_fallback_specificity_only_when_the_first_misses_too_many() -> None:
-    from valvereader.training.locator_real_recipe import fit_rule
-
     films, crops = _rows(np.random.default_rng(3))
-    spec = {"specificity": 0.97, "fallback_specificity": 0.9}
-    strict = fit_rule({**spec, "max_misses": 1.0}, films, crops)
+    strict = fit(films, crops, 0.97, fallback_specificity=0.9, max_misses=1.0)
     assert strict["validation"]["specificity_asked"] == 0.97
     assert strict["validation"]["no_valve_on_films_without_valve"] >= 0.97
     misses = strict["validation"]["no_valve_on_films_with_valve"]
     assert misses > 0  # the fixture's films overlap enough for 97 % to cost films with a valve
-    relaxed = fit_rule({**spec, "max_misses": misses / 2}, films, crops)
+    relaxed = fit(films, crops, 0.97, fallback_specificity=0.9, max_misses=misses / 2)
     assert relaxed["validation"]["specificity_asked"] == 0.9
     assert relaxed["validation"]["no_valve_on_films_with_valve"] <= misses
     assert relaxed["no_valve_below"] <= strict["no_valve_below"]

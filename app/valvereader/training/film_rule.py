@@ -9,7 +9,9 @@ what each region read said. ``fit`` chooses, on those rows only:
    (``logit(locator peak) - ood_weight * ood``) that puts the most valves in the region read;
 2. ``no_valve_below``: the valve-likeness under which a film is "no valve", the highest that
    keeps the valve-free films' false names at most 1 - ``--specificity``... i.e. the lowest
-   threshold giving at least ``--specificity`` "no valve" on valve-free films;
+   threshold giving at least ``--specificity`` "no valve" on valve-free films (or
+   ``--fallback-specificity`` where the first calls more than ``--max-misses`` of the films
+   with a valve "no valve");
 3. ``whole_ood_above``: a whole image read as a crop is a valve below this open-set score (the
    crops' own high quantile), so that no crop around a valve is ever "no valve";
 4. ``confident_min_score``: the lowest locator peak at which the films' confident answers
@@ -107,7 +109,21 @@ def _midpoints(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[v[0] - step], (v[:-1] + v[1:]) / 2, [v[-1] + step]])
 
 
-def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99) -> dict:
+def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99,
+        fallback_specificity: float | None = None, max_misses: float = 1.0) -> dict:
+    """The verification rule at ``specificity``; where that calls more than ``max_misses`` of
+    the films with a valve "no valve", at ``fallback_specificity`` instead (when given). The
+    specificity used is ``validation.specificity_asked``."""
+    asked = [specificity] + ([fallback_specificity] if fallback_specificity is not None else [])
+    for share in asked:
+        rule = _fit_at(films, crops, share, precision)
+        rule["validation"]["specificity_asked"] = share
+        if rule["validation"]["no_valve_on_films_with_valve"] <= max_misses:
+            break
+    return rule
+
+
+def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision: float) -> dict:
     positives = [r for r in films if r["kind"] == "valve" and "views" in r]
     negatives = [r for r in films if r["kind"] == "negative" and "views" in r]
     weights = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12]
@@ -252,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     choose.add_argument("--crops", type=Path, required=True)
     choose.add_argument("--specificity", type=float, default=0.95)
     choose.add_argument("--precision", type=float, default=0.99)
+    choose.add_argument("--fallback-specificity", type=float, help="asked instead where --specificity misses too many valves")
+    choose.add_argument("--max-misses", type=float, default=1.0, help="the share of films with a valve 'no valve' allowed")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
     measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
     measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
@@ -272,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(rows)} images -> {args.out}")
         return 0
     films, crops = json.loads(args.films.read_text()), json.loads(args.crops.read_text())
-    print(json.dumps(fit(films, crops, args.specificity, args.precision), indent=1))
+    print(json.dumps(fit(films, crops, args.specificity, args.precision, args.fallback_specificity, args.max_misses), indent=1))
     return 0
 
 

@@ -270,7 +270,7 @@ def ship(run: Path, out: Path, verification: dict, crop_scale: float, version: s
                      "frozen": "stem and blocks 0-4 at the starting locator's weights; blocks 5-10 and heads trained",
                      **({"read_at": f"trained at {config.input_size} px; exported and read at {read.input_size} px"}
                         if read.input_size != config.input_size else {})},
-        "data": {"train": f"{len(json.loads((run / STATE).read_text())['history'])} epochs over films made from the train "
+        "data": {"train": f"{len(state['history'])} epochs over films made from the train "
                           "split of realfilm_split.csv with train-split crops, plus valve-free films"},
         "data_attribution": {"valve_crops": DATASET_CREDIT, "backgrounds": BACKGROUND_CREDIT},
         "intended_use": INTENDED_USE,

@@ -125,6 +125,17 @@ def _start(recipe: dict, data: Path, out: Path, init: Path | None, device: str |
     return path
 
 
+def _made_once(folder: Path, settings: dict, make) -> Path:
+    """``folder/ground_truth.csv``, made by ``make()`` only when ``folder/settings.json`` does not
+    hold ``settings`` (so a second run, or a resumed one, reuses what is there)."""
+    stamp, truth = folder / "settings.json", folder / "ground_truth.csv"
+    if truth.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
+        return truth
+    truth = make()
+    stamp.write_text(json.dumps(settings), encoding="utf-8")
+    return truth
+
+
 def _films(spec: dict, backgrounds: Path, names: list[str], crops: list, out: Path) -> Path:
     """Films as files (``spec``: per_background, seed, negatives), written again only when
     their settings change."""
@@ -133,12 +144,7 @@ def _films(spec: dict, backgrounds: Path, names: list[str], crops: list, out: Pa
     per_background, seed, negatives = int(spec["per_background"]), int(spec["seed"]), int(spec["negatives"])
     settings = {"backgrounds": str(backgrounds), "names": names, "crops": [c.source for c in crops],
                 "per_background": per_background, "seed": seed, "negatives": negatives}
-    stamp, truth = out / "settings.json", out / "ground_truth.csv"
-    if truth.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings:
-        return truth
-    truth = write_films(backgrounds, names, crops, out, per_background, seed, negatives)
-    stamp.write_text(json.dumps(settings), encoding="utf-8")
-    return truth
+    return _made_once(out, settings, lambda: write_films(backgrounds, names, crops, out, per_background, seed, negatives))
 
 
 def _synthetic(recipe: dict, crops: dict[str, list], out: Path, workers: int) -> list[Path]:
@@ -151,17 +157,14 @@ def _synthetic(recipe: dict, crops: dict[str, list], out: Path, workers: int) ->
         if not isinstance(entry, dict):
             paths.append(_resolve(entry))
             continue
-        part = entry.get("crops", "train")
-        folder = out / f"seed-{int(entry['seed'])}"
-        settings = {**entry, "crops": [c.source for c in crops[part]]}
-        stamp, truth = folder / "settings.json", folder / "ground_truth.csv"
-        if not (truth.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == settings):
+        part, folder, size = entry.get("crops", "train"), out / f"seed-{int(entry['seed'])}", entry.get("size", [1024, 1280])
+
+        def make(entry: dict = entry, part: str = part, folder: Path = folder, size: list = size) -> Path:
             _log(f"synthetic: {entry['count']} radiographs (seed {entry['seed']}, {part}-split crops) into {folder}")
-            size = entry.get("size", [1024, 1280])
-            truth = generate(int(entry["count"]), folder, seed=int(entry["seed"]), composites_from=crops[part], workers=workers,
-                             size=(int(size[0]), int(size[1])), composite_fraction=float(entry.get("composite_fraction", 0.5)))
-            stamp.write_text(json.dumps(settings), encoding="utf-8")
-        paths.append(truth)
+            return generate(int(entry["count"]), folder, seed=int(entry["seed"]), composites_from=crops[part], workers=workers,
+                            size=(int(size[0]), int(size[1])), composite_fraction=float(entry.get("composite_fraction", 0.5)))
+
+        paths.append(_made_once(folder, {**entry, "crops": [c.source for c in crops[part]]}, make))
     return paths
 
 
@@ -186,21 +189,6 @@ def _identifier(recipe: dict, weights: Path, record: dict) -> None:
 def _crop_rows(crops: list) -> list[dict]:
     """Crops as ``film_rule.collect`` reads them (``--crops-split``: whole images, no box)."""
     return [{"path": str(c.path), "file": str(c.path), "kind": "crop", "valve_id": c.valve_id, "box_x0": ""} for c in crops]
-
-
-def fit_rule(spec: dict, films: list[dict], crops: list[dict]) -> dict:
-    """``film_rule.fit`` at the recipe's ``specificity``; where that calls more than
-    ``max_misses`` of the films with a valve "no valve", at ``fallback_specificity`` instead."""
-    from . import film_rule
-
-    precision = float(spec.get("precision", 0.99))
-    asked = [float(spec.get("specificity", 0.95))] + ([float(spec["fallback_specificity"])] if "fallback_specificity" in spec else [])
-    for specificity in asked:
-        rule = film_rule.fit(films, crops, specificity, precision)
-        rule["validation"]["specificity_asked"] = specificity
-        if rule["validation"]["no_valve_on_films_with_valve"] <= float(spec.get("max_misses", 1.0)):
-            break
-    return rule
 
 
 def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Path | None = None,
@@ -262,7 +250,8 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     crop_views = film_rule.collect(weights, _crop_rows(crops["validation"]), candidates)
     (rule_dir / "films.json").write_text(json.dumps(films, indent=0), encoding="utf-8")
     (rule_dir / "crops.json").write_text(json.dumps(crop_views, indent=0), encoding="utf-8")
-    rule = fit_rule(spec, films, crop_views)
+    rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)),
+                         spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)))
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     record["outputs"]["verification"] = rule

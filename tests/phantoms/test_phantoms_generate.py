@@ -13,9 +13,9 @@ import pydicom
 import pytest
 
 from valvereader.phantoms import generate
+from valvereader.phantoms.dataset import plan
 from valvereader.phantoms.designs import BUILDERS
 from valvereader.phantoms.dicom_out import SYNTAXES, DicomSpec, write_dicom
-from valvereader.phantoms.generate import plan
 from valvereader.phantoms.render import render
 
 SIZE = (256, 320)
@@ -24,6 +24,14 @@ SIZE = (256, 320)
 def _rows(csv_path: Path) -> list[dict[str, str]]:
     with open(csv_path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def test_the_package_generate_stays_the_function_once_its_modules_are_imported() -> None:
+    import valvereader.phantoms as package
+    import valvereader.phantoms.dataset  # noqa: F401  (the module that renders the set)
+
+    assert callable(package.generate)
+    assert package.generate.__module__ == "valvereader.phantoms"
 
 
 @pytest.fixture(scope="module")

@@ -208,7 +208,7 @@ def test_a_recipe_says_how_to_make_its_synthetic_radiographs(tmp_path: Path) -> 
 
 def test_synthetic_radiographs_from_a_crop_list_are_those_of_its_folder(tmp_path: Path) -> None:
     from valvereader.phantoms.composite import find_crops
-    from valvereader.phantoms.generate import generate
+    from valvereader.phantoms.dataset import generate
 
     folder = _crops(tmp_path / "crops", per_class=1)
     crops = list(reversed(find_crops(folder)))  # any order: the plan takes them by source

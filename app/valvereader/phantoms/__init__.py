@@ -63,7 +63,7 @@ def generate(
         DatasetError: ``composites_from`` (a crop folder, or the crops themselves) holds no valve crops.
         ValueError: an unknown view or a count below 1.
     """
-    from .generate import generate as _generate
+    from .dataset import generate as _generate
 
     return _generate(
         count,

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ValveReaderError
 
     try:
-        from .generate import generate
+        from .dataset import generate
     except ImportError as exc:
         print(
             f"valvereader phantoms needs OpenCV ({exc}): pip install 'valvereader[train]' "

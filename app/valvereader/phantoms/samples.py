@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..paths import samples_dir, shared_dir
 from .composite import Crop
-from .generate import COLUMNS, plan, row
+from .dataset import COLUMNS, plan, row
 from .render import render
 
 # (file stem, kind, valve id, crop file or setting, view, photometric, transfer syntax)

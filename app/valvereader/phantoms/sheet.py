@@ -84,7 +84,7 @@ def read_rows(csv_path: Path) -> list[dict[str, str]]:
 
 def main() -> None:
     from ..paths import shared_dir
-    from .generate import generate
+    from .dataset import generate
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

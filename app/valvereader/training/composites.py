@@ -111,7 +111,7 @@ def paste_place(shape: tuple[int, int], rng: np.random.Generator, film: tuple[in
 # --- rendering -------------------------------------------------------------------------------
 def composite_jobs(crops, per_crop: int, seed: int, shape: tuple[int, int]) -> list:
     """``per_crop`` composites of every crop, each its own patient (both views in turn)."""
-    from ..phantoms.generate import POSITIONS, VIEWS, _spec
+    from ..phantoms.dataset import POSITIONS, VIEWS, _spec
     from ..phantoms.render import Job
 
     rng = np.random.default_rng([seed, 5])
@@ -134,7 +134,7 @@ def composite_jobs(crops, per_crop: int, seed: int, shape: tuple[int, int]) -> l
 
 def phantom_jobs(count: int, seed: int, shape: tuple[int, int]) -> list:
     """``count`` rendered phantoms (catalogue and unknown designs) of the generator's plan."""
-    from ..phantoms.generate import plan
+    from ..phantoms.dataset import plan
 
     jobs = plan(count, seed, (), shape=shape)
     return [dataclasses.replace(j, spec=dataclasses.replace(j.spec, syntax="explicit"), index=100000 + j.index) for j in jobs]

@@ -150,7 +150,7 @@ def _films(spec: dict, backgrounds: Path, names: list[str], crops: list, out: Pa
 def _synthetic(recipe: dict, crops: dict[str, list], out: Path, workers: int) -> list[Path]:
     """The ground-truth CSVs of ``train.synthetic``: a path as given, or a generation entry
     made into ``out/seed-S`` (made again only when its settings or crops change)."""
-    from ..phantoms.generate import generate
+    from ..phantoms.dataset import generate
 
     paths = []
     for entry in recipe["train"].get("synthetic", []):

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import TemplateError
 from ..paths import templates_dir
 from .schema import TAGS, validate
-from .valves import UNKNOWN_VALVE_ID, VALVE_IDS, read_template_yaml
+from .valves import UNKNOWN_VALVE_ID, VALVE_IDS, diagram_in, read_template_yaml
 
 __all__ = ["TAGS", "Dial", "DialSetting", "Fact", "Template", "load_all", "load_template", "reading_basis", "validate"]
 
@@ -302,10 +302,7 @@ class Template:
 
     @property
     def diagram(self) -> Path | None:
-        if self.folder is None:
-            return None
-        path = self.folder / "diagram.svg"
-        return path if path.exists() else None
+        return diagram_in(self.folder)
 
     def all_facts(self) -> list[Fact]:
         s = self.settings

@@ -26,6 +26,12 @@ VALVE_IDS: tuple[str, ...] = (
 UNKNOWN_VALVE_ID = "unknown"
 
 
+def diagram_in(folder: Path | None) -> Path | None:
+    """``folder/diagram.svg`` where there is one."""
+    path = folder / "diagram.svg" if folder is not None else None
+    return path if path is not None and path.exists() else None
+
+
 @dataclass(frozen=True)
 class Valve:
     valve_id: str
@@ -37,10 +43,7 @@ class Valve:
 
     @property
     def diagram(self) -> Path | None:
-        if self.folder is None:
-            return None
-        path = self.folder / "diagram.svg"
-        return path if path.exists() else None
+        return diagram_in(self.folder)
 
 
 # libyaml's safe loader where PyYAML was built with it (the same mappings, about 7 times faster:

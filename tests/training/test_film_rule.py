@@ -60,3 +60,28 @@ def test_a_recipe_asks_for_its_fallback_specificity_only_when_the_first_misses_t
     assert relaxed["validation"]["specificity_asked"] == 0.9
     assert relaxed["validation"]["no_valve_on_films_with_valve"] <= misses
     assert relaxed["no_valve_below"] <= strict["no_valve_below"]
+
+
+def _film(kind: str, score: float, probability: float, right: bool = True) -> dict:
+    return {"kind": kind, "views": [{"locator_score": score, "ood_score": 20.0, "hit": kind == "valve", "right": right,
+                                     "probability": probability}]}
+
+
+def test_with_the_identifiers_thresholds_the_confident_peak_counts_only_what_the_identifier_is_sure_of() -> None:
+    from valvereader.prediction import VerdictThresholds
+
+    sure = VerdictThresholds(confident=0.9, unknown_confidence=0.5, ood_review=80.0, ood_unknown=200.0)
+    rng = np.random.default_rng(5)
+    films = [_film("valve", float(s), 0.99) for s in rng.uniform(0.3, 0.99, 60)]
+    films += [_film("valve", float(s), 0.7, right=False) for s in (0.80, 0.85, 0.9)]  # wrong, but the identifier is unsure
+    films += [_film("negative", float(s), 0.6) for s in rng.uniform(0.0, 0.05, 40)]
+    crops = [{"views": [_view(0.9, 20.0, True, True)]}]
+    every_name = fit(films, crops, specificity=0.95)
+    assert every_name["confident_min_score"] > 0.9  # the three wrong names sit below 0.9 and above
+    joint = fit(films, crops, specificity=0.95, identifier=sure)
+    assert joint["confident_min_score"] < 0.35
+    assert joint["validation"]["confident_right"] == joint["validation"]["confident_films"] >= 55
+    # A valve-free film that escapes "no valve" and that the identifier is sure of is a wrong confident answer.
+    films.append(_film("negative", 0.7, 0.99))
+    joint = fit(films, crops, specificity=0.95, identifier=sure)
+    assert joint["confident_min_score"] > 0.7

@@ -15,7 +15,11 @@ what each region read said. ``fit`` chooses, on those rows only:
 3. ``whole_ood_above``: a whole image read as a crop is a valve below this open-set score (the
    crops' own high quantile), so that no crop around a valve is ever "no valve";
 4. ``confident_min_score``: the lowest locator peak at which the films' confident answers
-   are right at least ``--precision`` of the time.
+   are right at least ``--precision`` of the time. With the identifier's thresholds
+   (``--identifier-card``), the answers counted are those the identifier itself calls
+   confident (its probability and open-set thresholds), on films with a valve and on valve-free
+   films that escape "no valve" (a name there is wrong): the peak then only has to separate
+   what the identifier is sure of. Without them, every named film with a valve counts.
 
 ``evaluate`` reports a shipped weights folder on a ground-truth CSV through ``classify``'s
 own rows: box hit, named right, confident, right when confident, "no valve" on films with
@@ -34,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import Box
+from ..prediction import Verdict, VerdictThresholds
 from ..radiograph import Radiograph
 
 
@@ -109,21 +114,30 @@ def _midpoints(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[v[0] - step], (v[:-1] + v[1:]) / 2, [v[-1] + step]])
 
 
+def identifier_thresholds(card: Path) -> VerdictThresholds:
+    """The verdict thresholds of an identifier card (``identifier.json``)."""
+    from ..model.card import ModelCard
+
+    return ModelCard.load(card).thresholds
+
+
 def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99,
-        fallback_specificity: float | None = None, max_misses: float = 1.0) -> dict:
+        fallback_specificity: float | None = None, max_misses: float = 1.0, identifier: VerdictThresholds | None = None) -> dict:
     """The verification rule at ``specificity``; where that calls more than ``max_misses`` of
     the films with a valve "no valve", at ``fallback_specificity`` instead (when given). The
-    specificity used is ``validation.specificity_asked``."""
+    specificity used is ``validation.specificity_asked``. ``identifier``: the identifier's verdict
+    thresholds (``identifier_thresholds``), for the confident peak (point 4 of the module's doc)."""
     asked = [specificity] + ([fallback_specificity] if fallback_specificity is not None else [])
     for share in asked:
-        rule = _fit_at(films, crops, share, precision)
+        rule = _fit_at(films, crops, share, precision, identifier)
         rule["validation"]["specificity_asked"] = share
         if rule["validation"]["no_valve_on_films_with_valve"] <= max_misses:
             break
     return rule
 
 
-def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision: float) -> dict:
+def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision: float,
+            identifier: VerdictThresholds | None = None) -> dict:
     positives = [r for r in films if r["kind"] == "valve" and "views" in r]
     negatives = [r for r in films if r["kind"] == "negative" and "views" in r]
     weights = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12]
@@ -167,10 +181,12 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
     _, threshold, whole_ood_above = choice
     # Confident answers: the lowest locator peak at which films named confident are right often enough.
     named = []
-    for r in positives:
+    for r in positives + (negatives if identifier is not None else []):
         b = _best(r["views"], weight)
-        if b is not None and _valveness(b, weight) >= threshold:  # (named; the rescue concerns crops)
-            named.append((b["locator_score"], b["hit"] and b["right"]))
+        if b is None or _valveness(b, weight) < threshold:  # "no valve" (the rescue concerns crops)
+            continue
+        if identifier is None or identifier.decide(float(b["probability"]), b.get("ood_score"))[0] is Verdict.CONFIDENT:
+            named.append((b["locator_score"], r["kind"] == "valve" and b["hit"] and b["right"]))
     named.sort()
     confident_min = 0.0
     for i in range(len(named)):
@@ -178,7 +194,7 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
         if kept and np.mean(kept) >= precision:
             confident_min = float(named[i][0])
             break
-    [r for r in positives if (b := _best(r["views"], weight)) is not None and _valveness(b, weight) >= threshold]
+    confident = [ok for score, ok in named if score >= confident_min]
     return {
         "candidates": 3,
         "min_score": 0.02,
@@ -195,6 +211,9 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
             "no_valve_on_films_with_valve": round(float(no_valve(pos_best, pos_whole, threshold, whole_ood_above).mean()), 4),
             "no_valve_on_films_without_valve": round(float(no_valve(neg_best, neg_whole, threshold, whole_ood_above).mean()), 4),
             "no_valve_on_crops": int(no_valve(crop_best, crop_whole, threshold, whole_ood_above).sum()),
+            "confident_peak_counts": "identifier-confident films" if identifier is not None else "named films with a valve",
+            "confident_films": len(confident),
+            "confident_right": int(sum(confident)),
         },
     }
 
@@ -270,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     choose.add_argument("--precision", type=float, default=0.99)
     choose.add_argument("--fallback-specificity", type=float, help="asked instead where --specificity misses too many valves")
     choose.add_argument("--max-misses", type=float, default=1.0, help="the share of films with a valve 'no valve' allowed")
+    choose.add_argument("--identifier-card", type=Path,
+                        help="identifier.json: the confident peak counts only what the identifier calls confident")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
     measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
     measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
@@ -290,7 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(rows)} images -> {args.out}")
         return 0
     films, crops = json.loads(args.films.read_text()), json.loads(args.crops.read_text())
-    print(json.dumps(fit(films, crops, args.specificity, args.precision, args.fallback_specificity, args.max_misses), indent=1))
+    thresholds = identifier_thresholds(args.identifier_card) if args.identifier_card else None
+    print(json.dumps(fit(films, crops, args.specificity, args.precision, args.fallback_specificity, args.max_misses, thresholds),
+                     indent=1))
     return 0
 
 

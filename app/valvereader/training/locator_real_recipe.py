@@ -22,8 +22,10 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
 5. ``weights/``: the identifier named by the recipe (copied) and the run's best epoch shipped
    with a placeholder verification, read through the program by ``film_rule collect`` on the
    validation films and the validation crops (``verification/films.json``, ``crops.json``);
-   ``film_rule fit`` chooses the rule (``verification/verification.json``) and the locator is
-   shipped again with it: ``weights/locator.{onnx,safetensors,json}``.
+   ``film_rule fit`` chooses the rule (``verification/verification.json``; with
+   ``verification.confident_counts`` = ``"identifier"`` the confident peak is fitted on the
+   films the identifier itself calls confident) and the locator is shipped again with it:
+   ``weights/locator.{onnx,safetensors,json}``.
 
 The backgrounds (valve-free skull radiographs with ``manifest.csv``) are ``--backgrounds`` or
 the recipe's ``data.backgrounds`` beside the crop folder (``../shared/data/skull-radiographs``
@@ -250,8 +252,10 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     crop_views = film_rule.collect(weights, _crop_rows(crops["validation"]), candidates)
     (rule_dir / "films.json").write_text(json.dumps(films, indent=0), encoding="utf-8")
     (rule_dir / "crops.json").write_text(json.dumps(crop_views, indent=0), encoding="utf-8")
+    # "confident_counts": "identifier": the confident peak is fitted on what the identifier calls confident.
+    sure = film_rule.identifier_thresholds(weights / "identifier.json") if spec.get("confident_counts") == "identifier" else None
     rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)),
-                         spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)))
+                         spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)), sure)
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     record["outputs"]["verification"] = rule

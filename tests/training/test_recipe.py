@@ -40,15 +40,23 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1")
+    recipe = load_recipe("locator-3.1.1")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.1 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
+    assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
+
+
+def test_locator_3_1_1_is_3_1_with_only_the_confident_peak_fitted_on_what_the_identifier_is_sure_of() -> None:
+    first, second = load_recipe("locator-3.1"), load_recipe("locator-3.1.1")
+    assert second["verification"] == {**first["verification"], "confident_counts": "identifier"}
+    assert {k: v for k, v in second.items() if k not in ("name", "produces", "verification", "ship", "notes")} == \
+        {k: v for k, v in first.items() if k not in ("name", "produces", "verification", "ship", "notes")}
 
 
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:

@@ -68,9 +68,15 @@ def free_port() -> int:
 def test_ctrl_c_stops_the_node_cleanly(tmp_path):
     out, port = tmp_path / "out", free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "valvereader", "serve", "--out", str(out), "--port", str(port), "--bind", LOOPBACK,
-         "--allow", "MODALITY"], stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as at a terminal, also when the tests run as a background job: that ignores SIGINT,
+    # and a child inherits an ignored signal (a handler is reset to the default instead).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "valvereader", "serve", "--out", str(out), "--port", str(port), "--bind", LOOPBACK,
+             "--allow", "MODALITY"], stderr=subprocess.PIPE, text=True, env=env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         lines = []
         deadline = time.monotonic() + 60

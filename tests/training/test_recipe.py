@@ -186,11 +186,12 @@ def test_the_real_film_locator_recipe_runs_end_to_end_on_a_few_films(crops_dir: 
         pytest.skip("no identifier in weights/")
     out = tmp_path / "run"
     # No --init-from: the start is locator 2.0 trained from its own recipe (shrunk too).
-    assert main(["train", "--recipe", "locator-3.1", "--data", str(crops_dir), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    assert main(["train", "--recipe", "locator-3.1.1", "--data", str(crops_dir), "--out", str(out), "--smoke", "--threads", "1"]) == 0
     card = json.loads((out / "weights" / "locator.json").read_text(encoding="utf-8"))
-    assert card["version"] == "3.1" and card["input_size"] == 64 and (out / "weights" / "locator.onnx").is_file()
+    assert card["version"] == "3.1.1" and card["input_size"] == 64 and (out / "weights" / "locator.onnx").is_file()
     assert {"candidates", "min_score", "ood_weight", "no_valve_below", "confident_min_score"} <= set(card["verification"])
-    assert card["training"]["recipe"].startswith("valvereader train --recipe locator-3.1 ")
+    assert card["training"]["recipe"].startswith("valvereader train --recipe locator-3.1.1 ")
+    assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
     assert (out / "start" / "locator" / "locator.safetensors").is_file()
     films = json.loads((out / "verification" / "films.json").read_text(encoding="utf-8"))
     assert sorted(r["kind"] for r in films) == ["negative", "negative", "valve", "valve"]

@@ -328,7 +328,10 @@ def test_with_a_locator_the_view_that_looks_more_like_training_wins(weights: Pat
         return 0.0 if (whole_first["calls"] == 2) == whole_first["whole"] else 1.0
 
     monkeypatch.setattr(predictor, "_strangeness", strangeness)
-    assert predictor.predict(radiograph).pipeline == "whole-image"
+    whole = predictor.predict(radiograph)
+    assert whole.pipeline == "whole-image"
+    # The whole image names the valve; the box shown stays the located one (where the valve is).
+    assert whole.box == Box(60, 80, 100, 120) and whole.box_source == "located"
     whole_first.update(whole=False, calls=0)
     located = predictor.predict(radiograph)
     assert located.pipeline == "locate+identify"

@@ -144,3 +144,11 @@ def test_png_footer_of_no_valve_names_no_overlay(make_content, prediction) -> No
     lines = footer_lines(make_content(prediction=found_none, heatmap_shown=True, template_svg=None))
     assert "model attention" not in lines[0] and "%" not in " ".join(lines)
     assert "valve-region tool (V)" in lines[0] and DISCLAIMER in lines[1]
+
+
+def test_the_region_read_says_the_whole_image_named_the_valve_when_the_box_is_the_located_one(
+        make_content: Callable[..., object], prediction) -> None:
+    whole = make_content(prediction=replace(prediction, pipeline="whole-image", box_source="located"))
+    located = make_content(prediction=replace(prediction, pipeline="locate+identify", box_source="located"))
+    assert whole.region_read().startswith("the whole image")
+    assert located.region_read() == "the region the locator found"

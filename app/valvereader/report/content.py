@@ -153,6 +153,8 @@ class ReportContent:
             if self.prediction.verdict_reason == REASON_NOT_RADIOGRAPH:
                 return "none: the file is not a plain X-ray"
             return "none: no region on the film was valve-like enough"
+        if self.prediction.pipeline == "whole-image" and self.prediction.box_source == "located":
+            return "the whole image (it read more like a valve than the located region, which the box shows)"
         return REGION_READ.get(self.prediction.box_source, self.prediction.box_source or "not known")
 
     @property

@@ -152,3 +152,12 @@ def test_the_region_read_says_the_whole_image_named_the_valve_when_the_box_is_th
     located = make_content(prediction=replace(prediction, pipeline="locate+identify", box_source="located"))
     assert whole.region_read().startswith("the whole image")
     assert located.region_read() == "the region the locator found"
+
+
+@needs_poppler
+def test_an_unknown_valve_page_names_the_closest_valve_only_as_such(tmp_path: Path, make_content, prediction) -> None:
+    unknown = make_content(prediction=replace(prediction, verdict=Verdict.UNKNOWN, verdict_reason="between_valves"))
+    path = export_pdf(unknown, tmp_path / "unknown.pdf")
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode().split())
+    assert f"Closest known: {display_name(prediction.predicted)}" in text
+    assert "Unknown valve" in text

@@ -208,8 +208,11 @@ class _Page:
         self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
                   colour=(1, 1, 1), align="right")
         ry = top - 58
-        ry = self.wrapped(x, ry, display_name(prediction.predicted), width, 12, bold=True)
-        maker = _maker_line(prediction.predicted)
+        if prediction.verdict is Verdict.UNKNOWN:  # as on screen: no valve is named, the closest one is only a hint
+            ry = self.wrapped(x, ry, f"Closest known: {display_name(prediction.predicted)}", width, 11)
+        else:
+            ry = self.wrapped(x, ry, display_name(prediction.predicted), width, 12, bold=True)
+        maker = _maker_line(prediction.predicted) if prediction.verdict is not Verdict.UNKNOWN else None
         if maker:
             ry = self.wrapped(x, ry + 2, maker, width, 8.5, colour=MUTED)
         ry -= 4

@@ -161,3 +161,10 @@ def test_an_unknown_valve_page_names_the_closest_valve_only_as_such(tmp_path: Pa
     text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode().split())
     assert f"Closest known: {display_name(prediction.predicted)}" in text
     assert "Unknown valve" in text
+
+
+def test_the_one_line_result_of_an_unknown_valve_gives_the_closest_valve_only_as_a_hint(make_content, prediction) -> None:
+    unknown = make_content(prediction=replace(prediction, verdict=Verdict.UNKNOWN))
+    line = unknown.result_line()
+    assert line.startswith("Unknown valve (closest known: ") and display_name(prediction.predicted) in line
+    assert footer_lines(unknown)[0].startswith("Unknown valve (closest known: ")

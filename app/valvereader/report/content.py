@@ -132,12 +132,15 @@ class ReportContent:
         return self.prediction.verdict is Verdict.NO_VALVE
 
     def result_line(self) -> str:
-        """The result in one line: "Confident: CODMAN CERTAS Plus (95%)", or "No valve found"."""
+        """The result in one line: "Confident: CODMAN CERTAS Plus (95%)", "Unknown valve (closest
+        known: Integra DP, 60%)", or "No valve found"."""
         from ..catalogue import display_name
 
         prediction = self.prediction
         if self.no_valve:
             return prediction.verdict.label
+        if prediction.verdict is Verdict.UNKNOWN:  # no valve is named: the closest one only as a hint
+            return f"{prediction.verdict.label} (closest known: {display_name(prediction.predicted)}, {prediction.confidence:.0%})"
         return f"{prediction.verdict.label}: {display_name(prediction.predicted)} ({prediction.confidence:.0%})"
 
     def meaning(self) -> str:

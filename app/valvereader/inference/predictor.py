@@ -241,15 +241,15 @@ class Predictor(ViewRule, ViewVerdict):
         # Among the located regions, the most valve-like (locator peak and open-set score).
         on_film = [e for e in evidence if e.region is not None]
         whole_view = next((e for e in evidence if e.region is None), None)
-        shown = None  # where the valve is shown: the most valve-like located box, whichever view names it
         if on_film:
             most_valve_like = max(on_film, key=lambda e: self.verification.valveness(e.located.score, e.ood))
             chosen, pipeline = self._choose_view(most_valve_like, whole_view)
-            shown = most_valve_like.located
+            shown = most_valve_like.located  # the box shown, whichever view names the valve
         else:  # nothing located: the whole image is read, and the box is the attention map's
             assert whole_view is not None  # (read whenever nothing is found)
             chosen, pipeline = whole_view, "whole-image"
-        prediction = self._finish(shape, chosen.prepared, chosen.outputs, shown or chosen.located, with_heatmap, heatmap_max_side)
+            shown = chosen.located
+        prediction = self._finish(shape, chosen.prepared, chosen.outputs, shown, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
         prediction.locator_score = (chosen.located.score if chosen.region is not None
                                     else (top_score if self._locator is not None else None))

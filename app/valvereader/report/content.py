@@ -139,9 +139,17 @@ class ReportContent:
         prediction = self.prediction
         if self.no_valve:
             return prediction.verdict.label
-        if prediction.verdict is Verdict.UNKNOWN:  # no valve is named: the closest one only as a hint
-            return f"{prediction.verdict.label} (closest known: {display_name(prediction.predicted)}, {prediction.confidence:.0%})"
+        if self.closest_known:
+            return f"{prediction.verdict.label} (closest known: {self.closest_known}, {prediction.confidence:.0%})"
         return f"{prediction.verdict.label}: {display_name(prediction.predicted)} ({prediction.confidence:.0%})"
+
+    @property
+    def closest_known(self) -> str | None:
+        """For an "unknown valve", the closest catalogue valve's name, given only as a hint (no
+        valve is named); else None."""
+        from ..catalogue import display_name
+
+        return display_name(self.prediction.predicted) if self.prediction.verdict is Verdict.UNKNOWN else None
 
     def meaning(self) -> str:
         """What the verdict means (the screen's words) and, without a valve, what to do next."""

@@ -208,11 +208,12 @@ class _Page:
         self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
                   colour=(1, 1, 1), align="right")
         ry = top - 58
-        if prediction.verdict is Verdict.UNKNOWN:  # as on screen: no valve is named, the closest one is only a hint
-            ry = self.wrapped(x, ry, f"Closest known: {display_name(prediction.predicted)}", width, 11)
+        if content.closest_known:  # as on screen: no valve is named, the closest one is only a hint
+            ry = self.wrapped(x, ry, f"Closest known: {content.closest_known}", width, 11)
+            maker = None
         else:
             ry = self.wrapped(x, ry, display_name(prediction.predicted), width, 12, bold=True)
-        maker = _maker_line(prediction.predicted) if prediction.verdict is not Verdict.UNKNOWN else None
+            maker = _maker_line(prediction.predicted)
         if maker:
             ry = self.wrapped(x, ry + 2, maker, width, 8.5, colour=MUTED)
         ry -= 4

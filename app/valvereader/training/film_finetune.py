@@ -158,8 +158,8 @@ def finetune_member(index: int, state: dict, member: dict, class_ids: list[str],
             group["lr"] = cosine_lr(step, total, args.max_lr)
         logits, _ = model(xt)
         loss = criterion(logits, torch.from_numpy(y))
-        crop_rows = torch.from_numpy(chunk[:, 0] == 0) if teacher is not None else None
-        if teacher is not None and crop_rows is not None and bool(crop_rows.any()):
+        crop_rows = torch.from_numpy(chunk[:, 0] == 0)
+        if teacher is not None and bool(crop_rows.any()):
             t = float(args.distill_temperature)
             with torch.no_grad():
                 target = torch.softmax(teacher(xt[crop_rows])[0] / t, dim=1)

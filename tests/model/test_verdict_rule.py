@@ -136,3 +136,13 @@ def test_members_joined_puts_each_member_on_its_own_scale() -> None:
     assert np.quantile(joined, 0.9) == pytest.approx(1.0, abs=1e-9)  # 1 at the 90th percentile
     far = members_joined([a, b], [np.array([np.median(a) + 2 * (np.quantile(a, 0.9) - np.median(a))]), np.array([np.median(b)])])
     assert far[0] == pytest.approx(1.0)  # 2 on one member, 0 on the other
+
+
+def test_the_card_section_gives_the_outside_check_the_stand_ins_and_outlier_exposure_in_that_order() -> None:
+    from valvereader.training.openset import verdict_section
+
+    text = verdict_section({"confident": 0.9, "unknown_confidence": 0.5, "ood_review": 80.0, "ood_unknown": 200.0, "measured": {"note": "N."},
+                            "outside_check_of_previous": "OUTSIDE CHECK.", "stand_ins": "STAND-INS.",
+                            "outlier_exposure": "OUTLIER EXPOSURE."})
+    assert text.index("OUTSIDE CHECK.") < text.index("STAND-INS.") < text.index("OUTLIER EXPOSURE.")
+    assert "STAND-INS." not in verdict_section({"confident": 0.9, "unknown_confidence": 0.5})

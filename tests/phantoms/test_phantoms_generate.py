@@ -230,3 +230,12 @@ def test_every_design_draws_inside_its_box_when_tilted_and_mirrored(valve_id: st
         and xs.max() < layer.mask.shape[1] - 1
         and ys.max() < layer.mask.shape[0] - 1
     )
+
+
+def test_an_unknown_fraction_of_one_draws_only_non_catalogue_designs(tmp_path: Path) -> None:
+    from valvereader.phantoms.facts import UNKNOWN_DESIGNS
+
+    rows = _rows(generate(6, tmp_path / "unknown", seed=3, workers=1, size=(128, 160), composite_fraction=0.0, unknown_fraction=1.0))
+    assert len(rows) == 6 and {row["valve_id"] for row in rows} <= set(UNKNOWN_DESIGNS)
+    default = _rows(generate(6, tmp_path / "default", seed=3, workers=1, size=(128, 160), composite_fraction=0.0))
+    assert not {row["valve_id"] for row in default} <= set(UNKNOWN_DESIGNS)

@@ -3,7 +3,8 @@
 Public API (import is cheap; numpy, OpenCV and pydicom load on first call):
 
     generate(count, out_dir, seed=0, composites_from=None, views=("lateral", "ap"),
-             workers=2, size=(1024, 1280), composite_fraction=0.5, none_fraction=0.0) -> Path
+             workers=2, size=(1024, 1280), composite_fraction=0.5, none_fraction=0.0,
+             unknown_fraction=0.12) -> Path
 
 renders ``count`` DICOM files under ``out_dir/images/`` and returns the path of
 ``out_dir/ground_truth.csv``. ``size`` is (rows, columns). The same seed gives the same
@@ -56,8 +57,12 @@ def generate(
     size: tuple[int, int] = (1024, 1280),
     composite_fraction: float = 0.5,
     none_fraction: float = 0.0,
+    unknown_fraction: float = 0.12,
 ) -> Path:
     """Render ``count`` phantom/composite radiographs; returns the ground-truth CSV path.
+
+    ``unknown_fraction``: the share of drawn (not composite) valves that are one of the
+    non-catalogue designs (1.0: only those, a stand-in set for valve types the identifier never saw).
 
     Raises:
         DatasetError: ``composites_from`` (a crop folder, or the crops themselves) holds no valve crops.
@@ -75,6 +80,7 @@ def generate(
         size,
         composite_fraction,
         none_fraction,
+        unknown_fraction,
     )
 
 

@@ -221,6 +221,7 @@ def generate(
     size: tuple[int, int] = (1024, 1280),
     composite_fraction: float = 0.5,
     none_fraction: float = 0.0,
+    unknown_fraction: float = 0.12,
 ) -> Path:
     """Render ``count`` radiographs into ``out_dir`` and return the ground-truth CSV's path.
 
@@ -250,6 +251,7 @@ def generate(
         (int(size[0]), int(size[1])),
         composite_fraction if crops else 0.0,
         none_fraction=none_fraction,
+        unknown_fraction=unknown_fraction,
     )
     tasks = [(job, str(out)) for job in jobs]
     if workers <= 1:

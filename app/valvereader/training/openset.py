@@ -294,7 +294,7 @@ def verdict_section(thresholds: dict) -> str:
         lines.append(f"| {valve} | {pct(val[valve])} | {pct(test.get(valve))} | {pct(past.get(valve))} |")
     if measured.get("note"):
         lines += ["", measured["note"]]
-    for key in ("outside_check_of_previous", "outlier_exposure"):
+    for key in ("outside_check_of_previous", "stand_ins", "outlier_exposure"):
         if t.get(key):
             lines += ["", t[key]]
     if t.get("curve"):

@@ -144,11 +144,8 @@ def _confident(d: dict, t: dict, review: float) -> np.ndarray:
                      for c, o, r, v in zip(d["confidence"], d["ood"], d["ratio"], d["verdict"])])
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def report(runs: Path, out: Path, heads: bool) -> dict:
+    from _standin_heads import _unit
     from sklearn.metrics import roc_auc_score
 
     t = json.loads((ROOT / "weights/identifier.json").read_text(encoding="utf-8"))["thresholds"]
@@ -191,7 +188,7 @@ def report(runs: Path, out: Path, heads: bool) -> dict:
                                          "confident": int((disagree(data[name]) & _confident(data[name], t, t["ood_review"])).sum())}
                                   for name in ["known_validation", *stand_ins]}
     if heads:
-        from _standin_heads import loco_heads
+        from _standin_heads import loco_heads  # torch, only here
 
         outliers = np.concatenate([data[n]["feat"] for n in data if n.endswith("_train") and not n.startswith("known")])
         result["heads"] = loco_heads(train, known, outliers, {n: data[n]["feat"] for n in stand_ins})

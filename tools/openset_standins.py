@@ -145,19 +145,18 @@ def _confident(d: dict, t: dict, review: float) -> np.ndarray:
 
 
 def report(runs: Path, out: Path, heads: bool) -> dict:
-    from _standin_heads import _unit
-    from sklearn.metrics import roc_auc_score
+    from valvereader.training.openset import auroc, knn_distances, tightest_cap
 
     t = json.loads((ROOT / "weights/identifier.json").read_text(encoding="utf-8"))["thresholds"]
     data = {p.stem: dict(np.load(p)) for p in sorted(runs.glob("*.npz"))}
     known, train = data["known_validation"], data["known_train"]
     stand_ins = [name for name in data if name.endswith("_validation") and not name.startswith("known")]
-    bank = _unit(train["feat"].astype(np.float64))
     scores = {"mahalanobis (shipped)": lambda d: d["distances"].min(1),
               "mahalanobis of view + mirror mean": lambda d: d["distances_mean"].min(1)}
 
-    def nearest(k: int):
-        return lambda d: np.sort(1 - _unit(d["feat"].astype(np.float64)) @ bank.T, axis=1)[:, k - 1]
+    def nearest(k: int):  # k-th nearest training crop (the training crops first, each query after them)
+        return lambda d: knn_distances(np.concatenate([train["feat"], d["feat"]]).astype(np.float64),
+                                       np.arange(len(train["feat"])), (k,))[k][len(train["feat"]):]
     for k in (1, 5, 10):
         scores[f"{k}-th nearest training crop"] = nearest(k)
     result: dict = {"n": {name: len(data[name]["pred"]) for name in ["known_validation", *stand_ins]}, "confident": {}, "auroc": {}}
@@ -167,12 +166,12 @@ def report(runs: Path, out: Path, heads: bool) -> dict:
     share = float(_confident(known, t, t["ood_review"]).mean())
     for name, score in scores.items():
         s_known = score(known)
-        cap = float(np.sort(s_known[passes])[int(np.ceil(share * len(s_known)) - 1)]) + 1e-9
+        cap = tightest_cap(s_known, passes, share)
         row = {}
         for other in stand_ins:
             s = score(data[other])
-            row[other] = {"auroc": round(float(roc_auc_score(np.r_[np.zeros(len(s_known)), np.ones(len(s))], np.r_[s_known, s])), 4),
-                          "confident_at_same_known_share": round(float(((data[other]["confidence"] >= t["confident"]) & (s <= cap)).mean()), 4)}
+            row[other] = {"auroc": round(auroc(s_known, s), 4),
+                          "confident_at_same_known_share": round(float(((data[other]["confidence"] >= t["confident"]) & (s < cap)).mean()), 4)}
         result["auroc"][name] = row
     # The ensemble's members' own readings (each member's half of the pooled features through its
     # half of the joined classifier layer): confident crops whose two members name different valves.

@@ -225,3 +225,15 @@ def test_synthetic_radiographs_from_a_crop_list_are_those_of_its_folder(tmp_path
     b = generate(3, tmp_path / "b", seed=5, composites_from=crops, workers=1, size=(256, 320), composite_fraction=1.0)
     assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8")
     assert "composite" in a.read_text(encoding="utf-8")
+
+
+def test_a_recipe_that_extends_another_replaces_only_the_sections_it_gives(tmp_path: Path) -> None:
+    child = tmp_path / "locator-child.json"
+    child.write_text(json.dumps({"extends": "locator-3.1", "ship": {"version": "9.9", "crop_scale": 1.0}}), encoding="utf-8")
+    recipe, base = load_recipe(child), load_recipe("locator-3.1")
+    assert recipe["name"] == "locator-child" and recipe["ship"]["version"] == "9.9"
+    assert {k: v for k, v in recipe.items() if k not in ("name", "ship")} == {k: v for k, v in base.items() if k not in ("name", "ship")}
+    itself = tmp_path / "loop.json"
+    itself.write_text(json.dumps({"extends": str(itself)}), encoding="utf-8")
+    with pytest.raises(RecipeError, match="cannot extend itself"):
+        load_recipe(itself)

@@ -55,7 +55,8 @@ def recipe_path(name: str | Path) -> Path:
 
 
 def load_recipe(name: str | Path) -> dict:
-    """The recipe as a dict, checked for what every run needs.
+    """The recipe as a dict, checked for what every run needs. A recipe with ``"extends": NAME``
+    is that recipe with the top-level sections it gives replaced.
 
     Raises:
         RecipeError: unreadable JSON, an unknown kind, or a missing section.
@@ -65,6 +66,11 @@ def load_recipe(name: str | Path) -> dict:
         recipe = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise RecipeError(f"cannot read the recipe {path}: {exc}") from exc
+    if "extends" in recipe:  # another recipe with some top-level sections replaced
+        base = recipe.pop("extends")
+        if Path(str(base)).stem == path.stem:
+            raise RecipeError(f"{path}: a recipe cannot extend itself")
+        recipe = {**{k: v for k, v in load_recipe(base).items() if k != "name"}, **recipe}
     kind = recipe.get("kind")
     if kind not in KINDS:
         raise RecipeError(f"{path}: 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")

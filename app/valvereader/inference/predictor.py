@@ -30,6 +30,7 @@ from ..prediction import Prediction, cap_for_modality
 from ..preprocess import PreparedImage, Preprocess
 from ..radiograph import Radiograph
 from .cards import IDENTIFIER_CARD, LOCATOR_CARD, calibration_temperature, preprocess_from
+from .film_head import FilmHead
 from .locating import FilmVerification, Located, decode_locator, locator_peaks
 from .open_set import OpenSetScorer
 from .streams import default_streams, on_onnx_cpu, stream_predictions
@@ -65,6 +66,8 @@ class Predictor(ViewRule, ViewVerdict):
         self.mirror = identifier.mirror
         self._scorer = OpenSetScorer(identifier)  # the verdict's score
         self._classifier_weights = self._load_classifier_weights(identifier)
+        # Regions cut from a film get the card's film-region head (inference.film_head).
+        self.film_head = FilmHead.from_card(identifier)
         self._locate: Preprocess | None = None
         self._locator: Backend | None = None
         if locator is not None:
@@ -139,7 +142,14 @@ class Predictor(ViewRule, ViewVerdict):
         self, radiograph: Radiograph, region: Box | None = None, prepare: Prepare | None = None
     ) -> tuple[PreparedImage, dict[str, np.ndarray]]:
         prepared = (prepare or Prepare(radiograph))(self._identify, region)
-        return prepared, self._run_identifier(prepared.pixels[None, None])
+        outputs = self._run_identifier(prepared.pixels[None, None])
+        self._film_region(outputs, region, radiograph.shape)
+        return prepared, outputs
+
+    def _film_region(self, outputs: dict[str, np.ndarray], region: Box | None, shape: tuple[int, int]) -> None:
+        """A region cut from a film gets the film-region head (where the card has one)."""
+        if self.film_head is not None and self.film_head.applies(region, shape):
+            self.film_head.apply(outputs)
 
     def identifier_inputs(self, batch: np.ndarray) -> list[np.ndarray]:
         """The arrays the identifier's backend runs for a batch (N, 1, S, S): the batch itself,
@@ -182,6 +192,8 @@ class Predictor(ViewRule, ViewVerdict):
             prepared = [prepare(self._identify, region) for region in regions]
             outputs = self._run_identifier(np.stack([view.pixels for view in prepared])[:, None])
             identified = [(view_input, {name: value[i : i + 1] for name, value in outputs.items()}) for i, view_input in enumerate(prepared)]
+            for region, (_, view_outputs) in zip(regions, identified):
+                self._film_region(view_outputs, region, radiograph.shape)
         if len(regions) > 1:  # one view (a film): nothing to choose, no view score
             self._score_views([view for _, view in identified])
         return list(zip(regions, identified))

@@ -61,7 +61,10 @@ class ViewVerdict:
         index = int(np.argmax(probabilities))
         # The map of the logits shown: with the mirror reading, of both readings.
         mirrored = outputs.get("mirror_features")
-        cam = class_activation_map(outputs["features"][0], self._classifier_weights[index],
+        weights = self._classifier_weights[index]
+        if "head_weight" in outputs:  # a film region's logits: the classifier's and the film head's
+            weights = weights + outputs["head_weight"][index]
+        cam = class_activation_map(outputs["features"][0], weights,
                                    None if mirrored is None else mirrored[0])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
         between = self._between(outputs)

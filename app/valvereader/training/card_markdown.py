@@ -99,6 +99,26 @@ NOISE_GUARD_TEXT = (
     "guard).\n\n")
 
 
+def _film_head_section(card: dict) -> str:
+    """The film-region head (``film_head``; valvereader.inference.film_head), where the card has one."""
+    head = card.get("film_head")
+    if not head:
+        return ""
+    entry = card["files"].get("film_head") or {}
+    cv = head.get("cross_validation") or {}
+    tried = ", ".join(f"{k}: {v}" for k, v in (cv.get("true_box_named_right") or {}).items())
+    formula = str(head.get("formula", ""))
+    text = (f"## Regions cut from a film\n\nFile `{entry.get('path')}` (sha256 `{entry.get('sha256')}`). {formula[:1].upper()}{formula[1:]}. "
+            f"Fitted on {head.get('fitted_on', '')}: {head.get('method', '')}; weight decay {head.get('weight_decay')} "
+            f"(true-box regions named right in {cv.get('folds')}-fold cross-validation grouped by {cv.get('grouped_by')}: {tried}; "
+            f"without the head {cv.get('without_head')}).\n\n")
+    for key in ("measured", "backgrounds", "licence"):
+        value = str(head.get(key) or "")
+        if value:
+            text += f"{value[:1].upper()}{value[1:]}.\n\n" if not value.endswith(".") else f"{value[:1].upper()}{value[1:]}\n\n"
+    return text
+
+
 def _calibration_line(cal: dict) -> str:
     if not cal:
         return "Probabilities are the plain softmax of the logits (no temperature scaling)."
@@ -157,7 +177,7 @@ features: {o['auroc_loco_max_softmax']}. With a backbone that never saw a valve 
 the Mahalanobis score reaches only {o.get('auroc_loco_frozen')}: expect unseen valve types to be flagged
 far less reliably than the first number suggests.
 {_honest_loco_line(o)}
-{verdict_section(t)}{_view_choice_section(card.get('view_choice') or {})}{_inference_section(card)}## Data attribution
+{verdict_section(t)}{_view_choice_section(card.get('view_choice') or {})}{_inference_section(card)}{_film_head_section(card)}## Data attribution
 
 Trained on "{a['dataset']}" by {a['authors']}: {a['paper']}, doi {a['doi']}, {a['source']}, licensed {a['licence']}.
 Changes: {a['changes']}

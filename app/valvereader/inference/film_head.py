@@ -1,0 +1,75 @@
+"""The identifier's film-region head: a second linear layer on the same pooled features, for
+regions cut from a film.
+
+A valve blended into a film reads differently from the public crops the identifier was
+trained on (skull and soft tissue behind it, a smaller valve at the film's pixel spacing). The
+card's ``film_head`` names a linear correction fitted on regions of training films (the
+shipped identifier's own features, its backbone unchanged): for a region that is a small part
+of its image (a located or reader's box on a film), the logits become
+
+    logits + pooled @ W + b
+
+where ``pooled`` is the mean over the spatial axes of the ``features`` output (with the card's
+mirror reading, the mean of the view's and its mirror image's, as the logits are averaged).
+The open-set score, which reads the features alone, does not change; nor does any view that
+covers most of its image (a crop around a valve, the whole image). The attention map of such
+a view uses the classifier's weights plus ``W``, so it still explains the logits shown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelCardError
+from ..geometry import Box
+from ..model.card import ModelCard
+
+#: A region covering at least this share of its image is the image itself (a crop), not a
+#: region cut from a film (the same share as the view rule's "covers most").
+COVERS_MOST = 0.8
+
+
+class FilmHead:
+    """The card's film-region head (``film_head``); :meth:`from_card` gives None without one."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray):
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+            raise ValueError(f"film head: weight (K, C) and bias (K,) expected, not {weight.shape} and {bias.shape}")
+        self.weight = weight.astype(np.float32)  # (K, C), as the classifier's weights
+        self.bias = bias.astype(np.float32)
+
+    @classmethod
+    def from_card(cls, card: ModelCard) -> FilmHead | None:
+        spec = card.data.get("film_head")
+        if not spec:
+            return None
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(card.verify("film_head")))
+        try:
+            head = cls(tensors["weight"], tensors["bias"])
+        except (KeyError, ValueError) as exc:
+            raise ModelCardError(f"{card.path.name}: the film head file needs 'weight' (K, C) and 'bias' (K,): {exc}") from exc
+        if head.weight.shape[0] != len(card.class_ids):
+            raise ModelCardError(f"{card.path.name}: the film head has {head.weight.shape[0]} classes, the card {len(card.class_ids)}")
+        return head
+
+    @staticmethod
+    def applies(region: Box | None, shape: tuple[int, int]) -> bool:
+        """A region that is a small part of its image: a box on a film, not a crop or the whole image."""
+        if region is None:
+            return False
+        full = Box.full(shape)
+        return region.width * region.height < COVERS_MOST * full.width * full.height
+
+    def apply(self, outputs: dict[str, np.ndarray]) -> None:
+        """Correct one view's logits in place (``outputs`` of one image); marks the view with the
+        head's weights (``head_weight``) for the attention map. Applying it twice is a no-op."""
+        if "head_weight" in outputs:
+            return
+        pooled = outputs["features"].mean(axis=(2, 3))
+        mirrored = outputs.get("mirror_features")
+        if mirrored is not None:
+            pooled = (pooled + mirrored.mean(axis=(2, 3))) / 2
+        outputs["logits"] = (outputs["logits"] + pooled @ self.weight.T + self.bias).astype(np.float32)
+        outputs["head_weight"] = self.weight

@@ -239,19 +239,19 @@ def test_a_recipe_that_extends_another_replaces_only_the_sections_it_gives(tmp_p
         load_recipe(itself)
 
 
-def test_identifier_2_2_1_is_2_2_0_plus_the_film_head_the_card_carries() -> None:
+def test_identifier_2_4_0_is_2_2_0_plus_the_film_head_the_card_carries() -> None:
     from valvereader.training.film_head import DECAYS, FOLDS
 
-    base, recipe = load_recipe("identifier-2.2.0"), load_recipe("identifier-2.2.1")
+    base, recipe = load_recipe("identifier-2.2.0"), load_recipe("identifier-2.4.0")
     assert {k: v for k, v in recipe.items() if k not in ("name", "produces", "notes", "after", "film_head")} == \
         {k: v for k, v in base.items() if k not in ("name", "produces", "notes", "after")}
     assert recipe["after"][: len(base["after"])] == base["after"]  # 2.2.0 as it was, then the head
     regions, head = recipe["after"][-2], recipe["after"][-1]
     spec = recipe["film_head"]
     assert f"--seed {spec['regions']['seed']}" in regions and f"--per-background {spec['regions']['per_background']}" in regions
-    assert head.startswith("python -m valvereader.training.film_head ") and "--version 2.2.1" in head
+    assert head.startswith("python -m valvereader.training.film_head ") and "--version 2.4.0" in head
     assert tuple(spec["decays"]) == DECAYS and spec["folds"] == FOLDS  # the command's defaults
     card = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
-    assert card["version"] == "2.2.1"
+    assert card["version"] == "2.4.0"
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {repr(d) for d in DECAYS}
     assert f"seed {spec['regions']['seed']}" in card["film_head"]["fitted_on"]

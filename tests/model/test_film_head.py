@@ -161,3 +161,34 @@ def test_the_command_says_what_is_missing(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "regions" / "film_regions.json").write_text(json.dumps({"label": []}))
     assert main(["--regions", str(tmp_path / "regions"), "--weights", str(weights)]) == 2
     assert "film_regions_32.npy not found" in capsys.readouterr().err
+
+
+def _regions(folder: Path, labels: np.ndarray, seed: int, part: str = "train") -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    images = rng.integers(0, 60, (len(labels), 32, 32)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 + 3 * label : 6 + 3 * label, 4:28] = 230
+    np.save(folder / "film_regions_32.npy", images)
+    from valvereader.catalogue import VALVE_IDS
+
+    meta = {"label": labels.tolist(), "variant": [i % 2 for i in range(len(labels))], "background": [f"{part}{i // 4}" for i in range(len(labels))],
+            "class_ids": list(VALVE_IDS), "backgrounds": len(labels) // 4, "crops": len(labels), "seed": seed, "per_background": 2, "part": part}
+    (folder / "film_regions.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_the_command_fits_on_several_region_sets_and_reports_each(tmp_path: Path) -> None:
+    from valvereader.training.film_head import main
+
+    weights = tmp_path / "weights"
+    write_tiny_weights(weights)
+    labels = np.tile(np.arange(CLASSES), 5)
+    real = _regions(tmp_path / "real", labels, 1)
+    synthetic = _regions(tmp_path / "synthetic", labels[:24], 2, part="synthetic")
+    assert main(["--regions", str(real), str(synthetic), "--weights", str(weights), "--decays", "0.001,0.1"]) == 0
+    head = json.loads((weights / "identifier.json").read_text())["film_head"]
+    assert all(len(v) == 2 for v in head["cross_validation"]["true_box_named_right"].values())  # per set
+    assert len(head["cross_validation"]["without_head"]) == 2
+    assert "40 regions of 10 train-split skull radiographs" in head["fitted_on"]
+    assert "24 regions of 6 synthetic radiographs" in head["fitted_on"]

@@ -147,3 +147,38 @@ def test_distillation_keeps_the_crops_answers_near_the_shipped_members(tmp_path:
 
     kept, free = drift(20.0), drift(0.0)
     assert kept < 0.5 * free, (kept, free)
+
+
+def test_synthetic_radiographs_are_cut_as_films_are(tmp_path: Path) -> None:
+    """``film_regions --from-radiographs``: the true box and a jittered box of every catalogue
+    valve of a ``valvereader phantoms`` folder, the true box cut exactly as the predictor cuts it."""
+    import csv
+
+    from valvereader.geometry import Box
+    from valvereader.io import load
+    from valvereader.phantoms import generate
+    from valvereader.training.film_regions import cut_region, main
+
+    folder = tmp_path / "synthetic"
+    generate(3, folder, seed=4, size=(256, 320), workers=1, unknown_fraction=0.0)
+    out = tmp_path / "regions"
+    assert main(["--from-radiographs", str(folder), "--out", str(out), "--sizes", "64", "--seed", "1",
+                 "--locator-card", str(tmp_path / "none.json")]) == 0
+    meta = json.loads((out / "film_regions.json").read_text())
+    images = np.load(out / "film_regions_64.npy")
+    with open(folder / "ground_truth.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["box_x0"]]
+    assert meta["part"] == "synthetic" and len(images) == len(meta["label"]) == 2 * len(rows)
+    first = rows[0]
+    box = Box(*(int(float(first[k])) for k in ("box_x0", "box_y0", "box_x1", "box_y1")))
+    expected = cut_region(load(folder / first["file"]).pixels.astype(np.float32), box, 1.6, 64)
+    np.testing.assert_array_equal(images[0], expected)
+    assert meta["variant"][:2] == [0, 1] and meta["background"][0] == first["file"]
+
+
+def test_regions_need_their_sources(tmp_path: Path, capsys) -> None:
+    from valvereader.training.film_regions import main
+
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "r")])
+    assert "--backgrounds, --crops and --split are needed" in capsys.readouterr().err

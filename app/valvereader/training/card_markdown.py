@@ -106,12 +106,15 @@ def _film_head_section(card: dict) -> str:
         return ""
     entry = card["files"].get("film_head") or {}
     cv = head.get("cross_validation") or {}
-    tried = ", ".join(f"{k}: {v}" for k, v in (cv.get("true_box_named_right") or {}).items())
+    def shares(value) -> str:
+        return " / ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+    tried = ", ".join(f"{k}: {shares(v)}" for k, v in (cv.get("true_box_named_right") or {}).items())
     formula = str(head.get("formula", ""))
     text = (f"## Regions cut from a film\n\nFile `{entry.get('path')}` (sha256 `{entry.get('sha256')}`). {formula[:1].upper()}{formula[1:]}. "
             f"Fitted on {head.get('fitted_on', '')}: {head.get('method', '')}; weight decay {head.get('weight_decay')} "
             f"(true-box regions named right in {cv.get('folds')}-fold cross-validation grouped by {cv.get('grouped_by')}: {tried}; "
-            f"without the head {cv.get('without_head')}).\n\n")
+            f"without the head {shares(cv.get('without_head'))}{'; ' + cv['sets'] if cv.get('sets') else ''}).\n\n")
     for key in ("measured", "backgrounds", "licence"):
         value = str(head.get(key) or "")
         if value:

@@ -112,12 +112,63 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
     return meta
 
 
+def make_synthetic_regions(radiographs: Path, out: Path, seed: int, sizes: list[int], crop_scale: float,
+                           class_ids: list[str] | None = None) -> dict:
+    """Regions of synthetic radiographs (a folder with the ``ground_truth.csv`` that
+    ``valvereader phantoms`` writes), cut as ``make_film_regions`` cuts a film's: the true box and
+    a jittered box of every catalogue valve, each file read by the program's loader. Returns (and
+    writes) the metadata; ``background`` is the radiograph's file."""
+    import csv
+
+    from ..catalogue import VALVE_IDS
+    from ..io import load
+
+    class_ids = list(class_ids or VALVE_IDS)
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[int, list[np.ndarray]] = {size: [] for size in sizes}
+    meta: dict = {"label": [], "variant": [], "background": [], "source_crop": [], "kind": [], "scale": []}
+    began = time.time()
+    with open(radiographs / "ground_truth.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("valve_id") in class_ids and row.get("box_x0")]
+    for row in rows:
+        pixels = load(radiographs / row["file"]).pixels.astype(np.float32)
+        box = Box(*(int(float(row[key])) for key in ("box_x0", "box_y0", "box_x1", "box_y1")))
+        for variant, (region, scale) in enumerate(film_boxes(box, crop_scale, rng)):
+            try:
+                cut = {size: cut_region(pixels, region, scale, size) for size in sizes}
+            except ValueError:
+                continue
+            for size in sizes:
+                arrays[size].append(cut[size])
+            meta["label"].append(class_ids.index(row["valve_id"]))
+            meta["variant"].append(variant)
+            meta["background"].append(row["file"])
+            meta["source_crop"].append(row.get("source_crop", ""))
+            meta["kind"].append(row.get("kind", ""))
+            meta["scale"].append(round(scale, 4))
+    for size in sizes:
+        np.save(out / f"film_regions_{size}.npy", np.stack(arrays[size]) if arrays[size] else np.zeros((0, size, size), np.uint8))
+    meta.update(part="synthetic", radiographs=str(radiographs), seed=seed, crop_scale=crop_scale, sizes=sizes,
+                backgrounds=len(rows), class_ids=class_ids, seconds=round(time.time() - began, 1))
+    (out / "film_regions.json").write_text(json.dumps(meta), encoding="utf-8")
+    return meta
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_regions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backgrounds", type=Path, required=True, help="the skull-radiograph folder (manifest.csv)")
-    parser.add_argument("--crops", type=Path, required=True, help="the crop folder (class folders)")
-    parser.add_argument("--split", type=Path, required=True, help="the identifier's split.json")
+    parser.add_argument("--backgrounds", type=Path, help="the skull-radiograph folder (manifest.csv)")
+    parser.add_argument("--crops", type=Path, help="the crop folder (class folders)")
+    parser.add_argument("--split", type=Path, help="the identifier's split.json")
+    parser.add_argument("--from-radiographs", type=Path, default=None, metavar="DIR",
+                        help="cut the regions of these synthetic radiographs instead (a folder with the ground_truth.csv "
+                             "of valvereader phantoms); --backgrounds, --crops and --split are then not used")
+    parser.add_argument("--synthetic", type=int, default=None, metavar="COUNT",
+                        help="first make COUNT synthetic radiographs from the --part crops of --split (phantoms.dataset.generate, "
+                             "1024 x 1280, as recipe locator-3.2 makes its synthetic films) into OUT/radiographs, then cut theirs")
+    parser.add_argument("--synthetic-seed", type=int, default=21)
+    parser.add_argument("--composite-fraction", type=float, default=0.8)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-background", type=int, default=4)
     parser.add_argument("--seed", type=int, default=101)
@@ -126,8 +177,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locator-card", type=Path, default=Path("weights/locator.json"),
                         help="whose crop_scale the regions are squared at (the predictor's)")
     args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.synthetic is not None:
+        if args.crops is None or args.split is None:
+            parser.error("--synthetic needs --crops and --split")
+        from ..phantoms.dataset import generate
+        from ..phantoms.realfilm import crops_by_part
+
+        args.from_radiographs = args.out / "radiographs"
+        if not (args.from_radiographs / "ground_truth.csv").is_file():
+            generate(args.synthetic, args.from_radiographs, seed=args.synthetic_seed,
+                     composites_from=crops_by_part(args.crops, args.split)[args.part], workers=2,
+                     composite_fraction=args.composite_fraction)
+    if args.from_radiographs is not None:
+        if not (args.from_radiographs / "ground_truth.csv").is_file():
+            parser.error(f"{args.from_radiographs} has no ground_truth.csv")
+        meta = make_synthetic_regions(args.from_radiographs, args.out, args.seed, sizes, locator_crop_scale(args.locator_card))
+        print(f"{len(meta['label'])} regions from {meta['backgrounds']} radiographs written to {args.out} ({meta['seconds']} s)")
+        return 0
+    if args.backgrounds is None or args.crops is None or args.split is None:
+        parser.error("--backgrounds, --crops and --split are needed (or --from-radiographs)")
     meta = make_film_regions(args.backgrounds, args.crops, args.split, args.out, args.per_background, args.seed,
-                             [int(s) for s in args.sizes.split(",")], locator_crop_scale(args.locator_card), args.part)
+                             sizes, locator_crop_scale(args.locator_card), args.part)
     print(f"{len(meta['label'])} regions from {meta['backgrounds']} backgrounds written to {args.out} ({meta['seconds']} s)")
     return 0
 

@@ -58,6 +58,22 @@ def film_boxes(box: Box, crop_scale: float, rng: np.random.Generator) -> list[tu
     return [(box, crop_scale), (box_jitter(box, rng), crop_scale * float(rng.uniform(*JITTER_SQUARE)))]
 
 
+def _cut_into(arrays: dict[int, list[np.ndarray]], pixels: np.ndarray, box: Box, crop_scale: float,
+              rng: np.random.Generator) -> list[tuple[int, float]]:
+    """Cut a film's two regions (``film_boxes``) at every size of ``arrays`` and append them;
+    returns (variant, square scale) of each region cut (a box outside the film is skipped)."""
+    done = []
+    for variant, (region, scale) in enumerate(film_boxes(box, crop_scale, rng)):
+        try:
+            cut = {size: cut_region(pixels, region, scale, size) for size in arrays}
+        except ValueError:
+            continue
+        for size, image in cut.items():
+            arrays[size].append(image)
+        done.append((variant, scale))
+    return done
+
+
 def locator_crop_scale(locator_card: Path) -> float:
     """The crop scale the predictor reads located boxes at (the locator card's, 1.6 without one)."""
     try:
@@ -88,13 +104,7 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
         fmt = str(rng.choice(FORMATS, p=list(FORMAT_WEIGHTS)))
         reverse = fmt in ("png", "jpeg") and rng.random() < 0.15
         pixels = roundtrip(film.pixels, fmt, rng, reverse).astype(np.float32)
-        for variant, (box, scale) in enumerate(film_boxes(film.box, crop_scale, rng)):
-            try:
-                cut = {size: cut_region(pixels, box, scale, size) for size in sizes}
-            except ValueError:
-                continue
-            for size in sizes:
-                arrays[size].append(cut[size])
+        for variant, scale in _cut_into(arrays, pixels, film.box, crop_scale, rng):
             meta["label"].append(class_ids.index(film.truth["valve_id"]))
             meta["variant"].append(variant)
             meta["background"].append(film.truth["background"])
@@ -134,13 +144,7 @@ def make_synthetic_regions(radiographs: Path, out: Path, seed: int, sizes: list[
     for row in rows:
         pixels = load(radiographs / row["file"]).pixels.astype(np.float32)
         box = Box(*(int(float(row[key])) for key in ("box_x0", "box_y0", "box_x1", "box_y1")))
-        for variant, (region, scale) in enumerate(film_boxes(box, crop_scale, rng)):
-            try:
-                cut = {size: cut_region(pixels, region, scale, size) for size in sizes}
-            except ValueError:
-                continue
-            for size in sizes:
-                arrays[size].append(cut[size])
+        for variant, scale in _cut_into(arrays, pixels, box, crop_scale, rng):
             meta["label"].append(class_ids.index(row["valve_id"]))
             meta["variant"].append(variant)
             meta["background"].append(row["file"])

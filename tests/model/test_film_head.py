@@ -146,6 +146,7 @@ def test_the_command_fits_a_head_on_regions_and_the_program_loads_it(tmp_path: P
     assert main(["--regions", str(regions), "--weights", str(weights), "--version", "0.1", "--decays", "0.001,0.1"]) == 0
     card = json.loads((weights / "identifier.json").read_text())
     assert card["version"] == "0.1" and card["film_head"]["weight_decay"] in (0.001, 0.1)
+    assert "as 0.1 on " in card["training"]["reshipped"] and "every file of 0 unchanged" in card["training"]["reshipped"]
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {"0.001", "0.1"}
     assert not (weights / "identifier.md").exists()  # a test card has no Markdown twin to keep in step
     predictor = load_predictor(weights, device="cpu")

@@ -17,6 +17,7 @@ fitted on every region. Nothing from validation or test films is read.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import sys
@@ -136,10 +137,12 @@ def choose_decay(sets: list[dict[str, np.ndarray]], decays: tuple[float, ...] = 
     return {"decay": best, "cross_validation": scores, "without_head": without, "folds": FOLDS, "seed": seed}
 
 
-def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict, version: str | None) -> Path:
+def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict, version: str | None,
+               recipe: str | None = None) -> Path:
     """Write the head's safetensors beside the card and name it there (``files.film_head`` with
-    its sha256, the ``film_head`` section; ``version`` replaces the card's); the card's Markdown
-    twin, where it has one, is rewritten."""
+    its sha256, the ``film_head`` section; ``version`` replaces the card's and the card's
+    ``training.reshipped`` says so; ``recipe`` becomes its ``training.reproduce``); the card's
+    Markdown twin, where it has one, is rewritten."""
     from safetensors.numpy import save_file
 
     from .card_markdown import _write_markdown
@@ -152,8 +155,16 @@ def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict
     data = json.loads(card_path.read_text(encoding="utf-8"))
     data.setdefault("files", {})["film_head"] = {"path": HEAD_FILE, "sha256": digest}
     data["film_head"] = section
-    if version:
+    if version and str(version) != data.get("version"):
+        training = data.setdefault("training", {})
+        step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
+                f"the film-region head added (see 'Regions cut from a film')")
+        training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
         data["version"] = str(version)
+    if recipe:
+        data.setdefault("training", {})["reproduce"] = (
+            f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
+            f"(app/valvereader/training/recipes/{recipe}.json)")
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     if card_path.with_suffix(".md").is_file():
         _write_markdown(data, card_path.with_suffix(".md"))
@@ -178,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="film_regions' output folders (train part); the weight decay is chosen for the first")
     parser.add_argument("--weights", type=Path, required=True, help="the identifier's folder: read, and the head written there")
     parser.add_argument("--version", default=None, help="the card's new version")
+    parser.add_argument("--recipe", default=None, help="the committed recipe that makes this card (its training.reproduce)")
     parser.add_argument("--decays", default=",".join(repr(d) for d in DECAYS), help="weight decays tried by cross-validation")
     args = parser.parse_args(argv)
     began = time.time()
@@ -201,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "folds": choice["folds"], "grouped_by": "background",
                                  **({"sets": "per set, in the order of fitted_on; the decay chosen on the first"} if len(sets) > 1 else {})},
         }
-        path = write_head(args.weights, head, section, args.version)
+        path = write_head(args.weights, head, section, args.version, args.recipe)
     except (OSError, ValueError, KeyError) as exc:
         print(f"film_head: {exc}", file=sys.stderr)
         return 2

@@ -111,6 +111,10 @@ def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction
 
 
 SMOOTHED_NOTE = "The image was grainier than any the model was trained on; the model read a smoothed copy."
+# Why a region of a whole film may look unusual although it holds a catalogue valve (measured:
+# most regions around known valves blended into real films lie past the review threshold).
+FILM_NOTE = ("On a whole film a catalogue valve can look like this too: bone or other metal behind it, a small or faint "
+             "valve, or a valve cut by the film's edge.")
 
 
 def verdict_meaning(prediction: Prediction) -> str:
@@ -119,6 +123,9 @@ def verdict_meaning(prediction: Prediction) -> str:
     cached by an older version, gets the words that fit either rule), and whether the image
     was smoothed first (valvereader.noise)."""
     meaning = _verdict_meaning(prediction)
+    if prediction.film_region and (prediction.verdict is Verdict.UNKNOWN
+                                   or prediction.verdict is Verdict.REVIEW and prediction.verdict_reason == REASON_UNUSUAL):
+        meaning = f"{meaning} {FILM_NOTE}"
     return f"{meaning} {SMOOTHED_NOTE}" if prediction.smoothed else meaning
 
 
@@ -202,6 +209,9 @@ class Prediction:
     # reader, or given with ``classify --boxes``), "attention" (no box: the whole image was read
     # and the box is where the model looked).
     box_source: str = "located"
+    # The region read is a small part of its image (a box on a whole film), not a crop or the
+    # whole image: the verdict's text then says why a known valve may look unusual there.
+    film_region: bool = False
     # The locator's peak score of the region read (None: no locator, or a region not located).
     locator_score: float | None = None
     # What each region the identifier read said (box, locator score, open-set score, valve,

@@ -430,6 +430,7 @@ class ResultCache(_JsonlStore):
             "smoothed": bool(prediction.smoothed),
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
             "box_source": prediction.box_source,
+            "film_region": bool(prediction.film_region),
             "time": _now(),
         }
         entry.update({key: value for key, value in extra.items() if key not in entry})
@@ -470,6 +471,7 @@ class ResultCache(_JsonlStore):
                 verdict_reason=str(entry.get("verdict_reason", "")),
                 smoothed=entry.get("smoothed") is True,
                 box_source=str(entry.get("box_source", "located")),
+                film_region=entry.get("film_region") is True,
             )
         except (TypeError, ValueError, OverflowError):
             return None

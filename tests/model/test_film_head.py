@@ -193,3 +193,19 @@ def test_the_command_fits_on_several_region_sets_and_reports_each(tmp_path: Path
     assert len(head["cross_validation"]["without_head"]) == 2
     assert "40 regions of 10 train-split skull radiographs" in head["fitted_on"]
     assert "24 regions of 6 synthetic radiographs" in head["fitted_on"]
+
+
+def test_a_film_region_is_marked_as_such_and_kept_so(folders, tmp_path: Path) -> None:
+    from valvereader.review import ResultCache
+
+    _, headed, _, _ = folders
+    predictor = load_predictor(headed, device="cpu")
+    radiograph = synthetic_radiograph((160, 160))
+    on_film = predictor.predict(radiograph, region=Box(40, 40, 80, 80))
+    assert on_film.film_region
+    assert not predictor.predict(radiograph, region=Box(2, 2, 158, 158)).film_region  # most of the image
+    assert not predictor.predict(radiograph).film_region  # no locator: the whole image
+    image = tmp_path / "a.png"
+    image.write_bytes(b"x")
+    ResultCache(tmp_path).put(image, on_film)
+    assert ResultCache(tmp_path).get(image).film_region

@@ -146,3 +146,20 @@ def test_the_card_section_gives_the_outside_check_the_stand_ins_and_outlier_expo
                             "outlier_exposure": "OUTLIER EXPOSURE."})
     assert text.index("OUTSIDE CHECK.") < text.index("STAND-INS.") < text.index("OUTLIER EXPOSURE.")
     assert "STAND-INS." not in verdict_section({"confident": 0.9, "unknown_confidence": 0.5})
+
+
+def test_a_region_of_a_whole_film_says_why_a_known_valve_may_look_unusual_there() -> None:
+    from valvereader.prediction import FILM_NOTE, REASON_BETWEEN_VALVES, REASON_SURE, REASON_UNSURE
+
+    probabilities = np.array([0.99] + [0.01 / 7] * 7, dtype=np.float32)
+
+    def meaning(verdict: Verdict, reason: str, film_region: bool) -> str:
+        return verdict_meaning(Prediction(VALVE_IDS, probabilities, verdict, 120.0, verdict_reason=reason, film_region=film_region))
+
+    for verdict, reason in ((Verdict.UNKNOWN, REASON_BETWEEN_VALVES), (Verdict.REVIEW, REASON_UNUSUAL)):
+        on_film = meaning(verdict, reason, True)
+        assert on_film.endswith(FILM_NOTE) and on_film.startswith(meaning(verdict, reason, False))
+        assert FILM_NOTE not in meaning(verdict, reason, False)  # a crop: an unseen type is the likely reason
+    # Where the region does not look unusual, there is nothing to explain.
+    assert FILM_NOTE not in meaning(Verdict.CONFIDENT, REASON_SURE, True)
+    assert FILM_NOTE not in meaning(Verdict.REVIEW, REASON_UNSURE, True)

@@ -263,6 +263,7 @@ class Predictor(ViewRule, ViewVerdict):
             shown = chosen.located
         prediction = self._finish(shape, chosen.prepared, chosen.outputs, shown, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
+        prediction.film_region = chosen.region is not None and FilmHead.applies(chosen.region, shape)
         prediction.locator_score = (chosen.located.score if chosen.region is not None
                                     else (top_score if self._locator is not None else None))
         # The whole image as read: its own view, or (an image that is not a film) a first region
@@ -298,6 +299,7 @@ class Predictor(ViewRule, ViewVerdict):
         prediction = self._finish(radiograph.shape, prepared_view, outputs, Located(box, 1.0), with_heatmap, heatmap_max_side)
         prediction.pipeline = "reader region"
         prediction.box_source = "reader"
+        prediction.film_region = FilmHead.applies(square, radiograph.shape)
         return cap_for_modality(prediction, radiograph.meta.modality)
 
     @overload

@@ -146,6 +146,7 @@ def test_the_command_fits_a_head_on_regions_and_the_program_loads_it(tmp_path: P
     assert main(["--regions", str(regions), "--weights", str(weights), "--version", "0.1", "--decays", "0.001,0.1"]) == 0
     card = json.loads((weights / "identifier.json").read_text())
     assert card["version"] == "0.1" and card["film_head"]["weight_decay"] in (0.001, 0.1)
+    assert card["film_head"]["fitted_for"] == card["files"]["onnx"]["sha256"]
     assert "as 0.1 on " in card["training"]["reshipped"] and "every file of 0 unchanged" in card["training"]["reshipped"]
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {"0.001", "0.1"}
     assert not (weights / "identifier.md").exists()  # a test card has no Markdown twin to keep in step
@@ -209,3 +210,17 @@ def test_a_film_region_is_marked_as_such_and_kept_so(folders, tmp_path: Path) ->
     image.write_bytes(b"x")
     ResultCache(tmp_path).put(image, on_film)
     assert ResultCache(tmp_path).get(image).film_region
+
+
+def test_a_head_fitted_for_another_network_is_refused(folders, tmp_path: Path) -> None:
+    _, headed, _, _ = folders
+    for item in headed.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card["film_head"]["fitted_for"] = card["files"]["onnx"]["sha256"]
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    assert load_predictor(tmp_path, device="cpu").film_head is not None  # its own network: fine
+    card["film_head"]["fitted_for"] = "0" * 64
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="another network"):
+        load_predictor(tmp_path, device="cpu")

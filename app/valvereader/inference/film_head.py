@@ -43,6 +43,12 @@ class FilmHead:
         spec = card.data.get("film_head")
         if not spec:
             return None
+        network = str(((card.data.get("files") or {}).get("onnx") or {}).get("sha256", ""))
+        fitted_for = spec.get("fitted_for") if isinstance(spec, dict) else None
+        if fitted_for and network and str(fitted_for).lower() != network.lower():
+            raise ModelCardError(f"{card.path.name}: the film head was fitted on the features of another network "
+                                 f"(ONNX sha256 {str(fitted_for)[:12]}…, this card's {network[:12]}…): fit it again "
+                                 "(python -m valvereader.training.film_head) or remove the card's film_head")
         from safetensors.numpy import load_file
 
         tensors = load_file(str(card.verify("film_head")))

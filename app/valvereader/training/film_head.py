@@ -154,7 +154,8 @@ def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict
     card_path = weights / "identifier.json"
     data = json.loads(card_path.read_text(encoding="utf-8"))
     data.setdefault("files", {})["film_head"] = {"path": HEAD_FILE, "sha256": digest}
-    data["film_head"] = section
+    network = ((data.get("files") or {}).get("onnx") or {}).get("sha256")
+    data["film_head"] = {**section, **({"fitted_for": network} if network else {})}  # the network whose features it reads
     if version and str(version) != data.get("version"):
         training = data.setdefault("training", {})
         step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "

@@ -111,7 +111,10 @@ def _film_head_section(card: dict) -> str:
 
     tried = ", ".join(f"{k}: {shares(v)}" for k, v in (cv.get("true_box_named_right") or {}).items())
     formula = str(head.get("formula", ""))
-    text = (f"## Regions cut from a film\n\nFile `{entry.get('path')}` (sha256 `{entry.get('sha256')}`). {formula[:1].upper()}{formula[1:]}. "
+    fitted_for = f" Fitted for the network with ONNX sha256 `{head['fitted_for']}`; the program refuses it with any other." \
+        if head.get("fitted_for") else ""
+    text = (f"## Regions cut from a film\n\nFile `{entry.get('path')}` (sha256 `{entry.get('sha256')}`).{fitted_for} "
+            f"{formula[:1].upper()}{formula[1:]}. "
             f"Fitted on {head.get('fitted_on', '')}: {head.get('method', '')}; weight decay {head.get('weight_decay')} "
             f"(true-box regions named right in {cv.get('folds')}-fold cross-validation grouped by {cv.get('grouped_by')}: {tried}; "
             f"without the head {shares(cv.get('without_head'))}{'; ' + cv['sets'] if cv.get('sets') else ''}).\n\n")

@@ -23,10 +23,15 @@ import numpy as np
 from ..errors import ModelCardError
 from ..geometry import Box
 from ..model.card import ModelCard
+from .views import covers_most
 
-#: A region covering at least this share of its image is the image itself (a crop), not a
-#: region cut from a film (the same share as the view rule's "covers most").
-COVERS_MOST = 0.8
+
+def film_pooled(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """What the logits are linear in: the pooled features (N, C), with the mirror reading the
+    mean of the view's and its mirror image's (as the two logits are averaged)."""
+    pooled = outputs["features"].mean(axis=(2, 3))
+    mirrored = outputs.get("mirror_features")
+    return pooled if mirrored is None else (pooled + mirrored.mean(axis=(2, 3))) / 2
 
 
 class FilmHead:
@@ -63,19 +68,16 @@ class FilmHead:
     @staticmethod
     def applies(region: Box | None, shape: tuple[int, int]) -> bool:
         """A region that is a small part of its image: a box on a film, not a crop or the whole image."""
-        if region is None:
-            return False
-        full = Box.full(shape)
-        return region.width * region.height < COVERS_MOST * full.width * full.height
+        return region is not None and not covers_most(region, shape)
+
+    def corrected(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+        """``logits + pooled @ weight.T + bias`` (N, K), float32."""
+        return (logits + pooled @ self.weight.T + self.bias).astype(np.float32)
 
     def apply(self, outputs: dict[str, np.ndarray]) -> None:
         """Correct one view's logits in place (``outputs`` of one image); marks the view with the
         head's weights (``head_weight``) for the attention map. Applying it twice is a no-op."""
         if "head_weight" in outputs:
             return
-        pooled = outputs["features"].mean(axis=(2, 3))
-        mirrored = outputs.get("mirror_features")
-        if mirrored is not None:
-            pooled = (pooled + mirrored.mean(axis=(2, 3))) / 2
-        outputs["logits"] = (outputs["logits"] + pooled @ self.weight.T + self.bias).astype(np.float32)
+        outputs["logits"] = self.corrected(outputs["logits"], film_pooled(outputs))
         outputs["head_weight"] = self.weight

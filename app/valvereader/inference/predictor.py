@@ -35,7 +35,7 @@ from .locating import FilmVerification, Located, decode_locator, locator_peaks
 from .open_set import OpenSetScorer
 from .streams import default_streams, on_onnx_cpu, stream_predictions
 from .verdict import ViewVerdict
-from .views import Evidence, Prepare, ViewRule
+from .views import Evidence, Prepare, ViewRule, covers_most
 
 T = TypeVar("T")
 P = TypeVar("P", str, Path)  # a file, where predict_many loads the items itself
@@ -283,7 +283,7 @@ class Predictor(ViewRule, ViewVerdict):
         found, top_score = self.locate_candidates(radiograph, prepare)
         shape = radiograph.shape
         regions = [c.box.square(self.crop_scale, minimum=32).clip(shape) for c in found if c.box is not None]
-        whole = not found or not self._is_film(shape, radiograph.meta.pixel_spacing) and not self._covers_most(regions[0], shape)
+        whole = not found or not self._is_film(shape, radiograph.meta.pixel_spacing) and not covers_most(regions[0], shape)
         return found, top_score, [*regions, *([None] if whole else [])]
 
     def _predict_region(

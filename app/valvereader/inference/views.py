@@ -67,6 +67,17 @@ class Prepare:
         self.reduced.clear()
 
 
+#: A region covering at least this share of its image stands for the image itself (a crop
+#: around a valve), not for a box on a film.
+COVERS_MOST = 0.8
+
+
+def covers_most(region: Box, shape: tuple[int, int]) -> bool:
+    """The region covers most of the image (at least ``COVERS_MOST`` of its area)."""
+    whole = Box.full(shape)
+    return region.width * region.height >= COVERS_MOST * whole.width * whole.height
+
+
 class Evidence(NamedTuple):
     """One view as read: its region (None: the whole image), the locator's box for it, the
     identifier's input and outputs, and the view's open-set score."""
@@ -129,11 +140,6 @@ class ViewRule:
         """A film that predict reads through the located square alone (when the valve is found)."""
         return self._locator is not None and self._is_film(radiograph.shape, radiograph.meta.pixel_spacing)
 
-    @staticmethod
-    def _covers_most(region: Box, shape: tuple[int, int]) -> bool:
-        whole = Box.full(shape)
-        return region.width * region.height >= 0.8 * whole.width * whole.height
-
     def views(
         self, shape: tuple[int, int], located: Located, spacing: PixelSpacing | None = None
     ) -> list[Box | None]:
@@ -145,7 +151,7 @@ class ViewRule:
         if located.box is None:
             return [None]
         region = located.box.square(self.crop_scale, minimum=32).clip(shape)
-        if self._is_film(shape, spacing) or self._covers_most(region, shape):
+        if self._is_film(shape, spacing) or covers_most(region, shape):
             return [region]
         return [region, None]
 

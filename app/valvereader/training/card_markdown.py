@@ -106,6 +106,7 @@ def _film_head_section(card: dict) -> str:
         return ""
     entry = card["files"].get("film_head") or {}
     cv = head.get("cross_validation") or {}
+
     def shares(value) -> str:
         return " / ".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
@@ -118,10 +119,9 @@ def _film_head_section(card: dict) -> str:
             f"Fitted on {head.get('fitted_on', '')}: {head.get('method', '')}; weight decay {head.get('weight_decay')} "
             f"(true-box regions named right in {cv.get('folds')}-fold cross-validation grouped by {cv.get('grouped_by')}: {tried}; "
             f"without the head {shares(cv.get('without_head'))}{'; ' + cv['sets'] if cv.get('sets') else ''}).\n\n")
-    for key in ("measured", "backgrounds", "licence"):
-        value = str(head.get(key) or "")
+    for value in (str(head.get(key) or "").rstrip(".") for key in ("measured", "backgrounds", "licence")):
         if value:
-            text += f"{value[:1].upper()}{value[1:]}.\n\n" if not value.endswith(".") else f"{value[:1].upper()}{value[1:]}\n\n"
+            text += f"{value[:1].upper()}{value[1:]}.\n\n"
     return text
 
 

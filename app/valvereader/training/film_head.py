@@ -1,7 +1,7 @@
 """Fit the identifier's film-region head (``valvereader.inference.film_head``) on regions cut
 from training films, and write it beside a shipped identifier.
 
-    python -m valvereader.training.film_head --regions DIR --weights DIR --version 2.2.1
+    python -m valvereader.training.film_head --regions DIR [DIR ...] --weights DIR --version 2.4.0
 
 ``--regions``: what ``python -m valvereader.training.film_regions`` wrote (``film_regions.json``
 and ``film_regions_<size>.npy`` at the identifier card's input size). The shipped identifier
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import sys
 import time
@@ -39,6 +38,7 @@ def region_features(weights: Path, regions: Path, batch: int = 8) -> dict[str, n
     """The shipped identifier's outputs for every region: ``pooled`` (N, C: the mean of the view's
     and, with the mirror reading, its mirror image's pooled features) and ``logits`` (N, K), plus
     the regions' labels, backgrounds and variants (0: the true box)."""
+    from ..inference.film_head import film_pooled
     from ..inference.predictor import load_predictor
 
     predictor = load_predictor(weights, device="cpu")
@@ -53,10 +53,7 @@ def region_features(weights: Path, regions: Path, batch: int = 8) -> dict[str, n
     pooled, logits = [], []
     for start in range(0, len(images), batch):
         outputs = predictor._run_identifier(np.asarray(images[start : start + batch], np.float32)[:, None] / 255.0)
-        features = outputs["features"].mean(axis=(2, 3))
-        if "mirror_features" in outputs:
-            features = (features + outputs["mirror_features"].mean(axis=(2, 3))) / 2
-        pooled.append(features.astype(np.float32))
+        pooled.append(film_pooled(outputs).astype(np.float32))
         logits.append(outputs["logits"].astype(np.float32))
     return {"pooled": np.concatenate(pooled), "logits": np.concatenate(logits), "label": np.asarray(meta["label"]),
             "background": np.asarray(meta["background"]), "variant": np.asarray(meta["variant"])}
@@ -94,8 +91,10 @@ def fit_head(pooled: np.ndarray, logits: np.ndarray, labels: np.ndarray, decay: 
 
 def named_right(pooled: np.ndarray, logits: np.ndarray, labels: np.ndarray, head: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Per region: whether the (corrected) logits name its valve."""
+    from ..inference.film_head import FilmHead
+
     if head is not None:
-        logits = logits + pooled @ head[0].T + head[1]
+        logits = FilmHead(*head).corrected(logits, pooled)
     return np.asarray(logits.argmax(axis=1) == labels)
 
 
@@ -145,30 +144,29 @@ def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict
     Markdown twin, where it has one, is rewritten."""
     from safetensors.numpy import save_file
 
-    from .card_markdown import _write_markdown
+    from ..model.card import sha256_of
+    from .ship import _rewrite_card
 
     path = weights / HEAD_FILE
     save_file({"weight": head[0], "bias": head[1]}, str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)
 
-    card_path = weights / "identifier.json"
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    data.setdefault("files", {})["film_head"] = {"path": HEAD_FILE, "sha256": digest}
-    network = ((data.get("files") or {}).get("onnx") or {}).get("sha256")
-    data["film_head"] = {**section, **({"fitted_for": network} if network else {})}  # the network whose features it reads
-    if version and str(version) != data.get("version"):
-        training = data.setdefault("training", {})
-        step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
-                f"the film-region head added (see 'Regions cut from a film')")
-        training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
-        data["version"] = str(version)
-    if recipe:
-        data.setdefault("training", {})["reproduce"] = (
-            f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
-            f"(app/valvereader/training/recipes/{recipe}.json)")
-    card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
-    if card_path.with_suffix(".md").is_file():
-        _write_markdown(data, card_path.with_suffix(".md"))
+    def edit(data: dict) -> None:
+        data.setdefault("files", {})["film_head"] = {"path": HEAD_FILE, "sha256": digest}
+        network = ((data.get("files") or {}).get("onnx") or {}).get("sha256")
+        data["film_head"] = {**section, **({"fitted_for": network} if network else {})}  # the network whose features it reads
+        if version and str(version) != data.get("version"):
+            training = data.setdefault("training", {})
+            step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
+                    f"the film-region head added (see 'Regions cut from a film')")
+            training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
+            data["version"] = str(version)
+        if recipe:
+            data.setdefault("training", {})["reproduce"] = (
+                f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
+                f"(app/valvereader/training/recipes/{recipe}.json)")
+
+    _rewrite_card(weights / "identifier.json", edit)
     return path
 
 

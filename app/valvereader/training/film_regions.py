@@ -74,6 +74,14 @@ def _cut_into(arrays: dict[int, list[np.ndarray]], pixels: np.ndarray, box: Box,
     return done
 
 
+def _write_regions(out: Path, arrays: dict[int, list[np.ndarray]], meta: dict) -> dict:
+    """``film_regions_{size}.npy`` for every size and ``film_regions.json``; returns ``meta``."""
+    for size, images in arrays.items():
+        np.save(out / f"film_regions_{size}.npy", np.stack(images) if images else np.zeros((0, size, size), np.uint8))
+    (out / "film_regions.json").write_text(json.dumps(meta), encoding="utf-8")
+    return meta
+
+
 def locator_crop_scale(locator_card: Path) -> float:
     """The crop scale the predictor reads located boxes at (the locator card's, 1.6 without one)."""
     try:
@@ -114,12 +122,9 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
             meta["scale"].append(round(scale, 4))
         if (i + 1) % 100 == 0:
             print(f"{i + 1} films cut ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
-    for size in sizes:
-        np.save(out / f"film_regions_{size}.npy", np.stack(arrays[size]) if arrays[size] else np.zeros((0, size, size), np.uint8))
     meta.update(part=part, per_background=per_background, seed=seed, crop_scale=crop_scale, sizes=sizes,
                 backgrounds=len(names), crops=len(crops), class_ids=class_ids, seconds=round(time.time() - began, 1))
-    (out / "film_regions.json").write_text(json.dumps(meta), encoding="utf-8")
-    return meta
+    return _write_regions(out, arrays, meta)
 
 
 def make_synthetic_regions(radiographs: Path, out: Path, seed: int, sizes: list[int], crop_scale: float,
@@ -151,12 +156,9 @@ def make_synthetic_regions(radiographs: Path, out: Path, seed: int, sizes: list[
             meta["source_crop"].append(row.get("source_crop", ""))
             meta["kind"].append(row.get("kind", ""))
             meta["scale"].append(round(scale, 4))
-    for size in sizes:
-        np.save(out / f"film_regions_{size}.npy", np.stack(arrays[size]) if arrays[size] else np.zeros((0, size, size), np.uint8))
     meta.update(part="synthetic", radiographs=str(radiographs), seed=seed, crop_scale=crop_scale, sizes=sizes,
                 backgrounds=len(rows), class_ids=class_ids, seconds=round(time.time() - began, 1))
-    (out / "film_regions.json").write_text(json.dumps(meta), encoding="utf-8")
-    return meta
+    return _write_regions(out, arrays, meta)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -258,13 +258,15 @@ def update_honest_loco(card_path: Path, honest_loco: Path) -> dict:
 
 
 def _rewrite_card(card_path: Path, edit):
-    """Read a shipped JSON card, let ``edit`` change it in place, write it and its Markdown twin
-    again (weights untouched); returns what ``edit`` returns. Nothing is written when it raises."""
+    """Read a shipped JSON card, let ``edit`` change it in place, write it and, where the card has
+    one, its Markdown twin again (weights untouched); returns what ``edit`` returns. Nothing is
+    written when it raises."""
     card_path = Path(card_path)
     data = json.loads(card_path.read_text(encoding="utf-8"))
     result = edit(data)
     card_path.write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
-    _write_markdown(data, card_path.with_suffix(".md"))
+    if card_path.with_suffix(".md").is_file():
+        _write_markdown(data, card_path.with_suffix(".md"))
     return result
 
 

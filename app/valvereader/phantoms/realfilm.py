@@ -209,6 +209,45 @@ def make_film(
     return Film(np.clip(display, 0.0, 1.0).astype(np.float32), box, truth)
 
 
+# What another machine's processing does to a film, for training (``another_machine``). Kept
+# apart from the measurement's changes in tools/shift_films.py on purpose: local equalisation
+# (CLAHE), a flatter contrast and a larger field are left out here, so that reading them
+# there says something about changes the training never showed.
+MACHINE_STEPS = ("resample", "tone", "unsharp", "detail")
+
+
+def another_machine(display: np.ndarray, box: Box | None, spacing_mm: float, rng: np.random.Generator,
+                    steps: int | None = None) -> tuple[np.ndarray, Box | None, str]:
+    """The film as another machine might have processed it: one or two of a finer or coarser
+    pixel grid (0.6-1.6 x the pixels, the box following), another tone curve (display to the
+    power 0.55-1.8), unsharp masking (sigma 1-6 mm, amount 0.3-1.5) and a two-scale detail
+    boost (sigma 0.5-1.5 and 4-10 mm). Returns (display, box, the steps taken joined by '+')."""
+    x = display.astype(np.float32)
+    count = steps if steps is not None else int(rng.integers(1, 3))
+    taken = sorted(rng.choice(len(MACHINE_STEPS), size=count, replace=False))
+    for k in taken:
+        step = MACHINE_STEPS[k]
+        if step == "resample":
+            zoom = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+            h, w = x.shape
+            size = (max(8, round(w * zoom)), max(8, round(h * zoom)))
+            x = cv2.resize(x, size, interpolation=cv2.INTER_CUBIC if zoom > 1 else cv2.INTER_AREA)
+            fx, fy = size[0] / w, size[1] / h
+            if box is not None:
+                box = Box(round(box.x0 * fx), round(box.y0 * fy), round(box.x1 * fx), round(box.y1 * fy)).clip(x.shape)
+            spacing_mm /= zoom
+        elif step == "tone":
+            x = np.clip(x, 0.0, 1.0) ** float(np.exp(rng.uniform(np.log(0.55), np.log(1.8))))
+        elif step == "unsharp":
+            sigma = float(rng.uniform(1.0, 6.0)) / spacing_mm
+            x = x + float(rng.uniform(0.3, 1.5)) * (x - cv2.GaussianBlur(x, (0, 0), sigma))
+        else:
+            fine, coarse = float(rng.uniform(0.5, 1.5)) / spacing_mm, float(rng.uniform(4.0, 10.0)) / spacing_mm
+            low1, low2 = cv2.GaussianBlur(x, (0, 0), fine), cv2.GaussianBlur(x, (0, 0), coarse)
+            x = low2 + float(rng.uniform(1.2, 2.0)) * (low1 - low2) + float(rng.uniform(1.0, 1.6)) * (x - low1)
+    return np.clip(x, 0.0, 1.0).astype(np.float32), box, "+".join(MACHINE_STEPS[k] for k in taken)
+
+
 def _cut_at_valve(display: np.ndarray, box: Box, rng: np.random.Generator) -> tuple[np.ndarray, Box]:
     """Crop the film at the edge nearest the valve so that the edge passes through it (30-70 %
     of the valve kept); a valve far from every edge (more than a quarter of the film) is left."""

@@ -92,12 +92,22 @@ def locator_crop_scale(locator_card: Path) -> float:
 
 
 def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out: Path, per_background: int, seed: int,
-                      sizes: list[int], crop_scale: float, part: str = "train", class_ids: list[str] | None = None) -> dict:
+                      sizes: list[int], crop_scale: float, part: str = "train", class_ids: list[str] | None = None,
+                      machine: float = 0.0) -> dict:
     """Films of ``part`` backgrounds × ``part`` crops (``realfilm.films``, no negatives), each read
-    back through a file format's round trip, cut into two regions at every size. Returns (and
-    writes) the metadata."""
+    back through a file format's round trip, cut into two regions at every size; a ``machine``
+    share of the films is first processed as another machine's (``realfilm.another_machine``,
+    drawn apart from the film's own draws, so ``machine=0`` makes the same regions as before).
+    Returns (and writes) the metadata."""
     from ..catalogue import VALVE_IDS
-    from ..phantoms.realfilm import FORMATS, crops_by_part, films, read_split, roundtrip
+    from ..phantoms.realfilm import (
+        FORMATS,
+        another_machine,
+        crops_by_part,
+        films,
+        read_split,
+        roundtrip,
+    )
 
     class_ids = list(class_ids or VALVE_IDS)
     names = read_split()[part]
@@ -111,8 +121,14 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
             continue
         fmt = str(rng.choice(FORMATS, p=list(FORMAT_WEIGHTS)))
         reverse = fmt in ("png", "jpeg") and rng.random() < 0.15
-        pixels = roundtrip(film.pixels, fmt, rng, reverse).astype(np.float32)
-        for variant, scale in _cut_into(arrays, pixels, film.box, crop_scale, rng):
+        display, box, processed = film.pixels, film.box, ""
+        machine_rng = np.random.default_rng([seed, i, 7331])
+        if machine_rng.random() < machine:
+            display, box, processed = another_machine(display, box, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
+        if box is None:
+            continue
+        pixels = roundtrip(display, fmt, rng, reverse).astype(np.float32)
+        for variant, scale in _cut_into(arrays, pixels, box, crop_scale, rng):
             meta["label"].append(class_ids.index(film.truth["valve_id"]))
             meta["variant"].append(variant)
             meta["background"].append(film.truth["background"])
@@ -120,9 +136,11 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
             meta["valve_mm"].append(float(film.truth["valve_mm"]))
             meta["format"].append(fmt)
             meta["scale"].append(round(scale, 4))
+            if machine:
+                meta.setdefault("machine", []).append(processed)
         if (i + 1) % 100 == 0:
             print(f"{i + 1} films cut ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
-    meta.update(part=part, per_background=per_background, seed=seed, crop_scale=crop_scale, sizes=sizes,
+    meta.update(part=part, per_background=per_background, seed=seed, crop_scale=crop_scale, sizes=sizes, machine_share=machine,
                 backgrounds=len(names), crops=len(crops), class_ids=class_ids, seconds=round(time.time() - began, 1))
     return _write_regions(out, arrays, meta)
 
@@ -180,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--sizes", default="320,384")
     parser.add_argument("--part", default="train", choices=("train", "validation"))
+    parser.add_argument("--machine", type=float, default=0.0,
+                        help="share of films processed as another machine's first (phantoms.realfilm.another_machine)")
     parser.add_argument("--locator-card", type=Path, default=Path("weights/locator.json"),
                         help="whose crop_scale the regions are squared at (the predictor's)")
     args = parser.parse_args(argv)
@@ -204,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backgrounds is None or args.crops is None or args.split is None:
         parser.error("--backgrounds, --crops and --split are needed (or --from-radiographs)")
     meta = make_film_regions(args.backgrounds, args.crops, args.split, args.out, args.per_background, args.seed,
-                             sizes, locator_crop_scale(args.locator_card), args.part)
+                             sizes, locator_crop_scale(args.locator_card), args.part, machine=args.machine)
     print(f"{len(meta['label'])} regions from {meta['backgrounds']} backgrounds written to {args.out} ({meta['seconds']} s)")
     return 0
 

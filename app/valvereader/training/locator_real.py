@@ -63,21 +63,26 @@ class RealLocatorConfig(LocatorConfig):
     threads: int = 2
     per_background: int = 6
     negatives: int = 2
+    machine: float = 0.0  # share of training films processed as another machine's (realfilm.another_machine)
 
 
 def real_training_set(backgrounds: Path, names: list[str], crops: list, config: RealLocatorConfig,
                       log: Callable[[str], None] = print) -> PreparedSet:
     """Training films made in memory and prepared as at inference (see the module's doc)."""
-    from ..phantoms.realfilm import FORMATS, films, roundtrip
+    from ..phantoms.realfilm import FORMATS, another_machine, films, roundtrip
 
     preprocess = Preprocess(size=config.input_size, threshold=0.02, crop_border=True)
     images, boxes, files, kinds = [], [], [], []
     for i, (film, rng) in enumerate(films(backgrounds, names, crops, config.per_background, config.seed, config.negatives)):
         fmt = str(rng.choice(FORMATS, p=[0.3, 0.2, 0.25, 0.25]))
-        pixels = roundtrip(film.pixels, fmt, rng, reverse=fmt in ("png", "jpeg") and rng.random() < 0.15)
+        display, box = film.pixels, film.box
+        machine_rng = np.random.default_rng([config.seed, i, 7331])  # the film's own draws stay as before
+        if machine_rng.random() < config.machine:
+            display, box, _ = another_machine(display, box, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
+        pixels = roundtrip(display, fmt, rng, reverse=fmt in ("png", "jpeg") and rng.random() < 0.15)
         prepared = preprocess(pixels)
         images.append(prepared.pixels.astype(np.float16))
-        boxes.append(box_fractions(film.box, prepared))
+        boxes.append(box_fractions(box, prepared))
         files.append(f"{film.truth['background']}#{i}")
         kinds.append("real_" + film.truth["kind"])
         if (i + 1) % 200 == 0:

@@ -15,6 +15,7 @@ from PIL import Image
 pytest.importorskip("cv2")
 
 from valvereader.geometry import Box
+from valvereader.phantoms import realfilm
 from valvereader.phantoms.composite import Crop
 from valvereader.phantoms.realfilm import (
     SPLIT_FILE,
@@ -119,3 +120,33 @@ def test_written_films_open_with_the_program_loader_and_match_their_truth(tmp_pa
             assert 0 <= int(row["box_x0"]) < int(row["box_x1"]) <= radiograph.shape[1]
         if row["file"].endswith(".dcm"):
             assert radiograph.meta.pixel_spacing is not None
+
+
+def _bright_square() -> tuple[np.ndarray, Box]:
+    film = np.full((300, 400), 0.3, np.float32)
+    film[100:140, 200:250] = 0.95
+    return film, Box(200, 100, 250, 140)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_another_machine_keeps_the_valve_in_its_box(seed: int):
+    film, box = _bright_square()
+    out, moved, steps = realfilm.another_machine(film, box, 0.2, np.random.default_rng(seed))
+    assert 1 <= len(steps.split("+")) <= 2 and set(steps.split("+")) <= set(realfilm.MACHINE_STEPS)
+    assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
+    assert moved is not None
+    inside = out[moved.y0 + 3:moved.y1 - 3, moved.x0 + 3:moved.x1 - 3].mean()
+    assert inside > np.median(out) + 0.2  # the valve stays inside its (moved) box, brighter than the film
+    if "resample" not in steps:
+        assert out.shape == film.shape and moved == box
+    else:
+        zoom = out.shape[1] / film.shape[1]
+        assert 0.59 <= zoom <= 1.61 and abs(moved.x0 - 200 * zoom) <= 1 and abs(moved.y1 - 140 * out.shape[0] / 300) <= 1
+
+
+def test_another_machine_changes_the_film_and_leaves_the_input_alone():
+    film, box = _bright_square()
+    before = film.copy()
+    out, _, _ = realfilm.another_machine(film, box, 0.2, np.random.default_rng(3), steps=2)
+    assert np.array_equal(film, before)
+    assert out.shape != film.shape or not np.allclose(out, film, atol=0.01)

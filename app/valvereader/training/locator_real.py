@@ -126,7 +126,8 @@ def operating_point(predicted: np.ndarray, scores: np.ndarray, truth: np.ndarray
 
 def _cached_features(model: LocatorNet, data: PreparedSet, config: RealLocatorConfig, out_dir: Path,
                      log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    digest = hashlib.sha256(json.dumps([data.files, config.input_size, config.variants, config.seed]).encode()).hexdigest()[:16]
+    key = [data.files, config.input_size, config.variants, config.seed] + ([config.machine] if config.machine else [])
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     cached = out_dir / f"features-{digest}.npz"
     if cached.exists():
         with np.load(cached) as saved:
@@ -213,7 +214,7 @@ def train_run(config: RealLocatorConfig, backgrounds: Path, names: list[str], cr
     ``synthetic`` and, ``with_crops``, the crops as whole images; validation on ``val_csv``."""
     out.mkdir(parents=True, exist_ok=True)
     # The films depend only on these (not on the optimiser): made once, reused by later runs.
-    films_key = [config.input_size, config.per_background, config.negatives, config.seed]
+    films_key = [config.input_size, config.per_background, config.negatives, config.seed] + ([config.machine] if config.machine else [])
     made = out / f"films-{hashlib.sha256(json.dumps(films_key).encode()).hexdigest()[:12]}.npz"
     if made.exists():
         train_set = PreparedSet.load(made)

@@ -160,13 +160,16 @@ def test_the_locator_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> No
 
 
 def test_the_real_film_locator_recipe_is_the_commands_that_made_locator_3_1(tmp_path: Path) -> None:
-    from dataclasses import asdict
 
     from valvereader.training.locator_real import RealLocatorConfig
 
     recipe = load_recipe("locator-3.1")
     assert recipe["kind"] == "locator_real" and recipe["ship"]["version"] == "3.1"
-    assert recipe["train"]["config"] == {**asdict(RealLocatorConfig()), "epochs": 4}
+    assert RealLocatorConfig(**recipe["train"]["config"]) == RealLocatorConfig(epochs=4)
+    processed = load_recipe("locator-3.6")  # 3.1's training with half of its films processed
+    assert RealLocatorConfig(**processed["train"]["config"]) == RealLocatorConfig(epochs=4, machine=0.5)
+    assert {k: v for k, v in processed.items() if k not in ("name", "extends", "train", "produces", "ship", "notes")} == {
+        k: v for k, v in load_recipe("locator-3.1.1").items() if k not in ("name", "extends", "train", "produces", "ship", "notes")}
     assert recipe["train"]["crops_as_images"] and recipe["train"]["init"]["recipe"] == "locator-2.0"
     assert (recipe["films"]["seed"], recipe["films"]["per_background"], recipe["films"]["negatives"]) == (7, 3, 1)
     assert recipe["verification"]["placeholder"] == {"candidates": 3, "min_score": 0.02}

@@ -160,7 +160,6 @@ def test_the_locator_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> No
 
 
 def test_the_real_film_locator_recipe_is_the_commands_that_made_locator_3_1(tmp_path: Path) -> None:
-
     from valvereader.training.locator_real import RealLocatorConfig
 
     recipe = load_recipe("locator-3.1")

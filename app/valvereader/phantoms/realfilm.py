@@ -231,7 +231,7 @@ def another_machine(display: np.ndarray, box: Box | None, spacing_mm: float, rng
             zoom = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
             h, w = x.shape
             size = (max(8, round(w * zoom)), max(8, round(h * zoom)))
-            x = cv2.resize(x, size, interpolation=cv2.INTER_CUBIC if zoom > 1 else cv2.INTER_AREA)
+            x = np.asarray(cv2.resize(x, size, interpolation=cv2.INTER_CUBIC if zoom > 1 else cv2.INTER_AREA), np.float32)
             fx, fy = size[0] / w, size[1] / h
             if box is not None:
                 box = Box(round(box.x0 * fx), round(box.y0 * fy), round(box.x1 * fx), round(box.y1 * fy)).clip(x.shape)

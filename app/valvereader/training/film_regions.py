@@ -121,12 +121,14 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
             continue
         fmt = str(rng.choice(FORMATS, p=list(FORMAT_WEIGHTS)))
         reverse = fmt in ("png", "jpeg") and rng.random() < 0.15
-        display, box, processed = film.pixels, film.box, ""
+        display, processed = film.pixels, ""
+        moved: Box | None = film.box
         machine_rng = np.random.default_rng([seed, i, 7331])
         if machine_rng.random() < machine:
-            display, box, processed = another_machine(display, box, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
-        if box is None:
+            display, moved, processed = another_machine(display, moved, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
+        if moved is None:
             continue
+        box = moved
         pixels = roundtrip(display, fmt, rng, reverse).astype(np.float32)
         for variant, scale in _cut_into(arrays, pixels, box, crop_scale, rng):
             meta["label"].append(class_ids.index(film.truth["valve_id"]))

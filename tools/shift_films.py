@@ -41,6 +41,8 @@ import numpy as np
 import pydicom
 from PIL import Image
 
+from valvereader.training import film_rule
+
 SHIFTS = ("none", "finer", "coarser", "gamma_bright", "gamma_dark", "flat", "edge_enhanced", "equalised",
           "grainy", "wider_field")
 BOX = ("box_x0", "box_y0", "box_x1", "box_y1")
@@ -130,26 +132,32 @@ def make(films: Path, out: Path, shifts: list[str]) -> None:
         print(f"{shift}: {len(new_rows)} films", flush=True)
 
 
+def _folders(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if (p / "ground_truth.csv").is_file())
+
+
+def _classify(inputs: list[str], output: Path, weights: Path | None, *extra: str) -> None:
+    """``valvereader classify`` in its own process (a fresh program per set, as a user runs it)."""
+    cmd = [str(Path(sys.executable).parent / "valvereader"), "classify", *inputs, *extra, "--output", str(output)]
+    if weights is not None:
+        cmd += ["--weights", str(weights)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def read(out: Path, weights: Path | None) -> None:
-    exe = Path(sys.executable).parent / "valvereader"
-    for folder in sorted(p for p in out.iterdir() if (p / "ground_truth.csv").is_file()):
+    for folder in _folders(out):
         result = folder.with_suffix(".csv")
         if not result.is_file():
-            cmd = [str(exe), "classify", str(folder), "--output", str(result)]
-            if weights is not None:
-                cmd += ["--weights", str(weights)]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run([sys.executable, "-m", "valvereader.training.film_rule", "evaluate", "--csv",
-                        str(folder / "ground_truth.csv"), "--results", str(result), "--out",
-                        str(folder.with_suffix(".json"))], check=True, stdout=subprocess.DEVNULL)
+            _classify([str(folder)], result, weights)
+        report = film_rule.evaluate(folder / "ground_truth.csv", result)
+        folder.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         print(folder.name, "read", flush=True)
 
 
 def truebox(out: Path, weights: Path | None) -> None:
     """The films with a valve read through their true box (``classify --boxes``): the
     identifier's part of a change, without the locator's."""
-    exe = Path(sys.executable).parent / "valvereader"
-    for folder in sorted(p for p in out.iterdir() if (p / "ground_truth.csv").is_file()):
+    for folder in _folders(out):
         result = out / f"{folder.name}_truebox.csv"
         if result.is_file():
             continue
@@ -160,10 +168,7 @@ def truebox(out: Path, weights: Path | None) -> None:
             writer = csv.writer(handle)
             writer.writerow(["path", *BOX])
             writer.writerows([[r["file"], *(r[k] for k in BOX)] for r in rows])
-        cmd = [str(exe), "classify", *(str(folder / r["file"]) for r in rows), "--boxes", str(boxes), "--output", str(result)]
-        if weights is not None:
-            cmd += ["--weights", str(weights)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _classify([str(folder / r["file"]) for r in rows], result, weights, "--boxes", str(boxes))
         print(folder.name, "read through the true box", flush=True)
 
 
@@ -171,12 +176,7 @@ def _truebox_named(out: Path, shift: str) -> str:
     path = out / f"{shift}_truebox.csv"
     if not path.is_file():
         return "–"
-    with (out / shift / "ground_truth.csv").open(newline="", encoding="utf-8") as handle:
-        truth = {r["file"]: r["valve_id"] for r in csv.DictReader(handle)}
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    right = sum(r["predicted"] == truth[Path(r["path"]).name] for r in rows)
-    return f"{right / len(rows):.3f}"
+    return f"{film_rule.evaluate(out / shift / 'ground_truth.csv', path)['overall']['named_right']:.3f}"
 
 
 def table(out: Path) -> str:

@@ -150,3 +150,24 @@ def test_another_machine_changes_the_film_and_leaves_the_input_alone():
     out, _, _ = realfilm.another_machine(film, box, 0.2, np.random.default_rng(3), steps=2)
     assert np.array_equal(film, before)
     assert out.shape != film.shape or not np.allclose(out, film, atol=0.01)
+
+
+def test_films_processed_as_another_machine_are_the_same_films_before_processing(tmp_path: Path):
+    backgrounds = tmp_path / "bg"
+    backgrounds.mkdir()
+    Image.fromarray((_background() * 255).astype(np.uint8)).save(backgrounds / "a.jpg")
+    (backgrounds / "manifest.csv").write_text("path,width,height,pixel_spacing_mm\na.jpg,240,300,0.4\n")
+    crops = [_crop(tmp_path)]
+    plain = [f for f, _ in realfilm.films(backgrounds, ["a.jpg"], crops, per_background=4, seed=2, negatives=2)]
+    again = [f for f, _ in realfilm.films(backgrounds, ["a.jpg"], crops, per_background=4, seed=2, negatives=2, machine=0.0)]
+    processed = [f for f, _ in realfilm.films(backgrounds, ["a.jpg"], crops, per_background=4, seed=2, negatives=2,
+                                             machine=1.0)]
+    assert all(np.array_equal(a.pixels, b.pixels) and a.box == b.box for a, b in zip(plain, again))
+    assert all("machine" not in f.truth for f in plain)
+    for before, after in zip(plain, processed):
+        steps = after.truth["machine"].split("+")
+        assert set(steps) <= set(realfilm.MACHINE_STEPS)
+        assert {k: v for k, v in after.truth.items() if k != "machine"} == before.truth  # the same film drawn
+        assert (after.box is None) == (before.box is None)
+        if "resample" not in steps:
+            assert after.box == before.box and after.pixels.shape == before.pixels.shape

@@ -321,14 +321,19 @@ def spacings(folder: Path) -> dict[str, float]:
 
 
 def films(
-    backgrounds_dir: Path, names: list[str], crops: list[Crop], per_background: int, seed: int, negatives: int = 1
+    backgrounds_dir: Path, names: list[str], crops: list[Crop], per_background: int, seed: int, negatives: int = 1,
+    machine: float = 0.0,
 ) -> Iterator[tuple[Film, np.random.Generator]]:
     """For each background: ``per_background`` films with a valve (crops drawn in a seeded
-    order that uses every crop before repeating) and ``negatives`` without."""
+    order that uses every crop before repeating) and ``negatives`` without. A ``machine`` share
+    of them is then processed as another machine's (:func:`another_machine`; its draws are
+    apart from the film's, so every share makes the same films before processing; the steps
+    taken are the truth's ``machine``)."""
     spacing = spacings(backgrounds_dir)
     rng = np.random.default_rng(seed)
     order = list(rng.permutation(len(crops))) if crops else []
     k = 0
+    index = 0
     for name in names:
         background = load_background(backgrounds_dir, name)
         for j in range(per_background + negatives):
@@ -339,7 +344,13 @@ def films(
                     order = list(rng.permutation(len(crops)))
                 crop = crops[order[k % len(crops)]]
                 k += 1
-            yield make_film(background, spacing.get(name, 0.2), crop, film_rng, name), film_rng
+            film = make_film(background, spacing.get(name, 0.2), crop, film_rng, name)
+            machine_rng = np.random.default_rng([seed, index, 7331])
+            if machine and machine_rng.random() < machine:
+                film.pixels, film.box, film.truth["machine"] = another_machine(film.pixels, film.box, spacing.get(name, 0.2),
+                                                                              machine_rng)
+            index += 1
+            yield film, film_rng
 
 
 def write_films(

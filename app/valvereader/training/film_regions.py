@@ -96,18 +96,10 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
                       machine: float = 0.0) -> dict:
     """Films of ``part`` backgrounds × ``part`` crops (``realfilm.films``, no negatives), each read
     back through a file format's round trip, cut into two regions at every size; a ``machine``
-    share of the films is first processed as another machine's (``realfilm.another_machine``,
-    drawn apart from the film's own draws, so ``machine=0`` makes the same regions as before).
-    Returns (and writes) the metadata."""
+    share of the films is first processed as another machine's (``realfilm.films``). Returns
+    (and writes) the metadata."""
     from ..catalogue import VALVE_IDS
-    from ..phantoms.realfilm import (
-        FORMATS,
-        another_machine,
-        crops_by_part,
-        films,
-        read_split,
-        roundtrip,
-    )
+    from ..phantoms.realfilm import FORMATS, crops_by_part, films, read_split, roundtrip
 
     class_ids = list(class_ids or VALVE_IDS)
     names = read_split()[part]
@@ -116,21 +108,13 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
     arrays: dict[int, list[np.ndarray]] = {size: [] for size in sizes}
     meta: dict = {"label": [], "variant": [], "background": [], "source_crop": [], "valve_mm": [], "format": [], "scale": []}
     began = time.time()
-    for i, (film, rng) in enumerate(films(backgrounds, names, crops, per_background, seed, negatives=0)):
+    for i, (film, rng) in enumerate(films(backgrounds, names, crops, per_background, seed, negatives=0, machine=machine)):
         if film.box is None:
             continue
         fmt = str(rng.choice(FORMATS, p=list(FORMAT_WEIGHTS)))
         reverse = fmt in ("png", "jpeg") and rng.random() < 0.15
-        display, processed = film.pixels, ""
-        moved: Box | None = film.box
-        machine_rng = np.random.default_rng([seed, i, 7331])
-        if machine_rng.random() < machine:
-            display, moved, processed = another_machine(display, moved, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
-        if moved is None:
-            continue
-        box = moved
-        pixels = roundtrip(display, fmt, rng, reverse).astype(np.float32)
-        for variant, scale in _cut_into(arrays, pixels, box, crop_scale, rng):
+        pixels = roundtrip(film.pixels, fmt, rng, reverse).astype(np.float32)
+        for variant, scale in _cut_into(arrays, pixels, film.box, crop_scale, rng):
             meta["label"].append(class_ids.index(film.truth["valve_id"]))
             meta["variant"].append(variant)
             meta["background"].append(film.truth["background"])
@@ -139,7 +123,7 @@ def make_film_regions(backgrounds: Path, crops_dir: Path, split_json: Path, out:
             meta["format"].append(fmt)
             meta["scale"].append(round(scale, 4))
             if machine:
-                meta.setdefault("machine", []).append(processed)
+                meta.setdefault("machine", []).append(film.truth.get("machine", ""))
         if (i + 1) % 100 == 0:
             print(f"{i + 1} films cut ({time.time() - began:.0f} s)", file=sys.stderr, flush=True)
     meta.update(part=part, per_background=per_background, seed=seed, crop_scale=crop_scale, sizes=sizes, machine_share=machine,

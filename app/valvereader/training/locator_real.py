@@ -69,20 +69,17 @@ class RealLocatorConfig(LocatorConfig):
 def real_training_set(backgrounds: Path, names: list[str], crops: list, config: RealLocatorConfig,
                       log: Callable[[str], None] = print) -> PreparedSet:
     """Training films made in memory and prepared as at inference (see the module's doc)."""
-    from ..phantoms.realfilm import FORMATS, another_machine, films, roundtrip
+    from ..phantoms.realfilm import FORMATS, films, roundtrip
 
     preprocess = Preprocess(size=config.input_size, threshold=0.02, crop_border=True)
     images, boxes, files, kinds = [], [], [], []
-    for i, (film, rng) in enumerate(films(backgrounds, names, crops, config.per_background, config.seed, config.negatives)):
+    made = films(backgrounds, names, crops, config.per_background, config.seed, config.negatives, machine=config.machine)
+    for i, (film, rng) in enumerate(made):
         fmt = str(rng.choice(FORMATS, p=[0.3, 0.2, 0.25, 0.25]))
-        display, box = film.pixels, film.box
-        machine_rng = np.random.default_rng([config.seed, i, 7331])  # the film's own draws stay as before
-        if machine_rng.random() < config.machine:
-            display, box, _ = another_machine(display, box, 0.2, machine_rng)  # the backgrounds: 0.2 mm a pixel
-        pixels = roundtrip(display, fmt, rng, reverse=fmt in ("png", "jpeg") and rng.random() < 0.15)
+        pixels = roundtrip(film.pixels, fmt, rng, reverse=fmt in ("png", "jpeg") and rng.random() < 0.15)
         prepared = preprocess(pixels)
         images.append(prepared.pixels.astype(np.float16))
-        boxes.append(box_fractions(box, prepared))
+        boxes.append(box_fractions(film.box, prepared))
         files.append(f"{film.truth['background']}#{i}")
         kinds.append("real_" + film.truth["kind"])
         if (i + 1) % 200 == 0:
@@ -124,10 +121,15 @@ def operating_point(predicted: np.ndarray, scores: np.ndarray, truth: np.ndarray
     }
 
 
+def _machine_key(config: RealLocatorConfig) -> list[float]:
+    """What processed films add to a cache key (nothing without them, so earlier caches stay valid)."""
+    return [config.machine] if config.machine else []
+
+
 def _cached_features(model: LocatorNet, data: PreparedSet, config: RealLocatorConfig, out_dir: Path,
                      log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    key = [data.files, config.input_size, config.variants, config.seed] + ([config.machine] if config.machine else [])
-    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([data.files, config.input_size, config.variants, config.seed, *_machine_key(config)])
+                            .encode()).hexdigest()[:16]
     cached = out_dir / f"features-{digest}.npz"
     if cached.exists():
         with np.load(cached) as saved:
@@ -214,7 +216,7 @@ def train_run(config: RealLocatorConfig, backgrounds: Path, names: list[str], cr
     ``synthetic`` and, ``with_crops``, the crops as whole images; validation on ``val_csv``."""
     out.mkdir(parents=True, exist_ok=True)
     # The films depend only on these (not on the optimiser): made once, reused by later runs.
-    films_key = [config.input_size, config.per_background, config.negatives, config.seed] + ([config.machine] if config.machine else [])
+    films_key = [config.input_size, config.per_background, config.negatives, config.seed, *_machine_key(config)]
     made = out / f"films-{hashlib.sha256(json.dumps(films_key).encode()).hexdigest()[:12]}.npz"
     if made.exists():
         train_set = PreparedSet.load(made)

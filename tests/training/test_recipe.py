@@ -145,6 +145,27 @@ def test_a_card_of_a_recipes_members_names_the_recipe() -> None:
     assert "reproduce" not in _ensemble_training(mixed, Path("e"), Path("v"), "2.2.0")
 
 
+def test_a_card_of_fine_tuned_members_says_where_they_started_and_names_no_recipe_to_rerun() -> None:
+    from valvereader.training.ship import BACKBONE_ATTRIBUTION, _ensemble_training
+
+    def member(index: int, size: int) -> dict:
+        extra = {"real_crops_train": 1090, "composite_regions_train": 1440, "composite_regions_per_epoch": 1090,
+                 "composites": "...", "recipe": "identifier 2.4.0 fine-tuned on real-film regions",
+                 "regions": "film regions", "starting_point": f"member {index} of identifier 2.4.0"}
+        return {"arch": "efficientnet_lite0", "input_size": size, "source": f"runs/ft/member_{size}",
+                "training": {"config": {"epochs": 1, "max_lr": 2e-4}, "hardware": "CPU", "training_data": extra}}
+
+    card = {"input_size": 384, "member_runs": [member(0, 320), member(1, 384)]}
+    training = _ensemble_training(card, Path("runs/ft/ensemble"), Path("runs/ft/evaluation"), "2.6.0")
+    assert training["initialisation"].startswith("Fine-tuned, not trained from scratch: ")
+    assert "320 px from member 0 of identifier 2.4.0" in training["initialisation"]
+    assert "384 px from member 1 of identifier 2.4.0" in training["initialisation"]
+    assert training["members"][0]["data"].endswith("1090 of 1440 film regions")
+    assert "reproduce" not in training  # not a committed recipe
+    scratch = {"input_size": 384, "member_runs": [{**member(0, 320), "training": {"config": {}, "hardware": "GPU"}}]}
+    assert _ensemble_training(scratch, Path("e"), Path("v"), "2.2.0")["initialisation"] == BACKBONE_ATTRIBUTION
+
+
 @pytest.mark.slow
 def test_the_locator_recipe_runs_end_to_end_on_a_few_crops(tmp_path: Path) -> None:
     from valvereader.cli import main

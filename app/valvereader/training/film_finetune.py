@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         hardware = f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads"
         write_member_run(folder, model, result, recipe, split_doc, class_ids, hardware)
         extra = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        extra["training_data"]["regions"] = "film regions"
+        extra["training_data"]["starting_point"] = f"member {index} of identifier {card['version']}"
         extra["training_data"]["composites"] = (
             f"starting point: member {index} of identifier {card['version']} (weights/identifier.safetensors); regions of real "
             f"skull radiographs (train-split backgrounds) with train-split crops blended in: {len(regions)} regions "

@@ -23,6 +23,7 @@ from .attribution import DATASET_CREDIT
 from .card_markdown import _write_markdown
 from .heldout import OPENSET_FILE, VIEW_OPENSET_FILE
 from .openset import METHOD, formula
+from .recipe import RECIPES
 
 DATA_ATTRIBUTION = {
     **DATASET_CREDIT,
@@ -386,9 +387,20 @@ def _cross_validation(path: Path) -> dict:
 
 
 def _training_data_text(extra: dict) -> str:
-    """What an identifier trained on composite regions saw (its run card's ``training_data``), in words."""
+    """What an identifier trained on composite or film regions saw (its run card's ``training_data``), in words."""
     return (f"csf-shuntvalves train-split crops ({extra['real_crops_train']}) plus, each epoch, "
-            f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} composite regions")
+            f"{extra['composite_regions_per_epoch']} of {extra['composite_regions_train']} {extra.get('regions', 'composite regions')}")
+
+
+def _initialisation(members: list[dict]) -> str:
+    """Where the members' weights started: ImageNet, or (a fine-tune) an earlier identifier's
+    members, whose own start was ImageNet."""
+    starts = [(m.get("training", {}).get("training_data") or {}).get("starting_point") for m in members]
+    if not any(starts):
+        return BACKBONE_ATTRIBUTION
+    return ("Fine-tuned, not trained from scratch: "
+            + "; ".join(f"{m['arch']} at {m['input_size']} px from {start or 'ImageNet'}" for m, start in zip(members, starts))
+            + ". The networks fine-tuned were trained from this start: " + BACKBONE_ATTRIBUTION)
 
 
 def _recipe_command(recipe: str) -> str:
@@ -426,8 +438,9 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
             "data": _training_data_text(extra) if extra else "csf-shuntvalves train-split crops",
         })
     sizes = " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
-    # Members trained by one recipe (valvereader train --recipe): the card names it.
+    # Members trained by one committed recipe (a fine-tune's run names none that can be run again).
     recipes = sorted({(m.get("training", {}).get("training_data") or {}).get("recipe") or "" for m in card["member_runs"]})
+    committed = len(recipes) == 1 and bool(recipes[0]) and (RECIPES / f"{recipes[0]}.json").is_file()
     return {
         "data": f"csf-shuntvalves (1556 real X-ray crops, 8 classes), every member trained on the same train split; {members[0]['data']}",
         "ensemble": (f"{len(members)} trained networks joined, nothing trained after: {sizes}. The input is read at "
@@ -437,14 +450,14 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
         "members": members,
         "epochs": [m["epochs"] for m in members],
         "optimiser": "each member: Adam, one-cycle cosine learning rate, cross-entropy weighted by inverse class frequency",
-        "initialisation": BACKBONE_ATTRIBUTION,
+        "initialisation": _initialisation(card["member_runs"]),
         "hardware": "; ".join(sorted({m["hardware"] for m in members if m["hardware"]})),
         "duration": "the members' training (see members); joining them: seconds",
         "command": (f"python -m valvereader.training.ensemble --out {run.as_posix()} "
                     + " ".join(m["run"] for m in members)
                     + f", valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
                     f"python -m valvereader.training.ship --version {version}"),
-        **({"reproduce": _recipe_command(recipes[0])} if len(recipes) == 1 else {}),
+        **({"reproduce": _recipe_command(recipes[0])} if committed else {}),
     }
 
 

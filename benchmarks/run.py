@@ -29,7 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", patient: str = "BENCH") -> None:
     """A DX image, 12 bits stored, uncompressed, like a skull radiograph from a CR/DX plate."""
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import (
+        DigitalXRayImageStorageForPresentation,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation

@@ -153,10 +153,11 @@ def rss_mb() -> float:
 def machine() -> str:
     cpu = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     import onnxruntime
@@ -290,15 +291,15 @@ def main() -> int:
     rest = t_end - t_forward - t_load - t_prepare
     rows += [
         ("One 2000×2500 DICOM: bare forward passes (locator + identifier on each view)", f"{t_forward * 1000:.0f} ms",
-         f"{int(loc_input is not None) + len(views)} network runs ({n_views} identifier {'image' if predictor.mirror else 'view'}"
+         (f"{int(loc_input is not None) + len(views)} network runs ({n_views} identifier {'image' if predictor.mirror else 'view'}"
          f"{'s' if n_views != 1 else ''}{' in one batch' if len(views) < n_views else ''}"
-         f"{': each view and its mirror image' if predictor.mirror else ''}; a film is read through the located square alone)"),
+         f"{': each view and its mirror image' if predictor.mirror else ''}; a film is read through the located square alone)")),
         ("One 2000×2500 DICOM: open → valve, verdict, heatmap", f"{t_end * 1000:.0f} ms",
-         f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms); each film against the forward passes "
-         f"timed just before it: median {paired[1]:.2f} ×, quartiles {paired[0]:.2f}–{paired[2]:.2f} × over {len(paired_ratios)}"),
+         (f"{t_end / t_forward:.2f} × forward (target ≤ 1.3 ×, ≤ 500 ms); each film against the forward passes "
+         f"timed just before it: median {paired[1]:.2f} ×, quartiles {paired[0]:.2f}–{paired[2]:.2f} × over {len(paired_ratios)}")),
         ("One 2000×2500 DICOM: the same, preprocessing on one thread", f"{t_one_thread * 1000:.0f} ms",
-         f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing and block means in two "
-         "halves at once; one thread before 2026-11-26)"),
+         (f"{t_one_thread / t_forward:.2f} × forward; without valvereader.halves (windowing and block means in two "
+         "halves at once; one thread before 2026-11-26)")),
         ("One 2000×2500 DICOM: the same passes with the earlier runtime settings", f"{t_old_forward * 1000:.0f} ms",
          "spinning ONNX Runtime pools, one run per identifier view (as before 2026-11-26)"),
         ("One 2000×2500 DICOM: beyond the networks", f"{(t_end - t_forward) * 1000:.0f} ms",
@@ -359,11 +360,11 @@ def main() -> int:
     spent = {"model": 0.0, "streams": 0.0, "ahead": 0.0, "one": 0.0, "load": 0.0}
     ratios = []
     for chunk in chunks:
-        t_m = timed(lambda: model_only(chunk), 1)[0]
-        t_s = timed(lambda: model_streams(chunk), 1)[0]
-        t_a = timed(lambda: prepare_ahead(chunk), 1)[0]
-        t_o = timed(lambda: one_stream(chunk), 1)[0]
-        t_l = timed(lambda: load_ahead(chunk), 1)[0]
+        t_m = timed(lambda chunk=chunk: model_only(chunk), 1)[0]
+        t_s = timed(lambda chunk=chunk: model_streams(chunk), 1)[0]
+        t_a = timed(lambda chunk=chunk: prepare_ahead(chunk), 1)[0]
+        t_o = timed(lambda chunk=chunk: one_stream(chunk), 1)[0]
+        t_l = timed(lambda chunk=chunk: load_ahead(chunk), 1)[0]
         spent["model"] += t_m
         spent["streams"] += t_s
         spent["ahead"] += t_a
@@ -378,8 +379,8 @@ def main() -> int:
         (f"Batch of {len(files)} DICOMs: model only, {streams} streams", f"{len(files) / t_streams:.1f} img/s",
          f"the same runs, {streams} at once on one-thread sessions (what predict_many's streams use)"),
         (f"Batch of {len(files)} DICOMs: load + preprocess + predict", f"{len(files) / t_batch:.1f} img/s",
-         f"{t_floor / t_batch * 100:.0f} % of the faster model-only row (target ≥ 90 %; rounds {min(ratios) * 100:.0f}–{max(ratios) * 100:.0f} %); "
-         f"`Predictor.predict_many` (what `valvereader classify` runs): {streams} streams, each file from disk to result"),
+         (f"{t_floor / t_batch * 100:.0f} % of the faster model-only row (target ≥ 90 %; rounds {min(ratios) * 100:.0f}–{max(ratios) * 100:.0f} %); "
+         f"`Predictor.predict_many` (what `valvereader classify` runs): {streams} streams, each file from disk to result")),
         (f"Batch of {len(files)} DICOMs: the same in one stream", f"{len(files) / t_one:.1f} img/s",
          f"{t_floor / t_one * 100:.0f} % of the faster model-only row; predict_many before the streams: loading and preprocessing one thread ahead"),
         (f"Batch of {len(files)} DICOMs: only loading ahead", f"{len(files) / t_load_ahead:.1f} img/s",
@@ -408,9 +409,9 @@ def main() -> int:
     whole.predict(load(subset[0]), with_heatmap=False)
     spent = {"paper": 0.0, "whole": 0.0, "ours": 0.0}
     for f in subset:  # file by file in turn, so that the machine's drift hits all three alike
-        spent["paper"] += timed(lambda: paper(f), 1)[0]
-        spent["whole"] += timed(lambda: whole.predict(load(f), with_heatmap=False), 1)[0]
-        spent["ours"] += timed(lambda: predictor.predict(load(f), with_heatmap=False), 1)[0]
+        spent["paper"] += timed(lambda f=f: paper(f), 1)[0]
+        spent["whole"] += timed(lambda f=f: whole.predict(load(f), with_heatmap=False), 1)[0]
+        spent["ours"] += timed(lambda f=f: predictor.predict(load(f), with_heatmap=False), 1)[0]
     t_paper, t_whole, t_ours = (spent[k] / len(subset) for k in ("paper", "whole", "ours"))
     extra = (["runs the locator"] if predictor._locator else []) + (["reads each view mirrored"] if predictor.mirror else [])
     rows += [
@@ -449,7 +450,7 @@ def main() -> int:
     shown, first, after_open, whole, codes = [], [], [], [], []
     for _ in range(3):
         start = time.perf_counter()
-        proc = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(probe, check=False, env=env, capture_output=True, text=True, timeout=120)
         whole.append(time.perf_counter() - start)
         codes.append(proc.returncode)
         for line in proc.stderr.splitlines():
@@ -462,7 +463,7 @@ def main() -> int:
     # A reader who opens the file a few seconds after the window came up (the model preloaded).
     later = []
     for _ in range(3):
-        proc = subprocess.run([sys.executable, "-c", _OPEN_LATER, str(big)], env=env, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-c", _OPEN_LATER, str(big)], check=False, env=env, capture_output=True, text=True,
                               timeout=120)
         later += [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("first-result ")]
 
@@ -473,8 +474,8 @@ def main() -> int:
         ("Start-up: process start → window shown", median_s(shown),
          f"target ≤ 2 s; runs {', '.join(f'{v:.2f}' for v in shown)} s (offscreen, the 2000×2500 DICOM on the command line)"),
         ("Start-up: file opened → its first result on screen, model load included", median_s(after_open),
-         f"target ≤ 3 s; runs {', '.join(f'{v:.2f}' for v in after_open)} s; from process start "
-         f"{median_s(first)} (the model loads in the background from start-up, beside the file)"),
+         (f"target ≤ 3 s; runs {', '.join(f'{v:.2f}' for v in after_open)} s; from process start "
+         f"{median_s(first)} (the model loads in the background from start-up, beside the file)")),
         ("Start-up: a file opened 3 s after the window → its first result", median_s(later),
          f"runs {', '.join(f'{v:.2f}' for v in later)} s: what a reader choosing a file waits, the model already loaded"),
         ("`valvereader view FILE --screenshot` whole process (start → result → picture → exit)",

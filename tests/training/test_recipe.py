@@ -150,7 +150,7 @@ def test_a_card_of_fine_tuned_members_says_where_they_started_and_names_no_recip
 
     def member(index: int, size: int) -> dict:
         extra = {"real_crops_train": 1090, "composite_regions_train": 1440, "composite_regions_per_epoch": 1090,
-                 "composites": "...", "recipe": "identifier 2.4.0 fine-tuned on real-film regions",
+                 "composites": "...", "recipe": "",
                  "regions": "film regions", "starting_point": f"member {index} of identifier 2.4.0"}
         return {"arch": "efficientnet_lite0", "input_size": size, "source": f"runs/ft/member_{size}",
                 "training": {"config": {"epochs": 1, "max_lr": 2e-4}, "hardware": "CPU", "training_data": extra}}
@@ -161,7 +161,7 @@ def test_a_card_of_fine_tuned_members_says_where_they_started_and_names_no_recip
     assert "320 px from member 0 of identifier 2.4.0" in training["initialisation"]
     assert "384 px from member 1 of identifier 2.4.0" in training["initialisation"]
     assert training["members"][0]["data"].endswith("1090 of 1440 film regions")
-    assert "reproduce" not in training  # not a committed recipe
+    assert "reproduce" not in training  # a fine-tune: no recipe to run again
     scratch = {"input_size": 384, "member_runs": [{**member(0, 320), "training": {"config": {}, "hardware": "GPU"}}]}
     assert _ensemble_training(scratch, Path("e"), Path("v"), "2.2.0")["initialisation"] == BACKBONE_ATTRIBUTION
 
@@ -278,3 +278,22 @@ def test_identifier_2_4_0_is_2_2_0_plus_the_film_head_the_card_carries() -> None
     assert card["version"] == "2.4.0"
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {repr(d) for d in DECAYS}
     assert f"seed {spec['regions']['seed']}" in card["film_head"]["fitted_on"]
+
+
+def test_ship_takes_thresholds_from_a_curve_file_as_from_json(tmp_path: Path) -> None:
+    from valvereader.training.ship import main as ship_main
+
+    shipped = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
+    for name in ("from_file", "from_json"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "identifier.json").write_text(json.dumps(shipped), encoding="utf-8")
+    curve = tmp_path / "curve.json"
+    curve.write_text(json.dumps({"protocol": "...", "thresholds": {"ood_review": 90.5, "between_ratio": 0.9}}), encoding="utf-8")
+    assert ship_main(["--weights", str(tmp_path / "from_file"), "--update-thresholds", str(curve)]) == 0
+    assert ship_main(["--weights", str(tmp_path / "from_json"), "--update-thresholds",
+                      '{"ood_review": 90.5, "between_ratio": 0.9}']) == 0
+    cards = [json.loads((tmp_path / n / "identifier.json").read_text(encoding="utf-8")) for n in ("from_file", "from_json")]
+    assert cards[0]["thresholds"] == cards[1]["thresholds"]
+    assert cards[0]["thresholds"]["ood_review"] == 90.5
+    assert cards[0]["thresholds"]["confident"] == shipped["thresholds"]["confident"]  # merged, not replaced
+    assert ship_main(["--weights", str(tmp_path / "from_file"), "--update-thresholds", str(tmp_path / "missing.json")]) == 2

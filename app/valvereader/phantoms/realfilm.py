@@ -345,8 +345,7 @@ def films(
                 crop = crops[order[k % len(crops)]]
                 k += 1
             film = make_film(background, spacing.get(name, 0.2), crop, film_rng, name)
-            machine_rng = np.random.default_rng([seed, index, 7331])
-            if machine and machine_rng.random() < machine:
+            if machine and (machine_rng := np.random.default_rng([seed, index, 7331])).random() < machine:
                 film.pixels, film.box, film.truth["machine"] = another_machine(film.pixels, film.box, spacing.get(name, 0.2),
                                                                               machine_rng)
             index += 1

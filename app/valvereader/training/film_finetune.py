@@ -226,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     real_labels = prepare_real(args.crops_split, args.out, sizes, class_ids)
     chosen = [int(i) for i in args.members.split(",")] if args.members else range(len(card["members"]))
-    recipe = {"name": f"identifier {card['version']} fine-tuned on real-film regions",
-              "composites": {"per_crop": 0, "seed": meta["seed"], "shape": [0, 0]}}
+    recipe = {"composites": {"per_crop": 0, "seed": meta["seed"], "shape": [0, 0]}}  # a fine-tune, not a recipe's run
     for index in chosen:
         member = card["members"][index]
         size = int(member["input_size"])
@@ -242,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         hardware = f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads"
         write_member_run(folder, model, result, recipe, split_doc, class_ids, hardware)
         extra = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        start = f"member {index} of identifier {card['version']}"
         extra["training_data"]["regions"] = "film regions"
-        extra["training_data"]["starting_point"] = f"member {index} of identifier {card['version']}"
+        extra["training_data"]["starting_point"] = start
         extra["training_data"]["composites"] = (
-            f"starting point: member {index} of identifier {card['version']} (weights/identifier.safetensors); regions of real "
+            f"starting point: {start} (weights/identifier.safetensors); regions of real "
             f"skull radiographs (train-split backgrounds) with train-split crops blended in: {len(regions)} regions "
             f"({meta['per_background']} films per background, the true box and a jittered box squared at crop_scale "
             f"{meta['crop_scale']:g}), {result['per_epoch_regions']} per epoch; {result['frozen']}"

@@ -23,7 +23,6 @@ from .attribution import DATASET_CREDIT
 from .card_markdown import _write_markdown
 from .heldout import OPENSET_FILE, VIEW_OPENSET_FILE
 from .openset import METHOD, formula
-from .recipe import RECIPES
 
 DATA_ATTRIBUTION = {
     **DATASET_CREDIT,
@@ -132,7 +131,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "recipe": {k: config[k] for k in ("arch", "input_size", "batch_size", "accumulate_to", "max_lr", "pct_start", "weight_decay",
                                                "class_weighting", "balanced_sampling", "label_smoothing", "pretrained", "augment")},
             "optimiser": "Adam, one-cycle cosine learning rate, cross-entropy weighted by inverse class frequency",
-            "initialisation": BACKBONE_ATTRIBUTION,
+            "initialisation": _initialisation([card]),
             "seed": config.get("seed", 0),
             "hardware": card.get("hardware", ""),
             "duration": f"{seconds / 60:.0f} min of training ({epochs_done} epochs)",
@@ -298,6 +297,17 @@ def update_thresholds(card_path: Path, changes: dict) -> dict:
     return _rewrite_card(card_path, edit)
 
 
+def _json_argument(text: str, key: str) -> object:
+    """An ``--update-*`` flag's value: a JSON object, or a JSON file holding one, either whole or
+    under ``key`` (``tools/openset_verdict.py select`` writes its choice as curve.json's
+    ``thresholds``)."""
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.is_file():
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return doc[key] if isinstance(doc, dict) and isinstance(doc.get(key), dict) else doc
+    return json.loads(text)
+
+
 def update_inference(card_path: Path, changes: dict, version: str | None = None) -> dict:
     """Change how the program reads views with a shipped identifier (``inference``, e.g.
     ``{"mirror": true}``) without shipping the network again: ``changes`` are merged (None
@@ -393,9 +403,10 @@ def _training_data_text(extra: dict) -> str:
 
 
 def _initialisation(members: list[dict]) -> str:
-    """Where the members' weights started: ImageNet, or (a fine-tune) an earlier identifier's
-    members, whose own start was ImageNet."""
-    starts = [(m.get("training", {}).get("training_data") or {}).get("starting_point") for m in members]
+    """Where the networks' weights started: ImageNet, or (a fine-tune) an earlier identifier's
+    members, whose own start was ImageNet. ``members``: an ensemble's member runs, or one run's
+    card (its ``training_data`` at the top level)."""
+    starts = [(m.get("training", m).get("training_data") or {}).get("starting_point") for m in members]
     if not any(starts):
         return BACKBONE_ATTRIBUTION
     return ("Fine-tuned, not trained from scratch: "
@@ -438,9 +449,10 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
             "data": _training_data_text(extra) if extra else "csf-shuntvalves train-split crops",
         })
     sizes = " + ".join(f"{m['arch']} at {m['input_size']} px" for m in members)
-    # Members trained by one committed recipe (a fine-tune's run names none that can be run again).
+    # Members trained by one recipe (valvereader train --recipe): the card names it. A fine-tune's
+    # members name none.
     recipes = sorted({(m.get("training", {}).get("training_data") or {}).get("recipe") or "" for m in card["member_runs"]})
-    committed = len(recipes) == 1 and bool(recipes[0]) and (RECIPES / f"{recipes[0]}.json").is_file()
+    by_recipe = len(recipes) == 1 and bool(recipes[0])
     return {
         "data": f"csf-shuntvalves (1556 real X-ray crops, 8 classes), every member trained on the same train split; {members[0]['data']}",
         "ensemble": (f"{len(members)} trained networks joined, nothing trained after: {sizes}. The input is read at "
@@ -457,7 +469,7 @@ def _ensemble_training(card: dict, run: Path, evaluation: Path, version: str) ->
                     + " ".join(m["run"] for m in members)
                     + f", valvereader evaluate --run {run.as_posix()} --out {Path(evaluation).as_posix()}, "
                     f"python -m valvereader.training.ship --version {version}"),
-        **({"reproduce": _recipe_command(recipes[0])} if committed else {}),
+        **({"reproduce": _recipe_command(recipes[0])} if by_recipe else {}),
     }
 
 
@@ -493,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only rewrite the card in --weights with this file's honest leave-one-class-out estimate "
                              "(a joined, cross-validation or partial-backbone report); the weights are untouched")
     parser.add_argument("--update-thresholds", default=None, metavar="JSON",
-                        help="only merge these keys into the card's verdict thresholds in --weights; the weights are untouched")
+                        help="only merge these keys into the card's verdict thresholds in --weights (a JSON object, or a "
+                             "file holding one, such as tools/openset_verdict.py's curve.json); the weights are untouched")
     parser.add_argument("--update-inference", default=None, metavar="JSON",
                         help="only merge these keys into the card's inference in --weights (e.g. {\"mirror\": true}; "
                              "null removes a key), with --version the card's new version; the weights are untouched")
@@ -507,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         if not text:
             continue
         try:
-            changes = json.loads(text)
+            changes = _json_argument(text, key)
             if not isinstance(changes, dict):
                 raise TypeError(f"{flag} takes a JSON object")
             update(changes)

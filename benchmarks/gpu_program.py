@@ -17,7 +17,7 @@ Usage (on a machine with CUDA, from the repository root):
 
 The synthetic radiographs are those of ``benchmarks/run.py`` with real crops pasted in (``--crops``:
 a folder of PNG/JPEG crops, default the shared dataset's). Weights: a folder as shipped. Where
-the card's view-choice statistics (``identifier.openset_view.safetensors``, 26 MB) did not travel
+the card's view-choice statistics (``identifier.openset_view.safetensors``) did not travel
 to the device, a copy of the card without ``view_choice.score`` is used: that score only ranks the
 two views of an image without a whole-radiograph field of view; every timed file is a whole
 radiograph (0.139 mm pixels), read through its located square alone, so its result is the same.

@@ -230,6 +230,49 @@ def test_fast_mahalanobis_equals_the_textbook_formula(tmp_path: Path) -> None:
     assert np.allclose(scorer(np.zeros((3, k)), pooled), textbook, rtol=1e-6)
 
 
+def test_a_packed_precision_matrix_scores_as_the_full_one(tmp_path: Path) -> None:
+    """The open-set file stores the symmetric precision matrix as its upper triangle: the same
+    statistics stored packed and in full (the older form) give the same distances, the packing
+    round-trips exactly, and a triangle of the wrong length or a file with neither is refused."""
+    from safetensors.numpy import save_file
+
+    from valvereader.errors import ModelError
+    from valvereader.inference.open_set import (
+        PACKED,
+        OpenSetScorer,
+        pack_symmetric,
+        unpack_symmetric,
+    )
+    from valvereader.model.card import sha256_of
+
+    rng = np.random.default_rng(8)
+    c, k = 12, 4
+    a = rng.normal(size=(c, c))
+    precision = (a @ a.T / c + np.eye(c)).astype(np.float32)
+    means = rng.normal(size=(k, c)).astype(np.float32)
+    packed = pack_symmetric(precision)
+    assert packed.shape == (c * (c + 1) // 2,) and packed.dtype == np.float32
+    assert np.array_equal(unpack_symmetric(packed), precision.astype(np.float64))
+
+    def scorer(name: str, arrays: dict[str, np.ndarray]) -> OpenSetScorer:
+        path = tmp_path / f"{name}.safetensors"
+        save_file(arrays, str(path))
+        card_path = tmp_path / f"{name}.json"
+        card_path.write_text(json.dumps({
+            "name": "x", "version": "0", "task": "identify", "architecture": "tiny", "input_size": 8,
+            "files": {"openset": {"path": path.name, "sha256": sha256_of(path)}}, "openset": {"method": "mahalanobis"}}))
+        return OpenSetScorer(ModelCard.load(card_path))
+
+    pooled = rng.normal(size=(5, c))
+    full = scorer("full", {"class_means": means, "precision": precision})
+    small = scorer("packed", {"class_means": means, PACKED: packed})
+    assert np.array_equal(small.class_distances(pooled), full.class_distances(pooled))
+    with pytest.raises(ModelError, match="upper triangle"):
+        scorer("short", {"class_means": means, PACKED: packed[:-1]})
+    with pytest.raises(ModelError, match="lacks"):
+        scorer("none", {"class_means": means})
+
+
 def test_the_open_set_score_reads_only_the_channels_its_card_names(tmp_path: Path) -> None:
     """An ensemble's statistics may cover its first members' features ("features": [start,
     stop]): the score then equals the statistics' own score on that slice; a range that does not

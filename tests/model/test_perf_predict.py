@@ -157,8 +157,10 @@ def test_open_set_score_without_blas_equals_the_precision_formula() -> None:
     # The reference: the precision matrix itself, in float64, no projection.
     from safetensors.numpy import load_file
 
+    from valvereader.inference.open_set import precision_matrix
+
     arrays = load_file(str(card.file("openset")))
-    precision, means = arrays["precision"].astype(np.float64), arrays["class_means"].astype(np.float64)
+    precision, means = precision_matrix(arrays), arrays["class_means"].astype(np.float64)
     diffs = z[:, None, :] - means[None]
     expected = np.sqrt(np.einsum("nkc,cd,nkd->nk", diffs, precision, diffs)).min(axis=1)
     # The projection is kept in float32 (speed, memory), and of the triangular whitener only

@@ -155,9 +155,9 @@ def test_two_trained_runs_join_evaluate_ship_and_run_in_the_program(tmp_path: Pa
     assert cli_evaluate.main(["--run", str(first_only), "--out", str(tmp_path / "eval_first"), "--cam-examples", "2"]) == 0
     narrow = ModelCard.load(ship_identifier(first_only, tmp_path / "eval_first", tmp_path / "weights_first", version="2.0.0"))
     assert narrow.data["openset"]["features"] == [0, 512]
-    from safetensors.numpy import load_file
+    from valvereader.training.openset import load_openset
 
-    assert load_file(str(tmp_path / "weights_first" / "identifier.openset.safetensors"))["precision"].shape == (512, 512)
+    assert load_openset(tmp_path / "weights_first" / "identifier.openset.safetensors").precision.shape == (512, 512)
     first = load_predictor(tmp_path / "weights_first", device="cpu")
     image = Radiograph(pixels, RadiographMeta(source="test"))
     score = first.predict(image).ood_score

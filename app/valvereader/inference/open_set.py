@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,40 @@ import numpy as np
 from ..errors import ModelCardError, ModelError
 from ..model.card import ModelCard
 from ..model.derived import cached
+
+#: The open-set file's precision matrix, symmetric, stored as its upper triangle row by row
+#: (``np.triu_indices`` order, float32): half the bytes of the full matrix and the same numbers.
+#: A file with the full matrix ("precision", as written before 2026-12-07) reads the same.
+PACKED = "precision_upper"
+
+
+def pack_symmetric(matrix: np.ndarray) -> np.ndarray:
+    """The upper triangle of a symmetric matrix (the mean of it and its transpose, so a matrix
+    that is symmetric only up to rounding packs the same from either side), as float32."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"expected a square matrix, got shape {matrix.shape}")
+    return np.ascontiguousarray(((matrix + matrix.T) / 2.0)[np.triu_indices(matrix.shape[0])], dtype=np.float32)
+
+
+def unpack_symmetric(packed: np.ndarray) -> np.ndarray:
+    """The full symmetric matrix (float64) from :func:`pack_symmetric`'s triangle."""
+    packed = np.asarray(packed).ravel()
+    size = (math.isqrt(8 * packed.size + 1) - 1) // 2
+    if size * (size + 1) // 2 != packed.size:
+        raise ModelError(f"a packed precision matrix of {packed.size} values is no upper triangle of a square matrix")
+    matrix = np.zeros((size, size), dtype=np.float64)
+    rows, cols = np.triu_indices(size)
+    matrix[rows, cols] = packed
+    matrix[cols, rows] = packed
+    return matrix
+
+
+def precision_matrix(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The precision matrix (float64) of an open-set file's arrays, packed or full."""
+    if PACKED in arrays:
+        return unpack_symmetric(arrays[PACKED])
+    return np.asarray(arrays["precision"], dtype=np.float64)
 
 
 class OpenSetScorer:
@@ -28,9 +63,9 @@ class OpenSetScorer:
             from safetensors.numpy import load_file
 
             arrays = load_file(str(verified or card.verify(role)))
-            for key in ("class_means", "precision"):
-                if key not in arrays:
-                    raise ModelError(f"open-set file of {card.path.name} lacks '{key}'")
+            if "class_means" not in arrays or not (PACKED in arrays or "precision" in arrays):
+                missing = "class_means" if "class_means" not in arrays else f"{PACKED}' or 'precision"
+                raise ModelError(f"open-set file of {card.path.name} lacks '{missing}'")
             # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
             # projection (in float32: with 2560 features numpy's float64 loop took 3-8 ms per
             # view, float32 a quarter of that and half the memory; distances agree to ~1e-6
@@ -38,7 +73,7 @@ class OpenSetScorer:
             # derived once and cached on disk (model.derived: the Cholesky factor took 0.3-0.45 s
             # of every start), named by the statistics file's sha256 from the card.
             source = str(((card.data.get("files") or {}).get(role) or {}).get("sha256", ""))
-            derived = cached("whitener", source, int(arrays["precision"].shape[0]), lambda: _projection(arrays))
+            derived = cached("whitener", source, int(arrays["class_means"].shape[1]), lambda: _projection(arrays))
             self._projected_means = derived["projected_means"]
             self._blocks = _blocks_from(derived)
             self.features = int(self._projected_means.shape[1])
@@ -120,7 +155,7 @@ def _column_blocks(matrix: np.ndarray, width: int = 256) -> list[tuple[int, int,
 def _projection(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """What OpenSetScorer keeps of a statistics file: the projected class means (float64) and
     the whitener's column blocks (float32, "block.START.STOP")."""
-    project = _whitener(arrays["precision"].astype(np.float64))
+    project = _whitener(precision_matrix(arrays))
     derived = {"projected_means": arrays["class_means"].astype(np.float64) @ project.T}
     for start, stop, block in _column_blocks(project):
         derived[f"block.{start}.{stop}"] = block

@@ -35,7 +35,7 @@ def make_ensemble(runs: list[Path], out: Path, openset_members: int | None = Non
     ``openset_members``: fit the open-set statistics on the pooled features of the first this
     many members only (``openset_features`` in model.json, the channel range; ``evaluate`` and
     the card follow it). Default: all members. The statistics' size grows with the square of
-    the feature count (26 MB for 2560 features, 59 MB for 3840).
+    the feature count (stored as the upper triangle: 13 MB for 2560 features, 29 MB for 3840).
 
     Raises:
         ModelError: fewer than two runs, a run without its model or split, members with other

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..inference.open_set import PACKED, pack_symmetric, precision_matrix
 
 METHOD = "mahalanobis"
 FORMULA = (
@@ -96,7 +97,7 @@ def save_openset(path: str | Path, stats: OpenSetStats) -> Path:
     path = Path(path)
     save_file(
         {"class_means": np.ascontiguousarray(stats.class_means, dtype=np.float32),
-         "precision": np.ascontiguousarray(stats.precision, dtype=np.float32)},
+         PACKED: pack_symmetric(stats.precision)},
         str(path),
         metadata={"method": METHOD, "normalise": stats.normalise, "formula": FORMULA},
     )
@@ -108,7 +109,9 @@ def load_openset(path: str | Path) -> OpenSetStats:
 
     with safe_open(str(path), framework="numpy") as handle:
         meta = handle.metadata() or {}
-        return OpenSetStats(handle.get_tensor("class_means"), handle.get_tensor("precision"), meta.get("normalise", "l2"))
+        names = list(handle.keys())
+        arrays = {key: handle.get_tensor(key) for key in names}
+    return OpenSetStats(arrays["class_means"], precision_matrix(arrays).astype(np.float32), meta.get("normalise", "l2"))
 
 
 # --- other scores, for comparison ------------------------------------------------------------

@@ -165,7 +165,7 @@ def ship_identifier(run: Path, evaluation: Path, weights: Path, name: str = "ide
             "method": METHOD,
             "formula": formula(results["openset"]["normalise"]),
             "normalise": results["openset"]["normalise"],
-            "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision": "(C, C) float32"},
+            "file_arrays": {"class_means": f"({len(VALVE_IDS)}, C) float32, rows in class_ids order", "precision_upper": "(C (C + 1) / 2,) float32: the symmetric (C, C) precision matrix's upper triangle, row by row (numpy.triu_indices order)"},
             "fitted_on": "pooled features of the training images",
             **_channels(results),
             "auroc_loco": results["openset"]["loco_auroc_finetuned"][_mahalanobis_key(results["openset"]["normalise"])]["mean"],

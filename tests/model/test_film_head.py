@@ -196,6 +196,26 @@ def test_the_command_fits_on_several_region_sets_and_reports_each(tmp_path: Path
     assert "24 regions of 6 synthetic radiographs" in head["fitted_on"]
 
 
+def test_the_command_fits_a_temperature_out_of_fold_and_the_program_uses_it(tmp_path: Path) -> None:
+    """``--temperature fit``: a positive T in the card's film_head section, with how it was
+    chosen, and the program divides a film region's logits by it; a given T is written as is;
+    a bad one is exit 2."""
+    from valvereader.training.film_head import main
+
+    weights = tmp_path / "weights"
+    write_tiny_weights(weights)
+    labels = np.tile(np.arange(CLASSES), 5)
+    real = _regions(tmp_path / "real", labels, 1)
+    assert main(["--regions", str(real), "--weights", str(weights), "--decays", "0.1", "--temperature", "fit"]) == 0
+    head = json.loads((weights / "identifier.json").read_text())["film_head"]
+    assert head["temperature"] > 0 and "out of fold" in head["temperature_fitted"]
+    assert load_predictor(weights, device="cpu").film_head.temperature == pytest.approx(head["temperature"])
+    assert main(["--regions", str(real), "--weights", str(weights), "--decays", "0.1", "--temperature", "1.5"]) == 0
+    head = json.loads((weights / "identifier.json").read_text())["film_head"]
+    assert head["temperature"] == 1.5 and head["temperature_fitted"] == "given"
+    assert main(["--regions", str(real), "--weights", str(weights), "--decays", "0.1", "--temperature", "-1"]) == 2
+
+
 def test_a_film_region_is_marked_as_such_and_kept_so(folders, tmp_path: Path) -> None:
     from valvereader.review import ResultCache
 
@@ -224,3 +244,32 @@ def test_a_head_fitted_for_another_network_is_refused(folders, tmp_path: Path) -
     (tmp_path / "identifier.json").write_text(json.dumps(card))
     with pytest.raises(ModelCardError, match="another network"):
         load_predictor(tmp_path, device="cpu")
+
+
+def test_a_film_head_temperature_divides_the_region_logits_and_the_map_follows(folders, tmp_path: Path) -> None:
+    """The card's ``film_head.temperature`` T: a film region's corrected logits divided by T (the
+    same name, a softer probability), its attention map scaled alike; a crop untouched; a
+    temperature that is not a positive number refused."""
+    _, headed, _, _ = folders
+    for item in headed.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card["film_head"]["temperature"] = 2.0
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    one, two = load_predictor(headed, device="cpu"), load_predictor(tmp_path, device="cpu")
+    radiograph = synthetic_radiograph((160, 160))
+    region = Box(40, 40, 80, 80)
+    _, a = one.identify(radiograph, region)
+    _, b = two.identify(radiograph, region)
+    np.testing.assert_allclose(b["logits"], a["logits"] / 2.0, rtol=1e-5, atol=1e-6)
+    p, q = one.predict(radiograph, region=region), two.predict(radiograph, region=region)
+    assert p.predicted == q.predicted and q.confidence < p.confidence
+    np.testing.assert_allclose(q.attention, p.attention / 2.0, rtol=1e-4, atol=1e-6)
+    _, crop_one = one.identify(radiograph, Box(2, 2, 158, 158))
+    _, crop_two = two.identify(radiograph, Box(2, 2, 158, 158))
+    np.testing.assert_array_equal(crop_one["logits"], crop_two["logits"])
+    for bad in (0, -1.0, "2", True, float("nan")):
+        card["film_head"]["temperature"] = bad
+        (tmp_path / "identifier.json").write_text(json.dumps(card))
+        with pytest.raises(ModelCardError, match="temperature"):
+            load_predictor(tmp_path, device="cpu")

@@ -10,7 +10,9 @@ of its image (a located or reader's box on a film), the logits become
     logits + pooled @ W + b
 
 where ``pooled`` is the mean over the spatial axes of the ``features`` output (with the card's
-mirror reading, the mean of the view's and its mirror image's, as the logits are averaged).
+mirror reading, the mean of the view's and its mirror image's, as the logits are averaged). With
+the card's ``film_head.temperature`` T (default 1), the sum is divided by T: the same name, its
+probability fitted on regions the head did not see.
 The open-set score, which reads the features alone, does not change; nor does any view that
 covers most of its image (a crop around a valve, the whole image). The attention map of such
 a view uses the classifier's weights plus ``W``, so it still explains the logits shown.
@@ -37,11 +39,14 @@ def film_pooled(outputs: dict[str, np.ndarray]) -> np.ndarray:
 class FilmHead:
     """The card's film-region head (``film_head``); :meth:`from_card` gives None without one."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0):
         if weight.ndim != 2 or bias.shape != (weight.shape[0],):
             raise ValueError(f"film head: weight (K, C) and bias (K,) expected, not {weight.shape} and {bias.shape}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"film head: the temperature must be a positive number, not {temperature!r}")
         self.weight = weight.astype(np.float32)  # (K, C), as the classifier's weights
         self.bias = bias.astype(np.float32)
+        self.temperature = float(temperature)
 
     @classmethod
     def from_card(cls, card: ModelCard) -> FilmHead | None:
@@ -61,6 +66,11 @@ class FilmHead:
             head = cls(tensors["weight"], tensors["bias"])
         except (KeyError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: the film head file needs 'weight' (K, C) and 'bias' (K,): {exc}") from exc
+        temperature = spec.get("temperature", 1.0) if isinstance(spec, dict) else 1.0
+        try:
+            head = cls(head.weight, head.bias, temperature)
+        except ValueError as exc:
+            raise ModelCardError(f"{card.path.name}: {exc}") from exc
         if head.weight.shape[0] != len(card.class_ids):
             raise ModelCardError(f"{card.path.name}: the film head has {head.weight.shape[0]} classes, the card {len(card.class_ids)}")
         return head
@@ -71,13 +81,15 @@ class FilmHead:
         return region is not None and not covers_most(region, shape)
 
     def corrected(self, logits: np.ndarray, pooled: np.ndarray) -> np.ndarray:
-        """``logits + pooled @ weight.T + bias`` (N, K), float32."""
-        return (logits + pooled @ self.weight.T + self.bias).astype(np.float32)
+        """``(logits + pooled @ weight.T + bias) / temperature`` (N, K), float32."""
+        return ((logits + pooled @ self.weight.T + self.bias) / self.temperature).astype(np.float32)
 
     def apply(self, outputs: dict[str, np.ndarray]) -> None:
         """Correct one view's logits in place (``outputs`` of one image); marks the view with the
-        head's weights (``head_weight``) for the attention map. Applying it twice is a no-op."""
+        head's weights (``head_weight``) and the scale of its logits (``head_scale``, 1 / the
+        temperature) for the attention map. Applying it twice is a no-op."""
         if "head_weight" in outputs:
             return
         outputs["logits"] = self.corrected(outputs["logits"], film_pooled(outputs))
         outputs["head_weight"] = self.weight
+        outputs["head_scale"] = np.asarray(1.0 / self.temperature, dtype=np.float32)

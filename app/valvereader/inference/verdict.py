@@ -63,7 +63,7 @@ class ViewVerdict:
         mirrored = outputs.get("mirror_features")
         weights = self._classifier_weights[index]
         if "head_weight" in outputs:  # a film region's logits: the classifier's and the film head's
-            weights = weights + outputs["head_weight"][index]
+            weights = (weights + outputs["head_weight"][index]) * float(outputs.get("head_scale", 1.0))
         cam = class_activation_map(outputs["features"][0], weights,
                                    None if mirrored is None else mirrored[0])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)

@@ -136,6 +136,35 @@ def choose_decay(sets: list[dict[str, np.ndarray]], decays: tuple[float, ...] = 
     return {"decay": best, "cross_validation": scores, "without_head": without, "folds": FOLDS, "seed": seed}
 
 
+def fit_temperature(sets: list[dict[str, np.ndarray]], decay: float, seed: int = 0) -> float:
+    """The film-region temperature: out of fold over the backgrounds (each set's backgrounds in
+    5 folds, the head fitted at ``decay`` on the other folds), the T that gives the held-out
+    regions' corrected logits divided by T the least cross-entropy."""
+    import torch
+
+    from ..inference.film_head import FilmHead
+
+    data = joined(sets)
+    folds = np.concatenate([_folds(s["background"], seed) for s in sets])
+    held_out = np.zeros_like(data["logits"], dtype=np.float64)
+    for k in range(FOLDS):
+        train, held = folds != k, folds == k
+        head = fit_head(data["pooled"][train], data["logits"][train], data["label"][train], decay)
+        held_out[held] = FilmHead(*head).corrected(data["logits"][held], data["pooled"][held])
+    logits, labels = torch.tensor(held_out), torch.tensor(data["label"], dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / torch.exp(log_t), labels)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return round(float(torch.exp(log_t.detach())), 4)
+
+
 def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict, version: str | None,
                recipe: str | None = None) -> Path:
     """Write the head's safetensors beside the card and name it there (``files.film_head`` with
@@ -190,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=None, help="the card's new version")
     parser.add_argument("--recipe", default=None, help="the committed recipe that makes this card (its training.reproduce)")
     parser.add_argument("--decays", default=",".join(repr(d) for d in DECAYS), help="weight decays tried by cross-validation")
+    parser.add_argument("--temperature", default=None, metavar="fit|T",
+                        help="divide a film region's corrected logits by T: 'fit' chooses it out of fold over the backgrounds "
+                             "(least cross-entropy); default none (T = 1)")
     args = parser.parse_args(argv)
     began = time.time()
     try:
@@ -198,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         choice = choose_decay(sets, decays)
         data = joined(sets)
         head = fit_head(data["pooled"], data["logits"], data["label"], choice["decay"])
+        temperature = None
+        if args.temperature == "fit":
+            temperature = fit_temperature(sets, choice["decay"])
+        elif args.temperature is not None:
+            temperature = float(args.temperature)
+            if not (np.isfinite(temperature) and temperature > 0):
+                raise ValueError(f"--temperature must be 'fit' or a positive number, not {args.temperature!r}")
         section = {
             "formula": "for a region covering less than 80 % of its image (a located or reader's box on a film): "
                        "logits = logits + pooled @ weight.T + bias, pooled = the mean over the spatial axes of 'features' "
@@ -208,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             "backgrounds": BACKGROUNDS,
             "licence": LICENCE,
             "weight_decay": choice["decay"],
+            **({"temperature": temperature,
+                "temperature_fitted": "out of fold over the backgrounds (5 folds, the head at the chosen weight decay), "
+                                      "least cross-entropy of the held-out regions" if args.temperature == "fit" else "given"}
+               if temperature is not None else {}),
             "cross_validation": {"true_box_named_right": choice["cross_validation"], "without_head": choice["without_head"],
                                  "folds": choice["folds"], "grouped_by": "background",
                                  **({"sets": "per set, in the order of fitted_on; the decay chosen on the first"} if len(sets) > 1 else {})},
@@ -216,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"film_head: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"head": str(path), **choice, "seconds": round(time.time() - began, 1)}))
+    print(json.dumps({"head": str(path), **choice, **({"temperature": temperature} if temperature is not None else {}),
+                      "seconds": round(time.time() - began, 1)}))
     return 0
 
 

@@ -118,7 +118,11 @@ def _film_head_section(card: dict) -> str:
             f"{formula[:1].upper()}{formula[1:]}. "
             f"Fitted on {head.get('fitted_on', '')}: {head.get('method', '')}; weight decay {head.get('weight_decay')} "
             f"(true-box regions named right in {cv.get('folds')}-fold cross-validation grouped by {cv.get('grouped_by')}: {tried}; "
-            f"without the head {shares(cv.get('without_head'))}{'; ' + cv['sets'] if cv.get('sets') else ''}).\n\n")
+            f"without the head {shares(cv.get('without_head'))}{'; ' + cv['sets'] if cv.get('sets') else ''}).")
+    if head.get("temperature") is not None:
+        text += (f" A film region's corrected logits are divided by the temperature {head['temperature']} "
+                 f"({head.get('temperature_fitted', 'given')}).")
+    text += "\n\n"
     for value in (str(head.get(key) or "").rstrip(".") for key in ("measured", "backgrounds", "licence")):
         if value:
             text += f"{value[:1].upper()}{value[1:]}.\n\n"

@@ -248,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             "licence": LICENCE,
             "weight_decay": choice["decay"],
             **({"temperature": temperature,
-                "temperature_fitted": "out of fold over the backgrounds (5 folds, the head at the chosen weight decay), "
-                                      "least cross-entropy of the held-out regions" if args.temperature == "fit" else "given"}
+                "temperature_fitted": "out of fold over the backgrounds: 5 folds, the head at the chosen weight decay, "
+                                      "the least cross-entropy of the held-out regions" if args.temperature == "fit" else "given"}
                if temperature is not None else {}),
             "cross_validation": {"true_box_named_right": choice["cross_validation"], "without_head": choice["without_head"],
                                  "folds": choice["folds"], "grouped_by": "background",

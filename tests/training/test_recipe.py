@@ -274,10 +274,23 @@ def test_identifier_2_4_0_is_2_2_0_plus_the_film_head_the_card_carries() -> None
     assert f"--seed {spec['regions']['seed']}" in regions and f"--per-background {spec['regions']['per_background']}" in regions
     assert head.startswith("python -m valvereader.training.film_head ") and "--version 2.4.0" in head
     assert tuple(spec["decays"]) == DECAYS and spec["folds"] == FOLDS  # the command's defaults
+
+
+def test_the_shipped_identifier_2_4_3_is_what_its_recipe_makes() -> None:
+    """Recipe identifier-2.4.3: 2.4.0's lines, two more region sets, and the head fitted on the
+    three with a film-region temperature; the shipped card says the same."""
+    from valvereader.training.film_head import DECAYS
+
+    first, recipe = load_recipe("identifier-2.4.0"), load_recipe("identifier-2.4.3")
+    assert recipe["after"][: len(first["after"]) - 1] == first["after"][:-1]  # 2.4.0's regions as they were
+    head = recipe["after"][-1]
+    assert "--version 2.4.3" in head and "--temperature fit" in head
+    seeds = [r["seed"] for r in recipe["film_head"]["regions"]]
+    assert seeds == [101, 202, 303] and all(f"--seed {seed}" in " ".join(recipe["after"]) for seed in seeds)
     card = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
-    assert card["version"] == "2.4.0"
+    assert card["version"] == "2.4.3" and card["film_head"]["temperature"] > 1
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {repr(d) for d in DECAYS}
-    assert f"seed {spec['regions']['seed']}" in card["film_head"]["fitted_on"]
+    assert all(f"seed {seed}" in card["film_head"]["fitted_on"] for seed in seeds)
 
 
 def test_ship_takes_thresholds_from_a_curve_file_as_from_json(tmp_path: Path) -> None:

@@ -62,14 +62,12 @@ class FilmHead:
         from safetensors.numpy import load_file
 
         tensors = load_file(str(card.verify("film_head")))
-        try:
-            head = cls(tensors["weight"], tensors["bias"])
-        except (KeyError, ValueError) as exc:
-            raise ModelCardError(f"{card.path.name}: the film head file needs 'weight' (K, C) and 'bias' (K,): {exc}") from exc
         temperature = spec.get("temperature", 1.0) if isinstance(spec, dict) else 1.0
         try:
-            head = cls(head.weight, head.bias, temperature)
-        except ValueError as exc:
+            head = cls(tensors["weight"], tensors["bias"], temperature)
+        except KeyError as exc:
+            raise ModelCardError(f"{card.path.name}: the film head file needs 'weight' (K, C) and 'bias' (K,): {exc}") from exc
+        except ValueError as exc:  # the arrays' shapes, or the card's temperature
             raise ModelCardError(f"{card.path.name}: {exc}") from exc
         if head.weight.shape[0] != len(card.class_ids):
             raise ModelCardError(f"{card.path.name}: the film head has {head.weight.shape[0]} classes, the card {len(card.class_ids)}")

@@ -63,9 +63,10 @@ class OpenSetScorer:
             from safetensors.numpy import load_file
 
             arrays = load_file(str(verified or card.verify(role)))
-            if "class_means" not in arrays or not (PACKED in arrays or "precision" in arrays):
-                missing = "class_means" if "class_means" not in arrays else f"{PACKED}' or 'precision"
-                raise ModelError(f"open-set file of {card.path.name} lacks '{missing}'")
+            if "class_means" not in arrays:
+                raise ModelError(f"open-set file of {card.path.name} lacks 'class_means'")
+            if PACKED not in arrays and "precision" not in arrays:
+                raise ModelError(f"open-set file of {card.path.name} lacks '{PACKED}' (or the full 'precision')")
             # d' P d = |W d|^2 with P = W'W: project once, then distances are cheap. Only the
             # projection (in float32: with 2560 features numpy's float64 loop took 3-8 ms per
             # view, float32 a quarter of that and half the memory; distances agree to ~1e-6

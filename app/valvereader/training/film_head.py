@@ -112,52 +112,61 @@ def joined(sets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return data
 
 
-def choose_decay(sets: list[dict[str, np.ndarray]], decays: tuple[float, ...] = DECAYS, seed: int = 0) -> dict:
+def _out_of_fold(data: dict[str, np.ndarray], folds: np.ndarray, decay: float) -> np.ndarray:
+    """Each region's corrected logits from the head fitted at ``decay`` on the other folds."""
+    from ..inference.film_head import FilmHead
+
+    held_out = np.zeros(data["logits"].shape, dtype=np.float32)
+    for k in range(FOLDS):
+        train, held = folds != k, folds == k
+        head = fit_head(data["pooled"][train], data["logits"][train], data["label"][train], decay)
+        held_out[held] = FilmHead(*head).corrected(data["logits"][held], data["pooled"][held])
+    return held_out
+
+
+def cross_validate(sets: list[dict[str, np.ndarray]], decays: tuple[float, ...] = DECAYS,
+                   seed: int = 0) -> tuple[dict, np.ndarray]:
     """Cross-validation by background (each set's backgrounds in 5 folds): for each decay, the
     share of held-out true-box regions named right in each set; the chosen decay is the best on
-    the first set (a tie goes to the larger decay)."""
+    the first set (a tie goes to the larger decay). Returns that choice and, at the chosen decay,
+    every region's held-out corrected logits (what :func:`fit_temperature` reads)."""
     data = joined(sets)
     folds = np.concatenate([_folds(s["background"], seed) for s in sets])
     true_box = data["variant"] == 0
     scores: dict[str, list[float]] = {}
+    held_out: dict[float, np.ndarray] = {}
     for decay in decays:
-        right = np.zeros(len(folds), bool)
-        for k in range(FOLDS):
-            train, held = folds != k, folds == k
-            head = fit_head(data["pooled"][train], data["logits"][train], data["label"][train], decay)
-            right[held] = named_right(data["pooled"][held], data["logits"][held], data["label"][held], head)
+        held_out[decay] = _out_of_fold(data, folds, decay)
+        right = held_out[decay].argmax(axis=1) == data["label"]
         scores[repr(decay)] = [round(float(right[true_box & (data["source"] == i)].mean()), 4) for i in range(len(sets))]
     best = max(decays, key=lambda d: (scores[repr(d)][0], d))
     plain = named_right(data["pooled"], data["logits"], data["label"], None)
     without = [round(float(plain[true_box & (data["source"] == i)].mean()), 4) for i in range(len(sets))]
     if len(sets) == 1:  # one set: plain numbers
-        return {"decay": best, "cross_validation": {k: v[0] for k, v in scores.items()}, "without_head": without[0],
-                "folds": FOLDS, "seed": seed}
-    return {"decay": best, "cross_validation": scores, "without_head": without, "folds": FOLDS, "seed": seed}
+        choice = {"decay": best, "cross_validation": {k: v[0] for k, v in scores.items()}, "without_head": without[0],
+                  "folds": FOLDS, "seed": seed}
+    else:
+        choice = {"decay": best, "cross_validation": scores, "without_head": without, "folds": FOLDS, "seed": seed}
+    return choice, held_out[best]
 
 
-def fit_temperature(sets: list[dict[str, np.ndarray]], decay: float, seed: int = 0) -> float:
-    """The film-region temperature: out of fold over the backgrounds (each set's backgrounds in
-    5 folds, the head fitted at ``decay`` on the other folds), the T that gives the held-out
-    regions' corrected logits divided by T the least cross-entropy."""
+def choose_decay(sets: list[dict[str, np.ndarray]], decays: tuple[float, ...] = DECAYS, seed: int = 0) -> dict:
+    """:func:`cross_validate`'s choice alone."""
+    return cross_validate(sets, decays, seed)[0]
+
+
+def fit_temperature(held_out: np.ndarray, labels: np.ndarray) -> float:
+    """The film-region temperature: the T that gives held-out corrected logits (N, K; the head
+    fitted on the other folds, :func:`cross_validate`) divided by T the least cross-entropy."""
     import torch
 
-    from ..inference.film_head import FilmHead
-
-    data = joined(sets)
-    folds = np.concatenate([_folds(s["background"], seed) for s in sets])
-    held_out = np.zeros_like(data["logits"], dtype=np.float64)
-    for k in range(FOLDS):
-        train, held = folds != k, folds == k
-        head = fit_head(data["pooled"][train], data["logits"][train], data["label"][train], decay)
-        held_out[held] = FilmHead(*head).corrected(data["logits"][held], data["pooled"][held])
-    logits, labels = torch.tensor(held_out), torch.tensor(data["label"], dtype=torch.long)
+    logits, target = torch.tensor(held_out, dtype=torch.float64), torch.tensor(labels, dtype=torch.long)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / torch.exp(log_t), labels)
+        loss = torch.nn.functional.cross_entropy(logits / torch.exp(log_t), target)
         loss.backward()
         return loss
 
@@ -227,16 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sets = [region_features(args.weights, folder) for folder in args.regions]
         decays = tuple(float(d) for d in args.decays.split(","))
-        choice = choose_decay(sets, decays)
+        choice, held_out = cross_validate(sets, decays)
         data = joined(sets)
         head = fit_head(data["pooled"], data["logits"], data["label"], choice["decay"])
         temperature = None
         if args.temperature == "fit":
-            temperature = fit_temperature(sets, choice["decay"])
+            temperature = fit_temperature(held_out, data["label"])
         elif args.temperature is not None:
+            from ..inference.film_head import FilmHead
+
             temperature = float(args.temperature)
-            if not (np.isfinite(temperature) and temperature > 0):
-                raise ValueError(f"--temperature must be 'fit' or a positive number, not {args.temperature!r}")
+            FilmHead(*head, temperature)  # refuses a temperature that is not a positive number
         section = {
             "formula": "for a region covering less than 80 % of its image (a located or reader's box on a film): "
                        "logits = logits + pooled @ weight.T + bias, pooled = the mean over the spatial axes of 'features' "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,9 +52,13 @@ def valve_facts(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep tests from writing the developer's real settings, review files, logs or caches."""
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep tests from writing the developer's real settings, review files, logs or caches.
+    The folder goes when the test ends: a test that loads the shipped identifier writes its
+    derived arrays (28 MB) there, and hundreds of them would fill a small disk."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("VALVEREADER_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
     monkeypatch.setenv("VALVEREADER_CACHE_DIR", str(home / "cache"))  # derived arrays (model.derived)
+    yield
+    shutil.rmtree(home, ignore_errors=True)

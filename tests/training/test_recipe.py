@@ -59,6 +59,24 @@ def test_locator_3_1_1_is_3_1_with_only_the_confident_peak_fitted_on_what_the_id
         {k: v for k, v in first.items() if k not in ("name", "produces", "verification", "ship", "notes")}
 
 
+def test_locator_3_1_2_fits_3_1_1s_verification_on_the_validation_films_placed_three_times(tmp_path: Path) -> None:
+    from valvereader.training.locator_real_recipe import smoke
+
+    first, second = load_recipe("locator-3.1.1"), load_recipe("locator-3.1.2")
+    more = second["verification"].pop("more_films")
+    assert [(m["seed"], m["per_background"], m["negatives"]) for m in more] == [(8, 3, 1), (9, 3, 1)]
+    assert (second["films"]["seed"], second["films"]["per_background"], second["films"]["negatives"]) == (7, 3, 1)
+    assert second["verification"] == {**first["verification"], "specificity": 0.96}
+    assert second["train"] == first["train"] and second["ship"]["version"] == "3.1.2"
+    # the smoke run places each set once per background, as it does the validation films
+    assert [(m["per_background"], m["negatives"]) for m in smoke(load_recipe("locator-3.1.2"))["verification"]["more_films"]] == [(1, 1)] * 2
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"extends": "locator-3.1.2", "verification": {**second["verification"], "more_films": [{"seed": 8}]}}),
+                    encoding="utf-8")
+    with pytest.raises(RecipeError, match="more_films entry .* needs a seed, per_background and negatives"):
+        load_recipe(path)
+
+
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="identifier-2.2.0"):
         load_recipe("no-such-recipe")
@@ -209,15 +227,20 @@ def test_the_real_film_locator_recipe_runs_end_to_end_on_a_few_films(crops_dir: 
         pytest.skip("no identifier in weights/")
     out = tmp_path / "run"
     # No --init-from: the start is locator 2.0 trained from its own recipe (shrunk too).
-    assert main(["train", "--recipe", "locator-3.1.1", "--data", str(crops_dir), "--out", str(out), "--smoke", "--threads", "1"]) == 0
+    # locator-3.1.2: 3.1.1's steps, its verification fitted on the validation films placed three times
+    assert main(["train", "--recipe", "locator-3.1.2", "--data", str(crops_dir), "--out", str(out), "--smoke", "--threads", "1"]) == 0
     card = json.loads((out / "weights" / "locator.json").read_text(encoding="utf-8"))
-    assert card["version"] == "3.1.1" and card["input_size"] == 64 and (out / "weights" / "locator.onnx").is_file()
+    assert card["version"] == "3.1.2" and card["input_size"] == 64 and (out / "weights" / "locator.onnx").is_file()
     assert {"candidates", "min_score", "ood_weight", "no_valve_below", "confident_min_score"} <= set(card["verification"])
-    assert card["training"]["recipe"].startswith("valvereader train --recipe locator-3.1.1 ")
+    assert card["training"]["recipe"].startswith("valvereader train --recipe locator-3.1.2 ")
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
     assert (out / "start" / "locator" / "locator.safetensors").is_file()
     films = json.loads((out / "verification" / "films.json").read_text(encoding="utf-8"))
-    assert sorted(r["kind"] for r in films) == ["negative", "negative", "valve", "valve"]
+    assert sorted(r["kind"] for r in films) == ["negative"] * 6 + ["valve"] * 6  # 2 backgrounds, seeds 7, 8 and 9
+    placed = [sorted(Path(p).read_text(encoding="utf-8").splitlines()[1:]) for p in
+              [out / "films" / "validation" / "ground_truth.csv",
+               *(out / "films" / f"validation-seed-{s}" / "ground_truth.csv" for s in (8, 9))]]
+    assert placed[0] != placed[1] and placed[1] != placed[2]  # each seed places the valves again
     record = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
     assert record["start"]["recipe"] == "locator-2.0" and record["outputs"]["verification"] == json.loads(
         (out / "verification" / "verification.json").read_text(encoding="utf-8"))

@@ -22,6 +22,8 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
 5. ``weights/``: the identifier named by the recipe (copied) and the run's best epoch shipped
    with a placeholder verification, read through the program by ``film_rule collect`` on the
    validation films and the validation crops (``verification/films.json``, ``crops.json``);
+   with ``verification.more_films`` (``[{"seed", "per_background", "negatives"}]``) the
+   validation films placed again with other seeds are read too (``films/validation-seed-S/``);
    ``film_rule fit`` chooses the rule (``verification/verification.json``; with
    ``verification.confident_counts`` = ``"identifier"`` the confident peak is fitted on the
    films the identifier itself calls confident) and the locator is shipped again with it:
@@ -67,6 +69,9 @@ def check(recipe: dict, path: Path) -> None:
             raise RecipeError(f"{path}: train.synthetic entry {entry} needs a count and a seed")
         if isinstance(entry, dict) and entry.get("crops", "train") not in ("train", "validation", "test"):
             raise RecipeError(f"{path}: train.synthetic entry {entry}: crops must be a split part")
+    for entry in recipe["verification"].get("more_films", []):
+        if not isinstance(entry, dict) or not {"seed", "per_background", "negatives"} <= set(entry):
+            raise RecipeError(f"{path}: verification.more_films entry {entry} needs a seed, per_background and negatives")
     if "backgrounds" not in recipe["data"]:
         raise RecipeError(f"{path}: data.backgrounds (the folder of valve-free radiographs beside the crops) is missing")
 
@@ -78,6 +83,8 @@ def smoke(recipe: dict) -> dict:
     small["films"].update(per_background=1, negatives=1)
     small["train"]["config"].update(input_size=64, epochs=1, batch_size=4, variants=1, per_background=1, negatives=1)
     small["limits"] = {"backgrounds": 2, "crops": 3}
+    small["verification"]["more_films"] = [{**entry, "per_background": 1, "negatives": 1}
+                                           for entry in small["verification"].get("more_films", [])]
     small["train"]["synthetic"] = [{**entry, "count": 2, "size": [256, 320]} if isinstance(entry, dict) else entry
                                    for entry in small["train"].get("synthetic", [])]
     return small
@@ -249,6 +256,11 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
                       out / "films" / "validation-negatives")
         record["outputs"]["negative_films"] = str(more)
         films += film_rule.collect(weights, film_rule._truth_rows(more, None, ""), candidates)
+    for extra in spec.get("more_films", []):  # the validation films placed again (another seed), valves and all
+        again = _films(extra, backgrounds, names["validation"], crops["validation"],
+                       out / "films" / f"validation-seed-{int(extra['seed'])}")
+        record["outputs"].setdefault("more_films", []).append(str(again))
+        films += film_rule.collect(weights, film_rule._truth_rows(again, None, ""), candidates)
     crop_views = film_rule.collect(weights, _crop_rows(crops["validation"]), candidates)
     (rule_dir / "films.json").write_text(json.dumps(films, indent=0), encoding="utf-8")
     (rule_dir / "crops.json").write_text(json.dumps(crop_views, indent=0), encoding="utf-8")

@@ -77,6 +77,21 @@ def test_locator_3_1_2_fits_3_1_1s_verification_on_the_validation_films_placed_t
         load_recipe(path)
 
 
+def test_locator_3_1_3_is_3_1_2_with_a_valve_probe_fitted_on_training_films(tmp_path: Path) -> None:
+    from valvereader.training.locator_real_recipe import smoke
+
+    second, third = load_recipe("locator-3.1.2"), load_recipe("locator-3.1.3")
+    probe = third["verification"].pop("valve_probe")
+    assert probe == {"seed": 31, "per_background": 2, "negatives": 2, "weight": 0.2}
+    assert third["verification"] == second["verification"] and third["ship"]["version"] == "3.1.3"
+    assert smoke(load_recipe("locator-3.1.3"))["verification"]["valve_probe"] == {**probe, "per_background": 1, "negatives": 1}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"extends": "locator-3.1.3", "verification": {**second["verification"], "valve_probe": {"seed": 31}}}),
+                    encoding="utf-8")
+    with pytest.raises(RecipeError, match="valve_probe needs a seed, per_background, negatives and weight"):
+        load_recipe(path)
+
+
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="identifier-2.2.0"):
         load_recipe("no-such-recipe")

@@ -26,7 +26,8 @@ class FilmVerification:
     ``verification``, chosen on validation films with and without a valve).
 
     Each candidate's square is read by the identifier; its valve-likeness is
-    ``logit(locator peak) - ood_weight * open-set score``, and the most valve-like is read.
+    ``logit(locator peak) - ood_weight * open-set score + probe_weight * valve probe`` (the
+    probe: ``inference.valve_probe``, where the card has one), and the most valve-like is read.
     "No valve" when even that one is below ``no_valve_below`` and the whole image, where it was
     read, is no more like a valve than ``whole_ood_above`` allows (a crop around a valve
     reads as a valve whole). A named valve is at best "needs review" (the valve may not be in
@@ -40,6 +41,7 @@ class FilmVerification:
     no_valve_below: float | None = None
     whole_ood_above: float | None = None
     confident_min_score: float | None = None
+    probe_weight: float = 0.0
 
     @classmethod
     def from_card(cls, card: ModelCard | None) -> FilmVerification:
@@ -54,13 +56,14 @@ class FilmVerification:
 
         try:
             return cls(int(spec.get("candidates", 1)), float(spec.get("min_score", floor)), float(spec.get("ood_weight", 0.0)),
-                       number("no_valve_below"), number("whole_ood_above"), number("confident_min_score"))
+                       number("no_valve_below"), number("whole_ood_above"), number("confident_min_score"),
+                       float(spec.get("probe_weight", 0.0)))
         except (TypeError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: verification: {exc}") from exc
 
-    def valveness(self, score: float, ood: float | None) -> float:
+    def valveness(self, score: float, ood: float | None, probe: float | None = None) -> float:
         p = min(max(float(score), 1e-6), 1 - 1e-6)
-        return float(np.log(p / (1 - p)) - self.ood_weight * (ood or 0.0))
+        return float(np.log(p / (1 - p)) - self.ood_weight * (ood or 0.0) + self.probe_weight * (probe or 0.0))
 
     def apply(self, prediction: Prediction, best: float, whole_ood: float | None, read_whole: bool) -> None:
         """Turn ``prediction`` into "no valve" or cap it, in place (see the class)."""

@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar, overload
 import numpy as np
 
 from .. import noise
-from ..errors import ModelError, WeightsMissingError
+from ..errors import ModelCardError, ModelError, WeightsMissingError
 from ..geometry import Box
 from ..model.card import ModelCard
 from ..model.runtime import Backend, OnnxBackend, open_backend
@@ -34,6 +34,7 @@ from .film_head import FilmHead
 from .locating import FilmVerification, Located, decode_locator, locator_peaks
 from .open_set import OpenSetScorer
 from .streams import default_streams, on_onnx_cpu, stream_predictions
+from .valve_probe import ValveProbe
 from .verdict import ViewVerdict
 from .views import Evidence, Prepare, ViewRule, covers_most
 
@@ -81,6 +82,11 @@ class Predictor(ViewRule, ViewVerdict):
         self._streams_twin: Self | None = None
         self.locator_min_score = float(((locator.data.get("thresholds") or {}) if locator else {}).get("min_score", 0.3))
         self.verification = FilmVerification.from_card(locator)
+        # Is a located region a valve or other hardware (locator card "valve_probe", verification.probe_weight).
+        self.valve_probe = ValveProbe.from_cards(locator, identifier)
+        if self.verification.probe_weight and self.valve_probe is None:
+            raise ModelCardError(f"{locator.path.name if locator else 'locator card'}: verification.probe_weight "
+                                 f"{self.verification.probe_weight} without a valve_probe file")
 
     def warm_up(self) -> None:
         """Build now what a first prediction would otherwise build on demand: the view choice's
@@ -253,8 +259,9 @@ class Predictor(ViewRule, ViewVerdict):
         # Among the located regions, the most valve-like (locator peak and open-set score).
         on_film = [e for e in evidence if e.region is not None]
         whole_view = next((e for e in evidence if e.region is None), None)
+        likeness = [self.verification.valveness(e.located.score, e.ood, self._probe_of(e.outputs)) for e in on_film]
         if on_film:
-            most_valve_like = max(on_film, key=lambda e: self.verification.valveness(e.located.score, e.ood))
+            most_valve_like = on_film[int(np.argmax(likeness))]
             chosen, pipeline = self._choose_view(most_valve_like, whole_view)
             shown = most_valve_like.located  # the box shown, whichever view names the valve
         else:  # nothing located: the whole image is read, and the box is the attention map's
@@ -272,7 +279,7 @@ class Predictor(ViewRule, ViewVerdict):
         if whole_view is None and on_film and not self._is_film(shape, spacing):  # its first region covers most of it
             as_whole = on_film[0]
         prediction.candidates = [self._evidence_row(e, e is as_whole) for e in [chosen, *[e for e in evidence if e is not chosen]]]
-        best = max((self.verification.valveness(e.located.score, e.ood) for e in on_film), default=-np.inf)
+        best = max(likeness, default=-np.inf)
         self.verification.apply(prediction, best, None if as_whole is None else as_whole.ood, pipeline == "whole-image")
         return cap_for_modality(prediction, radiograph.meta.modality)  # a CT or MR file is never named
 

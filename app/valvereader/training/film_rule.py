@@ -93,16 +93,20 @@ def _load(path: str) -> Radiograph:
     return load(path)
 
 
-def _valveness(view: dict, weight: float) -> float:
-    """A candidate's valve-likeness as the program computes it (``FilmVerification.valveness``)."""
+def _valveness(view: dict, weight: float, probe_weight: float = 0.0) -> float:
+    """A candidate's valve-likeness as the program computes it (``FilmVerification.valveness``;
+    ``probe``: the locator card's valve probe, where the rows were collected with one)."""
     from ..inference.locating import FilmVerification
 
-    return FilmVerification(ood_weight=weight).valveness(view["locator_score"], view["ood_score"])
+    return FilmVerification(ood_weight=weight, probe_weight=probe_weight).valveness(
+        view["locator_score"], view["ood_score"], view.get("probe"))
 
 
-def _best(views: list[dict], weight: float) -> dict | None:
+def _best(views: list[dict], weight: float, probe_weight: float = 0.0) -> dict | None:
     located = [v for v in views if v["locator_score"] is not None]
-    return max(located, key=lambda v: _valveness(v, weight)) if located else None
+    if probe_weight and any("probe" not in v for v in located):
+        raise ValueError("a probe weight needs rows collected with a valve probe (the weights folder's locator card)")
+    return max(located, key=lambda v: _valveness(v, weight, probe_weight)) if located else None
 
 
 def _midpoints(values: np.ndarray) -> np.ndarray:
@@ -122,14 +126,15 @@ def identifier_thresholds(card: Path) -> VerdictThresholds:
 
 
 def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precision: float = 0.99,
-        fallback_specificity: float | None = None, max_misses: float = 1.0, identifier: VerdictThresholds | None = None) -> dict:
+        fallback_specificity: float | None = None, max_misses: float = 1.0, identifier: VerdictThresholds | None = None,
+        probe_weight: float = 0.0) -> dict:
     """The verification rule at ``specificity``; where that calls more than ``max_misses`` of
     the films with a valve "no valve", at ``fallback_specificity`` instead (when given). The
     specificity used is ``validation.specificity_asked``. ``identifier``: the identifier's verdict
     thresholds (``identifier_thresholds``), for the confident peak (point 4 of the module's doc)."""
     asked = [specificity] + ([fallback_specificity] if fallback_specificity is not None else [])
     for share in asked:
-        rule = _fit_at(films, crops, share, precision, identifier)
+        rule = _fit_at(films, crops, share, precision, identifier, probe_weight)
         rule["validation"]["specificity_asked"] = share
         if rule["validation"]["no_valve_on_films_with_valve"] <= max_misses:
             break
@@ -137,18 +142,19 @@ def fit(films: list[dict], crops: list[dict], specificity: float = 0.95, precisi
 
 
 def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision: float,
-            identifier: VerdictThresholds | None = None) -> dict:
+            identifier: VerdictThresholds | None = None, probe_weight: float = 0.0) -> dict:
     positives = [r for r in films if r["kind"] == "valve" and "views" in r]
     negatives = [r for r in films if r["kind"] == "negative" and "views" in r]
     weights = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12]
     table = []
     for w in weights:
-        chosen = [_best(r["views"], w) for r in positives]
+        chosen = [_best(r["views"], w, probe_weight) for r in positives]
         table.append((sum(1 for c in chosen if c is not None and c["hit"]) / max(1, len(positives)), -w, w))
     best_hits, _, weight = max(table)
 
     def evidence(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-        best = np.array([_valveness(b, weight) if (b := _best(r["views"], weight)) else -np.inf for r in rows])
+        best = np.array([_valveness(b, weight, probe_weight) if (b := _best(r["views"], weight, probe_weight)) else -np.inf
+                         for r in rows])
         whole = np.array([next((v["ood_score"] for v in r["views"] if v.get("whole", v["locator_score"] is None)), np.inf)
                           for r in rows])
         return best, np.nan_to_num(np.asarray(whole, dtype=float), nan=np.inf)
@@ -182,8 +188,8 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
     # Confident answers: the lowest locator peak at which films named confident are right often enough.
     named = []
     for r in positives + (negatives if identifier is not None else []):
-        b = _best(r["views"], weight)
-        if b is None or _valveness(b, weight) < threshold:  # "no valve" (the rescue concerns crops)
+        b = _best(r["views"], weight, probe_weight)
+        if b is None or _valveness(b, weight, probe_weight) < threshold:  # "no valve" (the rescue concerns crops)
             continue
         if identifier is None or identifier.decide(float(b["probability"]), b.get("ood_score"))[0] is Verdict.CONFIDENT:
             named.append((b["locator_score"], r["kind"] == "valve" and b["hit"] and b["right"]))
@@ -202,6 +208,7 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
         "no_valve_below": round(threshold, 6),
         "whole_ood_above": None if not np.isfinite(whole_ood_above) else round(whole_ood_above, 4),
         "confident_min_score": float(np.floor(confident_min * 1e6) / 1e6),  # never above the peak it was chosen at
+        **({"probe_weight": probe_weight} if probe_weight else {}),
         "validation": {
             "films_with_valve": len(positives),
             "films_without_valve": len(negatives),
@@ -289,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     choose.add_argument("--precision", type=float, default=0.99)
     choose.add_argument("--fallback-specificity", type=float, help="asked instead where --specificity misses too many valves")
     choose.add_argument("--max-misses", type=float, default=1.0, help="the share of films with a valve 'no valve' allowed")
+    choose.add_argument("--probe-weight", type=float, default=0.0,
+                        help="weight of the valve probe in the valve-likeness (rows collected with a probe)")
     choose.add_argument("--identifier-card", type=Path,
                         help="identifier.json: the confident peak counts only what the identifier calls confident")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
@@ -312,8 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     films, crops = json.loads(args.films.read_text()), json.loads(args.crops.read_text())
     thresholds = identifier_thresholds(args.identifier_card) if args.identifier_card else None
-    print(json.dumps(fit(films, crops, args.specificity, args.precision, args.fallback_specificity, args.max_misses, thresholds),
-                     indent=1))
+    print(json.dumps(fit(films, crops, args.specificity, args.precision, args.fallback_specificity, args.max_misses, thresholds,
+                         args.probe_weight), indent=1))
     return 0
 
 

@@ -24,6 +24,8 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
    validation films and the validation crops (``verification/films.json``, ``crops.json``);
    with ``verification.more_films`` (``[{"seed", "per_background", "negatives"}]``) the
    validation films placed again with other seeds are read too (``films/validation-seed-S/``);
+   with ``verification.valve_probe`` the valve probe is fitted first on training films
+   (``training.valve_probe``; ``films/probe-train/``) and named in the card;
    ``film_rule fit`` chooses the rule (``verification/verification.json``; with
    ``verification.confident_counts`` = ``"identifier"`` the confident peak is fitted on the
    films the identifier itself calls confident) and the locator is shipped again with it:
@@ -72,6 +74,9 @@ def check(recipe: dict, path: Path) -> None:
     for entry in recipe["verification"].get("more_films", []):
         if not isinstance(entry, dict) or not {"seed", "per_background", "negatives"} <= set(entry):
             raise RecipeError(f"{path}: verification.more_films entry {entry} needs a seed, per_background and negatives")
+    probe = recipe["verification"].get("valve_probe")
+    if probe is not None and (not isinstance(probe, dict) or not {"seed", "per_background", "negatives", "weight"} <= set(probe)):
+        raise RecipeError(f"{path}: verification.valve_probe needs a seed, per_background, negatives and weight")
     if "backgrounds" not in recipe["data"]:
         raise RecipeError(f"{path}: data.backgrounds (the folder of valve-free radiographs beside the crops) is missing")
 
@@ -83,6 +88,8 @@ def smoke(recipe: dict) -> dict:
     small["films"].update(per_background=1, negatives=1)
     small["train"]["config"].update(input_size=64, epochs=1, batch_size=4, variants=1, per_background=1, negatives=1)
     small["limits"] = {"backgrounds": 2, "crops": 3}
+    if small["verification"].get("valve_probe"):
+        small["verification"]["valve_probe"].update(per_background=1, negatives=1)
     small["verification"]["more_films"] = [{**entry, "per_background": 1, "negatives": 1}
                                            for entry in small["verification"].get("more_films", [])]
     small["train"]["synthetic"] = [{**entry, "count": 2, "size": [256, 320]} if isinstance(entry, dict) else entry
@@ -195,6 +202,23 @@ def _identifier(recipe: dict, weights: Path, record: dict) -> None:
         _log(f"note: the identifier in {source} is {version}, the recipe's was {spec['version']}; the rule is fitted with {version}")
 
 
+def _valve_probe(spec: dict, backgrounds: Path, names: list[str], crops: list, weights: Path, out: Path, record: dict) -> Path:
+    """``verification.valve_probe`` (``{"seed", "per_background", "negatives", "weight"}``): the
+    probe fitted on training films (``training.valve_probe``) through ``weights`` and named in
+    its locator card; returns the probe's file (kept outside ``weights``)."""
+    from .valve_probe import attach_probe, candidate_features, fit_probe, save_probe
+
+    films = _films(spec, backgrounds, names, crops, out / "films" / "probe-train")
+    features, labels, groups = candidate_features(weights, films)
+    weight, bias, report = fit_probe(features, labels, groups)
+    probe = out / "verification" / "valve_probe.safetensors"
+    save_probe(probe, weight, bias)
+    (out / "verification" / "valve_probe.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    record["outputs"]["valve_probe"] = report
+    attach_probe(weights, probe, float(spec["weight"]))
+    return probe
+
+
 def _crop_rows(crops: list) -> list[dict]:
     """Crops as ``film_rule.collect`` reads them (``--crops-split``: whole images, no box)."""
     return [{"path": str(c.path), "file": str(c.path), "kind": "crop", "valve_id": c.valve_id, "box_x0": ""} for c in crops]
@@ -249,6 +273,9 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
                     recipe=recipe["name"], input_size=shipping.get("input_size"))
 
     shipped(placeholder)
+    probe_spec = spec.get("valve_probe")
+    if probe_spec:  # the probe is fitted first: the candidates are then collected with its values
+        probe = _valve_probe(probe_spec, backgrounds, names["train"], crops["train"], weights, out, record)
     candidates = int(spec.get("candidates", 3))
     films = film_rule.collect(weights, film_rule._truth_rows(truth, None, ""), candidates)
     if spec.get("negatives"):  # more valve-free validation films for the "no valve" threshold
@@ -267,9 +294,14 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     # "confident_counts": "identifier": the confident peak is fitted on what the identifier calls confident.
     sure = film_rule.identifier_thresholds(weights / "identifier.json") if spec.get("confident_counts") == "identifier" else None
     rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)),
-                         spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)), sure)
+                         spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)), sure,
+                         float(probe_spec["weight"]) if probe_spec else 0.0)
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
+    if probe_spec:
+        from .valve_probe import attach_probe
+
+        attach_probe(weights, probe, float(probe_spec["weight"]))
     record["outputs"]["verification"] = rule
     record["seconds"] = round(time.time() - began, 1)
     (out / "recipe.json").write_text(json.dumps(record, indent=1), encoding="utf-8")

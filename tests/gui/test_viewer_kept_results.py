@@ -79,3 +79,22 @@ def test_a_changed_file_or_another_model_is_read_again(qtbot, make_window, batch
     other = OtherModel()
     opened(qtbot, make_window, batch_folder, other)
     assert len(other.calls) == 4
+
+
+def test_results_of_other_weights_under_the_same_identifier_are_read_again(qtbot, make_window, batch_folder: Path) -> None:
+    """A new locator or verification keeps the identifier's name; the results it would change
+    must not be shown from the kept file."""
+
+    class Shipped(FakePredictor):
+        weights_key = "identifier 0.0, locator 1.0, cards aaaa"
+
+    class Updated(FakePredictor):
+        weights_key = "identifier 0.0, locator 1.1, cards bbbb"
+
+    opened(qtbot, make_window, batch_folder, Shipped()).close()
+    same = Shipped()
+    opened(qtbot, make_window, batch_folder, same).close()
+    assert same.calls == []  # same weights: kept
+    updated = Updated()
+    opened(qtbot, make_window, batch_folder, updated).close()
+    assert sorted(updated.calls) == sorted(p.name for p in batch_folder.glob("*.png"))  # other weights: read again

@@ -117,3 +117,18 @@ def test_the_fitted_probe_folds_its_standardisation_into_one_linear_read_out(tmp
     assert probe({"features": features[:1, :, None, None]}) == pytest.approx(float(logits[0]), rel=1e-5)
     with pytest.raises(ValueError, match="candidates that hold a valve"):
         fit_probe(features, np.zeros(120, int), groups)
+
+
+def test_attaching_a_probe_names_it_in_the_locator_card_for_the_identifier_beside_it(tmp_path: Path) -> None:
+    from valvereader.training.valve_probe import attach_probe, save_probe
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "locator.json").write_text(json.dumps({"files": {}, "verification": {"candidates": 3}}), encoding="utf-8")
+    (folder / "identifier.json").write_text(json.dumps({"files": {"onnx": {"sha256": "ab" * 32}}}), encoding="utf-8")
+    save_probe(tmp_path / "probe.safetensors", np.ones(4, np.float32), -1.0)
+    card = json.loads(attach_probe(folder, tmp_path / "probe.safetensors", 0.2).read_text(encoding="utf-8"))
+    assert card["verification"] == {"candidates": 3, "probe_weight": 0.2, "probe_fitted_for": "ab" * 32}
+    assert card["files"]["valve_probe"] == {"path": "locator.valve_probe.safetensors",
+                                            "sha256": sha256_of(folder / "locator.valve_probe.safetensors")}
+    assert sha256_of(folder / "locator.valve_probe.safetensors") == sha256_of(tmp_path / "probe.safetensors")

@@ -194,6 +194,13 @@ def test_results_are_kept_for_the_window_without_reading_again(start_node, tmp_p
 
     with Image.open(io.BytesIO(base64.b64decode(kept.entry(stored)["thumbnail"]))) as thumbnail:
         assert max(thumbnail.size) == 64 and thumbnail.mode == "L"  # the worklist's thumbnail
+    # kept with the weights that made it, as the window keeps its own (and checks them)
+    from valvereader.gui.models.analysis import kept_result
+
+    weights = predictor.weights_key
+    assert kept.entry(stored)["weights"] == weights
+    assert kept_result(kept, stored, predictor.model_name, weights) is not None
+    assert kept_result(kept, stored, predictor.model_name, weights + " other") is None
     assert kept.entry(tmp_path / "out" / "in" / f"{other.SOPInstanceUID}.dcm") is None  # nothing to keep
 
 

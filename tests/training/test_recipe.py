@@ -40,16 +40,22 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1.1")
+    recipe = load_recipe("locator-3.1.5")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.1 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.5 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
+    # the valve probe and the "confident" peak the recipe gives, the probe fitted for the shipped identifier
+    assert card["verification"]["probe_weight"] == recipe["verification"]["valve_probe"]["weight"]
+    assert card["verification"]["confident_min_score"] == recipe["verification"]["confident_min_score"]
+    identifier = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
+    assert card["verification"]["probe_fitted_for"] == identifier["files"]["onnx"]["sha256"]
+    assert card["files"]["valve_probe"]["path"] == "locator.valve_probe.safetensors"
 
 
 def test_locator_3_1_1_is_3_1_with_only_the_confident_peak_fitted_on_what_the_identifier_is_sure_of() -> None:
@@ -90,6 +96,15 @@ def test_locator_3_1_3_is_3_1_2_with_a_valve_probe_fitted_on_training_films(tmp_
                     encoding="utf-8")
     with pytest.raises(RecipeError, match="valve_probe needs a seed, per_background, negatives and weight"):
         load_recipe(path)
+
+
+def test_locator_3_1_5_is_3_1_3_with_3_1_1s_confident_peak_and_seven_placements() -> None:
+    third, fourth, fifth = load_recipe("locator-3.1.3"), load_recipe("locator-3.1.4"), load_recipe("locator-3.1.5")
+    assert fourth["verification"] == {**third["verification"], "confident_min_score": 0.7485}
+    assert [m["seed"] for m in fifth["verification"]["more_films"]] == [8, 9, 12, 13, 14, 15]
+    assert {k: v for k, v in fifth["verification"].items() if k not in ("more_films", "specificity")} == \
+        {k: v for k, v in fourth["verification"].items() if k not in ("more_films", "specificity")}
+    assert fifth["verification"]["specificity"] == 0.97 and fifth["train"] == load_recipe("locator-3.1.1")["train"]
 
 
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:

@@ -119,6 +119,22 @@ class Predictor(ViewRule, ViewVerdict):
         return self.identifier_card.title
 
     @property
+    def weights_key(self) -> str:
+        """Which weights gave a result: the versions and the sha256 of both model cards (every
+        threshold, rule and file checksum is in a card), so that a result kept from other
+        weights (a new locator or verification under the same identifier) is not shown again."""
+        if getattr(self, "_weights_key", None) is None:
+            import hashlib
+
+            digest = hashlib.sha256()
+            for card in (self.identifier_card, self.locator_card):
+                if card is not None:
+                    digest.update(card.path.read_bytes())
+            locator = f", locator {self.locator_card.data.get('version', '?')}" if self.locator_card is not None else ""
+            self._weights_key = f"identifier {self.identifier_card.data.get('version', '?')}{locator}, cards {digest.hexdigest()[:16]}"
+        return self._weights_key
+
+    @property
     def card(self) -> dict:
         return self.identifier_card.data
 

@@ -6,7 +6,9 @@ on validation films with and without a valve, and on validation crops.
 what each region read said. ``fit`` chooses, on those rows only:
 
 1. ``ood_weight``: the weight of the open-set score in a candidate's valve-likeness
-   (``logit(locator peak) - ood_weight * ood``) that puts the most valves in the region read;
+   (``logit(locator peak) - ood_weight * ood``, ``+ probe_weight * probe`` with ``--probe-weight``
+   and rows collected through a locator card with a valve probe) that puts the most valves in
+   the region read;
 2. ``no_valve_below``: the valve-likeness under which a film is "no valve", the highest that
    keeps the valve-free films' false names at most 1 - ``--specificity``... i.e. the lowest
    threshold giving at least ``--specificity`` "no valve" on valve-free films (or

@@ -26,7 +26,8 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
    validation films placed again with other seeds are read too (``films/validation-seed-S/``);
    with ``verification.valve_probe`` the valve probe is fitted first on training films
    (``training.valve_probe``; ``films/probe-train/``) and named in the card;
-   ``film_rule fit`` chooses the rule (``verification/verification.json``; with
+   ``film_rule fit`` chooses the rule (``verification.confident_min_score``: a "confident" peak
+   given instead of fitted) (``verification/verification.json``; with
    ``verification.confident_counts`` = ``"identifier"`` the confident peak is fitted on the
    films the identifier itself calls confident) and the locator is shipped again with it:
    ``weights/locator.{onnx,safetensors,json}``.
@@ -296,6 +297,9 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     rule = film_rule.fit(films, crop_views, float(spec.get("specificity", 0.95)), float(spec.get("precision", 0.99)),
                          spec.get("fallback_specificity"), float(spec.get("max_misses", 1.0)), sure,
                          float(probe_spec["weight"]) if probe_spec else 0.0)
+    if spec.get("confident_min_score") is not None:  # a "confident" peak given, not fitted
+        rule["validation"]["confident_min_score_fitted"] = rule["confident_min_score"]
+        rule["confident_min_score"] = float(spec["confident_min_score"])
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     if probe_spec:

@@ -173,6 +173,7 @@ def analyse_batch(
     done = 0
 
     model_name = str(getattr(predictor, "model_name", "") or "")
+    weights = str(getattr(predictor, "weights_key", "") or "")  # kept results of other weights are read again
     keeping = results if predictor is not None and model_name else None
 
     def taken():  # the queue's next studies not kept from before, as they are asked for
@@ -180,7 +181,7 @@ def analyse_batch(
         while (index := queue.next()) is not None:
             context.check()
             context.progress(done, queue.total, paths[index].name)
-            kept = kept_result(keeping, paths[index], model_name) if keeping is not None else None
+            kept = kept_result(keeping, paths[index], model_name, weights) if keeping is not None else None
             if kept is not None:
                 done += 1
                 context.emit(StudyResult(batch, index, kept[0], None, kept[1], None))
@@ -190,7 +191,7 @@ def analyse_batch(
     def emit(index: int, radiograph: Any | None, outcome: Prediction | Exception | None) -> None:
         result = _study_result(batch, index, radiograph, outcome)
         if keeping is not None and result.prediction is not None:
-            keep_result(keeping, paths[index], radiograph, result.prediction, result.thumbnail)
+            keep_result(keeping, paths[index], radiograph, result.prediction, result.thumbnail, weights)
         context.emit(result)
 
     indices = taken()
@@ -265,11 +266,14 @@ def open_results(folder: Path | None) -> Any | None:
 KEPT_ATTENTION_SIDE = 32  # the attention map is kept at most this many cells a side (it is smooth)
 
 
-def kept_result(results: Any, path: Path, model_name: str) -> tuple[np.ndarray | None, Prediction] | None:
-    """(thumbnail, prediction with its attention map) kept for ``path`` by ``model_name``, or
-    None when there is none or the file changed since; nothing is read from the image."""
+def kept_result(results: Any, path: Path, model_name: str, weights: str = "") -> tuple[np.ndarray | None, Prediction] | None:
+    """(thumbnail, prediction with its attention map) kept for ``path`` by ``model_name`` (and,
+    where given, the same ``weights``: the predictor's ``weights_key``), or None when there is
+    none or the file changed since; nothing is read from the image."""
     try:
         entry = results.entry(path, model_name)
+        if entry is not None and weights and entry.get("weights") != weights:
+            entry = None
         prediction = results.get(path, model_name) if entry is not None else None
     except (OSError, ValueError) as exc:
         log.warning("kept result for %s unusable: %s", path, exc)
@@ -295,10 +299,11 @@ def kept_result(results: Any, path: Path, model_name: str) -> tuple[np.ndarray |
 
 
 def keep_result(results: Any, path: Path, radiograph: Any | None, prediction: Prediction,
-                thumbnail: np.ndarray | None) -> None:
-    """Keep ``prediction`` for ``path`` with the worklist's thumbnail and a small copy of the
-    attention map; a file that cannot be written is logged, never stops the batch."""
-    extra: dict[str, Any] = {}
+                thumbnail: np.ndarray | None, weights: str = "") -> None:
+    """Keep ``prediction`` for ``path`` with the worklist's thumbnail, a small copy of the
+    attention map and the weights that made it; a file that cannot be written is logged, never
+    stops the batch."""
+    extra: dict[str, Any] = {"weights": weights} if weights else {}
     if thumbnail is not None:
         extra["thumbnail"] = _encode_thumbnail(thumbnail)
     heatmap = prediction.heatmap

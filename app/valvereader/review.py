@@ -388,7 +388,8 @@ class ResultCache(_JsonlStore):
     """Predictions of a batch (without heatmaps), so a killed batch resumes.
 
     An entry is used only if the image file's size and modification time and the model
-    name are unchanged.
+    name are unchanged, and, where the reader asks with them, the weights that made it (a
+    predictor's ``weights_key``: a new locator or verification keeps the identifier's name).
     """
 
     _what = "cached results"
@@ -413,9 +414,10 @@ class ResultCache(_JsonlStore):
             return None
         return [int(st.st_size), int(st.st_mtime_ns)]
 
-    def put(self, image_path: str | os.PathLike[str], prediction: Prediction, **extra: Any) -> None:
-        """Save ``prediction`` for ``image_path`` now (fsynced). ``extra``: more JSON values kept
-        with it (the viewer's thumbnail and attention map), read back with ``entry``."""
+    def put(self, image_path: str | os.PathLike[str], prediction: Prediction, weights: str = "", **extra: Any) -> None:
+        """Save ``prediction`` for ``image_path`` now (fsynced), with the ``weights`` that made it.
+        ``extra``: more JSON values kept with it (the viewer's thumbnail and attention map), read
+        back with ``entry``."""
         path = Path(image_path)
         entry: dict[str, Any] = {
             "image": self.key(path),
@@ -431,28 +433,33 @@ class ResultCache(_JsonlStore):
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
             "box_source": prediction.box_source,
             "film_region": bool(prediction.film_region),
+            "weights": weights,
             "time": _now(),
         }
         entry.update({key: value for key, value in extra.items() if key not in entry})
         self._append(entry)
 
-    def entry(self, image_path: str | os.PathLike[str], model: str | None = None) -> dict[str, Any] | None:
+    def entry(self, image_path: str | os.PathLike[str], model: str | None = None, weights: str | None = None) -> dict[str, Any] | None:
         """The stored line for ``image_path`` as a dict, or None if absent, stale (the file's
-        size or modification time changed) or from another model."""
+        size or modification time changed) or from another model (or, given ``weights``, other
+        weights)."""
         path = Path(image_path)
         entry = self._records.get(self.key(path))
         if entry is None:
             return None
         if model is not None and entry.get("model") != model:
             return None
+        if weights is not None and entry.get("weights") != weights:
+            return None
         absolute = self.folder / path if not path.is_absolute() else path
         if entry.get("stamp") != self._stamp(absolute):
             return None
         return entry
 
-    def get(self, image_path: str | os.PathLike[str], model: str | None = None) -> Prediction | None:
-        """The cached prediction, or None if absent, stale (file changed) or from another model."""
-        entry = self.entry(image_path, model)
+    def get(self, image_path: str | os.PathLike[str], model: str | None = None, weights: str | None = None) -> Prediction | None:
+        """The cached prediction, or None if absent, stale (file changed) or from another model
+        (or, given ``weights``, other weights)."""
+        entry = self.entry(image_path, model, weights)
         if entry is None:
             return None
         box = entry.get("box")

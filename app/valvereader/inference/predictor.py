@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar, overload
 import numpy as np
 
 from .. import noise
-from ..errors import ModelCardError, ModelError, WeightsMissingError
+from ..errors import ModelError, WeightsMissingError
 from ..geometry import Box
 from ..model.card import ModelCard
 from ..model.runtime import Backend, OnnxBackend, open_backend
@@ -84,9 +84,7 @@ class Predictor(ViewRule, ViewVerdict):
         self.verification = FilmVerification.from_card(locator)
         # Is a located region a valve or other hardware (locator card "valve_probe", verification.probe_weight).
         self.valve_probe = ValveProbe.from_cards(locator, identifier)
-        if self.verification.probe_weight and self.valve_probe is None:
-            raise ModelCardError(f"{locator.path.name if locator else 'locator card'}: verification.probe_weight "
-                                 f"{self.verification.probe_weight} without a valve_probe file")
+        self.weights_key = _weights_key(identifier, locator)
 
     def warm_up(self) -> None:
         """Build now what a first prediction would otherwise build on demand: the view choice's
@@ -118,21 +116,6 @@ class Predictor(ViewRule, ViewVerdict):
     def model_name(self) -> str:
         return self.identifier_card.title
 
-    @property
-    def weights_key(self) -> str:
-        """Which weights gave a result: the versions and the sha256 of both model cards (every
-        threshold, rule and file checksum is in a card), so that a result kept from other
-        weights (a new locator or verification under the same identifier) is not shown again."""
-        if getattr(self, "_weights_key", None) is None:
-            import hashlib
-
-            digest = hashlib.sha256()
-            for card in (self.identifier_card, self.locator_card):
-                if card is not None:
-                    digest.update(card.path.read_bytes())
-            locator = f", locator {self.locator_card.data.get('version', '?')}" if self.locator_card is not None else ""
-            self._weights_key = f"identifier {self.identifier_card.data.get('version', '?')}{locator}, cards {digest.hexdigest()[:16]}"
-        return self._weights_key
 
     @property
     def card(self) -> dict:
@@ -271,11 +254,12 @@ class Predictor(ViewRule, ViewVerdict):
         evidence = []
         for i, (view, (prepared_view, outputs)) in enumerate(identified):
             located = found[i] if view is not None else Located(None, top_score)
-            evidence.append(Evidence(view, located, prepared_view, outputs, self._open_set(outputs)[1]))
+            probe = self.valve_probe(outputs) if self.valve_probe is not None and view is not None else None
+            evidence.append(Evidence(view, located, prepared_view, outputs, self._open_set(outputs)[1], probe))
         # Among the located regions, the most valve-like (locator peak and open-set score).
         on_film = [e for e in evidence if e.region is not None]
         whole_view = next((e for e in evidence if e.region is None), None)
-        likeness = [self.verification.valveness(e.located.score, e.ood, self._probe_of(e.outputs)) for e in on_film]
+        likeness = [self.verification.valveness(e.located.score, e.ood, e.probe) for e in on_film]
         if on_film:
             most_valve_like = on_film[int(np.argmax(likeness))]
             chosen, pipeline = self._choose_view(most_valve_like, whole_view)
@@ -390,6 +374,20 @@ class Predictor(ViewRule, ViewVerdict):
                 twin._streams_twin = twin
                 self._streams_twin = twin
         return self._streams_twin
+
+
+def _weights_key(identifier: ModelCard, locator: ModelCard | None) -> str:
+    """Which weights give a result: the versions and the sha256 of both model cards (every
+    threshold, rule and file checksum is in a card), so that a result kept from other weights
+    (a new locator or verification under the same identifier) is not shown again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for card in (identifier, locator):
+        if card is not None:
+            digest.update(card.path.read_bytes())
+    located = f", locator {locator.data.get('version', '?')}" if locator is not None else ""
+    return f"identifier {identifier.data.get('version', '?')}{located}, cards {digest.hexdigest()[:16]}"
 
 
 def load_predictor(

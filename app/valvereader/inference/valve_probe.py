@@ -35,9 +35,14 @@ class ValveProbe:
 
     @classmethod
     def from_cards(cls, locator: ModelCard | None, identifier: ModelCard) -> ValveProbe | None:
-        if locator is None or "valve_probe" not in (locator.data.get("files") or {}):
+        if locator is None:
             return None
         spec = locator.data.get("verification") or {}
+        if "valve_probe" not in (locator.data.get("files") or {}):
+            if spec.get("probe_weight"):
+                raise ModelCardError(f"{locator.path.name}: verification.probe_weight {spec['probe_weight']} "
+                                     "without a valve_probe file")
+            return None
         network = str(((identifier.data.get("files") or {}).get("onnx") or {}).get("sha256", ""))
         fitted_for = str(spec.get("probe_fitted_for", ""))
         if fitted_for and network and fitted_for.lower() != network.lower():

@@ -13,7 +13,6 @@ from ..preprocess import PreparedImage
 from .cards import softmax
 from .locating import Located
 from .open_set import OpenSetScorer
-from .valve_probe import ValveProbe
 from .views import Evidence
 
 
@@ -27,7 +26,6 @@ class ViewVerdict:
     pipeline: str
     _scorer: OpenSetScorer
     _classifier_weights: np.ndarray
-    valve_probe: ValveProbe | None
 
     def _open_set(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float | None]:
         """(logits as float64, open-set score or None) of one view, computed once per view."""
@@ -104,8 +102,4 @@ class ViewVerdict:
                 "locator_score": None if region is None else round(float(located.score), 4),
                 "ood_score": None if entry.ood is None else round(float(entry.ood), 3), "valve": self.valve_ids[index],
                 "probability": round(float(probabilities[index]), 4), "whole": bool(whole or region is None),
-                **({} if region is None or self.valve_probe is None else {"probe": round(self._probe_of(entry.outputs) or 0.0, 4)})}
-
-    def _probe_of(self, outputs: dict[str, np.ndarray]) -> float | None:
-        """The locator card's valve probe on one view (None without a probe)."""
-        return None if self.valve_probe is None else self.valve_probe(outputs)
+                **({} if entry.probe is None else {"probe": round(entry.probe, 4)})}

@@ -80,13 +80,15 @@ def covers_most(region: Box, shape: tuple[int, int]) -> bool:
 
 class Evidence(NamedTuple):
     """One view as read: its region (None: the whole image), the locator's box for it, the
-    identifier's input and outputs, and the view's open-set score."""
+    identifier's input and outputs, the view's open-set score and, for a located region, the
+    locator card's valve probe (None without one)."""
 
     region: Box | None
     located: Located
     prepared: PreparedImage
     outputs: dict[str, np.ndarray]
     ood: float | None
+    probe: float | None = None
 
 
 class ViewRule:

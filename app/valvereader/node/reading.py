@@ -153,9 +153,8 @@ def read_one(item: Received, predictor: Any, algorithm: Any, out: Path, with_sc:
     problems = []
     if kept is not None:
         try:
-            weights = str(getattr(predictor, "weights_key", "") or "")  # as the window keeps its own results
-            kept.put(path, prediction, thumbnail=worklist_thumbnail(radiograph.pixels), **kept_attention(prediction),
-                     **({"weights": weights} if weights else {}))
+            kept.put(path, prediction, str(getattr(predictor, "weights_key", "") or ""),  # as the window keeps its own
+                     thumbnail=worklist_thumbnail(radiograph.pixels), **kept_attention(prediction))
         except (OSError, ValueError) as exc:  # the window then reads the film itself
             log.warning("result for %s not kept for the window: %s", path.name, exc)
     try:

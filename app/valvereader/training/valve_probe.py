@@ -31,9 +31,9 @@ STRENGTHS = (0.003, 0.01, 0.03, 0.1)
 def candidate_features(weights: Path | None, truth_csv: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pooled features (N, C), valve labels (N,), background of each (N,)) of every located
     candidate the predictor reads on the films of ``truth_csv``."""
-    from ..geometry import Box
     from ..inference.predictor import load_predictor
     from ..io import load
+    from .film_rule import _box, _holds
 
     predictor = load_predictor(weights, device="cpu")
     features, labels, groups = [], [], []
@@ -43,14 +43,13 @@ def candidate_features(weights: Path | None, truth_csv: Path) -> tuple[np.ndarra
         radiograph = load(Path(truth_csv).parent / row["file"])
         prepare = predictor.prepare(radiograph)
         found, _, views = predictor.regions_read(radiograph, prepare)
-        truth = None if row.get("box_x0", "") == "" else Box(*(int(float(row[k])) for k in ("box_x0", "box_y0", "box_x1", "box_y1")))
+        truth = _box(row)
         for i, (view, (_, outputs)) in enumerate(predictor._identify_views(radiograph, views, prepare)):
             box = found[i].box if view is not None else None
             if box is None:
                 continue
-            holds = truth is not None and box.x0 <= (truth.x0 + truth.x1) / 2 <= box.x1 and box.y0 <= (truth.y0 + truth.y1) / 2 <= box.y1
             features.append(outputs["features"].mean(axis=(2, 3))[0].astype(np.float32))
-            labels.append(int(holds))
+            labels.append(int(_holds(box.as_tuple(), truth)))
             groups.append(row.get("background", row["file"]))
     if not features:
         raise ValueError(f"no located candidates on the films of {truth_csv}")

@@ -271,10 +271,8 @@ def kept_result(results: Any, path: Path, model_name: str, weights: str = "") ->
     where given, the same ``weights``: the predictor's ``weights_key``), or None when there is
     none or the file changed since; nothing is read from the image."""
     try:
-        entry = results.entry(path, model_name)
-        if entry is not None and weights and entry.get("weights") != weights:
-            entry = None
-        prediction = results.get(path, model_name) if entry is not None else None
+        entry = results.entry(path, model_name, weights or None)
+        prediction = results.get(path, model_name, weights or None) if entry is not None else None
     except (OSError, ValueError) as exc:
         log.warning("kept result for %s unusable: %s", path, exc)
         return None
@@ -303,7 +301,7 @@ def keep_result(results: Any, path: Path, radiograph: Any | None, prediction: Pr
     """Keep ``prediction`` for ``path`` with the worklist's thumbnail, a small copy of the
     attention map and the weights that made it; a file that cannot be written is logged, never
     stops the batch."""
-    extra: dict[str, Any] = {"weights": weights} if weights else {}
+    extra: dict[str, Any] = {}
     if thumbnail is not None:
         extra["thumbnail"] = _encode_thumbnail(thumbnail)
     heatmap = prediction.heatmap
@@ -319,7 +317,7 @@ def keep_result(results: Any, path: Path, radiograph: Any | None, prediction: Pr
         extra["attention_region"] = [0, 0, int(shape[1]), int(shape[0])]
         extra["image_shape"] = [int(shape[0]), int(shape[1])]
     try:
-        results.put(path, prediction, **extra)
+        results.put(path, prediction, weights, **extra)
     except (OSError, ValueError) as exc:
         log.warning("result for %s not kept: %s", path, exc)
 

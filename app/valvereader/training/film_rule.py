@@ -195,13 +195,7 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
             continue
         if identifier is None or identifier.decide(float(b["probability"]), b.get("ood_score"))[0] is Verdict.CONFIDENT:
             named.append((b["locator_score"], r["kind"] == "valve" and b["hit"] and b["right"]))
-    named.sort()
-    confident_min = 0.0
-    for i in range(len(named)):
-        kept = [ok for _, ok in named[i:]]
-        if kept and np.mean(kept) >= precision:
-            confident_min = float(named[i][0])
-            break
+    confident_min = lowest_peak(named, precision)
     confident = [ok for score, ok in named if score >= confident_min]
     return {
         "candidates": 3,
@@ -225,6 +219,37 @@ def _fit_at(films: list[dict], crops: list[dict], specificity: float, precision:
             "confident_right": int(sum(confident)),
         },
     }
+
+
+def lowest_peak(named: list[tuple[float, bool]], precision: float) -> float:
+    """The lowest locator peak at which the (peak, right) answers at or above it are right at
+    least ``precision`` of the time (0.0 where none reaches it)."""
+    named = sorted(named)
+    for i in range(len(named)):
+        kept = [ok for _, ok in named[i:]]
+        if kept and np.mean(kept) >= precision:
+            return float(named[i][0])
+    return 0.0
+
+
+def peak_from_results(pairs: list[tuple[dict, dict]], precision: float) -> dict:
+    """``confident_min_score`` fitted again from ``valvereader classify`` rows (truth row,
+    result row) read with the same network, candidates and "no valve" rule: the answers counted
+    are those the program calls "confident" or holds back only for the peak ("needs review",
+    ``weak_location``), each with its region's locator peak; on a valve-free film such an answer
+    is wrong, on a film with a valve it is right when the box holds the valve and the valve is
+    named right. Only the peak changes, so no other answer of these rows can change."""
+    named = []
+    for truth, result in pairs:
+        if result.get("status") != "ok" or result["locator_score"] in ("", None):
+            continue
+        if result["verdict"] == "confident" or result["verdict_reason"] == "weak_location":
+            ok = truth["kind"] == "valve" and result["predicted"] == truth["valve_id"] and _holds(_row_box(result), _box(truth))
+            named.append((float(result["locator_score"]), bool(ok)))
+    peak = lowest_peak(named, precision)
+    kept = [ok for score, ok in named if score >= peak]
+    return {"confident_min_score": float(np.floor(peak * 1e6) / 1e6), "precision_asked": precision,
+            "films": len(pairs), "counted": len(named), "confident_films": len(kept), "confident_right": int(sum(kept))}
 
 
 def _group_metrics(pairs: list[tuple[dict, dict]]) -> dict[str, float | int]:
@@ -259,17 +284,26 @@ def _size_bin(row: dict) -> str:
     return "15-25 mm" if mm < 25 else "25-35 mm" if mm < 35 else "35-45 mm"
 
 
+def _paired(truth_csv: Path, results_csv: Path) -> list[tuple[dict, dict]]:
+    """(truth row, classify row) of every film of ``truth_csv`` read without error, by file name."""
+    truth = {Path(r["path"]).name: r for r in _truth_rows(truth_csv, None, "")}
+    with Path(results_csv).open(newline="", encoding="utf-8") as handle:
+        results = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+    return [(t, results[name]) for name, t in truth.items() if name in results and results[name].get("status") == "ok"]
+
+
+def _count_rows(truth_csv: Path) -> int:
+    return len(_truth_rows(truth_csv, None, ""))
+
+
 def evaluate(truth_csv: Path, results_csv: Path) -> dict:
     """Whole-film metrics of a ``valvereader classify`` CSV against a film ground truth: box hit
     (the valve's centre inside the box), named right, confident, right when confident, "no
     valve" on films with and without a valve; overall and by site, size, format (DICOM
     MONOCHROME1 is the reversed stored polarity), reversed image files, mirrored films and
     films whose edge cuts the valve."""
-    truth = {Path(r["path"]).name: r for r in _truth_rows(truth_csv, None, "")}
-    with Path(results_csv).open(newline="", encoding="utf-8") as handle:
-        results = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
-    pairs = [(t, results[name]) for name, t in truth.items() if name in results and results[name].get("status") == "ok"]
-    report: dict = {"overall": _group_metrics(pairs), "errors": len(truth) - len(pairs)}
+    pairs = _paired(truth_csv, results_csv)
+    report: dict = {"overall": _group_metrics(pairs), "errors": _count_rows(truth_csv) - len(pairs)}
     for key, value in (("site", lambda t: t.get("site") or "no valve"), ("size", _size_bin), ("format", lambda t: t["format"]),
                        ("reversed", lambda t: t["reversed"]), ("mirrored", lambda t: t["mirrored"]),
                        ("edge_cut", lambda t: t["edge_cut"])):
@@ -302,6 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="weight of the valve probe in the valve-likeness (rows collected with a probe)")
     choose.add_argument("--identifier-card", type=Path,
                         help="identifier.json: the confident peak counts only what the identifier calls confident")
+    refit = steps.add_parser("peak", help="the confident peak fitted again from classify rows (only the peak changes)")
+    refit.add_argument("--csv", type=Path, nargs="+", required=True, help="the films' ground_truth.csv files")
+    refit.add_argument("--results", type=Path, nargs="+", required=True, help="classify's CSV for each, in the same order")
+    refit.add_argument("--precision", type=float, default=0.99)
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
     measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
     measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
@@ -314,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text + "\n")
         print(json.dumps(report["overall"], indent=1))
+        return 0
+    if args.step == "peak":
+        if len(args.csv) != len(args.results):
+            parser.error("--csv and --results need one results CSV per ground truth")
+        pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)]
+        print(json.dumps(peak_from_results(pairs, args.precision), indent=1))
         return 0
     if args.step == "collect":
         rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)

@@ -89,6 +89,7 @@ REASON_BETWEEN_VALVES = "between_valves"  # past the review threshold and as nea
 REASON_NOT_RADIOGRAPH = "not_radiograph"  # the file's modality is not a plain X-ray (CT, MR, ...)
 REASON_NO_VALVE = "no_valve"  # nothing on the film is valve-like enough (locator and open-set score)
 REASON_WEAK_LOCATION = "weak_location"  # named, but the region read is not clearly a valve: it may be elsewhere
+REASON_FILM_UNSURE = "film_unsure"  # a valve named on a film, below the film's own "confident" probability
 
 # DICOM modalities that are not projection X-rays: the model was trained on plain radiographs
 # only, so whatever it says about these is a guess (a CT slice of a head once came out "Medtronic
@@ -156,6 +157,9 @@ def _verdict_meaning(prediction: Prediction) -> str:
                     f"probability. {compare}")
         if reason == REASON_UNSURE:
             return f"The model is not sure ({confidence} for its first choice). {compare}"
+        if reason == REASON_FILM_UNSURE:
+            return (f"Read on a whole film, {confidence} is not enough to be sure: with skull and grain behind the valve "
+                    f"the model names it wrong more often than on a crop at the same probability. {compare}")
         return f"The model is unsure or the image is unusual. {compare}"
     if reason == REASON_UNLIKE_TRAINING:
         return (f"Unlike any training valve: the image is far from every valve the model knows, so the probabilities "

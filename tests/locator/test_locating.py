@@ -7,7 +7,7 @@ import numpy as np
 from valvereader.catalogue import VALVE_IDS
 from valvereader.geometry import Box
 from valvereader.inference.locating import FilmVerification, decode_locator, locator_peaks
-from valvereader.prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from valvereader.prediction import REASON_FILM_UNSURE, REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict, verdict_meaning
 from valvereader.preprocess import PreparedImage
 
 
@@ -84,6 +84,25 @@ def test_a_crop_that_reads_as_a_valve_whole_keeps_confident_wherever_the_box_lan
     assert film.verdict is Verdict.REVIEW and film.verdict_reason == REASON_WEAK_LOCATION
 
 
+def test_a_valve_named_on_a_film_below_the_films_probability_bar_is_needs_review_and_says_why():
+    rule = FilmVerification(candidates=3, confident_min_score=0.5, confident_min_probability=0.95)
+    unsure = _prediction(score=0.7)  # 0.93 for its first choice
+    rule.apply(unsure, best=5.0, whole_ood=None, read_whole=False)
+    assert unsure.verdict is Verdict.REVIEW and unsure.verdict_reason == REASON_FILM_UNSURE
+    assert "93 %" in verdict_meaning(unsure) and "film" in verdict_meaning(unsure)
+    weak = _prediction(score=0.3)  # the weak location is said first
+    rule.apply(weak, best=5.0, whole_ood=None, read_whole=False)
+    assert weak.verdict_reason == REASON_WEAK_LOCATION
+    sure = _prediction(score=0.7)
+    sure.probabilities[0] = 0.96
+    rule.apply(sure, best=5.0, whole_ood=None, read_whole=False)
+    assert sure.verdict is Verdict.CONFIDENT
+    crop = _prediction(score=0.7)  # read whole (an image that is not a film): the film's bar does not apply
+    rule.apply(crop, best=5.0, whole_ood=None, read_whole=True)
+    assert crop.verdict is Verdict.CONFIDENT
+
+
 def test_a_card_without_verification_keeps_the_old_single_box_behaviour():
     rule = FilmVerification.from_card(None)
     assert rule.candidates == 1 and rule.no_valve_below is None and rule.confident_min_score is None
+    assert rule.confident_min_probability is None

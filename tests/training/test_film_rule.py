@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from valvereader.inference.locating import FilmVerification
-from valvereader.training.film_rule import fit
+from valvereader.training.film_rule import fit, peak_from_results
 
 
 def _view(score: float | None, ood: float, hit: bool = False, right: bool = False) -> dict:
@@ -85,3 +85,32 @@ def test_with_the_identifiers_thresholds_the_confident_peak_counts_only_what_the
     films.append(_film("negative", 0.7, 0.99))
     joint = fit(films, crops, specificity=0.95, identifier=sure)
     assert joint["confident_min_score"] > 0.7
+
+
+def _pair(kind: str, truth: str, name: str, verdict: str, reason: str, score: float, p: float, hit: bool = True) -> tuple[dict, dict]:
+    box = ("10", "10", "50", "50") if hit else ("200", "200", "240", "240")
+    truth_row = {"kind": kind, "valve_id": truth, "box_x0": "20", "box_y0": "20", "box_x1": "40", "box_y1": "40"}
+    result = {"status": "ok", "predicted": name, "verdict": verdict, "verdict_reason": reason, "locator_score": f"{score:.4f}",
+              "confidence": f"{p:.4f}", **dict(zip(("box_x0", "box_y0", "box_x1", "box_y1"), box))}
+    return truth_row, result
+
+
+def test_the_films_probability_bar_and_peak_refitted_from_classify_rows_keep_every_counted_answer_they_promise() -> None:
+    rng = np.random.default_rng(3)
+    pairs = []
+    for _ in range(600):  # right answers, some held back by the old peak
+        score, p = float(rng.uniform(0.05, 0.99)), float(rng.uniform(0.935, 0.9999))
+        pairs.append(_pair("valve", "a", "a", "confident" if score >= 0.75 else "review", "sure" if score >= 0.75 else "weak_location", score, p))
+    for p in (0.95, 0.96, 0.97):  # names wrong at lower probabilities, boxes on the valve
+        pairs.append(_pair("valve", "a", "b", "review", "weak_location", 0.5, p))
+    pairs.append(_pair("valve", "a", "a", "review", "weak_location", 0.12, 0.999, hit=False))  # box off the valve: wrong
+    pairs.append(_pair("valve", "a", "a", "review", "unusual", 0.9, 0.999))  # not counted: the identifier's own review
+    fitted = peak_from_results(pairs, 0.995, fit_probability=True)
+    bar, peak = fitted["confident_min_probability"], fitted["confident_min_score"]
+    assert 0.97 < bar < 0.975 + 0.01 and fitted["counted"] == 604
+    kept = [ok for ok, score, p in ((r["predicted"] == t["valve_id"] and r["box_x0"] == "10", float(r["locator_score"]), float(r["confidence"]))
+                                    for t, r in pairs if r["verdict_reason"] != "unusual") if p >= bar and score >= peak]
+    assert len(kept) == fitted["confident_films"] and sum(kept) == fitted["confident_right"] and np.mean(kept) >= 0.995
+    assert peak <= 0.12  # one box off the valve in hundreds of answers needs no peak
+    only_peak = peak_from_results(pairs, 0.995)
+    assert "confident_min_probability" not in only_peak and only_peak["confident_min_score"] > 0.5  # the wrong names sit at 0.5

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ModelCardError
 from ..geometry import Box
 from ..model.card import ModelCard
-from ..prediction import REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from ..prediction import REASON_FILM_UNSURE, REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
 from ..preprocess import PreparedImage
 
 
@@ -32,7 +32,10 @@ class FilmVerification:
     read, is no more like a valve than ``whole_ood_above`` allows (a crop around a valve
     reads as a valve whole). A named valve is at best "needs review" (the valve may not be in
     the box) when its region's locator peak is below ``confident_min_score``, unless the whole
-    image reads as a valve (a crop around one).
+    image reads as a valve (a crop around one); "needs review" too when its probability is below
+    ``confident_min_probability``, the bar for a valve named on a film: a region cut from a film
+    holds skull and grain a crop has not, and names read there are less often right at the
+    identifier's own "confident" probability.
     """
 
     candidates: int = 1
@@ -42,6 +45,7 @@ class FilmVerification:
     whole_ood_above: float | None = None
     confident_min_score: float | None = None
     probe_weight: float = 0.0
+    confident_min_probability: float | None = None
 
     @classmethod
     def from_card(cls, card: ModelCard | None) -> FilmVerification:
@@ -57,7 +61,7 @@ class FilmVerification:
         try:
             return cls(int(spec.get("candidates", 1)), float(spec.get("min_score", floor)), float(spec.get("ood_weight", 0.0)),
                        number("no_valve_below"), number("whole_ood_above"), number("confident_min_score"),
-                       float(spec.get("probe_weight", 0.0)))
+                       float(spec.get("probe_weight", 0.0)), number("confident_min_probability"))
         except (TypeError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: verification: {exc}") from exc
 
@@ -74,9 +78,12 @@ class FilmVerification:
             prediction.verdict, prediction.verdict_reason = Verdict.NO_VALVE, REASON_NO_VALVE
             prediction.box = None
             return
-        if (self.confident_min_score is not None and not read_whole and not whole_is_valve
-                and prediction.verdict is Verdict.CONFIDENT and (prediction.locator_score or 0.0) < self.confident_min_score):
+        if read_whole or whole_is_valve or prediction.verdict is not Verdict.CONFIDENT:
+            return
+        if self.confident_min_score is not None and (prediction.locator_score or 0.0) < self.confident_min_score:
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
+        elif self.confident_min_probability is not None and prediction.confidence < self.confident_min_probability:
+            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_UNSURE
 
 
 def locator_peaks(outputs: dict[str, np.ndarray], prepared: PreparedImage, count: int) -> list[Located]:

@@ -42,6 +42,7 @@ REASON_MEANINGS = {
     "not_radiograph": "Not a plain X-ray (DICOM modality)",
     "no_valve": "Nothing on the film is valve-like enough",
     "weak_location": "Region read not clearly a valve: the valve may be elsewhere",
+    "film_unsure": "Below the confident probability for a valve on a film",
 }
 BOX_SOURCE_MEANINGS = {
     "located": "Located by the model",

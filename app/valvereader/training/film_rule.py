@@ -226,30 +226,44 @@ def lowest_peak(named: list[tuple[float, bool]], precision: float) -> float:
     least ``precision`` of the time (0.0 where none reaches it)."""
     named = sorted(named)
     for i in range(len(named)):
+        if i and named[i][0] == named[i - 1][0]:
+            continue  # a bar keeps every answer of a tied value or none
         kept = [ok for _, ok in named[i:]]
         if kept and np.mean(kept) >= precision:
             return float(named[i][0])
     return 0.0
 
 
-def peak_from_results(pairs: list[tuple[dict, dict]], precision: float) -> dict:
-    """``confident_min_score`` fitted again from ``valvereader classify`` rows (truth row,
-    result row) read with the same network, candidates and "no valve" rule: the answers counted
-    are those the program calls "confident" or holds back only for the peak ("needs review",
-    ``weak_location``), each with its region's locator peak; on a valve-free film such an answer
-    is wrong, on a film with a valve it is right when the box holds the valve and the valve is
-    named right. Only the peak changes, so no other answer of these rows can change."""
+CSV_HALF_DIGIT = 0.00005
+HELD_BACK = ("weak_location", "film_unsure")  # "needs review" only for the verification's confident bars
+
+
+def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_probability: bool = False) -> dict:
+    """``confident_min_score`` (and with ``fit_probability`` first ``confident_min_probability``)
+    fitted again from ``valvereader classify`` rows (truth row, result row) read with the same
+    network, candidates and "no valve" rule: the answers counted are those the program calls
+    "confident" or holds back only for the verification's bars ("needs review", ``HELD_BACK``),
+    each with its region's locator peak and probability; on a valve-free film such an answer is
+    wrong, on a film with a valve it is right when the box holds the valve and the valve is named
+    right. Each bar is the lowest value at which the answers at or above it are right at least
+    ``precision`` of the time (the probability over every answer counted, then the peak over those
+    that pass it). Only these bars change, so no other answer of these rows can change."""
     named = []
     for truth, result in pairs:
         if result.get("status") != "ok" or result["locator_score"] in ("", None):
             continue
-        if result["verdict"] == "confident" or result["verdict_reason"] == "weak_location":
+        if result["verdict"] == "confident" or result["verdict_reason"] in HELD_BACK:
             ok = truth["kind"] == "valve" and result["predicted"] == truth["valve_id"] and _holds(_row_box(result), _box(truth))
-            named.append((float(result["locator_score"]), bool(ok)))
-    peak = lowest_peak(named, precision)
-    kept = [ok for score, ok in named if score >= peak]
-    return {"confident_min_score": float(np.floor(peak * 1e6) / 1e6), "precision_asked": precision,
-            "films": len(pairs), "counted": len(named), "confident_films": len(kept), "confident_right": int(sum(kept))}
+            named.append((float(result["locator_score"]), float(result["confidence"]), bool(ok)))
+    probability = lowest_peak([(p, ok) for _, p, ok in named], precision) if fit_probability else 0.0
+    passing = [(score, ok) for score, p, ok in named if p >= probability]
+    peak = lowest_peak(passing, precision)
+    kept = [ok for score, ok in passing if score >= peak]
+    # The CSV keeps 4 decimals: a bar half a last digit lower keeps every answer counted at or above it.
+    return {"confident_min_score": round(max(0.0, peak - CSV_HALF_DIGIT), 6),
+            **({"confident_min_probability": round(max(0.0, probability - CSV_HALF_DIGIT), 6)} if fit_probability else {}),
+            "precision_asked": precision, "films": len(pairs), "counted": len(named), "confident_films": len(kept),
+            "confident_right": int(sum(kept))}
 
 
 def _group_metrics(pairs: list[tuple[dict, dict]]) -> dict[str, float | int]:
@@ -340,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     refit.add_argument("--csv", type=Path, nargs="+", required=True, help="the films' ground_truth.csv files")
     refit.add_argument("--results", type=Path, nargs="+", required=True, help="classify's CSV for each, in the same order")
     refit.add_argument("--precision", type=float, default=0.99)
+    refit.add_argument("--fit-probability", action="store_true",
+                       help="fit the probability bar for a valve named on a film first, then the peak")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
     measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
     measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
@@ -357,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.csv) != len(args.results):
             parser.error("--csv and --results need one results CSV per ground truth")
         pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)]
-        print(json.dumps(peak_from_results(pairs, args.precision), indent=1))
+        print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability), indent=1))
         return 0
     if args.step == "collect":
         rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)

@@ -27,7 +27,8 @@ It runs, into ``--out``, the steps of ``valvereader.training.locator_real`` and
    with ``verification.valve_probe`` the valve probe is fitted first on training films
    (``training.valve_probe``; ``films/probe-train/``) and named in the card;
    ``film_rule fit`` chooses the rule (``verification.confident_min_score``: a "confident" peak
-   given instead of fitted) (``verification/verification.json``; with
+   given instead of fitted; ``verification.confident_min_probability``: the probability bar for
+   a valve named on a film, given as ``film_rule peak --fit-probability`` fitted it) (``verification/verification.json``; with
    ``verification.confident_counts`` = ``"identifier"`` the confident peak is fitted on the
    films the identifier itself calls confident) and the locator is shipped again with it:
    ``weights/locator.{onnx,safetensors,json}``.
@@ -300,6 +301,8 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
     if spec.get("confident_min_score") is not None:  # a "confident" peak given, not fitted
         rule["validation"]["confident_min_score_fitted"] = rule["confident_min_score"]
         rule["confident_min_score"] = float(spec["confident_min_score"])
+    if spec.get("confident_min_probability") is not None:  # the film's probability bar, given (film_rule peak)
+        rule["confident_min_probability"] = float(spec["confident_min_probability"])
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     if probe_spec:

@@ -90,6 +90,7 @@ REASON_NOT_RADIOGRAPH = "not_radiograph"  # the file's modality is not a plain X
 REASON_NO_VALVE = "no_valve"  # nothing on the film is valve-like enough (locator and open-set score)
 REASON_WEAK_LOCATION = "weak_location"  # named, but the region read is not clearly a valve: it may be elsewhere
 REASON_FILM_UNSURE = "film_unsure"  # a valve named on a film, below the film's own "confident" probability
+REASON_FILM_LOOK_ALIKE = "film_look_alike"  # a valve named on a film that the model has named for a look-alike there
 
 # DICOM modalities that are not projection X-rays: the model was trained on plain radiographs
 # only, so whatever it says about these is a guess (a CT slice of a head once came out "Medtronic
@@ -157,6 +158,13 @@ def _verdict_meaning(prediction: Prediction) -> str:
                     f"probability. {compare}")
         if reason == REASON_UNSURE:
             return f"The model is not sure ({confidence} for its first choice). {compare}"
+        if reason == REASON_FILM_LOOK_ALIKE:
+            from .catalogue.valves import display_name
+
+            named, others = display_name(prediction.predicted), " or ".join(display_name(v) for v in prediction.look_alikes)
+            return (f"On whole films the model has taken a {others or 'another valve'} for a {named} at high probability, so a "
+                    f"{named} read on a film is never called confident ({confidence} here). Compare the valve with the "
+                    f"template of the {others or 'other likely valves'} as well.")
         if reason == REASON_FILM_UNSURE:
             return (f"Read on a whole film, {confidence} is not enough to be sure: with skull and grain behind the valve "
                     f"the model names it wrong more often than on a crop at the same probability. {compare}")
@@ -221,6 +229,8 @@ class Prediction:
     # What each region the identifier read said (box, locator score, open-set score, valve,
     # probability), the chosen one first: the evidence behind "no valve" and the box chosen.
     candidates: list[dict] = field(default_factory=list, repr=False)
+    # With REASON_FILM_LOOK_ALIKE: the valves the model has taken for the one named on films.
+    look_alikes: tuple[str, ...] = ()
 
     def full_heatmap(self) -> np.ndarray | None:
         """``heatmap``, built from ``attention`` on first use when it was not made eagerly."""

@@ -433,6 +433,7 @@ class ResultCache(_JsonlStore):
             "box": None if prediction.box is None else list(prediction.box.as_tuple()),
             "box_source": prediction.box_source,
             "film_region": bool(prediction.film_region),
+            "look_alikes": list(prediction.look_alikes),
             "weights": weights,
             "time": _now(),
         }
@@ -479,6 +480,7 @@ class ResultCache(_JsonlStore):
                 smoothed=entry.get("smoothed") is True,
                 box_source=str(entry.get("box_source", "located")),
                 film_region=entry.get("film_region") is True,
+                look_alikes=tuple(str(v) for v in entry.get("look_alikes") or ()),
             )
         except (TypeError, ValueError, OverflowError):
             return None

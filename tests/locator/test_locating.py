@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from valvereader.catalogue import VALVE_IDS
+from valvereader.catalogue.valves import display_name
 from valvereader.geometry import Box
 from valvereader.inference.locating import FilmVerification, decode_locator, locator_peaks
-from valvereader.prediction import REASON_FILM_UNSURE, REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict, verdict_meaning
+from valvereader.prediction import (
+    REASON_FILM_LOOK_ALIKE,
+    REASON_FILM_UNSURE,
+    REASON_NO_VALVE,
+    REASON_WEAK_LOCATION,
+    Prediction,
+    Verdict,
+    verdict_meaning,
+)
 from valvereader.preprocess import PreparedImage
 
 
@@ -102,7 +113,29 @@ def test_a_valve_named_on_a_film_below_the_films_probability_bar_is_needs_review
     assert crop.verdict is Verdict.CONFIDENT
 
 
+def test_a_valve_the_model_takes_look_alikes_for_on_films_is_never_confident_there_and_the_look_alike_is_named():
+    card_rule = {"candidates": 3, "confident_min_score": 0.5, "confident_min_probability": 0.9,
+                 "film_look_alikes": {VALVE_IDS[0]: [VALVE_IDS[5]]}}
+
+    card = SimpleNamespace(data={"verification": card_rule}, path=None)
+    rule = FilmVerification.from_card(card)  # type: ignore[arg-type]
+    assert dict(rule.film_look_alikes) == {VALVE_IDS[0]: (VALVE_IDS[5],)}
+    film = _prediction(score=0.7)  # VALVE_IDS[0] at 0.93, past both bars
+    rule.apply(film, best=5.0, whole_ood=None, read_whole=False)
+    assert film.verdict is Verdict.REVIEW and film.verdict_reason == REASON_FILM_LOOK_ALIKE
+    assert film.look_alikes == (VALVE_IDS[5],) and film.named == VALVE_IDS[0]
+    text = verdict_meaning(film)
+    assert display_name(VALVE_IDS[5]) in text and display_name(VALVE_IDS[0]) in text and "93 %" in text
+    other = _prediction(score=0.7)
+    other.probabilities[:] = np.roll(other.probabilities, 1)  # another valve named: confident as before
+    rule.apply(other, best=5.0, whole_ood=None, read_whole=False)
+    assert other.verdict is Verdict.CONFIDENT and other.look_alikes == ()
+    crop = _prediction(score=0.7)  # a crop read whole: not a film
+    rule.apply(crop, best=5.0, whole_ood=None, read_whole=True)
+    assert crop.verdict is Verdict.CONFIDENT
+
+
 def test_a_card_without_verification_keeps_the_old_single_box_behaviour():
     rule = FilmVerification.from_card(None)
     assert rule.candidates == 1 and rule.no_valve_below is None and rule.confident_min_score is None
-    assert rule.confident_min_probability is None
+    assert rule.confident_min_probability is None and rule.film_look_alikes == ()

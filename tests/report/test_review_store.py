@@ -107,11 +107,14 @@ def test_result_cache_resumes_and_ignores_changed_files(batch: Path) -> None:
         verdict=Verdict.REVIEW,
         box=Box(1, 2, 30, 40),
         model="resnet-test",
+        verdict_reason="film_look_alike",
+        look_alikes=("codman_certas_plus",),
     )
     ResultCache(batch).put(batch / "a.dcm", prediction)
     cache = ResultCache(batch)
     got = cache.get(batch / "a.dcm", model="resnet-test")
     assert got is not None and got.predicted == "integra_dp" and got.box == Box(1, 2, 30, 40)
+    assert got.verdict_reason == "film_look_alike" and got.look_alikes == ("codman_certas_plus",)  # the reason's words need them
     assert cache.get(batch / "a.dcm", model="other") is None
     (batch / "a.dcm").write_bytes(b"changed content")
     assert ResultCache(batch).get(batch / "a.dcm") is None

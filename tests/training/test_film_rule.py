@@ -114,3 +114,13 @@ def test_the_films_probability_bar_and_peak_refitted_from_classify_rows_keep_eve
     assert peak <= 0.12  # one box off the valve in hundreds of answers needs no peak
     only_peak = peak_from_results(pairs, 0.995)
     assert "confident_min_probability" not in only_peak and only_peak["confident_min_score"] > 0.5  # the wrong names sit at 0.5
+
+
+def test_a_valve_named_wrong_past_both_bars_becomes_a_look_alike_and_its_names_leave_confident() -> None:
+    pairs = [_pair("valve", "a", "a", "confident", "sure", 0.9, 0.999) for _ in range(300)]
+    pairs += [_pair("valve", "b", "b", "confident", "sure", 0.9, 0.999) for _ in range(50)]
+    pairs.append(_pair("valve", "c", "b", "confident", "sure", 0.9, 0.9995))  # a "c" taken for a "b"
+    pairs.append(_pair("valve", "a", "c", "confident", "sure", 0.9, 0.9995, hit=False))  # box off the valve: no look-alike
+    fitted = peak_from_results(pairs, 0.99, look_alikes=True)
+    assert fitted["film_look_alikes"] == {"b": ["c"]}
+    assert fitted["confident_films"] == 301 and fitted["confident_right"] == 300  # "b" names gone, the box miss kept

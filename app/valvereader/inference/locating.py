@@ -10,7 +10,14 @@ import numpy as np
 from ..errors import ModelCardError
 from ..geometry import Box
 from ..model.card import ModelCard
-from ..prediction import REASON_FILM_UNSURE, REASON_NO_VALVE, REASON_WEAK_LOCATION, Prediction, Verdict
+from ..prediction import (
+    REASON_FILM_LOOK_ALIKE,
+    REASON_FILM_UNSURE,
+    REASON_NO_VALVE,
+    REASON_WEAK_LOCATION,
+    Prediction,
+    Verdict,
+)
 from ..preprocess import PreparedImage
 
 
@@ -35,7 +42,9 @@ class FilmVerification:
     image reads as a valve (a crop around one); "needs review" too when its probability is below
     ``confident_min_probability``, the bar for a valve named on a film: a region cut from a film
     holds skull and grain a crop has not, and names read there are less often right at the
-    identifier's own "confident" probability.
+    identifier's own "confident" probability; and "needs review" when the valve named is one of
+    ``film_look_alikes`` (valve: the valves the model has named so on films), whatever its
+    probability, with those look-alikes named for the reader.
     """
 
     candidates: int = 1
@@ -46,6 +55,7 @@ class FilmVerification:
     confident_min_score: float | None = None
     probe_weight: float = 0.0
     confident_min_probability: float | None = None
+    film_look_alikes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_card(cls, card: ModelCard | None) -> FilmVerification:
@@ -61,7 +71,9 @@ class FilmVerification:
         try:
             return cls(int(spec.get("candidates", 1)), float(spec.get("min_score", floor)), float(spec.get("ood_weight", 0.0)),
                        number("no_valve_below"), number("whole_ood_above"), number("confident_min_score"),
-                       float(spec.get("probe_weight", 0.0)), number("confident_min_probability"))
+                       float(spec.get("probe_weight", 0.0)), number("confident_min_probability"),
+                       tuple((str(valve), tuple(str(v) for v in others))
+                             for valve, others in dict(spec.get("film_look_alikes") or {}).items()))
         except (TypeError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: verification: {exc}") from exc
 
@@ -84,6 +96,9 @@ class FilmVerification:
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
         elif self.confident_min_probability is not None and prediction.confidence < self.confident_min_probability:
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_UNSURE
+        elif (others := dict(self.film_look_alikes).get(prediction.predicted)) is not None:
+            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_LOOK_ALIKE
+            prediction.look_alikes = others
 
 
 def locator_peaks(outputs: dict[str, np.ndarray], prepared: PreparedImage, count: int) -> list[Located]:

@@ -43,6 +43,7 @@ REASON_MEANINGS = {
     "no_valve": "Nothing on the film is valve-like enough",
     "weak_location": "Region read not clearly a valve: the valve may be elsewhere",
     "film_unsure": "Below the confident probability for a valve on a film",
+    "film_look_alike": "A valve the model has named for a look-alike on films",
 }
 BOX_SOURCE_MEANINGS = {
     "located": "Located by the model",

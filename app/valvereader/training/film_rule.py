@@ -235,10 +235,11 @@ def lowest_peak(named: list[tuple[float, bool]], precision: float) -> float:
 
 
 CSV_HALF_DIGIT = 0.00005
-HELD_BACK = ("weak_location", "film_unsure")  # "needs review" only for the verification's confident bars
+HELD_BACK = ("weak_location", "film_unsure", "film_look_alike")  # "needs review" only for the verification's confident bars
 
 
-def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_probability: bool = False) -> dict:
+def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_probability: bool = False,
+                      look_alikes: bool = False) -> dict:
     """``confident_min_score`` (and with ``fit_probability`` first ``confident_min_probability``)
     fitted again from ``valvereader classify`` rows (truth row, result row) read with the same
     network, candidates and "no valve" rule: the answers counted are those the program calls
@@ -247,21 +248,32 @@ def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_prob
     wrong, on a film with a valve it is right when the box holds the valve and the valve is named
     right. Each bar is the lowest value at which the answers at or above it are right at least
     ``precision`` of the time (the probability over every answer counted, then the peak over those
-    that pass it). Only these bars change, so no other answer of these rows can change."""
+    that pass it). With ``look_alikes``, ``film_look_alikes``: each valve named wrong by an answer
+    that passes both bars (the box on the valve), with the valves it was named for; a film naming
+    one of them is then never "confident". Only these bars change, so no other answer of these
+    rows can change."""
     named = []
     for truth, result in pairs:
         if result.get("status") != "ok" or result["locator_score"] in ("", None):
             continue
         if result["verdict"] == "confident" or result["verdict_reason"] in HELD_BACK:
             ok = truth["kind"] == "valve" and result["predicted"] == truth["valve_id"] and _holds(_row_box(result), _box(truth))
-            named.append((float(result["locator_score"]), float(result["confidence"]), bool(ok)))
-    probability = lowest_peak([(p, ok) for _, p, ok in named], precision) if fit_probability else 0.0
-    passing = [(score, ok) for score, p, ok in named if p >= probability]
-    peak = lowest_peak(passing, precision)
-    kept = [ok for score, ok in passing if score >= peak]
+            wrong_name = truth["kind"] == "valve" and not ok and _holds(_row_box(result), _box(truth))
+            named.append((float(result["locator_score"]), float(result["confidence"]), bool(ok), result["predicted"],
+                          truth["valve_id"] if wrong_name else None))
+    probability = lowest_peak([(p, ok) for _, p, ok, _, _ in named], precision) if fit_probability else 0.0
+    passing = [(score, ok, name, was) for score, p, ok, name, was in named if p >= probability]
+    peak = lowest_peak([(score, ok) for score, ok, _, _ in passing], precision)
+    confident = [(ok, name, was) for score, ok, name, was in passing if score >= peak]
+    taken: dict[str, set[str]] = {}
+    for _, name, was in confident:
+        if look_alikes and was is not None:
+            taken.setdefault(name, set()).add(was)
+    kept = [ok for ok, name, _ in confident if name not in taken]
     # The CSV keeps 4 decimals: a bar half a last digit lower keeps every answer counted at or above it.
     return {"confident_min_score": round(max(0.0, peak - CSV_HALF_DIGIT), 6),
             **({"confident_min_probability": round(max(0.0, probability - CSV_HALF_DIGIT), 6)} if fit_probability else {}),
+            **({"film_look_alikes": {name: sorted(was) for name, was in sorted(taken.items())}} if look_alikes else {}),
             "precision_asked": precision, "films": len(pairs), "counted": len(named), "confident_films": len(kept),
             "confident_right": int(sum(kept))}
 
@@ -356,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     refit.add_argument("--precision", type=float, default=0.99)
     refit.add_argument("--fit-probability", action="store_true",
                        help="fit the probability bar for a valve named on a film first, then the peak")
+    refit.add_argument("--look-alikes", action="store_true",
+                       help="also list the valves named wrong past both bars (never 'confident' on a film)")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
     measure.add_argument("--csv", type=Path, required=True, help="the films' ground_truth.csv")
     measure.add_argument("--results", type=Path, required=True, help="valvereader classify's CSV for those films")
@@ -373,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.csv) != len(args.results):
             parser.error("--csv and --results need one results CSV per ground truth")
         pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)]
-        print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability), indent=1))
+        print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability, args.look_alikes), indent=1))
         return 0
     if args.step == "collect":
         rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)

@@ -303,6 +303,8 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
         rule["confident_min_score"] = float(spec["confident_min_score"])
     if spec.get("confident_min_probability") is not None:  # the film's probability bar, given (film_rule peak)
         rule["confident_min_probability"] = float(spec["confident_min_probability"])
+    if spec.get("film_look_alikes"):  # valves never "confident" on a film, given (film_rule peak --look-alikes)
+        rule["film_look_alikes"] = {str(k): [str(v) for v in others] for k, others in spec["film_look_alikes"].items()}
     (rule_dir / "verification.json").write_text(json.dumps(rule, indent=1), encoding="utf-8")
     record["outputs"]["locator"] = str(shipped(rule))
     if probe_spec:

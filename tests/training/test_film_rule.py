@@ -124,3 +124,12 @@ def test_a_valve_named_wrong_past_both_bars_becomes_a_look_alike_and_its_names_l
     fitted = peak_from_results(pairs, 0.99, look_alikes=True)
     assert fitted["film_look_alikes"] == {"b": ["c"]}
     assert fitted["confident_films"] == 301 and fitted["confident_right"] == 300  # "b" names gone, the box miss kept
+
+
+def test_with_none_on_valve_free_the_peak_rises_above_every_valve_free_answer() -> None:
+    pairs = [_pair("valve", "a", "a", "confident", "sure", score, 0.999) for score in np.linspace(0.1, 0.95, 400)]
+    pairs.append(_pair("negative", "", "a", "review", "weak_location", 0.55, 0.9995))  # a connector read as a valve
+    loose = peak_from_results(pairs, 0.99)
+    assert loose["confident_min_score"] < 0.2  # one wrong answer in 401 passes 0.99
+    strict = peak_from_results(pairs, 0.99, none_on_valve_free=True)
+    assert 0.55 < strict["confident_min_score"] < 0.56 and strict["confident_right"] == strict["confident_films"]

@@ -239,7 +239,7 @@ HELD_BACK = ("weak_location", "film_unsure", "film_look_alike")  # "needs review
 
 
 def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_probability: bool = False,
-                      look_alikes: bool = False) -> dict:
+                      look_alikes: bool = False, none_on_valve_free: bool = False) -> dict:
     """``confident_min_score`` (and with ``fit_probability`` first ``confident_min_probability``)
     fitted again from ``valvereader classify`` rows (truth row, result row) read with the same
     network, candidates and "no valve" rule: the answers counted are those the program calls
@@ -250,8 +250,9 @@ def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_prob
     ``precision`` of the time (the probability over every answer counted, then the peak over those
     that pass it). With ``look_alikes``, ``film_look_alikes``: each valve named wrong by an answer
     that passes both bars (the box on the valve), with the valves it was named for; a film naming
-    one of them is then never "confident". Only these bars change, so no other answer of these
-    rows can change."""
+    one of them is then never "confident". With ``none_on_valve_free`` the peak is also above every
+    valve-free film's answer that passes the probability bar. Only these bars change, so no other
+    answer of these rows can change."""
     named = []
     for truth, result in pairs:
         if result.get("status") != "ok" or result["locator_score"] in ("", None):
@@ -260,10 +261,13 @@ def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_prob
             ok = truth["kind"] == "valve" and result["predicted"] == truth["valve_id"] and _holds(_row_box(result), _box(truth))
             wrong_name = truth["kind"] == "valve" and not ok and _holds(_row_box(result), _box(truth))
             named.append((float(result["locator_score"]), float(result["confidence"]), bool(ok), result["predicted"],
-                          truth["valve_id"] if wrong_name else None))
-    probability = lowest_peak([(p, ok) for _, p, ok, _, _ in named], precision) if fit_probability else 0.0
-    passing = [(score, ok, name, was) for score, p, ok, name, was in named if p >= probability]
+                          truth["valve_id"] if wrong_name else None, truth["kind"] != "valve"))
+    probability = lowest_peak([(p, ok) for _, p, ok, _, _, _ in named], precision) if fit_probability else 0.0
+    passing = [(score, ok, name, was) for score, p, ok, name, was, _ in named if p >= probability]
     peak = lowest_peak([(score, ok) for score, ok, _, _ in passing], precision)
+    free = [score for score, p, _, _, _, valve_free in named if valve_free and p >= probability]
+    if none_on_valve_free and free and max(free) >= peak:  # the lowest answer above every valve-free film's
+        peak = min((score for score, _, _, _ in passing if score > max(free)), default=1.0)
     confident = [(ok, name, was) for score, ok, name, was in passing if score >= peak]
     taken: dict[str, set[str]] = {}
     for _, name, was in confident:
@@ -368,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     refit.add_argument("--precision", type=float, default=0.99)
     refit.add_argument("--fit-probability", action="store_true",
                        help="fit the probability bar for a valve named on a film first, then the peak")
+    refit.add_argument("--none-on-valve-free", action="store_true",
+                       help="the peak also above every valve-free film that passes the probability bar")
     refit.add_argument("--look-alikes", action="store_true",
                        help="also list the valves named wrong past both bars (never 'confident' on a film)")
     measure = steps.add_parser("evaluate", help="whole-film metrics of a classify CSV against a film ground truth")
@@ -387,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.csv) != len(args.results):
             parser.error("--csv and --results need one results CSV per ground truth")
         pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)]
-        print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability, args.look_alikes), indent=1))
+        print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability, args.look_alikes, args.none_on_valve_free),
+                         indent=1))
         return 0
     if args.step == "collect":
         rows = collect(args.weights, _truth_rows(args.csv, args.crops_split, args.part), args.candidates)

@@ -40,19 +40,21 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1.5")
+    recipe = load_recipe("locator-3.1.9")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.5 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.9 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
     # the valve probe and the "confident" peak the recipe gives, the probe fitted for the shipped identifier
     assert card["verification"]["probe_weight"] == recipe["verification"]["valve_probe"]["weight"]
     assert card["verification"]["confident_min_score"] == recipe["verification"]["confident_min_score"]
+    assert card["verification"]["confident_min_probability"] == recipe["verification"]["confident_min_probability"]
+    assert card["verification"]["film_look_alikes"] == recipe["verification"]["film_look_alikes"]
     identifier = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
     assert card["verification"]["probe_fitted_for"] == identifier["files"]["onnx"]["sha256"]
     assert card["files"]["valve_probe"]["path"] == "locator.valve_probe.safetensors"
@@ -105,6 +107,18 @@ def test_locator_3_1_5_is_3_1_3_with_3_1_1s_confident_peak_and_seven_placements(
     assert {k: v for k, v in fifth["verification"].items() if k not in ("more_films", "specificity")} == \
         {k: v for k, v in fourth["verification"].items() if k not in ("more_films", "specificity")}
     assert fifth["verification"]["specificity"] == 0.97 and fifth["train"] == load_recipe("locator-3.1.1")["train"]
+
+
+def test_locators_3_1_7_to_3_1_9_change_only_the_films_confident_bars_of_3_1_5() -> None:
+    fifth = load_recipe("locator-3.1.5")
+    bars = ("confident_min_score", "confident_min_probability", "film_look_alikes")
+    for name in ("locator-3.1.7", "locator-3.1.8", "locator-3.1.9"):
+        recipe = load_recipe(name)
+        assert {k: v for k, v in recipe.items() if k not in ("name", "produces", "notes", "ship", "verification")} == \
+            {k: v for k, v in fifth.items() if k not in ("name", "produces", "notes", "ship", "verification")}
+        assert {k: v for k, v in recipe["verification"].items() if k not in bars} == \
+            {k: v for k, v in fifth["verification"].items() if k not in bars}
+    assert load_recipe("locator-3.1.9")["verification"]["confident_min_probability"] == 0.99945
 
 
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:

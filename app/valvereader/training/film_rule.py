@@ -23,6 +23,11 @@ what each region read said. ``fit`` chooses, on those rows only:
    films that escape "no valve" (a name there is wrong): the peak then only has to separate
    what the identifier is sure of. Without them, every named film with a valve counts.
 
+``peak`` fits the "confident" bars for a valve named on a film again from ``valvereader
+classify`` rows of the locator they change (``peak_from_results``): the peak, and optionally
+the probability bar (``confident_min_probability``), the look-alikes (``film_look_alikes``)
+and a peak above every valve-free film's answer.
+
 ``evaluate`` reports a shipped weights folder on a ground-truth CSV through ``classify``'s
 own rows: box hit, named right, confident, right when confident, "no valve" on films with
 and without a valve, by site, size, format and polarity.

@@ -166,7 +166,8 @@ def _verdict_meaning(prediction: Prediction) -> str:
                     f"{named} read on a film is never called confident ({confidence} here). Compare the valve with the "
                     f"template of the {others or 'other likely valves'} as well.")
         if reason == REASON_FILM_UNSURE:
-            return (f"Read on a whole film, {confidence} is not enough to be sure: with skull and grain behind the valve "
+            precise = f"{prediction.confidence:.2%}".replace("%", " %")  # the film's bar is near 100 %
+            return (f"Read on a whole film, {precise} is not enough to be sure: with skull and grain behind the valve "
                     f"the model names it wrong more often than on a crop at the same probability. {compare}")
         return f"The model is unsure or the image is unusual. {compare}"
     if reason == REASON_UNLIKE_TRAINING:

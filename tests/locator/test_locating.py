@@ -100,7 +100,7 @@ def test_a_valve_named_on_a_film_below_the_films_probability_bar_is_needs_review
     unsure = _prediction(score=0.7)  # 0.93 for its first choice
     rule.apply(unsure, best=5.0, whole_ood=None, read_whole=False)
     assert unsure.verdict is Verdict.REVIEW and unsure.verdict_reason == REASON_FILM_UNSURE
-    assert "93 %" in verdict_meaning(unsure) and "film" in verdict_meaning(unsure)
+    assert "93.00 %" in verdict_meaning(unsure) and "film" in verdict_meaning(unsure)
     weak = _prediction(score=0.3)  # the weak location is said first
     rule.apply(weak, best=5.0, whole_ood=None, read_whole=False)
     assert weak.verdict_reason == REASON_WEAK_LOCATION

@@ -14,6 +14,7 @@ torch or Qt.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self, TypeVar, overload
@@ -115,7 +116,6 @@ class Predictor(ViewRule, ViewVerdict):
     @property
     def model_name(self) -> str:
         return self.identifier_card.title
-
 
     @property
     def card(self) -> dict:
@@ -380,8 +380,6 @@ def _weights_key(identifier: ModelCard, locator: ModelCard | None) -> str:
     """Which weights give a result: the versions and the sha256 of both model cards (every
     threshold, rule and file checksum is in a card), so that a result kept from other weights
     (a new locator or verification under the same identifier) is not shown again."""
-    import hashlib
-
     digest = hashlib.sha256()
     for card in (identifier, locator):
         if card is not None:

@@ -45,7 +45,13 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import Box
-from ..prediction import Verdict, VerdictThresholds
+from ..prediction import (
+    REASON_FILM_LOOK_ALIKE,
+    REASON_FILM_UNSURE,
+    REASON_WEAK_LOCATION,
+    Verdict,
+    VerdictThresholds,
+)
 from ..radiograph import Radiograph
 
 
@@ -240,7 +246,7 @@ def lowest_peak(named: list[tuple[float, bool]], precision: float) -> float:
 
 
 CSV_HALF_DIGIT = 0.00005
-HELD_BACK = ("weak_location", "film_unsure", "film_look_alike")  # "needs review" only for the verification's confident bars
+HELD_BACK = (REASON_WEAK_LOCATION, REASON_FILM_UNSURE, REASON_FILM_LOOK_ALIKE)  # "needs review" only for the verification's bars
 
 
 def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_probability: bool = False,
@@ -275,8 +281,8 @@ def peak_from_results(pairs: list[tuple[dict, dict]], precision: float, fit_prob
         peak = min((score for score, _, _, _ in passing if score > max(free)), default=1.0)
     confident = [(ok, name, was) for score, ok, name, was in passing if score >= peak]
     taken: dict[str, set[str]] = {}
-    for _, name, was in confident:
-        if look_alikes and was is not None:
+    for _, name, was in confident if look_alikes else []:
+        if was is not None:
             taken.setdefault(name, set()).add(was)
     kept = [ok for ok, name, _ in confident if name not in taken]
     # The CSV keeps 4 decimals: a bar half a last digit lower keeps every answer counted at or above it.
@@ -319,16 +325,13 @@ def _size_bin(row: dict) -> str:
     return "15-25 mm" if mm < 25 else "25-35 mm" if mm < 35 else "35-45 mm"
 
 
-def _paired(truth_csv: Path, results_csv: Path) -> list[tuple[dict, dict]]:
-    """(truth row, classify row) of every film of ``truth_csv`` read without error, by file name."""
+def _paired(truth_csv: Path, results_csv: Path) -> tuple[list[tuple[dict, dict]], int]:
+    """(truth row, classify row) of every film of ``truth_csv`` read without error, by file name,
+    and the number of films in ``truth_csv``."""
     truth = {Path(r["path"]).name: r for r in _truth_rows(truth_csv, None, "")}
     with Path(results_csv).open(newline="", encoding="utf-8") as handle:
         results = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
-    return [(t, results[name]) for name, t in truth.items() if name in results and results[name].get("status") == "ok"]
-
-
-def _count_rows(truth_csv: Path) -> int:
-    return len(_truth_rows(truth_csv, None, ""))
+    return [(t, results[name]) for name, t in truth.items() if name in results and results[name].get("status") == "ok"], len(truth)
 
 
 def evaluate(truth_csv: Path, results_csv: Path) -> dict:
@@ -337,8 +340,8 @@ def evaluate(truth_csv: Path, results_csv: Path) -> dict:
     valve" on films with and without a valve; overall and by site, size, format (DICOM
     MONOCHROME1 is the reversed stored polarity), reversed image files, mirrored films and
     films whose edge cuts the valve."""
-    pairs = _paired(truth_csv, results_csv)
-    report: dict = {"overall": _group_metrics(pairs), "errors": _count_rows(truth_csv) - len(pairs)}
+    pairs, films = _paired(truth_csv, results_csv)
+    report: dict = {"overall": _group_metrics(pairs), "errors": films - len(pairs)}
     for key, value in (("site", lambda t: t.get("site") or "no valve"), ("size", _size_bin), ("format", lambda t: t["format"]),
                        ("reversed", lambda t: t["reversed"]), ("mirrored", lambda t: t["mirrored"]),
                        ("edge_cut", lambda t: t["edge_cut"])):
@@ -397,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.step == "peak":
         if len(args.csv) != len(args.results):
             parser.error("--csv and --results need one results CSV per ground truth")
-        pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)]
+        pairs = [pair for truth, results in zip(args.csv, args.results) for pair in _paired(truth, results)[0]]
         print(json.dumps(peak_from_results(pairs, args.precision, args.fit_probability, args.look_alikes, args.none_on_valve_free),
                          indent=1))
         return 0

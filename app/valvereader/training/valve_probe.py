@@ -92,6 +92,27 @@ def save_probe(path: Path, weight: np.ndarray, bias: float) -> None:
     save_file({"weight": np.ascontiguousarray(weight, dtype=np.float32), "bias": np.asarray([bias], dtype=np.float32)}, str(path))
 
 
+def attach_probe(weights: Path, probe: Path, probe_weight: float) -> Path:
+    """Name ``probe`` in the locator card of ``weights`` (copied beside it as
+    ``locator.valve_probe.safetensors``) with its weight and the identifier it was fitted for."""
+    import shutil
+
+    from ..model.card import sha256_of
+
+    weights = Path(weights)
+    target = weights / "locator.valve_probe.safetensors"
+    if Path(probe).resolve() != target.resolve():
+        shutil.copy2(probe, target)
+    card_path = weights / "locator.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    identifier = json.loads((weights / "identifier.json").read_text(encoding="utf-8"))
+    card.setdefault("files", {})["valve_probe"] = {"path": target.name, "sha256": sha256_of(target)}
+    card.setdefault("verification", {}).update(probe_weight=float(probe_weight),
+                                                probe_fitted_for=identifier["files"]["onnx"]["sha256"])
+    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return card_path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valvereader.training.valve_probe", description=__doc__.split("\n")[0])
     parser.add_argument("--films", type=Path, required=True, help="folder of training films (made first when empty)")
@@ -121,24 +142,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def attach_probe(weights: Path, probe: Path, probe_weight: float) -> Path:
-    """Name ``probe`` in the locator card of ``weights`` (copied beside it as
-    ``locator.valve_probe.safetensors``) with its weight and the identifier it was fitted for."""
-    import shutil
-
-    from ..model.card import sha256_of
-
-    weights = Path(weights)
-    target = weights / "locator.valve_probe.safetensors"
-    if Path(probe).resolve() != target.resolve():
-        shutil.copy2(probe, target)
-    card_path = weights / "locator.json"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    identifier = json.loads((weights / "identifier.json").read_text(encoding="utf-8"))
-    card.setdefault("files", {})["valve_probe"] = {"path": target.name, "sha256": sha256_of(target)}
-    card.setdefault("verification", {}).update(probe_weight=float(probe_weight),
-                                                probe_fitted_for=identifier["files"]["onnx"]["sha256"])
-    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return card_path

@@ -47,7 +47,7 @@ def test_below_the_minimum_score_nothing_is_decoded():
     assert decode_locator(_outputs([(4, 4, -3.0)]), _prepared(), 10, 0.3).box is None
 
 
-def _prediction(verdict: Verdict = Verdict.CONFIDENT, score: float = 0.9) -> Prediction:
+def _prediction(verdict: Verdict = Verdict.CONFIDENT, score: float | None = 0.9) -> Prediction:
     p = np.full(len(VALVE_IDS), 0.01, np.float32)
     p[0] = 0.93
     return Prediction(VALVE_IDS, p, verdict, box=Box(1, 1, 20, 20), verdict_reason="sure", locator_score=score)
@@ -139,3 +139,32 @@ def test_a_card_without_verification_keeps_the_old_single_box_behaviour():
     rule = FilmVerification.from_card(None)
     assert rule.candidates == 1 and rule.no_valve_below is None and rule.confident_min_score is None
     assert rule.confident_min_probability is None and rule.film_look_alikes == ()
+
+
+def test_a_region_of_a_film_gets_the_films_bars_even_where_its_whole_image_reads_as_a_valve():
+    """A film without a pixel spacing can read as a valve whole: its located region, a small part
+    of it, still gets the film's bars; a crop's region (covering most of it) keeps "confident"."""
+    rule = FilmVerification(candidates=3, no_valve_below=0.0, whole_ood_above=150.0, confident_min_score=0.5,
+                            confident_min_probability=0.9, film_look_alikes=((VALVE_IDS[0], (VALVE_IDS[5],)),))
+    film = _prediction(score=0.7)  # VALVE_IDS[0] at 0.93: past the probability bar, a look-alike
+    film.film_region = True
+    rule.apply(film, best=2.0, whole_ood=120.0, read_whole=False)
+    assert film.verdict is Verdict.REVIEW and film.verdict_reason == REASON_FILM_LOOK_ALIKE
+    weak = _prediction(score=0.1)
+    weak.film_region = True
+    rule.apply(weak, best=2.0, whole_ood=120.0, read_whole=False)
+    assert weak.verdict is Verdict.REVIEW and weak.verdict_reason == REASON_WEAK_LOCATION
+    crop = _prediction(score=0.1)  # a crop's located region: film_region False
+    rule.apply(crop, best=2.0, whole_ood=120.0, read_whole=False)
+    assert crop.verdict is Verdict.CONFIDENT
+
+
+def test_a_region_the_reader_chose_gets_the_films_bars_but_the_peak():
+    rule = FilmVerification(candidates=3, confident_min_score=0.5, confident_min_probability=0.95)
+    chosen = _prediction(score=None)  # no locator peak for a reader's region
+    chosen.probabilities[0] = 0.96
+    rule.film_bars(chosen, located=False)
+    assert chosen.verdict is Verdict.CONFIDENT
+    unsure = _prediction(score=None)  # 0.93
+    rule.film_bars(unsure, located=False)
+    assert unsure.verdict is Verdict.REVIEW and unsure.verdict_reason == REASON_FILM_UNSURE

@@ -535,6 +535,42 @@ def test_the_located_margin_lets_the_located_view_win_small_differences(weights:
     assert predictor.predict(radiograph).pipeline == "whole-image"  # 5 - 1 > 3
 
 
+def test_the_whole_image_wins_only_while_it_looks_like_a_valve_crop(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the card's view_choice.whole_max_ood, a whole image whose open-set score is at or
+    above it is no candidate view (a whole film without a pixel spacing), however much less
+    strange it is than the located region; below it the views are compared as before."""
+    from valvereader.inference.locating import Located
+
+    predictor = load_predictor(weights, device="cpu")
+    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))
+    order = []
+
+    def whole_less_strange(outputs):  # located first (strangeness 50), whole second (3)
+        order.append(1)
+        return 50.0 if len(order) % 2 == 1 else 3.0
+
+    monkeypatch.setattr(predictor, "_strangeness", whole_less_strange)
+    monkeypatch.setattr(predictor, "_open_set", lambda outputs: (outputs["logits"].astype(np.float64), 140.0))  # every view's score
+    radiograph = synthetic_radiograph((200, 160))
+    assert predictor.predict(radiograph).pipeline == "whole-image"
+    predictor.whole_max_ood = 140.5
+    assert predictor.predict(radiograph).pipeline == "whole-image"
+    predictor.whole_max_ood = 140.0  # at the bar: no candidate
+    assert predictor.predict(radiograph).pipeline == "locate+identify"
+
+
+@pytest.mark.parametrize("bad", [0, -5.0, "high", True])
+def test_a_bad_whole_max_ood_is_a_card_error(weights: Path, tmp_path: Path, bad) -> None:
+    for item in weights.iterdir():
+        if item.is_file():
+            (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card.setdefault("view_choice", {})["whole_max_ood"] = bad
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="whole_max_ood"):
+        load_predictor(tmp_path, device="cpu")
+
+
 def test_torch_reference_runtime_gives_the_onnx_results_for_the_shipped_models() -> None:
     """The path a GPU takes (torch) and the CPU path (ONNX Runtime) agree, on the CPU here."""
     from valvereader.model.runtime import OnnxBackend, TorchBackend
@@ -577,3 +613,17 @@ def test_the_locator_card_sets_its_reducing_gap(tmp_path: Path, bad) -> None:
     (tmp_path / "locator.json").write_text(json.dumps(card))
     with pytest.raises(ModelCardError, match="reducing_gap"):
         load_predictor(tmp_path, device="cpu")
+
+
+def test_a_region_the_reader_chose_on_a_film_gets_the_films_bars(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader's region that is a small part of its image (a box on a film) is capped by the
+    film's bars without the locator's peak; a region covering most of its image is not."""
+    predictor = load_predictor(weights, device="cpu")
+    calls = []
+    monkeypatch.setattr(predictor.verification.__class__, "film_bars",
+                        lambda self, prediction, located=True: calls.append((prediction.film_region, located)))
+    radiograph = synthetic_radiograph((400, 320))
+    predictor.predict(radiograph, region=Box(100, 100, 140, 140))
+    assert calls == [(True, False)]
+    predictor.predict(radiograph, region=Box(5, 5, 315, 395))
+    assert calls == [(True, False)]

@@ -44,7 +44,9 @@ class FilmVerification:
     holds skull and grain a crop has not, and names read there are less often right at the
     identifier's own "confident" probability; and "needs review" when the valve named is one of
     ``film_look_alikes`` (valve: the valves the model has named so on films), whatever its
-    probability, with those look-alikes named for the reader.
+    probability, with those look-alikes named for the reader. These film bars apply to every
+    region that is a small part of its image, also where the whole image reads as a valve (a film
+    without a pixel spacing), and, but for the peak, to a region the reader chose on a film.
     """
 
     candidates: int = 1
@@ -90,9 +92,20 @@ class FilmVerification:
             prediction.verdict, prediction.verdict_reason = Verdict.NO_VALVE, REASON_NO_VALVE
             prediction.box = None
             return
-        if read_whole or whole_is_valve or prediction.verdict is not Verdict.CONFIDENT:
+        # A crop whose whole image reads as a valve keeps "confident" wherever its box lands, but
+        # a region that is a small part of its image is a film's (a film without a pixel spacing
+        # can read as a valve whole too): the film's bars apply to it.
+        if read_whole or whole_is_valve and not prediction.film_region or prediction.verdict is not Verdict.CONFIDENT:
             return
-        if self.confident_min_score is not None and (prediction.locator_score or 0.0) < self.confident_min_score:
+        self.film_bars(prediction)
+
+    def film_bars(self, prediction: Prediction, located: bool = True) -> None:
+        """A "confident" valve named in a region of a film: "needs review" below the locator peak
+        (``located``: not for a region the reader chose), below the film's probability bar, or
+        when it is one of the film look-alikes (see the class)."""
+        if prediction.verdict is not Verdict.CONFIDENT:
+            return
+        if located and self.confident_min_score is not None and (prediction.locator_score or 0.0) < self.confident_min_score:
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
         elif self.confident_min_probability is not None and prediction.confidence < self.confident_min_probability:
             prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_UNSURE

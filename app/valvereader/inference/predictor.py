@@ -307,6 +307,8 @@ class Predictor(ViewRule, ViewVerdict):
         prediction.pipeline = "reader region"
         prediction.box_source = "reader"
         prediction.film_region = FilmHead.applies(square, radiograph.shape)
+        if prediction.film_region:  # a region of a film: the film's bars, but for the locator's peak
+            self.verification.film_bars(prediction, located=False)
         return cap_for_modality(prediction, radiograph.meta.modality)
 
     @overload

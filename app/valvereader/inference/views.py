@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import ModelCardError
 from ..geometry import Box
 from ..model.card import ModelCard
 from ..model.runtime import Backend
@@ -119,6 +120,13 @@ class ViewRule:
         # The margin is in the units of the card's open-set score; without one (strangeness is
         # then 1 - confidence) it would mean nothing, so it is not applied.
         self.located_margin = float(choice.get("located_margin", 0.0)) if view_method in ("mahalanobis", "energy") else 0.0
+        # The whole image is a candidate answer only while it looks like a valve crop: its verdict
+        # open-set score below this (a whole skull film never does; without a pixel spacing it
+        # was read both ways and sometimes won against its located region).
+        limit = choice.get("whole_max_ood")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0):
+            raise ModelCardError(f"{identifier.path.name}: view_choice.whole_max_ood must be a positive number or null, not {limit!r}")
+        self.whole_max_ood = None if limit is None else float(limit)
 
     @property
     def _view_scorer(self) -> OpenSetScorer:
@@ -181,8 +189,9 @@ class ViewRule:
         """The view read, and its pipeline, between the most valve-like located region and the
         whole image (where it was read): the whole image may look more like the training crops
         (a crop around a valve); the located view wins ties and small differences (the card's
-        ``located_margin``)."""
-        if whole_view is not None:
+        ``located_margin``). The whole image is no candidate when its open-set score is at or
+        above the card's ``whole_max_ood``: it does not look like a valve crop (a whole film)."""
+        if whole_view is not None and (self.whole_max_ood is None or whole_view.ood is None or whole_view.ood < self.whole_max_ood):
             located_strangeness = self._strangeness(chosen.outputs)
             if self._strangeness(whole_view.outputs) < located_strangeness - self.located_margin:
                 return whole_view, "whole-image"

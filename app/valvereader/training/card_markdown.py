@@ -66,6 +66,9 @@ def _view_choice_section(choice: dict) -> str:
             f"{choice.get('whole_radiograph_fov_mm')} mm; located margin: {choice.get('located_margin')}. "
             f"Chosen on {choice.get('chosen_on', 'validation data')}.\n\n"
             + (f"Checked for this identifier: {choice['checked_for_this_identifier']}.\n\n" if choice.get("checked_for_this_identifier") else "")
+            + (f"The whole image is a candidate view only while its open-set score is below {choice['whole_max_ood']} "
+               f"(it looks like a valve crop; a whole film does not): {choice.get('whole_max_ood_chosen_on', '')}.\n\n"
+               if choice.get("whole_max_ood") is not None else "")
             + (f"The views are compared by a score of their own, not the verdict's: {choice['score'].get('formula', '')} "
                f"(statistics in the file of role '{choice['score'].get('role', 'view_score')}').\n\n" if choice.get("score") else "")
             + NOISE_GUARD_TEXT)

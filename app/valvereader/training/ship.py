@@ -275,12 +275,15 @@ def _merged(section: dict | None, changes: dict) -> dict:
     return {key: value for key, value in {**(section or {}), **changes}.items() if value is not None}
 
 
-def update_view_choice(card_path: Path, changes: dict) -> dict:
+def update_view_choice(card_path: Path, changes: dict, version: str | None = None) -> dict:
     """Change a shipped card's view rule (``view_choice``) without shipping the network again:
-    ``changes`` are merged into it (a value None removes the key), the JSON card and its
-    Markdown twin are rewritten; weights are untouched. Returns the new view_choice."""
+    ``changes`` are merged into it (a value None removes the key), ``version`` (if given)
+    replaces the card's, the JSON card and its Markdown twin are rewritten; weights are
+    untouched. Returns the new view_choice."""
     def edit(data: dict) -> dict:
         data["view_choice"] = _merged(data.get("view_choice"), changes)
+        if version:
+            data["version"] = str(version)
         return data["view_choice"]
 
     return _rewrite_card(card_path, edit)
@@ -514,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     card = args.weights / "identifier.json"
     for flag, text, key, update in (
         ("--update-inference", args.update_inference, "inference", lambda c: update_inference(card, c, version=args.version)),
-        ("--update-view-choice", args.update_view_choice, "view_choice", lambda c: update_view_choice(card, c)),
+        ("--update-view-choice", args.update_view_choice, "view_choice", lambda c: update_view_choice(card, c, version=args.version)),
         ("--update-thresholds", args.update_thresholds, "thresholds", lambda c: update_thresholds(card, c)),
     ):
         if not text:

@@ -40,13 +40,13 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1.9")
+    recipe = load_recipe("locator-3.1.10")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.9 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.10 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
@@ -109,16 +109,19 @@ def test_locator_3_1_5_is_3_1_3_with_3_1_1s_confident_peak_and_seven_placements(
     assert fifth["verification"]["specificity"] == 0.97 and fifth["train"] == load_recipe("locator-3.1.1")["train"]
 
 
-def test_locators_3_1_7_to_3_1_9_change_only_the_films_confident_bars_of_3_1_5() -> None:
+def test_locators_3_1_7_to_3_1_10_change_only_the_films_confident_bars_of_3_1_5() -> None:
     fifth = load_recipe("locator-3.1.5")
     bars = ("confident_min_score", "confident_min_probability", "film_look_alikes")
-    for name in ("locator-3.1.7", "locator-3.1.8", "locator-3.1.9"):
+    for name in ("locator-3.1.7", "locator-3.1.8", "locator-3.1.9", "locator-3.1.10"):
         recipe = load_recipe(name)
         assert {k: v for k, v in recipe.items() if k not in ("name", "produces", "notes", "ship", "verification")} == \
             {k: v for k, v in fifth.items() if k not in ("name", "produces", "notes", "ship", "verification")}
         assert {k: v for k, v in recipe["verification"].items() if k not in bars} == \
             {k: v for k, v in fifth["verification"].items() if k not in bars}
     assert load_recipe("locator-3.1.9")["verification"]["confident_min_probability"] == 0.99945
+    ninth, tenth = load_recipe("locator-3.1.9")["verification"], load_recipe("locator-3.1.10")["verification"]
+    assert {k: v for k, v in tenth.items() if k != "film_look_alikes"} == {k: v for k, v in ninth.items() if k != "film_look_alikes"}
+    assert tenth["film_look_alikes"] == {**ninth["film_look_alikes"], "integra_dp": ["medtronic_ps_medical_delta"]}
 
 
 def test_a_bad_recipe_is_named_with_what_is_wrong(tmp_path: Path) -> None:
@@ -355,9 +358,21 @@ def test_the_shipped_identifier_2_4_3_is_what_its_recipe_makes() -> None:
     seeds = [r["seed"] for r in recipe["film_head"]["regions"]]
     assert seeds == [101, 202, 303] and all(f"--seed {seed}" in " ".join(recipe["after"]) for seed in seeds)
     card = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
-    assert card["version"] == "2.4.3" and card["film_head"]["temperature"] > 1
+    assert card["film_head"]["temperature"] > 1
     assert set(card["film_head"]["cross_validation"]["true_box_named_right"]) == {repr(d) for d in DECAYS}
     assert all(f"seed {seed}" in card["film_head"]["fitted_on"] for seed in seeds)
+
+
+def test_the_shipped_identifier_2_4_4_is_2_4_3_with_the_view_rules_bar() -> None:
+    """Recipe identifier-2.4.4: 2.4.3's lines, then only the view rule's whole_max_ood; the shipped
+    card carries that bar and the version."""
+    third, fourth = load_recipe("identifier-2.4.3"), load_recipe("identifier-2.4.4")
+    assert fourth["after"][:-1] == third["after"] and fourth["film_head"] == third["film_head"]
+    last = fourth["after"][-1]
+    assert "--version 2.4.4" in last and "--update-view-choice" in last
+    given = json.loads(last.split("--update-view-choice ", 1)[1].strip("'"))
+    card = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
+    assert card["version"] == "2.4.4" and card["view_choice"]["whole_max_ood"] == given["whole_max_ood"] == 150.0
 
 
 def test_ship_takes_thresholds_from_a_curve_file_as_from_json(tmp_path: Path) -> None:

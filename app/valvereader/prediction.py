@@ -119,6 +119,11 @@ FILM_NOTE = ("On a whole film a catalogue valve can look like this too: bone or 
              "valve, or a valve cut by the film's edge.")
 
 
+def _a(name: str) -> str:
+    """``name`` with its indefinite article ("an Integra ...", "a Medtronic ...")."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def verdict_meaning(prediction: Prediction) -> str:
     """What the verdict means for the reader, in one or two sentences, from the rule that gave
     it (the same words on screen and in the report; a prediction without its rule, such as one
@@ -162,8 +167,8 @@ def _verdict_meaning(prediction: Prediction) -> str:
             from .catalogue.valves import display_name
 
             named, others = display_name(prediction.predicted), " or ".join(display_name(v) for v in prediction.look_alikes)
-            return (f"On whole films the model has taken a {others or 'another valve'} for a {named} at high probability, so a "
-                    f"{named} read on a film is never called confident ({confidence} here). Compare the valve with the "
+            return (f"On whole films the model has taken {_a(others or 'another valve')} for {_a(named)} at high probability, so "
+                    f"{_a(named)} read on a film is never called confident ({confidence} here). Compare the valve with the "
                     f"template of the {others or 'other likely valves'} as well.")
         if reason == REASON_FILM_UNSURE:
             precise = f"{prediction.confidence:.2%}".replace("%", " %")  # the film's bar is near 100 %

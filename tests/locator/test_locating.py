@@ -168,3 +168,16 @@ def test_a_region_the_reader_chose_gets_the_films_bars_but_the_peak():
     unsure = _prediction(score=None)  # 0.93
     rule.film_bars(unsure, located=False)
     assert unsure.verdict is Verdict.REVIEW and unsure.verdict_reason == REASON_FILM_UNSURE
+
+
+def test_the_look_alike_words_take_the_right_article():
+    rule = FilmVerification(candidates=3, film_look_alikes=(("integra_dp", ("medtronic_ps_medical_delta",)),))
+    film = _prediction(score=0.7)
+    film.probabilities[:] = 0.01
+    film.probabilities[VALVE_IDS.index("integra_dp")] = 0.93
+    film.film_region = True
+    rule.apply(film, best=5.0, whole_ood=None, read_whole=False)
+    text = verdict_meaning(film)
+    assert film.verdict_reason == REASON_FILM_LOOK_ALIKE
+    assert f"an {display_name('integra_dp')}" in text and f"a {display_name('medtronic_ps_medical_delta')}" in text
+    assert f"a {display_name('integra_dp')}" not in text

@@ -515,18 +515,25 @@ def test_prepare_ahead_skips_the_whole_view_of_a_film(weights: Path) -> None:
     assert len(predictor.prepare(radiograph).done) == 0
 
 
-def test_the_located_margin_lets_the_located_view_win_small_differences(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _two_views(weights: Path, monkeypatch: pytest.MonkeyPatch, located: float, whole: float):
+    """The tiny predictor with one located box, its views' strangeness set: the located view
+    (compared first) ``located``, the whole image ``whole``."""
     from valvereader.inference.locating import Located
 
     predictor = load_predictor(weights, device="cpu")
     monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))
     order = []
 
-    def located_a_little_stranger(outputs):  # located first (strangeness 5), whole second (3)
+    def strangeness(outputs):
         order.append(1)
-        return 5.0 if len(order) % 2 == 1 else 3.0
+        return located if len(order) % 2 == 1 else whole
 
-    monkeypatch.setattr(predictor, "_strangeness", located_a_little_stranger)
+    monkeypatch.setattr(predictor, "_strangeness", strangeness)
+    return predictor
+
+
+def test_the_located_margin_lets_the_located_view_win_small_differences(weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    predictor = _two_views(weights, monkeypatch, located=5.0, whole=3.0)
     radiograph = synthetic_radiograph((200, 160))
     assert predictor.predict(radiograph).pipeline == "whole-image"  # no margin: 3 < 5
     predictor.located_margin = 4.0
@@ -539,17 +546,7 @@ def test_the_whole_image_wins_only_while_it_looks_like_a_valve_crop(weights: Pat
     """With the card's view_choice.whole_max_ood, a whole image whose open-set score is at or
     above it is no candidate view (a whole film without a pixel spacing), however much less
     strange it is than the located region; below it the views are compared as before."""
-    from valvereader.inference.locating import Located
-
-    predictor = load_predictor(weights, device="cpu")
-    monkeypatch.setattr(predictor, "locate", lambda r, prepare=None: Located(Box(60, 80, 100, 120), 0.9))
-    order = []
-
-    def whole_less_strange(outputs):  # located first (strangeness 50), whole second (3)
-        order.append(1)
-        return 50.0 if len(order) % 2 == 1 else 3.0
-
-    monkeypatch.setattr(predictor, "_strangeness", whole_less_strange)
+    predictor = _two_views(weights, monkeypatch, located=50.0, whole=3.0)
     monkeypatch.setattr(predictor, "_open_set", lambda outputs: (outputs["logits"].astype(np.float64), 140.0))  # every view's score
     radiograph = synthetic_radiograph((200, 160))
     assert predictor.predict(radiograph).pipeline == "whole-image"

@@ -95,9 +95,8 @@ class FilmVerification:
         # A crop whose whole image reads as a valve keeps "confident" wherever its box lands, but
         # a region that is a small part of its image is a film's (a film without a pixel spacing
         # can read as a valve whole too): the film's bars apply to it.
-        if read_whole or whole_is_valve and not prediction.film_region or prediction.verdict is not Verdict.CONFIDENT:
-            return
-        self.film_bars(prediction)
+        if not (read_whole or whole_is_valve and not prediction.film_region):
+            self.film_bars(prediction)
 
     def film_bars(self, prediction: Prediction, located: bool = True) -> None:
         """A "confident" valve named in a region of a film: "needs review" below the locator peak

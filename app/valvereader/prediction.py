@@ -113,6 +113,8 @@ def cap_for_modality(prediction: Prediction, modality: str | None) -> Prediction
 
 
 SMOOTHED_NOTE = "The image was grainier than any the model was trained on; the model read a smoothed copy."
+INVERTED_NOTE = ("The file looks like a negative (bone and metal dark); the model read it with its grey scale "
+                 "inverted.")
 # Why a region of a whole film may look unusual although it holds a catalogue valve (measured:
 # most regions around known valves blended into real films lie past the review threshold).
 FILM_NOTE = ("On a whole film a catalogue valve can look like this too: bone or other metal behind it, a small or faint "
@@ -128,12 +130,14 @@ def verdict_meaning(prediction: Prediction) -> str:
     """What the verdict means for the reader, in one or two sentences, from the rule that gave
     it (the same words on screen and in the report; a prediction without its rule, such as one
     cached by an older version, gets the words that fit either rule), and whether the image
-    was smoothed first (valvereader.noise)."""
+    was smoothed first (valvereader.noise) or read inverted (inference.polarity)."""
     meaning = _verdict_meaning(prediction)
     if prediction.film_region and (prediction.verdict is Verdict.UNKNOWN
                                    or prediction.verdict is Verdict.REVIEW and prediction.verdict_reason == REASON_UNUSUAL):
         meaning = f"{meaning} {FILM_NOTE}"
-    return f"{meaning} {SMOOTHED_NOTE}" if prediction.smoothed else meaning
+    if prediction.smoothed:
+        meaning = f"{meaning} {SMOOTHED_NOTE}"
+    return f"{meaning} {INVERTED_NOTE}" if prediction.inverted else meaning
 
 
 def _verdict_meaning(prediction: Prediction) -> str:
@@ -223,6 +227,9 @@ class Prediction:
     # class distances): near 1 it lies between two catalogue valves (REASON_BETWEEN_VALVES).
     distance_ratio: float | None = None
     smoothed: bool = False  # the view read was noisier than any training image and blurred first
+    # The file looked like a negative (bone dark) and was read with its grey scale inverted
+    # (inference.polarity); the image shown stays as the file has it.
+    inverted: bool = False
     # Where the region read came from: "located" (the locator's box), "reader" (drawn by the
     # reader, or given with ``classify --boxes``), "attention" (no box: the whole image was read
     # and the box is where the model looked).

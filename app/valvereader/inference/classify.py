@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 BASE_COLUMNS = [
     "path", "status", "error", "predicted", "confidence", "entropy", "margin", "verdict",
     "box_x0", "box_y0", "box_x1", "box_y1", "box_source", "model", "ood_score", "verdict_reason",
-    "smoothed", "locator_score",
+    "smoothed", "locator_score", "inverted",
 ]
 BOX_COLUMNS = ("path", "box_x0", "box_y0", "box_x1", "box_y1")
 EPILOG = (
@@ -41,6 +41,8 @@ EPILOG = (
     "from --boxes (on error rows too), 'located' where the program found the valve's box itself, "
     "'attention' where it found no box and read the whole image (the box is then where the model "
     "looked), empty on an error row of a file without a given region. "
+    "inverted: 'yes' where the file (PNG, JPEG: not DICOM) looked like a negative, bone dark, and was read "
+    "with its grey scale inverted. "
     "--boxes BOXES.csv: a CSV with columns path,box_x0,box_y0,box_x1,box_y1 (pixels of the image as "
     "stored; more columns are ignored); path is the file as it is found from the command line "
     "(e.g. scans/a.dcm for the folder scans), the same file by another path, or the file name alone "
@@ -231,6 +233,8 @@ def prediction_row(path: Path, prediction) -> dict[str, object]:
         "smoothed": "yes" if prediction.smoothed else "",
         # the locator's peak score of the region read (how valve-like the locator found it)
         "locator_score": "" if prediction.locator_score is None else f"{prediction.locator_score:.4f}",
+        # "yes": the file looked like a negative and was read with its grey scale inverted
+        "inverted": "yes" if prediction.inverted else "",
     }
     for valve_id, p in zip(prediction.valve_ids, prediction.probabilities):
         row[f"p_{valve_id}"] = f"{float(p):.5f}"

@@ -34,6 +34,7 @@ from .cards import IDENTIFIER_CARD, LOCATOR_CARD, calibration_temperature, prepr
 from .film_head import FilmHead
 from .locating import FilmVerification, Located, decode_locator, locator_peaks
 from .open_set import OpenSetScorer
+from .polarity import PolarityCheck
 from .streams import default_streams, on_onnx_cpu, stream_predictions
 from .valve_probe import ValveProbe
 from .verdict import ViewVerdict
@@ -85,6 +86,8 @@ class Predictor(ViewRule, ViewVerdict):
         self.verification = FilmVerification.from_card(locator)
         # Is a located region a valve or other hardware (locator card "valve_probe", verification.probe_weight).
         self.valve_probe = ValveProbe.from_cards(locator, identifier)
+        # Is an image file a negative, to be read inverted (locator card "polarity").
+        self.polarity = PolarityCheck.from_card(locator)
         self.weights_key = _weights_key(identifier, locator)
 
     def warm_up(self) -> None:
@@ -122,11 +125,16 @@ class Predictor(ViewRule, ViewVerdict):
         return self.identifier_card.data
 
     # --- stages -----------------------------------------------------------------------------
+    def new_prepare(self, radiograph: Radiograph) -> Prepare:
+        """The radiograph's preprocessing, read inverted where it is a negative image file
+        (``inference.polarity``)."""
+        return Prepare(radiograph, invert=self.polarity is not None and self.polarity.is_negative(radiograph))
+
     def locate(self, radiograph: Radiograph, prepare: Prepare | None = None) -> Located:
         """The valve's box in the radiograph's pixel coordinates, or box None if not found."""
         if self._locator is None or self._locate is None:
             return Located(None, 0.0)
-        prepared = (prepare or Prepare(radiograph))(self._locate)
+        prepared = (prepare or self.new_prepare(radiograph))(self._locate)
         outputs = self._locator.run(prepared.pixels[None, None])
         return decode_locator(outputs, prepared, self._locate.size, self.locator_min_score)
 
@@ -137,7 +145,7 @@ class Predictor(ViewRule, ViewVerdict):
         if self.verification.candidates <= 1 or self._locator is None or self._locate is None:
             located = self.locate(radiograph, prepare)
             return ([located] if located.box is not None else []), located.score
-        prepared = (prepare or Prepare(radiograph))(self._locate)
+        prepared = (prepare or self.new_prepare(radiograph))(self._locate)
         outputs = self._locator.run(prepared.pixels[None, None])
         peaks = locator_peaks(outputs, prepared, self.verification.candidates)
         top = peaks[0].score if peaks else 0.0
@@ -146,7 +154,7 @@ class Predictor(ViewRule, ViewVerdict):
     def identify(
         self, radiograph: Radiograph, region: Box | None = None, prepare: Prepare | None = None
     ) -> tuple[PreparedImage, dict[str, np.ndarray]]:
-        prepared = (prepare or Prepare(radiograph))(self._identify, region)
+        prepared = (prepare or self.new_prepare(radiograph))(self._identify, region)
         outputs = self._run_identifier(prepared.pixels[None, None])
         self._film_region(outputs, region, radiograph.shape)
         return prepared, outputs
@@ -208,7 +216,7 @@ class Predictor(ViewRule, ViewVerdict):
         identifier's whole-image input (where predict will read the whole image). Safe to run
         in another thread (a loader running ahead of the networks); hand the result to
         ``predict(radiograph, prepared=...)``."""
-        prepare = Prepare(radiograph)
+        prepare = self.new_prepare(radiograph)
         if self._locate is not None:
             prepare(self._locate)
         if not self._whole_radiograph(radiograph):
@@ -244,7 +252,7 @@ class Predictor(ViewRule, ViewVerdict):
         :meth:`prepare` made for this radiograph ahead of time.
         """
         # The locator and the whole-image view usually share one preprocessing: do it once.
-        prepare = prepared if prepared is not None and prepared.radiograph is radiograph else Prepare(radiograph)
+        prepare = prepared if prepared is not None and prepared.radiograph is radiograph else self.new_prepare(radiograph)
         if region is not None:
             return self._predict_region(radiograph, region, prepare, with_heatmap, heatmap_max_side)
         found, top_score, views = self.regions_read(radiograph, prepare)
@@ -270,6 +278,7 @@ class Predictor(ViewRule, ViewVerdict):
             shown = chosen.located
         prediction = self._finish(shape, chosen.prepared, chosen.outputs, shown, with_heatmap, heatmap_max_side)
         prediction.pipeline = pipeline
+        prediction.inverted = prepare.invert
         prediction.film_region = chosen.region is not None and FilmHead.applies(chosen.region, shape)
         prediction.locator_score = (chosen.located.score if chosen.region is not None
                                     else (top_score if self._locator is not None else None))
@@ -306,6 +315,7 @@ class Predictor(ViewRule, ViewVerdict):
         prediction = self._finish(radiograph.shape, prepared_view, outputs, Located(box, 1.0), with_heatmap, heatmap_max_side)
         prediction.pipeline = "reader region"
         prediction.box_source = "reader"
+        prediction.inverted = prepare.invert
         prediction.film_region = FilmHead.applies(square, radiograph.shape)
         if prediction.film_region:  # a region of a film: the film's bars, but for the locator's peak
             self.verification.film_bars(prediction, located=False)

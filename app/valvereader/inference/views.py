@@ -46,14 +46,27 @@ class Prepare:
     PreparedImage when the settings agree.
     """
 
-    def __init__(self, radiograph: Radiograph):
+    def __init__(self, radiograph: Radiograph, invert: bool = False):
         self.radiograph = radiograph
+        # Read with the grey scale inverted (a negative: inference.polarity); the radiograph
+        # itself is left as it is.
+        self.invert = invert
+        self._pixels: np.ndarray | None = None
         self.crops: dict[tuple, Box] = {}
         self.reduced: dict[Box, dict] = {}  # crop → its reductions by factor, while needed
         self.done: dict[tuple, PreparedImage] = {}
 
+    @property
+    def pixels(self) -> np.ndarray:
+        """The pixels the networks read: the radiograph's, or their inverse."""
+        if not self.invert:
+            return self.radiograph.pixels
+        if self._pixels is None:
+            self._pixels = (1.0 - self.radiograph.pixels).astype(np.float32)
+        return self._pixels
+
     def __call__(self, transform: Preprocess, region: Box | None = None) -> PreparedImage:
-        pixels = self.radiograph.pixels
+        pixels = self.pixels
         crop_key = (region, transform.crop_border, transform.threshold if transform.crop_border else None)
         crop = self.crops.get(crop_key)
         if crop is None:
@@ -64,8 +77,9 @@ class Prepare:
         return self.done[key]
 
     def release(self) -> None:
-        """Drop the intermediate reductions (the prepared inputs stay)."""
+        """Drop the intermediate reductions and the inverted copy (the prepared inputs stay)."""
         self.reduced.clear()
+        self._pixels = None
 
 
 #: A region covering at least this share of its image stands for the image itself (a crop

@@ -79,6 +79,9 @@ def check(recipe: dict, path: Path) -> None:
     probe = recipe["verification"].get("valve_probe")
     if probe is not None and (not isinstance(probe, dict) or not {"seed", "per_background", "negatives", "weight"} <= set(probe)):
         raise RecipeError(f"{path}: verification.valve_probe needs a seed, per_background, negatives and weight")
+    check = recipe.get("polarity")
+    if check is not None and (not isinstance(check, dict) or not {"seed", "per_background", "threshold"} <= set(check)):
+        raise RecipeError(f"{path}: polarity needs a seed, per_background and threshold")
     if "backgrounds" not in recipe["data"]:
         raise RecipeError(f"{path}: data.backgrounds (the folder of valve-free radiographs beside the crops) is missing")
 
@@ -92,6 +95,8 @@ def smoke(recipe: dict) -> dict:
     small["limits"] = {"backgrounds": 2, "crops": 3}
     if small["verification"].get("valve_probe"):
         small["verification"]["valve_probe"].update(per_background=1, negatives=1)
+    if small.get("polarity"):
+        small["polarity"].update(per_background=1)
     small["verification"]["more_films"] = [{**entry, "per_background": 1, "negatives": 1}
                                            for entry in small["verification"].get("more_films", [])]
     small["train"]["synthetic"] = [{**entry, "count": 2, "size": [256, 320]} if isinstance(entry, dict) else entry
@@ -221,6 +226,26 @@ def _valve_probe(spec: dict, backgrounds: Path, names: list[str], crops: list, w
     return probe
 
 
+def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weights: Path, out: Path, record: dict,
+              limits: dict) -> None:
+    """``polarity`` (``{"seed", "per_background", "threshold"}``): the check of negative image
+    files (``training.polarity``) fitted on films of the train-split backgrounds and on the
+    train-split crops, and named in the locator card of ``weights``."""
+    from safetensors.numpy import save_file
+
+    from .polarity import attach_check, fit_check, polarity_set
+
+    features, labels, groups, _ = polarity_set(backgrounds, data, split_json, "train", int(spec["per_background"]),
+                                               int(spec["seed"]), limit=limits.get("backgrounds"))
+    tensors, report = fit_check(features, labels, groups)
+    check = out / "verification" / "polarity.safetensors"
+    check.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(check))
+    (out / "verification" / "polarity.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    record["outputs"]["polarity"] = report
+    attach_check(weights, check, float(spec["threshold"]))
+
+
 def _crop_rows(crops: list) -> list[dict]:
     """Crops as ``film_rule.collect`` reads them (``--crops-split``: whole images, no box)."""
     return [{"path": str(c.path), "file": str(c.path), "kind": "crop", "valve_id": c.valve_id, "box_x0": ""} for c in crops]
@@ -311,6 +336,8 @@ def run(recipe: dict, data: Path, out: Path, device: str | None = None, init: Pa
         from .valve_probe import attach_probe
 
         attach_probe(weights, probe, float(probe_spec["weight"]))
+    if recipe.get("polarity"):  # the polarity check, fitted on training films and crops, named last
+        _polarity(recipe["polarity"], backgrounds, data, split_json, weights, out, record, limits)
     record["outputs"]["verification"] = rule
     record["seconds"] = round(time.time() - began, 1)
     (out / "recipe.json").write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -1,0 +1,118 @@
+"""Is an image file a negative? The locator card's polarity check.
+
+A DICOM file says how its grey levels run (MONOCHROME1 or MONOCHROME2) and the loader shows
+bone white. A PNG or JPEG says nothing: a film exported without its presentation (a
+MONOCHROME1 image saved as it is stored, or a film saved inverted on a workstation) shows bone
+and metal dark. The locator and the identifier were trained on films and crops with bone
+white; on such negatives they miss the valve far more often.
+
+The check is a logistic regression on a few grey-level statistics of the whole image that
+an inversion turns around (where the darkest and brightest ranks sit, whether thin
+structures are brighter or darker than their surroundings, how the grey levels are spread),
+fitted on films made from the train-split skull radiographs, half of them inverted, and on
+the train-split valve crops as they are (a crop is never turned): ``python -m
+valvereader.training.polarity``. Where its probability reaches the card's ``threshold``, the
+image is read inverted (``Prepare(invert=True)``) and the result says so; the image on screen
+stays as the file has it.
+
+Locator card::
+
+    "files": {"polarity": {"path": "locator.polarity.safetensors", "sha256": "..."}},
+    "polarity": {"features": "rank-tophat-1", "threshold": 0.95}
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..errors import ModelCardError
+from ..model.card import ModelCard
+from ..radiograph import Radiograph
+
+#: The feature set this module computes; a card naming another is refused.
+FEATURES = "rank-tophat-1"
+#: Side (pixels) the image is reduced to before its statistics are taken.
+SIDE = 160
+
+
+def polarity_features(pixels: np.ndarray) -> np.ndarray:
+    """The statistics the check reads (float32 vector): a greyscale image 0..1, any size."""
+    image = np.asarray(pixels, dtype=np.float32)
+    h, w = image.shape
+    f = SIDE / max(h, w)
+    small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+    hh, ww = small.shape
+    # Each pixel's rank (0 darkest .. 1 brightest): unchanged by any tone curve, reversed by inversion.
+    order = np.argsort(small.ravel(), kind="stable")
+    rank = np.empty(small.size, np.float32)
+    rank[order] = np.linspace(0.0, 1.0, small.size, dtype=np.float32)
+    rank = rank.reshape(small.shape)
+    grid = cv2.resize(rank, (4, 4), interpolation=cv2.INTER_AREA)
+    grid = ((grid + grid[:, ::-1]) / 2)[:, :2].ravel()  # the same for a film and its mirror image
+    by, bx = max(1, hh // 10), max(1, ww // 10)
+    ring = float(np.concatenate([rank[:by].ravel(), rank[-by:].ravel(), rank[:, :bx].ravel(), rank[:, -bx:].ravel()]).mean())
+    centre = float(rank[hh // 4 : 3 * hh // 4, ww // 4 : 3 * ww // 4].mean())
+    z = (small - small.mean()) / (small.std() + 1e-6)
+    thin = []
+    for k in (3, 7, 15):  # thin structures: brighter (bone edges, metal) or darker than around them
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        bright = float(cv2.morphologyEx(z, cv2.MORPH_TOPHAT, kernel).mean())
+        dark = float(cv2.morphologyEx(z, cv2.MORPH_BLACKHAT, kernel).mean())
+        thin.append(np.log((bright + 1e-4) / (dark + 1e-4)))
+    gx, gy = cv2.Sobel(rank, cv2.CV_32F, 1, 0), cv2.Sobel(rank, cv2.CV_32F, 0, 1)
+    edges = np.hypot(gx, gy)
+    edge_rank = float((rank * edges).sum() / (edges.sum() + 1e-6)) - 0.5
+    skew = float((z**3).mean())
+    hist = np.histogram(small, bins=8, range=(0.0, 1.0))[0] / small.size
+    top = float((small >= small.max() - 1e-3).mean())
+    bottom = float((small <= small.min() + 1e-3).mean())
+    return np.concatenate([grid, [ring, centre, ring - centre, edge_rank, skew, top - bottom], thin, hist]).astype(np.float32)
+
+
+class PolarityCheck:
+    """``sigmoid(((features - mean) / scale) @ weight + bias)``: the probability that an image
+    file is a negative. :meth:`from_card` gives None where the locator card has none."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray, bias: float, threshold: float):
+        self.mean, self.scale, self.weight = (np.asarray(a, dtype=np.float32).ravel() for a in (mean, scale, weight))
+        if not (self.mean.shape == self.scale.shape == self.weight.shape):
+            raise ValueError(f"polarity: mean, scale and weight differ in length ({self.mean.shape}, {self.scale.shape}, {self.weight.shape})")
+        if not 0.5 <= threshold < 1.0:
+            raise ValueError(f"polarity: threshold {threshold} outside [0.5, 1)")
+        self.bias, self.threshold = float(bias), float(threshold)
+
+    @classmethod
+    def from_card(cls, card: ModelCard | None) -> PolarityCheck | None:
+        if card is None or "polarity" not in (card.data.get("files") or {}):
+            if card is not None and card.data.get("polarity"):
+                raise ModelCardError(f"{card.path.name}: a 'polarity' section without a polarity file")
+            return None
+        spec = card.data.get("polarity") or {}
+        if spec.get("features") != FEATURES:
+            raise ModelCardError(f"{card.path.name}: polarity features '{spec.get('features')}' are not this program's "
+                                 f"('{FEATURES}'): fit the check again (python -m valvereader.training.polarity)")
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(card.verify("polarity")))
+        try:
+            return cls(tensors["mean"], tensors["scale"], tensors["weight"], float(np.asarray(tensors["bias"]).reshape(-1)[0]),
+                       float(spec.get("threshold", 0.95)))
+        except KeyError as exc:
+            raise ModelCardError(f"{card.path.name}: the polarity file needs 'mean', 'scale', 'weight' and 'bias': {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ModelCardError(f"{card.path.name}: {exc}") from exc
+
+    def probability(self, pixels: np.ndarray) -> float:
+        features = polarity_features(pixels)
+        if features.shape != self.weight.shape:
+            raise ModelCardError(f"polarity: {self.weight.shape[0]} features expected, {features.shape[0]} computed")
+        logit = float(((features - self.mean) / self.scale) @ self.weight + self.bias)
+        return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+
+    def is_negative(self, radiograph: Radiograph) -> bool:
+        """The file is a negative: an image file (a DICOM file's own photometric interpretation
+        is trusted) whose probability reaches the threshold."""
+        if (radiograph.meta.file_format or "").upper() == "DICOM":
+            return False
+        return self.probability(radiograph.pixels) >= self.threshold

@@ -1,0 +1,222 @@
+"""The locator card's polarity check: its features, its card checks, and the predictor reading a
+negative image file inverted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.numpy import save_file
+
+from valvereader.errors import ModelCardError
+from valvereader.inference.polarity import FEATURES, PolarityCheck, polarity_features
+from valvereader.model.card import sha256_of
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+N = polarity_features(np.zeros((20, 20), np.float32)).shape[0]
+
+
+def _film(seed: int = 0) -> np.ndarray:
+    """A film-like image: dark air around a bright oval skull with thin brighter edges."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:240, 0:200]
+    r = ((x - 90) / 70.0) ** 2 + ((y - 120) / 95.0) ** 2
+    image = np.where(r < 1.0, 0.55 + 0.1 * np.sin(x / 7.0), 0.08) + np.where(np.abs(r - 1.0) < 0.06, 0.3, 0.0)
+    return np.clip(image + rng.normal(0, 0.02, image.shape), 0, 1).astype(np.float32)
+
+
+def test_the_rank_statistics_ignore_a_tone_curve_and_turn_round_when_inverted() -> None:
+    film = _film()
+    plain, curved, inverted = polarity_features(film), polarity_features(film**2.2), polarity_features(1.0 - film)
+    ranks = slice(0, 11)  # the rank grid, ring, centre and their difference
+    assert np.allclose(plain[ranks], curved[ranks], atol=0.02)
+    assert np.allclose(plain[8:10], 1.0 - inverted[8:10], atol=0.02)  # ring and centre ranks
+    assert plain[9] > plain[8] and inverted[9] < inverted[8]  # the bright skull sits in the centre
+    thin = slice(14, 17)  # thin structures: brighter than around them, or darker once inverted
+    assert np.all(plain[thin] > 0) and np.all(inverted[thin] < 0)
+
+
+def test_the_check_is_a_standardised_logistic_read_out_with_a_threshold() -> None:
+    rng = np.random.default_rng(1)
+    mean, scale, weight = rng.normal(size=N), rng.uniform(0.5, 2.0, size=N), rng.normal(size=N)
+    check = PolarityCheck(mean, scale, weight, 0.3, 0.9)
+    film = _film(2)
+    z = (polarity_features(film) - mean.astype(np.float32)) / scale.astype(np.float32)
+    assert check.probability(film) == pytest.approx(1 / (1 + np.exp(-(z @ weight.astype(np.float32) + 0.3))), rel=1e-4)
+    with pytest.raises(ValueError, match="threshold"):
+        PolarityCheck(mean, scale, weight, 0.0, 1.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        PolarityCheck(mean[:3], scale, weight, 0.0, 0.9)
+    with pytest.raises(ModelCardError, match="features expected"):
+        PolarityCheck(mean[:3], scale[:3], weight[:3], 0.0, 0.9).probability(film)
+
+
+def _weights(tmp_path: Path, check: dict | None, section: dict | None) -> Path:
+    folder = tmp_path / "weights"
+    folder.mkdir(parents=True)
+    for item in WEIGHTS.iterdir():
+        if item.suffix == ".json":
+            shutil.copy(item, folder / item.name)
+        elif item.is_file() and item.suffix != ".py" and item.name != "locator.polarity.safetensors":
+            (folder / item.name).symlink_to(item)  # only read; the check's file is the test's own
+    card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
+    card["files"].pop("polarity", None)
+    card.pop("polarity", None)
+    if check is not None:
+        save_file(check, str(folder / "locator.polarity.safetensors"))
+        card["files"]["polarity"] = {"path": "locator.polarity.safetensors", "sha256": sha256_of(folder / "locator.polarity.safetensors")}
+    if section is not None:
+        card["polarity"] = section
+    (folder / "locator.json").write_text(json.dumps(card), encoding="utf-8")
+    return folder
+
+
+def _always(bias: float) -> dict:
+    """A check that calls every image a negative (bias > 0) or none (bias < 0)."""
+    return {"mean": np.zeros(N, np.float32), "scale": np.ones(N, np.float32), "weight": np.zeros(N, np.float32),
+            "bias": np.asarray([bias], np.float32)}
+
+
+def _shipped_or_skip() -> None:
+    if not (WEIGHTS / "identifier.json").is_file() or not (WEIGHTS / "locator.json").is_file():
+        pytest.skip("no shipped weights")
+
+
+def test_a_card_with_a_broken_check_is_refused(tmp_path: Path) -> None:
+    from valvereader.inference.predictor import load_predictor
+
+    _shipped_or_skip()
+    with pytest.raises(ModelCardError, match="without a polarity file"):
+        load_predictor(_weights(tmp_path / "a", None, {"features": FEATURES, "threshold": 0.9}), device="cpu")
+    with pytest.raises(ModelCardError, match="not this program's"):
+        load_predictor(_weights(tmp_path / "b", _always(1.0), {"features": "histogram-0", "threshold": 0.9}), device="cpu")
+    with pytest.raises(ModelCardError, match="'mean'"):
+        load_predictor(_weights(tmp_path / "c", {"bias": np.zeros(1, np.float32)}, {"features": FEATURES}), device="cpu")
+    with pytest.raises(ModelCardError, match="threshold"):
+        load_predictor(_weights(tmp_path / "d", _always(1.0), {"features": FEATURES, "threshold": 1.5}), device="cpu")
+
+
+def _png_film(tmp_path: Path, inverted: bool) -> Path:
+    """A bundled sample film (a synthetic skull) saved as a PNG, as it is or as a negative."""
+    from valvereader.io import load
+    from valvereader.paths import samples_dir
+
+    films = sorted(samples_dir().glob("composite_*.dcm"))
+    if not films:
+        pytest.skip("no sample radiographs")
+    grey = np.round(load(films[0]).pixels * 255).astype(np.uint8)
+    path = tmp_path / ("negative.png" if inverted else "film.png")
+    Image.fromarray(255 - grey if inverted else grey).save(path)
+    return path
+
+
+def test_a_negative_image_file_is_read_inverted_and_says_so(tmp_path: Path) -> None:
+    """A check that calls every image a negative reads a negative PNG exactly as a check that
+    calls none reads the same film as it is; the result says it read the file inverted."""
+    from valvereader.inference.classify import prediction_row
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
+    from valvereader.prediction import INVERTED_NOTE, verdict_meaning
+
+    _shipped_or_skip()
+    section = {"features": FEATURES, "threshold": 0.9}
+    turning = load_predictor(_weights(tmp_path / "on", _always(1000.0), section), device="cpu")
+    leaving = load_predictor(_weights(tmp_path / "off", _always(-1000.0), section), device="cpu")
+    negative = turning.predict(load(_png_film(tmp_path, inverted=True)), with_heatmap=False)
+    plain = leaving.predict(load(_png_film(tmp_path, inverted=False)), with_heatmap=False)
+    assert negative.inverted and not plain.inverted
+    assert negative.box == plain.box and negative.verdict is plain.verdict
+    assert np.allclose(negative.probabilities, plain.probabilities, atol=1e-4)
+    assert INVERTED_NOTE in verdict_meaning(negative) and INVERTED_NOTE not in verdict_meaning(plain)
+    assert prediction_row(Path("n.png"), negative)["inverted"] == "yes" and prediction_row(Path("f.png"), plain)["inverted"] == ""
+    # read as it is, the negative file gives another reading
+    as_it_is = leaving.predict(load(_png_film(tmp_path, inverted=True)), with_heatmap=False)
+    assert not as_it_is.inverted and not np.allclose(as_it_is.probabilities, plain.probabilities, atol=1e-4)
+
+
+def test_a_dicom_file_keeps_its_own_photometric_interpretation(tmp_path: Path) -> None:
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
+    from valvereader.paths import samples_dir
+
+    _shipped_or_skip()
+    films = sorted(samples_dir().glob("composite_*.dcm"))
+    if not films:
+        pytest.skip("no sample radiographs")
+    turning = load_predictor(_weights(tmp_path, _always(1000.0), {"features": FEATURES, "threshold": 0.9}), device="cpu")
+    assert not turning.polarity.is_negative(load(films[0]))
+    assert not turning.predict(load(films[0]), with_heatmap=False).inverted
+
+
+def test_the_reader_region_on_a_negative_is_read_inverted_too(tmp_path: Path) -> None:
+    from valvereader.geometry import Box
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
+
+    _shipped_or_skip()
+    turning = load_predictor(_weights(tmp_path, _always(1000.0), {"features": FEATURES, "threshold": 0.9}), device="cpu")
+    prediction = turning.predict(load(_png_film(tmp_path, inverted=True)), with_heatmap=False, region=Box(100, 100, 300, 300))
+    assert prediction.inverted and prediction.box_source == "reader"
+
+
+def test_the_shipped_check_turns_a_negative_sample_film_and_leaves_the_film_as_it_is(tmp_path: Path) -> None:
+    from valvereader.inference.predictor import load_predictor
+    from valvereader.io import load
+
+    _shipped_or_skip()
+    predictor = load_predictor(WEIGHTS, device="cpu")
+    if predictor.polarity is None:
+        pytest.skip("the shipped locator has no polarity check")
+    assert predictor.polarity.is_negative(load(_png_film(tmp_path, inverted=True)))
+    assert not predictor.polarity.is_negative(load(_png_film(tmp_path, inverted=False)))
+
+
+def test_a_fitted_check_separates_and_is_named_in_the_card(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from valvereader.training.polarity import attach_check, fit_check
+
+    rng = np.random.default_rng(3)
+    labels = np.tile([0, 1], 60)
+    features = rng.normal(size=(120, N)).astype(np.float32)
+    features[labels == 1, 9] -= 3.0  # the centre's rank tells negatives apart
+    groups = np.repeat(np.arange(12), 10)
+    tensors, report = fit_check(features, labels, groups, strengths=(0.1, 1.0), folds=4)
+    check = PolarityCheck(tensors["mean"], tensors["scale"], tensors["weight"], float(tensors["bias"][0]), 0.9)
+    logits = ((features - check.mean) / check.scale) @ check.weight + check.bias
+    assert (logits[labels == 1] > 0).mean() > 0.95 and (logits[labels == 0] < 0).mean() > 0.95
+    assert report["C"] in (0.1, 1.0) and report["images"] == 120
+    with pytest.raises(ValueError, match="inverted images"):
+        fit_check(features, np.zeros(120, int), groups)
+    save_file(tensors, str(tmp_path / "check.safetensors"))
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "locator.json").write_text(json.dumps({"files": {}}), encoding="utf-8")
+    card = json.loads(attach_check(folder, tmp_path / "check.safetensors", 0.95).read_text(encoding="utf-8"))
+    assert card["polarity"] == {"features": FEATURES, "threshold": 0.95}
+    assert card["files"]["polarity"] == {"path": "locator.polarity.safetensors", "sha256": sha256_of(folder / "locator.polarity.safetensors")}
+    assert set(load_file(str(folder / "locator.polarity.safetensors"))) == {"mean", "scale", "weight", "bias"}
+
+
+def test_the_recipe_step_fits_the_check_on_training_films_and_crops_and_names_it(crops_dir: Path, tmp_path: Path) -> None:
+    from valvereader.training.locator_real_recipe import _polarity
+
+    backgrounds = crops_dir.parent / "skull-radiographs"
+    if not (backgrounds / "manifest.csv").is_file():
+        pytest.skip("skull-radiographs not present")
+    split = Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "identifier" / "split.json"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "locator.json").write_text(json.dumps({"files": {}}), encoding="utf-8")
+    record: dict = {"outputs": {}}
+    _polarity({"seed": 5, "per_background": 1, "threshold": 0.8}, backgrounds, crops_dir, split, folder, tmp_path, record,
+              {"backgrounds": 2})
+    report = record["outputs"]["polarity"]
+    assert (report["images"], report["inverted"]) == (2 * 2 + 2, 2)  # a film with a valve and one without per background, 2 crops
+    card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
+    assert card["polarity"] == {"features": FEATURES, "threshold": 0.8}
+    assert (tmp_path / "verification" / "polarity.safetensors").is_file()

@@ -40,13 +40,13 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1.10")
+    recipe = load_recipe("locator-3.1.11")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.10 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.11 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
@@ -58,6 +58,11 @@ def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
     identifier = json.loads((ROOT / "weights" / "identifier.json").read_text(encoding="utf-8"))
     assert card["verification"]["probe_fitted_for"] == identifier["files"]["onnx"]["sha256"]
     assert card["files"]["valve_probe"]["path"] == "locator.valve_probe.safetensors"
+    # the polarity check the recipe fits, with its threshold
+    assert card["polarity"]["threshold"] == recipe["polarity"]["threshold"]
+    assert card["metrics"]["polarity"]["fit"]["seed"] == recipe["polarity"]["seed"]
+    assert card["metrics"]["polarity"]["fit"]["per_background"] == recipe["polarity"]["per_background"]
+    assert card["files"]["polarity"]["path"] == "locator.polarity.safetensors"
 
 
 def test_locator_3_1_1_is_3_1_with_only_the_confident_peak_fitted_on_what_the_identifier_is_sure_of() -> None:
@@ -392,3 +397,18 @@ def test_ship_takes_thresholds_from_a_curve_file_as_from_json(tmp_path: Path) ->
     assert cards[0]["thresholds"]["ood_review"] == 90.5
     assert cards[0]["thresholds"]["confident"] == shipped["thresholds"]["confident"]  # merged, not replaced
     assert ship_main(["--weights", str(tmp_path / "from_file"), "--update-thresholds", str(tmp_path / "missing.json")]) == 2
+
+
+def test_locator_3_1_11_is_3_1_10_with_a_polarity_check() -> None:
+    tenth, eleventh = load_recipe("locator-3.1.10"), load_recipe("locator-3.1.11")
+    same = ("name", "produces", "notes", "ship", "polarity")
+    assert {k: v for k, v in eleventh.items() if k not in same} == {k: v for k, v in tenth.items() if k not in same}
+    assert "polarity" not in tenth and eleventh["polarity"] == {"seed": 601, "per_background": 4, "threshold": 0.8}
+    assert eleventh["ship"]["version"] == "3.1.11"
+
+
+def test_a_polarity_step_without_its_settings_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"extends": "locator-3.1.11", "polarity": {"seed": 1}}), encoding="utf-8")
+    with pytest.raises(RecipeError, match="polarity needs a seed, per_background and threshold"):
+        load_recipe(path)

@@ -226,6 +226,8 @@ def export_reviews(folder: str | Path, out: str | Path, margin: float = MARGIN, 
             result = results.entry(path)
             label = _label(record, result)
             pixels, study_uid, region = _read(path, _region(record, result), keep_burned_in)
+            if (result or {}).get("inverted") is True:  # a negative, read inverted: the crop as the model read it
+                pixels = 1.0 - pixels
             box = widened(region, (pixels.shape[0], pixels.shape[1]), margin)
             data = crop_png(pixels, box)
         except _Skip as why:

@@ -211,3 +211,26 @@ def test_the_command_prints_a_summary_and_refuses_bad_folders(tmp_path: Path, ca
     assert "no review decisions" in capsys.readouterr().err
     assert main(["export-reviews", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")]) == 2
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_film_read_inverted_is_exported_as_the_model_read_it(tmp_path: Path) -> None:
+    """A negative PNG that the program read with its grey scale inverted gives a crop with the
+    valve bright, as the training crops have it; the same film as it is gives the same crop."""
+    from valvereader.review_export import export_reviews
+
+    batch = tmp_path / "batch"
+    plain = study_image(batch / "plain.png", 2, seed=4)
+    negative = batch / "negative.png"
+    Image.fromarray(255 - np.asarray(Image.open(plain))).save(negative)
+    cache, store = ResultCache(batch), ReviewStore(batch)
+    put_result(cache, plain, VALVE_IDS[2])
+    read_inverted = put_result(cache, negative, VALVE_IDS[2])
+    read_inverted.inverted = True
+    cache.put(negative, read_inverted)
+    for image in (plain, negative):
+        store.record(image, "accepted", predicted=VALVE_IDS[2], confidence=0.9)
+    summary = export_reviews(batch, tmp_path / "export")
+    assert len(summary.written) == 1  # the two crops are the same pixels: the second is left out
+    assert [why for _, why in summary.skipped] == ["the same crop as another study in this export"]
+    crop = np.asarray(Image.open(tmp_path / "export" / summary.written[0].path))
+    assert crop.max() == 255  # the valve's stripe bright

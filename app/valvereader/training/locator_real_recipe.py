@@ -228,7 +228,8 @@ def _valve_probe(spec: dict, backgrounds: Path, names: list[str], crops: list, w
 
 def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weights: Path, out: Path, record: dict,
               limits: dict) -> None:
-    """``polarity`` (``{"seed", "per_background", "threshold"}``): the check of negative image
+    """``polarity`` (``{"seed", "per_background", "threshold"}``, optionally ``"margins"``: the
+    share of films given a wider field): the check of negative image
     files (``training.polarity``) fitted on films of the train-split backgrounds and on the
     train-split crops, and named in the locator card of ``weights``."""
     from safetensors.numpy import save_file
@@ -236,7 +237,8 @@ def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weigh
     from .polarity import attach_check, fit_check, polarity_set
 
     features, labels, groups, _ = polarity_set(backgrounds, data, split_json, "train", int(spec["per_background"]),
-                                               int(spec["seed"]), limit=limits.get("backgrounds"))
+                                               int(spec["seed"]), limit=limits.get("backgrounds"),
+                                               margin_share=float(spec.get("margins", 0.0)))
     tensors, report = fit_check(features, labels, groups)
     check = out / "verification" / "polarity.safetensors"
     check.parent.mkdir(parents=True, exist_ok=True)

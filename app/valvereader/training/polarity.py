@@ -37,11 +37,23 @@ def tone(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(display, 0.0, 1.0).astype(np.float32)
 
 
+def margins(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The film inside a wider field: 0-20 % of its size added on each side, white (an
+    unexposed, unmasked collimator field) or black (a masked one), half each."""
+    h, w = display.shape
+    top, bottom = (int(rng.uniform(0.0, 0.2) * h) for _ in range(2))
+    left, right = (int(rng.uniform(0.0, 0.2) * w) for _ in range(2))
+    value = float(display.max() if rng.random() < 0.5 else display.min())
+    return np.pad(display, ((top, bottom), (left, right)), constant_values=value).astype(np.float32)
+
+
 def polarity_set(backgrounds: Path, crops_dir: Path, crop_split: Path, part: str, per_background: int, seed: int,
-                 machine: float = 0.3, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 machine: float = 0.3, limit: int | None = None, margin_share: float = 0.0,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features (N, F), inverted labels (N,), group (N,): the background or "crop", kind (N,):
     "film" or "crop") for the ``part`` backgrounds and crops (``limit``: that many backgrounds
-    and crops at most, for a smoke run)."""
+    and crops at most, for a smoke run). ``margin_share``: that share of the films, drawn with a
+    generator of their own, get a wider field (``margins``) before they are exported."""
     import cv2
 
     from ..inference.polarity import polarity_features
@@ -55,7 +67,10 @@ def polarity_set(backgrounds: Path, crops_dir: Path, crop_split: Path, part: str
     for i, (film, rng) in enumerate(films(backgrounds, names, crops, per_background, seed, negatives=1, machine=machine)):
         fmt = str(rng.choice(["png", "jpeg"]))
         inverted = i % 2 == 1  # every other film
-        features.append(polarity_features(roundtrip(tone(film.pixels, rng), fmt, rng, inverted)))
+        display = tone(film.pixels, rng)
+        if margin_share and (margin_rng := np.random.default_rng([seed, i, 4242])).random() < margin_share:
+            display = margins(display, margin_rng)
+        features.append(polarity_features(roundtrip(display, fmt, rng, inverted)))
         labels.append(int(inverted))
         groups.append(film.truth["background"])
         kinds.append("film")
@@ -148,16 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crop-split", type=Path, default=Path("docs/evaluation/identifier/split.json"))
     parser.add_argument("--seed", type=int, default=601)
     parser.add_argument("--per-background", type=int, default=4)
+    parser.add_argument("--margins", type=float, default=0.0, help="share of the films given a wider white or black field")
     parser.add_argument("--attach", type=Path, metavar="WEIGHTS", help="after fitting: name the check in this weights folder's locator card")
     parser.add_argument("--threshold", type=float, default=0.9, help="with --attach: the card's threshold")
     args = parser.parse_args(argv)
     features, labels, groups, kinds = polarity_set(args.backgrounds, args.crops, args.crop_split, args.part,
-                                                   args.per_background, args.seed)
+                                                   args.per_background, args.seed, margin_share=args.margins)
     if args.part == "validation":
         if args.check is None:
             parser.error("--part validation needs --check")
         report = read_set(args.check, features, labels, kinds)
-        report.update(seed=args.seed, per_background=args.per_background)
+        report.update(seed=args.seed, per_background=args.per_background, margins=args.margins)
         print(json.dumps(report, indent=1))
         return 0
     if args.out is None:
@@ -169,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_file(tensors, str(args.out))
     from ..inference.polarity import FEATURES
 
-    report.update(seed=args.seed, per_background=args.per_background, features=FEATURES)
+    report.update(seed=args.seed, per_background=args.per_background, margins=args.margins, features=FEATURES)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.attach is not None:
         attach_check(args.attach, args.out, args.threshold)

@@ -31,13 +31,26 @@ def _film(seed: int = 0) -> np.ndarray:
 
 def test_the_rank_statistics_ignore_a_tone_curve_and_turn_round_when_inverted() -> None:
     film = _film()
-    plain, curved, inverted = polarity_features(film), polarity_features(film**2.2), polarity_features(1.0 - film)
+    plain, curved, inverted = (polarity_features(x, "rank-tophat-1") for x in (film, film**2.2, 1.0 - film))
     ranks = slice(0, 11)  # the rank grid, ring, centre and their difference
     assert np.allclose(plain[ranks], curved[ranks], atol=0.02)
     assert np.allclose(plain[8:10], 1.0 - inverted[8:10], atol=0.02)  # ring and centre ranks
     assert plain[9] > plain[8] and inverted[9] < inverted[8]  # the bright skull sits in the centre
     thin = slice(14, 17)  # thin structures: brighter than around them, or darker once inverted
     assert np.all(plain[thin] > 0) and np.all(inverted[thin] < 0)
+
+
+def test_the_newer_features_are_taken_inside_the_films_field() -> None:
+    """A plain white or black margin round the film (an unexposed or a masked collimator field)
+    leaves the newer feature set nearly as it is; the older one moves with it."""
+    film = _film(5)
+    for value in (1.0, 0.0):
+        framed = np.pad(film, 60, constant_values=value)
+        newer = np.abs(polarity_features(framed, "rank-tophat-2")[:11] - polarity_features(film, "rank-tophat-2")[:11]).max()
+        older = np.abs(polarity_features(framed, "rank-tophat-1")[:11] - polarity_features(film, "rank-tophat-1")[:11]).max()
+        assert newer < 0.12 and older > 0.2  # (the film's edge blends with the margin where it is reduced)
+    with pytest.raises(ValueError, match="unknown polarity features"):
+        polarity_features(film, "histogram-0")
 
 
 def test_the_check_is_a_standardised_logistic_read_out_with_a_threshold() -> None:
@@ -173,6 +186,12 @@ def test_the_shipped_check_turns_a_negative_sample_film_and_leaves_the_film_as_i
         pytest.skip("the shipped locator has no polarity check")
     assert predictor.polarity.is_negative(load(_png_film(tmp_path, inverted=True)))
     assert not predictor.polarity.is_negative(load(_png_film(tmp_path, inverted=False)))
+    # in a wide white field (an unexposed collimator field) or a black one, as it is and inverted
+    film = load(_png_film(tmp_path, inverted=False)).pixels
+    pad = int(0.15 * max(film.shape))
+    for value in (1.0, 0.0):
+        assert predictor.polarity.probability(np.pad(film, pad, constant_values=value)) < predictor.polarity.threshold
+        assert predictor.polarity.probability(np.pad(1.0 - film, pad, constant_values=value)) >= predictor.polarity.threshold
 
 
 def test_a_fitted_check_separates_and_is_named_in_the_card(tmp_path: Path) -> None:
@@ -218,5 +237,5 @@ def test_the_recipe_step_fits_the_check_on_training_films_and_crops_and_names_it
     report = record["outputs"]["polarity"]
     assert (report["images"], report["inverted"]) == (2 * 2 + 2, 2)  # a film with a valve and one without per background, 2 crops
     card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
-    assert card["polarity"] == {"features": FEATURES, "threshold": 0.8}
+    assert card["polarity"] == {"features": "rank-tophat-1", "threshold": 0.8}  # a recipe that names none: the first set
     assert (tmp_path / "verification" / "polarity.safetensors").is_file()

@@ -40,13 +40,13 @@ def test_the_identifier_recipe_is_the_shipped_cards_members() -> None:
 
 
 def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
-    recipe = load_recipe("locator-3.1.11")
+    recipe = load_recipe("locator-3.1.12")
     card = json.loads((ROOT / "weights" / "locator.json").read_text(encoding="utf-8"))
     assert card["version"] == recipe["ship"]["version"]
     config = recipe["train"]["config"]
     shipped = card["training"]
     assert {k: shipped[k] for k in config} == config
-    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.11 ")
+    assert shipped["recipe"].startswith("valvereader train --recipe locator-3.1.12 ")
     assert recipe["train"]["init"]["sha256"][:8] in shipped["start"]
     assert card["verification"]["candidates"] == recipe["verification"]["candidates"]
     assert card["metrics"]["verification_validation"]["confident_peak_counts"] == "identifier-confident films"
@@ -60,6 +60,9 @@ def test_the_locator_recipe_is_the_shipped_cards_training() -> None:
     assert card["files"]["valve_probe"]["path"] == "locator.valve_probe.safetensors"
     # the polarity check the recipe fits, with its threshold
     assert card["polarity"]["threshold"] == recipe["polarity"]["threshold"]
+    assert card["polarity"]["features"] == recipe["polarity"]["features"]
+    assert card["metrics"]["polarity"]["fit"]["margins"] == recipe["polarity"]["margins"]
+    assert card["metrics"]["polarity"]["fit"]["features"] == recipe["polarity"]["features"]
     assert card["metrics"]["polarity"]["fit"]["seed"] == recipe["polarity"]["seed"]
     assert card["metrics"]["polarity"]["fit"]["per_background"] == recipe["polarity"]["per_background"]
     assert card["files"]["polarity"]["path"] == "locator.polarity.safetensors"
@@ -403,7 +406,7 @@ def test_locator_3_1_11_is_3_1_10_with_a_polarity_check() -> None:
     tenth, eleventh = load_recipe("locator-3.1.10"), load_recipe("locator-3.1.11")
     same = ("name", "produces", "notes", "ship", "polarity")
     assert {k: v for k, v in eleventh.items() if k not in same} == {k: v for k, v in tenth.items() if k not in same}
-    assert "polarity" not in tenth and eleventh["polarity"] == {"seed": 601, "per_background": 4, "threshold": 0.8}
+    assert "polarity" not in tenth and eleventh["polarity"] == {"seed": 601, "per_background": 4, "threshold": 0.8, "features": "rank-tophat-1"}
     assert eleventh["ship"]["version"] == "3.1.11"
 
 
@@ -412,3 +415,11 @@ def test_a_polarity_step_without_its_settings_is_refused(tmp_path: Path) -> None
     path.write_text(json.dumps({"extends": "locator-3.1.11", "polarity": {"seed": 1}}), encoding="utf-8")
     with pytest.raises(RecipeError, match="polarity needs a seed, per_background and threshold"):
         load_recipe(path)
+
+
+def test_locator_3_1_12_fits_its_polarity_check_inside_the_films_field() -> None:
+    eleventh, twelfth = load_recipe("locator-3.1.11"), load_recipe("locator-3.1.12")
+    same = ("name", "produces", "notes", "ship", "polarity")
+    assert {k: v for k, v in twelfth.items() if k not in same} == {k: v for k, v in eleventh.items() if k not in same}
+    assert twelfth["polarity"] == {**eleventh["polarity"], "features": "rank-tophat-2", "margins": 0.3, "threshold": 0.95}
+    assert twelfth["ship"]["version"] == "3.1.12"

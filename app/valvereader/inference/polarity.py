@@ -18,7 +18,7 @@ stays as the file has it.
 Locator card::
 
     "files": {"polarity": {"path": "locator.polarity.safetensors", "sha256": "..."}},
-    "polarity": {"features": "rank-tophat-1", "threshold": 0.95}
+    "polarity": {"features": "rank-tophat-2", "threshold": 0.95}
 """
 
 from __future__ import annotations
@@ -30,18 +30,38 @@ from ..errors import ModelCardError
 from ..model.card import ModelCard
 from ..radiograph import Radiograph
 
-#: The feature set this module computes; a card naming another is refused.
-FEATURES = "rank-tophat-1"
+#: The feature sets this module computes (a card names one; another is refused): "rank-tophat-1"
+#: on the whole image; "rank-tophat-2" the same inside the film's field, a plain margin round it
+#: (an unexposed or masked collimator field, a padded export) trimmed first.
+FEATURE_SETS = ("rank-tophat-1", "rank-tophat-2")
+FEATURES = FEATURE_SETS[-1]  # what a new check is fitted with
 #: Side (pixels) the image is reduced to before its statistics are taken.
 SIDE = 160
+#: A row or column of the reduced image whose grey levels vary less than this is plain margin.
+PLAIN = 0.01
 
 
-def polarity_features(pixels: np.ndarray) -> np.ndarray:
+def _field(small: np.ndarray) -> np.ndarray:
+    """``small`` less the plain rows and columns at its edges (at most 40 % of each side)."""
+    h, w = small.shape
+    rows, cols = small.std(axis=1) < PLAIN, small.std(axis=0) < PLAIN
+    top = next((i for i in range(int(0.4 * h)) if not rows[i]), int(0.4 * h))
+    bottom = next((i for i in range(int(0.4 * h)) if not rows[h - 1 - i]), int(0.4 * h))
+    left = next((i for i in range(int(0.4 * w)) if not cols[i]), int(0.4 * w))
+    right = next((i for i in range(int(0.4 * w)) if not cols[w - 1 - i]), int(0.4 * w))
+    return small[top : h - bottom, left : w - right]
+
+
+def polarity_features(pixels: np.ndarray, features: str = FEATURES) -> np.ndarray:
     """The statistics the check reads (float32 vector): a greyscale image 0..1, any size."""
+    if features not in FEATURE_SETS:
+        raise ValueError(f"unknown polarity features '{features}'")
     image = np.asarray(pixels, dtype=np.float32)
     h, w = image.shape
     f = SIDE / max(h, w)
     small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+    if features == "rank-tophat-2":
+        small = _field(small)
     hh, ww = small.shape
     # Each pixel's rank (0 darkest .. 1 brightest): unchanged by any tone curve, reversed by inversion.
     order = np.argsort(small.ravel(), kind="stable")
@@ -74,13 +94,16 @@ class PolarityCheck:
     """``sigmoid(((features - mean) / scale) @ weight + bias)``: the probability that an image
     file is a negative. :meth:`from_card` gives None where the locator card has none."""
 
-    def __init__(self, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray, bias: float, threshold: float):
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, weight: np.ndarray, bias: float, threshold: float,
+                 features: str = FEATURES):
         self.mean, self.scale, self.weight = (np.asarray(a, dtype=np.float32).ravel() for a in (mean, scale, weight))
         if not (self.mean.shape == self.scale.shape == self.weight.shape):
             raise ValueError(f"polarity: mean, scale and weight differ in length ({self.mean.shape}, {self.scale.shape}, {self.weight.shape})")
         if not 0.5 <= threshold < 1.0:
             raise ValueError(f"polarity: threshold {threshold} outside [0.5, 1)")
-        self.bias, self.threshold = float(bias), float(threshold)
+        if features not in FEATURE_SETS:
+            raise ValueError(f"polarity: unknown features '{features}'")
+        self.bias, self.threshold, self.features = float(bias), float(threshold), features
 
     @classmethod
     def from_card(cls, card: ModelCard | None) -> PolarityCheck | None:
@@ -89,22 +112,22 @@ class PolarityCheck:
                 raise ModelCardError(f"{card.path.name}: a 'polarity' section without a polarity file")
             return None
         spec = card.data.get("polarity") or {}
-        if spec.get("features") != FEATURES:
+        if spec.get("features") not in FEATURE_SETS:
             raise ModelCardError(f"{card.path.name}: polarity features '{spec.get('features')}' are not this program's "
-                                 f"('{FEATURES}'): fit the check again (python -m valvereader.training.polarity)")
+                                 f"({', '.join(FEATURE_SETS)}): fit the check again (python -m valvereader.training.polarity)")
         from safetensors.numpy import load_file
 
         tensors = load_file(str(card.verify("polarity")))
         try:
             return cls(tensors["mean"], tensors["scale"], tensors["weight"], float(np.asarray(tensors["bias"]).reshape(-1)[0]),
-                       float(spec.get("threshold", 0.95)))
+                       float(spec.get("threshold", 0.95)), str(spec["features"]))
         except KeyError as exc:
             raise ModelCardError(f"{card.path.name}: the polarity file needs 'mean', 'scale', 'weight' and 'bias': {exc}") from exc
         except (TypeError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: {exc}") from exc
 
     def probability(self, pixels: np.ndarray) -> float:
-        features = polarity_features(pixels)
+        features = polarity_features(pixels, self.features)
         if features.shape != self.weight.shape:
             raise ModelCardError(f"polarity: {self.weight.shape[0]} features expected, {features.shape[0]} computed")
         logit = float(((features - self.mean) / self.scale) @ self.weight + self.bias)

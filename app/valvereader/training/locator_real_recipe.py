@@ -229,7 +229,7 @@ def _valve_probe(spec: dict, backgrounds: Path, names: list[str], crops: list, w
 def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weights: Path, out: Path, record: dict,
               limits: dict) -> None:
     """``polarity`` (``{"seed", "per_background", "threshold"}``, optionally ``"margins"``: the
-    share of films given a wider field): the check of negative image
+    share of films given a wider field, and ``"features"``, "rank-tophat-1" unless given): the check of negative image
     files (``training.polarity``) fitted on films of the train-split backgrounds and on the
     train-split crops, and named in the locator card of ``weights``."""
     from safetensors.numpy import save_file
@@ -238,14 +238,15 @@ def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weigh
 
     features, labels, groups, _ = polarity_set(backgrounds, data, split_json, "train", int(spec["per_background"]),
                                                int(spec["seed"]), limit=limits.get("backgrounds"),
-                                               margin_share=float(spec.get("margins", 0.0)))
+                                               margin_share=float(spec.get("margins", 0.0)),
+                                               features=str(spec.get("features", "rank-tophat-1")))
     tensors, report = fit_check(features, labels, groups)
     check = out / "verification" / "polarity.safetensors"
     check.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(check))
     (out / "verification" / "polarity.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     record["outputs"]["polarity"] = report
-    attach_check(weights, check, float(spec["threshold"]))
+    attach_check(weights, check, float(spec["threshold"]), str(spec.get("features", "rank-tophat-1")))
 
 
 def _crop_rows(crops: list) -> list[dict]:

@@ -49,28 +49,31 @@ def margins(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def polarity_set(backgrounds: Path, crops_dir: Path, crop_split: Path, part: str, per_background: int, seed: int,
                  machine: float = 0.3, limit: int | None = None, margin_share: float = 0.0,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 features: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features (N, F), inverted labels (N,), group (N,): the background or "crop", kind (N,):
     "film" or "crop") for the ``part`` backgrounds and crops (``limit``: that many backgrounds
     and crops at most, for a smoke run). ``margin_share``: that share of the films, drawn with a
     generator of their own, get a wider field (``margins``) before they are exported."""
     import cv2
 
-    from ..inference.polarity import polarity_features
+    from ..inference.polarity import FEATURES, polarity_features
     from ..phantoms.realfilm import crops_by_part, films, read_split, roundtrip
+
+    features_used = features or FEATURES
 
     names = read_split()[part]
     crops = crops_by_part(crops_dir, crop_split)[part]
     if limit:
         names, crops = names[:limit], crops[:limit]
-    features, labels, groups, kinds = [], [], [], []
+    rows: list[np.ndarray] = []
+    labels, groups, kinds = [], [], []
     for i, (film, rng) in enumerate(films(backgrounds, names, crops, per_background, seed, negatives=1, machine=machine)):
         fmt = str(rng.choice(["png", "jpeg"]))
         inverted = i % 2 == 1  # every other film
         display = tone(film.pixels, rng)
         if margin_share and (margin_rng := np.random.default_rng([seed, i, 4242])).random() < margin_share:
             display = margins(display, margin_rng)
-        features.append(polarity_features(roundtrip(display, fmt, rng, inverted)))
+        rows.append(polarity_features(roundtrip(display, fmt, rng, inverted), features_used))
         labels.append(int(inverted))
         groups.append(film.truth["background"])
         kinds.append("film")
@@ -78,11 +81,11 @@ def polarity_set(backgrounds: Path, crops_dir: Path, crop_split: Path, part: str
         image = cv2.imread(str(crop.path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise ValueError(f"cannot read the crop {crop.path}")
-        features.append(polarity_features(image.astype(np.float32) / 255.0))
+        rows.append(polarity_features(image.astype(np.float32) / 255.0, features_used))
         labels.append(0)
         groups.append("crop:" + crop.source)
         kinds.append("crop")
-    return np.stack(features), np.asarray(labels), np.asarray(groups), np.asarray(kinds)
+    return np.stack(rows), np.asarray(labels), np.asarray(groups), np.asarray(kinds)
 
 
 def fit_check(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, strengths: Sequence[float] = STRENGTHS,
@@ -133,7 +136,7 @@ def read_set(check: Path, features: np.ndarray, labels: np.ndarray, kinds: np.nd
     return out
 
 
-def attach_check(weights: Path, check: Path, threshold: float) -> Path:
+def attach_check(weights: Path, check: Path, threshold: float, features: str | None = None) -> Path:
     """Name ``check`` in the locator card of ``weights`` (copied beside it as
     ``locator.polarity.safetensors``) with its threshold and feature set."""
     import shutil
@@ -148,7 +151,7 @@ def attach_check(weights: Path, check: Path, threshold: float) -> Path:
     card_path = weights / "locator.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card.setdefault("files", {})["polarity"] = {"path": target.name, "sha256": sha256_of(target)}
-    card["polarity"] = {**(card.get("polarity") or {}), "features": FEATURES, "threshold": float(threshold)}
+    card["polarity"] = {**(card.get("polarity") or {}), "features": features or FEATURES, "threshold": float(threshold)}
     card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     return card_path
 
@@ -164,11 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=601)
     parser.add_argument("--per-background", type=int, default=4)
     parser.add_argument("--margins", type=float, default=0.0, help="share of the films given a wider white or black field")
+    parser.add_argument("--features", default=None, help="the feature set (default: the newest, inference.polarity.FEATURES)")
     parser.add_argument("--attach", type=Path, metavar="WEIGHTS", help="after fitting: name the check in this weights folder's locator card")
     parser.add_argument("--threshold", type=float, default=0.9, help="with --attach: the card's threshold")
     args = parser.parse_args(argv)
     features, labels, groups, kinds = polarity_set(args.backgrounds, args.crops, args.crop_split, args.part,
-                                                   args.per_background, args.seed, margin_share=args.margins)
+                                                   args.per_background, args.seed, margin_share=args.margins,
+                                                   features=args.features)
     if args.part == "validation":
         if args.check is None:
             parser.error("--part validation needs --check")
@@ -185,10 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_file(tensors, str(args.out))
     from ..inference.polarity import FEATURES
 
-    report.update(seed=args.seed, per_background=args.per_background, margins=args.margins, features=FEATURES)
+    report.update(seed=args.seed, per_background=args.per_background, margins=args.margins, features=args.features or FEATURES)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.attach is not None:
-        attach_check(args.attach, args.out, args.threshold)
+        attach_check(args.attach, args.out, args.threshold, args.features)
     print(json.dumps(report, indent=1))
     return 0
 

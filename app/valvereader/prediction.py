@@ -132,12 +132,12 @@ def verdict_meaning(prediction: Prediction) -> str:
     cached by an older version, gets the words that fit either rule), and whether the image
     was smoothed first (valvereader.noise) or read inverted (inference.polarity)."""
     meaning = _verdict_meaning(prediction)
+    if prediction.inverted:  # how the image was read comes before the general notes
+        meaning = f"{meaning} {INVERTED_NOTE}"
     if prediction.film_region and (prediction.verdict is Verdict.UNKNOWN
                                    or prediction.verdict is Verdict.REVIEW and prediction.verdict_reason == REASON_UNUSUAL):
         meaning = f"{meaning} {FILM_NOTE}"
-    if prediction.smoothed:
-        meaning = f"{meaning} {SMOOTHED_NOTE}"
-    return f"{meaning} {INVERTED_NOTE}" if prediction.inverted else meaning
+    return f"{meaning} {SMOOTHED_NOTE}" if prediction.smoothed else meaning
 
 
 def _verdict_meaning(prediction: Prediction) -> str:

@@ -239,3 +239,19 @@ def test_the_recipe_step_fits_the_check_on_training_films_and_crops_and_names_it
     card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
     assert card["polarity"] == {"features": "rank-tophat-1", "threshold": 0.8}  # a recipe that names none: the first set
     assert (tmp_path / "verification" / "polarity.safetensors").is_file()
+
+
+def test_the_report_says_a_negative_was_read_inverted() -> None:
+    from valvereader.catalogue import VALVE_IDS
+    from valvereader.prediction import INVERTED_NOTE, Verdict, verdict_meaning
+    from valvereader.radiograph import RadiographMeta
+    from valvereader.report.content import ReportContent
+
+    probabilities = np.full(len(VALVE_IDS), 1 / len(VALVE_IDS), np.float32)
+    for inverted in (True, False):
+        from valvereader.prediction import Prediction
+
+        prediction = Prediction(tuple(VALVE_IDS), probabilities, Verdict.REVIEW, inverted=inverted, film_region=True)
+        content = ReportContent(view_rgb=np.zeros((8, 8, 3), np.uint8), prediction=prediction, meta=RadiographMeta(file_format="PNG"))
+        assert dict(content.acquisition_lines())["Format"] == ("PNG, a negative: read inverted" if inverted else "PNG")
+        assert (INVERTED_NOTE in verdict_meaning(prediction)) is inverted

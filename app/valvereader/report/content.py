@@ -110,7 +110,9 @@ class ReportContent:
             ("Modality", meta.modality),
             ("View", meta.view_position),
             ("Body part", meta.body_part),
-            ("Format", meta.file_format),
+            # a negative image file the model read inverted (inference.polarity) says so here too
+            ("Format", f"{meta.file_format}, a negative: read inverted" if meta.file_format and self.prediction.inverted
+             else meta.file_format),
             (
                 "Pixel spacing",
                 f"{spacing.row_mm:.3g} × {spacing.column_mm:.3g} mm, {spacing.describe()}" if spacing else None,

@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._analysis: Worker | None = None
         self.results: Any = None  # the batch's kept results (review.ResultCache)
         self._shown_index = -1  # study whose radiograph is on the canvas
+        self._negative_shown = -1  # study whose negative file was turned to bone white on screen
         self.setWindowTitle(f"Shunt Valve Reader {__version__}")
         self.setAcceptDrops(True)
         self._build_widgets()
@@ -351,6 +352,7 @@ class MainWindow(QMainWindow):
             self._queue.prioritise(index)
         self.view.set_window(0.5, 1.0)
         self.view.invert = False
+        self._negative_shown = -1
         self.view.reset_geometry()
         self.dial.reset()
         self.canvas.set_radiograph(None)
@@ -427,6 +429,11 @@ class MainWindow(QMainWindow):
             self._check_settled()
             return
         prediction = study.prediction
+        if prediction.inverted and self._negative_shown != self.worklist.current:
+            # A negative file the model read inverted is shown as it was read, bone white, once
+            # per opening (Invert, I, shows the file as it is).
+            self.view.invert = True
+            self._negative_shown = self.worklist.current
         self.canvas.set_prediction(prediction)
         self.result_panel.show_prediction(prediction, study.corrected_valve_id)
         from .models.export import shown_valve

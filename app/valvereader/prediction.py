@@ -228,7 +228,7 @@ class Prediction:
     distance_ratio: float | None = None
     smoothed: bool = False  # the view read was noisier than any training image and blurred first
     # The file looked like a negative (bone dark) and was read with its grey scale inverted
-    # (inference.polarity); the image shown stays as the file has it.
+    # (inference.polarity); the radiograph itself is left as the file has it.
     inverted: bool = False
     # Where the region read came from: "located" (the locator's box), "reader" (drawn by the
     # reader, or given with ``classify --boxes``), "attention" (no box: the whole image was read

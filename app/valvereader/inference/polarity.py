@@ -12,8 +12,8 @@ structures are brighter or darker than their surroundings, how the grey levels a
 fitted on films made from the train-split skull radiographs, half of them inverted, and on
 the train-split valve crops as they are (a crop is never turned): ``python -m
 valvereader.training.polarity``. Where its probability reaches the card's ``threshold``, the
-image is read inverted (``Prepare(invert=True)``) and the result says so; the image on screen
-stays as the file has it.
+image is read inverted (``Prepare(invert=True)``) and the result says so; the radiograph itself
+is left as the file has it (the window shows it inverted, as read, with Invert to turn it back).
 
 Locator card::
 

@@ -4,11 +4,11 @@ negative image file inverted."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from locator_weights import with_readout, write_card
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -69,23 +69,11 @@ def test_the_check_is_a_standardised_logistic_read_out_with_a_threshold() -> Non
 
 
 def _weights(tmp_path: Path, check: dict | None, section: dict | None) -> Path:
-    folder = tmp_path / "weights"
-    folder.mkdir(parents=True)
-    for item in WEIGHTS.iterdir():
-        if item.suffix == ".json":
-            shutil.copy(item, folder / item.name)
-        elif item.is_file() and item.suffix != ".py" and item.name != "locator.polarity.safetensors":
-            (folder / item.name).symlink_to(item)  # only read; the check's file is the test's own
-    card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
-    card["files"].pop("polarity", None)
+    folder, card = with_readout(tmp_path, "polarity", check)
     card.pop("polarity", None)
-    if check is not None:
-        save_file(check, str(folder / "locator.polarity.safetensors"))
-        card["files"]["polarity"] = {"path": "locator.polarity.safetensors", "sha256": sha256_of(folder / "locator.polarity.safetensors")}
     if section is not None:
         card["polarity"] = section
-    (folder / "locator.json").write_text(json.dumps(card), encoding="utf-8")
-    return folder
+    return write_card(folder, card)
 
 
 def _always(bias: float) -> dict:

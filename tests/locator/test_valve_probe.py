@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
+from locator_weights import with_readout, write_card
 
 from valvereader.errors import ModelCardError
 from valvereader.inference.locating import FilmVerification
@@ -40,22 +39,9 @@ def test_the_probe_adds_its_weighted_log_odds_to_a_candidates_valve_likeness() -
 
 
 def _weights(tmp_path: Path, probe: dict | None, verification: dict) -> Path:
-    folder = tmp_path / "weights"
-    folder.mkdir(parents=True)
-    for item in WEIGHTS.iterdir():
-        if item.suffix == ".json":
-            shutil.copy(item, folder / item.name)
-        elif item.is_file() and item.suffix != ".py" and item.name != "locator.valve_probe.safetensors":
-            (folder / item.name).symlink_to(item)  # only read; the probe file is the test's own
-    card = json.loads((folder / "locator.json").read_text(encoding="utf-8"))
-    card["files"].pop("valve_probe", None)
-    if probe is not None:
-        save_file(probe, str(folder / "locator.valve_probe.safetensors"))
-        card["files"]["valve_probe"] = {"path": "locator.valve_probe.safetensors",
-                                        "sha256": sha256_of(folder / "locator.valve_probe.safetensors")}
+    folder, card = with_readout(tmp_path, "valve_probe", probe)
     card["verification"].update(verification)
-    (folder / "locator.json").write_text(json.dumps(card), encoding="utf-8")
-    return folder
+    return write_card(folder, card)
 
 
 def _shipped_or_skip() -> None:

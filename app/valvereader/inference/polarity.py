@@ -126,12 +126,15 @@ class PolarityCheck:
         except (TypeError, ValueError) as exc:
             raise ModelCardError(f"{card.path.name}: {exc}") from exc
 
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """The probability of each row of ``features`` (N, F) or of one vector (F,)."""
+        if features.shape[-1] != self.weight.shape[0]:
+            raise ModelCardError(f"polarity: {self.weight.shape[0]} features expected, {features.shape[-1]} computed")
+        logit = ((features - self.mean) / self.scale) @ self.weight + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+
     def probability(self, pixels: np.ndarray) -> float:
-        features = polarity_features(pixels, self.features)
-        if features.shape != self.weight.shape:
-            raise ModelCardError(f"polarity: {self.weight.shape[0]} features expected, {features.shape[0]} computed")
-        logit = float(((features - self.mean) / self.scale) @ self.weight + self.bias)
-        return float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
+        return float(self.probabilities(polarity_features(pixels, self.features)))
 
     def is_negative(self, radiograph: Radiograph) -> bool:
         """The file is a negative: an image file (a DICOM file's own photometric interpretation

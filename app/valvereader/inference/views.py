@@ -77,9 +77,9 @@ class Prepare:
         return self.done[key]
 
     def release(self) -> None:
-        """Drop the intermediate reductions and the inverted copy (the prepared inputs stay)."""
+        """Drop the intermediate reductions (the prepared inputs stay; so does the inverted copy
+        of a negative, which predict reads again for the regions it was not made ahead for)."""
         self.reduced.clear()
-        self._pixels = None
 
 
 #: A region covering at least this share of its image stands for the image itself (a crop

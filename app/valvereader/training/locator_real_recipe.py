@@ -236,17 +236,17 @@ def _polarity(spec: dict, backgrounds: Path, data: Path, split_json: Path, weigh
 
     from .polarity import attach_check, fit_check, polarity_set
 
+    feature_set = str(spec.get("features", "rank-tophat-1"))
     features, labels, groups, _ = polarity_set(backgrounds, data, split_json, "train", int(spec["per_background"]),
                                                int(spec["seed"]), limit=limits.get("backgrounds"),
-                                               margin_share=float(spec.get("margins", 0.0)),
-                                               features=str(spec.get("features", "rank-tophat-1")))
+                                               margin_share=float(spec.get("margins", 0.0)), features=feature_set)
     tensors, report = fit_check(features, labels, groups)
     check = out / "verification" / "polarity.safetensors"
     check.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(check))
     (out / "verification" / "polarity.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     record["outputs"]["polarity"] = report
-    attach_check(weights, check, float(spec["threshold"]), str(spec.get("features", "rank-tophat-1")))
+    attach_check(weights, check, float(spec["threshold"]), feature_set)
 
 
 def _crop_rows(crops: list) -> list[dict]:

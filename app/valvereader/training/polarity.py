@@ -92,23 +92,16 @@ def fit_check(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, stre
               folds: int = 5) -> tuple[dict[str, np.ndarray], dict]:
     """(tensors mean/scale/weight/bias, report): the logistic regression with the lowest grouped
     cross-validated log-loss, refitted on everything."""
-    from sklearn.linear_model import LogisticRegression
+    from scipy.special import expit
     from sklearn.metrics import log_loss
-    from sklearn.model_selection import GroupKFold
+
+    from .readouts import fit_grouped_logistic
 
     if len(set(labels.tolist())) < 2:
         raise ValueError("the check needs images as they are and inverted images")
-    mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
-    z = (features - mean) / scale
-    folds = min(folds, len(set(groups.tolist())))
-    losses = {}
-    for c in strengths:
-        held_out = np.zeros(len(labels))
-        for train, test in GroupKFold(folds).split(z, labels, groups):
-            held_out[test] = LogisticRegression(C=c, max_iter=5000).fit(z[train], labels[train]).predict_proba(z[test])[:, 1]
-        losses[c] = float(log_loss(labels, held_out))
-    best = min(strengths, key=lambda c: (losses[c], c))
-    model = LogisticRegression(C=best, max_iter=5000).fit(z, labels)
+    model, mean, scale, losses, best, folds = fit_grouped_logistic(
+        features, labels, groups, strengths, lambda y, log_odds: log_loss(y, expit(log_odds)), higher_is_better=False,
+        folds=folds)
     tensors = {"mean": mean.astype(np.float32), "scale": scale.astype(np.float32), "weight": model.coef_[0].astype(np.float32),
                "bias": np.asarray([model.intercept_[0]], dtype=np.float32)}
     report = {"images": len(labels), "inverted": int(labels.sum()), "groups": len(set(groups.tolist())), "C": best,
@@ -125,8 +118,7 @@ def read_set(check: Path, features: np.ndarray, labels: np.ndarray, kinds: np.nd
     from ..inference.polarity import PolarityCheck
 
     t = load_file(str(check))
-    probe = PolarityCheck(t["mean"], t["scale"], t["weight"], float(t["bias"][0]), 0.5)
-    p = 1.0 / (1.0 + np.exp(-np.clip(((features - probe.mean) / probe.scale) @ probe.weight + probe.bias, -50, 50)))
+    p = PolarityCheck(t["mean"], t["scale"], t["weight"], float(t["bias"][0]), 0.5).probabilities(features)
     out: dict = {"films_as_they_are": int(((kinds == "film") & (labels == 0)).sum()),
                  "films_inverted": int(((kinds == "film") & (labels == 1)).sum()), "crops": int((kinds == "crop").sum())}
     for th in thresholds:
@@ -139,21 +131,13 @@ def read_set(check: Path, features: np.ndarray, labels: np.ndarray, kinds: np.nd
 def attach_check(weights: Path, check: Path, threshold: float, features: str | None = None) -> Path:
     """Name ``check`` in the locator card of ``weights`` (copied beside it as
     ``locator.polarity.safetensors``) with its threshold and feature set."""
-    import shutil
-
     from ..inference.polarity import FEATURES
-    from ..model.card import sha256_of
+    from .readouts import name_in_locator_card
 
-    weights = Path(weights)
-    target = weights / "locator.polarity.safetensors"
-    if Path(check).resolve() != target.resolve():
-        shutil.copy2(check, target)
-    card_path = weights / "locator.json"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    card.setdefault("files", {})["polarity"] = {"path": target.name, "sha256": sha256_of(target)}
-    card["polarity"] = {**(card.get("polarity") or {}), "features": features or FEATURES, "threshold": float(threshold)}
-    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return card_path
+    def update(card: dict) -> None:
+        card["polarity"] = {**(card.get("polarity") or {}), "features": features or FEATURES, "threshold": float(threshold)}
+
+    return name_in_locator_card(weights, check, "polarity", update)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

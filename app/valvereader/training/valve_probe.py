@@ -60,24 +60,14 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
               strengths: Sequence[float] = STRENGTHS, folds: int = 5) -> tuple[np.ndarray, float, dict]:
     """(weight (C,), bias, report): the logistic regression whose grouped cross-validated
     AUROC is highest, refitted on everything, its standardisation folded into the weight."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
+
+    from .readouts import fit_grouped_logistic
 
     if len(set(labels.tolist())) < 2:
         raise ValueError("the probe needs candidates that hold a valve and candidates that do not")
-    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
-    z = (features - mean) / std
-    folds = min(folds, len(set(groups.tolist())))
-    scores = {}
-    for c in strengths:
-        held_out = np.zeros(len(labels))
-        for train, test in GroupKFold(folds).split(z, labels, groups):
-            model = LogisticRegression(C=c, max_iter=3000).fit(z[train], labels[train])
-            held_out[test] = model.decision_function(z[test])
-        scores[c] = float(roc_auc_score(labels, held_out))
-    best = max(strengths, key=lambda c: (scores[c], -c))
-    model = LogisticRegression(C=best, max_iter=3000).fit(z, labels)
+    model, mean, std, scores, best, folds = fit_grouped_logistic(features, labels, groups, strengths, roc_auc_score,
+                                                                 higher_is_better=True, folds=folds, max_iter=3000)
     coef = model.coef_[0] / std
     bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / std))
     report = {"candidates": len(labels), "valves": int(labels.sum()), "backgrounds": len(set(groups.tolist())),
@@ -95,22 +85,15 @@ def save_probe(path: Path, weight: np.ndarray, bias: float) -> None:
 def attach_probe(weights: Path, probe: Path, probe_weight: float) -> Path:
     """Name ``probe`` in the locator card of ``weights`` (copied beside it as
     ``locator.valve_probe.safetensors``) with its weight and the identifier it was fitted for."""
-    import shutil
+    from .readouts import name_in_locator_card
 
-    from ..model.card import sha256_of
+    identifier = json.loads((Path(weights) / "identifier.json").read_text(encoding="utf-8"))
 
-    weights = Path(weights)
-    target = weights / "locator.valve_probe.safetensors"
-    if Path(probe).resolve() != target.resolve():
-        shutil.copy2(probe, target)
-    card_path = weights / "locator.json"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    identifier = json.loads((weights / "identifier.json").read_text(encoding="utf-8"))
-    card.setdefault("files", {})["valve_probe"] = {"path": target.name, "sha256": sha256_of(target)}
-    card.setdefault("verification", {}).update(probe_weight=float(probe_weight),
-                                                probe_fitted_for=identifier["files"]["onnx"]["sha256"])
-    card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return card_path
+    def update(card: dict) -> None:
+        card.setdefault("verification", {}).update(probe_weight=float(probe_weight),
+                                                    probe_fitted_for=identifier["files"]["onnx"]["sha256"])
+
+    return name_in_locator_card(weights, probe, "valve_probe", update)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

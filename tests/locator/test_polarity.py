@@ -243,3 +243,39 @@ def test_the_report_says_a_negative_was_read_inverted() -> None:
         content = ReportContent(view_rgb=np.zeros((8, 8, 3), np.uint8), prediction=prediction, meta=RadiographMeta(file_format="PNG"))
         assert dict(content.acquisition_lines())["Format"] == ("PNG, a negative: read inverted" if inverted else "PNG")
         assert (INVERTED_NOTE in verdict_meaning(prediction)) is inverted
+
+
+def test_the_check_runs_without_opencv() -> None:
+    """The program's install has no OpenCV: the check loads and reads an image without it."""
+    import subprocess
+    import sys
+
+    _shipped_or_skip()
+    code = ("import sys; sys.modules['cv2'] = None\n"
+            "import numpy as np\n"
+            "from valvereader.inference.predictor import load_predictor\n"
+            "check = load_predictor(None, device='cpu').polarity\n"
+            "assert check is not None\n"
+            "print(round(check.probability(np.linspace(0, 1, 240 * 200, dtype=np.float32).reshape(240, 200)), 6))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 0.0 <= float(out.stdout.strip()) <= 1.0
+
+
+def test_the_numpy_filters_are_opencvs() -> None:
+    """The resize, the elliptic erosion and dilation and the Sobel derivatives the statistics
+    are made of, against OpenCV's, with which the shipped checks were fitted."""
+    cv2 = pytest.importorskip("cv2")
+    from valvereader.inference.polarity import KERNEL_ROWS, _morph, _sobel, area_resize
+
+    image = np.random.default_rng(7).random((333, 271)).astype(np.float32)
+    for width, height in ((160, 197), (4, 4), (400, 500)):  # down, far down, up
+        assert np.abs(area_resize(image, width, height) - cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)).max() < 1e-5
+    small = image[:120, :100]
+    for k in KERNEL_ROWS:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        assert [int(row.sum()) for row in kernel] == list(KERNEL_ROWS[k])
+        assert np.array_equal(_morph(small, k, np.minimum), cv2.erode(small, kernel))
+        assert np.array_equal(_morph(small, k, np.maximum), cv2.dilate(small, kernel))
+    gx, gy = _sobel(small)
+    assert np.abs(gx - cv2.Sobel(small, cv2.CV_32F, 1, 0)).max() < 1e-5 and np.abs(gy - cv2.Sobel(small, cv2.CV_32F, 0, 1)).max() < 1e-5

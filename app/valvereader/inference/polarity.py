@@ -23,7 +23,6 @@ Locator card::
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..errors import ModelCardError
@@ -39,6 +38,64 @@ FEATURES = FEATURE_SETS[-1]  # what a new check is fitted with
 SIDE = 160
 #: A row or column of the reduced image whose grey levels vary less than this is plain margin.
 PLAIN = 0.01
+
+
+# The program's inference needs no OpenCV: the reductions, the thin-structure filters and the
+# gradients below are written out in NumPy, as OpenCV computes them (``cv2.resize`` INTER_AREA,
+# ``morphologyEx`` TOPHAT/BLACKHAT with an elliptic kernel, ``Sobel`` 3 x 3), with which the
+# shipped checks were fitted.
+
+#: The elliptic kernels of sides 3, 7 and 15 (``cv2.getStructuringElement(MORPH_ELLIPSE)``): the
+#: width of each row, centred.
+KERNEL_ROWS = {3: (1, 3, 1), 7: (1, 5, 7, 7, 7, 5, 1), 15: (1, 9, 11, 13, 13, 15, 15, 15, 15, 15, 13, 13, 11, 9, 1)}
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in): each output pixel the mean of the input pixels it covers, weighted by
+    overlap (INTER_AREA)."""
+    scale = n_in / n_out
+    start = np.arange(n_out)[:, None] * scale
+    i = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(i + 1, start + scale) - np.maximum(i, start), 0.0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` resized to ``height`` x ``width`` by pixel overlap, in float64 and then float32
+    (a plain region keeps exactly its value: its pixels tie, as OpenCV's do)."""
+    rows = _area_weights(image.shape[0], height) @ np.asarray(image, dtype=np.float64)
+    return (rows @ _area_weights(image.shape[1], width).T).astype(np.float32)
+
+
+def _morph(image: np.ndarray, k: int, op: np.ufunc) -> np.ndarray:
+    """Erosion (``np.minimum``) or dilation (``np.maximum``) with the elliptic kernel of side
+    ``k``; pixels beyond the edge are ignored. Each kernel row is a centred run: the image is
+    filtered along its rows once per run width, then those rows are combined down the kernel."""
+    r = k // 2
+    fill = np.inf if op is np.minimum else -np.inf
+    padded = np.pad(image, r, constant_values=fill)
+    h, w = image.shape
+    along: dict[int, np.ndarray] = {}  # run half-width -> padded rows filtered over it
+    for width in set(KERNEL_ROWS[k]):
+        half = width // 2
+        run = padded[:, r - half : r - half + w].copy()
+        for dx in range(-half + 1, half + 1):
+            op(run, padded[:, r + dx : r + dx + w], out=run)
+        along[half] = run
+    out = along[KERNEL_ROWS[k][0] // 2][0:h].copy()
+    for dy, width in enumerate(KERNEL_ROWS[k][1:], start=1):
+        op(out, along[width // 2][dy : dy + h], out=out)
+    return out
+
+
+def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 3 x 3 Sobel derivatives in x and y, the edge mirrored without repeating it."""
+    p = np.pad(image, 1, mode="reflect")
+    dx = p[:, 2:] - p[:, :-2]
+    dy = p[2:, :] - p[:-2, :]
+    gx = dx[:-2] + 2 * dx[1:-1] + dx[2:]
+    gy = dy[:, :-2] + 2 * dy[:, 1:-1] + dy[:, 2:]
+    return gx, gy
 
 
 def _field(small: np.ndarray) -> np.ndarray:
@@ -59,28 +116,27 @@ def polarity_features(pixels: np.ndarray, features: str = FEATURES) -> np.ndarra
     image = np.asarray(pixels, dtype=np.float32)
     h, w = image.shape
     f = SIDE / max(h, w)
-    small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+    small = area_resize(image, max(8, round(w * f)), max(8, round(h * f)))
     if features == "rank-tophat-2":
         small = _field(small)
     hh, ww = small.shape
     # Each pixel's rank (0 darkest .. 1 brightest): unchanged by any tone curve, reversed by inversion.
     order = np.argsort(small.ravel(), kind="stable")
-    rank = np.empty(small.size, np.float32)
-    rank[order] = np.linspace(0.0, 1.0, small.size, dtype=np.float32)
-    rank = rank.reshape(small.shape)
-    grid = cv2.resize(rank, (4, 4), interpolation=cv2.INTER_AREA)
+    flat = np.empty(small.size, np.float32)
+    flat[order] = np.linspace(0.0, 1.0, small.size, dtype=np.float32)
+    rank = flat.reshape(small.shape)
+    grid = area_resize(rank, 4, 4)
     grid = ((grid + grid[:, ::-1]) / 2)[:, :2].ravel()  # the same for a film and its mirror image
     by, bx = max(1, hh // 10), max(1, ww // 10)
     ring = float(np.concatenate([rank[:by].ravel(), rank[-by:].ravel(), rank[:, :bx].ravel(), rank[:, -bx:].ravel()]).mean())
     centre = float(rank[hh // 4 : 3 * hh // 4, ww // 4 : 3 * ww // 4].mean())
     z = (small - small.mean()) / (small.std() + 1e-6)
     thin = []
-    for k in (3, 7, 15):  # thin structures: brighter (bone edges, metal) or darker than around them
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        bright = float(cv2.morphologyEx(z, cv2.MORPH_TOPHAT, kernel).mean())
-        dark = float(cv2.morphologyEx(z, cv2.MORPH_BLACKHAT, kernel).mean())
+    for k in KERNEL_ROWS:  # thin structures: brighter (bone edges, metal) or darker than around them
+        bright = float((z - _morph(_morph(z, k, np.minimum), k, np.maximum)).mean())  # top-hat
+        dark = float((_morph(_morph(z, k, np.maximum), k, np.minimum) - z).mean())  # black-hat
         thin.append(np.log((bright + 1e-4) / (dark + 1e-4)))
-    gx, gy = cv2.Sobel(rank, cv2.CV_32F, 1, 0), cv2.Sobel(rank, cv2.CV_32F, 0, 1)
+    gx, gy = _sobel(rank)
     edges = np.hypot(gx, gy)
     edge_rank = float((rank * edges).sum() / (edges.sum() + 1e-6)) - 0.5
     skew = float((z**3).mean())

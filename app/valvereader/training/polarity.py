@@ -92,7 +92,6 @@ def fit_check(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, stre
               folds: int = 5) -> tuple[dict[str, np.ndarray], dict]:
     """(tensors mean/scale/weight/bias, report): the logistic regression with the lowest grouped
     cross-validated log-loss, refitted on everything."""
-    from scipy.special import expit
     from sklearn.metrics import log_loss
 
     from .readouts import fit_grouped_logistic
@@ -100,7 +99,7 @@ def fit_check(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, stre
     if len(set(labels.tolist())) < 2:
         raise ValueError("the check needs images as they are and inverted images")
     model, mean, scale, losses, best, folds = fit_grouped_logistic(
-        features, labels, groups, strengths, lambda y, log_odds: log_loss(y, expit(log_odds)), higher_is_better=False,
+        features, labels, groups, strengths, lambda y, log_odds: log_loss(y, 1.0 / (1.0 + np.exp(-log_odds))), higher_is_better=False,
         folds=folds)
     tensors = {"mean": mean.astype(np.float32), "scale": scale.astype(np.float32), "weight": model.coef_[0].astype(np.float32),
                "bias": np.asarray([model.intercept_[0]], dtype=np.float32)}

@@ -257,7 +257,7 @@ def test_the_check_runs_without_opencv() -> None:
             "check = load_predictor(None, device='cpu').polarity\n"
             "assert check is not None\n"
             "print(round(check.probability(np.linspace(0, 1, 240 * 200, dtype=np.float32).reshape(240, 200)), 6))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 0.0 <= float(out.stdout.strip()) <= 1.0
 

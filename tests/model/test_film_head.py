@@ -273,3 +273,55 @@ def test_a_film_head_temperature_divides_the_region_logits_and_the_map_follows(f
         (tmp_path / "identifier.json").write_text(json.dumps(card))
         with pytest.raises(ModelCardError, match="temperature"):
             load_predictor(tmp_path, device="cpu")
+
+
+class _FixedDistances:
+    """An open-set scorer whose views all lie ``distance`` from every class mean."""
+
+    def __init__(self, distance: float):
+        self.distance = distance
+
+    def class_distances(self, pooled: np.ndarray) -> np.ndarray:
+        return np.full((pooled.shape[0], CLASSES), self.distance)
+
+
+def _capped(folders, tmp_path: Path, film_cap: float | None) -> Path:
+    _, headed, _, _ = folders
+    for item in headed.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    card = json.loads((tmp_path / "identifier.json").read_text())
+    card["thresholds"] = {"confident": 0.0, "unknown_confidence": 0.0, "ood_review": 10.0}
+    if film_cap is not None:
+        card["film_head"]["ood_review"] = film_cap
+    (tmp_path / "identifier.json").write_text(json.dumps(card))
+    return tmp_path
+
+
+@pytest.mark.parametrize("film_cap", [None, 50.0])
+def test_a_film_region_is_capped_by_the_film_heads_cap_and_a_crop_by_the_cards(folders, tmp_path: Path,
+                                                                                film_cap: float | None) -> None:
+    """``film_head.ood_review`` replaces the card's cap on "confident" for a film region only: a
+    view 30 from every class mean is "confident" on a film under a film cap of 50, and "needs
+    review" ("unusual") past the card's cap of 10 as a crop, or on a film without a film cap."""
+    predictor = load_predictor(_capped(folders, tmp_path, film_cap), device="cpu")
+    assert (predictor.film_head.ood_review is None) == (film_cap is None)
+    predictor._scorer = _FixedDistances(30.0)
+    radiograph = synthetic_radiograph((160, 160))
+    on_film = predictor.predict(radiograph, region=Box(40, 40, 80, 80))
+    as_crop = predictor.predict(radiograph, region=Box(2, 2, 158, 158))
+    assert on_film.film_region and not as_crop.film_region
+    assert on_film.ood_score == as_crop.ood_score == pytest.approx(30.0)  # the score itself is the same
+    assert (as_crop.verdict.value, as_crop.verdict_reason) == ("review", "unusual")
+    assert (on_film.verdict.value, on_film.verdict_reason) == (("confident", "sure") if film_cap else ("review", "unusual"))
+    predictor._scorer = _FixedDistances(60.0)  # past the film cap too
+    assert predictor.predict(radiograph, region=Box(40, 40, 80, 80)).verdict_reason == "unusual"
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0, "80", True, float("nan")])
+def test_a_bad_film_cap_is_refused(folders, tmp_path: Path, bad) -> None:
+    folder = _capped(folders, tmp_path, 50.0)
+    card = json.loads((folder / "identifier.json").read_text())
+    card["film_head"]["ood_review"] = bad
+    (folder / "identifier.json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="ood_review"):
+        load_predictor(folder, device="cpu")

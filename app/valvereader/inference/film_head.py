@@ -14,7 +14,11 @@ mirror reading, the mean of the view's and its mirror image's, as the logits are
 the card's ``film_head.temperature`` T (default 1), the sum is divided by T: the same name, its
 probability fitted on regions the head did not see.
 The open-set score, which reads the features alone, does not change; nor does any view that
-covers most of its image (a crop around a valve, the whole image). The attention map of such
+covers most of its image (a crop around a valve, the whole image). With the card's
+``film_head.ood_review``, a film region's cap on "confident" is that open-set score instead of
+the card's ``thresholds.ood_review``: a valve blended into a film lies further from the
+training crops' class means than a crop of it, and the cap is carried over as the same share
+of known valves (see the card). The attention map of such
 a view uses the classifier's weights plus ``W``, so it still explains the logits shown.
 """
 
@@ -39,7 +43,7 @@ def film_pooled(outputs: dict[str, np.ndarray]) -> np.ndarray:
 class FilmHead:
     """The card's film-region head (``film_head``); :meth:`from_card` gives None without one."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0, ood_review: float | None = None):
         if weight.ndim != 2 or bias.shape != (weight.shape[0],):
             raise ValueError(f"film head: weight (K, C) and bias (K,) expected, not {weight.shape} and {bias.shape}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not np.isfinite(temperature) or temperature <= 0:
@@ -47,6 +51,11 @@ class FilmHead:
         self.weight = weight.astype(np.float32)  # (K, C), as the classifier's weights
         self.bias = bias.astype(np.float32)
         self.temperature = float(temperature)
+        if ood_review is not None and (isinstance(ood_review, bool) or not isinstance(ood_review, (int, float))
+                                       or not np.isfinite(ood_review) or ood_review <= 0):
+            raise ValueError(f"film head: ood_review must be a positive number, not {ood_review!r}")
+        #: The cap on "confident" for a film region (None: the card's thresholds.ood_review).
+        self.ood_review = None if ood_review is None else float(ood_review)
 
     @classmethod
     def from_card(cls, card: ModelCard) -> FilmHead | None:
@@ -63,11 +72,12 @@ class FilmHead:
 
         tensors = load_file(str(card.verify("film_head")))
         temperature = spec.get("temperature", 1.0) if isinstance(spec, dict) else 1.0
+        ood_review = spec.get("ood_review") if isinstance(spec, dict) else None
         try:
-            head = cls(tensors["weight"], tensors["bias"], temperature)
+            head = cls(tensors["weight"], tensors["bias"], temperature, ood_review)
         except KeyError as exc:
             raise ModelCardError(f"{card.path.name}: the film head file needs 'weight' (K, C) and 'bias' (K,): {exc}") from exc
-        except ValueError as exc:  # the arrays' shapes, or the card's temperature
+        except ValueError as exc:  # the arrays' shapes, or the card's temperature or cap
             raise ModelCardError(f"{card.path.name}: {exc}") from exc
         if head.weight.shape[0] != len(card.class_ids):
             raise ModelCardError(f"{card.path.name}: the film head has {head.weight.shape[0]} classes, the card {len(card.class_ids)}")

@@ -4,6 +4,8 @@ attention map and box."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..explain import attention_box, class_activation_map, place_map
@@ -11,6 +13,7 @@ from ..model.card import ModelCard
 from ..prediction import Prediction, VerdictThresholds, distance_ratio
 from ..preprocess import PreparedImage
 from .cards import softmax
+from .film_head import FilmHead
 from .locating import Located
 from .open_set import OpenSetScorer
 from .views import Evidence
@@ -25,6 +28,7 @@ class ViewVerdict:
     temperature: float
     pipeline: str
     _scorer: OpenSetScorer
+    film_head: FilmHead | None
     _classifier_weights: np.ndarray
 
     def _open_set(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, float | None]:
@@ -37,6 +41,14 @@ class ViewVerdict:
             score = distances.min(axis=1) if distances is not None else self._scorer(logits, pooled)
             cached = outputs["_scored"] = (logits, None if score is None else float(score[0]))  # type: ignore[assignment]
         return cached  # type: ignore[return-value]
+
+    def _thresholds_of(self, outputs: dict[str, np.ndarray]) -> VerdictThresholds:
+        """The verdict's thresholds for one view: a film region's (the film head applied) has the
+        film head's cap on "confident" where the card gives one."""
+        head = self.film_head
+        if "head_weight" in outputs and head is not None and head.ood_review is not None:
+            return dataclasses.replace(self.thresholds, ood_review=head.ood_review)
+        return self.thresholds
 
     def _between(self, outputs: dict[str, np.ndarray]) -> float | None:
         """The view's nearest / second-nearest class-distance ratio (prediction.distance_ratio):
@@ -68,7 +80,7 @@ class ViewVerdict:
                                    None if mirrored is None else mirrored[0])
         box = located.box if located.box is not None else attention_box(cam, prepared.crop)
         between = self._between(outputs)
-        verdict, reason = self.thresholds.decide(float(probabilities[index]), ood_score, between)
+        verdict, reason = self._thresholds_of(outputs).decide(float(probabilities[index]), ood_score, between)
         heatmap = None
         if with_heatmap:
             step = max(1, -(-max(shape) // heatmap_max_side)) if heatmap_max_side else 1

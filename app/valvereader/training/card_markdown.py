@@ -125,6 +125,11 @@ def _film_head_section(card: dict) -> str:
     if head.get("temperature") is not None:
         text += (f" A film region's corrected logits are divided by the temperature {head['temperature']} "
                  f"({head.get('temperature_fitted', 'given')}).")
+    if head.get("ood_review") is not None:
+        text += (f" A film region is never \"confident\" at or above the open-set score {head['ood_review']} (in place of the "
+                 f"card's ood_review for crops; {head.get('ood_review_chosen', 'given')}).")
+        if head.get("ood_review_measured"):
+            text += f" {str(head['ood_review_measured']).rstrip('.')}."
     text += "\n\n"
     for value in (str(head.get(key) or "").rstrip(".") for key in ("measured", "backgrounds", "licence")):
         if value:

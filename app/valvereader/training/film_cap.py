@@ -1,0 +1,166 @@
+"""Choosing the identifier's cap on "confident" for a film region (the card's
+``film_head.ood_review``) on validation films, and writing it into a weights folder.
+
+    python -m valvereader.training.film_cap --csv GT [GT ...] --results CSV [CSV ...] \\
+        --outside-csv GT [GT ...] --outside-results CSV [CSV ...] --weights DIR [--write --version V]
+
+The rows are ``valvereader classify``'s, read with the weights folder as it is (no film cap, or the
+one to be replaced): films with and without a valve (``--csv``/``--results``, ground truths of
+``valvereader.phantoms.realfilm``), and films with a valve outside the catalogue standing in for
+unseen valve types (``--outside-csv``/``--outside-results``: every such film counts against the
+cap when it would be "confident"). Every region these rows read is a box on a film. For each
+candidate cap (``--quantiles``, of the open-set scores of the films whose located box holds the
+valve) the rows are decided again as the program would decide them with that cap and every other
+bar of the folder's cards (the identifier's probability, "unknown" and ``ood_unknown``
+thresholds; the locator's ``confident_min_probability``, ``confident_min_score`` and
+``film_look_alikes``): a row whose open-set score is below the cap, and that passes every bar, is
+"confident". The cap chosen is the highest at which (i) the films with a valve called "confident"
+are right (box on the valve, named right) at least ``--precision`` of the time, (ii) no valve-free
+film is "confident", and (iii) at most ``--outside-max`` of the outside films are "confident".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .film_rule import _box, _holds, _paired, _row_box
+
+Pairs = list[tuple[dict, dict]]
+
+
+def bars_of(weights: Path) -> dict:
+    """The bars a film region's "confident" passes besides the cap, from the folder's cards."""
+    identifier = json.loads((weights / "identifier.json").read_text(encoding="utf-8"))
+    locator = json.loads((weights / "locator.json").read_text(encoding="utf-8")) if (weights / "locator.json").is_file() else {}
+    thresholds = identifier.get("thresholds") or {}
+    verification = locator.get("verification") or {}
+    return {"confident": float(thresholds.get("confident", 0.9)), "unknown_confidence": float(thresholds.get("unknown_confidence", 0.5)),
+            "ood_unknown": thresholds.get("ood_unknown"), "confident_min_probability": verification.get("confident_min_probability"),
+            "confident_min_score": verification.get("confident_min_score"),
+            "film_look_alikes": sorted((verification.get("film_look_alikes") or {}).keys())}
+
+
+def confident_under(row: dict, cap: float, bars: dict) -> bool:
+    """Whether a classify row of a film region would be "confident" with the film cap ``cap``."""
+    if row.get("status") != "ok" or row["verdict"] == "no_valve" or row.get("ood_score", "") in ("", None):
+        return False
+    p, ood = float(row["confidence"]), float(row["ood_score"])
+    peak = float(row["locator_score"]) if row.get("locator_score", "") not in ("", None) else None
+    return (p >= bars["unknown_confidence"] and p >= bars["confident"] and ood < cap
+            and (bars["ood_unknown"] is None or ood < float(bars["ood_unknown"]))
+            and (bars["confident_min_probability"] is None or p >= float(bars["confident_min_probability"]))
+            and (bars["confident_min_score"] is None or peak is None or peak >= float(bars["confident_min_score"]))
+            and row["predicted"] not in bars["film_look_alikes"])
+
+
+def _right(truth: dict, row: dict) -> bool:
+    return truth["kind"] == "valve" and row["predicted"] == truth["valve_id"] and _holds(_row_box(row), _box(truth))
+
+
+def choose_cap(films: Pairs, outside: Pairs, bars: dict, precision: float = 0.995, outside_max: float = 0.04,
+               quantiles: Sequence[float] = tuple(np.round(np.arange(0.30, 0.905, 0.01), 2))) -> dict:
+    """The cap (see the module) and, per quantile tried, what it gives."""
+    known = np.array([float(r["ood_score"]) for t, r in films
+                      if t["kind"] == "valve" and r["ood_score"] not in ("", None) and _holds(_row_box(r), _box(t))])
+    if not known.size:
+        raise ValueError("no film whose located box holds its valve: nothing to choose the cap on")
+    with_valve = sum(t["kind"] == "valve" for t, _ in films)
+    tried, chosen = [], None
+    for q in quantiles:
+        cap = float(np.quantile(known, q))
+        sure = [(t, r) for t, r in films if confident_under(r, cap, bars)]
+        valve = [_right(t, r) for t, r in sure if t["kind"] == "valve"]
+        free = sum(t["kind"] != "valve" for t, _ in sure)
+        out = sum(confident_under(r, cap, bars) for _, r in outside)
+        entry = {"quantile": float(q), "cap": round(cap, 3), "confident": len(valve), "confident_share": round(len(valve) / max(1, with_valve), 4),
+                 "confident_wrong": len(valve) - int(sum(valve)), "valve_free_confident": free, "outside_confident": out,
+                 "outside_share": round(out / max(1, len(outside)), 4)}
+        entry["passes"] = bool((not valve or np.mean(valve) >= precision) and free == 0 and entry["outside_share"] <= outside_max)
+        tried.append(entry)
+        if entry["passes"]:
+            chosen = entry
+    return {"chosen": chosen, "precision": precision, "outside_max": outside_max, "films": len(films),
+            "films_with_valve": with_valve, "outside_films": len(outside), "known_scores": int(known.size), "tried": tried}
+
+
+def write_cap(weights: Path, cap: float, protocol: str, version: str | None, recipe: str | None = None) -> None:
+    """``film_head.ood_review`` = ``cap`` in the folder's identifier card (and its Markdown twin);
+    ``version`` replaces the card's (``training.reshipped`` says so), ``recipe`` becomes its
+    ``training.reproduce``."""
+    import datetime
+
+    from .ship import _rewrite_card
+
+    def edit(data: dict) -> None:
+        if not data.get("film_head"):
+            raise ValueError(f"{weights / 'identifier.json'} has no film head: a film cap needs one")
+        data["film_head"]["ood_review"] = round(float(cap), 3)
+        data["film_head"]["ood_review_chosen"] = protocol
+        if version and str(version) != data.get("version"):
+            training = data.setdefault("training", {})
+            step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
+                    "a film region's own cap on 'confident' added (film_head.ood_review)")
+            training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
+            data["version"] = str(version)
+        if recipe:
+            data.setdefault("training", {})["reproduce"] = (
+                f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
+                f"(app/valvereader/training/recipes/{recipe}.json)")
+
+    _rewrite_card(weights / "identifier.json", edit)
+
+
+def _pairs(parser: argparse.ArgumentParser, truths: list[Path], results: list[Path], what: str) -> Pairs:
+    if len(truths) != len(results):
+        parser.error(f"{what}: one results CSV per ground truth")
+    return [pair for truth, result in zip(truths, results) for pair in _paired(truth, result)[0]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_cap", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", type=Path, nargs="+", required=True, help="ground_truth.csv of validation films")
+    parser.add_argument("--results", type=Path, nargs="+", required=True, help="classify's CSV for each, in the same order")
+    parser.add_argument("--outside-csv", type=Path, nargs="+", required=True, help="ground_truth.csv of films of outside designs")
+    parser.add_argument("--outside-results", type=Path, nargs="+", required=True)
+    parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[3] / "weights",
+                        help="the folder the rows were read with (its bars); with --write, the card written")
+    parser.add_argument("--precision", type=float, default=0.995)
+    parser.add_argument("--outside-max", type=float, default=0.04)
+    parser.add_argument("--write", action="store_true", help="write the chosen cap into --weights' identifier card")
+    parser.add_argument("--version", default=None, help="with --write: the card's new version")
+    parser.add_argument("--recipe", default=None, help="with --write: the committed recipe that makes this card")
+    parser.add_argument("--out", type=Path, help="JSON file for the choice and every quantile tried")
+    args = parser.parse_args(argv)
+    films = _pairs(parser, args.csv, args.results, "--csv/--results")
+    outside = _pairs(parser, args.outside_csv, args.outside_results, "--outside-csv/--outside-results")
+    try:
+        report = choose_cap(films, outside, bars_of(args.weights), args.precision, args.outside_max)
+    except (ValueError, OSError) as exc:
+        print(f"film_cap: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "tried"}, indent=1))
+    if report["chosen"] is None:
+        print("film_cap: no quantile passes", file=sys.stderr)
+        return 1
+    if args.write:
+        protocol = (f"the highest quantile (0.30-0.90) of the open-set scores of {report['known_scores']} validation films whose "
+                    f"located box holds the valve ({report['chosen']['quantile']:.2f}) at which, every other bar as shipped, the films "
+                    f"with a valve called 'confident' are right at least {args.precision} of the time, no valve-free film is "
+                    f"'confident' and at most {args.outside_max:.1%} of {report['outside_films']} films of drawn valves outside the "
+                    "catalogue are (python -m valvereader.training.film_cap; docs/evaluation/real-films.md)")
+        write_cap(args.weights, report["chosen"]["cap"], protocol, args.version, args.recipe)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,3 +67,15 @@ def test_the_cap_is_written_into_the_card_with_how_it_was_chosen(tmp_path: Path)
 def test_the_command_needs_one_results_file_per_truth(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--csv", "a.csv", "b.csv", "--results", "a.csv", "--outside-csv", "c.csv", "--outside-results", "c.csv"])
+
+
+def test_each_kind_of_outside_design_is_kept_to_the_share_on_its_own() -> None:
+    films = [(TRUTH, row(10.0 * k)) for k in range(1, 11)]
+    real = [({"kind": "valve", "valve_id": "unknown_x"}, row(95.0))] + [({"kind": "valve", "valve_id": "unknown_x"}, row(300.0))] * 9
+    drawn = [({"kind": "phantom", "valve_id": "unknown_y"}, row(45.0))] + [({"kind": "phantom", "valve_id": "unknown_y"}, row(300.0))] * 9
+    quantiles = (0.3, 0.5, 0.7, 0.9)
+    alone = choose_cap(films, {"outside": real}, BARS, precision=0.5, outside_max=0.05, quantiles=quantiles)
+    both = choose_cap(films, {"outside": real, "phantom": drawn}, BARS, precision=0.5, outside_max=0.05, quantiles=quantiles)
+    assert alone["chosen"]["cap"] > 45.0 and alone["chosen"]["cap"] <= 95.0
+    assert both["chosen"]["cap"] <= 45.0 and both["chosen"]["phantom_outside_confident"] == 0
+    assert both["outside_films"] == {"outside": 10, "phantom": 10}

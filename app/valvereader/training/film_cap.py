@@ -8,7 +8,8 @@ The rows are ``valvereader classify``'s, read with the weights folder as it is (
 one to be replaced): films with and without a valve (``--csv``/``--results``, ground truths of
 ``valvereader.phantoms.realfilm``), and films with a valve outside the catalogue standing in for
 unseen valve types (``--outside-csv``/``--outside-results``: every such film counts against the
-cap when it would be "confident"). Every region these rows read is a box on a film. For each
+cap when it would be "confident"; ``--phantom-outside-csv``/``--phantom-outside-results``: phantom
+radiographs of outside designs, a second kind kept to the same share on its own). Every region these rows read is a box on a film. For each
 candidate cap (``--quantiles``, of the open-set scores of the films whose located box holds the
 valve) the rows are decided again as the program would decide them with that cap and every other
 bar of the folder's cards (the identifier's probability, "unknown" and ``ood_unknown``
@@ -16,7 +17,7 @@ thresholds; the locator's ``confident_min_probability``, ``confident_min_score``
 ``film_look_alikes``): a row whose open-set score is below the cap, and that passes every bar, is
 "confident". The cap chosen is the highest at which (i) the films with a valve called "confident"
 are right (box on the valve, named right) at least ``--precision`` of the time, (ii) no valve-free
-film is "confident", and (iii) at most ``--outside-max`` of the outside films are "confident".
+film is "confident", and (iii) at most ``--outside-max`` of the outside films (of each kind) are "confident".
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def _right(truth: dict, row: dict) -> bool:
     return truth["kind"] == "valve" and row["predicted"] == truth["valve_id"] and _holds(_row_box(row), _box(truth))
 
 
-def choose_cap(films: Pairs, outside: Pairs, bars: dict, precision: float = 0.995, outside_max: float = 0.04,
+def choose_cap(films: Pairs, outside: Pairs | dict[str, Pairs], bars: dict, precision: float = 0.995, outside_max: float = 0.04,
                quantiles: Sequence[float] = tuple(np.round(np.arange(0.30, 0.905, 0.01), 2))) -> dict:
-    """The cap (see the module) and, per quantile tried, what it gives."""
+    """The cap (see the module) and, per quantile tried, what it gives. ``outside``: the films of
+    outside designs, or several kinds of them by name, each kept to ``outside_max`` on its own."""
+    groups = outside if isinstance(outside, dict) else {"outside": outside}
     known = np.array([float(r["ood_score"]) for t, r in films
                       if t["kind"] == "valve" and r["ood_score"] not in ("", None) and _holds(_row_box(r), _box(t))])
     if not known.size:
@@ -77,16 +80,22 @@ def choose_cap(films: Pairs, outside: Pairs, bars: dict, precision: float = 0.99
         sure = [(t, r) for t, r in films if confident_under(r, cap, bars)]
         valve = [_right(t, r) for t, r in sure if t["kind"] == "valve"]
         free = sum(t["kind"] != "valve" for t, _ in sure)
-        out = sum(confident_under(r, cap, bars) for _, r in outside)
         entry = {"quantile": float(q), "cap": round(cap, 3), "confident": len(valve), "confident_share": round(len(valve) / max(1, with_valve), 4),
-                 "confident_wrong": len(valve) - int(sum(valve)), "valve_free_confident": free, "outside_confident": out,
-                 "outside_share": round(out / max(1, len(outside)), 4)}
-        entry["passes"] = bool((not valve or np.mean(valve) >= precision) and free == 0 and entry["outside_share"] <= outside_max)
+                 "confident_wrong": len(valve) - int(sum(valve)), "valve_free_confident": free}
+        shares = []
+        for name, pairs in groups.items():
+            out = sum(confident_under(r, cap, bars) for _, r in pairs)
+            prefix = "outside" if name == "outside" else f"{name}_outside"
+            entry[f"{prefix}_confident"] = out
+            entry[f"{prefix}_share"] = round(out / max(1, len(pairs)), 4)
+            shares.append(entry[f"{prefix}_share"])
+        entry["passes"] = bool((not valve or np.mean(valve) >= precision) and free == 0 and all(x <= outside_max for x in shares))
         tried.append(entry)
         if entry["passes"]:
             chosen = entry
     return {"chosen": chosen, "precision": precision, "outside_max": outside_max, "films": len(films),
-            "films_with_valve": with_valve, "outside_films": len(outside), "known_scores": int(known.size), "tried": tried}
+            "films_with_valve": with_valve, "outside_films": {name: len(pairs) for name, pairs in groups.items()},
+            "known_scores": int(known.size), "tried": tried}
 
 
 def write_cap(weights: Path, cap: float, protocol: str, version: str | None, recipe: str | None = None) -> None:
@@ -129,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, nargs="+", required=True, help="classify's CSV for each, in the same order")
     parser.add_argument("--outside-csv", type=Path, nargs="+", required=True, help="ground_truth.csv of films of outside designs")
     parser.add_argument("--outside-results", type=Path, nargs="+", required=True)
+    parser.add_argument("--phantom-outside-csv", type=Path, nargs="*", default=[],
+                        help="ground_truth.csv of phantom radiographs of outside designs (a second kind, kept to --outside-max apart)")
+    parser.add_argument("--phantom-outside-results", type=Path, nargs="*", default=[])
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[3] / "weights",
                         help="the folder the rows were read with (its bars); with --write, the card written")
     parser.add_argument("--precision", type=float, default=0.995)
@@ -139,7 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON file for the choice and every quantile tried")
     args = parser.parse_args(argv)
     films = _pairs(parser, args.csv, args.results, "--csv/--results")
-    outside = _pairs(parser, args.outside_csv, args.outside_results, "--outside-csv/--outside-results")
+    outside = {"outside": _pairs(parser, args.outside_csv, args.outside_results, "--outside-csv/--outside-results")}
+    if args.phantom_outside_csv or args.phantom_outside_results:
+        outside["phantom"] = _pairs(parser, args.phantom_outside_csv, args.phantom_outside_results,
+                                    "--phantom-outside-csv/--phantom-outside-results")
     try:
         report = choose_cap(films, outside, bars_of(args.weights), args.precision, args.outside_max)
     except (ValueError, OSError) as exc:
@@ -156,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         protocol = (f"the highest quantile (0.30-0.90) of the open-set scores of {report['known_scores']} validation films whose "
                     f"located box holds the valve ({report['chosen']['quantile']:.2f}) at which, every other bar as shipped, the films "
                     f"with a valve called 'confident' are right at least {args.precision} of the time, no valve-free film is "
-                    f"'confident' and at most {args.outside_max:.1%} of {report['outside_films']} films of drawn valves outside the "
-                    "catalogue are (python -m valvereader.training.film_cap; docs/evaluation/real-films.md)")
+                    f"'confident' and at most {args.outside_max:.1%} of "
+                    + " and of ".join(f"{n} {'phantom radiographs' if k == 'phantom' else 'films'} of drawn valves outside the catalogue"
+                                      for k, n in report["outside_films"].items())
+                    + " are (python -m valvereader.training.film_cap; docs/evaluation/real-films.md)")
         write_cap(args.weights, report["chosen"]["cap"], protocol, args.version, args.recipe)
     return 0
 

@@ -102,8 +102,7 @@ def write_cap(weights: Path, cap: float, protocol: str, version: str | None, rec
     """``film_head.ood_review`` = ``cap`` in the folder's identifier card (and its Markdown twin);
     ``version`` replaces the card's (``training.reshipped`` says so), ``recipe`` becomes its
     ``training.reproduce``."""
-    import datetime
-
+    from .film_head import reshipped
     from .ship import _rewrite_card
 
     def edit(data: dict) -> None:
@@ -111,16 +110,7 @@ def write_cap(weights: Path, cap: float, protocol: str, version: str | None, rec
             raise ValueError(f"{weights / 'identifier.json'} has no film head: a film cap needs one")
         data["film_head"]["ood_review"] = round(float(cap), 3)
         data["film_head"]["ood_review_chosen"] = protocol
-        if version and str(version) != data.get("version"):
-            training = data.setdefault("training", {})
-            step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
-                    "a film region's own cap on 'confident' added (film_head.ood_review)")
-            training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
-            data["version"] = str(version)
-        if recipe:
-            data.setdefault("training", {})["reproduce"] = (
-                f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
-                f"(app/valvereader/training/recipes/{recipe}.json)")
+        reshipped(data, version, "a film region's own cap on 'confident' added (film_head.ood_review)", recipe)
 
     _rewrite_card(weights / "identifier.json", edit)
 

@@ -193,19 +193,24 @@ def write_head(weights: Path, head: tuple[np.ndarray, np.ndarray], section: dict
         data.setdefault("files", {})["film_head"] = {"path": HEAD_FILE, "sha256": digest}
         network = ((data.get("files") or {}).get("onnx") or {}).get("sha256")
         data["film_head"] = {**section, **({"fitted_for": network} if network else {})}  # the network whose features it reads
-        if version and str(version) != data.get("version"):
-            training = data.setdefault("training", {})
-            step = (f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, "
-                    f"the film-region head added (see 'Regions cut from a film')")
-            training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
-            data["version"] = str(version)
-        if recipe:
-            data.setdefault("training", {})["reproduce"] = (
-                f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
-                f"(app/valvereader/training/recipes/{recipe}.json)")
+        reshipped(data, version, "the film-region head added (see 'Regions cut from a film')", recipe)
 
     _rewrite_card(weights / "identifier.json", edit)
     return path
+
+
+def reshipped(data: dict, version: str | None, change: str, recipe: str | None = None) -> None:
+    """A card's data shipped again as ``version`` with ``change`` (its ``training.reshipped``
+    says so; nothing where the version is the card's own), ``recipe`` its ``training.reproduce``."""
+    if version and str(version) != data.get("version"):
+        training = data.setdefault("training", {})
+        step = f"as {version} on {datetime.date.today().isoformat()}: every file of {data.get('version')} unchanged, {change}"
+        training["reshipped"] = f"{training['reshipped']}; {step}" if training.get("reshipped") else step
+        data["version"] = str(version)
+    if recipe:
+        data.setdefault("training", {})["reproduce"] = (
+            f"valvereader train --recipe {recipe} --data csf-shuntvalves --out OUT, then the recipe's after lines "
+            f"(app/valvereader/training/recipes/{recipe}.json)")
 
 
 def _described(folder: Path, count: int) -> str:

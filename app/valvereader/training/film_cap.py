@@ -9,15 +9,16 @@ one to be replaced): films with and without a valve (``--csv``/``--results``, gr
 ``valvereader.phantoms.realfilm``), and films with a valve outside the catalogue standing in for
 unseen valve types (``--outside-csv``/``--outside-results``: every such film counts against the
 cap when it would be "confident"; ``--phantom-outside-csv``/``--phantom-outside-results``: phantom
-radiographs of outside designs, a second kind kept to the same share on its own). Every region these rows read is a box on a film. For each
-candidate cap (``--quantiles``, of the open-set scores of the films whose located box holds the
-valve) the rows are decided again as the program would decide them with that cap and every other
+radiographs of outside designs, a second kind kept to the same share on its own). Every region
+these rows read is a box on a film. For each candidate cap (the 0.30, 0.31, ..., 0.90 quantiles of
+the open-set scores of the films whose located box holds the valve) the rows are decided again as the program would decide them with that cap and every other
 bar of the folder's cards (the identifier's probability, "unknown" and ``ood_unknown``
 thresholds; the locator's ``confident_min_probability``, ``confident_min_score`` and
 ``film_look_alikes``): a row whose open-set score is below the cap, and that passes every bar, is
 "confident". The cap chosen is the highest at which (i) the films with a valve called "confident"
 are right (box on the valve, named right) at least ``--precision`` of the time, (ii) no valve-free
-film is "confident", and (iii) at most ``--outside-max`` of the outside films (of each kind) are "confident".
+film is "confident", and (iii) at most ``--outside-max`` of the outside films (of each kind) are
+"confident".
 """
 
 from __future__ import annotations

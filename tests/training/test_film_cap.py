@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from valvereader.inference.locating import FilmVerification
+from valvereader.prediction import VerdictThresholds
 from valvereader.training.film_cap import choose_cap, confident_under, main, write_cap
 
-BARS = {"confident": 0.9, "unknown_confidence": 0.5, "ood_unknown": 200.0, "confident_min_probability": 0.99,
-        "confident_min_score": 0.2, "film_look_alikes": ["codman_hakim_programmable"]}
+BARS = (VerdictThresholds(confident=0.9, unknown_confidence=0.5, ood_unknown=200.0),
+        FilmVerification(confident_min_probability=0.99, confident_min_score=0.2,
+                         film_look_alikes=(("codman_hakim_programmable", ("medtronic_ps_medical_strata",)),)))
 TRUTH = {"kind": "valve", "valve_id": "integra_dp", "box_x0": "10", "box_y0": "10", "box_x1": "50", "box_y1": "50"}
 
 

@@ -104,13 +104,22 @@ class FilmVerification:
         when it is one of the film look-alikes (see the class)."""
         if prediction.verdict is not Verdict.CONFIDENT:
             return
-        if located and self.confident_min_score is not None and (prediction.locator_score or 0.0) < self.confident_min_score:
-            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_WEAK_LOCATION
-        elif self.confident_min_probability is not None and prediction.confidence < self.confident_min_probability:
-            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_UNSURE
-        elif (others := dict(self.film_look_alikes).get(prediction.predicted)) is not None:
-            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, REASON_FILM_LOOK_ALIKE
-            prediction.look_alikes = others
+        reason = self.held_back(prediction.confidence, prediction.predicted, prediction.locator_score, located)
+        if reason is not None:
+            prediction.verdict, prediction.verdict_reason = Verdict.REVIEW, reason
+            if reason == REASON_FILM_LOOK_ALIKE:
+                prediction.look_alikes = dict(self.film_look_alikes)[prediction.predicted]
+
+    def held_back(self, confidence: float, predicted: str | None, locator_score: float | None, located: bool = True) -> str | None:
+        """Which film bar (a ``REASON_*``) holds a "confident" valve named on a film back to "needs
+        review", or None where it passes them all (see :meth:`film_bars`)."""
+        if located and self.confident_min_score is not None and (locator_score or 0.0) < self.confident_min_score:
+            return REASON_WEAK_LOCATION
+        if self.confident_min_probability is not None and confidence < self.confident_min_probability:
+            return REASON_FILM_UNSURE
+        if predicted in dict(self.film_look_alikes):
+            return REASON_FILM_LOOK_ALIKE
+        return None
 
 
 def locator_peaks(outputs: dict[str, np.ndarray], prepared: PreparedImage, count: int) -> list[Located]:

@@ -24,48 +24,59 @@ film is "confident", and (iii) at most ``--outside-max`` of the outside films (o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .film_rule import _box, _holds, _paired, _row_box
 
+if TYPE_CHECKING:
+    from ..inference.locating import FilmVerification
+    from ..prediction import VerdictThresholds
+
 Pairs = list[tuple[dict, dict]]
 
 
-def bars_of(weights: Path) -> dict:
-    """The bars a film region's "confident" passes besides the cap, from the folder's cards."""
-    identifier = json.loads((weights / "identifier.json").read_text(encoding="utf-8"))
-    locator = json.loads((weights / "locator.json").read_text(encoding="utf-8")) if (weights / "locator.json").is_file() else {}
-    thresholds = identifier.get("thresholds") or {}
-    verification = locator.get("verification") or {}
-    return {"confident": float(thresholds.get("confident", 0.9)), "unknown_confidence": float(thresholds.get("unknown_confidence", 0.5)),
-            "ood_unknown": thresholds.get("ood_unknown"), "confident_min_probability": verification.get("confident_min_probability"),
-            "confident_min_score": verification.get("confident_min_score"),
-            "film_look_alikes": sorted((verification.get("film_look_alikes") or {}).keys())}
+Bars = tuple["VerdictThresholds", "FilmVerification"]
 
 
-def confident_under(row: dict, cap: float, bars: dict) -> bool:
-    """Whether a classify row of a film region would be "confident" with the film cap ``cap``."""
+def bars_of(weights: Path) -> Bars:
+    """The bars a film region's "confident" passes besides the cap: the identifier card's verdict
+    thresholds and the locator card's verification (none without a locator card)."""
+    from ..inference.locating import FilmVerification
+    from ..model.card import ModelCard
+
+    locator = weights / "locator.json"
+    return (ModelCard.load(weights / "identifier.json").thresholds,
+            FilmVerification.from_card(ModelCard.load(locator) if locator.is_file() else None))
+
+
+def confident_under(row: dict, cap: float, bars: Bars) -> bool:
+    """Whether a classify row of a film region would be "confident" with the film cap ``cap``: the
+    verdict rule (``VerdictThresholds.decide``) with that cap, then the film's bars
+    (``FilmVerification.held_back``), as the program decides them."""
+    from ..prediction import Verdict
+
     if row.get("status") != "ok" or row["verdict"] == "no_valve" or row.get("ood_score", "") in ("", None):
         return False
+    thresholds, verification = bars
     p, ood = float(row["confidence"]), float(row["ood_score"])
+    if dataclasses.replace(thresholds, ood_review=cap).decide(p, ood)[0] is not Verdict.CONFIDENT:
+        return False  # (a view past the cap is never "confident", whatever its class-distance ratio)
     peak = float(row["locator_score"]) if row.get("locator_score", "") not in ("", None) else None
-    return (p >= bars["unknown_confidence"] and p >= bars["confident"] and ood < cap
-            and (bars["ood_unknown"] is None or ood < float(bars["ood_unknown"]))
-            and (bars["confident_min_probability"] is None or p >= float(bars["confident_min_probability"]))
-            and (bars["confident_min_score"] is None or peak is None or peak >= float(bars["confident_min_score"]))
-            and row["predicted"] not in bars["film_look_alikes"])
+    return verification.held_back(p, row["predicted"], peak, located=row.get("box_source", "located") != "reader") is None
 
 
 def _right(truth: dict, row: dict) -> bool:
     return truth["kind"] == "valve" and row["predicted"] == truth["valve_id"] and _holds(_row_box(row), _box(truth))
 
 
-def choose_cap(films: Pairs, outside: Pairs | dict[str, Pairs], bars: dict, precision: float = 0.995, outside_max: float = 0.04,
+def choose_cap(films: Pairs, outside: Pairs | dict[str, Pairs], bars: Bars, precision: float = 0.995, outside_max: float = 0.04,
                quantiles: Sequence[float] = tuple(np.round(np.arange(0.30, 0.905, 0.01), 2))) -> dict:
     """The cap (see the module) and, per quantile tried, what it gives. ``outside``: the films of
     outside designs, or several kinds of them by name, each kept to ``outside_max`` on its own."""

@@ -41,36 +41,18 @@ SEEDS = {"validation": 902, "train": 904}  # phantom seeds of the two parts (nev
 PREVIOUS = {"ood_review": 95.65132071979745, "ood_unknown": 225.223505910495}  # 2.2.0 as first shipped
 
 
-def _save_crop(pixels: np.ndarray, box: tuple[float, float, float, float], path: Path, scale: float) -> bool:
-    import cv2
-
-    x0, y0, x1, y1 = box
-    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * scale
-    h, w = pixels.shape
-    a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    c, d = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-    if c - a < 16 or d - b < 16:
-        return False
-    cv2.imwrite(str(path), np.clip(pixels[b:d, a:c] * 255 + 0.5, 0, 255).astype(np.uint8))
-    return True
-
-
 def make(part: str, out: Path, films: Path | None, count: int = 300) -> None:
+    from outside_films import cut_crops, save_crop
+
     from valvereader.inference.predictor import load_predictor
     from valvereader.io import load
     from valvereader.phantoms import generate
 
-    rng = np.random.default_rng(SEEDS[part])
     phantoms = out / f"phantoms_{part}"
     truth = generate(count, phantoms, seed=SEEDS[part], composite_fraction=0.0, unknown_fraction=1.0, workers=1)
     unknown = out / f"unknown_{part}"
     unknown.mkdir(parents=True, exist_ok=True)
-    made = 0
-    for row in csv.DictReader(truth.open(encoding="utf-8")):
-        if row["box_x0"]:
-            box = tuple(float(row[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
-            made += _save_crop(load(phantoms / row["file"]).pixels, box,  # type: ignore[arg-type]
-                               unknown / f"{row['valve_id']}__{Path(row['file']).stem}.png", float(rng.uniform(1.1, 1.5)))
+    made = len(cut_crops(truth, SEEDS[part], lambda row: unknown / f"{row['valve_id']}__{Path(row['file']).stem}.png"))
     print(f"{unknown}: {made} crops", flush=True)
     predictor = load_predictor(device="cpu")
     negative = out / f"negative_{part}"
@@ -89,7 +71,7 @@ def make(part: str, out: Path, films: Path | None, count: int = 300) -> None:
         radiograph = load(path)
         found, _ = predictor.locate_candidates(radiograph)
         for k, candidate in enumerate(found[:keep]):
-            made += _save_crop(radiograph.pixels, candidate.box.as_tuple(), negative / f"{path.stem}_{k}.png", 1.0)  # type: ignore[union-attr]
+            made += save_crop(radiograph.pixels, candidate.box.as_tuple(), negative / f"{path.stem}_{k}.png", 1.0)  # type: ignore[union-attr]
     print(f"{negative}: {made} crops", flush=True)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cut_crops(truth: Path, out: Path, seed: int) -> list:
-    """Every drawn valve of a phantom ground truth cut around its true box, as 8-bit PNG."""
+def save_crop(pixels: np.ndarray, box: tuple[float, float, float, float], path: Path, scale: float) -> bool:
+    """The square around ``box`` (``scale`` times its longer side, clipped to the image) as an
+    8-bit PNG at ``path``; False, and nothing written, where less than 16 pixels a side is left."""
     from PIL import Image
 
+    x0, y0, x1, y1 = box
+    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * scale
+    h, w = pixels.shape
+    a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    c, d = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    if c - a < 16 or d - b < 16:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(pixels[b:d, a:c] * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
+    return True
+
+
+def cut_crops(truth: Path, seed: int, path_of: Callable[[dict], Path]) -> list:
+    """Every drawn valve of a phantom ground truth cut around its true box (1.1-1.5 times its
+    longer side, drawn from ``seed`` in the truth's order) to ``path_of(row)``; the crops made."""
     from valvereader.io import load
     from valvereader.phantoms.composite import Crop
 
@@ -37,20 +54,10 @@ def cut_crops(truth: Path, out: Path, seed: int) -> list:
     for row in csv.DictReader(truth.open(encoding="utf-8")):
         if not row["box_x0"]:
             continue
-        pixels = load(truth.parent / row["file"]).pixels
-        x0, y0, x1, y1 = (float(row[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
-        scale = float(rng.uniform(1.1, 1.5))
-        cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * scale
-        h, w = pixels.shape
-        a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        c, d = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-        if c - a < 16 or d - b < 16:
-            continue
-        folder = out / row["valve_id"]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{Path(row['file']).stem}.png"
-        Image.fromarray(np.clip(pixels[b:d, a:c] * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
-        crops.append(Crop(path, row["valve_id"]))
+        box = tuple(float(row[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
+        path = path_of(row)
+        if save_crop(load(truth.parent / row["file"]).pixels, box, path, float(rng.uniform(1.1, 1.5))):  # type: ignore[arg-type]
+            crops.append(Crop(path, row["valve_id"]))
     return crops
 
 
@@ -71,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.backgrounds}: no skull radiographs")
     truth = generate(args.count, args.out / "phantoms", seed=args.phantom_seed, composite_fraction=0.0, unknown_fraction=1.0,
                      workers=1)
-    crops = cut_crops(truth, args.out / "crops", args.phantom_seed)
+    crops = cut_crops(truth, args.phantom_seed, lambda row: args.out / "crops" / row["valve_id"] / f"{Path(row['file']).stem}.png")
     if not crops:
         parser.error("no drawn valve could be cut")
     films = write_films(args.backgrounds, read_split()[args.part], crops, args.out / "films", args.per_background,

@@ -127,3 +127,34 @@ def test_a_study_with_no_valve_found_names_no_valve_in_the_worklist(qtbot) -> No
 
     gc.collect()
     assert shown == ["no valve found", "", "No valve found"]
+
+
+def test_an_unknown_valve_is_listed_as_a_hint_not_as_the_valve(qtbot) -> None:
+    import numpy as np
+
+    from valvereader.catalogue import VALVE_IDS
+    from valvereader.gui.models.state import Study, Worklist
+    from valvereader.gui.models.valves import short_name
+    from valvereader.gui.worklist import HINT_COLOUR, WorklistModel
+    from valvereader.prediction import Prediction, Verdict
+
+    worklist = Worklist()
+    model = WorklistModel(worklist)
+    probabilities = np.full(len(VALVE_IDS), 0.001, dtype=np.float32)
+    probabilities[2] = 0.99
+    unknown = Prediction(VALVE_IDS, probabilities, Verdict.UNKNOWN)
+    confident = Prediction(VALVE_IDS, probabilities, Verdict.CONFIDENT)
+    worklist.replace([Study(Path("a.dcm"), prediction=unknown), Study(Path("b.dcm"), prediction=confident)], Path("."))
+    shown = [[model.data(model.index(row, column)) for column in range(2, 5)] for row in range(2)]
+    tip = model.data(model.index(0, 3), Qt.ItemDataRole.ToolTipRole)
+    colour = model.data(model.index(0, 3), Qt.ItemDataRole.ForegroundRole)
+    plain = model.data(model.index(1, 3), Qt.ItemDataRole.ForegroundRole)
+    del model, worklist
+    import gc
+
+    gc.collect()
+    name = short_name(VALVE_IDS[2])
+    assert shown[0] == [f"closest: {name}", "(99\u00a0%)", "Unknown valve"]
+    assert shown[1] == [name, "99 %", "Confident"]
+    assert "do not apply" in tip and name in tip
+    assert colour == HINT_COLOUR and plain is None

@@ -45,12 +45,13 @@ from .models.worklist import (
 )
 
 COLUMNS = ("", "File / patient", "Valve", "Conf.", "Verdict", "Review")
-COLUMN_WIDTHS = (46, 144, 96, 54, 80, 72)  # px at the start; the valve column stretches
+COLUMN_WIDTHS = (46, 144, 96, 60, 80, 72)  # px at the start; the valve column stretches
 # The panel's width for all of them (plus the table's frame and scroll bar).
 PANEL_WIDTH = sum(COLUMN_WIDTHS) + 28
 VERDICT_TEXT_COLOURS = {Verdict.CONFIDENT: QColor(120, 210, 150), Verdict.REVIEW: QColor(240, 190, 90),
                         Verdict.UNKNOWN: QColor(240, 120, 130), Verdict.NO_VALVE: QColor(240, 120, 130)}
 ModelIndex = QModelIndex | QPersistentModelIndex
+HINT_COLOUR = QColor(150, 150, 150)  # a cell that gives a hint, not a result
 
 
 class WorklistModel(QAbstractTableModel):
@@ -109,6 +110,8 @@ class WorklistModel(QAbstractTableModel):
                 return VERDICT_TEXT_COLOURS.get(p.verdict)
             if column == 4 and study.error:
                 return QColor(240, 120, 130)
+            if column == 3 and p is not None and p.verdict is Verdict.UNKNOWN:
+                return HINT_COLOUR  # the closest valve's probability: a hint
             return None
         if role != Qt.ItemDataRole.DisplayRole:
             return None

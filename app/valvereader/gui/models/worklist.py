@@ -52,12 +52,17 @@ def cell_text(study: Study, column: int) -> str | None:
             value = short_name(study.corrected_valve_id) + " (corrected)"
         elif p is not None and p.verdict is Verdict.NO_VALVE:
             value = "no valve found"  # names none
+        elif p is not None and p.verdict is Verdict.UNKNOWN:
+            value = f"closest: {short_name(p.predicted)}"  # a hint, not the valve's name
         else:
             value = short_name(p.predicted) if p else ""
         # the region read was the reader's: said under the valve
         return f"{value}\n{REGION_MARK}" if study.region_by_reader else value
     if column == 3:
-        return f"{p.confidence * 100:.0f} %" if p and p.verdict is not Verdict.NO_VALVE else ""
+        if p is None or p.verdict is Verdict.NO_VALVE:
+            return ""
+        # an unknown valve's probability is the closest valve's: bracketed, it does not apply
+        return f"({p.confidence * 100:.0f}\u00a0%)" if p.verdict is Verdict.UNKNOWN else f"{p.confidence * 100:.0f} %"
     if column == 4:
         return study.verdict_label
     if column == 5:
@@ -77,6 +82,12 @@ def tooltip_text(study: Study, column: int) -> str:
     p = study.prediction
     if column == 4 and p is not None and not study.error:
         return verdict_meaning(p)  # why this verdict
+    unknown = p is not None and p.verdict is Verdict.UNKNOWN and not study.error
+    if column in (2, 3) and unknown and not (column == 2 and study.corrected_valve_id):
+        hint = (f"Unknown valve: the closest catalogue valve is {short_name(p.predicted)} ({p.confidence:.0%}), "
+                "a hint only; the probabilities do not apply to a valve the model does not know")
+        return hint + ("\nThe model read a region chosen by the reader, not the box it located"
+                       if study.region_by_reader else "")
     if column == 2 and study.region_by_reader:
         return "The model read a region chosen by the reader, not the box it located"
     if column == 1:  # the whole name, which the cell may shorten in the middle

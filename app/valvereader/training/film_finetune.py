@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valvereader.training.film_finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=Path("weights"), help="the shipped identifier's folder")
-    parser.add_argument("--regions", type=Path, required=True, help="a film_regions folder (train part)")
+    parser.add_argument("--regions", type=Path, nargs="+", required=True,
+                        help="film_regions folders (train part), read as one set")
     parser.add_argument("--crops-split", type=Path, required=True, help="the identifier's split.json")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=1)
@@ -220,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     card, states = shipped_members(args.weights)
     class_ids = list(card["class_ids"])
     split_doc = json.loads(args.crops_split.read_text(encoding="utf-8"))
-    meta = json.loads((args.regions / "film_regions.json").read_text(encoding="utf-8"))
-    region_labels = np.asarray(meta["label"], np.int64)
+    metas = [json.loads((folder / "film_regions.json").read_text(encoding="utf-8")) for folder in args.regions]
+    meta = metas[0]
+    region_labels = np.concatenate([np.asarray(m["label"], np.int64) for m in metas])
     sizes = sorted({int(m["input_size"]) for m in card["members"]})
     args.out.mkdir(parents=True, exist_ok=True)
     real_labels = prepare_real(args.crops_split, args.out, sizes, class_ids)
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         folder.mkdir(parents=True, exist_ok=True)
         real = np.load(args.out / f"real_train_{size}.npy")
-        regions = np.load(args.regions / f"film_regions_{size}.npy")
+        regions = np.concatenate([np.load(folder / f"film_regions_{size}.npy") for folder in args.regions])
         model, result = finetune_member(index, states[index], member, class_ids, real, real_labels, regions, region_labels, folder, args)
         hardware = f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads"
         write_member_run(folder, model, result, recipe, split_doc, class_ids, hardware)
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         extra["training_data"]["composites"] = (
             f"starting point: {start} (weights/identifier.safetensors); regions of real "
             f"skull radiographs (train-split backgrounds) with train-split crops blended in: {len(regions)} regions "
-            f"({meta['per_background']} films per background, the true box and a jittered box squared at crop_scale "
+            f"({' + '.join(str(m['per_background']) for m in metas)} films per background, the true box and a jittered box squared at crop_scale "
             f"{meta['crop_scale']:g}), {result['per_epoch_regions']} per epoch; {result['frozen']}"
             + (f"; the crops distilled from the shipped member (weight {args.distill:g}, temperature {args.distill_temperature:g})"
                if args.distill > 0 else ""))

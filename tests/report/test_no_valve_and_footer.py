@@ -3,6 +3,7 @@ percentage, no template) and says what to do next; the PNG footer stays inside t
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -161,6 +162,19 @@ def test_an_unknown_valve_page_names_the_closest_valve_only_as_such(tmp_path: Pa
     text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode().split())
     assert f"Closest known: {display_name(prediction.predicted)}" in text
     assert "Unknown valve" in text
+    # its probability is the closest valve's: never given as the result's confidence
+    assert "Confidence" not in text and "Closest valve's probability" in text
+    assert f"{prediction.confidence:.1%} (does not apply)" in text
+    assert "none of these applies" in text.lower()
+    assert not re.search(r"Unknown valve \d+%", text)
+
+
+@needs_poppler
+def test_a_named_valve_page_gives_its_confidence_beside_the_verdict(tmp_path: Path, make_content, prediction) -> None:
+    text = pdf_text(export_pdf(make_content(prediction=prediction), tmp_path / "named.pdf"))
+    assert f"{prediction.verdict.label} {prediction.confidence:.0%}" in text
+    assert "Confidence" in text and f"{prediction.confidence:.1%}" in text
+    assert "does not apply" not in text and "none of these applies" not in text.lower()
 
 
 def test_the_one_line_result_of_an_unknown_valve_gives_the_closest_valve_only_as_a_hint(make_content, prediction) -> None:

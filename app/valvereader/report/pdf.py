@@ -205,8 +205,9 @@ class _Page:
         if content.no_valve:
             self.no_valve_result(x, top - 58, width, top - 14 - image_h)
             return min(y, top - 14 - image_h - 11)
-        self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
-                  colour=(1, 1, 1), align="right")
+        if not content.closest_known:  # an unknown valve's probability is the closest one's: not beside the verdict
+            self.text(x + width - 10, top - 32, f"{prediction.confidence:.0%}", 12, bold=True,
+                      colour=(1, 1, 1), align="right")
         ry = top - 58
         if content.closest_known:  # as on screen: no valve is named, the closest one is only a hint
             ry = self.wrapped(x, ry, f"Closest known: {content.closest_known}", width, 11)
@@ -218,7 +219,8 @@ class _Page:
             ry = self.wrapped(x, ry + 2, maker, width, 8.5, colour=MUTED)
         ry -= 4
         numbers = [
-            ("Confidence", f"{prediction.confidence:.1%}"),
+            ("Closest valve's probability", f"{prediction.confidence:.1%} (does not apply)") if content.closest_known
+            else ("Confidence", f"{prediction.confidence:.1%}"),
             ("Entropy", f"{prediction.entropy:.2f} nats"),
             ("Top-2 gap", f"{prediction.margin:.2f}"),
         ]
@@ -286,7 +288,8 @@ class _Page:
 
         prediction = self.content.prediction
         self.rule(top + 4)
-        self.heading(MARGIN, top - 8, "Probability of every valve")
+        self.heading(MARGIN, top - 8, "Probability of every valve" + (
+            " (an unknown valve: none of these applies)" if self.content.closest_known else ""))
         y = top - 22
         if self.content.no_valve:  # the valves' probabilities would name one
             why = ("the file is not a plain X-ray of the kind the model reads" if

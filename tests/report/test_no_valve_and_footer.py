@@ -163,8 +163,7 @@ def test_an_unknown_valve_page_names_the_closest_valve_only_as_such(tmp_path: Pa
     assert f"Closest known: {display_name(prediction.predicted)}" in text
     assert "Unknown valve" in text
     # its probability is the closest valve's: never given as the result's confidence
-    assert "Confidence" not in text and "Closest valve's probability" in text
-    assert f"{prediction.confidence:.1%} (does not apply)" in text
+    assert "Confidence" not in text and f"{prediction.confidence:.1%}, the closest valve's: it does not apply" in text
     assert "none of these applies" in text.lower()
     assert not re.search(r"Unknown valve \d+%", text)
 

@@ -219,7 +219,7 @@ class _Page:
             ry = self.wrapped(x, ry + 2, maker, width, 8.5, colour=MUTED)
         ry -= 4
         numbers = [
-            ("Closest valve's probability", f"{prediction.confidence:.1%} (does not apply)") if content.closest_known
+            ("Probability", f"{prediction.confidence:.1%}, the closest valve's: it does not apply") if content.closest_known
             else ("Confidence", f"{prediction.confidence:.1%}"),
             ("Entropy", f"{prediction.entropy:.2f} nats"),
             ("Top-2 gap", f"{prediction.margin:.2f}"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real screenshots of the viewer for the README and docs/viewer.md: `valvereader view
 # --screenshot` under Xvfb with the bundled samples and the installed weights, then reduced to
-# 256 colours so each stays under 400 KB. Settings go to a temporary folder, not yours.
+# 256 colours so each stays under 450 KB. Settings go to a temporary folder, not yours.
 # WEIGHTS=DIR uses another weights folder (e.g. before the trained weights are shipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -6,7 +6,8 @@
 Each member of the shipped ensemble (``identifier.safetensors``: ``members.{i}.*``) starts from
 its shipped weights. An epoch reads every train-split crop (a JPEG copy, as the shipped members
 read them) and ``--region-ratio`` × as many regions of real-background train films
-(:mod:`valvereader.training.film_regions`), drawn without replacement; the recipe's
+(:mod:`valvereader.training.film_regions`; several ``--regions`` folders are read as one
+set), drawn without replacement; the recipe's
 augmentation, cross-entropy weighted by inverse class frequency with label smoothing, Adam with
 a cosine decay from ``--max-lr``. With ``--distill W`` the crops also keep the shipped member's
 answers: W × T² × KL(shipped ‖ fine-tuned) at temperature ``--distill-temperature`` T on every

@@ -182,3 +182,23 @@ def test_regions_need_their_sources(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "r")])
     assert "--backgrounds, --crops and --split are needed" in capsys.readouterr().err
+
+
+def test_several_region_folders_are_read_as_one_set(tmp_path: Path) -> None:
+    from valvereader.training.film_finetune import read_regions
+
+    folders = []
+    for i, count in enumerate((3, 2)):
+        folder = tmp_path / f"set{i}"
+        folder.mkdir()
+        np.save(folder / "film_regions_32.npy", np.full((count, 32, 32), 10 * (i + 1), np.uint8))
+        (folder / "film_regions.json").write_text(json.dumps({"label": list(range(i, i + count))}))
+        folders.append(folder)
+    images, labels = read_regions(folders, 32)
+    assert images.shape == (5, 32, 32) and labels.tolist() == [0, 1, 2, 1, 2]
+    assert images[:3].max() == 10 and images[3:].min() == 20
+    with pytest.raises(FileNotFoundError, match="64 px"):
+        read_regions(folders, 64)
+    (folders[1] / "film_regions.json").write_text(json.dumps({"label": [0]}))
+    with pytest.raises(ValueError, match="2 regions but 1 labels"):
+        read_regions(folders, 32)

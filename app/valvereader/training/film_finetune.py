@@ -90,6 +90,23 @@ def prepare_real(split_json: Path, work: Path, sizes: list[int], class_ids: list
     return np.asarray(labels, np.int64)
 
 
+def read_regions(folders: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(regions (N, size, size) uint8, labels (N,)) of ``film_regions`` folders read as one set,
+    in the order given; a folder without regions at ``size`` is an error that names it."""
+    images, labels = [], []
+    for folder in folders:
+        path = folder / f"film_regions_{size}.npy"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: cut the regions at {size} px (film_regions --sizes)")
+        meta = json.loads((folder / "film_regions.json").read_text(encoding="utf-8"))
+        array = np.load(path)
+        if len(array) != len(meta["label"]):
+            raise ValueError(f"{folder}: {len(array)} regions but {len(meta['label'])} labels")
+        images.append(array)
+        labels.append(np.asarray(meta["label"], np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
 def cosine_lr(step: int, total: int, max_lr: float, warmup: int = 5) -> float:
     if step < warmup:
         return max_lr * (step + 1) / warmup
@@ -224,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     split_doc = json.loads(args.crops_split.read_text(encoding="utf-8"))
     metas = [json.loads((folder / "film_regions.json").read_text(encoding="utf-8")) for folder in args.regions]
     meta = metas[0]
-    region_labels = np.concatenate([np.asarray(m["label"], np.int64) for m in metas])
     sizes = sorted({int(m["input_size"]) for m in card["members"]})
     args.out.mkdir(parents=True, exist_ok=True)
     real_labels = prepare_real(args.crops_split, args.out, sizes, class_ids)
@@ -239,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         folder.mkdir(parents=True, exist_ok=True)
         real = np.load(args.out / f"real_train_{size}.npy")
-        regions = np.concatenate([np.load(folder / f"film_regions_{size}.npy") for folder in args.regions])
+        regions, region_labels = read_regions(args.regions, size)
         model, result = finetune_member(index, states[index], member, class_ids, real, real_labels, regions, region_labels, folder, args)
         hardware = f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}, {torch.get_num_threads()} threads"
         write_member_run(folder, model, result, recipe, split_doc, class_ids, hardware)

@@ -15,7 +15,10 @@ shots=("$out"/viewer-single.png "$out"/viewer-batch.png)
 # A valve crop of the training data set (CC BY 4.0, see the README): the identifier's own domain.
 crop=../shared/data/csf-shuntvalves/miethke_progav_2
 if [[ -d "$crop" ]]; then
-    run "$(ls -d "$crop"/*.png | head -1)" --screenshot "$out/viewer-crop.png"
+    # A copy: the window keeps its results beside the file it opens, never in the data set.
+    copy="$VALVEREADER_CONFIG_DIR/crop"
+    mkdir -p "$copy" && cp "$(ls -d "$crop"/*.png | head -1)" "$copy/"
+    run "$(ls -d "$copy"/*.png | head -1)" --screenshot "$out/viewer-crop.png"
     shots+=("$out"/viewer-crop.png)
 fi
 python - "${shots[@]}" <<'PY'

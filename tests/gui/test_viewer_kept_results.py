@@ -98,3 +98,27 @@ def test_results_of_other_weights_under_the_same_identifier_are_read_again(qtbot
     updated = Updated()
     opened(qtbot, make_window, batch_folder, updated).close()
     assert sorted(updated.calls) == sorted(p.name for p in batch_folder.glob("*.png"))  # other weights: read again
+
+
+def test_a_batch_opened_by_a_relative_path_keys_its_results_by_file_name(qtbot, make_window, batch_folder: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`valvereader resources/samples` opens a folder relative to the working directory: its
+    results are kept under the files' names (as for the same folder opened by its absolute
+    path), and a file changed since is read again."""
+    import json
+
+    monkeypatch.chdir(batch_folder.parent)
+    window = opened(qtbot, make_window, Path(batch_folder.name), FakePredictor())
+    assert all(study.path.is_absolute() for study in window.worklist.studies)
+    window.close()
+    keys = {json.loads(line)["image"] for line in (batch_folder / RESULTS_FILE).read_text().splitlines()}
+    assert keys == {p.name for p in batch_folder.glob("*.png")}
+    changed = batch_folder / "study1.png"
+    stat = changed.stat()
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    again = FakePredictor()
+    opened(qtbot, make_window, Path(batch_folder.name), again).close()
+    assert again.calls == ["study1.png"]
+    absolute = FakePredictor()  # the same folder by its absolute path: nothing read again
+    opened(qtbot, make_window, batch_folder, absolute).close()
+    assert absolute.calls == []

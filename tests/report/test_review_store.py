@@ -120,6 +120,18 @@ def test_result_cache_resumes_and_ignores_changed_files(batch: Path) -> None:
     assert ResultCache(batch).get(batch / "a.dcm") is None
 
 
+def test_a_kept_result_whose_file_cannot_be_checked_is_never_used(batch: Path) -> None:
+    """A result kept for a path that cannot be stat'ed (stamp None) must not pass the staleness
+    check by comparing None with None: the image could be another one by now."""
+    prediction = Prediction(("integra_dp", "codman_certas_plus"), np.array([0.8, 0.2], dtype=np.float32), Verdict.REVIEW,
+                            model="resnet-test")
+    cache = ResultCache(batch)
+    cache.put(batch / "gone.dcm", prediction)
+    assert cache.entry(batch / "gone.dcm") is None and ResultCache(batch).get(batch / "gone.dcm") is None
+    (batch / "gone.dcm").write_bytes(b"a new image under the old name")
+    assert ResultCache(batch).get(batch / "gone.dcm") is None
+
+
 def test_result_cache_keeps_every_finished_image_when_the_batch_is_killed(batch: Path) -> None:
     code = (
         "import os, sys\nimport numpy as np\n"
@@ -136,3 +148,27 @@ def test_result_cache_keeps_every_finished_image_when_the_batch_is_killed(batch:
     assert cache.get(batch / "a.dcm", model="m") is not None
     assert cache.get(batch / "b.dcm", model="m") is not None
     assert cache.get(batch / "c.png", model="m") is None
+
+
+def test_decisions_kept_under_a_working_directory_path_are_found_again(batch: Path) -> None:
+    """Earlier versions keyed a file opened as ``batch/a.dcm`` from the folder's parent under
+    "batch/a.dcm" inside the batch folder; such a decision is still the file's, a newer line of
+    the file's own wins, and a key that names another existing file is left alone."""
+    import json
+
+    (batch / "sub").mkdir()
+    (batch / "sub" / "b.dcm").write_bytes(b"x")
+    lines = [{"image": "batch/a.dcm", "decision": "accepted", "predicted": "integra_dp"},
+             {"image": "work/batch/b.dcm", "decision": "rejected"},
+             {"image": "b.dcm", "decision": "corrected", "corrected_valve_id": "codman_certas_plus"},
+             {"image": "sub/b.dcm", "decision": "accepted"},
+             {"image": "other/c.png", "decision": "rejected"}]
+    (batch / REVIEW_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    store = ReviewStore(batch)
+    a = store.get(batch / "a.dcm")
+    assert a is not None and a.decision == "accepted"
+    b = store.get(batch / "b.dcm")
+    assert b is not None and b.decision == "corrected"  # its own line, written since, wins
+    sub = store.get(batch / "sub" / "b.dcm")
+    assert sub is not None and sub.decision == "accepted"
+    assert store.get(batch / "c.png") is None  # "other/" is not the batch folder's name

@@ -40,7 +40,9 @@ def is_supported_file(path: Path) -> bool:
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Study], Path | None]:
     """Files and folders → studies (folders recursively, header-only scan) and the batch
     folder (where review decisions are saved): the folder opened, else the first file's."""
-    paths = [Path(p).expanduser() for p in paths]
+    # Absolute from here on: the batch's decisions and kept results are keyed relative to the
+    # batch folder, so a path relative to the working directory would be keyed wrongly.
+    paths = [Path(p).expanduser().resolve() for p in paths]
     folder: Path | None = None
     studies: list[Study] = []
     io = _io()

@@ -162,7 +162,6 @@ class _JsonlStore:
                 bad.append(number)
                 continue
             self._records[entry["image"]] = entry
-        self._rekey_working_directory_paths()
         if not bad:
             return
         if bad == [len(lines)] and torn_tail:
@@ -174,24 +173,6 @@ class _JsonlStore:
             self._rewrite()
             return
         self._salvage(text, f"line(s) {', '.join(map(str, bad[:5]))} cannot be read")
-
-    def _rekey_working_directory_paths(self) -> None:
-        """Lines written by versions that keyed a file opened by a path relative to the working
-        directory under that path inside the batch folder ("samples/x.dcm" for
-        ``valvereader samples`` in the folder's parent, where the key is "x.dcm"): a relative
-        key that names no file, whose part after the batch folder's own name does, is read as
-        that file's, unless the file has a line of its own (written since)."""
-        for key in list(self._records):
-            parts = key.split("/")
-            if os.path.isabs(key) or len(parts) < 2 or (self.folder / key).exists():
-                continue
-            for i, part in enumerate(parts[:-1]):
-                if part != self.folder.name:
-                    continue
-                rest = "/".join(parts[i + 1:])
-                if (self.folder / rest).is_file() and rest not in self._records:
-                    self._records[rest] = {**self._records.pop(key), "image": rest}
-                    break
 
     def _parse(self, line: str) -> dict[str, Any] | None:
         try:
@@ -244,6 +225,26 @@ class ReviewStore(_JsonlStore):
 
     def __init__(self, batch_folder_or_file: str | os.PathLike[str]) -> None:
         super().__init__(batch_folder_or_file, REVIEW_FILE)
+        self._rekey_working_directory_paths()
+
+    def _rekey_working_directory_paths(self) -> None:
+        """Lines written by versions that keyed a file opened by a path relative to the working
+        directory under that path inside the batch folder ("samples/x.dcm" for
+        ``valvereader samples`` in the folder's parent, where the key is "x.dcm"): a relative
+        key that names no file, whose part after the batch folder's own name does, is read as
+        that file's, unless the file has a line of its own (written since)."""
+        name = self.folder.name
+        for key in list(self._records):
+            parts = key.split("/")
+            if name not in parts[:-1] or os.path.isabs(key) or (self.folder / key).exists():
+                continue
+            for i, part in enumerate(parts[:-1]):
+                if part != name:
+                    continue
+                rest = "/".join(parts[i + 1:])
+                if (self.folder / rest).is_file() and rest not in self._records:
+                    self._records[rest] = {**self._records.pop(key), "image": rest}
+                    break
 
     def _valid(self, entry: Any) -> bool:
         return super()._valid(entry) and entry.get("decision") in (*DECISIONS, _CLEARED)

@@ -47,26 +47,16 @@ def member_logits(state: dict, arch: str, classes: int, images: np.ndarray, batc
 
 
 def shipped_logits(weights: Path, regions: Path) -> np.ndarray:
-    """The shipped identifier's logits as the program gives them for a box on a film."""
-    from valvereader.inference.film_head import FilmHead, film_pooled
-    from valvereader.inference.predictor import load_predictor
+    """The shipped identifier's logits as the program gives them for a box on a film (its
+    outputs on the regions, ``training.film_head.region_features``, corrected by the card's
+    film-region head)."""
+    from valvereader.inference.film_head import FilmHead
+    from valvereader.model.card import ModelCard
+    from valvereader.training.film_head import region_features
 
-    predictor = load_predictor(weights, device="cpu")
-    head = FilmHead.from_card(predictor.identifier_card)
-    images = np.load(regions / f"film_regions_{predictor.identifier_card.input_size}.npy", mmap_mode="r")
-    out = []
-    for start in range(0, len(images), 8):
-        outputs = predictor._run_identifier(np.asarray(images[start:start + 8], np.float32)[:, None] / 255.0)
-        logits = outputs["logits"]
-        if head is not None:
-            logits = (logits + film_pooled(outputs) @ head.weight.T + head.bias) / head.temperature
-        out.append(logits)
-    return np.concatenate(out)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    data = region_features(weights, regions)
+    head = FilmHead.from_card(ModelCard.load(weights / "identifier.json"))
+    return data["logits"] if head is None else head.corrected(data["logits"], data["pooled"])
 
 
 def summary(logits: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> dict:
@@ -89,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from safetensors.torch import load_file
 
+    from valvereader.inference.cards import softmax
     from valvereader.training.film_finetune import prepare_real, shipped_members
 
     run = json.loads((args.member / "model.json").read_text(encoding="utf-8"))

@@ -82,8 +82,8 @@ def tooltip_text(study: Study, column: int) -> str:
     p = study.prediction
     if column == 4 and p is not None and not study.error:
         return verdict_meaning(p)  # why this verdict
-    unknown = p is not None and p.verdict is Verdict.UNKNOWN and not study.error
-    if p is not None and unknown and column in (2, 3) and not (column == 2 and study.corrected_valve_id):
+    if (column in (2, 3) and p is not None and p.verdict is Verdict.UNKNOWN and not study.error
+            and not (column == 2 and study.corrected_valve_id)):
         hint = (f"Unknown valve: the closest catalogue valve is {short_name(p.predicted)} ({p.confidence:.0%}), "
                 "a hint only; the probabilities do not apply to a valve the model does not know")
         return hint + ("\nThe model read a region chosen by the reader, not the box it located"
